@@ -1,0 +1,110 @@
+# salvage - one non-recursive Makefile, out-of-tree builds.
+#
+#   make            build everything into build/
+#   make deps       install build and test dependencies (apt-get, idempotent)
+#   make check      deps, build, every test (also under ASan+UBSan), fuzz smoke
+#   make demo       deps, build, run the main job end to end
+#   make fuzz-smoke run each libFuzzer harness for a bounded time
+#
+# Variables: BUILD (output dir), SANITIZE=address,undefined, WERROR=1 (CI sets
+# it), FUZZ_SECONDS (per harness in fuzz-smoke).
+
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2 -g
+SANITIZE ?=
+WERROR   ?= $(if $(CI),1,)
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing
+ifneq ($(WERROR),)
+CFLAGS_BASE += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS_SAN := -fsanitize=$(SANITIZE)
+endif
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
+LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
+
+.PHONY: all deps check demo test test-fixtures test-san test-interop fuzz fuzz-smoke clean
+all: $(BUILD)/salvage $(BUILD)/tests/vmcheck
+
+# ---- libraries ------------------------------------------------------------
+XNOTE_SRC := xen-notes/xnote.c
+VMCORE_SRC := vmcore/dump.c vmcore/io.c vmcore/flat.c vmcore/elf.c vmcore/kdump.c \
+	vmcore/notes.c vmcore/vmcoreinfo.c vmcore/codec.c
+ANALYZE_SRC := analyze/main.c analyze/info.c analyze/json.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libxnote.a: $(call obj,$(XNOTE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libvmcore.a: $(call obj,$(VMCORE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
+
+# ---- programs -------------------------------------------------------------
+$(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC)
+
+$(BUILD)/tests/vmcheck: $(call obj,tests/unit/vmcheck.c) $(LIBS_OURS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC)
+
+# ---- tests ----------------------------------------------------------------
+deps:
+	@bash scripts/deps.sh
+
+test: test-fixtures
+
+test-fixtures: all
+	@bash tests/run-fixtures.sh $(BUILD)
+
+test-san:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures
+
+test-interop: all
+	@bash tests/interop/makedumpfile.sh $(BUILD)
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test-fixtures
+	@$(MAKE) --no-print-directory test-san
+	@$(MAKE) --no-print-directory test-interop
+	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
+	@echo "check: all tests passed"
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh $(BUILD)
+
+# ---- fuzzing (clang libFuzzer) ---------------------------------------------
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(VMCORE_SRC) $(XNOTE_SRC) vmcore/internal.h vmcore/vmcore.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(VMCORE_SRC) $(XNOTE_SRC) $(LIBS_CODEC)
+
+fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+fuzz-smoke: fuzz
+	@bash tests/fuzz/smoke.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,345 @@
+/* info.c - `salvage info [--json] DUMP`: what a dump is and what it holds. */
+#include "salvage.h"
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Facts gathered once, printed as text or JSON.  has_* false means unknown. */
+struct facts {
+	char format[32];
+	const char *compression;
+	const char *producer;
+	const char *osrelease;
+	const char *arch;
+	uint32_t page_size;
+	bool has_crash_time;
+	int64_t crash_time;
+	size_t cpus;
+	int panic_cpu;
+	bool has_phys_base;
+	uint64_t phys_base;
+	bool has_kaslr;
+	uint64_t kaslr;
+	bool has_level;
+	int level;
+	bool incomplete;
+	char xen_version[96];
+};
+
+static void gather(vmc_dump *d, struct facts *f)
+{
+	int64_t n;
+	uint64_t u;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->format, sizeof(f->format), "%s%s",
+		 vmc_format(d) == VMC_FMT_KDUMP ? "kdump" : "elf",
+		 vmc_is_flattened(d) ? "-flattened" : "");
+	f->compression = vmc_compression_name(vmc_compression(d));
+	f->producer = vmc_producer(d);
+	f->osrelease = vmc_vmcoreinfo_get(d, "OSRELEASE");
+	if (!f->osrelease)
+		f->osrelease = vmc_kdump_utsname(d, "release");
+	f->arch = vmc_arch(d);
+	if (!f->arch)
+		f->arch = vmc_kdump_utsname(d, "machine");
+	f->page_size = vmc_page_size(d);
+	if (vmc_vmci_crashtime(d, &n) == VMC_OK || vmc_kdump_timestamp(d, &n) == VMC_OK) {
+		f->has_crash_time = true;
+		f->crash_time = n;
+	}
+	f->cpus = vmc_cpu_count(d);
+	f->panic_cpu = vmc_panic_cpu(d);
+	/* VMCOREINFO first: QEMU writes a wrong phys_base in its kdump sub header
+	 * (formats.md §5.3) */
+	if (vmc_vmci_number(d, "phys_base", &n) == VMC_OK) {
+		f->has_phys_base = true;
+		f->phys_base = (uint64_t)n;
+	} else if (vmc_kdump_phys_base(d, &u) == VMC_OK && strcmp(f->producer, "qemu") != 0 &&
+		   !vmc_xen(d)) {
+		f->has_phys_base = true;
+		f->phys_base = u;
+	}
+	if (vmc_vmci_kerneloffset(d, &u) == VMC_OK) {
+		f->has_kaslr = true;
+		f->kaslr = u;
+	}
+	f->has_level = vmc_kdump_dump_level(d, &f->level) == VMC_OK;
+	f->incomplete = vmc_incomplete(d);
+	const struct vmc_xen *x = vmc_xen(d);
+	if (x)
+		snprintf(f->xen_version, sizeof(f->xen_version), "%" PRIu64 ".%" PRIu64 "%s",
+			 x->major, x->minor, x->extra_version);
+}
+
+static void human_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	double v = (double)bytes;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static void print_text(vmc_dump *d, const struct facts *f)
+{
+	char sz[32];
+
+	printf("format:        %s\n", f->format);
+	printf("compression:   %s\n", f->compression);
+	printf("producer:      %s\n", f->producer);
+	printf("osrelease:     %s\n", f->osrelease ? f->osrelease : "(unknown)");
+	printf("arch:          %s\n", f->arch ? f->arch : "(unknown)");
+	printf("page size:     %u\n", f->page_size);
+	if (f->has_crash_time) {
+		char tb[64] = "";
+		time_t t = (time_t)f->crash_time;
+		struct tm tm;
+		if (gmtime_r(&t, &tm))
+			strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		printf("crash time:    %s (%" PRId64 ")\n", tb, f->crash_time);
+	} else {
+		printf("crash time:    (unknown)\n");
+	}
+	printf("cpus:          %zu\n", f->cpus);
+	if (f->panic_cpu >= 0) {
+		const struct vmc_cpu *c = vmc_cpu(d, (size_t)f->panic_cpu);
+		printf("panic cpu:     %d: rip 0x%016" PRIx64 " rsp 0x%016" PRIx64 " pid %u\n",
+		       f->panic_cpu, c->regs[VMC_REG_RIP], c->regs[VMC_REG_RSP], c->pid);
+	} else {
+		printf("panic cpu:     (not told by the dump alone)\n");
+	}
+	for (size_t i = 0; i < f->cpus && f->panic_cpu < 0; i++) {
+		const struct vmc_cpu *c = vmc_cpu(d, i);
+		if (c->empty)
+			printf("  cpu %zu:       (no saved state)\n", i);
+		else
+			printf("  cpu %zu:       rip 0x%016" PRIx64 " rsp 0x%016" PRIx64 " pid %u\n",
+			       i, c->regs[VMC_REG_RIP], c->regs[VMC_REG_RSP], c->pid);
+	}
+	if (f->has_phys_base)
+		printf("phys_base:     0x%" PRIx64 "\n", f->phys_base);
+	else
+		printf("phys_base:     (unknown)\n");
+	if (f->has_kaslr)
+		printf("kaslr offset:  0x%" PRIx64 "\n", f->kaslr);
+	else
+		printf("kaslr offset:  (unknown)\n");
+	if (f->has_level)
+		printf("dump level:    %d\n", f->level);
+	printf("memory:        %zu range%s\n", vmc_range_count(d),
+	       vmc_range_count(d) == 1 ? "" : "s");
+	for (size_t i = 0; i < vmc_range_count(d); i++) {
+		const struct vmc_range *r = &vmc_ranges(d)[i];
+		human_size(sz, sizeof(sz), r->end - r->start);
+		printf("  0x%012" PRIx64 "-0x%012" PRIx64 "  %s\n", r->start, r->end, sz);
+	}
+	human_size(sz, sizeof(sz), vmc_pages_present(d) * f->page_size);
+	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump (%s)\n",
+	       vmc_pages_total(d), vmc_pages_present(d), sz);
+	printf("incomplete:    %s\n", f->incomplete ? "yes" : "no");
+	const struct vmc_xen *x = vmc_xen(d);
+	if (x) {
+		printf("xen:\n");
+		printf("  version:     %s\n", f->xen_version);
+		if (x->has_phys_start)
+			printf("  phys start:  0x%" PRIx64 "\n", x->phys_start);
+		else
+			printf("  phys start:  (not in this CRASH_INFO layout)\n");
+		printf("  pcpus:       %zu\n", x->pcpus);
+		if (x->has_p2m)
+			printf("  dom0 p2m:    frame 0x%" PRIx64 "\n", x->p2m_mfn);
+		else
+			printf("  dom0 p2m:    (not in this CRASH_INFO layout)\n");
+	}
+	if (vmc_warning_count(d)) {
+		printf("warnings:\n");
+		for (size_t i = 0; i < vmc_warning_count(d); i++)
+			printf("  %s\n", vmc_warning(d, i));
+	}
+}
+
+static void print_json(vmc_dump *d, const struct facts *f)
+{
+	struct az_json j;
+
+	az_json_init(&j, stdout);
+	az_json_begin_object(&j);
+	az_json_key(&j, "format");
+	az_json_str(&j, f->format);
+	az_json_key(&j, "compression");
+	az_json_str(&j, f->compression);
+	az_json_key(&j, "osrelease");
+	az_json_str(&j, f->osrelease);
+	az_json_key(&j, "arch");
+	az_json_str(&j, f->arch);
+	az_json_key(&j, "page_size");
+	az_json_u64(&j, f->page_size);
+	az_json_key(&j, "crash_time");
+	if (f->has_crash_time)
+		az_json_i64(&j, f->crash_time);
+	else
+		az_json_null(&j);
+	az_json_key(&j, "cpus");
+	az_json_u64(&j, f->cpus);
+	az_json_key(&j, "phys_base");
+	if (f->has_phys_base)
+		az_json_hex(&j, f->phys_base);
+	else
+		az_json_null(&j);
+	az_json_key(&j, "kaslr_offset");
+	if (f->has_kaslr)
+		az_json_hex(&j, f->kaslr);
+	else
+		az_json_null(&j);
+	az_json_key(&j, "incomplete");
+	az_json_bool(&j, f->incomplete);
+	az_json_key(&j, "warnings");
+	az_json_begin_array(&j);
+	for (size_t i = 0; i < vmc_warning_count(d); i++)
+		az_json_str(&j, vmc_warning(d, i));
+	az_json_end_array(&j);
+
+	az_json_key(&j, "producer");
+	az_json_str(&j, f->producer);
+	az_json_key(&j, "dump_level");
+	if (f->has_level)
+		az_json_i64(&j, f->level);
+	else
+		az_json_null(&j);
+	az_json_key(&j, "panic_cpu");
+	if (f->panic_cpu >= 0) {
+		const struct vmc_cpu *c = vmc_cpu(d, (size_t)f->panic_cpu);
+		az_json_begin_object(&j);
+		az_json_key(&j, "cpu");
+		az_json_i64(&j, f->panic_cpu);
+		az_json_key(&j, "pid");
+		az_json_u64(&j, c->pid);
+		az_json_key(&j, "rip");
+		az_json_hex(&j, c->regs[VMC_REG_RIP]);
+		az_json_key(&j, "rsp");
+		az_json_hex(&j, c->regs[VMC_REG_RSP]);
+		az_json_end_object(&j);
+	} else {
+		az_json_null(&j);
+	}
+	az_json_key(&j, "cpu_regs");
+	az_json_begin_array(&j);
+	for (size_t i = 0; i < f->cpus; i++) {
+		const struct vmc_cpu *c = vmc_cpu(d, i);
+		az_json_begin_object(&j);
+		az_json_key(&j, "pid");
+		az_json_u64(&j, c->pid);
+		az_json_key(&j, "saved");
+		az_json_bool(&j, !c->empty);
+		az_json_key(&j, "rip");
+		az_json_hex(&j, c->regs[VMC_REG_RIP]);
+		az_json_key(&j, "rsp");
+		az_json_hex(&j, c->regs[VMC_REG_RSP]);
+		if (c->has_cr) {
+			az_json_key(&j, "cr3");
+			az_json_hex(&j, c->cr3);
+		}
+		az_json_end_object(&j);
+	}
+	az_json_end_array(&j);
+	az_json_key(&j, "memory_ranges");
+	az_json_begin_array(&j);
+	for (size_t i = 0; i < vmc_range_count(d); i++) {
+		const struct vmc_range *r = &vmc_ranges(d)[i];
+		az_json_begin_object(&j);
+		az_json_key(&j, "start");
+		az_json_hex(&j, r->start);
+		az_json_key(&j, "end");
+		az_json_hex(&j, r->end);
+		az_json_end_object(&j);
+	}
+	az_json_end_array(&j);
+	az_json_key(&j, "pages");
+	az_json_begin_object(&j);
+	az_json_key(&j, "total");
+	az_json_u64(&j, vmc_pages_total(d));
+	az_json_key(&j, "present");
+	az_json_u64(&j, vmc_pages_present(d));
+	az_json_end_object(&j);
+
+	const struct vmc_xen *x = vmc_xen(d);
+	if (x) {
+		az_json_key(&j, "xen");
+		az_json_begin_object(&j);
+		az_json_key(&j, "version");
+		az_json_str(&j, f->xen_version);
+		az_json_key(&j, "phys_start");
+		if (x->has_phys_start)
+			az_json_hex(&j, x->phys_start);
+		else
+			az_json_null(&j);
+		az_json_key(&j, "pcpus");
+		az_json_u64(&j, x->pcpus);
+		az_json_key(&j, "p2m_mfn");
+		if (x->has_p2m)
+			az_json_hex(&j, x->p2m_mfn);
+		else
+			az_json_null(&j);
+		az_json_end_object(&j);
+	}
+	az_json_end_object(&j);
+	az_json_finish(&j);
+}
+
+static void info_usage(FILE *f)
+{
+	fprintf(f, "usage: salvage info [--json] DUMP\n\n"
+		   "Prints the dump's format and codec, kernel release, architecture, page\n"
+		   "size, crash time, CPUs (the panic CPU's RIP/RSP when the dump tells it),\n"
+		   "phys_base, KASLR offset, memory ranges, page counts, whether the dump is\n"
+		   "incomplete, the quirks tolerated while reading it, and for Xen dumps the\n"
+		   "hypervisor version, load address, physical CPU count and dom0 P2M frame.\n"
+		   "  --json   stable machine-readable output (unknown values are null)\n");
+}
+
+int az_cmd_info(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool json = false;
+	struct facts f;
+	vmc_dump *d;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			info_usage(stdout);
+			return AZ_EXIT_OK;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "salvage info: unknown option '%s'\n", argv[i]);
+			info_usage(stderr);
+			return AZ_EXIT_USAGE;
+		} else if (!path) {
+			path = argv[i];
+		} else {
+			fprintf(stderr, "salvage info: one dump at a time\n");
+			return AZ_EXIT_USAGE;
+		}
+	}
+	if (!path) {
+		info_usage(stderr);
+		return AZ_EXIT_USAGE;
+	}
+	d = az_open(path);
+	if (!d)
+		return AZ_EXIT_FAIL;
+	gather(d, &f);
+	if (json)
+		print_json(d, &f);
+	else
+		print_text(d, &f);
+	vmc_dump_destroy(d);
+	return fflush(stdout) == 0 ? AZ_EXIT_OK : AZ_EXIT_FAIL;
+}

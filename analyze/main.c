@@ -1,0 +1,56 @@
+/* main.c - the salvage command: dispatch to subcommands. */
+#include "salvage.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+} cmds[] = {
+	{ "info", az_cmd_info, "summarise a dump: format, kernel, CPUs, memory, Xen" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: salvage COMMAND [OPTIONS] DUMP\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "\nDUMP is an ELF vmcore (/proc/vmcore copy, QEMU dump-guest-memory),\n"
+		   "a kdump-compressed file (makedumpfile, QEMU), or a makedumpfile flattened\n"
+		   "stream (-F) of either.  'salvage COMMAND --help' describes a command.\n");
+}
+
+vmc_dump *az_open(const char *path)
+{
+	vmc_dump *d = vmc_dump_create();
+	if (!d) {
+		fprintf(stderr, "salvage: out of memory\n");
+		return NULL;
+	}
+	if (vmc_open_path(d, path) < 0) {
+		fprintf(stderr, "salvage: %s: %s\n", path, vmc_errmsg(d));
+		vmc_dump_destroy(d);
+		return NULL;
+	}
+	return d;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return AZ_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return AZ_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "salvage: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return AZ_EXIT_USAGE;
+}

@@ -1,0 +1,21 @@
+/* salvage.h - the analyzer's commands (cross-file functions use the az_ prefix). */
+#ifndef SALVAGE_AZ_H
+#define SALVAGE_AZ_H
+
+#include "../vmcore/vmcore.h"
+#include <stdio.h>
+
+/* Exit statuses shared by all commands. */
+enum {
+	AZ_EXIT_OK = 0,
+	AZ_EXIT_FAIL = 1,   /* the dump could not be read or the answer not found */
+	AZ_EXIT_USAGE = 2,
+};
+
+/* Open path into a new dump; on failure print "salvage: PATH: message" and
+ * return NULL. */
+vmc_dump *az_open(const char *path);
+
+int az_cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install every build and test dependency from Debian's packages.  Idempotent:
+# when everything is installed it only checks and returns.
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential pkg-config clang libclang-rt-14-dev
+	libzstd-dev zlib1g-dev liblzo2-dev libsnappy-dev libelf-dev libdwarf-dev
+	# fixture generators (tests/tools, independent of the C reader)
+	python3 python3-lzo python3-snappy python3-zstandard
+	# oracles and interoperability
+	makedumpfile crash python3-drgn
+	# QEMU end-to-end tests (tests/vm)
+	qemu-system-x86 busybox-static kmod e2fsprogs cpio zstd xz-utils
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	[[ $p == \#* ]] && continue
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

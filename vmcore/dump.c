@@ -1,0 +1,353 @@
+/* dump.c - the vmc_dump object: errors, warnings, probing and format dispatch. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+vmc_dump *vmc_dump_create(void)
+{
+	return calloc(1, sizeof(vmc_dump));
+}
+
+void vmc_dump_destroy(vmc_dump *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nwarnings; i++)
+		free(d->warnings[i]);
+	free(d->warnings);
+	if (d->io)
+		d->io->destroy(d->io);
+	vmc_elf_free(&d->elf);
+	vmc_kdump_free(&d->kd);
+	free(d->note_bytes);
+	free(d->notes);
+	free(d->note_names);
+	free(d->cpus);
+	vmc_kv_free(&d->vmci);
+	vmc_kv_free(&d->xen_vmci);
+	free(d->ranges);
+	free(d->pagebuf);
+	vmc_codec_free(d);
+	free(d);
+}
+
+const char *vmc_errmsg(const vmc_dump *d)
+{
+	return d->errmsg[0] ? d->errmsg : "no error";
+}
+
+int vmc_set_err(vmc_dump *d, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(d->errmsg, sizeof(d->errmsg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int vmc_prefix_err(vmc_dump *d, int code, const char *fmt, ...)
+{
+	char old[VMC_ERRMSG_MAX];
+	char pre[VMC_ERRMSG_MAX];
+	va_list ap;
+
+	memcpy(old, d->errmsg, sizeof(old));
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	char all[2 * VMC_ERRMSG_MAX + 4];
+	snprintf(all, sizeof(all), "%s: %s", pre, old);
+	snprintf(d->errmsg, sizeof(d->errmsg), "%.*s", VMC_ERRMSG_MAX - 1, all);
+	return code;
+}
+
+int vmc_warn(vmc_dump *d, const char *fmt, ...)
+{
+	char buf[VMC_ERRMSG_MAX];
+	va_list ap;
+	char **nw;
+	char *s;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* identical warnings (e.g. per-CPU quirks) are kept once with a count */
+	for (size_t i = 0; i < d->nwarnings; i++)
+		if (strcmp(d->warnings[i], buf) == 0)
+			return VMC_OK;
+	s = strdup(buf);
+	if (!s)
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	nw = realloc(d->warnings, (d->nwarnings + 1) * sizeof(*nw));
+	if (!nw) {
+		free(s);
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	}
+	d->warnings = nw;
+	d->warnings[d->nwarnings++] = s;
+	return VMC_OK;
+}
+
+size_t vmc_warning_count(const vmc_dump *d)
+{
+	return d->nwarnings;
+}
+
+const char *vmc_warning(const vmc_dump *d, size_t i)
+{
+	return i < d->nwarnings ? d->warnings[i] : NULL;
+}
+
+int vmc_io_read_exact(vmc_dump *d, void *buf, size_t len, uint64_t off,
+		      const char *what)
+{
+	size_t got = 0;
+	int rc = d->io->read(d, d->io, buf, len, off, &got);
+
+	if (rc < 0)
+		return vmc_prefix_err(d, rc, "%s", what);
+	if (got != len)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "%s: %zu bytes at 0x%llx beyond end of file (0x%llx)",
+				   what, len, (unsigned long long)off,
+				   (unsigned long long)d->io->size);
+	return VMC_OK;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct vmc_range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+size_t vmc_ranges_merge(struct vmc_range *r, size_t n)
+{
+	size_t out = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(r, n, sizeof(*r), range_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (r[i].start <= r[out].end) {
+			if (r[i].end > r[out].end)
+				r[out].end = r[i].end;
+		} else {
+			r[++out] = r[i];
+		}
+	}
+	return out + 1;
+}
+
+static int open_io(vmc_dump *d, struct vmc_io *io)
+{
+	uint8_t head[32];
+	size_t got = 0;
+	int rc;
+
+	if (d->opened)
+		return vmc_set_err(d, VMC_ERR_ARG, "dump already opened");
+	d->opened = true;
+	d->io = io;
+	rc = io->read(d, io, head, sizeof(head), 0, &got);
+	if (rc < 0)
+		return vmc_prefix_err(d, rc, "cannot read file header");
+	if (vmc_is_flat_signature(head, got)) {
+		struct vmc_io *flat;
+		rc = vmc_io_flat_create(d, d->io, &flat);
+		d->io = flat;
+		if (rc < 0)
+			return rc;
+		d->flattened = true;
+		rc = d->io->read(d, d->io, head, sizeof(head), 0, &got);
+		if (rc < 0)
+			return vmc_prefix_err(d, rc, "cannot read file header");
+	}
+	if (got >= 8 && memcmp(head, "KDUMP   ", 8) == 0) {
+		rc = vmc_kdump_open(d);
+	} else if (got >= 8 && memcmp(head, "DISKDUMP", 8) == 0) {
+		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
+				   "legacy in-kernel diskdump (\"DISKDUMP\") files are not supported");
+	} else if (got >= 4 && memcmp(head, "\177ELF", 4) == 0) {
+		rc = vmc_elf_open(d);
+	} else if (got == 0) {
+		return vmc_set_err(d, VMC_ERR_CORRUPT, "empty file");
+	} else {
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "not a crash dump: no ELF, KDUMP or makedumpfile signature");
+	}
+	if (rc < 0)
+		return rc;
+	d->pagebuf = malloc(d->page_size);
+	if (!d->pagebuf)
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	vmc_xen_read_strings(d);
+	return VMC_OK;
+}
+
+int vmc_open_fd(vmc_dump *d, int fd)
+{
+	struct vmc_io *io = vmc_io_fd_create(d, fd, false);
+	if (!io)
+		return d->errmsg[0] ? VMC_ERR_SYSTEM : VMC_ERR_NOMEM;
+	return open_io(d, io);
+}
+
+int vmc_open_path(vmc_dump *d, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct vmc_io *io;
+
+	if (fd < 0)
+		return vmc_set_err(d, VMC_ERR_SYSTEM, "%s: %s", path, strerror(errno));
+	io = vmc_io_fd_create(d, fd, true);
+	if (!io) {
+		close(fd);
+		return vmc_prefix_err(d, VMC_ERR_SYSTEM, "%s", path);
+	}
+	return open_io(d, io);
+}
+
+int vmc_open_mem(vmc_dump *d, const void *buf, size_t len)
+{
+	struct vmc_io *io = vmc_io_mem_create(d, buf, len);
+	if (!io)
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	return open_io(d, io);
+}
+
+enum vmc_format vmc_format(const vmc_dump *d) { return d->format; }
+bool vmc_is_flattened(const vmc_dump *d) { return d->flattened; }
+const char *vmc_producer(const vmc_dump *d) { return d->producer; }
+unsigned vmc_compression(const vmc_dump *d) { return d->compression; }
+uint32_t vmc_page_size(const vmc_dump *d) { return d->page_size; }
+uint16_t vmc_elf_machine(const vmc_dump *d) { return d->machine; }
+bool vmc_incomplete(const vmc_dump *d) { return d->incomplete; }
+size_t vmc_range_count(const vmc_dump *d) { return d->nranges; }
+const struct vmc_range *vmc_ranges(const vmc_dump *d) { return d->ranges; }
+uint64_t vmc_max_pfn(const vmc_dump *d) { return d->max_pfn; }
+uint64_t vmc_pages_total(const vmc_dump *d) { return d->pages_total; }
+uint64_t vmc_pages_present(const vmc_dump *d) { return d->pages_present; }
+
+const char *vmc_arch(const vmc_dump *d)
+{
+	switch (d->machine) {
+	case 62:
+		return "x86_64";
+	case 3:
+		return "i386";
+	case 183:
+		return "aarch64";
+	default:
+		return NULL;
+	}
+}
+
+const char *vmc_compression_name(unsigned comp)
+{
+	switch (comp) {
+	case 0:
+		return "none";
+	case VMC_COMP_ZLIB:
+		return "zlib";
+	case VMC_COMP_LZO:
+		return "lzo";
+	case VMC_COMP_SNAPPY:
+		return "snappy";
+	case VMC_COMP_ZSTD:
+		return "zstd";
+	default:
+		return "mixed";
+	}
+}
+
+enum vmc_page_state vmc_page_state(const vmc_dump *d, uint64_t pfn)
+{
+	if (!d->io || pfn >= d->max_pfn)
+		return VMC_PAGE_HOLE;
+	if (d->format == VMC_FMT_KDUMP)
+		return (enum vmc_page_state)vmc_kdump_page_state(d, pfn);
+	return (enum vmc_page_state)vmc_elf_page_state(d, pfn);
+}
+
+int vmc_read_page(vmc_dump *d, uint64_t pfn, void *buf)
+{
+	if (!d->io || d->format == VMC_FMT_UNKNOWN)
+		return vmc_set_err(d, VMC_ERR_ARG, "dump not opened");
+	if (pfn >= d->max_pfn)
+		return VMC_NOPAGE;
+	if (d->format == VMC_FMT_KDUMP)
+		return vmc_kdump_read_page(d, pfn, buf);
+	return vmc_elf_read_page(d, pfn, buf);
+}
+
+int vmc_read_phys(vmc_dump *d, uint64_t paddr, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	uint64_t ps;
+
+	if (!d->pagebuf)
+		return vmc_set_err(d, VMC_ERR_ARG, "dump not opened");
+	ps = d->page_size;
+	while (len) {
+		uint64_t pfn = paddr / ps, off = paddr % ps;
+		size_t chunk = (size_t)(ps - off) < len ? (size_t)(ps - off) : len;
+		int rc = vmc_read_page(d, pfn, d->pagebuf);
+
+		if (rc != VMC_OK)
+			return rc;
+		memcpy(out, d->pagebuf + off, chunk);
+		out += chunk;
+		len -= chunk;
+		if (!vmc_add_ok(paddr, chunk, &paddr) && len)
+			return vmc_set_err(d, VMC_ERR_ARG, "physical address overflow");
+	}
+	return VMC_OK;
+}
+
+int vmc_kdump_dump_level(const vmc_dump *d, int *level)
+{
+	if (d->format != VMC_FMT_KDUMP || d->kd.version < 1)
+		return VMC_ERR_NOTFOUND;
+	*level = d->kd.dump_level;
+	return VMC_OK;
+}
+
+int vmc_kdump_header_version(const vmc_dump *d, int *version)
+{
+	if (d->format != VMC_FMT_KDUMP)
+		return VMC_ERR_NOTFOUND;
+	*version = d->kd.version;
+	return VMC_OK;
+}
+
+const char *vmc_kdump_utsname(const vmc_dump *d, const char *field)
+{
+	static const char *const names[6] = { "sysname", "nodename", "release",
+					      "version", "machine", "domainname" };
+	if (d->format != VMC_FMT_KDUMP)
+		return NULL;
+	for (int i = 0; i < 6; i++)
+		if (strcmp(field, names[i]) == 0)
+			return d->kd.utsname[i][0] ? d->kd.utsname[i] : NULL;
+	return NULL;
+}
+
+int vmc_kdump_timestamp(const vmc_dump *d, int64_t *secs)
+{
+	if (d->format != VMC_FMT_KDUMP || d->kd.timestamp == 0)
+		return VMC_ERR_NOTFOUND;
+	*secs = d->kd.timestamp;
+	return VMC_OK;
+}
+
+int vmc_kdump_phys_base(const vmc_dump *d, uint64_t *phys_base)
+{
+	if (d->format != VMC_FMT_KDUMP)
+		return VMC_ERR_NOTFOUND;
+	*phys_base = d->kd.phys_base;
+	return VMC_OK;
+}

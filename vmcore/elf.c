@@ -1,0 +1,380 @@
+/* elf.c - ELF64 vmcores: /proc/vmcore copies, makedumpfile -E, QEMU elf dumps.
+ *
+ * Loads are kept in program-header order; an index sorted by physical address
+ * plus a running maximum of segment ends finds the loads touching a page in
+ * O(log n + overlaps).  Where loads overlap (the kernel-text segment duplicates
+ * RAM) the first in program-header order wins.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define EHDR_SIZE 64
+#define PHDR_SIZE 56
+#define SHDR_SIZE 64
+#define PT_LOAD 1
+#define PT_NOTE 4
+#define PN_XNUM 0xffff
+#define ET_CORE 4
+#define ELF_INCOMPLETE 0x1   /* makedumpfile's e_flags bit for a cut-short dump */
+#define MAX_OVERLAP 64
+
+void vmc_elf_free(struct vmc_elf *e)
+{
+	free(e->loads);
+	free(e->by_paddr);
+	free(e->cover_end);
+	memset(e, 0, sizeof(*e));
+}
+
+struct paddr_idx {
+	uint64_t paddr;
+	size_t idx;
+};
+
+static int cmp_by_paddr(const void *a, const void *b)
+{
+	const struct paddr_idx *x = a, *y = b;
+	if (x->paddr != y->paddr)
+		return x->paddr < y->paddr ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int read_phnum(vmc_dump *d, const uint8_t *eh, uint64_t *phnum)
+{
+	uint64_t shoff = vmc_le64(eh + 40);
+	uint16_t shentsize = vmc_le16(eh + 58);
+	uint8_t sh[SHDR_SIZE];
+	int rc;
+
+	*phnum = vmc_le16(eh + 56);
+	if (*phnum != PN_XNUM)
+		return VMC_OK;
+	/* extended numbering: the count is in section header 0's sh_info */
+	if (shoff == 0 || shentsize < SHDR_SIZE)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "ELF header: e_phnum is PN_XNUM but there is no section header 0");
+	rc = vmc_io_read_exact(d, sh, sizeof(sh), shoff, "ELF section header 0");
+	if (rc < 0)
+		return rc;
+	*phnum = vmc_le32(sh + 44);
+	return VMC_OK;
+}
+
+static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_t fsize)
+{
+	size_t n = 0, total = 0, *starts = NULL, *lens = NULL;
+	uint64_t *offs = NULL, align = 4;
+	int rc = VMC_OK;
+
+	for (uint64_t i = 0; i < phnum; i++) {
+		const uint8_t *p = ph + i * PHDR_SIZE;
+		if (vmc_le32(p) != PT_NOTE)
+			continue;
+		uint64_t off = vmc_le64(p + 8), sz = vmc_le64(p + 32), end;
+		if (sz == 0) {
+			vmc_warn(d, "empty PT_NOTE (program header %llu)", (unsigned long long)i);
+			continue;
+		}
+		if (!vmc_add_ok(off, sz, &end) || end > fsize)
+			return vmc_set_err(d, VMC_ERR_CORRUPT,
+					   "PT_NOTE (program header %llu): 0x%llx bytes at 0x%llx beyond end of file (0x%llx)",
+					   (unsigned long long)i, (unsigned long long)sz,
+					   (unsigned long long)off, (unsigned long long)fsize);
+		total += (size_t)sz;
+		n++;
+		if (vmc_le64(p + 48) == 8)
+			align = 8;
+	}
+	if (!n)
+		return VMC_OK;
+	d->note_bytes = malloc(total ? total : 1);
+	starts = calloc(n, sizeof(*starts));
+	lens = calloc(n, sizeof(*lens));
+	offs = calloc(n, sizeof(*offs));
+	if (!d->note_bytes || !starts || !lens || !offs) {
+		rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	n = 0;
+	for (uint64_t i = 0; i < phnum; i++) {
+		const uint8_t *p = ph + i * PHDR_SIZE;
+		uint64_t off = vmc_le64(p + 8), sz = vmc_le64(p + 32);
+		if (vmc_le32(p) != PT_NOTE || sz == 0)
+			continue;
+		rc = vmc_io_read_exact(d, d->note_bytes + d->note_len, (size_t)sz, off, "PT_NOTE");
+		if (rc < 0)
+			goto out;
+		starts[n] = d->note_len;
+		lens[n] = (size_t)sz;
+		offs[n] = off;
+		d->note_len += (size_t)sz;
+		n++;
+	}
+	rc = vmc_notes_parse_areas(d, starts, lens, offs, n, align);
+out:
+	free(starts);
+	free(lens);
+	free(offs);
+	return rc;
+}
+
+static int build_index(vmc_dump *d)
+{
+	struct vmc_elf *e = &d->elf;
+	uint64_t ps = d->page_size, maxend = 0;
+	struct vmc_range *avail;
+	size_t na = 0;
+
+	e->by_paddr = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->by_paddr));
+	e->cover_end = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->cover_end));
+	d->ranges = malloc((e->nloads ? e->nloads : 1) * sizeof(*d->ranges));
+	avail = malloc((e->nloads ? e->nloads : 1) * sizeof(*avail));
+	struct paddr_idx *pi = malloc((e->nloads ? e->nloads : 1) * sizeof(*pi));
+	if (!e->by_paddr || !e->cover_end || !d->ranges || !avail || !pi) {
+		free(avail);
+		free(pi);
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < e->nloads; i++) {
+		pi[i].paddr = e->loads[i].paddr;
+		pi[i].idx = i;
+	}
+	qsort(pi, e->nloads, sizeof(*pi), cmp_by_paddr);
+	for (size_t i = 0; i < e->nloads; i++)
+		e->by_paddr[i] = pi[i].idx;
+	free(pi);
+	for (size_t i = 0; i < e->nloads; i++) {
+		const struct vmc_elf_load *l = &e->loads[e->by_paddr[i]];
+		uint64_t end = l->paddr + l->memsz;  /* checked at parse */
+		if (end > maxend)
+			maxend = end;
+		e->cover_end[i] = maxend;
+	}
+	d->nranges = 0;
+	for (size_t i = 0; i < e->nloads; i++) {
+		const struct vmc_elf_load *l = &e->loads[i];
+		if (l->memsz) {
+			/* page-granular, as frames are what the dump is indexed by */
+			d->ranges[d->nranges].start = l->paddr / ps * ps;
+			d->ranges[d->nranges].end = (l->paddr + l->memsz + ps - 1) / ps * ps;
+			d->nranges++;
+		}
+		if (l->filesz) {
+			avail[na].start = l->paddr / ps * ps;
+			avail[na].end = (l->paddr + l->filesz + ps - 1) / ps * ps;
+			na++;
+		}
+	}
+	d->nranges = vmc_ranges_merge(d->ranges, d->nranges);
+	na = vmc_ranges_merge(avail, na);
+	d->max_pfn = (maxend + ps - 1) / ps;
+	for (size_t i = 0; i < d->nranges; i++)
+		d->pages_total += (d->ranges[i].end - d->ranges[i].start) / ps;
+	for (size_t i = 0; i < na; i++)
+		d->pages_present += (avail[i].end - avail[i].start) / ps;
+	free(avail);
+	return VMC_OK;
+}
+
+int vmc_elf_open(vmc_dump *d)
+{
+	uint8_t eh[EHDR_SIZE];
+	uint8_t *ph = NULL;
+	uint64_t phoff, phnum, phsize, fsize = d->io->size, end;
+	struct vmc_elf *e = &d->elf;
+	int rc;
+
+	rc = vmc_io_read_exact(d, eh, sizeof(eh), 0, "ELF header");
+	if (rc < 0)
+		return rc;
+	if (eh[4] != 2)
+		return vmc_set_err(d, eh[4] == 1 ? VMC_ERR_UNSUPPORTED : VMC_ERR_CORRUPT,
+				   "ELF header: class %u; only 64-bit vmcores are supported", eh[4]);
+	if (eh[5] != 1)
+		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
+				   "ELF header: data encoding %u; only little-endian vmcores are supported",
+				   eh[5]);
+	if (vmc_le16(eh + 16) != ET_CORE)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "ELF header: type %u is not a core file", vmc_le16(eh + 16));
+	if (vmc_le16(eh + 54) != PHDR_SIZE)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "ELF header: program header size %u, expected %d",
+				   vmc_le16(eh + 54), PHDR_SIZE);
+	d->format = VMC_FMT_ELF;
+	d->machine = e->machine = vmc_le16(eh + 18);
+	e->e_flags = vmc_le32(eh + 48);
+	if (e->e_flags & ELF_INCOMPLETE) {
+		d->incomplete = true;
+		vmc_warn(d, "ELF header marks the dump incomplete (it was cut short when written)");
+	}
+	phoff = vmc_le64(eh + 32);
+	rc = read_phnum(d, eh, &phnum);
+	if (rc < 0)
+		return rc;
+	if (phnum == 0)
+		return vmc_set_err(d, VMC_ERR_CORRUPT, "ELF header: no program headers");
+	if (!vmc_mul_ok(phnum, PHDR_SIZE, &phsize) || !vmc_add_ok(phoff, phsize, &end) ||
+	    end > fsize)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "ELF header: %llu program headers at 0x%llx beyond end of file (0x%llx)",
+				   (unsigned long long)phnum, (unsigned long long)phoff,
+				   (unsigned long long)fsize);
+	ph = malloc((size_t)phsize);
+	if (!ph)
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory for %llu program headers",
+				   (unsigned long long)phnum);
+	rc = vmc_io_read_exact(d, ph, (size_t)phsize, phoff, "ELF program headers");
+	if (rc < 0)
+		goto out;
+	rc = collect_notes(d, ph, phnum, fsize);
+	if (rc < 0)
+		goto out;
+	rc = vmc_notes_finish(d);
+	if (rc < 0)
+		goto out;
+
+	d->page_size = 4096;
+	{
+		const char *ps = vmc_vmcoreinfo_get(d, "PAGESIZE");
+		if (!ps)
+			ps = vmc_xen_vmcoreinfo_get(d, "PAGESIZE");
+		if (ps) {
+			unsigned long v = strtoul(ps, NULL, 10);
+			if (v >= 1024 && v <= 65536 && !(v & (v - 1)))
+				d->page_size = (uint32_t)v;
+			else
+				vmc_warn(d, "VMCOREINFO PAGESIZE=%s is not usable; assuming 4096", ps);
+		}
+	}
+
+	for (uint64_t i = 0; i < phnum; i++)
+		e->nloads += vmc_le32(ph + i * PHDR_SIZE) == PT_LOAD;
+	e->loads = calloc(e->nloads ? e->nloads : 1, sizeof(*e->loads));
+	if (!e->loads) {
+		rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	e->nloads = 0;
+	for (uint64_t i = 0; i < phnum; i++) {
+		const uint8_t *p = ph + i * PHDR_SIZE;
+		struct vmc_elf_load *l;
+		uint64_t lend;
+
+		if (vmc_le32(p) != PT_LOAD)
+			continue;
+		l = &e->loads[e->nloads];
+		l->offset = vmc_le64(p + 8);
+		l->vaddr = vmc_le64(p + 16);
+		l->paddr = vmc_le64(p + 24);
+		l->filesz = vmc_le64(p + 32);
+		l->memsz = vmc_le64(p + 40);
+		l->filesz_declared = l->filesz;
+		if (l->filesz > l->memsz) {
+			vmc_warn(d, "PT_LOAD %zu: p_filesz 0x%llx larger than p_memsz 0x%llx; using p_filesz",
+				 e->nloads, (unsigned long long)l->filesz,
+				 (unsigned long long)l->memsz);
+			l->memsz = l->filesz;
+		}
+		if (!vmc_add_ok(l->paddr, l->memsz, &lend) || lend > (1ULL << 60)) {
+			rc = vmc_set_err(d, VMC_ERR_CORRUPT,
+					 "PT_LOAD %zu: physical range 0x%llx+0x%llx out of bounds",
+					 e->nloads, (unsigned long long)l->paddr,
+					 (unsigned long long)l->memsz);
+			goto out;
+		}
+		if (!vmc_add_ok(l->offset, l->filesz, &lend) || lend > fsize) {
+			uint64_t avail = l->offset < fsize ? fsize - l->offset : 0;
+			vmc_warn(d, "PT_LOAD %zu: data 0x%llx+0x%llx past end of file (0x%llx); dump truncated",
+				 e->nloads, (unsigned long long)l->offset,
+				 (unsigned long long)l->filesz, (unsigned long long)fsize);
+			d->incomplete = true;
+			l->filesz_declared = l->filesz;
+			l->filesz = avail < l->filesz ? avail : l->filesz;
+		}
+		e->nloads++;
+	}
+	rc = build_index(d);
+out:
+	free(ph);
+	return rc;
+}
+
+/* Loads touching [start, end), into out (indices), count returned. */
+static size_t touching(const vmc_dump *d, uint64_t start, uint64_t end, size_t *out)
+{
+	const struct vmc_elf *e = &d->elf;
+	size_t lo = 0, hi = e->nloads, n = 0;
+
+	/* first index in by_paddr whose paddr >= end */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->loads[e->by_paddr[mid]].paddr < end)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo > 0 && e->cover_end[lo - 1] > start && n < MAX_OVERLAP) {
+		size_t idx = e->by_paddr[--lo];
+		const struct vmc_elf_load *l = &e->loads[idx];
+		if (l->paddr + l->memsz > start)
+			out[n++] = idx;
+	}
+	return n;
+}
+
+int vmc_elf_page_state(const vmc_dump *d, uint64_t pfn)
+{
+	uint64_t ps = d->page_size, start = pfn * ps, end = start + ps;
+	size_t idx[MAX_OVERLAP], n = touching(d, start, end, idx);
+	int state = VMC_PAGE_HOLE;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct vmc_elf_load *l = &d->elf.loads[idx[i]];
+		if (l->paddr < end && l->paddr + l->filesz > start)
+			return VMC_PAGE_PRESENT;
+		if (l->paddr < end && l->paddr + l->filesz_declared > start)
+			state = VMC_PAGE_INCOMPLETE;
+		else if (state == VMC_PAGE_HOLE)
+			state = VMC_PAGE_EXCLUDED;
+	}
+	return state;
+}
+
+static int cmp_desc_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x > y ? -1 : x < y;
+}
+
+int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf)
+{
+	uint64_t ps = d->page_size, start = pfn * ps, end = start + ps;
+	size_t idx[MAX_OVERLAP], n = touching(d, start, end, idx);
+	uint8_t *out = buf;
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct vmc_elf_load *l = &d->elf.loads[idx[i]];
+		if (l->paddr < end && l->paddr + l->filesz > start)
+			any = true;
+	}
+	if (!any)
+		return VMC_NOPAGE;
+	memset(out, 0, ps);
+	/* apply later program headers first so the first one wins */
+	qsort(idx, n, sizeof(idx[0]), cmp_desc_size);
+	for (size_t i = 0; i < n; i++) {
+		const struct vmc_elf_load *l = &d->elf.loads[idx[i]];
+		uint64_t a = l->paddr > start ? l->paddr : start;
+		uint64_t b = l->paddr + l->filesz < end ? l->paddr + l->filesz : end;
+		if (a >= b)
+			continue;
+		int rc = vmc_io_read_exact(d, out + (a - start), (size_t)(b - a),
+					   l->offset + (a - l->paddr), "PT_LOAD data");
+		if (rc < 0)
+			return vmc_prefix_err(d, rc, "page 0x%llx", (unsigned long long)pfn);
+	}
+	return VMC_OK;
+}

@@ -1,0 +1,423 @@
+/* kdump.c - kdump-compressed files (makedumpfile, QEMU), header versions 1-6.
+ *
+ * Layout: formats.md §1.  Both bitmaps are read at open; a table of set-bit
+ * counts every 4096 frames of bitmap2 makes finding a page's descriptor O(1)
+ * (one table look-up plus at most 64 word popcounts).
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define KD_HDR_SIZE 464
+#define KD_SUB_SIZE 104
+#define KD_DESC_SIZE 24
+#define KD_RANK_BITS 4096
+#define KD_STATUS_INCOMPLETE 0x08
+#define KD_STATUS_EXCLUDED_VMEMMAP 0x10
+#define KD_CODECS (VMC_COMP_ZLIB | VMC_COMP_LZO | VMC_COMP_SNAPPY | VMC_COMP_ZSTD)
+/* Far beyond any real machine (2^44 frames = 64 PiB of 4 KiB pages); keeps
+ * size arithmetic away from overflow. */
+#define KD_MAX_MAPNR (1ULL << 44)
+
+void vmc_kdump_free(struct vmc_kdump *k)
+{
+	free(k->bitmap1);
+	free(k->bitmap2);
+	free(k->rank);
+	free(k->cbuf);
+	memset(k, 0, sizeof(*k));
+}
+
+static bool bit(const uint8_t *bm, uint64_t pfn)
+{
+	return bm[pfn >> 3] >> (pfn & 7) & 1;
+}
+
+static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, uint64_t *off_note,
+			   uint64_t *size_note, uint64_t *off_vmci, uint64_t *size_vmci)
+{
+	uint8_t sub[KD_SUB_SIZE];
+	uint64_t need = k->version >= 6 ? 104 : k->version >= 5 ? 80 :
+			k->version >= 4 ? 64 : k->version >= 3 ? 48 :
+			k->version >= 2 ? 32 : 12;
+	int rc;
+
+	memset(sub, 0, sizeof(sub));
+	if ((uint64_t)k->sub_hdr_size * k->block_size < need)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "kdump header: sub header of %u blocks too small for version %d",
+				   k->sub_hdr_size, k->version);
+	rc = vmc_io_read_exact(d, sub, (size_t)need, k->block_size, "kdump sub header");
+	if (rc < 0)
+		return rc;
+	k->phys_base = vmc_le64(sub);
+	k->dump_level = (int)vmc_le32(sub + 8);
+	k->split = (int)vmc_le32(sub + 12);
+	*off_vmci = vmc_le64(sub + 32);
+	*size_vmci = vmc_le64(sub + 40);
+	*off_note = vmc_le64(sub + 48);
+	*size_note = vmc_le64(sub + 56);
+	if (k->version >= 6) {
+		uint64_t m64 = vmc_le64(sub + 96);
+		if (m64)
+			k->max_mapnr = m64;
+	}
+	return VMC_OK;
+}
+
+/* A region declared by the sub header must lie within the sub-header blocks
+ * or at least within the file. */
+static int check_region(vmc_dump *d, uint64_t off, uint64_t size, const char *what)
+{
+	uint64_t end;
+	if (!vmc_add_ok(off, size, &end) || end > d->io->size)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "kdump sub header: %s 0x%llx+0x%llx beyond end of file (0x%llx)",
+				   what, (unsigned long long)off, (unsigned long long)size,
+				   (unsigned long long)d->io->size);
+	if (size > (64u << 20))
+		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump sub header: %s of %llu bytes",
+				   what, (unsigned long long)size);
+	return VMC_OK;
+}
+
+static int read_notes(vmc_dump *d, uint64_t off_note, uint64_t size_note,
+		      uint64_t off_vmci, uint64_t size_vmci)
+{
+	struct vmc_kdump *k = &d->kd;
+	int rc;
+
+	if (k->version >= 4 && size_note) {
+		rc = check_region(d, off_note, size_note, "note section");
+		if (rc < 0)
+			return rc;
+		d->note_bytes = malloc((size_t)size_note);
+		if (!d->note_bytes)
+			return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+		rc = vmc_io_read_exact(d, d->note_bytes, (size_t)size_note, off_note,
+				       "kdump note section");
+		if (rc < 0)
+			return rc;
+		d->note_len = (size_t)size_note;
+		size_t start = 0, len = (size_t)size_note;
+		rc = vmc_notes_parse_areas(d, &start, &len, &off_note, 1, 4);
+		if (rc < 0)
+			return rc;
+		return vmc_notes_finish(d);
+	}
+	rc = vmc_notes_finish(d);
+	if (rc < 0)
+		return rc;
+	if (k->version >= 3 && size_vmci) {
+		/* version 3: VMCOREINFO text only, no notes */
+		char *text;
+		rc = check_region(d, off_vmci, size_vmci, "VMCOREINFO");
+		if (rc < 0)
+			return rc;
+		text = malloc((size_t)size_vmci);
+		if (!text)
+			return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+		rc = vmc_io_read_exact(d, text, (size_t)size_vmci, off_vmci, "kdump VMCOREINFO");
+		if (rc >= 0)
+			rc = vmc_kv_parse(d, &d->vmci, text, (size_t)size_vmci, "VMCOREINFO");
+		free(text);
+	}
+	return rc;
+}
+
+static int read_bitmaps(vmc_dump *d)
+{
+	struct vmc_kdump *k = &d->kd;
+	uint64_t bs = k->block_size, bm_bytes, half, bm_off, area, end;
+	int rc;
+
+	bm_bytes = (k->max_mapnr + 7) / 8;
+	half = (uint64_t)(k->bitmap_blocks / 2) * bs;
+	if (half >= bm_bytes) {
+		/* two bitmaps: RAM, then dumpable */
+	} else if ((uint64_t)k->bitmap_blocks * bs >= bm_bytes) {
+		vmc_warn(d, "kdump header: one bitmap only (old diskdump); every mapped page taken as dumpable");
+		half = 0;
+	} else {
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "kdump header: %u bitmap blocks too few for %llu pages",
+				   k->bitmap_blocks, (unsigned long long)k->max_mapnr);
+	}
+	bm_off = (1ULL + k->sub_hdr_size) * bs;
+	area = (uint64_t)k->bitmap_blocks * bs;
+	if (!vmc_add_ok(bm_off, area, &end) || end > d->io->size)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "kdump bitmaps: 0x%llx bytes at 0x%llx beyond end of file (0x%llx)",
+				   (unsigned long long)area, (unsigned long long)bm_off,
+				   (unsigned long long)d->io->size);
+	k->desc_off = end;
+	k->bitmap_bytes = bm_bytes;
+	/* round up to whole 64-bit words so popcounts can read words */
+	size_t alloc = (size_t)((bm_bytes + 7) / 8 * 8);
+	k->bitmap1 = calloc(1, alloc ? alloc : 8);
+	k->bitmap2 = calloc(1, alloc ? alloc : 8);
+	if (!k->bitmap1 || !k->bitmap2)
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory for %llu-byte bitmaps",
+				   (unsigned long long)bm_bytes);
+	rc = vmc_io_read_exact(d, k->bitmap1, (size_t)bm_bytes, bm_off, "kdump bitmap 1");
+	if (rc < 0)
+		return rc;
+	rc = vmc_io_read_exact(d, k->bitmap2, (size_t)bm_bytes, bm_off + half, "kdump bitmap 2");
+	if (rc < 0)
+		return rc;
+	/* bits past max_mapnr are not frames */
+	for (uint64_t p = k->max_mapnr; p < bm_bytes * 8; p++) {
+		k->bitmap1[p >> 3] &= (uint8_t)~(1u << (p & 7));
+		k->bitmap2[p >> 3] &= (uint8_t)~(1u << (p & 7));
+	}
+	uint64_t nblocks = (k->max_mapnr + KD_RANK_BITS - 1) / KD_RANK_BITS;
+	k->rank = calloc(nblocks + 1, sizeof(*k->rank));
+	if (!k->rank)
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	uint64_t total = 0, ram = 0;
+	size_t words = alloc / 8;
+	for (size_t w = 0; w < words; w++) {
+		uint64_t v2, v1;
+		memcpy(&v2, k->bitmap2 + w * 8, 8);
+		memcpy(&v1, k->bitmap1 + w * 8, 8);
+		if (w % (KD_RANK_BITS / 64) == 0)
+			k->rank[w / (KD_RANK_BITS / 64)] = total;
+		total += (uint64_t)__builtin_popcountll(v2);
+		ram += (uint64_t)__builtin_popcountll(v1 | v2);
+	}
+	k->rank[nblocks] = total;
+	k->num_desc = total;
+	d->pages_present = total;
+	d->pages_total = ram;
+	return VMC_OK;
+}
+
+static int build_ranges(vmc_dump *d)
+{
+	struct vmc_kdump *k = &d->kd;
+	size_t cap = 0;
+	uint64_t ps = k->block_size;
+
+	for (uint64_t p = 0; p < k->max_mapnr;) {
+		if (!(bit(k->bitmap1, p) || bit(k->bitmap2, p))) {
+			/* skip empty bytes fast */
+			if ((p & 7) == 0 && !k->bitmap1[p >> 3] && !k->bitmap2[p >> 3]) {
+				p += 8;
+				continue;
+			}
+			p++;
+			continue;
+		}
+		uint64_t s = p;
+		while (p < k->max_mapnr && (bit(k->bitmap1, p) || bit(k->bitmap2, p)))
+			p++;
+		if (d->nranges == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct vmc_range *nr = realloc(d->ranges, nc * sizeof(*nr));
+			if (!nr)
+				return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+			d->ranges = nr;
+			cap = nc;
+		}
+		d->ranges[d->nranges].start = s * ps;
+		d->ranges[d->nranges].end = p * ps;
+		d->nranges++;
+	}
+	return VMC_OK;
+}
+
+int vmc_kdump_open(vmc_dump *d)
+{
+	struct vmc_kdump *k = &d->kd;
+	uint8_t h[KD_HDR_SIZE];
+	uint64_t off_note = 0, size_note = 0, off_vmci = 0, size_vmci = 0;
+	int rc;
+
+	rc = vmc_io_read_exact(d, h, sizeof(h), 0, "kdump header");
+	if (rc < 0)
+		return rc;
+	d->format = VMC_FMT_KDUMP;
+	k->version = (int)vmc_le32(h + 8);
+	for (int i = 0; i < 6; i++) {
+		memcpy(k->utsname[i], h + 12 + 65 * i, 65);
+		k->utsname[i][65] = 0;
+	}
+	k->timestamp = (int64_t)vmc_le64(h + 408);
+	k->status = vmc_le32(h + 424);
+	k->block_size = vmc_le32(h + 428);
+	k->sub_hdr_size = vmc_le32(h + 432);
+	k->bitmap_blocks = vmc_le32(h + 436);
+	k->max_mapnr = vmc_le32(h + 440);
+	k->nr_cpus = (int)vmc_le32(h + 460);
+
+	if (k->version < 1)
+		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
+				   "kdump header version %d: too old (needs 1 or later)", k->version);
+	if (k->version > 6)
+		vmc_warn(d, "kdump header version %d is newer than 6; read as version 6",
+			 k->version);
+	if (k->block_size < 1024 || k->block_size > 65536 ||
+	    (k->block_size & (k->block_size - 1)))
+		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: block size %u",
+				   k->block_size);
+	if (k->sub_hdr_size == 0 || k->sub_hdr_size > (1u << 20))
+		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: sub header of %u blocks",
+				   k->sub_hdr_size);
+	d->page_size = k->block_size;
+	d->machine = strcmp(k->utsname[4], "x86_64") == 0 ? 62 : 0;
+	rc = read_sub_header(d, k, &off_note, &size_note, &off_vmci, &size_vmci);
+	if (rc < 0)
+		return rc;
+	if (k->version >= 2 && k->split)
+		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
+				   "this file is one part of a split dump (makedumpfile --split); "
+				   "join the parts with makedumpfile --reassemble first");
+	if (k->max_mapnr == 0 || k->max_mapnr > KD_MAX_MAPNR)
+		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: max_mapnr %llu",
+				   (unsigned long long)k->max_mapnr);
+	d->compression = k->status & KD_CODECS;
+	if (k->status & KD_STATUS_INCOMPLETE) {
+		d->incomplete = true;
+		vmc_warn(d, "kdump header marks the dump incomplete (it was cut short when written)");
+	}
+	if (k->status & KD_STATUS_EXCLUDED_VMEMMAP)
+		vmc_warn(d, "vmemmap pages of excluded pages were excluded too (-e)");
+	rc = read_notes(d, off_note, size_note, off_vmci, size_vmci);
+	if (rc < 0)
+		return rc;
+	rc = read_bitmaps(d);
+	if (rc < 0)
+		return rc;
+	{
+		uint64_t dsz, dend;
+		if (!vmc_mul_ok(k->num_desc, KD_DESC_SIZE, &dsz) ||
+		    !vmc_add_ok(k->desc_off, dsz, &dend) || dend > d->io->size) {
+			if (!d->incomplete)
+				vmc_warn(d, "kdump page descriptors run past end of file; dump truncated");
+			d->incomplete = true;
+		}
+	}
+	d->max_pfn = k->max_mapnr;
+	if (!d->machine && d->has_xen)
+		d->machine = 62;
+	if (!d->machine && vmc_vmcoreinfo_get(d, "SYMBOL(init_top_pgt)"))
+		d->machine = 62;
+	k->cbuf = malloc(k->block_size);
+	if (!k->cbuf)
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	return build_ranges(d);
+}
+
+static uint64_t desc_index(const struct vmc_kdump *k, uint64_t pfn)
+{
+	uint64_t blk = pfn / KD_RANK_BITS, idx = k->rank[blk];
+	size_t w = (size_t)(blk * (KD_RANK_BITS / 64)), wend = (size_t)(pfn / 64);
+	uint64_t v;
+
+	for (; w < wend; w++) {
+		memcpy(&v, k->bitmap2 + w * 8, 8);
+		idx += (uint64_t)__builtin_popcountll(v);
+	}
+	memcpy(&v, k->bitmap2 + wend * 8, 8);
+	if (pfn % 64)
+		idx += (uint64_t)__builtin_popcountll(v & ((1ULL << (pfn % 64)) - 1));
+	return idx;
+}
+
+/* Read page pfn's descriptor: VMC_OK, VMC_NOPAGE (never written: incomplete) or
+ * an error. */
+static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
+		     uint32_t *size, uint32_t *flags)
+{
+	struct vmc_kdump *k = &d->kd;
+	uint8_t pd[KD_DESC_SIZE];
+	size_t got = 0;
+	uint64_t doff;
+	int rc;
+
+	*idx = desc_index(k, pfn);
+	doff = k->desc_off + *idx * KD_DESC_SIZE;
+	rc = d->io->read(d, d->io, pd, sizeof(pd), doff, &got);
+	if (rc < 0)
+		return vmc_prefix_err(d, rc, "page 0x%llx descriptor %llu",
+				      (unsigned long long)pfn, (unsigned long long)*idx);
+	if (got < sizeof(pd)) {
+		if (d->incomplete)
+			return VMC_NOPAGE;
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "page 0x%llx: descriptor %llu at 0x%llx beyond end of file (0x%llx)",
+				   (unsigned long long)pfn, (unsigned long long)*idx,
+				   (unsigned long long)doff, (unsigned long long)d->io->size);
+	}
+	*off = vmc_le64(pd);
+	*size = vmc_le32(pd + 8);
+	*flags = vmc_le32(pd + 12);
+	if (*off == 0)
+		return VMC_NOPAGE;
+	return VMC_OK;
+}
+
+int vmc_kdump_page_state(const vmc_dump *d, uint64_t pfn)
+{
+	const struct vmc_kdump *k = &d->kd;
+
+	if (bit(k->bitmap2, pfn)) {
+		if (d->incomplete) {
+			uint64_t idx, off;
+			uint32_t size, flags;
+			/* reading a descriptor only touches the error message */
+			if (read_desc((vmc_dump *)d, pfn, &idx, &off, &size, &flags) == VMC_NOPAGE)
+				return VMC_PAGE_INCOMPLETE;
+		}
+		return VMC_PAGE_PRESENT;
+	}
+	return bit(k->bitmap1, pfn) ? VMC_PAGE_EXCLUDED : VMC_PAGE_HOLE;
+}
+
+int vmc_kdump_read_page(vmc_dump *d, uint64_t pfn, void *buf)
+{
+	struct vmc_kdump *k = &d->kd;
+	uint64_t idx, off, end;
+	uint32_t size, flags;
+	size_t got = 0;
+	int rc;
+
+	if (!bit(k->bitmap2, pfn))
+		return VMC_NOPAGE;
+	rc = read_desc(d, pfn, &idx, &off, &size, &flags);
+	if (rc != VMC_OK)
+		return rc;
+	if (size == 0 || size > k->block_size)
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "page 0x%llx: descriptor %llu size %u (block size %u)",
+				   (unsigned long long)pfn, (unsigned long long)idx, size,
+				   k->block_size);
+	if (!vmc_add_ok(off, size, &end) || end > d->io->size) {
+		if (d->incomplete)
+			return VMC_NOPAGE;
+		return vmc_set_err(d, VMC_ERR_CORRUPT,
+				   "page 0x%llx: descriptor %llu data 0x%llx+%u beyond end of file (0x%llx)",
+				   (unsigned long long)pfn, (unsigned long long)idx,
+				   (unsigned long long)off, size, (unsigned long long)d->io->size);
+	}
+	if (flags == 0) {
+		if (size != k->block_size)
+			return vmc_set_err(d, VMC_ERR_CORRUPT,
+					   "page 0x%llx: descriptor %llu uncompressed but %u bytes",
+					   (unsigned long long)pfn, (unsigned long long)idx, size);
+		rc = d->io->read(d, d->io, buf, size, off, &got);
+		if (rc < 0)
+			return vmc_prefix_err(d, rc, "page 0x%llx", (unsigned long long)pfn);
+		return got == size ? VMC_OK : VMC_NOPAGE;
+	}
+	rc = d->io->read(d, d->io, k->cbuf, size, off, &got);
+	if (rc < 0)
+		return vmc_prefix_err(d, rc, "page 0x%llx", (unsigned long long)pfn);
+	if (got != size)
+		return VMC_NOPAGE;
+	rc = vmc_decompress(d, flags, k->cbuf, size, buf, k->block_size);
+	if (rc < 0)
+		return vmc_prefix_err(d, rc, "page 0x%llx (descriptor %llu)",
+				      (unsigned long long)pfn, (unsigned long long)idx);
+	return VMC_OK;
+}

@@ -1,0 +1,205 @@
+/* vmcore.h - read crash dumps: ELF vmcores (/proc/vmcore, QEMU), kdump-compressed
+ * files (makedumpfile, QEMU), and makedumpfile's flattened streams of either.
+ *
+ * This is the only public header of the vmcore library.
+ *
+ * Ownership: a vmc_dump owns everything it returns; pointers and strings stay valid
+ * until vmc_dump_destroy() unless a function says otherwise.  Nothing here prints.
+ *
+ * Errors: functions return enum vmc_status.  VMC_OK and VMC_NOPAGE are normal results;
+ * negative values are failures and leave a message on the dump (vmc_errmsg), written
+ * "the failing thing first, lowercase, no full stop", e.g.
+ * "page descriptor 5 at 0x4000: data offset 0x9f000 beyond end of file (0x8000)".
+ */
+#ifndef SALVAGE_VMCORE_H
+#define SALVAGE_VMCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vmc_status {
+	VMC_OK = 0,
+	VMC_NOPAGE = 1,        /* the page is not in this dump (filtered or a hole) */
+	VMC_ERR_CORRUPT = -1,  /* the input is malformed or truncated */
+	VMC_ERR_SYSTEM = -2,   /* a system call failed (errno in the message) */
+	VMC_ERR_UNSUPPORTED = -3, /* valid input we do not handle (e.g. split dumps) */
+	VMC_ERR_NOMEM = -4,
+	VMC_ERR_NOTFOUND = -5, /* a looked-up key, note or symbol is absent */
+	VMC_ERR_ARG = -6,      /* the caller passed something out of range */
+};
+
+enum vmc_format {
+	VMC_FMT_UNKNOWN = 0,
+	VMC_FMT_ELF,        /* ELF64 core: /proc/vmcore copy, makedumpfile -E, QEMU elf */
+	VMC_FMT_KDUMP,      /* kdump-compressed ("KDUMP   ") */
+};
+
+/* Per-page state, independent of whether reading it would succeed. */
+enum vmc_page_state {
+	VMC_PAGE_HOLE = 0,     /* not RAM in the dumped machine's memory map */
+	VMC_PAGE_EXCLUDED = 1, /* RAM, but filtered out of this dump */
+	VMC_PAGE_PRESENT = 2,  /* stored in the dump */
+	VMC_PAGE_INCOMPLETE = 3, /* should be stored but the dump was cut short */
+};
+
+/* Compression codecs; the values are the kdump flag bits. */
+#define VMC_COMP_ZLIB   0x01u
+#define VMC_COMP_LZO    0x02u
+#define VMC_COMP_SNAPPY 0x04u
+#define VMC_COMP_ZSTD   0x20u
+
+typedef struct vmc_dump vmc_dump;
+
+/* Creation and opening.  vmc_dump_create returns NULL only when out of memory.
+ * Open a dump once per vmc_dump; on failure vmc_errmsg says why and the only
+ * useful call left is vmc_dump_destroy. */
+vmc_dump *vmc_dump_create(void);
+void vmc_dump_destroy(vmc_dump *d);
+
+int vmc_open_path(vmc_dump *d, const char *path);
+/* fd must be seekable (pread); it is not closed by the library. */
+int vmc_open_fd(vmc_dump *d, int fd);
+/* buf must stay valid and unchanged while d is in use; it is not copied. */
+int vmc_open_mem(vmc_dump *d, const void *buf, size_t len);
+
+const char *vmc_errmsg(const vmc_dump *d);
+
+/* Warnings: quirks tolerated while opening (padding in notes, odd alignment...).
+ * Each is one line, lowercase, no newline. */
+size_t vmc_warning_count(const vmc_dump *d);
+const char *vmc_warning(const vmc_dump *d, size_t i);
+
+/* What the file is. */
+enum vmc_format vmc_format(const vmc_dump *d);
+bool vmc_is_flattened(const vmc_dump *d);
+/* Producer hint: "linux" (/proc/vmcore or makedumpfile), "qemu", "xen" */
+const char *vmc_producer(const vmc_dump *d);
+/* Codec set in the kdump header (one VMC_COMP_* bit), or 0 for uncompressed. */
+unsigned vmc_compression(const vmc_dump *d);
+const char *vmc_compression_name(unsigned comp); /* "zlib", ..., "none" */
+uint32_t vmc_page_size(const vmc_dump *d);
+uint16_t vmc_elf_machine(const vmc_dump *d);   /* EM_* of the dump (62 = x86_64) */
+const char *vmc_arch(const vmc_dump *d);       /* "x86_64", or NULL if unknown */
+bool vmc_incomplete(const vmc_dump *d);
+/* kdump header facts; return VMC_ERR_NOTFOUND for ELF dumps. */
+int vmc_kdump_dump_level(const vmc_dump *d, int *level);
+int vmc_kdump_header_version(const vmc_dump *d, int *version);
+/* kdump utsname fields ("sysname", "nodename", "release", "version", "machine",
+ * "domainname"); NULL when absent or empty. */
+const char *vmc_kdump_utsname(const vmc_dump *d, const char *field);
+/* kdump header timestamp (seconds); VMC_ERR_NOTFOUND if zero or not kdump. */
+int vmc_kdump_timestamp(const vmc_dump *d, int64_t *secs);
+int vmc_kdump_phys_base(const vmc_dump *d, uint64_t *phys_base);
+
+/* Physical memory. */
+struct vmc_range {
+	uint64_t start;   /* physical address, inclusive */
+	uint64_t end;     /* exclusive */
+};
+/* RAM ranges of the dumped machine, sorted and merged. */
+size_t vmc_range_count(const vmc_dump *d);
+const struct vmc_range *vmc_ranges(const vmc_dump *d);
+/* One past the highest page frame number covered by the dump. */
+uint64_t vmc_max_pfn(const vmc_dump *d);
+/* Page counts: frames inside the RAM ranges, and frames stored in the dump. */
+uint64_t vmc_pages_total(const vmc_dump *d);
+uint64_t vmc_pages_present(const vmc_dump *d);
+
+enum vmc_page_state vmc_page_state(const vmc_dump *d, uint64_t pfn);
+/* Read one whole page into buf (vmc_page_size bytes).  VMC_OK: buf holds the
+ * page; VMC_NOPAGE: not in this dump (see vmc_page_state), buf untouched;
+ * negative: error.  O(log n) for every format after opening. */
+int vmc_read_page(vmc_dump *d, uint64_t pfn, void *buf);
+/* Read len bytes at a physical address, possibly across pages.  Fails with
+ * VMC_NOPAGE if any page touched is not in the dump. */
+int vmc_read_phys(vmc_dump *d, uint64_t paddr, void *buf, size_t len);
+
+/* ELF notes, in file order, exactly as parsed (quirks fixed, see warnings). */
+struct vmc_note {
+	const char *name;        /* NUL-terminated copy */
+	uint32_t type;
+	const uint8_t *desc;     /* descriptor bytes (not aligned in general) */
+	uint32_t descsz;         /* size after trimming NUL padding of text notes */
+	uint32_t descsz_declared;/* n_descsz as found in the file */
+	uint64_t offset;         /* file offset of the note header (in the note copy) */
+};
+size_t vmc_note_count(const vmc_dump *d);
+const struct vmc_note *vmc_note(const vmc_dump *d, size_t i);
+/* The raw note bytes as found in the dump (kdump: the sub-header copy). */
+const uint8_t *vmc_note_bytes(const vmc_dump *d, size_t *len);
+
+/* CPU registers from CORE/NT_PRSTATUS notes, in note order. */
+struct vmc_cpu {
+	uint32_t pid;            /* pr_pid */
+	bool empty;              /* all registers zero: the CPU saved no state */
+	uint64_t regs[27];       /* user_regs_struct order, see VMC_REG_* */
+	/* Xen CRASH_REGS of the same physical CPU, when present */
+	bool has_cr;
+	uint64_t cr0, cr2, cr3, cr4;
+};
+enum {
+	VMC_REG_R15, VMC_REG_R14, VMC_REG_R13, VMC_REG_R12, VMC_REG_RBP, VMC_REG_RBX,
+	VMC_REG_R11, VMC_REG_R10, VMC_REG_R9, VMC_REG_R8, VMC_REG_RAX, VMC_REG_RCX,
+	VMC_REG_RDX, VMC_REG_RSI, VMC_REG_RDI, VMC_REG_ORIG_RAX, VMC_REG_RIP,
+	VMC_REG_CS, VMC_REG_EFLAGS, VMC_REG_RSP, VMC_REG_SS, VMC_REG_FS_BASE,
+	VMC_REG_GS_BASE, VMC_REG_DS, VMC_REG_ES, VMC_REG_FS, VMC_REG_GS,
+	VMC_NREGS
+};
+size_t vmc_cpu_count(const vmc_dump *d);
+const struct vmc_cpu *vmc_cpu(const vmc_dump *d, size_t i);
+/* Index of the CPU that crashed when it can be told from the dump alone
+ * (one CPU saved state); -1 when it cannot. */
+int vmc_panic_cpu(const vmc_dump *d);
+
+/* VMCOREINFO (the Linux kernel's note; for Xen dumps, see vmc_xen_vmcoreinfo). */
+const char *vmc_vmcoreinfo_text(const vmc_dump *d, size_t *len);
+/* Look up "KEY" exactly as written left of '=' (e.g. "SYMBOL(init_uts_ns)",
+ * "OSRELEASE"); returns the value string or NULL. */
+const char *vmc_vmcoreinfo_get(const vmc_dump *d, const char *key);
+/* Typed look-ups by bare name: vmc_vmci_symbol(d, "init_uts_ns", &v) reads
+ * SYMBOL(init_uts_ns) as hex; size/offset/length/number read decimal with a
+ * hexadecimal "0x" form accepted; number may be negative. */
+int vmc_vmci_symbol(const vmc_dump *d, const char *name, uint64_t *val);
+int vmc_vmci_size(const vmc_dump *d, const char *name, uint64_t *val);
+int vmc_vmci_offset(const vmc_dump *d, const char *name, uint64_t *val);
+int vmc_vmci_length(const vmc_dump *d, const char *name, uint64_t *val);
+int vmc_vmci_number(const vmc_dump *d, const char *name, int64_t *val);
+/* Plain keys: OSRELEASE, PAGESIZE, CRASHTIME, KERNELOFFSET (hex), BUILD-ID. */
+int vmc_vmci_crashtime(const vmc_dump *d, int64_t *secs);
+int vmc_vmci_kerneloffset(const vmc_dump *d, uint64_t *off);
+
+/* Generic key/value access shared with Xen's VMCOREINFO_XEN. */
+struct vmc_kv {
+	const char *key;
+	const char *value;
+};
+size_t vmc_vmcoreinfo_count(const vmc_dump *d);
+const struct vmc_kv *vmc_vmcoreinfo_entry(const vmc_dump *d, size_t i);
+
+/* Xen: present when the dump has a Xen CRASH_INFO note. */
+struct vmc_xen {
+	uint64_t major, minor;
+	uint64_t extra_version_addr, changeset_addr, compiler_addr,
+		 compile_date_addr, compile_time_addr;
+	uint64_t tainted;
+	bool has_phys_start;
+	uint64_t phys_start;
+	bool has_p2m;
+	uint64_t p2m_mfn;       /* dom0 pfn_to_mfn_frame_list_list MFN */
+	uint32_t layout_size;   /* CRASH_INFO descsz: 64, 72, 80 (or other) */
+	char extra_version[64]; /* read from dump memory; "" if unreadable */
+	size_t pcpus;           /* physical CPUs with a CORE note */
+};
+const struct vmc_xen *vmc_xen(const vmc_dump *d);
+const char *vmc_xen_vmcoreinfo_text(const vmc_dump *d, size_t *len);
+const char *vmc_xen_vmcoreinfo_get(const vmc_dump *d, const char *key);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
