@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Run each libFuzzer harness for a bounded time, seeded with the generated
+# fixtures and the kept regression inputs (tests/fuzz/regress/TARGET/), which
+# libFuzzer replays first.  A crash fails the run; keep the input it names in
+# tests/fuzz/regress/TARGET/ once fixed.
+#   smoke.sh FUZZ_BUILD SECONDS TARGET...
+set -euo pipefail
+FB=$1 SECS=$2
+shift 2
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIXOUT=$(dirname "$FB")/fixtures
+mkdir -p "$FB/artifacts"
+
+seed() {
+	local t=$1 dir=$FB/corpus/$1
+	mkdir -p "$dir"
+	shopt -s nullglob
+	case $t in
+	kdump) for f in "$FIXOUT"/kdump-*.dump; do cp -f "$f" "$dir/"; done ;;
+	elf) for f in "$FIXOUT"/elf-*.dump "$FIXOUT"/quirk-*.dump "$FIXOUT"/xen-*.dump; do cp -f "$f" "$dir/"; done ;;
+	flat) for f in "$FIXOUT"/flat-*.dump; do cp -f "$f" "$dir/"; done ;;
+	notes)
+		# the note area of each ELF fixture (it starts at 4096), hint byte first
+		for f in "$FIXOUT"/elf-*.dump "$FIXOUT"/quirk-note*.dump "$FIXOUT"/xen-*.dump; do
+			{ printf '\0'; dd if="$f" bs=4096 skip=1 count=2 status=none; } >"$dir/$(basename "$f").notes"
+		done ;;
+	vmcoreinfo)
+		for f in "$HERE"/../fixtures/*.expect; do
+			sed -n 's/^vmcoreinfo: //p' "$f" >"$dir/$(basename "$f").txt"
+		done ;;
+	esac
+	shopt -u nullglob
+}
+
+status=0
+for t in "$@"; do
+	seed "$t"
+	mkdir -p "$HERE/regress/$t"
+	echo "fuzz $t: ${SECS}s"
+	if ! "$FB/fuzz_$t" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 \
+		-max_len=1048576 -print_final_stats=0 \
+		-artifact_prefix="$FB/artifacts/$t-" \
+		"$FB/corpus/$t" "$HERE/regress/$t" >"$FB/fuzz_$t.log" 2>&1; then
+		echo "FAIL fuzz $t: see $FB/fuzz_$t.log; crashing input in $FB/artifacts/"
+		grep -m5 -E 'ERROR|SUMMARY|Test unit written' "$FB/fuzz_$t.log" || true
+		status=1
+	else
+		grep -E '^#[0-9]+.*DONE' "$FB/fuzz_$t.log" | tail -1 || true
+	fi
+done
+[ $status -eq 0 ] && echo "fuzz-smoke: $# harnesses passed, 0 failed"
+exit $status
