@@ -34,7 +34,7 @@ all: $(BUILD)/salvage $(BUILD)/tests/vmcheck
 # ---- libraries ------------------------------------------------------------
 XNOTE_SRC := xen-notes/xnote.c
 VMCORE_SRC := vmcore/dump.c vmcore/io.c vmcore/flat.c vmcore/elf.c vmcore/kdump.c \
-	vmcore/notes.c vmcore/vmcoreinfo.c vmcore/codec.c
+	vmcore/notes.c vmcore/vmcoreinfo.c vmcore/codec.c vmcore/vtop.c
 ANALYZE_SRC := analyze/main.c analyze/info.c analyze/json.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -76,7 +76,8 @@ static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_
 			vmc_warn(d, "empty PT_NOTE (program header %llu)", (unsigned long long)i);
 			continue;
 		}
-		if (!vmc_add_ok(off, sz, &end) || end > fsize)
+		if (!vmc_add_ok(off, sz, &end) || end > fsize || sz > d->io->stored ||
+		    total + sz > d->io->stored)
 			return vmc_set_err(d, VMC_ERR_CORRUPT,
 					   "PT_NOTE (program header %llu): 0x%llx bytes at 0x%llx beyond end of file (0x%llx)",
 					   (unsigned long long)i, (unsigned long long)sz,
@@ -216,7 +217,7 @@ int vmc_elf_open(vmc_dump *d)
 	if (phnum == 0)
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "ELF header: no program headers");
 	if (!vmc_mul_ok(phnum, PHDR_SIZE, &phsize) || !vmc_add_ok(phoff, phsize, &end) ||
-	    end > fsize)
+	    end > fsize || phsize > d->io->stored)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
 				   "ELF header: %llu program headers at 0x%llx beyond end of file (0x%llx)",
 				   (unsigned long long)phnum, (unsigned long long)phoff,

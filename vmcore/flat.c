@@ -296,6 +296,7 @@ int vmc_io_flat_create(vmc_dump *d, struct vmc_io *base, struct vmc_io **out)
 		goto fail;
 	free(recs);
 	f->io.size = vsize;
+	f->io.stored = base->size;
 	*out = &f->io;
 	return VMC_OK;
 fail:

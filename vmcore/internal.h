@@ -4,6 +4,7 @@
 
 #include "vmcore.h"
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #define VMC_ERRMSG_MAX 512
@@ -16,6 +17,9 @@ struct vmc_io {
 		    uint64_t off, size_t *got);
 	void (*destroy)(struct vmc_io *io);
 	uint64_t size;       /* total bytes addressable */
+	uint64_t stored;     /* bytes really stored (a flattened stream's virtual
+			      * file can be far larger than the stream); any
+			      * allocation sized from dump fields stays below it */
 };
 
 struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned);
@@ -63,6 +67,23 @@ struct vmc_kdump {
 	uint8_t *cbuf;           /* compressed page buffer, block_size bytes */
 };
 
+#define VMC_TLB_SIZE 256
+struct vmc_tlb_entry {
+	bool valid;
+	uint64_t vpage, ppage;
+};
+
+struct vmc_vtop {
+	int ready;               /* 0 untried, 1 ready, -1 failed (why says why) */
+	char why[160];
+	uint64_t phys_base;
+	uint64_t root;           /* physical address of the top page table */
+	int levels;              /* 4 or 5 */
+	uint64_t sme_mask;
+	uint64_t page_offset;    /* direct-map base, 0 when unknown */
+	struct vmc_tlb_entry tlb[VMC_TLB_SIZE];
+};
+
 struct vmc_kv_store {
 	char *raw;               /* owned copy of the text as found, NUL-terminated */
 	char *text;              /* owned copy cut into keys and values */
@@ -108,7 +129,11 @@ struct vmc_dump {
 	uint64_t pages_total, pages_present;
 	uint8_t *pagebuf;        /* one page scratch for vmc_read_phys */
 	void *zstd_dctx;         /* ZSTD_DCtx, created on first use */
+	struct vmc_vtop vtop;
 };
+
+/* Page-table walk without the shortcuts (used to verify them). */
+int vmc_vtop_walk(vmc_dump *d, uint64_t va, uint64_t *pa);
 
 /* Messages and warnings.  vmc_set_err returns code for "return vmc_set_err(...)".
  * vmc_prefix_err prepends context to an existing message. */

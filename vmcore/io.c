@@ -79,6 +79,7 @@ struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned)
 	f->io.read = fd_read;
 	f->io.destroy = fd_destroy;
 	f->io.size = (uint64_t)end;
+	f->io.stored = f->io.size;
 	f->fd = fd;
 	f->owned = owned;
 	return &f->io;
@@ -118,6 +119,7 @@ struct vmc_io *vmc_io_mem_create(vmc_dump *d, const void *buf, size_t len)
 	m->io.read = mem_read;
 	m->io.destroy = mem_destroy;
 	m->io.size = len;
+	m->io.stored = len;
 	m->buf = buf;
 	return &m->io;
 }

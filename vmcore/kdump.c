@@ -75,7 +75,7 @@ static int check_region(vmc_dump *d, uint64_t off, uint64_t size, const char *wh
 				   "kdump sub header: %s 0x%llx+0x%llx beyond end of file (0x%llx)",
 				   what, (unsigned long long)off, (unsigned long long)size,
 				   (unsigned long long)d->io->size);
-	if (size > (64u << 20))
+	if (size > (64u << 20) || size > d->io->stored)
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump sub header: %s of %llu bytes",
 				   what, (unsigned long long)size);
 	return VMC_OK;
@@ -145,7 +145,7 @@ static int read_bitmaps(vmc_dump *d)
 	}
 	bm_off = (1ULL + k->sub_hdr_size) * bs;
 	area = (uint64_t)k->bitmap_blocks * bs;
-	if (!vmc_add_ok(bm_off, area, &end) || end > d->io->size)
+	if (!vmc_add_ok(bm_off, area, &end) || end > d->io->size || area > d->io->stored)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
 				   "kdump bitmaps: 0x%llx bytes at 0x%llx beyond end of file (0x%llx)",
 				   (unsigned long long)area, (unsigned long long)bm_off,

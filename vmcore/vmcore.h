@@ -119,6 +119,71 @@ int vmc_read_page(vmc_dump *d, uint64_t pfn, void *buf);
  * VMC_NOPAGE if any page touched is not in the dump. */
 int vmc_read_phys(vmc_dump *d, uint64_t paddr, void *buf, size_t len);
 
+/* Kernel virtual addresses (x86_64 Linux), from VMCOREINFO alone: 4- and
+ * 5-level paging, KASLR, SME.  VMC_NOPAGE when the address is not mapped or a
+ * page (table) on the way is not in the dump; the message says which. */
+int vmc_vtop(vmc_dump *d, uint64_t vaddr, uint64_t *paddr);
+int vmc_read_virt(vmc_dump *d, uint64_t vaddr, void *buf, size_t len);
+struct vmc_layout {
+	uint64_t phys_base;
+	uint64_t pgt_root;       /* physical address of the top-level page table */
+	int levels;              /* 4 or 5 */
+	uint64_t page_offset;    /* direct-map base; 0 when the dump does not show it */
+};
+int vmc_kernel_layout(vmc_dump *d, struct vmc_layout *out);
+
+/* Page classification for filtering (makedumpfile's dump levels), from
+ * VMCOREINFO alone: struct pages found through SPARSEMEM mem_section (or
+ * FLATMEM mem_map), flags and page types decoded per kernel version. */
+enum vmc_pclass {
+	VMC_PC_KEEP = 0,        /* kernel data, page tables, slab, stacks, unknown */
+	VMC_PC_CACHE,           /* page cache without PG_private (level bit 2) */
+	VMC_PC_CACHE_PRIVATE,   /* page cache with PG_private (level bit 4) */
+	VMC_PC_USER,            /* anonymous or hugetlbfs (level bit 8) */
+	VMC_PC_FREE,            /* free in the buddy allocator, or unaccepted (bit 16) */
+	VMC_PC_HWPOISON,        /* always excluded */
+	VMC_PC_OFFLINE,         /* logically offline; always excluded */
+	VMC_PC_NOMAP,           /* no struct page describes it: kept */
+};
+#define VMC_DL_ZERO 1
+#define VMC_DL_CACHE 2
+#define VMC_DL_CACHE_PRIVATE 4
+#define VMC_DL_USER 8
+#define VMC_DL_FREE 16
+/* Does dump level `level` (0-31) exclude a page of class c? */
+bool vmc_pclass_excluded(int level, enum vmc_pclass c);
+const char *vmc_pclass_name(enum vmc_pclass c);
+
+typedef struct vmc_mm vmc_mm;
+/* Prepare classification; fails (VMC_ERR_NOTFOUND, message names the missing
+ * VMCOREINFO keys) when the dump does not export enough.  The vmc_mm keeps a
+ * pointer to d and must be destroyed before it. */
+int vmc_mm_create(vmc_dump *d, vmc_mm **out);
+void vmc_mm_destroy(vmc_mm *mm);
+/* Classify frames [start, start+n) into cls[0..n-1] (enum vmc_pclass values).
+ * Blocks that begin before start (buddy blocks, compound pages) are honoured.
+ * Frames whose struct page cannot be read are VMC_PC_NOMAP.  Not thread-safe. */
+int vmc_mm_classify(vmc_mm *mm, uint64_t start, uint64_t n, uint8_t *cls);
+
+/* Kernel log (dmesg) from VMCOREINFO alone: the lockless printk ring buffer of
+ * 5.10+ and the older variable-length log_buf.  Each record is passed to emit
+ * in order; the text is not NUL-terminated and may hold newlines. */
+struct vmc_logrec {
+	uint64_t seq;
+	uint64_t ts_nsec;
+	uint32_t caller_id;      /* 0 when the kernel does not record it */
+	int level;               /* 0-7, or -1 when unknown */
+	int facility;            /* -1 when unknown */
+	const char *text;
+	size_t text_len;
+};
+typedef int (*vmc_log_emit)(void *arg, const struct vmc_logrec *rec);
+/* Returns VMC_OK, a negative error, or the first non-zero value emit returned. */
+int vmc_dmesg(vmc_dump *d, vmc_log_emit emit, void *arg);
+/* Format a record as makedumpfile --dump-dmesg does ("[%5llu.%06llu] text\n"),
+ * into buf; returns the length written (truncated to len-1). */
+size_t vmc_logrec_format(const struct vmc_logrec *rec, char *buf, size_t len);
+
 /* ELF notes, in file order, exactly as parsed (quirks fixed, see warnings). */
 struct vmc_note {
 	const char *name;        /* NUL-terminated copy */
