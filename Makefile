@@ -15,7 +15,7 @@ OPT      ?= -O2 -g
 SANITIZE ?=
 WERROR   ?= $(if $(CI),1,)
 
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing
 ifneq ($(WERROR),)
 CFLAGS_BASE += -Werror
@@ -29,13 +29,15 @@ ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
 .PHONY: all deps check demo test test-fixtures test-san test-interop fuzz fuzz-smoke clean
-all: $(BUILD)/salvage $(BUILD)/tests/vmcheck
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
 
 # ---- libraries ------------------------------------------------------------
-XNOTE_SRC := xen-notes/xnote.c
-VMCORE_SRC := vmcore/dump.c vmcore/io.c vmcore/flat.c vmcore/elf.c vmcore/kdump.c \
-	vmcore/notes.c vmcore/vmcoreinfo.c vmcore/codec.c vmcore/vtop.c
-ANALYZE_SRC := analyze/main.c analyze/info.c analyze/json.c
+XNOTE_SRC := $(wildcard xen-notes/*.c)
+VMCORE_SRC := $(wildcard vmcore/*.c)
+ANALYZE_SRC := $(wildcard analyze/*.c) $(wildcard initramfs/*.c)
+CAPTURE_SRC := $(wildcard capture/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -57,7 +59,14 @@ LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC)
 
-$(BUILD)/tests/vmcheck: $(call obj,tests/unit/vmcheck.c) $(LIBS_OURS)
+# The capture agent runs as init in the crash kernel: static, no runtime
+# library needed in the initramfs.  Sanitizer builds link it dynamically.
+CAPTURE_STATIC := $(if $(SANITIZE),,-static)
+$(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lstdc++ -lm
+
+# each tests/unit/NAME.c is one checker program
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC)
 

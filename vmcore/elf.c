@@ -379,3 +379,19 @@ int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 	}
 	return VMC_OK;
 }
+
+size_t vmc_elf_load_count(const vmc_dump *d)
+{
+	return d->format == VMC_FMT_ELF ? d->elf.nloads : 0;
+}
+
+int vmc_elf_load(const vmc_dump *d, size_t i, uint64_t *paddr, uint64_t *vaddr,
+		 uint64_t *memsz)
+{
+	if (d->format != VMC_FMT_ELF || i >= d->elf.nloads)
+		return VMC_ERR_ARG;
+	*paddr = d->elf.loads[i].paddr;
+	*vaddr = d->elf.loads[i].vaddr;
+	*memsz = d->elf.loads[i].memsz;
+	return VMC_OK;
+}

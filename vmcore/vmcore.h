@@ -104,6 +104,10 @@ struct vmc_range {
 /* RAM ranges of the dumped machine, sorted and merged. */
 size_t vmc_range_count(const vmc_dump *d);
 const struct vmc_range *vmc_ranges(const vmc_dump *d);
+/* ELF dumps: the PT_LOAD segments in program-header order (none for kdump). */
+size_t vmc_elf_load_count(const vmc_dump *d);
+int vmc_elf_load(const vmc_dump *d, size_t i, uint64_t *paddr, uint64_t *vaddr,
+		 uint64_t *memsz);
 /* One past the highest page frame number covered by the dump. */
 uint64_t vmc_max_pfn(const vmc_dump *d);
 /* Page counts: frames inside the RAM ranges, and frames stored in the dump. */

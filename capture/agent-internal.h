@@ -1,0 +1,164 @@
+/* agent-internal.h - shared by capture/agent*.c only.
+ *
+ * Helpers return 0 or a negative errno and never log; they may leave a
+ * one-line reason in a caller's buffer.  Only the stages in agent.c log, once
+ * per failure (style.md: "one log line per failure at the stage boundary").
+ */
+#ifndef SALVAGE_CAPTURE_AGENT_INTERNAL_H
+#define SALVAGE_CAPTURE_AGENT_INTERNAL_H
+
+#include "agent.h"
+#include "capture.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cap_agent_action {
+	CAP_ACT_REBOOT,
+	CAP_ACT_POWEROFF,
+	CAP_ACT_SHELL,
+	CAP_ACT_EXIT,       /* return the status: tests and non-init use */
+};
+
+struct cap_agent_config {
+	char target[512];
+	char fstype[32];
+	enum cap_format format;
+	int level;
+	unsigned codec;           /* VMC_COMP_* bit, 0 none */
+	int codec_level;
+	enum cap_agent_action action;
+	enum cap_agent_action failure_action;
+	unsigned keep;
+	uint64_t minfree;
+	unsigned timeout;
+	unsigned wait;
+	char modules[1024];
+	char hostname[65];
+	unsigned threads;
+	uint64_t memory;
+	unsigned progress;
+	char vmcore[256];
+	char shell[256];
+	char kver[65];
+	uint64_t fail_after;
+};
+
+/* ---- agent-config.c ---- */
+void cap_agent_config_defaults(struct cap_agent_config *c);
+/* Set one key; -EINVAL with a reason in why (e.g. "level: 32 is not in 0-31"),
+ * -ENOENT for an unknown key. */
+int cap_agent_config_set(struct cap_agent_config *c, const char *key, const char *value,
+			 char *why, size_t whylen);
+/* Read KEY=VALUE lines ('#' comments, blank lines).  Bad lines are skipped and
+ * counted in *nbad, the first reason kept in why.  -errno if unreadable. */
+int cap_agent_config_file(struct cap_agent_config *c, const char *path, int *nbad,
+			  char *why, size_t whylen);
+/* Apply salvage.KEY=VALUE words of a kernel command line (quotes honoured). */
+int cap_agent_config_cmdline(struct cap_agent_config *c, const char *cmdline, int *nbad,
+			     char *why, size_t whylen);
+const char *cap_agent_action_name(enum cap_agent_action a);
+const char *cap_agent_codec_name(unsigned codec);
+/* Print every key with its value as KEY=VALUE lines into buf. */
+size_t cap_agent_config_format(const struct cap_agent_config *c, char *buf, size_t len);
+
+/* ---- agent-kmod.c ---- */
+struct cap_agent_kmod_stats {
+	unsigned loaded, present, failed;
+	char first_error[256];
+};
+/* Load modules (comma or space separated names) and their dependencies from
+ * /lib/modules/<release>/modules.dep.  Missing modules that are built in or
+ * already loaded count as present.  Returns 0 when every module is there,
+ * else -ENOENT or the first load error. */
+int cap_agent_kmod_load(const char *names, struct cap_agent_kmod_stats *st);
+/* Is a file system type available (/proc/filesystems)? */
+bool cap_agent_have_fs(const char *fstype);
+
+/* ---- agent-probe.c ---- */
+struct cap_agent_fsinfo {
+	char type[16];            /* "ext4", "xfs" */
+	char uuid[40];            /* 8-4-4-4-12 lowercase */
+	char label[64];
+};
+/* Read a file system superblock from a block device or image: 0, -ENODATA
+ * when no known file system is there, or -errno. */
+int cap_agent_probe(const char *dev, struct cap_agent_fsinfo *fi);
+
+/* ---- agent-target.c ---- */
+struct cap_agent_target {
+	bool is_dir;              /* dir:PATH, nothing to mount */
+	char spec[256];           /* UUID=..., LABEL=..., /dev/... */
+	char subdir[256];         /* DIR inside the file system */
+	char device[128];         /* resolved /dev node */
+	struct cap_agent_fsinfo fs;
+	char mountpoint[128];
+	bool mounted;
+	char dir[512];            /* mountpoint + subdir: where dumps go */
+};
+int cap_agent_target_parse(const char *text, struct cap_agent_target *t, char *why,
+			   size_t whylen);
+/* Wait at most wait_s seconds for the device to appear; fills t->device and t->fs. */
+int cap_agent_target_find(struct cap_agent_target *t, unsigned wait_s, char *why,
+			  size_t whylen);
+/* Mount (loading the file system's module if needed) and create DIR. */
+int cap_agent_target_mount(struct cap_agent_target *t, const char *fstype, char *why,
+			   size_t whylen);
+void cap_agent_target_umount(struct cap_agent_target *t);
+/* Free bytes for root (statvfs f_bfree) of the file system holding path. */
+int cap_agent_free_bytes(const char *path, uint64_t *bytes);
+
+/* ---- agent-store.c ---- */
+/* Remove the oldest dump directories in dir so that at most keep-1 remain
+ * (keep 0: no limit) and, while free space is below minfree, more.  Names of
+ * removed directories are appended to removed (comma separated). */
+int cap_agent_prune(const char *dir, unsigned keep, uint64_t minfree, char *removed,
+		    size_t removedlen, unsigned *nremoved);
+/* Create dir/<host>-<YYYYmmddTHHMMSSZ>[.N]/ and return its path. */
+int cap_agent_make_dump_dir(const char *dir, const char *host, int64_t when, char *out,
+			    size_t outlen);
+/* fsync path, rename it to newpath, fsync the directory. */
+int cap_agent_commit(const char *tmppath, const char *newpath);
+/* fsync a directory. */
+int cap_agent_sync_dir(const char *dir);
+
+/* ---- agent-meta.c ---- */
+struct cap_agent_run;
+/* Write meta.json for the run through a temporary name (pre-reserved space
+ * is reused).  Returns 0 or -errno. */
+int cap_agent_write_meta(const struct cap_agent_run *run);
+/* Reserve space for meta.json before the dump can fill the disk. */
+int cap_agent_reserve_meta(const struct cap_agent_run *run);
+
+/* ---- agent.c: the run's state, read by agent-meta.c ---- */
+#define CAP_AGENT_LOGLINES 64
+struct cap_agent_run {
+	struct cap_agent_config cfg;
+	struct cap_agent_target target;
+	char dumpdir[640];
+	char hostname[65];
+	char osrelease[65];
+	char crash_kernel[65];    /* uname -r of the running (crash) kernel */
+	int64_t crash_time;       /* CRASHTIME, or -1 */
+	int64_t started;          /* wall clock at start */
+	double t_start;           /* monotonic at start */
+	double t_modules, t_device, t_mount, t_prune, t_capture, t_total;
+	uint64_t free_before, free_after;
+	char pruned[1024];
+	unsigned npruned;
+	bool have_result;
+	struct cap_result result;
+	const char *status;       /* "ok", "incomplete", "dmesg-only", "failed", "timeout" */
+	char error[512];
+	char dump_file[32];       /* final name of the dump ("" when none) */
+	uint64_t dump_bytes;
+	char dmesg_file[32];
+	uint64_t dmesg_bytes;
+	char *log[CAP_AGENT_LOGLINES];
+	size_t nlog;
+};
+
+double cap_agent_now(void);   /* monotonic seconds */
+
+#endif

@@ -1,0 +1,313 @@
+/* elf-writer.c - ELF64 core output (-E), like makedumpfile -E.
+ *
+ * The source's segments are kept (their physical and virtual addresses, so the
+ * kernel-text segment that crash uses for phys_base survives).  Within each,
+ * runs of dumped frames become PT_LOADs; a run of excluded frames ends a
+ * PT_LOAD with p_memsz > p_filesz, except that gaps shorter than 256 frames
+ * whose pages the source holds are written with their real content (fewer
+ * program headers).  Zero pages (level bit 1) count as excluded here, since an
+ * ELF file has no shared zero page.  Program headers come first, so the runs
+ * are found in a first pass and the data written in a second.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EHDR 64
+#define PHDR 56
+#define SHDR 64
+#define PN_XNUM 0xffff
+#define GAP_FILL 256
+#define ELF_INCOMPLETE 0x1
+
+struct seg {
+	uint64_t paddr, end, vaddr;   /* bytes */
+};
+
+struct run {
+	size_t seg;
+	uint64_t pfn;                  /* first frame */
+	uint64_t nfile, nmem;          /* frames with data, frames in all */
+};
+
+struct ew {
+	struct cap_ctx *c;
+	uint64_t ps;
+	struct seg *segs;
+	size_t nsegs;
+	struct run *runs;
+	size_t nruns, cap;
+	uint8_t *page;
+};
+
+static void le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++, v >>= 8) p[i] = (uint8_t)v; }
+static void le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++, v >>= 8) p[i] = (uint8_t)v; }
+
+static int source_segments(struct ew *w)
+{
+	vmc_dump *src = w->c->src;
+	struct vmc_layout lay;
+	size_t nloads = vmc_elf_load_count(src);
+
+	if (nloads) {
+		w->segs = calloc(nloads, sizeof(*w->segs));
+		if (!w->segs)
+			return -ENOMEM;
+		for (size_t i = 0; i < nloads; i++) {
+			uint64_t pa, va, memsz;
+			vmc_elf_load(src, i, &pa, &va, &memsz);
+			if (!memsz)
+				continue;
+			w->segs[w->nsegs].paddr = pa;
+			w->segs[w->nsegs].end = pa + memsz;
+			w->segs[w->nsegs].vaddr = va;
+			w->nsegs++;
+		}
+		return 0;
+	}
+	size_t n = vmc_range_count(src);
+	uint64_t po = vmc_kernel_layout(src, &lay) == VMC_OK ? lay.page_offset : 0;
+	w->segs = calloc(n ? n : 1, sizeof(*w->segs));
+	if (!w->segs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct vmc_range *r = &vmc_ranges(src)[i];
+		w->segs[i].paddr = r->start;
+		w->segs[i].end = r->end;
+		w->segs[i].vaddr = po ? po + r->start : 0;
+	}
+	w->nsegs = n;
+	return 0;
+}
+
+static int push_run(struct ew *w, size_t seg, uint64_t pfn, uint64_t nfile, uint64_t nmem)
+{
+	if (!nmem)
+		return 0;
+	if (w->nruns == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 256;
+		struct run *nr = realloc(w->runs, nc * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		w->runs = nr;
+		w->cap = nc;
+	}
+	w->runs[w->nruns++] = (struct run){ seg, pfn, nfile, nmem };
+	return 0;
+}
+
+static bool zero_page(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Is frame p to be written?  Loads the plan's cycle as needed. */
+static int keep(struct ew *w, uint64_t p, bool *out)
+{
+	struct cap_plan *pl = &w->c->plan;
+	uint64_t cyc = p / pl->cycle_pfns;
+	int rc = cap_plan_cycle(pl, cyc);
+
+	if (rc < 0)
+		return rc;
+	*out = cap_bit(pl->bm2, p - pl->cyc_start);
+	if (*out && (pl->level & VMC_DL_ZERO) &&
+	    vmc_read_page(w->c->src, p, w->page) == VMC_OK && zero_page(w->page, w->ps)) {
+		*out = false;
+		w->c->r->pages_zero++;
+	}
+	return 0;
+}
+
+static int find_runs(struct ew *w)
+{
+	for (size_t s = 0; s < w->nsegs; s++) {
+		uint64_t first = w->segs[s].paddr / w->ps;
+		uint64_t last = (w->segs[s].end + w->ps - 1) / w->ps;
+		uint64_t start = first, nfile = 0, gap = 0;
+		bool gap_readable = true;
+		int rc;
+
+		for (uint64_t p = first; p < last; p++) {
+			bool k;
+			if ((rc = keep(w, p, &k)) < 0)
+				return rc;
+			if (!k) {
+				gap++;
+				gap_readable = gap_readable &&
+					vmc_page_state(w->c->src, p) == VMC_PAGE_PRESENT;
+				continue;
+			}
+			if (gap && nfile && gap < GAP_FILL && gap_readable) {
+				nfile += gap;        /* fill: write the real content */
+			} else if (gap) {
+				if ((rc = push_run(w, s, start, nfile, nfile + gap)) < 0)
+					return rc;
+				start = p;
+				nfile = 0;
+			}
+			gap = 0;
+			gap_readable = true;
+			nfile++;
+		}
+		if ((rc = push_run(w, s, start, nfile, nfile + gap)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A run's byte range, clipped to its segment. */
+static void run_bytes(const struct ew *w, const struct run *r, uint64_t *pa, uint64_t *filesz,
+		      uint64_t *memsz)
+{
+	const struct seg *s = &w->segs[r->seg];
+	uint64_t a = r->pfn * w->ps, fe = (r->pfn + r->nfile) * w->ps,
+		 me = (r->pfn + r->nmem) * w->ps;
+	if (a < s->paddr)
+		a = s->paddr;
+	if (fe > s->end)
+		fe = s->end;
+	if (me > s->end)
+		me = s->end;
+	*pa = a;
+	*filesz = fe > a ? fe - a : 0;
+	*memsz = me > a ? me - a : 0;
+}
+
+int cap_write_elf(struct cap_ctx *c)
+{
+	struct ew w;
+	size_t note_len = 0;
+	const uint8_t *notes = vmc_note_bytes(c->src, &note_len);
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.c = c;
+	w.ps = c->plan.page_size;
+	w.page = malloc(w.ps);
+	if (!w.page || source_segments(&w) < 0) {
+		rc = cap_fail(c->r, CAP_ERR, "out of memory");
+		goto out;
+	}
+	if (find_runs(&w) < 0) {
+		rc = cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
+		goto out;
+	}
+	/* pages_dumpable counted by the plan includes zero pages; ELF drops them */
+	uint64_t phnum = 1 + w.nruns, total = 0;
+	bool xnum = phnum >= PN_XNUM;
+	uint64_t hdr_len = EHDR + phnum * PHDR + (xnum ? SHDR : 0);
+	uint64_t note_off = hdr_len;
+	uint64_t data_off = (note_off + note_len + w.ps - 1) / w.ps * w.ps;
+	uint8_t *hdr = calloc(1, (size_t)hdr_len);
+	if (!hdr) {
+		rc = cap_fail(c->r, CAP_ERR, "out of memory for %llu program headers",
+			      (unsigned long long)phnum);
+		goto out;
+	}
+	memcpy(hdr, "\177ELF\2\1\1", 7);
+	le16(hdr + 16, 4);                              /* ET_CORE */
+	le16(hdr + 18, vmc_elf_machine(c->src) ? vmc_elf_machine(c->src) : 62);
+	le32(hdr + 20, 1);
+	le64(hdr + 32, EHDR);                           /* e_phoff */
+	le64(hdr + 40, xnum ? EHDR + phnum * PHDR : 0); /* e_shoff */
+	le16(hdr + 52, EHDR);
+	le16(hdr + 54, PHDR);
+	le16(hdr + 56, xnum ? PN_XNUM : (uint16_t)phnum);
+	le16(hdr + 58, xnum ? SHDR : 0);
+	le16(hdr + 60, xnum ? 1 : 0);
+	uint8_t *ph = hdr + EHDR;
+	le32(ph, 4);                                    /* PT_NOTE */
+	le64(ph + 8, note_off);
+	le64(ph + 32, note_len);
+	le64(ph + 40, note_len);
+	uint64_t off = data_off;
+	for (size_t i = 0; i < w.nruns; i++) {
+		uint64_t pa, fs, ms;
+		run_bytes(&w, &w.runs[i], &pa, &fs, &ms);
+		const struct seg *s = &w.segs[w.runs[i].seg];
+		uint8_t *p = ph + (i + 1) * PHDR;
+		/* keep p_offset congruent to p_paddr modulo the page, as /proc/vmcore does */
+		off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
+		le32(p, 1);                             /* PT_LOAD */
+		le32(p + 4, 7);                         /* RWX, as /proc/vmcore */
+		le64(p + 8, off);
+		le64(p + 16, s->vaddr ? s->vaddr + (pa - s->paddr) : 0);
+		le64(p + 24, pa);
+		le64(p + 32, fs);
+		le64(p + 40, ms);
+		off += fs;
+		total += (w.runs[i].nfile);
+	}
+	if (xnum)
+		le32(hdr + EHDR + phnum * PHDR + 44, (uint32_t)phnum);  /* sh_info */
+	cap_progress_init(&c->prog, c->o->progress, c->o->progress_interval, "writing", total);
+	rc = cap_sink_reserve(&c->sink, data_off);
+	if (rc == 0)
+		rc = cap_sink_write(&c->sink, 0, hdr, (size_t)hdr_len);
+	if (rc == 0 && note_len)
+		rc = cap_sink_write(&c->sink, note_off, notes, note_len);
+	free(hdr);
+	cap_sink_data_start(&c->sink, data_off);
+
+	off = data_off;
+	for (size_t i = 0; i < w.nruns && rc == 0; i++) {
+		uint64_t pa, fs, ms;
+		run_bytes(&w, &w.runs[i], &pa, &fs, &ms);
+		uint64_t at = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
+		/* alignment padding keeps the data stream contiguous */
+		static const uint8_t zeros[4096];
+		while (off < at && rc == 0) {
+			size_t n = at - off < sizeof(zeros) ? (size_t)(at - off) : sizeof(zeros);
+			rc = cap_sink_write(&c->sink, off, zeros, n);
+			off += n;
+		}
+		for (uint64_t b = pa; b < pa + fs && rc == 0;) {
+			uint64_t pfn = b / w.ps, in = b % w.ps;
+			uint64_t n = w.ps - in < pa + fs - b ? w.ps - in : pa + fs - b;
+			int r = vmc_read_page(c->src, pfn, w.page);
+			if (r != VMC_OK) {
+				memset(w.page, 0, w.ps);
+				c->r->pages_unreadable++;
+			}
+			rc = cap_sink_write(&c->sink, off, w.page + in, (size_t)n);
+			off += n;
+			b += n;
+			if (!in) {
+				c->pages_done++;
+				c->r->bytes_in += w.ps;
+				cap_progress_update(&c->prog, c->pages_done, c->r->bytes_in);
+			}
+		}
+	}
+	if (rc == 0)
+		rc = cap_sink_flush(&c->sink);
+	if (rc == 0)
+		rc = cap_sink_sync(&c->sink);
+	cap_progress_end(&c->prog, c->pages_done, c->r->bytes_in);
+	if (rc < 0) {
+		uint8_t fl[4];
+		le32(fl, ELF_INCOMPLETE);
+		c->sink.cache_len = 0;
+		cap_sink_patch(&c->sink, 48, fl, 4);
+		cap_sink_sync(&c->sink);
+		c->r->incomplete = true;
+		c->r->pages_written = (c->sink.data_end - data_off) / w.ps;
+		rc = cap_fail(c->r, CAP_INCOMPLETE, "writing %s: %s; dump incomplete",
+			      c->o->output, strerror(-rc));
+	} else {
+		c->r->pages_written = c->pages_done;
+	}
+	c->r->bytes_out = c->sink.size;
+out:
+	free(w.page);
+	free(w.segs);
+	free(w.runs);
+	return rc < 0 ? -1 : 0;
+}

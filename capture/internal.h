@@ -1,0 +1,157 @@
+/* internal.h - shared by the capture core's files (not the agent's API). */
+#ifndef SALVAGE_CAPTURE_INTERNAL_H
+#define SALVAGE_CAPTURE_INTERNAL_H
+
+#include "capture.h"
+#include "../vmcore/vmcore.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- sink.c: the output ---------------------------------------------- */
+struct cap_sink {
+	int fd;
+	bool owned;
+	bool flat;
+	uint8_t *cache;
+	size_t cache_cap, cache_len;
+	uint64_t cache_off;
+	uint64_t size;          /* highest offset written + 1 */
+	uint64_t data_end;      /* how far the sequential data stream reached */
+	uint64_t bytes_written;
+	uint64_t fail_after;    /* test hook: ENOSPC after this many bytes */
+};
+
+int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
+		  uint64_t fail_after);
+int cap_sink_write(struct cap_sink *s, uint64_t off, const void *buf, size_t len);
+int cap_sink_flush(struct cap_sink *s);
+int cap_sink_reserve(struct cap_sink *s, uint64_t len);
+void cap_sink_data_start(struct cap_sink *s, uint64_t off);
+int cap_sink_patch(struct cap_sink *s, uint64_t off, const void *buf, size_t len);
+int cap_sink_sync(struct cap_sink *s);
+int cap_sink_close(struct cap_sink *s);
+
+/* ---- compress.c: per-thread page compressors --------------------------- */
+struct cap_codec {
+	unsigned codec;
+	int level;
+	void *zs;               /* z_stream */
+	void *lzo_wrk;
+	void *zc;               /* ZSTD_CCtx */
+};
+int cap_codec_init(struct cap_codec *c, unsigned codec, int level);
+void cap_codec_fini(struct cap_codec *c);
+/* Compress one page into out (capacity >= cap_codec_bound).  Returns the
+ * compressed size if smaller than len, or 0: store the page raw. */
+size_t cap_codec_page(struct cap_codec *c, const uint8_t *in, size_t len, uint8_t *out,
+		      size_t outcap);
+size_t cap_codec_bound(size_t page_size);
+
+/* ---- batches: pages read, zero-checked and compressed in parallel ------ */
+enum cap_page_kind {
+	CAP_PAGE_RAW,           /* stored as is */
+	CAP_PAGE_COMPRESSED,
+	CAP_PAGE_ZERO,          /* all zero and level excludes zero: shared page */
+	CAP_PAGE_UNREADABLE,    /* source could not be read: no data */
+};
+
+#define CAP_BATCH_PAGES 64
+
+struct cap_batch {
+	uint64_t seq;
+	size_t n;
+	uint64_t pfn[CAP_BATCH_PAGES];
+	uint8_t kind[CAP_BATCH_PAGES];
+	uint32_t size[CAP_BATCH_PAGES];   /* bytes of data for the page */
+	uint32_t off[CAP_BATCH_PAGES];    /* where in out (compressed) or in (raw) */
+	uint8_t *in;                      /* n pages */
+	uint8_t *out;                     /* compressed data, packed */
+	size_t out_cap;
+	int state;                        /* pool.c */
+	struct cap_batch *next;
+};
+
+struct cap_pool;
+/* A pool of workers that compress batches; with threads <= 1 there are no
+ * workers and cap_pool_submit compresses in the caller. */
+int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
+		    unsigned codec, int level, bool zero_check);
+void cap_pool_destroy(struct cap_pool *p);
+/* A free batch to fill (blocks until one is free). */
+struct cap_batch *cap_pool_get(struct cap_pool *p);
+/* Hand a filled batch over for compression. */
+void cap_pool_submit(struct cap_pool *p, struct cap_batch *b);
+/* The oldest submitted batch once it is done (in submission order), or NULL if
+ * none is outstanding.  With wait false, NULL also when it is not done yet. */
+struct cap_batch *cap_pool_done(struct cap_pool *p, bool wait);
+void cap_pool_put(struct cap_pool *p, struct cap_batch *b);
+
+/* ---- progress.c ---------------------------------------------------------- */
+struct cap_progress {
+	int mode;               /* 0 off, 1 live line (tty), 2 periodic lines */
+	double interval;
+	double start, last;
+	uint64_t total;
+	const char *what;
+	bool printed_live;
+};
+double cap_now(void);
+void cap_progress_init(struct cap_progress *p, int mode, double interval, const char *what,
+		       uint64_t total);
+void cap_progress_update(struct cap_progress *p, uint64_t done, uint64_t bytes);
+void cap_progress_end(struct cap_progress *p, uint64_t done, uint64_t bytes);
+
+/* ---- plan.c: which frames go into the dump ------------------------------ */
+struct cap_plan {
+	vmc_dump *src;
+	vmc_mm *mm;             /* NULL when levels 2-16 cannot be applied */
+	int level;              /* effective dump level */
+	uint64_t max_pfn;
+	uint32_t page_size;
+	uint64_t cycle_pfns;    /* frames per cycle (multiple of 64) */
+	uint64_t ncycles;
+	uint8_t *bm1, *bm2;     /* the current cycle's bitmaps */
+	uint64_t cyc_start, cyc_end;
+	uint64_t cyc_loaded;    /* which cycle is in bm1/bm2 (~0: none) */
+	uint64_t counted;       /* cycles already added to the counters */
+	uint8_t *cls;           /* classification scratch */
+	uint64_t pages_ram, pages_dumpable;
+	uint64_t excluded[8];
+};
+
+int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
+		  struct cap_result *r);
+void cap_plan_fini(struct cap_plan *pl);
+/* Fill bm1 (in the memory map) and bm2 (to dump) for cycle c. */
+int cap_plan_cycle(struct cap_plan *pl, uint64_t c);
+static inline bool cap_bit(const uint8_t *bm, uint64_t i)
+{
+	return bm[i >> 3] >> (i & 7) & 1;
+}
+
+/* ---- writers ------------------------------------------------------------- */
+struct cap_ctx {
+	const struct cap_options *o;
+	struct cap_result *r;
+	vmc_dump *src;
+	struct cap_plan plan;
+	struct cap_sink sink;
+	struct cap_pool *pool;
+	struct cap_progress prog;
+	uint64_t pages_done;
+};
+
+int cap_write_kdump(struct cap_ctx *c);
+int cap_write_elf(struct cap_ctx *c);
+
+/* Read one batch's pages from the source (main thread). */
+void cap_batch_read(struct cap_ctx *c, struct cap_batch *b);
+
+/* Set r->error from a negative errno or the dump's message. */
+int cap_fail(struct cap_result *r, enum cap_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

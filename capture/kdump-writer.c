@@ -1,0 +1,406 @@
+/* kdump-writer.c - kdump-compressed output, header version 6 (formats.md §1).
+ *
+ * File: header block | sub header + note copy | bitmap1 | bitmap2 |
+ *       descriptors (24 bytes per dumped frame) | shared zero page | page data.
+ * The descriptor area's size must be known before page data is written, so a
+ * first pass over the cycles counts the frames to dump (bitmap2 does not
+ * depend on page content: zero pages keep their bit and share one page).
+ * Out of space: what reached the disk stays valid; descriptors of pages whose
+ * data did not make it stay zero ("never written"), and the header's
+ * incomplete flag is set, as makedumpfile does.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KD_HDR_SIZE 464
+#define KD_SUB_SIZE 104
+#define KD_DESC 24
+#define KD_STATUS_INCOMPLETE 0x08
+#define DESC_BUF 4096            /* descriptors buffered before a write */
+
+struct kw {
+	struct cap_ctx *c;
+	uint64_t ps;
+	uint64_t bm1_off, bm2_off, desc_off, data_start, zero_off;
+	uint64_t data_pos;        /* next page data offset */
+	uint8_t *descs;           /* DESC_BUF entries */
+	uint64_t desc_base;       /* index of descs[0] */
+	size_t ndesc;
+	uint64_t next_index;      /* descriptor index of the next dumped frame */
+	unsigned codec;
+};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* utsname: the source's kdump header, else init_uts_ns in the dump's memory,
+ * else what VMCOREINFO says. */
+static void fill_utsname(vmc_dump *src, uint8_t *uts /* 6 x 65 */)
+{
+	static const char *const f[] = { "sysname", "nodename", "release", "version",
+					 "machine", "domainname" };
+	uint64_t sym, off = 0;
+	const char *rel;
+
+	memset(uts, 0, 6 * 65);
+	if (vmc_kdump_utsname(src, "release")) {
+		for (int i = 0; i < 6; i++) {
+			const char *s = vmc_kdump_utsname(src, f[i]);
+			if (s)
+				strncpy((char *)uts + 65 * i, s, 64);
+		}
+		return;
+	}
+	if (vmc_vmci_symbol(src, "init_uts_ns", &sym) == VMC_OK) {
+		vmc_vmci_offset(src, "uts_namespace.name", &off);
+		/* before 5.11 the name follows a kref: OFFSET absent, 4 bytes in */
+		if (vmc_vmci_offset(src, "uts_namespace.name", &off) != VMC_OK)
+			off = 4;
+		if (vmc_read_virt(src, sym + off, uts, 6 * 65) == VMC_OK) {
+			for (int i = 0; i < 6; i++)
+				uts[65 * i + 64] = 0;
+			rel = vmc_vmcoreinfo_get(src, "OSRELEASE");
+			if (!rel || strcmp((char *)uts + 130, rel) == 0)
+				return;
+		}
+		memset(uts, 0, 6 * 65);
+	}
+	strcpy((char *)uts, "Linux");
+	rel = vmc_vmcoreinfo_get(src, "OSRELEASE");
+	if (rel)
+		strncpy((char *)uts + 130, rel, 64);
+	if (vmc_arch(src))
+		strncpy((char *)uts + 260, vmc_arch(src), 64);
+}
+
+static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_blocks,
+			 uint32_t bitmap_blocks)
+{
+	struct cap_ctx *c = w->c;
+	vmc_dump *src = c->src;
+	uint8_t *blk = calloc(1, w->ps);
+	size_t note_len = 0;
+	const uint8_t *notes = vmc_note_bytes(src, &note_len);
+	uint64_t vmci_off = 0, vmci_len = 0;
+	int64_t t = 0;
+	int rc;
+
+	if (!blk)
+		return -ENOMEM;
+	memcpy(blk, "KDUMP   ", 8);
+	put_le32(blk + 8, 6);
+	fill_utsname(src, blk + 12);
+	if (vmc_vmci_crashtime(src, &t) != VMC_OK)
+		vmc_kdump_timestamp(src, &t);
+	put_le64(blk + 408, (uint64_t)t);
+	put_le32(blk + 424, w->codec);
+	put_le32(blk + 428, (uint32_t)w->ps);
+	put_le32(blk + 432, sub_blocks);
+	put_le32(blk + 436, bitmap_blocks);
+	put_le32(blk + 440, c->plan.max_pfn > UINT32_MAX ? UINT32_MAX : (uint32_t)c->plan.max_pfn);
+	put_le32(blk + 460, (uint32_t)vmc_cpu_count(src));
+	rc = cap_sink_write(&c->sink, 0, blk, w->ps);
+	free(blk);
+	if (rc < 0)
+		return rc;
+
+	/* the VMCOREINFO note's descriptor inside the note copy */
+	for (size_t i = 0; i < vmc_note_count(src); i++) {
+		const struct vmc_note *n = vmc_note(src, i);
+		if (n->type == 0 && strcmp(n->name, "VMCOREINFO") == 0 && notes &&
+		    n->desc >= notes && n->desc < notes + note_len) {
+			vmci_off = w->ps + KD_SUB_SIZE + (uint64_t)(n->desc - notes);
+			vmci_len = n->descsz_declared;
+			break;
+		}
+	}
+	size_t sublen = (size_t)sub_blocks * w->ps;
+	uint8_t *sub = calloc(1, sublen);
+	struct vmc_layout lay;
+	uint64_t phys_base = 0;
+	if (!sub)
+		return -ENOMEM;
+	if (vmc_kernel_layout(src, &lay) == VMC_OK)
+		phys_base = lay.phys_base;
+	else
+		vmc_kdump_phys_base(src, &phys_base);
+	put_le64(sub + 0, phys_base);
+	put_le32(sub + 8, (uint32_t)c->plan.level);
+	put_le64(sub + 32, vmci_off);
+	put_le64(sub + 40, vmci_len);
+	put_le64(sub + 48, note_len ? w->ps + KD_SUB_SIZE : 0);
+	put_le64(sub + 56, note_len);
+	put_le64(sub + 96, c->plan.max_pfn);
+	if (note_len)
+		memcpy(sub + KD_SUB_SIZE, notes, note_len);
+	rc = cap_sink_write(&c->sink, w->ps, sub, sublen);
+	free(sub);
+	(void)num_dumpable;
+	return rc;
+}
+
+static int flush_descs(struct kw *w)
+{
+	int rc;
+	if (!w->ndesc)
+		return 0;
+	rc = cap_sink_write(&w->c->sink, w->desc_off + w->desc_base * KD_DESC, w->descs,
+			    w->ndesc * KD_DESC);
+	if (rc < 0)
+		return rc;
+	w->desc_base += w->ndesc;
+	w->ndesc = 0;
+	return 0;
+}
+
+static int add_desc(struct kw *w, uint64_t off, uint32_t size, uint32_t flags)
+{
+	uint8_t *d = w->descs + w->ndesc * KD_DESC;
+	put_le64(d, off);
+	put_le32(d + 8, size);
+	put_le32(d + 12, flags);
+	put_le64(d + 16, 0);
+	w->ndesc++;
+	w->next_index++;
+	if (w->ndesc == DESC_BUF)
+		return flush_descs(w);
+	return 0;
+}
+
+static int write_batch(struct kw *w, struct cap_batch *b)
+{
+	struct cap_ctx *c = w->c;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->n && rc >= 0; i++) {
+		switch (b->kind[i]) {
+		case CAP_PAGE_ZERO:
+			rc = add_desc(w, w->zero_off, (uint32_t)w->ps, 0);
+			break;
+		case CAP_PAGE_UNREADABLE:
+			/* offset 0: "never written", which readers treat as missing */
+			c->r->pages_unreadable++;
+			rc = add_desc(w, 0, 0, 0);
+			break;
+		case CAP_PAGE_RAW:
+		case CAP_PAGE_COMPRESSED: {
+			const uint8_t *data = b->kind[i] == CAP_PAGE_RAW ? b->in + b->off[i]
+									 : b->out + b->off[i];
+			uint64_t at = w->data_pos;
+			rc = cap_sink_write(&c->sink, at, data, b->size[i]);
+			if (rc < 0)
+				break;
+			w->data_pos += b->size[i];
+			rc = add_desc(w, at, b->size[i],
+				      b->kind[i] == CAP_PAGE_RAW ? 0 : w->codec);
+			break;
+		}
+		}
+		if (rc >= 0 && b->kind[i] == CAP_PAGE_ZERO)
+			c->r->pages_zero++;
+	}
+	c->pages_done += b->n;
+	c->r->bytes_in += b->n * w->ps;
+	cap_progress_update(&c->prog, c->pages_done, c->r->bytes_in);
+	return rc;
+}
+
+/* Out of space or a write error: keep what reached the file, set the flag. */
+static int salvage_partial(struct kw *w, int err)
+{
+	struct cap_ctx *c = w->c;
+	uint64_t valid = c->sink.data_end;
+	uint8_t st[4];
+
+	c->sink.cache_len = 0;   /* unwritten data is lost anyway */
+	/* buffered descriptors: keep those whose data is entirely on disk */
+	for (size_t i = 0; i < w->ndesc; i++) {
+		uint8_t *d = w->descs + i * KD_DESC;
+		uint64_t off = 0, size = 0;
+		for (int k = 7; k >= 0; k--)
+			off = off << 8 | d[k];
+		for (int k = 3; k >= 0; k--)
+			size = size << 8 | d[8 + k];
+		if (off && off + size > valid)
+			memset(d, 0, KD_DESC);
+	}
+	uint64_t kept = 0;
+	for (size_t i = 0; i < w->ndesc; i++)
+		for (int k = 0; k < 8; k++)
+			if (w->descs[i * KD_DESC + k]) {
+				kept++;
+				break;
+			}
+	if (w->ndesc)
+		cap_sink_patch(&c->sink, w->desc_off + w->desc_base * KD_DESC, w->descs,
+			       w->ndesc * KD_DESC);
+	/* descriptors flushed earlier all point at data that was on disk then */
+	c->r->pages_written = w->desc_base + kept;
+	c->r->pages_written -= c->r->pages_unreadable < c->r->pages_written ?
+			       c->r->pages_unreadable : c->r->pages_written;
+	put_le32(st, w->codec | KD_STATUS_INCOMPLETE);
+	int prc = cap_sink_patch(&c->sink, 424, st, 4);
+	cap_sink_sync(&c->sink);
+	c->r->incomplete = true;
+	return cap_fail(c->r, CAP_INCOMPLETE, "writing %s: %s; dump incomplete%s",
+			c->o->output, strerror(-err),
+			prc < 0 ? " (and the incomplete flag could not be set)" : "");
+}
+
+static int dump_cycle(struct kw *w, uint64_t cyc, struct cap_batch **cur)
+{
+	struct cap_ctx *c = w->c;
+	struct cap_plan *pl = &c->plan;
+	uint64_t n = pl->cyc_end - pl->cyc_start;
+	int rc;
+
+	rc = cap_sink_write(&c->sink, w->bm1_off + pl->cyc_start / 8, pl->bm1, (size_t)((n + 7) / 8));
+	if (rc == 0)
+		rc = cap_sink_write(&c->sink, w->bm2_off + pl->cyc_start / 8, pl->bm2,
+				    (size_t)((n + 7) / 8));
+	if (rc < 0)
+		return rc;
+	for (uint64_t i = 0; i < n; i++) {
+		if (!(i & 7) && !pl->bm2[i >> 3]) {
+			i += 7;
+			continue;
+		}
+		if (!cap_bit(pl->bm2, i))
+			continue;
+		if (!*cur) {
+			while (!(*cur = cap_pool_get(c->pool))) {
+				struct cap_batch *d = cap_pool_done(c->pool, true);
+				rc = write_batch(w, d);
+				cap_pool_put(c->pool, d);
+				if (rc < 0)
+					return rc;
+			}
+		}
+		(*cur)->pfn[(*cur)->n++] = pl->cyc_start + i;
+		if ((*cur)->n == CAP_BATCH_PAGES) {
+			cap_batch_read(c, *cur);
+			cap_pool_submit(c->pool, *cur);
+			*cur = NULL;
+			struct cap_batch *d;
+			while ((d = cap_pool_done(c->pool, false))) {
+				rc = write_batch(w, d);
+				cap_pool_put(c->pool, d);
+				if (rc < 0)
+					return rc;
+			}
+		}
+	}
+	(void)cyc;
+	return 0;
+}
+
+int cap_write_kdump(struct cap_ctx *c)
+{
+	struct cap_plan *pl = &c->plan;
+	struct kw w;
+	uint64_t num = 0;
+	size_t note_len = 0;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.c = c;
+	w.ps = pl->page_size;
+	w.codec = c->o->codec;
+	/* pass 1: count the frames to dump */
+	for (uint64_t cyc = 0; cyc < pl->ncycles; cyc++) {
+		rc = cap_plan_cycle(pl, cyc);
+		if (rc < 0)
+			return cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
+	}
+	num = pl->pages_dumpable;
+	vmc_note_bytes(c->src, &note_len);
+	uint32_t sub_blocks = (uint32_t)((KD_SUB_SIZE + note_len + w.ps - 1) / w.ps);
+	uint64_t bm_each = ((pl->max_pfn + 7) / 8 + w.ps - 1) / w.ps;
+	w.bm1_off = (1 + (uint64_t)sub_blocks) * w.ps;
+	w.bm2_off = w.bm1_off + bm_each * w.ps;
+	w.desc_off = w.bm2_off + bm_each * w.ps;
+	w.data_start = w.desc_off + KD_DESC * num;
+	w.descs = malloc(DESC_BUF * KD_DESC);
+	if (!w.descs)
+		return cap_fail(c->r, CAP_ERR, "out of memory");
+
+	cap_progress_init(&c->prog, c->o->progress, c->o->progress_interval, "writing", num);
+	rc = cap_sink_reserve(&c->sink, w.data_start + w.ps);
+	if (rc == 0)
+		rc = write_headers(&w, num, sub_blocks, (uint32_t)(2 * bm_each));
+	if (rc < 0) {
+		free(w.descs);
+		if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT || rc == -EFBIG)
+			return cap_fail(c->r, CAP_INCOMPLETE,
+					"%s: %s before any page was written (the dump needs %llu bytes of metadata)",
+					c->o->output, strerror(-rc),
+					(unsigned long long)w.data_start);
+		return cap_fail(c->r, CAP_ERR, "%s: %s", c->o->output, strerror(-rc));
+	}
+	cap_sink_data_start(&c->sink, w.data_start);
+	w.data_pos = w.data_start;
+	if (pl->level & VMC_DL_ZERO) {
+		uint8_t *z = calloc(1, w.ps);
+		if (!z) {
+			free(w.descs);
+			return cap_fail(c->r, CAP_ERR, "out of memory");
+		}
+		w.zero_off = w.data_start;
+		rc = cap_sink_write(&c->sink, w.data_pos, z, w.ps);
+		free(z);
+		w.data_pos += w.ps;
+	}
+
+	/* pass 2: bitmaps, descriptors and data, cycle by cycle */
+	struct cap_batch *cur = NULL;
+	for (uint64_t cyc = 0; cyc < pl->ncycles && rc >= 0; cyc++) {
+		rc = cap_plan_cycle(pl, cyc);
+		if (rc < 0) {
+			rc = cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
+			break;
+		}
+		rc = dump_cycle(&w, cyc, &cur);
+	}
+	if (rc >= 0 && cur && cur->n) {
+		cap_batch_read(c, cur);
+		cap_pool_submit(c->pool, cur);
+		cur = NULL;
+	}
+	/* drain in order even after a failure, so every batch returns */
+	struct cap_batch *d;
+	while ((d = cap_pool_done(c->pool, true))) {
+		if (rc >= 0)
+			rc = write_batch(&w, d);
+		cap_pool_put(c->pool, d);
+	}
+	if (cur)
+		cap_pool_put(c->pool, cur);
+	if (rc >= 0)
+		rc = cap_sink_flush(&c->sink);
+	if (rc >= 0)
+		rc = flush_descs(&w);
+	if (rc >= 0)
+		rc = cap_sink_flush(&c->sink);
+	if (rc >= 0)
+		rc = cap_sink_sync(&c->sink);
+	cap_progress_end(&c->prog, c->pages_done, c->r->bytes_in);
+	if (rc < 0 && c->r->status == CAP_OK)
+		rc = salvage_partial(&w, rc);
+	else if (rc >= 0)
+		c->r->pages_written = w.next_index - c->r->pages_unreadable;
+	c->r->bytes_out = c->sink.size;
+	free(w.descs);
+	return rc < 0 ? rc : 0;
+}

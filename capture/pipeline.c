@@ -1,0 +1,231 @@
+/* pipeline.c - cap_run: open the source, save the kernel log first, plan the
+ * filtering, then write the dump in the chosen format. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WRITE_CACHE (1u << 20)
+
+void cap_options_init(struct cap_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->input = "/proc/vmcore";
+	o->format = CAP_FMT_KDUMP;
+	o->dump_level = 31;
+	o->codec = VMC_COMP_ZSTD;
+	o->threads = 1;
+	o->progress = 1;
+}
+
+void cap_log(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("salvage-capture: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cap_fail(struct cap_result *r, enum cap_status st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	r->status = st;
+	return -1;
+}
+
+void cap_result_free(struct cap_result *r)
+{
+	for (size_t i = 0; i < r->nwarnings; i++)
+		free((void *)r->warnings[i]);
+	r->nwarnings = 0;
+}
+
+void cap_batch_read(struct cap_ctx *c, struct cap_batch *b)
+{
+	size_t ps = c->plan.page_size;
+
+	for (size_t i = 0; i < b->n; i++) {
+		int rc = vmc_read_page(c->src, b->pfn[i], b->in + i * ps);
+		b->kind[i] = rc == VMC_OK ? CAP_PAGE_RAW : CAP_PAGE_UNREADABLE;
+		if (rc != VMC_OK && c->o->message_level)
+			cap_log("page 0x%llx unreadable, skipped: %s",
+				(unsigned long long)b->pfn[i], vmc_errmsg(c->src));
+	}
+}
+
+/* ---- the kernel log, saved before anything big is written ---------------- */
+
+struct log_out {
+	FILE *f;
+	char buf[4096 + 64];
+};
+
+static int emit_line(void *arg, const struct vmc_logrec *rec)
+{
+	struct log_out *lo = arg;
+	size_t n = vmc_logrec_format(rec, lo->buf, sizeof(lo->buf));
+	return fwrite(lo->buf, 1, n, lo->f) == n ? 0 : -EIO;
+}
+
+/* Write the log to path (under a temporary name, fsynced, then renamed).
+ * Returns 0, or negative errno / vmc status with r->error set. */
+static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
+{
+	char tmp[600];
+	struct log_out lo;
+	int rc, fd;
+
+	if (strcmp(path, "-") == 0) {
+		lo.f = stdout;
+		rc = vmc_dmesg(src, emit_line, &lo);
+		fflush(stdout);
+		if (rc != VMC_OK)
+			cap_fail(r, CAP_ERR, "dmesg: %s", rc < 0 ? vmc_errmsg(src) : strerror(EIO));
+		return rc == VMC_OK ? 0 : -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(errno));
+	lo.f = fdopen(fd, "w");
+	if (!lo.f) {
+		close(fd);
+		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(errno));
+	}
+	rc = vmc_dmesg(src, emit_line, &lo);
+	if (rc != VMC_OK) {
+		fclose(lo.f);
+		unlink(tmp);
+		return cap_fail(r, CAP_ERR, "dmesg: %s", rc < 0 ? vmc_errmsg(src) :
+				"cannot write the log");
+	}
+	if (fflush(lo.f) != 0 || fsync(fileno(lo.f)) < 0) {
+		int e = errno;
+		fclose(lo.f);
+		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(e));
+	}
+	fclose(lo.f);
+	if (rename(tmp, path) < 0)
+		return cap_fail(r, CAP_ERR, "%s: %s", path, strerror(errno));
+	snprintf(r->dmesg_file, sizeof(r->dmesg_file), "%s", path);
+	r->dmesg_saved = true;
+	return 0;
+}
+
+static void copy_warnings(vmc_dump *src, struct cap_result *r)
+{
+	size_t n = vmc_warning_count(src);
+	for (size_t i = 0; i < n && r->nwarnings < sizeof(r->warnings) / sizeof(r->warnings[0]); i++) {
+		char *s = strdup(vmc_warning(src, i));
+		if (s)
+			r->warnings[r->nwarnings++] = s;
+	}
+}
+
+enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
+{
+	struct cap_ctx c;
+	double t0 = cap_now();
+	char dpath[600];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(&c, 0, sizeof(c));
+	c.o = o;
+	c.r = r;
+	c.src = vmc_dump_create();
+	if (!c.src) {
+		cap_fail(r, CAP_ERR, "out of memory");
+		goto out;
+	}
+	if (vmc_open_path(c.src, o->input) < 0) {
+		cap_fail(r, CAP_ERR, "%s: %s", o->input, vmc_errmsg(c.src));
+		goto out;
+	}
+	copy_warnings(c.src, r);
+	{
+		const char *rel = vmc_vmcoreinfo_get(c.src, "OSRELEASE");
+		if (!rel)
+			rel = vmc_kdump_utsname(c.src, "release");
+		if (rel)
+			snprintf(r->osrelease, sizeof(r->osrelease), "%s", rel);
+	}
+
+	/* the kernel log first: if anything below fails, the reason survives */
+	if (o->dmesg_only) {
+		save_dmesg(c.src, o->output, r);
+		r->seconds_dmesg = cap_now() - t0;
+		if (!r->error[0])
+			r->status = CAP_OK;
+		goto out;
+	}
+	if (o->dmesg_path)
+		snprintf(dpath, sizeof(dpath), "%s", o->dmesg_path);
+	else if (strcmp(o->output, "-") != 0)
+		snprintf(dpath, sizeof(dpath), "%s.dmesg.txt", o->output);
+	else
+		dpath[0] = 0;
+	if (dpath[0]) {
+		double td = cap_now();
+		struct cap_result dr;
+		memset(&dr, 0, sizeof(dr));
+		if (save_dmesg(c.src, dpath, &dr) == 0) {
+			r->dmesg_saved = true;
+			snprintf(r->dmesg_file, sizeof(r->dmesg_file), "%s", dr.dmesg_file);
+		} else {
+			/* no log is no reason to give up the dump */
+			snprintf(r->notes, sizeof(r->notes), "kernel log not saved: %.200s", dr.error);
+		}
+		r->seconds_dmesg = cap_now() - td;
+	}
+
+	if (cap_plan_init(&c.plan, c.src, o->dump_level, o->mem_budget, r) < 0) {
+		cap_fail(r, CAP_ERR, "out of memory for the page bitmaps");
+		goto out;
+	}
+	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes);
+	if (rc < 0) {
+		cap_fail(r, rc == -ENOSPC ? CAP_INCOMPLETE : CAP_ERR, "%s: %s", o->output,
+			 strerror(-rc));
+		goto out_plan;
+	}
+	/* batches: enough for every worker to have one while the main thread
+	 * fills and writes others */
+	rc = cap_pool_create(&c.pool, o->threads, (size_t)(o->threads > 1 ? 4 * o->threads : 2),
+			     c.plan.page_size, o->codec, o->codec_level,
+			     (c.plan.level & VMC_DL_ZERO) != 0);
+	if (rc < 0) {
+		cap_fail(r, CAP_ERR, "compression setup: %s", strerror(-rc));
+		goto out_sink;
+	}
+	if (o->format == CAP_FMT_ELF)
+		rc = cap_write_elf(&c);
+	else
+		rc = cap_write_kdump(&c);
+	if (rc >= 0)
+		r->status = CAP_OK;
+	cap_pool_destroy(c.pool);
+out_sink:
+	if (cap_sink_close(&c.sink) < 0 && r->status == CAP_OK)
+		cap_fail(r, CAP_INCOMPLETE, "%s: closing failed", o->output);
+out_plan:
+	r->pages_ram = c.plan.pages_ram;
+	r->pages_dumpable = c.plan.pages_dumpable;
+	memcpy(r->pages_excluded, c.plan.excluded, sizeof(r->pages_excluded));
+	cap_plan_fini(&c.plan);
+out:
+	if (r->status != CAP_OK && r->status != CAP_INCOMPLETE && r->dmesg_saved)
+		r->status = CAP_DMESG_ONLY;
+	vmc_dump_destroy(c.src);
+	r->seconds = cap_now() - t0;
+	return r->status;
+}

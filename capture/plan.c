@@ -1,0 +1,139 @@
+/* plan.c - which page frames go into the dump, one cycle at a time.
+ *
+ * Bitmaps for the whole machine may not fit the memory budget (a 1 TiB machine
+ * needs 32 MiB per bitmap), so frames are processed in cycles whose bitmaps do
+ * fit, as makedumpfile's cyclic mode does.  bm1 = in the source's memory map,
+ * bm2 = to be dumped: present in the source and not excluded by the level.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLS_CHUNK 65536          /* frames classified per call */
+#define CYCLE_ALIGN 32768        /* keeps bitmap chunks block aligned */
+#define DEFAULT_BUDGET (64u << 20)
+
+int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
+		  struct cap_result *r)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->src = src;
+	pl->level = level;
+	pl->max_pfn = vmc_max_pfn(src);
+	pl->page_size = vmc_page_size(src);
+	pl->cyc_loaded = ~0ULL;
+	if (!budget)
+		budget = DEFAULT_BUDGET;
+
+	if (level & (VMC_DL_CACHE | VMC_DL_CACHE_PRIVATE | VMC_DL_USER | VMC_DL_FREE)) {
+		int rc = vmc_mm_create(src, &pl->mm);
+		if (rc < 0) {
+			/* save what we can: a bigger dump beats no dump */
+			snprintf(r->notes, sizeof(r->notes),
+				 "dump level %d not applied, only zero pages excluded: %s",
+				 level, vmc_errmsg(src));
+			pl->mm = NULL;
+			pl->level = level & VMC_DL_ZERO;
+		}
+	}
+	/* half the budget for the two bitmaps; the rest holds the batches,
+	 * write cache and descriptor buffer */
+	uint64_t per_bitmap = budget / 4;
+	uint64_t cyc = per_bitmap * 8 / CYCLE_ALIGN * CYCLE_ALIGN;
+	uint64_t need = (pl->max_pfn + CYCLE_ALIGN - 1) / CYCLE_ALIGN * CYCLE_ALIGN;
+	if (cyc < CYCLE_ALIGN)
+		cyc = CYCLE_ALIGN;
+	if (cyc > need)
+		cyc = need ? need : CYCLE_ALIGN;
+	pl->cycle_pfns = cyc;
+	pl->ncycles = (pl->max_pfn + cyc - 1) / cyc;
+	pl->bm1 = malloc((size_t)(cyc / 8));
+	pl->bm2 = malloc((size_t)(cyc / 8));
+	pl->cls = malloc(CLS_CHUNK);
+	if (!pl->bm1 || !pl->bm2 || !pl->cls)
+		return -ENOMEM;
+	return 0;
+}
+
+void cap_plan_fini(struct cap_plan *pl)
+{
+	if (pl->mm)
+		vmc_mm_destroy(pl->mm);
+	free(pl->bm1);
+	free(pl->bm2);
+	free(pl->cls);
+	memset(pl, 0, sizeof(*pl));
+}
+
+static void set_bit(uint8_t *bm, uint64_t i)
+{
+	bm[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+static void clear_bit(uint8_t *bm, uint64_t i)
+{
+	bm[i >> 3] &= (uint8_t)~(1u << (i & 7));
+}
+
+int cap_plan_cycle(struct cap_plan *pl, uint64_t c)
+{
+	uint64_t start = c * pl->cycle_pfns;
+	uint64_t end = start + pl->cycle_pfns;
+	uint64_t ps = pl->page_size;
+	/* counters are summed on the first pass over the cycles only */
+	bool count = c == pl->counted;
+
+	if (pl->cyc_loaded == c)
+		return 0;
+	if (end > pl->max_pfn)
+		end = pl->max_pfn;
+	memset(pl->bm1, 0, (size_t)(pl->cycle_pfns / 8));
+	memset(pl->bm2, 0, (size_t)(pl->cycle_pfns / 8));
+	pl->cyc_start = start;
+	pl->cyc_end = end;
+
+	for (size_t ri = 0; ri < vmc_range_count(pl->src); ri++) {
+		const struct vmc_range *rg = &vmc_ranges(pl->src)[ri];
+		uint64_t a = rg->start / ps, b = (rg->end + ps - 1) / ps;
+		if (a < start)
+			a = start;
+		if (b > end)
+			b = end;
+		for (uint64_t p = a; p < b; p++) {
+			enum vmc_page_state st = vmc_page_state(pl->src, p);
+			if (st == VMC_PAGE_HOLE)
+				continue;
+			set_bit(pl->bm1, p - start);
+			if (count)
+				pl->pages_ram++;
+			if (st == VMC_PAGE_PRESENT)
+				set_bit(pl->bm2, p - start);
+		}
+		if (!pl->mm)
+			continue;
+		for (uint64_t s = a; s < b; s += CLS_CHUNK) {
+			uint64_t n = b - s < CLS_CHUNK ? b - s : CLS_CHUNK;
+			int rc = vmc_mm_classify(pl->mm, s, n, pl->cls);
+			if (rc < 0)
+				return rc;
+			for (uint64_t i = 0; i < n; i++) {
+				uint8_t k = pl->cls[i];
+				if (!cap_bit(pl->bm2, s + i - start) ||
+				    !vmc_pclass_excluded(pl->level, (enum vmc_pclass)k))
+					continue;
+				clear_bit(pl->bm2, s + i - start);
+				if (count && k < 8)
+					pl->excluded[k]++;
+			}
+		}
+	}
+	if (count) {
+		for (uint64_t i = 0; i < (end - start + 7) / 8; i++)
+			pl->pages_dumpable += (uint64_t)__builtin_popcount(pl->bm2[i]);
+		pl->counted = c + 1;
+	}
+	pl->cyc_loaded = c;
+	return 0;
+}

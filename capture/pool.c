@@ -1,0 +1,262 @@
+/* pool.c - compression workers.  The main thread reads pages into batches and
+ * writes finished batches in submission order; workers zero-check and
+ * compress.  Batches are taken from a fixed pool allocated once, so memory
+ * stays inside the budget and nothing is allocated per page. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { B_FREE, B_QUEUED, B_BUSY, B_DONE };
+
+struct cap_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	struct cap_batch *batches;
+	size_t nbatches;
+	struct cap_batch *free_list;
+	/* submitted batches in order: a ring of pointers */
+	struct cap_batch **order;
+	size_t head, count;     /* oldest submitted, how many outstanding */
+	uint64_t next_seq;
+	struct cap_codec *codecs;  /* one per worker, plus one for the caller */
+	pthread_t *threads;
+	int nthreads;
+	bool stop;
+	size_t page_size;
+	bool zero_check;
+};
+
+static bool page_is_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	for (size_t i = 0; i < len / 8; i += 4)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+			return false;
+	return true;
+}
+
+static void compress_batch(struct cap_pool *p, struct cap_codec *codec, struct cap_batch *b)
+{
+	size_t ps = p->page_size, pos = 0, bound = cap_codec_bound(ps);
+
+	for (size_t i = 0; i < b->n; i++) {
+		const uint8_t *page = b->in + i * ps;
+		if (b->kind[i] == CAP_PAGE_UNREADABLE)
+			continue;
+		if (p->zero_check && page_is_zero(page, ps)) {
+			b->kind[i] = CAP_PAGE_ZERO;
+			b->size[i] = 0;
+			continue;
+		}
+		size_t n = 0;
+		if (codec->codec && pos + bound <= b->out_cap)
+			n = cap_codec_page(codec, page, ps, b->out + pos, bound);
+		if (n) {
+			b->kind[i] = CAP_PAGE_COMPRESSED;
+			b->size[i] = (uint32_t)n;
+			b->off[i] = (uint32_t)pos;
+			pos += n;
+		} else {
+			b->kind[i] = CAP_PAGE_RAW;
+			b->size[i] = (uint32_t)ps;
+			b->off[i] = (uint32_t)(i * ps);
+		}
+	}
+}
+
+struct worker_arg {
+	struct cap_pool *pool;
+	int idx;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *wa = arg;
+	struct cap_pool *p = wa->pool;
+	struct cap_codec *codec = &p->codecs[wa->idx];
+
+	free(wa);
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct cap_batch *b = NULL;
+		while (!p->stop) {
+			for (size_t i = 0; i < p->count; i++) {
+				struct cap_batch *c = p->order[(p->head + i) % p->nbatches];
+				if (c->state == B_QUEUED) {
+					b = c;
+					break;
+				}
+			}
+			if (b)
+				break;
+			pthread_cond_wait(&p->work, &p->lock);
+		}
+		if (!b)
+			break;
+		b->state = B_BUSY;
+		pthread_mutex_unlock(&p->lock);
+		compress_batch(p, codec, b);
+		pthread_mutex_lock(&p->lock);
+		b->state = B_DONE;
+		pthread_cond_broadcast(&p->done);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
+		    unsigned codec, int level, bool zero_check)
+{
+	struct cap_pool *p = calloc(1, sizeof(*p));
+	int rc = -ENOMEM;
+
+	if (!p)
+		return -ENOMEM;
+	if (threads < 1)
+		threads = 1;
+	if (nbatches < 2)
+		nbatches = 2;
+	p->page_size = page_size;
+	p->zero_check = zero_check;
+	p->nbatches = nbatches;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	p->batches = calloc(nbatches, sizeof(*p->batches));
+	p->order = calloc(nbatches, sizeof(*p->order));
+	/* threads == 1: no workers, the caller compresses with codecs[0] */
+	p->nthreads = threads > 1 ? threads : 0;
+	p->codecs = calloc((size_t)threads, sizeof(*p->codecs));
+	p->threads = calloc((size_t)threads, sizeof(*p->threads));
+	if (!p->batches || !p->order || !p->codecs || !p->threads)
+		goto fail;
+	for (size_t i = 0; i < nbatches; i++) {
+		struct cap_batch *b = &p->batches[i];
+		b->in = malloc(CAP_BATCH_PAGES * page_size);
+		b->out_cap = CAP_BATCH_PAGES * page_size + 2 * cap_codec_bound(page_size);
+		b->out = malloc(b->out_cap);
+		if (!b->in || !b->out)
+			goto fail;
+		b->next = p->free_list;
+		p->free_list = b;
+	}
+	for (int i = 0; i < threads; i++) {
+		rc = cap_codec_init(&p->codecs[i], codec, level);
+		if (rc < 0)
+			goto fail;
+	}
+	for (int i = 0; i < p->nthreads; i++) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		if (!wa) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		wa->pool = p;
+		wa->idx = i;
+		int e = pthread_create(&p->threads[i], NULL, worker_main, wa);
+		if (e) {
+			free(wa);
+			p->nthreads = i;
+			rc = -e;
+			goto fail;
+		}
+	}
+	*out = p;
+	return 0;
+fail:
+	cap_pool_destroy(p);
+	return rc;
+}
+
+void cap_pool_destroy(struct cap_pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	if (p->codecs)
+		for (int i = 0; i < (p->nthreads ? p->nthreads : 1); i++)
+			cap_codec_fini(&p->codecs[i]);
+	if (p->batches)
+		for (size_t i = 0; i < p->nbatches; i++) {
+			free(p->batches[i].in);
+			free(p->batches[i].out);
+		}
+	free(p->batches);
+	free(p->order);
+	free(p->codecs);
+	free(p->threads);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->done);
+	free(p);
+}
+
+struct cap_batch *cap_pool_get(struct cap_pool *p)
+{
+	struct cap_batch *b;
+
+	pthread_mutex_lock(&p->lock);
+	b = p->free_list;
+	if (b)
+		p->free_list = b->next;
+	pthread_mutex_unlock(&p->lock);
+	if (b) {
+		b->n = 0;
+		b->state = B_FREE;
+	}
+	return b;
+}
+
+void cap_pool_submit(struct cap_pool *p, struct cap_batch *b)
+{
+	b->seq = p->next_seq++;
+	if (!p->nthreads) {
+		compress_batch(p, &p->codecs[0], b);
+		b->state = B_DONE;
+	} else {
+		b->state = B_QUEUED;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->order[(p->head + p->count) % p->nbatches] = b;
+	p->count++;
+	if (p->nthreads)
+		pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->lock);
+}
+
+struct cap_batch *cap_pool_done(struct cap_pool *p, bool wait)
+{
+	struct cap_batch *b = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->count) {
+		struct cap_batch *c = p->order[p->head];
+		if (c->state == B_DONE) {
+			b = c;
+			p->head = (p->head + 1) % p->nbatches;
+			p->count--;
+			break;
+		}
+		if (!wait)
+			break;
+		pthread_cond_wait(&p->done, &p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return b;
+}
+
+void cap_pool_put(struct cap_pool *p, struct cap_batch *b)
+{
+	pthread_mutex_lock(&p->lock);
+	b->state = B_FREE;
+	b->next = p->free_list;
+	p->free_list = b;
+	pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,217 @@
+/* sink.c - where the dump goes: a seekable file, or makedumpfile's flattened
+ * stream (every write becomes a record "offset, size, bytes"), which needs no
+ * seeks and can go to a pipe or a socket.
+ *
+ * Writes are positional.  Consecutive writes are coalesced in one cache so
+ * that page data leaves in large writes (and large flattened records).  The
+ * sink remembers how far the data stream really reached the file, so that on
+ * ENOSPC the writer can tell which pages were saved.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FLAT_HDR_SIZE 4096
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static int write_all(struct cap_sink *s, const void *buf, size_t len, uint64_t off,
+		     size_t *done)
+{
+	const uint8_t *p = buf;
+
+	*done = 0;
+	while (*done < len) {
+		size_t want = len - *done;
+		ssize_t n;
+
+		if (s->fail_after) {
+			if (s->bytes_written >= s->fail_after)
+				return -ENOSPC;
+			if (want > s->fail_after - s->bytes_written)
+				want = (size_t)(s->fail_after - s->bytes_written);
+		}
+		if (s->flat)
+			n = write(s->fd, p + *done, want);
+		else
+			n = pwrite(s->fd, p + *done, want, (off_t)(off + *done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		*done += (size_t)n;
+		s->bytes_written += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Write [off, off+len) to the output now. */
+static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
+{
+	size_t done;
+	int rc;
+
+	if (!len)
+		return 0;
+	if (s->flat) {
+		uint8_t hdr[16];
+		put_be64(hdr, off);
+		put_be64(hdr + 8, len);
+		rc = write_all(s, hdr, sizeof(hdr), 0, &done);
+		if (rc == 0)
+			rc = write_all(s, buf, len, 0, &done);
+		/* a cut record is useless to a reader: nothing of it counts */
+		if (rc < 0)
+			return rc;
+	} else {
+		rc = write_all(s, buf, len, off, &done);
+		if (off == s->data_end)
+			s->data_end += done;
+		if (rc < 0)
+			return rc;
+	}
+	if (off + len > s->size)
+		s->size = off + len;
+	if (s->flat && off == s->data_end)
+		s->data_end += len;
+	return 0;
+}
+
+int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
+		  uint64_t fail_after)
+{
+	memset(s, 0, sizeof(*s));
+	s->flat = flat;
+	s->fail_after = fail_after;
+	s->cache_cap = cache;
+	s->cache = malloc(cache);
+	if (!s->cache)
+		return -ENOMEM;
+	if (flat && strcmp(path, "-") == 0) {
+		s->fd = STDOUT_FILENO;
+	} else {
+		s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (s->fd < 0) {
+			int e = -errno;
+			free(s->cache);
+			s->cache = NULL;
+			return e;
+		}
+		s->owned = true;
+	}
+	if (flat) {
+		uint8_t hdr[FLAT_HDR_SIZE];
+		size_t done;
+		memset(hdr, 0, sizeof(hdr));
+		memcpy(hdr, "makedumpfile", 12);
+		put_be64(hdr + 16, 1);  /* TYPE_FLAT_HEADER */
+		put_be64(hdr + 24, 1);  /* VERSION_FLAT_HEADER */
+		return write_all(s, hdr, sizeof(hdr), 0, &done);
+	}
+	return 0;
+}
+
+int cap_sink_flush(struct cap_sink *s)
+{
+	int rc = emit(s, s->cache_off, s->cache, s->cache_len);
+	s->cache_len = 0;
+	return rc;
+}
+
+int cap_sink_write(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int rc;
+
+	if (s->cache_len && off != s->cache_off + s->cache_len) {
+		rc = cap_sink_flush(s);
+		if (rc < 0)
+			return rc;
+	}
+	if (!s->cache_len)
+		s->cache_off = off;
+	while (len) {
+		size_t n = s->cache_cap - s->cache_len;
+		if (n > len)
+			n = len;
+		memcpy(s->cache + s->cache_len, p, n);
+		s->cache_len += n;
+		p += n;
+		len -= n;
+		if (s->cache_len == s->cache_cap) {
+			uint64_t next = s->cache_off + s->cache_len;
+			rc = cap_sink_flush(s);
+			if (rc < 0)
+				return rc;
+			s->cache_off = next;
+		}
+	}
+	return 0;
+}
+
+/* Reserve [0, len) on disk so that later writes there cannot hit ENOSPC. */
+int cap_sink_reserve(struct cap_sink *s, uint64_t len)
+{
+	int rc;
+
+	if (s->flat || !len)
+		return 0;
+	rc = posix_fallocate(s->fd, 0, (off_t)len);
+	if (rc == EOPNOTSUPP || rc == EINVAL)
+		return 0;  /* filesystems without fallocate: nothing reserved */
+	if (rc == 0 && s->fail_after && len > s->fail_after)
+		rc = ENOSPC;
+	return -rc;
+}
+
+/* Mark where the data stream starts: data_end tracks how far it got. */
+void cap_sink_data_start(struct cap_sink *s, uint64_t off)
+{
+	s->data_end = off;
+}
+
+int cap_sink_sync(struct cap_sink *s)
+{
+	if (s->flat)
+		return 0;
+	return fsync(s->fd) < 0 && errno != EINVAL && errno != EROFS ? -errno : 0;
+}
+
+int cap_sink_close(struct cap_sink *s)
+{
+	int rc = 0;
+	if (s->owned && close(s->fd) < 0)
+		rc = -errno;
+	free(s->cache);
+	s->cache = NULL;
+	s->owned = false;
+	return rc;
+}
+
+/* Patch a few bytes after the fact (file mode: the incomplete flag).
+ * Bypasses the injected failure: the space is already allocated. */
+int cap_sink_patch(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
+{
+	if (s->flat) {
+		uint64_t saved = s->fail_after;
+		s->fail_after = 0;
+		int rc = emit(s, off, buf, len);
+		s->fail_after = saved;
+		return rc;
+	}
+	ssize_t n = pwrite(s->fd, buf, len, (off_t)off);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
