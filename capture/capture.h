@@ -37,6 +37,8 @@ struct cap_options {
 	int codec_level;            /* zstd level (negative = fast); 0 = default */
 	int threads;                /* compression threads, >= 1 */
 	size_t mem_budget;          /* bytes of working memory; 0 = default 64 MiB */
+	uint64_t cycle_pages;       /* frames per filtering cycle (multiple of 64);
+				     * 0 = derived from mem_budget */
 	const char *dmesg_path;     /* where to save the kernel log first; NULL:
 				     * OUTPUT.dmesg.txt ("-" output: no file) */
 	bool dmesg_only;            /* --dump-dmesg: write only the log, to output */

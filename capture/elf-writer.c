@@ -289,6 +289,8 @@ int cap_write_elf(struct cap_ctx *c)
 	if (rc == 0)
 		rc = cap_sink_flush(&c->sink);
 	if (rc == 0)
+		rc = cap_sink_finish(&c->sink);
+	if (rc == 0)
 		rc = cap_sink_sync(&c->sink);
 	cap_progress_end(&c->prog, c->pages_done, c->r->bytes_in);
 	if (rc < 0) {

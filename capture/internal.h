@@ -32,6 +32,7 @@ int cap_sink_reserve(struct cap_sink *s, uint64_t len);
 void cap_sink_data_start(struct cap_sink *s, uint64_t off);
 int cap_sink_patch(struct cap_sink *s, uint64_t off, const void *buf, size_t len);
 int cap_sink_sync(struct cap_sink *s);
+int cap_sink_finish(struct cap_sink *s);
 int cap_sink_close(struct cap_sink *s);
 
 /* ---- compress.c: per-thread page compressors --------------------------- */
@@ -123,7 +124,7 @@ struct cap_plan {
 };
 
 int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
-		  struct cap_result *r);
+		  uint64_t cycle_pages, struct cap_result *r);
 void cap_plan_fini(struct cap_plan *pl);
 /* Fill bm1 (in the memory map) and bm2 (to dump) for cycle c. */
 int cap_plan_cycle(struct cap_plan *pl, uint64_t c);

@@ -43,6 +43,7 @@ static void usage(FILE *f)
 "                      (default OUTPUT.dmesg.txt)\n"
 "  --progress=MODE     auto (default: live on a terminal, else a line every\n"
 "                      --progress-interval seconds, default 5), line, off\n"
+"  --cycle-pages N     frames per filtering cycle (default: from --mem-budget)\n"
 "  --fail-after SIZE   testing: fail writes with ENOSPC after SIZE bytes\n"
 "Exit status: 0 done; 1 failed; 2 usage; 3 output incomplete (out of space or a\n"
 "write error: what was written is kept, marked incomplete, readable); 4 the dump\n"
@@ -107,6 +108,7 @@ static int parse_codec(const char *s, struct cap_options *o)
 enum {
 	OPT_MSG = 256, OPT_DMESG_ONLY, OPT_COMPRESS, OPT_THREADS, OPT_BUDGET, OPT_DMESG,
 	OPT_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_FAIL_AFTER, OPT_HELP, OPT_VERSION,
+	OPT_CYCLE,
 };
 
 static const struct option longopts[] = {
@@ -120,6 +122,7 @@ static const struct option longopts[] = {
 	{ "progress", required_argument, NULL, OPT_PROGRESS },
 	{ "progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL },
 	{ "fail-after", required_argument, NULL, OPT_FAIL_AFTER },
+	{ "cycle-pages", required_argument, NULL, OPT_CYCLE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -227,6 +230,11 @@ int main(int argc, char **argv)
 			o.progress_interval = s;
 			break;
 		}
+		case OPT_CYCLE:
+			if (parse_size(optarg, &v) < 0 || v < 64 || v % 64)
+				return bad("--cycle-pages (a multiple of 64)", optarg);
+			o.cycle_pages = v;
+			break;
 		case OPT_FAIL_AFTER:
 			if (parse_size(optarg, &v) < 0 || !v)
 				return bad("--fail-after size", optarg);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define WRITE_CACHE (1u << 20)
@@ -92,8 +93,15 @@ static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
 			cap_fail(r, CAP_ERR, "dmesg: %s", rc < 0 ? vmc_errmsg(src) : strerror(EIO));
 		return rc == VMC_OK ? 0 : -1;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* a device or pipe (e.g. /dev/null, a console) is written in place: the
+	 * temporary name and rename are only for regular files */
+	struct stat st;
+	bool in_place = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+	if (in_place)
+		snprintf(tmp, sizeof(tmp), "%s", path);
+	else
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | (in_place ? 0 : O_TRUNC) | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(errno));
 	lo.f = fdopen(fd, "w");
@@ -108,13 +116,13 @@ static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
 		return cap_fail(r, CAP_ERR, "dmesg: %s", rc < 0 ? vmc_errmsg(src) :
 				"cannot write the log");
 	}
-	if (fflush(lo.f) != 0 || fsync(fileno(lo.f)) < 0) {
+	if (fflush(lo.f) != 0 || (!in_place && fsync(fileno(lo.f)) < 0)) {
 		int e = errno;
 		fclose(lo.f);
 		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(e));
 	}
 	fclose(lo.f);
-	if (rename(tmp, path) < 0)
+	if (!in_place && rename(tmp, path) < 0)
 		return cap_fail(r, CAP_ERR, "%s: %s", path, strerror(errno));
 	snprintf(r->dmesg_file, sizeof(r->dmesg_file), "%s", path);
 	r->dmesg_saved = true;
@@ -188,7 +196,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		r->seconds_dmesg = cap_now() - td;
 	}
 
-	if (cap_plan_init(&c.plan, c.src, o->dump_level, o->mem_budget, r) < 0) {
+	if (cap_plan_init(&c.plan, c.src, o->dump_level, o->mem_budget, o->cycle_pages, r) < 0) {
 		cap_fail(r, CAP_ERR, "out of memory for the page bitmaps");
 		goto out;
 	}

@@ -16,7 +16,7 @@
 #define DEFAULT_BUDGET (64u << 20)
 
 int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
-		  struct cap_result *r)
+		  uint64_t cycle_pages, struct cap_result *r)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->src = src;
@@ -47,6 +47,8 @@ int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
 		cyc = CYCLE_ALIGN;
 	if (cyc > need)
 		cyc = need ? need : CYCLE_ALIGN;
+	if (cycle_pages)
+		cyc = (cycle_pages + 63) / 64 * 64;
 	pl->cycle_pfns = cyc;
 	pl->ncycles = (pl->max_pfn + cyc - 1) / cyc;
 	pl->bm1 = malloc((size_t)(cyc / 8));

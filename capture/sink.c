@@ -188,6 +188,19 @@ int cap_sink_sync(struct cap_sink *s)
 	return fsync(s->fd) < 0 && errno != EINVAL && errno != EROFS ? -errno : 0;
 }
 
+/* A flattened stream ends with a record whose offset and size are -1. */
+int cap_sink_finish(struct cap_sink *s)
+{
+	uint8_t end[16];
+	size_t done;
+	int rc = cap_sink_flush(s);
+
+	if (rc < 0 || !s->flat)
+		return rc;
+	memset(end, 0xff, sizeof(end));
+	return write_all(s, end, sizeof(end), 0, &done);
+}
+
 int cap_sink_close(struct cap_sink *s)
 {
 	int rc = 0;

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# salvage-capture on generated kernel dumps: every dump level, codec and
+# output format, read back by the vmcore library and compared page by page
+# with what the level should keep (tests/tools/capcheck.py, from the
+# generator's own listings).  Also: thread count and cycle size do not change
+# a byte of the output; ENOSPC leaves a readable, incomplete dump and the log.
+set -uo pipefail
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$BUILD/capture-test
+PY=/usr/bin/python3
+CAP=$BUILD/salvage-capture
+CHECK=$BUILD/tests/vmcheck
+mkdir -p "$OUT"
+rm -f "$OUT"/*.out "$OUT"/*.out.* 2>/dev/null
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+# fixtures with a kernel memory model: 4- and 5-level paging, KASLR,
+# FLATMEM and SPARSEMEM, several kernel versions' page encodings
+FIXTURES=${CAPTURE_FIXTURES:-"mdf-linux mdf-linux-sparse $(cd "$HERE/fixtures" && ls mm-*.desc 2>/dev/null | grep -v hostile | sed 's/\.desc$//' | tr '\n' ' ')"}
+LEVELS="0 1 2 4 8 16 31"
+
+run() { # name level format(kdump|elf) flat(0|1) codec-opts...
+	local name=$1 level=$2 fmt=$3 flat=$4
+	shift 4
+	local tag="$name-d$level-$fmt$([ "$flat" = 1 ] && echo -flat)-${*// /}"
+	tag=${tag//=/}
+	local out=$OUT/$tag.out opts=(--progress=off --message-level 4 -d "$level" "$@")
+	[ "$fmt" = elf ] && opts+=(-E)
+	if [ "$flat" = 1 ]; then
+		timeout 60 "$CAP" "${opts[@]}" -F "$OUT/$name.src" >"$out" 2>"$out.err"
+	else
+		timeout 60 "$CAP" "${opts[@]}" "$OUT/$name.src" "$out" 2>"$out.err"
+	fi
+	local rc=$?
+	if [ $rc -ne 0 ]; then bad "$tag: salvage-capture exit $rc: $(head -2 "$out.err")"; return; fi
+	if ! timeout 60 "$CHECK" --pages "$out" >"$out.pages" 2>&1; then
+		bad "$tag: vmcheck failed: $(grep -m1 error "$out.pages")"; return
+	fi
+	if ! "$PY" "$HERE/tools/capcheck.py" "$OUT/$name.pages" "$OUT/$name.classes" \
+		"$out.pages" "$level" "$fmt" >"$out.check"; then
+		bad "$tag: $(tail -3 "$out.check" | tr '\n' ' ')"; return
+	fi
+	ok
+	rm -f "$out.pages"
+}
+
+for name in $FIXTURES; do
+	desc=$HERE/fixtures/$name.desc
+	[ -f "$desc" ] || { bad "$name: no such fixture"; continue; }
+	if ! "$PY" "$HERE/tools/mkdump.py" "$desc" "$OUT/$name.src" --pages "$OUT/$name.pages" \
+		--classes "$OUT/$name.classes" >"$OUT/$name.gen.log" 2>&1; then
+		bad "$name: generator failed: $(tail -1 "$OUT/$name.gen.log")"; continue
+	fi
+	for level in $LEVELS; do
+		for codec in none zlib lzo snappy zstd zstd:-5 zstd:3; do
+			run "$name" "$level" kdump 0 "--compress=$codec"
+		done
+		run "$name" "$level" kdump 1 --compress=zstd
+		run "$name" "$level" elf 0
+		run "$name" "$level" elf 1
+	done
+	# the output does not depend on threads or cycle size
+	ref=$OUT/$name-ref.out
+	"$CAP" --progress=off --message-level 4 -d 31 -c "$OUT/$name.src" "$ref" -f 2>/dev/null
+	for variant in "--threads 2" "--threads 3" "--cycle-pages 64" "--cycle-pages 640 --threads 2"; do
+		"$CAP" --progress=off --message-level 4 -d 31 -c $variant "$OUT/$name.src" "$ref.v" -f 2>/dev/null
+		if cmp -s "$ref" "$ref.v"; then ok; else bad "$name: output differs with $variant"; fi
+	done
+	"$CAP" --progress=off --message-level 4 -d 31 -E "$OUT/$name.src" "$ref.e1" -f 2>/dev/null
+	"$CAP" --progress=off --message-level 4 -d 31 -E --cycle-pages 64 "$OUT/$name.src" "$ref.e2" -f 2>/dev/null
+	if cmp -s "$ref.e1" "$ref.e2"; then ok; else bad "$name: ELF output differs with --cycle-pages 64"; fi
+done
+
+# out of space: a partial dump, marked incomplete, readable; the log saved first
+name=${FIXTURES%% *}
+for fmt in kdump elf; do
+	f=$OUT/enospc-$fmt.out
+	rm -f "$f" "$f.dmesg.txt"
+	"$CAP" --progress=off --message-level 4 -d 0 --compress=none $([ $fmt = elf ] && echo -E) \
+		--fail-after 600K "$OUT/$name.src" "$f" 2>"$f.err"
+	rc=$?
+	if [ $rc -ne 3 ]; then bad "enospc $fmt: exit $rc, expected 3"; continue; fi
+	if ! "$BUILD/salvage" info "$f" | grep -q '^incomplete: *yes'; then bad "enospc $fmt: not marked incomplete"; continue; fi
+	"$CHECK" --pages "$f" >"$f.pages" 2>&1 || { bad "enospc $fmt: partial dump unreadable"; continue; }
+	n=$(grep -c ' data ' "$f.pages")
+	if [ "$n" -lt 50 ]; then bad "enospc $fmt: only $n pages readable"; continue; fi
+	if ! "$PY" "$HERE/tools/capcheck.py" "$OUT/$name.pages" - "$f.pages" 0 subset >"$f.check"; then
+		bad "enospc $fmt: $(tail -1 "$f.check")"; continue
+	fi
+	[ -s "$f.dmesg.txt" ] || { bad "enospc $fmt: kernel log not saved"; continue; }
+	ok
+done
+echo "capture: $pass passed, $fail failed"
+[ $fail -eq 0 ]
