@@ -28,7 +28,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-fixtures test-san test-interop fuzz fuzz-smoke clean
+.PHONY: all deps check demo test test-fixtures test-san test-interop test-capture fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -63,7 +63,7 @@ $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
 $(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lstdc++ -lm
+	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
@@ -85,11 +85,20 @@ test-san:
 test-interop: all
 	@bash tests/interop/makedumpfile.sh $(BUILD)
 
+test-capture: all
+	@bash tests/capture-test.sh $(BUILD)
+
+# compares with makedumpfile (and crash) on a real vmcore made under QEMU
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
+
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory test-fixtures
 	@$(MAKE) --no-print-directory test-san
 	@$(MAKE) --no-print-directory test-interop
+	@$(MAKE) --no-print-directory test-capture
 	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
 	@echo "check: all tests passed"
 

@@ -60,8 +60,6 @@ int cap_agent_config_cmdline(struct cap_agent_config *c, const char *cmdline, in
 			     char *why, size_t whylen);
 const char *cap_agent_action_name(enum cap_agent_action a);
 const char *cap_agent_codec_name(unsigned codec);
-/* Print every key with its value as KEY=VALUE lines into buf. */
-size_t cap_agent_config_format(const struct cap_agent_config *c, char *buf, size_t len);
 
 /* ---- agent-kmod.c ---- */
 struct cap_agent_kmod_stats {
@@ -76,7 +74,7 @@ int cap_agent_kmod_load(const char *names, struct cap_agent_kmod_stats *st);
 /* Is a file system type available (/proc/filesystems)? */
 bool cap_agent_have_fs(const char *fstype);
 
-/* ---- agent-probe.c ---- */
+/* ---- agent-target.c: superblocks ---- */
 struct cap_agent_fsinfo {
 	char type[16];            /* "ext4", "xfs" */
 	char uuid[40];            /* 8-4-4-4-12 lowercase */

@@ -17,11 +17,11 @@
 /* The configuration file baked into the initramfs. */
 #define CAP_AGENT_CONFIG "/etc/salvage.conf"
 
-/* X(key, kind, default, help).  Kinds: str, uint, size (K/M/G/T suffixes),
- * level (0-31), codec, format, action, secs. */
+/* X(key, kind, default, help).  Kinds: str, int, uint, size (K/M/G/T
+ * suffixes), level (0-31), codec, format, action, secs. */
 #define CAP_AGENT_KEYS(X) \
 	X(target,         str,    "",            "disk:SPEC[:DIR] (SPEC: UUID=, LABEL= or /dev/...; DIR default /var/crash) or dir:PATH") \
-	X(fstype,         str,    "",            "force the target's file system type (default: from its superblock)") \
+	X(fstype,         str,    "",            "force the target's file system type (empty: read from its superblock)") \
 	X(format,         format, "kdump",       "dump format: kdump or elf") \
 	X(level,          level,  "31",          "dump level 0-31 (makedumpfile's -d bits)") \
 	X(codec,          codec,  "zstd",        "zstd, zlib, lzo, snappy or none") \
@@ -33,7 +33,7 @@
 	X(timeout,        secs,   "3600",        "watchdog: the whole run is bounded by this many seconds") \
 	X(wait,           secs,   "60",          "seconds to wait for the target device") \
 	X(modules,        str,    "",            "kernel modules to load first, comma separated (dependencies from modules.dep)") \
-	X(hostname,       str,    "",            "host name for the dump directory (default: the crashed kernel's)") \
+	X(hostname,       str,    "",            "host name for the dump directory (empty: the crashed kernel's)") \
 	X(threads,        uint,   "0",           "compression threads (0: online CPUs)") \
 	X(memory,         size,   "0",           "working memory budget (0: a third of available memory, at most 64M)") \
 	X(progress,       secs,   "10",          "seconds between progress lines (0: none)") \

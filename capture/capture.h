@@ -48,6 +48,7 @@ struct cap_options {
 	double progress_interval;   /* seconds between lines off a terminal; 0 = 5 */
 	uint64_t fail_after_bytes;  /* test hook: fail writes with ENOSPC after
 				     * this many bytes (0 = off) */
+	bool no_dedup;              /* store every page, even identical ones */
 };
 
 struct cap_result {
@@ -59,6 +60,7 @@ struct cap_result {
 	uint64_t pages_dumpable;    /* frames kept by the dump level */
 	uint64_t pages_written;     /* frames whose data reached the output */
 	uint64_t pages_zero;        /* kept frames stored as the shared zero page */
+	uint64_t pages_dedup;       /* kept frames sharing an identical page's data */
 	uint64_t pages_excluded[8]; /* by enum vmc_pclass */
 	uint64_t pages_unreadable;  /* source frames that could not be read */
 	uint64_t bytes_in;          /* page bytes read from the source */

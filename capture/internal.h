@@ -51,12 +51,36 @@ size_t cap_codec_page(struct cap_codec *c, const uint8_t *in, size_t len, uint8_
 		      size_t outcap);
 size_t cap_codec_bound(size_t page_size);
 
+/* ---- dedup.c: identical pages stored once ------------------------------ */
+struct cap_hash {
+	uint64_t lo, hi;
+};
+struct cap_dedup_entry {
+	struct cap_hash h;
+	uint64_t pfn;           /* the first page stored with this content */
+	uint64_t off;           /* its data: offset, size, descriptor flags */
+	uint32_t size, flags;
+	bool used;
+};
+struct cap_dedup {
+	struct cap_dedup_entry *e;
+	uint8_t *rr;            /* per-bucket replacement counter */
+	size_t mask;
+};
+void cap_page_hash(const uint8_t *page, size_t len, struct cap_hash *h);
+int cap_dedup_init(struct cap_dedup *d, size_t bytes);
+void cap_dedup_fini(struct cap_dedup *d);
+const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const struct cap_hash *h);
+void cap_dedup_insert(struct cap_dedup *d, const struct cap_hash *h, uint64_t pfn,
+		      uint64_t off, uint32_t size, uint32_t flags);
+
 /* ---- batches: pages read, zero-checked and compressed in parallel ------ */
 enum cap_page_kind {
 	CAP_PAGE_RAW,           /* stored as is */
 	CAP_PAGE_COMPRESSED,
 	CAP_PAGE_ZERO,          /* all zero and level excludes zero: shared page */
 	CAP_PAGE_UNREADABLE,    /* source could not be read: no data */
+	CAP_PAGE_SEEN,          /* content seen before: not compressed (yet) */
 };
 
 #define CAP_BATCH_PAGES 64
@@ -68,6 +92,7 @@ struct cap_batch {
 	uint8_t kind[CAP_BATCH_PAGES];
 	uint32_t size[CAP_BATCH_PAGES];   /* bytes of data for the page */
 	uint32_t off[CAP_BATCH_PAGES];    /* where in out (compressed) or in (raw) */
+	struct cap_hash hash[CAP_BATCH_PAGES]; /* content hash (dedup) */
 	uint8_t *in;                      /* n pages */
 	uint8_t *out;                     /* compressed data, packed */
 	size_t out_cap;
@@ -79,7 +104,13 @@ struct cap_pool;
 /* A pool of workers that compress batches; with threads <= 1 there are no
  * workers and cap_pool_submit compresses in the caller. */
 int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
-		    unsigned codec, int level, bool zero_check);
+		    unsigned codec, int level, bool zero_check, bool hash);
+/* Without worker threads, batches are compressed in the caller, which may
+ * then skip pages whose content the table already holds. */
+void cap_pool_set_dedup(struct cap_pool *p, const struct cap_dedup *d);
+/* Compress one page with the caller's codec (main thread, pool without
+ * workers or not): returns the size in out, or 0 to store it raw. */
+size_t cap_pool_compress_one(struct cap_pool *p, const uint8_t *page, uint8_t *out);
 void cap_pool_destroy(struct cap_pool *p);
 /* A free batch to fill (blocks until one is free). */
 struct cap_batch *cap_pool_get(struct cap_pool *p);
@@ -141,6 +172,7 @@ struct cap_ctx {
 	struct cap_plan plan;
 	struct cap_sink sink;
 	struct cap_pool *pool;
+	struct cap_dedup dedup;
 	struct cap_progress prog;
 	uint64_t pages_done;
 };

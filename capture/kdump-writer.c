@@ -31,6 +31,8 @@ struct kw {
 	size_t ndesc;
 	uint64_t next_index;      /* descriptor index of the next dumped frame */
 	unsigned codec;
+	uint8_t *cbuf;            /* main-thread compression output */
+	uint8_t *vbuf;            /* page re-read to confirm a duplicate */
 };
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -195,16 +197,42 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 			rc = add_desc(w, 0, 0, 0);
 			break;
 		case CAP_PAGE_RAW:
-		case CAP_PAGE_COMPRESSED: {
-			const uint8_t *data = b->kind[i] == CAP_PAGE_RAW ? b->in + b->off[i]
-									 : b->out + b->off[i];
+		case CAP_PAGE_COMPRESSED:
+		case CAP_PAGE_SEEN: {
+			const uint8_t *page = b->in + i * w->ps;
+			const uint8_t *data;
+			uint32_t size, flags;
+			if (c->dedup.e) {
+				const struct cap_dedup_entry *e = cap_dedup_find(&c->dedup, &b->hash[i]);
+				/* trust bytes, not the hash: re-read the first copy */
+				if (e && vmc_read_page(c->src, e->pfn, w->vbuf) == VMC_OK &&
+				    memcmp(w->vbuf, page, w->ps) == 0) {
+					rc = add_desc(w, e->off, e->size, e->flags);
+					c->r->pages_dedup++;
+					break;
+				}
+			}
+			if (b->kind[i] == CAP_PAGE_SEEN) {
+				size_t n = cap_pool_compress_one(c->pool, page, w->cbuf);
+				data = n ? w->cbuf : page;
+				size = n ? (uint32_t)n : (uint32_t)w->ps;
+				flags = n ? w->codec : 0;
+			} else if (b->kind[i] == CAP_PAGE_RAW) {
+				data = page;
+				size = (uint32_t)w->ps;
+				flags = 0;
+			} else {
+				data = b->out + b->off[i];
+				size = b->size[i];
+				flags = w->codec;
+			}
 			uint64_t at = w->data_pos;
-			rc = cap_sink_write(&c->sink, at, data, b->size[i]);
+			rc = cap_sink_write(&c->sink, at, data, size);
 			if (rc < 0)
 				break;
-			w->data_pos += b->size[i];
-			rc = add_desc(w, at, b->size[i],
-				      b->kind[i] == CAP_PAGE_RAW ? 0 : w->codec);
+			w->data_pos += size;
+			rc = add_desc(w, at, size, flags);
+			cap_dedup_insert(&c->dedup, &b->hash[i], b->pfn[i], at, size, flags);
 			break;
 		}
 		}
@@ -333,8 +361,14 @@ int cap_write_kdump(struct cap_ctx *c)
 	w.desc_off = w.bm2_off + bm_each * w.ps;
 	w.data_start = w.desc_off + KD_DESC * num;
 	w.descs = malloc(DESC_BUF * KD_DESC);
-	if (!w.descs)
+	w.cbuf = malloc(cap_codec_bound(w.ps));
+	w.vbuf = malloc(w.ps);
+	if (!w.descs || !w.cbuf || !w.vbuf) {
+		free(w.descs);
+		free(w.cbuf);
+		free(w.vbuf);
 		return cap_fail(c->r, CAP_ERR, "out of memory");
+	}
 
 	cap_progress_init(&c->prog, c->o->progress, c->o->progress_interval, "writing", num);
 	rc = cap_sink_reserve(&c->sink, w.data_start + w.ps);
@@ -342,6 +376,8 @@ int cap_write_kdump(struct cap_ctx *c)
 		rc = write_headers(&w, num, sub_blocks, (uint32_t)(2 * bm_each));
 	if (rc < 0) {
 		free(w.descs);
+		free(w.cbuf);
+		free(w.vbuf);
 		if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT || rc == -EFBIG)
 			return cap_fail(c->r, CAP_INCOMPLETE,
 					"%s: %s before any page was written (the dump needs %llu bytes of metadata)",
@@ -355,6 +391,8 @@ int cap_write_kdump(struct cap_ctx *c)
 		uint8_t *z = calloc(1, w.ps);
 		if (!z) {
 			free(w.descs);
+			free(w.cbuf);
+			free(w.vbuf);
 			return cap_fail(c->r, CAP_ERR, "out of memory");
 		}
 		w.zero_off = w.data_start;
@@ -404,5 +442,7 @@ int cap_write_kdump(struct cap_ctx *c)
 		c->r->pages_written = w.next_index - c->r->pages_unreadable;
 	c->r->bytes_out = c->sink.size;
 	free(w.descs);
+	free(w.cbuf);
+	free(w.vbuf);
 	return rc < 0 ? rc : 0;
 }

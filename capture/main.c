@@ -43,6 +43,8 @@ static void usage(FILE *f)
 "                      (default OUTPUT.dmesg.txt)\n"
 "  --progress=MODE     auto (default: live on a terminal, else a line every\n"
 "                      --progress-interval seconds, default 5), line, off\n"
+"  --no-dedup          store identical pages separately (by default a repeated\n"
+"                      page points at the first copy, verified byte by byte)\n"
 "  --cycle-pages N     frames per filtering cycle (default: from --mem-budget)\n"
 "  --fail-after SIZE   testing: fail writes with ENOSPC after SIZE bytes\n"
 "Exit status: 0 done; 1 failed; 2 usage; 3 output incomplete (out of space or a\n"
@@ -108,7 +110,7 @@ static int parse_codec(const char *s, struct cap_options *o)
 enum {
 	OPT_MSG = 256, OPT_DMESG_ONLY, OPT_COMPRESS, OPT_THREADS, OPT_BUDGET, OPT_DMESG,
 	OPT_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_FAIL_AFTER, OPT_HELP, OPT_VERSION,
-	OPT_CYCLE,
+	OPT_CYCLE, OPT_NO_DEDUP,
 };
 
 static const struct option longopts[] = {
@@ -123,6 +125,7 @@ static const struct option longopts[] = {
 	{ "progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL },
 	{ "fail-after", required_argument, NULL, OPT_FAIL_AFTER },
 	{ "cycle-pages", required_argument, NULL, OPT_CYCLE },
+	{ "no-dedup", no_argument, NULL, OPT_NO_DEDUP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -144,11 +147,12 @@ static void report(const struct cap_options *o, const struct cap_result *r, int 
 		cap_log("kernel log saved to %s", r->dmesg_file);
 	if ((ml & ML_COMMON) && (r->status == CAP_OK || r->status == CAP_INCOMPLETE) &&
 	    !o->dmesg_only)
-		cap_log("%s%s: %llu of %llu pages written (%llu zero, %llu unreadable), "
+		cap_log("%s%s: %llu of %llu pages written (%llu zero, %llu duplicate, %llu unreadable), "
 			"%.1f MiB in %.2f s",
 			r->incomplete ? "INCOMPLETE " : "", o->output,
 			(unsigned long long)r->pages_written,
 			(unsigned long long)r->pages_ram, (unsigned long long)r->pages_zero,
+			(unsigned long long)r->pages_dedup,
 			(unsigned long long)r->pages_unreadable,
 			(double)r->bytes_out / (1 << 20), r->seconds);
 	if (ml & ML_REPORT) {
@@ -230,6 +234,7 @@ int main(int argc, char **argv)
 			o.progress_interval = s;
 			break;
 		}
+		case OPT_NO_DEDUP: o.no_dedup = true; break;
 		case OPT_CYCLE:
 			if (parse_size(optarg, &v) < 0 || v < 64 || v % 64)
 				return bad("--cycle-pages (a multiple of 64)", optarg);

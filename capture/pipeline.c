@@ -54,12 +54,22 @@ void cap_batch_read(struct cap_ctx *c, struct cap_batch *b)
 {
 	size_t ps = c->plan.page_size;
 
-	for (size_t i = 0; i < b->n; i++) {
-		int rc = vmc_read_page(c->src, b->pfn[i], b->in + i * ps);
-		b->kind[i] = rc == VMC_OK ? CAP_PAGE_RAW : CAP_PAGE_UNREADABLE;
-		if (rc != VMC_OK && c->o->message_level)
-			cap_log("page 0x%llx unreadable, skipped: %s",
-				(unsigned long long)b->pfn[i], vmc_errmsg(c->src));
+	for (size_t i = 0; i < b->n;) {
+		/* a run of consecutive frames is read at once */
+		size_t run = 1, done = 0;
+		while (i + run < b->n && b->pfn[i + run] == b->pfn[i] + run)
+			run++;
+		int rc = vmc_read_pages(c->src, b->pfn[i], run, b->in + i * ps, &done);
+		for (size_t k = 0; k < done; k++)
+			b->kind[i + k] = CAP_PAGE_RAW;
+		i += done;
+		if (rc != VMC_OK) {
+			b->kind[i] = CAP_PAGE_UNREADABLE;
+			if (c->o->message_level & 4)
+				cap_log("page 0x%llx unreadable, skipped: %s",
+					(unsigned long long)b->pfn[i], vmc_errmsg(c->src));
+			i++;
+		}
 	}
 }
 
@@ -208,13 +218,20 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	}
 	/* batches: enough for every worker to have one while the main thread
 	 * fills and writes others */
+	/* identical pages stored once (kdump only: an ELF file cannot share) */
+	bool dedup = !o->no_dedup && o->format == CAP_FMT_KDUMP;
+	if (dedup && cap_dedup_init(&c.dedup, (o->mem_budget ? o->mem_budget : 64u << 20) / 8) < 0) {
+		cap_fail(r, CAP_ERR, "out of memory for the duplicate-page table");
+		goto out_sink;
+	}
 	rc = cap_pool_create(&c.pool, o->threads, (size_t)(o->threads > 1 ? 4 * o->threads : 2),
 			     c.plan.page_size, o->codec, o->codec_level,
-			     (c.plan.level & VMC_DL_ZERO) != 0);
+			     (c.plan.level & VMC_DL_ZERO) != 0, c.dedup.e != NULL);
 	if (rc < 0) {
 		cap_fail(r, CAP_ERR, "compression setup: %s", strerror(-rc));
 		goto out_sink;
 	}
+	cap_pool_set_dedup(c.pool, &c.dedup);
 	if (o->format == CAP_FMT_ELF)
 		rc = cap_write_elf(&c);
 	else
@@ -223,6 +240,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		r->status = CAP_OK;
 	cap_pool_destroy(c.pool);
 out_sink:
+	cap_dedup_fini(&c.dedup);
 	if (cap_sink_close(&c.sink) < 0 && r->status == CAP_OK)
 		cap_fail(r, CAP_INCOMPLETE, "%s: closing failed", o->output);
 out_plan:

@@ -20,12 +20,16 @@ struct cap_pool {
 	struct cap_batch **order;
 	size_t head, count;     /* oldest submitted, how many outstanding */
 	uint64_t next_seq;
-	struct cap_codec *codecs;  /* one per worker, plus one for the caller */
+	struct cap_codec *codecs;  /* one per worker (or one for the caller) */
+	int ncodecs;
 	pthread_t *threads;
 	int nthreads;
 	bool stop;
 	size_t page_size;
 	bool zero_check;
+	bool hash;
+	const struct cap_dedup *dedup;  /* consulted only without workers */
+	struct cap_codec main_codec;    /* for cap_pool_compress_one */
 };
 
 static bool page_is_zero(const uint8_t *p, size_t len)
@@ -49,6 +53,14 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, struct c
 			b->kind[i] = CAP_PAGE_ZERO;
 			b->size[i] = 0;
 			continue;
+		}
+		if (p->hash) {
+			cap_page_hash(page, ps, &b->hash[i]);
+			if (p->dedup && cap_dedup_find(p->dedup, &b->hash[i])) {
+				b->kind[i] = CAP_PAGE_SEEN;
+				b->size[i] = 0;
+				continue;
+			}
 		}
 		size_t n = 0;
 		if (codec->codec && pos + bound <= b->out_cap)
@@ -107,7 +119,7 @@ static void *worker_main(void *arg)
 }
 
 int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
-		    unsigned codec, int level, bool zero_check)
+		    unsigned codec, int level, bool zero_check, bool hash)
 {
 	struct cap_pool *p = calloc(1, sizeof(*p));
 	int rc = -ENOMEM;
@@ -120,6 +132,7 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 		nbatches = 2;
 	p->page_size = page_size;
 	p->zero_check = zero_check;
+	p->hash = hash;
 	p->nbatches = nbatches;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
@@ -146,7 +159,11 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 		rc = cap_codec_init(&p->codecs[i], codec, level);
 		if (rc < 0)
 			goto fail;
+		p->ncodecs++;
 	}
+	rc = cap_codec_init(&p->main_codec, codec, level);
+	if (rc < 0)
+		goto fail;
 	for (int i = 0; i < p->nthreads; i++) {
 		struct worker_arg *wa = malloc(sizeof(*wa));
 		if (!wa) {
@@ -180,9 +197,9 @@ void cap_pool_destroy(struct cap_pool *p)
 	pthread_mutex_unlock(&p->lock);
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
-	if (p->codecs)
-		for (int i = 0; i < (p->nthreads ? p->nthreads : 1); i++)
-			cap_codec_fini(&p->codecs[i]);
+	for (int i = 0; i < p->ncodecs; i++)
+		cap_codec_fini(&p->codecs[i]);
+	cap_codec_fini(&p->main_codec);
 	if (p->batches)
 		for (size_t i = 0; i < p->nbatches; i++) {
 			free(p->batches[i].in);
@@ -259,4 +276,17 @@ void cap_pool_put(struct cap_pool *p, struct cap_batch *b)
 	b->next = p->free_list;
 	p->free_list = b;
 	pthread_mutex_unlock(&p->lock);
+}
+
+void cap_pool_set_dedup(struct cap_pool *p, const struct cap_dedup *d)
+{
+	p->dedup = p->nthreads ? NULL : d;
+}
+
+size_t cap_pool_compress_one(struct cap_pool *p, const uint8_t *page, uint8_t *out)
+{
+	if (!p->main_codec.codec)
+		return 0;
+	return cap_codec_page(&p->main_codec, page, p->page_size, out,
+			      cap_codec_bound(p->page_size));
 }

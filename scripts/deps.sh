@@ -6,13 +6,16 @@ set -euo pipefail
 PKGS=(
 	# build
 	build-essential pkg-config clang libclang-rt-14-dev
-	libzstd-dev zlib1g-dev liblzo2-dev libsnappy-dev libelf-dev libdwarf-dev
+	libzstd-dev zlib1g-dev liblzo2-dev libsnappy-dev libelf-dev libdwarf-dev libxxhash-dev
 	# fixture generators (tests/tools, independent of the C reader)
 	python3 python3-lzo python3-snappy python3-zstandard
 	# oracles and interoperability
 	makedumpfile crash python3-drgn
 	# QEMU end-to-end tests (tests/vm)
 	qemu-system-x86 busybox-static kmod e2fsprogs cpio zstd xz-utils
+	# crash-kernel agent and initramfs: xz modules (liblzma, when the build
+	# defines SALVAGE_HAVE_LZMA), the XFS target test (tests/vm/e2e-xfs.sh)
+	liblzma-dev xfsprogs
 )
 
 missing=()

@@ -284,6 +284,30 @@ int vmc_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 	return vmc_elf_read_page(d, pfn, buf);
 }
 
+int vmc_read_pages(vmc_dump *d, uint64_t pfn, size_t n, void *buf, size_t *done)
+{
+	uint8_t *out = buf;
+	size_t i = 0;
+
+	while (i < n) {
+		if (d->format == VMC_FMT_ELF) {
+			size_t m = vmc_elf_read_run(d, pfn + i, n - i, out + i * d->page_size);
+			if (m) {
+				i += m;
+				continue;
+			}
+		}
+		int rc = vmc_read_page(d, pfn + i, out + i * d->page_size);
+		if (rc != VMC_OK) {
+			*done = i;
+			return rc;
+		}
+		i++;
+	}
+	*done = n;
+	return VMC_OK;
+}
+
 int vmc_read_phys(vmc_dump *d, uint64_t paddr, void *buf, size_t len)
 {
 	uint8_t *out = buf;

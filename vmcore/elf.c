@@ -363,6 +363,15 @@ int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 	}
 	if (!any)
 		return VMC_NOPAGE;
+	if (n == 1) {
+		/* the usual case: one segment holds the whole page */
+		const struct vmc_elf_load *l = &d->elf.loads[idx[0]];
+		if (l->paddr <= start && l->paddr + l->filesz >= end) {
+			int rc = vmc_io_read_exact(d, out, (size_t)ps, l->offset + (start - l->paddr),
+						   "PT_LOAD data");
+			return rc < 0 ? vmc_prefix_err(d, rc, "page 0x%llx", (unsigned long long)pfn) : VMC_OK;
+		}
+	}
 	memset(out, 0, ps);
 	/* apply later program headers first so the first one wins */
 	qsort(idx, n, sizeof(idx[0]), cmp_desc_size);
@@ -394,4 +403,32 @@ int vmc_elf_load(const vmc_dump *d, size_t i, uint64_t *paddr, uint64_t *vaddr,
 	*vaddr = d->elf.loads[i].vaddr;
 	*memsz = d->elf.loads[i].memsz;
 	return VMC_OK;
+}
+
+/* Pages [pfn, pfn+n) that lie in one segment's file data, as one read;
+ * returns how many pages that covers (0: not a simple case). */
+size_t vmc_elf_read_run(vmc_dump *d, uint64_t pfn, size_t n, void *buf)
+{
+	uint64_t ps = d->page_size, start = pfn * ps;
+	size_t idx[MAX_OVERLAP], k = touching(d, start, start + ps, idx);
+
+	if (k != 1)
+		return 0;
+	const struct vmc_elf_load *l = &d->elf.loads[idx[0]];
+	if (l->paddr > start || l->paddr + l->filesz < start + ps)
+		return 0;
+	uint64_t avail = (l->paddr + l->filesz - start) / ps;
+	size_t m = avail < n ? (size_t)avail : n;
+	/* a second segment overlapping the run would take precedence: stop there */
+	for (size_t i = 1; i < m; i++) {
+		size_t j[MAX_OVERLAP];
+		if (touching(d, start + i * ps, start + (i + 1) * ps, j) != 1) {
+			m = i;
+			break;
+		}
+	}
+	if (vmc_io_read_exact(d, buf, (size_t)(m * ps), l->offset + (start - l->paddr),
+			      "PT_LOAD data") < 0)
+		return 0;
+	return m;
 }

@@ -119,6 +119,11 @@ enum vmc_page_state vmc_page_state(const vmc_dump *d, uint64_t pfn);
  * page; VMC_NOPAGE: not in this dump (see vmc_page_state), buf untouched;
  * negative: error.  O(log n) for every format after opening. */
 int vmc_read_page(vmc_dump *d, uint64_t pfn, void *buf);
+/* Read n consecutive pages starting at pfn into buf (n * page size bytes):
+ * one read where the dump stores them contiguously.  Returns VMC_OK when all
+ * were read; otherwise the status of the first page that failed, with *done
+ * pages before it read (it may be retried page by page). */
+int vmc_read_pages(vmc_dump *d, uint64_t pfn, size_t n, void *buf, size_t *done);
 /* Read len bytes at a physical address, possibly across pages.  Fails with
  * VMC_NOPAGE if any page touched is not in the dump. */
 int vmc_read_phys(vmc_dump *d, uint64_t paddr, void *buf, size_t len);

@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""bench.py - salvage against makedumpfile (and crash) on the same real vmcore,
+in the same run.  `make bench` runs it.
+
+The vmcore is a Debian kernel crashed under QEMU (tests/vm/make-vmcore.sh,
+cached in /var/cache/salvage).  Every timing is the median of --repeat runs on
+a warm page cache; output goes to a real disk directory and each tool's time
+includes making its output durable (salvage-capture fsyncs; makedumpfile is
+followed by `sync FILE`, as kdump-tools syncs after it).  Peak RSS comes from
+wait4().
+
+Printed: a table per dump level (wall time, output size, peak RSS for every
+tool and codec), then the ratios the project's goals are judged by:
+  - for each makedumpfile setting (-l, -c), the single-threaded salvage settings
+    that are both faster and smaller;
+  - --threads 2 speed over --threads 1 per codec, next to what this machine's
+    two CPUs give two independent processes (a calibration, since a shared
+    host may not give two full cores);
+  - peak RSS of salvage over makedumpfile.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def run(cmd, stdout=None, env=None):
+    """Run cmd; return (wall seconds, peak RSS KiB, exit code)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=stdout or subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    wall = time.monotonic() - t0
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), code, err[-400:]))
+    return wall, ru.ru_maxrss
+
+
+def timed(fn, repeat):
+    walls, rss, size = [], [], 0
+    for _ in range(repeat):
+        w, r, s = fn()
+        walls.append(w)
+        rss.append(r)
+        size = s
+    return statistics.median(walls), max(rss), size
+
+
+def drop(path):
+    for p in (path, path + ".dmesg.txt"):
+        if os.path.exists(p):
+            os.unlink(p)
+
+
+def mdf_run(vmcore, out, opts):
+    def fn():
+        drop(out)
+        t0 = time.monotonic()
+        _, rss = run(["makedumpfile"] + opts + [vmcore, out])
+        subprocess.run(["sync", out], check=True)
+        wall = time.monotonic() - t0
+        return wall, rss, os.path.getsize(out)
+    return fn
+
+
+def cap_run(cap, vmcore, out, opts):
+    def fn():
+        drop(out)
+        wall, rss = run([cap, "--message-level", "0"] + opts + [vmcore, out])
+        return wall, rss, os.path.getsize(out)
+    return fn
+
+
+def calibrate(vmcore, scratch):
+    """How much faster two CPU-bound processes finish together than one after
+    the other: 2.0 on two free cores."""
+    blob = os.path.join(scratch, "calib.bin")
+    with open(vmcore, "rb") as f, open(blob, "wb") as g:
+        g.write(f.read(64 << 20))
+    cmd = ["gzip", "-1", "-c", blob]
+    t0 = time.monotonic()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    one = time.monotonic() - t0
+    t0 = time.monotonic()
+    ps = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL) for _ in range(2)]
+    for p in ps:
+        p.wait()
+    two = time.monotonic() - t0
+    os.unlink(blob)
+    return 2 * one / two
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--vmcore", default="/var/cache/salvage/vmcore-default/vmcore")
+    ap.add_argument("--scratch", default="/var/tmp/salvage-bench")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--levels", default="1,31")
+    a = ap.parse_args()
+
+    cap = os.path.join(a.build, "salvage-capture")
+    if not os.path.exists(a.vmcore):
+        d = os.path.dirname(a.vmcore)
+        print("bench: making the vmcore (%s)" % d, flush=True)
+        subprocess.run([os.path.join(ROOT, "tests/vm/make-vmcore.sh"), d], check=True)
+    os.makedirs(a.scratch, exist_ok=True)
+    size = os.path.getsize(a.vmcore)
+    with open(a.vmcore, "rb") as f:   # warm the page cache for every tool alike
+        while f.read(8 << 20):
+            pass
+    kver = open(os.path.join(os.path.dirname(a.vmcore), "kver")).read().strip() \
+        if os.path.exists(os.path.join(os.path.dirname(a.vmcore), "kver")) else "?"
+    print("bench: vmcore %s (%.0f MiB, kernel %s), median of %d runs, output in %s"
+          % (a.vmcore, size / 2**20, kver, a.repeat, a.scratch))
+    calib = calibrate(a.vmcore, a.scratch)
+    print("bench: two CPU-bound processes on this machine run %.2fx as fast as one "
+          "(2.00 = two free cores)" % calib)
+
+    out = os.path.join(a.scratch, "out")
+    codecs = ["lzo", "snappy", "zstd:-5", "zstd:-3", "zstd:-1", "zstd", "zstd:3", "zlib"]
+    failures = []
+    for level in [int(x) for x in a.levels.split(",")]:
+        rows = {}
+        for name, opts in (("makedumpfile -l", ["-l"]), ("makedumpfile -c", ["-c"])):
+            rows[name] = timed(mdf_run(a.vmcore, out, opts + ["-d", str(level)]), a.repeat)
+        for c in codecs:
+            for t in (1, 2):
+                rows["salvage %s t%d" % (c, t)] = timed(
+                    cap_run(cap, a.vmcore, out, ["--compress=" + c, "--threads", str(t),
+                                                  "-d", str(level)]), a.repeat)
+        drop(out)
+        print()
+        print("dump level %d" % level)
+        print("  %-24s %9s %12s %10s %8s" % ("tool", "wall s", "bytes", "RSS KiB", "MB/s"))
+        for name, (w, r, s) in rows.items():
+            print("  %-24s %9.3f %12d %10d %8.0f" % (name, w, s, r, size / w / 1e6))
+        print("  ratios:")
+        for m in ("makedumpfile -l", "makedumpfile -c"):
+            mw, mr, ms = rows[m]
+            better = [(n, w, s) for n, (w, r, s) in rows.items()
+                      if n.startswith("salvage") and n.endswith("t1") and w < mw and s < ms]
+            if better:
+                best = min(better, key=lambda x: x[1])
+                print("    vs %-16s %d salvage settings faster and smaller; fastest %s: "
+                      "%.2fx speed, %.3fx size" % (m + ":", len(better), best[0], mw / best[1],
+                                                  best[2] / ms))
+            else:
+                print("    vs %-16s NO single-threaded salvage setting is both faster and "
+                      "smaller" % (m + ":"))
+                failures.append("level %d: nothing beats %s" % (level, m))
+        for c in codecs:
+            w1, w2 = rows["salvage %s t1" % c][0], rows["salvage %s t2" % c][0]
+            print("    --threads 2 / --threads 1, %-8s %.2fx   (machine: %.2fx)" % (c, w1 / w2, calib))
+        mdf_rss = max(rows["makedumpfile -l"][1], rows["makedumpfile -c"][1])
+        cap_rss = max(r for n, (w, r, s) in rows.items() if n.startswith("salvage"))
+        print("    peak RSS salvage / makedumpfile: %d / %d KiB = %.2fx"
+              % (cap_rss, mdf_rss, cap_rss / mdf_rss))
+        if cap_rss > mdf_rss:
+            failures.append("level %d: peak RSS above makedumpfile's" % level)
+    shutil.rmtree(a.scratch, ignore_errors=True)
+    print()
+    if failures:
+        print("bench: goals missed: " + "; ".join(failures))
+    else:
+        print("bench: speed, size and memory goals met (threads: see ratios and calibration)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
