@@ -84,6 +84,7 @@ test-san:
 
 test-interop: all
 	@bash tests/interop/makedumpfile.sh $(BUILD)
+	@bash tests/interop/capture.sh $(BUILD)
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)

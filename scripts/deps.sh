@@ -10,7 +10,7 @@ PKGS=(
 	# fixture generators (tests/tools, independent of the C reader)
 	python3 python3-lzo python3-snappy python3-zstandard
 	# oracles and interoperability
-	makedumpfile crash python3-drgn
+	makedumpfile crash python3-drgn time
 	# QEMU end-to-end tests (tests/vm)
 	qemu-system-x86 busybox-static kmod e2fsprogs cpio zstd xz-utils
 	# crash-kernel agent and initramfs: xz modules (liblzma, when the build
