@@ -15,7 +15,7 @@ OPT      ?= -O2 -g
 SANITIZE ?=
 WERROR   ?= $(if $(CI),1,)
 
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Wshadow -Wstrict-prototypes \
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -DSALVAGE_HAVE_LZMA -pthread -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wno-unused-parameter -fno-strict-aliasing
 ifneq ($(WERROR),)
 CFLAGS_BASE += -Werror
@@ -28,7 +28,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-fixtures test-san test-interop test-capture fuzz fuzz-smoke bench clean
+.PHONY: all deps check demo test test-fixtures test-san test-interop test-capture test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -63,7 +63,7 @@ $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
 $(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -lstdc++ -lm
+	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
@@ -89,6 +89,12 @@ test-interop: all
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
 
+# real kernels crashed under QEMU, captured by our agent (tests/vm/README.md)
+test-vm: all
+	@bash tests/vm/e2e-disk.sh $(BUILD)
+	@bash tests/vm/e2e-full.sh $(BUILD)
+	@bash tests/vm/e2e-xfs.sh $(BUILD)
+
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -100,6 +106,7 @@ check: deps
 	@$(MAKE) --no-print-directory test-san
 	@$(MAKE) --no-print-directory test-interop
 	@$(MAKE) --no-print-directory test-capture
+	@$(MAKE) --no-print-directory test-vm
 	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
 	@echo "check: all tests passed"
 

@@ -68,6 +68,7 @@ struct cap_result {
 	double seconds;             /* wall time of the whole run */
 	double seconds_dmesg;
 	char error[512];            /* one-line reason when status != CAP_OK */
+	bool no_output;             /* the output file was removed: it held no dump */
 	const char *warnings[32];   /* quirks of the source (owned by the result) */
 	size_t nwarnings;
 	char osrelease[65];

@@ -378,12 +378,11 @@ int cap_write_kdump(struct cap_ctx *c)
 		free(w.descs);
 		free(w.cbuf);
 		free(w.vbuf);
-		if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT || rc == -EFBIG)
-			return cap_fail(c->r, CAP_INCOMPLETE,
-					"%s: %s before any page was written (the dump needs %llu bytes of metadata)",
-					c->o->output, strerror(-rc),
-					(unsigned long long)w.data_start);
-		return cap_fail(c->r, CAP_ERR, "%s: %s", c->o->output, strerror(-rc));
+		/* without its headers the file is no dump: the caller removes it */
+		c->r->no_output = true;
+		return cap_fail(c->r, CAP_ERR,
+				"%s: %s before any page was written (the dump's headers need %llu bytes)",
+				c->o->output, strerror(-rc), (unsigned long long)w.data_start);
 	}
 	cap_sink_data_start(&c->sink, w.data_start);
 	w.data_pos = w.data_start;

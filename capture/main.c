@@ -1,6 +1,7 @@
 /* main.c - salvage-capture's command line, compatible with makedumpfile's
  * common options so kdump-tools and kdumpctl can call it in its place. */
 #include "internal.h"
+#include "agent.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +22,9 @@ static void usage(FILE *f)
 "usage: salvage-capture [OPTIONS] VMCORE OUTPUT\n"
 "       salvage-capture -F [OPTIONS] VMCORE > OUTPUT\n"
 "       salvage-capture --dump-dmesg VMCORE LOGFILE\n"
+"       salvage-capture --init [--config FILE] [--set KEY=VALUE]...\n"
+"                       (the crash kernel's agent; also when run as PID 1:\n"
+"                       salvage-capture --init --help lists its settings)\n"
 "\n"
 "Write a filtered, compressed dump of VMCORE (normally /proc/vmcore).\n"
 "makedumpfile's common options, with the same meaning:\n"
@@ -176,6 +180,12 @@ int main(int argc, char **argv)
 	int opt, progress_mode = 1;
 	uint64_t v;
 
+	/* as the crash kernel's init, or asked to behave like it */
+	if (getpid() == 1)
+		return cap_agent_main(argc, argv);
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--init"))
+			return cap_agent_main(argc, argv);
 	cap_options_init(&o);
 	while ((opt = getopt_long(argc, argv, "d:clpzEFfx:i:hv", longopts, NULL)) != -1) {
 		switch (opt) {

@@ -243,6 +243,8 @@ out_sink:
 	cap_dedup_fini(&c.dedup);
 	if (cap_sink_close(&c.sink) < 0 && r->status == CAP_OK)
 		cap_fail(r, CAP_INCOMPLETE, "%s: closing failed", o->output);
+	if (r->no_output && !o->flattened)
+		unlink(o->output);
 out_plan:
 	r->pages_ram = c.plan.pages_ram;
 	r->pages_dumpable = c.plan.pages_dumpable;

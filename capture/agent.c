@@ -1,0 +1,646 @@
+/* agent.c - salvage-capture as init of the crash kernel: the stages, the
+ * watchdog and the final action.
+ *
+ *   init       mount /proc, /sys, /dev; console on fds 0-2
+ *   config     /etc/salvage.conf, then salvage.KEY=VALUE on /proc/cmdline
+ *   source     open /proc/vmcore: release, crash time, host name
+ *   modules    finit_module in modules.dep order
+ *   target     wait for the device (UUID=, LABEL=, /dev/...), mount, mkdir
+ *   prune      old dumps by count and free-space floor
+ *   capture    cap_run() into DIR/<host>-<UTC>/, files renamed after fsync
+ *   meta       meta.json (space reserved before the capture)
+ *   action     reboot, poweroff, shell or exit
+ *
+ * Each stage logs one line when it fails; then the failure action runs.  When
+ * nothing can be written (no target), the tail of the crashed kernel's log is
+ * printed on the console: the last place it can go.  The watchdog thread ends
+ * the run after `timeout` seconds whatever happens, with alarm(2) behind it.
+ */
+#include "agent-internal.h"
+#include "../vmcore/vmcore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DMESG_TAIL 60
+
+static struct cap_agent_run run;
+static bool is_init;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+double cap_agent_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void alog(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	cap_log("agent: %s", line);
+	/* the watchdog thread logs too */
+	pthread_mutex_lock(&log_lock);
+	if (run.nlog < CAP_AGENT_LOGLINES) {
+		char *copy = strdup(line);
+		if (copy)
+			run.log[run.nlog++] = copy;
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- watchdog -------------------------------------------------------------- */
+
+static struct {
+	pthread_mutex_t lock;
+	bool have_snapshot;
+	struct cap_agent_run snapshot;   /* state when the capture began */
+	unsigned timeout;
+	enum cap_agent_action action;
+} wd = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void hard_stop(enum cap_agent_action a)
+{
+	if (a == CAP_ACT_EXIT && !is_init)
+		_exit(CAP_ERR);
+	/* no sync(): the disk may be what hangs */
+	reboot(a == CAP_ACT_POWEROFF ? RB_POWER_OFF : RB_AUTOBOOT);
+	_exit(CAP_ERR);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "agent: watchdog alarm: stopping now\n";
+	ssize_t w = write(2, msg, sizeof(msg) - 1);
+	(void)w;
+	hard_stop(wd.action);
+}
+
+/* Save what the snapshot knows: the log is renamed, meta.json says "timeout". */
+static void *emergency(void *arg)
+{
+	struct cap_agent_run *s = arg;
+	char tmp[sizeof(s->dumpdir) + 32], fin[sizeof(s->dumpdir) + 32];
+	struct stat st;
+
+	snprintf(tmp, sizeof(tmp), "%s/.dmesg.txt.tmp", s->dumpdir);
+	snprintf(fin, sizeof(fin), "%s/dmesg.txt", s->dumpdir);
+	if (stat(tmp, &st) == 0 && cap_agent_commit(tmp, fin) == 0) {
+		snprintf(s->dmesg_file, sizeof(s->dmesg_file), "dmesg.txt");
+		s->dmesg_bytes = (uint64_t)st.st_size;
+	}
+	s->status = "timeout";
+	snprintf(s->error, sizeof(s->error), "watchdog: not finished after %u s", wd.timeout);
+	s->t_total = cap_agent_now() - s->t_start;
+	cap_agent_write_meta(s);
+	sync();
+	return NULL;
+}
+
+static void sleep_until(double t)
+{
+	double now;
+
+	while ((now = cap_agent_now()) < t) {
+		double d = t - now;
+		struct timespec ts = { (time_t)d, (long)((d - (time_t)d) * 1e9) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void *watchdog(void *arg)
+{
+	double start = run.t_start, grace = wd.timeout >= 60 ? 15 : wd.timeout / 4.0;
+	pthread_t t;
+
+	(void)arg;
+	sleep_until(start + wd.timeout - grace);
+	alog("watchdog: run not finished after %.0f s, saving what is known",
+	     wd.timeout - grace);
+	pthread_mutex_lock(&wd.lock);
+	if (wd.have_snapshot && pthread_create(&t, NULL, emergency, &wd.snapshot) == 0)
+		pthread_detach(t);
+	pthread_mutex_unlock(&wd.lock);
+	sleep_until(start + wd.timeout);
+	alog("watchdog: %u s limit reached, %s", wd.timeout,
+	     wd.action == CAP_ACT_EXIT && !is_init ? "exiting"
+	     : wd.action == CAP_ACT_POWEROFF ? "powering off" : "rebooting");
+	hard_stop(wd.action);
+	return NULL;
+}
+
+static void watchdog_start(unsigned timeout, enum cap_agent_action action)
+{
+	pthread_t t;
+	struct sigaction sa = { .sa_handler = on_alarm };
+
+	wd.timeout = timeout < 10 ? 10 : timeout;
+	/* the watchdog never leaves the machine waiting in a shell */
+	wd.action = action == CAP_ACT_SHELL ? CAP_ACT_REBOOT : action;
+	sigaction(SIGALRM, &sa, NULL);
+	/* the backup, in case the thread cannot run: a signal the kernel delivers */
+	alarm(wd.timeout + 30);
+	if (pthread_create(&t, NULL, watchdog, NULL) == 0)
+		pthread_detach(t);
+	else
+		alog("watchdog: no thread (%s), alarm(2) only", strerror(errno));
+}
+
+/* ---- stages ------------------------------------------------------------------ */
+
+static void setup_init(void)
+{
+	static const struct { const char *src, *dir, *type; unsigned long fl; const char *data; } m[] = {
+		{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+		{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+		{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755" },
+	};
+	char failed[128] = "";
+
+	umask(022);
+	if (chdir("/") < 0)
+		snprintf(failed, sizeof(failed), " chdir /(%s)", strerror(errno));
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		mkdir(m[i].dir, 0755);
+		if (mount(m[i].src, m[i].dir, m[i].type, m[i].fl, m[i].data) < 0 && errno != EBUSY)
+			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), " %s(%s)",
+				 m[i].dir, strerror(errno));
+	}
+	mkdir("/run", 0755);
+	/* the kernel opened /dev/console for us if the image has the node */
+	if (fcntl(2, F_GETFD) < 0) {
+		int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0) {
+			for (int i = 0; i < 3; i++)
+				dup2(fd, i);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (failed[0])
+		alog("init: mount failed:%s", failed);
+}
+
+static int read_cmdline(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	buf[0] = 0;
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+/* The crashed kernel's host name: init_uts_ns.name.nodename (struct
+ * new_utsname: sysname[65] then nodename[65]). */
+static void dump_nodename(vmc_dump *d, char *out, size_t len)
+{
+	uint64_t sym, off = 0;
+	char name[65];
+
+	out[0] = 0;
+	if (vmc_vmci_symbol(d, "init_uts_ns", &sym) != VMC_OK)
+		return;
+	vmc_vmci_offset(d, "uts_namespace.name", &off);
+	if (vmc_read_virt(d, sym + off + 65, name, sizeof(name)) != VMC_OK)
+		return;
+	name[64] = 0;
+	if (name[0] && strcmp(name, "(none)"))
+		snprintf(out, len, "%s", name);
+}
+
+struct tail {
+	char lines[DMESG_TAIL][200];
+	size_t n;
+};
+
+static int tail_emit(void *arg, const struct vmc_logrec *rec)
+{
+	struct tail *t = arg;
+	char buf[1024];
+	size_t n = vmc_logrec_format(rec, buf, sizeof(buf));
+
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	snprintf(t->lines[t->n++ % DMESG_TAIL], sizeof(t->lines[0]), "%.*s",
+		 (int)sizeof(t->lines[0]) - 1, buf);
+	return 0;
+}
+
+/* Nowhere to write: the console gets the end of the crashed kernel's log. */
+static void print_dmesg_tail(vmc_dump *d)
+{
+	static struct tail t;
+	size_t first;
+
+	if (!d)
+		return;
+	t.n = 0;
+	if (vmc_dmesg(d, tail_emit, &t) < 0 && !t.n)
+		return;
+	first = t.n > DMESG_TAIL ? t.n - DMESG_TAIL : 0;
+	cap_log("agent: last %zu lines of the crashed kernel's log:", t.n - first);
+	for (size_t i = first; i < t.n; i++)
+		cap_log("agent: | %s", t.lines[i % DMESG_TAIL]);
+}
+
+static int dmesg_emit(void *arg, const struct vmc_logrec *rec)
+{
+	char buf[2048];
+	size_t n = vmc_logrec_format(rec, buf, sizeof(buf));
+
+	return fwrite(buf, 1, n, arg) == n ? 0 : -EIO;
+}
+
+/* The capture core did not save the log: write it from the dump ourselves. */
+static int write_dmesg(vmc_dump *d, const char *path)
+{
+	FILE *f = fopen(path, "we");
+	int rc;
+
+	if (!f)
+		return -errno;
+	rc = vmc_dmesg(d, dmesg_emit, f);
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	return rc < 0 ? (rc == -EIO ? -EIO : -EINVAL) : 0;
+}
+
+static uint64_t mem_budget(uint64_t configured)
+{
+	FILE *f;
+	char line[128];
+	unsigned long long kb = 0;
+	uint64_t b;
+
+	if (configured)
+		return configured;
+	f = fopen("/proc/meminfo", "re");
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+				break;
+		fclose(f);
+	}
+	b = (uint64_t)kb * 1024 / 3;
+	if (b > (64u << 20) || !kb)
+		b = 64u << 20;
+	return b < (8u << 20) ? (8u << 20) : b;
+}
+
+static int finish(enum cap_status st)
+{
+	enum cap_agent_action a = st == CAP_OK ? run.cfg.action : run.cfg.failure_action;
+
+	fflush(NULL);
+	if (a == CAP_ACT_EXIT && is_init)
+		a = CAP_ACT_REBOOT;   /* init must not return: the kernel would panic */
+	if (a == CAP_ACT_EXIT) {
+		alarm(0);
+		return st;
+	}
+	if (a == CAP_ACT_SHELL) {
+		if (access(run.cfg.shell, X_OK) == 0) {
+			alog("starting %s (the watchdog stops here)", run.cfg.shell);
+			alarm(0);
+			execl(run.cfg.shell, "sh", (char *)NULL);
+		}
+		alog("no shell at %s, rebooting", run.cfg.shell);
+		a = CAP_ACT_REBOOT;
+	}
+	alog("%s", a == CAP_ACT_POWEROFF ? "powering off" : "rebooting");
+	sync();
+	reboot(a == CAP_ACT_POWEROFF ? RB_POWER_OFF : RB_AUTOBOOT);
+	alog("reboot(2) failed: %s", strerror(errno));
+	if (is_init)
+		for (;;)
+			pause();   /* the watchdog still ends the run */
+	return st;
+}
+
+static int usage(FILE *f, int rc)
+{
+	fprintf(f, "usage: salvage-capture --init [--config FILE] [--cmdline FILE] "
+		   "[--set KEY=VALUE]...\n"
+		   "       salvage-capture --init --probe DEVICE\n\n"
+		   "Runs as the crash kernel's init (PID 1) or with --init.  Keys of %s\n"
+		   "and of salvage.KEY=VALUE on the kernel command line:\n", CAP_AGENT_CONFIG);
+#define X(name, kind, def, help) fprintf(f, "  %-15s %s (default: %s)\n", #name, help, *def ? def : "none");
+	CAP_AGENT_KEYS(X)
+#undef X
+	return rc;
+}
+
+static enum cap_status capture(vmc_dump *src)
+{
+	struct cap_options o;
+	char out[sizeof(run.dumpdir) + 32], dmesg[sizeof(run.dumpdir) + 32];
+	char fin[sizeof(run.dumpdir) + 32];
+	struct stat st;
+	enum cap_status s;
+	double t0 = cap_agent_now();
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	snprintf(out, sizeof(out), "%s/.vmcore.tmp", run.dumpdir);
+	snprintf(dmesg, sizeof(dmesg), "%s/.dmesg.txt.tmp", run.dumpdir);
+	cap_options_init(&o);
+	o.input = run.cfg.vmcore;
+	o.output = out;
+	o.format = run.cfg.format;
+	o.dump_level = run.cfg.level;
+	o.codec = run.cfg.codec;
+	o.codec_level = run.cfg.codec_level;
+	o.threads = run.cfg.threads ? (int)run.cfg.threads : ncpu > 0 ? (int)ncpu : 1;
+	o.mem_budget = (size_t)mem_budget(run.cfg.memory);
+	o.dmesg_path = dmesg;
+	o.progress = run.cfg.progress ? 2 : 0;
+	o.progress_interval = run.cfg.progress;
+	o.fail_after_bytes = run.cfg.fail_after;
+
+	s = cap_run(&o, &run.result);
+	run.have_result = true;
+	run.t_capture = cap_agent_now() - t0;
+	if (s != CAP_OK)
+		alog("capture: %s", run.result.error[0] ? run.result.error : run.status);
+	snprintf(run.error, sizeof(run.error), "%s", s == CAP_OK ? "" : run.result.error);
+
+	/* the log first: it is the part that must survive */
+	snprintf(fin, sizeof(fin), "%s/dmesg.txt", run.dumpdir);
+	if (!run.result.dmesg_saved || stat(dmesg, &st) < 0) {
+		int rc = write_dmesg(src, dmesg);
+		if (rc < 0)
+			alog("dmesg: %s", rc == -EIO ? strerror(EIO) : vmc_errmsg(src));
+	}
+	if (stat(dmesg, &st) == 0) {
+		int rc = cap_agent_commit(dmesg, fin);
+		if (rc < 0) {
+			alog("dmesg: %s: %s", fin, strerror(-rc));
+		} else {
+			snprintf(run.dmesg_file, sizeof(run.dmesg_file), "dmesg.txt");
+			run.dmesg_bytes = (uint64_t)st.st_size;
+		}
+	}
+	/* a writer cut short before its headers leaves bytes no reader accepts */
+	if (s != CAP_OK && stat(out, &st) == 0) {
+		vmc_dump *chk = vmc_dump_create();
+
+		if (chk && vmc_open_path(chk, out) < 0) {
+			alog("dump: %s: unreadable (%s), removed", out, vmc_errmsg(chk));
+			unlink(out);
+			if (s == CAP_INCOMPLETE)
+				s = CAP_DMESG_ONLY;
+		}
+		vmc_dump_destroy(chk);
+	}
+	if (stat(out, &st) == 0) {
+		const char *name = s == CAP_OK || s == CAP_INCOMPLETE ? "vmcore" : "vmcore.partial";
+		int rc;
+
+		snprintf(fin, sizeof(fin), "%s/%s", run.dumpdir, name);
+		if (st.st_size == 0 && s != CAP_OK) {
+			unlink(out);
+		} else if ((rc = cap_agent_commit(out, fin)) < 0) {
+			alog("dump: %s: %s", fin, strerror(-rc));
+		} else {
+			snprintf(run.dump_file, sizeof(run.dump_file), "%s", name);
+			run.dump_bytes = (uint64_t)st.st_size;
+		}
+	}
+	if (s == CAP_DMESG_ONLY && !run.dmesg_file[0])
+		s = CAP_ERR;
+	run.status = s == CAP_OK ? "ok" : s == CAP_INCOMPLETE ? "incomplete"
+		   : s == CAP_DMESG_ONLY ? "dmesg-only" : "failed";
+	return s;
+}
+
+static int probe_main(const char *dev)
+{
+	struct cap_agent_fsinfo fi;
+	int rc = cap_agent_probe(dev, &fi);
+
+	if (rc < 0) {
+		fprintf(stderr, "salvage-capture: %s: %s\n", dev,
+			rc == -ENODATA ? "no ext4 or xfs file system" : strerror(-rc));
+		return CAP_ERR;
+	}
+	printf("TYPE=%s\nUUID=%s\nLABEL=%s\n", fi.type, fi.uuid, fi.label);
+	return CAP_OK;
+}
+
+int cap_agent_main(int argc, char **argv)
+{
+	const char *config = CAP_AGENT_CONFIG, *cmdline_path = "/proc/cmdline";
+	static char cmdline[4096], why[512];
+	const char *sets[32];
+	size_t nsets = 0;
+	vmc_dump *src = NULL;
+	struct utsname u;
+	enum cap_status st;
+	int nbad, rc;
+	double t;
+
+	is_init = getpid() == 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--init"))
+			continue;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			return usage(stdout, CAP_OK);
+		if (!strcmp(a, "--probe") && v)
+			return probe_main(v);
+		if (!strcmp(a, "--config") && v)
+			config = argv[++i];
+		else if (!strcmp(a, "--cmdline") && v)
+			cmdline_path = argv[++i];
+		else if (!strcmp(a, "--set") && v && nsets < 32)
+			sets[nsets++] = argv[++i];
+		else if (!is_init)   /* as init, the kernel passes leftover words */
+			return usage(stderr, CAP_USAGE);
+	}
+
+	memset(&run, 0, sizeof(run));
+	run.t_start = cap_agent_now();
+	run.started = time(NULL);
+	run.crash_time = -1;
+	run.status = "failed";
+	if (is_init)
+		setup_init();
+	if (uname(&u) == 0)
+		snprintf(run.crash_kernel, sizeof(run.crash_kernel), "%s", u.release);
+
+	/* config: the file, then the kernel command line, then --set */
+	cap_agent_config_defaults(&run.cfg);
+	rc = cap_agent_config_file(&run.cfg, config, &nbad, why, sizeof(why));
+	if (rc < 0)
+		alog("config: %s: %s", config, strerror(-rc));
+	else if (nbad)
+		alog("config: %s: %d bad line(s) ignored, first: %s", config, nbad, why);
+	if (read_cmdline(cmdline_path, cmdline, sizeof(cmdline)) == 0) {
+		cap_agent_config_cmdline(&run.cfg, cmdline, &nbad, why, sizeof(why));
+		if (nbad)
+			alog("config: %d bad salvage.* word(s) on the command line ignored, "
+			     "first: %s", nbad, why);
+	}
+	for (size_t i = 0; i < nsets; i++) {
+		char kv[1024], *eq;
+		snprintf(kv, sizeof(kv), "%s", sets[i]);
+		eq = strchr(kv, '=');
+		if (eq)
+			*eq = 0;
+		if (!eq || cap_agent_config_set(&run.cfg, kv, eq + 1, why, sizeof(why)) < 0)
+			alog("config: --set %s ignored: %s", sets[i], eq ? why : "not KEY=VALUE");
+	}
+	watchdog_start(run.cfg.timeout, run.cfg.failure_action);
+	alog("salvage-capture on %s%s: target %s, level %d, codec %s, %s, then %s; "
+	     "watchdog %u s", run.crash_kernel, is_init ? " as init" : "",
+	     run.cfg.target[0] ? run.cfg.target : "(none)", run.cfg.level,
+	     cap_agent_codec_name(run.cfg.codec),
+	     run.cfg.format == CAP_FMT_ELF ? "elf" : "kdump",
+	     cap_agent_action_name(run.cfg.action), wd.timeout);
+
+	/* source: what crashed, when, on which host */
+	src = vmc_dump_create();
+	if (!src || vmc_open_path(src, run.cfg.vmcore) < 0) {
+		alog("source: %s: %s", run.cfg.vmcore, src ? vmc_errmsg(src) : "out of memory");
+		snprintf(run.error, sizeof(run.error), "%s: %s", run.cfg.vmcore,
+			 src ? vmc_errmsg(src) : "out of memory");
+		return finish(CAP_ERR);
+	}
+	{
+		const char *rel = vmc_vmcoreinfo_get(src, "OSRELEASE");
+		int64_t ct;
+		char node[65];
+
+		snprintf(run.osrelease, sizeof(run.osrelease), "%s", rel ? rel : "");
+		if (vmc_vmci_crashtime(src, &ct) == VMC_OK)
+			run.crash_time = ct;
+		dump_nodename(src, node, sizeof(node));
+		snprintf(run.hostname, sizeof(run.hostname), "%s",
+			 run.cfg.hostname[0] ? run.cfg.hostname : node[0] ? node : "");
+		alog("source: %s, kernel %s, host %s", run.cfg.vmcore,
+		     run.osrelease[0] ? run.osrelease : "unknown",
+		     run.hostname[0] ? run.hostname : "unknown");
+	}
+
+	/* modules */
+	t = cap_agent_now();
+	if (run.cfg.modules[0]) {
+		struct cap_agent_kmod_stats ks;
+
+		rc = cap_agent_kmod_load(run.cfg.modules, &ks);
+		if (rc < 0)
+			alog("modules: %u loaded, %u present, %u failed: %s", ks.loaded,
+			     ks.present, ks.failed, ks.first_error);
+		else
+			alog("modules: %u loaded, %u present", ks.loaded, ks.present);
+	}
+	run.t_modules = cap_agent_now() - t;
+
+	/* target */
+	t = cap_agent_now();
+	rc = cap_agent_target_parse(run.cfg.target, &run.target, why, sizeof(why));
+	if (rc == 0)
+		rc = cap_agent_target_find(&run.target, run.cfg.wait, why, sizeof(why));
+	run.t_device = cap_agent_now() - t;
+	t = cap_agent_now();
+	if (rc == 0)
+		rc = cap_agent_target_mount(&run.target, run.cfg.fstype, why, sizeof(why));
+	run.t_mount = cap_agent_now() - t;
+	if (rc < 0) {
+		alog("target: %s", why);
+		print_dmesg_tail(src);
+		return finish(CAP_ERR);
+	}
+	cap_agent_free_bytes(run.target.dir, &run.free_before);
+	if (run.target.is_dir)
+		alog("target: %s", run.target.dir);
+	else
+		alog("target: %s is %s (%s%s%s), mounted in %.1f s, %llu MiB free",
+		     run.target.spec, run.target.device, run.target.fs.type,
+		     run.target.fs.label[0] ? " label " : "", run.target.fs.label,
+		     run.t_device + run.t_mount,
+		     (unsigned long long)(run.free_before >> 20));
+
+	/* prune */
+	t = cap_agent_now();
+	rc = cap_agent_prune(run.target.dir, run.cfg.keep, run.cfg.minfree, run.pruned,
+			     sizeof(run.pruned), &run.npruned);
+	run.t_prune = cap_agent_now() - t;
+	if (rc < 0)
+		alog("prune: %s: %s (removed %u)", run.target.dir, strerror(-rc), run.npruned);
+	else if (run.npruned)
+		alog("prune: removed %s", run.pruned);
+	if (run.npruned)
+		cap_agent_free_bytes(run.target.dir, &run.free_before);
+
+	/* the dump directory, and room for meta.json before the dump can fill it */
+	rc = cap_agent_make_dump_dir(run.target.dir, run.hostname,
+				     run.crash_time >= 0 ? run.crash_time : run.started,
+				     run.dumpdir, sizeof(run.dumpdir));
+	if (rc == 0 && (rc = cap_agent_reserve_meta(&run)) < 0)
+		alog("meta: cannot reserve space: %s", strerror(-rc));
+	if (rc < 0 && !run.dumpdir[0]) {
+		alog("target: cannot create a dump directory in %s: %s", run.target.dir,
+		     strerror(-rc));
+		print_dmesg_tail(src);
+		cap_agent_target_umount(&run.target);
+		return finish(CAP_ERR);
+	}
+	if (run.cfg.minfree && run.free_before < run.cfg.minfree)
+		alog("target: %llu MiB free, below minfree %llu MiB: trying anyway",
+		     (unsigned long long)(run.free_before >> 20),
+		     (unsigned long long)(run.cfg.minfree >> 20));
+	alog("capture: writing %s", run.dumpdir);
+	pthread_mutex_lock(&wd.lock);
+	wd.snapshot = run;
+	wd.have_snapshot = true;
+	pthread_mutex_unlock(&wd.lock);
+
+	st = capture(src);
+	cap_agent_free_bytes(run.target.dir, &run.free_after);
+	run.t_total = cap_agent_now() - run.t_start;
+	alog("capture: %s: %s %llu bytes, dmesg.txt %llu bytes, %.1f s (capture %.1f s)",
+	     run.status, run.dump_file[0] ? run.dump_file : "no dump",
+	     (unsigned long long)run.dump_bytes, (unsigned long long)run.dmesg_bytes,
+	     run.t_total, run.t_capture);
+	pthread_mutex_lock(&wd.lock);
+	wd.have_snapshot = false;   /* from here the real meta.json is ours to write */
+	pthread_mutex_unlock(&wd.lock);
+	rc = cap_agent_write_meta(&run);
+	if (rc < 0)
+		alog("meta: %s/meta.json: %s", run.dumpdir, strerror(-rc));
+	cap_agent_target_umount(&run.target);
+	vmc_dump_destroy(src);
+	if (!is_init)
+		cap_result_free(&run.result);
+	return finish(rc < 0 && st == CAP_OK ? CAP_INCOMPLETE : st);
+}

@@ -1,0 +1,153 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # E2E_* variables are read by the sourcing scripts
+# tests/vm/e2e-lib.sh - shared by e2e-disk.sh and e2e-full.sh (sourced after
+# lib.sh): the first-boot initramfs that arms with `salvage arm`, the QEMU run,
+# taking files out of an ext4 image without mounting it, and checks.
+#
+# Functions are prefixed e2e_; they report errors with sv_die.
+
+E2E_HOST='salvage-e2e'               # host name the guest sets; the dump dir starts with it
+E2E_LABEL=crashdisk
+E2E_AGENT_OK='agent: capture: ok:'
+E2E_AGENT_INCOMPLETE='agent: capture: incomplete:'
+
+# e2e_check_build BUILD AGENT -> dies unless both programs are usable
+e2e_check_build() {
+	local build=$1 agent=$2
+	[ -x "$build/salvage" ] || sv_die "no $build/salvage (run make)"
+	[ -x "$agent" ] || sv_die "no agent $agent (run make)"
+	"$agent" --init --help 2>&1 | grep -q 'salvage.KEY=VALUE' ||
+		sv_die "$agent does not act as the crash-kernel agent (capture/main.c must call cap_agent_main for --init and PID 1)"
+	"$build/salvage" mkinitramfs --help >/dev/null 2>&1 || sv_die "$build/salvage has no mkinitramfs command"
+	"$build/salvage" arm --help >/dev/null 2>&1 || sv_die "$build/salvage has no arm command"
+}
+
+# e2e_stage_dynamic STAGE BIN DEST -> BIN at STAGE/DEST plus every library ldd lists
+e2e_stage_dynamic() {
+	local stage=$1 bin=$2 dest=$3 lib
+	mkdir -p "$stage/$(dirname "$dest")"
+	cp "$bin" "$stage/$dest"
+	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'); do
+		mkdir -p "$stage/$(dirname "$lib")"
+		cp -L "$lib" "$stage/$lib"
+	done
+}
+
+# e2e_build_first_initramfs VMLINUZ CRASH_IMG SALVAGE ARM_APPEND OUT
+# First kernel: set the host name, leave a marker and two named tasks, check
+# that `salvage arm --status` says "not loaded", arm, unload, arm again (both
+# through `salvage arm`), check the status, then crash with sysrq.
+e2e_build_first_initramfs() {
+	local vmlinuz=$1 crash_img=$2 salvage=$3 append=$4 out=$5 stage t
+	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-first.XXXXXX")
+	sv_stage_busybox "$stage"
+	e2e_stage_dynamic "$stage" "$salvage" /bin/salvage
+	mkdir -p "$stage/boot"
+	cp "$vmlinuz" "$stage/boot/vmlinuz"
+	cp "$crash_img" "$stage/boot/crash.img"
+	printf '%s\n' "$append" >"$stage/etc/arm-append"
+	printf '%s\n' "$SV_MARKER" >"$stage/etc/marker"
+	printf '%s\n' "$E2E_HOST" >"$stage/etc/hostname"
+	for t in $SV_IDLE_TASKS; do
+		printf '#!/bin/sh\nwhile :; do sleep 3600; done\n' >"$stage/bin/$t"
+		chmod 755 "$stage/bin/$t"
+	done
+	printf '%s\n' $SV_IDLE_TASKS >"$stage/etc/idle-tasks"
+	cat >"$stage/init" <<'EOF'
+#!/bin/busybox sh
+# salvage e2e init (first kernel): traces, salvage arm, crash.
+export PATH=/bin
+say() { echo "SALVAGE: $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+fail() { say "ERROR: $*"; poweroff -f; sleep 5; }
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+hostname "$(cat /etc/hostname)"
+say "first kernel $(uname -r) up $(up)s, host $(hostname)"
+echo "$(cat /etc/marker)" >/dev/kmsg
+for t in $(cat /etc/idle-tasks); do
+	"/bin/$t" &
+	echo "salvage-task name=$t pid=$!" >/dev/kmsg
+done
+append=$(cat /etc/arm-append)
+salvage arm --status && fail "salvage arm --status says loaded before arming"
+salvage arm --kernel /boot/vmlinuz --initrd /boot/crash.img --append "$append" || fail "salvage arm failed"
+salvage arm --unload || fail "salvage arm --unload failed"
+[ "$(cat /sys/kernel/kexec_crash_loaded)" = 0 ] || fail "still loaded after --unload"
+salvage arm --kernel /boot/vmlinuz --initrd /boot/crash.img --append "$append" || fail "salvage arm (again) failed"
+salvage arm --status || fail "salvage arm --status says not loaded"
+say "crash kernel armed at $(up)s, crashing"
+sync
+echo c >/proc/sysrq-trigger
+fail "still alive after sysrq-trigger"
+EOF
+	chmod 755 "$stage/init"
+	sv_mkcpio "$stage" "$out"
+	rm -rf "$stage"
+}
+
+# e2e_qemu VMLINUZ FIRST_IMG DISK TIMEOUT LOG -> sets E2E_QRC
+e2e_qemu() {
+	local vmlinuz=$1 first=$2 disk=$3 timeout_s=$4 log=$5
+	E2E_QRC=0
+	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 \
+		-nographic -no-reboot -nic none \
+		-kernel "$vmlinuz" -initrd "$first" \
+		-append "console=ttyS0 crashkernel=256M panic=1 quiet" \
+		-drive "file=$disk,format=raw,if=virtio" \
+		</dev/null >"$log" 2>"$log.stderr" || E2E_QRC=$?
+}
+
+# e2e_guest_lines LOG -> the SALVAGE:/agent lines of the console, cleaned
+e2e_guest_lines() {
+	grep -a -E 'SALVAGE:|agent: |salvage arm|armed:|crash kernel' "$1" | tr -d '\r' |
+		sed 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g'
+}
+
+# e2e_show_failure LOG -> prints the end of the console
+e2e_show_failure() {
+	sv_log "last console lines:"
+	tail -n 60 "$1" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' >&2
+	[ ! -s "$1.stderr" ] || { sv_log "qemu stderr:"; cat "$1.stderr" >&2; }
+}
+
+# e2e_extract DISK DIR OUT -> copies DIR of the ext4 image into OUT (no mount)
+e2e_extract() {
+	local disk=$1 dir=$2 out=$3
+	mkdir -p "$out"
+	debugfs -R "rdump $dir $out" "$disk" >"$out.debugfs.log" 2>&1 ||
+		{ cat "$out.debugfs.log" >&2; sv_die "debugfs rdump $dir failed"; }
+}
+
+# e2e_dump_dirs DISK DIR -> names of the entries in DIR of the image, one a line
+e2e_dump_dirs() {
+	debugfs -R "ls -p $2" "$1" 2>/dev/null | awk -F/ 'NF > 5 && $6 != "." && $6 != ".." { print $6 }'
+}
+
+# e2e_json FILE PYEXPR... -> each expression (over `m`, the parsed file) must be true
+e2e_json() {
+	local f=$1
+	shift
+	"$SV_PYTHON" - "$f" "$@" <<'EOF' || sv_die "meta.json check failed ($f)"
+import json, sys
+m = json.load(open(sys.argv[1]))
+bad = [e for e in sys.argv[2:] if not eval(e, {"m": m})]
+for e in bad:
+    print("[vm] ERROR: meta.json: not true: " + e, file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# e2e_make_ext4 IMG SIZE_MB STAGE -> ext4 labelled E2E_LABEL, populated from STAGE, no root
+e2e_make_ext4() {
+	rm -f "$1"
+	mkfs.ext4 -q -F -L "$E2E_LABEL" -m 0 -b 4096 -E lazy_itable_init=0,lazy_journal_init=0 \
+		-d "$3" "$1" "$2M" || sv_die "mkfs.ext4 $1 failed"
+}
+
+# e2e_free_blocks IMG -> free 4 KiB blocks of the image
+e2e_free_blocks() {
+	dumpe2fs -h "$1" 2>/dev/null | awk -F: '/^Free blocks/ { gsub(/ /, "", $2); print $2 }'
+}

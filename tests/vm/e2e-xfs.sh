@@ -1,0 +1,108 @@
+#!/bin/bash
+# tests/vm/e2e-xfs.sh - the agent's other file system and device spec: an XFS
+# target found by UUID=, whose module (xfs, with libcrc32c from modules.dep)
+# the agent loads only once it has read the superblock; zlib codec from the
+# image's configuration and a dump level given on the crash kernel's command
+# line (salvage.level=23 through `salvage arm --append`).
+#
+# usage: e2e-xfs.sh [options] BUILD
+#   BUILD            build directory with salvage and salvage-capture
+#   --agent PATH     agent binary (default BUILD/salvage-capture)
+#   --kver KVER      kernel ABI version (default: resolved; env SALVAGE_KVER)
+#   --flavour F      kernel flavour (default cloud-amd64)
+#   --out DIR        keep the console log and the extracted files in DIR
+#   --timeout S      bound for the QEMU run (default 600)
+#
+# Files are taken out of the image with xfs_db (extent maps) and xfs-cat.py;
+# makedumpfile --dump-dmesg (which reads zlib kdump files) is the oracle for
+# the dump's own log.
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/e2e-lib.sh"
+
+build="" agent="" kver="" flavour=cloud-amd64 out="" timeout_s=600
+usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--agent) agent=${2:?}; shift 2 ;;
+	--kver) kver=${2:?}; shift 2 ;;
+	--flavour) flavour=${2:?}; shift 2 ;;
+	--out) out=${2:?}; shift 2 ;;
+	--timeout) timeout_s=${2:?}; shift 2 ;;
+	-h | --help) usage ;;
+	-*) echo "unknown option $1" >&2; usage ;;
+	*) [ -z "$build" ] || usage; build=$1; shift ;;
+	esac
+done
+[ -n "$build" ] || usage
+build=$(cd "$build" && pwd)
+agent=${agent:-$build/salvage-capture}
+sv_need qemu-system-x86_64 apt-cache timeout mkfs.xfs xfs_db ldd makedumpfile "$SV_PYTHON"
+e2e_check_build "$build" "$agent"
+sv_cache_init
+
+t_all=$(sv_now)
+work=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-xfs.XXXXXX")
+ok=0 user_out=$out
+cleanup() {
+	rm -f "$work/disk.img"
+	if [ "$ok" = 1 ] || [ -n "$user_out" ]; then rm -rf "$work"; else sv_log "kept $work for inspection"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if [ -n "$out" ]; then mkdir -p "$out"; out=$(cd "$out" && pwd); else out=$work/out; mkdir -p "$out"; fi
+
+[ -n "$kver" ] || kver=$(sv_resolve_kver "$flavour")
+sv_log "kernel $kver"
+sv_prepare_kernel "$kver"
+
+# XFS needs 300 MiB at least; the image stays sparse
+truncate -s 320M "$work/disk.img"
+mkfs.xfs -q -L crashxfs "$work/disk.img" || sv_die "mkfs.xfs failed"
+uuid=$(xfs_db -r -c uuid "$work/disk.img" | awk '{ print $3 }')
+[ -n "$uuid" ] || sv_die "cannot read the XFS UUID"
+probe=$("$agent" --init --probe "$work/disk.img")
+[ "$probe" = "$(printf 'TYPE=xfs\nUUID=%s\nLABEL=crashxfs' "$uuid")" ] ||
+	sv_die "salvage-capture --probe disagrees with xfs_db: $probe (uuid $uuid)"
+
+"$build/salvage" mkinitramfs -o "$work/crash.img" --kver "$kver" --moddir "$SV_KROOT" \
+	--target "disk:UUID=$uuid:/dumps" --codec zlib --agent "$agent" --wait 30 --timeout 300 |
+	sed 's/^/[vm]   /' >&2
+e2e_build_first_initramfs "$SV_VMLINUZ" "$work/crash.img" "$build/salvage" \
+	"salvage.level=23" "$work/first.img"
+
+sv_log "qemu: boot, salvage arm, sysrq crash, agent capture to XFS (timeout ${timeout_s}s)"
+t0=$(sv_now)
+e2e_qemu "$SV_VMLINUZ" "$work/first.img" "$work/disk.img" "$timeout_s" "$out/console.log"
+t_qemu=$(sv_elapsed "$t0")
+e2e_guest_lines "$out/console.log" | grep -v -e 'crash kernel' -e 'armed:' | sed 's/^/[vm]   guest: /' >&2
+sv_log "qemu exited rc=$E2E_QRC after ${t_qemu} s"
+if [ "$E2E_QRC" != 0 ] || ! grep -aq "$E2E_AGENT_OK" "$out/console.log"; then
+	e2e_show_failure "$out/console.log"
+	sv_die "the agent did not report a complete capture (rc=$E2E_QRC)"
+fi
+grep -aq 'agent: target: UUID=.* is /dev/vda (xfs' "$out/console.log" || sv_die "the agent did not find the XFS target by UUID"
+
+name=$(xfs_db -r -c 'ls /dumps' "$work/disk.img" | awk '$(NF - 1) ~ /^salvage-e2e-/ { print $(NF - 1) }')
+[ "$(printf '%s\n' "$name" | grep -c .)" = 1 ] || sv_die "expected one dump directory in /dumps, found: $name"
+mkdir -p "$out/dump"
+for f in vmcore dmesg.txt meta.json; do
+	"$SV_PYTHON" "$SV_LIBDIR/xfs-cat.py" "$work/disk.img" "/dumps/$name/$f" "$out/dump/$f" ||
+		sv_die "cannot copy /dumps/$name/$f out of the XFS image"
+done
+size=$(stat -c %s "$out/dump/vmcore")
+"$build/salvage" info --json "$out/dump/vmcore" >"$out/info.json" || sv_die "salvage info cannot read the dump"
+e2e_json "$out/info.json" "m['compression'] == 'zlib'" "m['dump_level'] == 23" \
+	"m['osrelease'] == '$kver'" "m['incomplete'] is False"
+e2e_json "$out/dump/meta.json" "m['status'] == 'ok'" "m['target']['fstype'] == 'xfs'" \
+	"m['target']['uuid'] == '$uuid'" "m['dump']['codec'] == 'zlib' and m['dump']['level'] == 23" \
+	"m['dump']['bytes'] == $size"
+makedumpfile --dump-dmesg "$out/dump/vmcore" "$out/dmesg.mdf" >"$out/mdf.log" 2>&1 ||
+	{ cat "$out/mdf.log" >&2; sv_die "makedumpfile --dump-dmesg cannot read the dump"; }
+for want in "$SV_MARKER" 'sysrq: Trigger a crash' 'Kernel panic - not syncing: sysrq triggered crash'; do
+	grep -q "$want" "$out/dmesg.mdf" || sv_die "makedumpfile's log of the dump lacks '$want'"
+	grep -q "$want" "$out/dump/dmesg.txt" || sv_die "dmesg.txt lacks '$want'"
+done
+ok=1
+sv_log "e2e-xfs OK: UUID=$uuid, xfs module loaded on demand, zlib level 23 dump of $size bytes read by salvage and makedumpfile; qemu ${t_qemu}s, total $(sv_elapsed "$t_all")s"
