@@ -78,6 +78,7 @@ test: test-fixtures
 
 test-fixtures: all
 	@bash tests/run-fixtures.sh $(BUILD)
+	@bash tests/dmesg-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures

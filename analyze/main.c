@@ -10,6 +10,9 @@ static const struct {
 	const char *help;
 } cmds[] = {
 	{ "info", az_cmd_info, "summarise a dump: format, kernel, CPUs, memory, Xen" },
+	{ "dmesg", az_cmd_dmesg, "the kernel log, as makedumpfile --dump-dmesg prints it" },
+	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
+	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
 };
 
 static void usage(FILE *f)

@@ -17,5 +17,8 @@ enum {
 vmc_dump *az_open(const char *path);
 
 int az_cmd_info(int argc, char **argv);
+int az_cmd_dmesg(int argc, char **argv);
+int az_cmd_mkinitramfs(int argc, char **argv);   /* initramfs/mkinitramfs.c */
+int az_cmd_arm(int argc, char **argv);           /* initramfs/arm.c */
 
 #endif

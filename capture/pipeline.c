@@ -75,15 +75,19 @@ void cap_batch_read(struct cap_ctx *c, struct cap_batch *b)
 
 /* ---- the kernel log, saved before anything big is written ---------------- */
 
+/* A record's text is at most ~1 KiB, and escaping turns a byte into at most
+ * ten characters ("\\xffffffNN", as makedumpfile prints them). */
+#define LOG_LINE_BUF (32u << 10)
+
 struct log_out {
 	FILE *f;
-	char buf[4096 + 64];
+	char *buf;
 };
 
 static int emit_line(void *arg, const struct vmc_logrec *rec)
 {
 	struct log_out *lo = arg;
-	size_t n = vmc_logrec_format(rec, lo->buf, sizeof(lo->buf));
+	size_t n = vmc_logrec_format(rec, lo->buf, LOG_LINE_BUF);
 	return fwrite(lo->buf, 1, n, lo->f) == n ? 0 : -EIO;
 }
 
@@ -94,6 +98,9 @@ static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
 	char tmp[600];
 	struct log_out lo;
 	int rc, fd;
+	static char line[LOG_LINE_BUF];
+
+	lo.buf = line;
 
 	if (strcmp(path, "-") == 0) {
 		lo.f = stdout;

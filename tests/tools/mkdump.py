@@ -18,6 +18,8 @@ import sys
 import zlib
 
 import kmem
+import kmm
+import kprintk
 
 # --------------------------------------------------------------------------
 # constants from formats.md
@@ -1219,6 +1221,11 @@ def main(argv=None):
     ap.add_argument("--pages", help="write the expected page listing here")
     ap.add_argument("--plain", help="also write the un-flattened, "
                     "un-corrupted file here")
+    ap.add_argument("--dmesg", help="write the expected `salvage dmesg` "
+                    "outputs here (FILE, FILE.raw, FILE.caller, FILE.error; "
+                    "see kprintk.py)")
+    ap.add_argument("--classes", help="write the expected page "
+                    "classification (tests/unit/mmcheck.c output; kmm.py)")
     ap.add_argument("--check", action="store_true",
                     help="re-read the un-corrupted file and compare listings")
     a = ap.parse_args(argv)
@@ -1242,6 +1249,14 @@ def main(argv=None):
     if a.pages:
         with open(a.pages, "w") as f:
             f.write(format_listing(b.listing))
+    if a.dmesg:
+        kprintk.write_expected(getattr(d, "dmesg_expect", None), a.dmesg)
+    if a.classes:
+        try:
+            kmm.write_classes(d, a.classes)
+        except kmm.Error as e:
+            print("mkdump: %s: %s" % (a.desc, e), file=sys.stderr)
+            return 2
     return 0
 
 

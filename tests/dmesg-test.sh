@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# `salvage dmesg` against two independent oracles:
+#
+# 1. the generator: every tests/fixtures/printk-*.desc becomes a dump, and
+#    tests/tools/mkdump.py --dmesg writes what must come out (kprintk.py
+#    simulates the kernel's writer and formats the survivors itself):
+#    default text, --raw, --caller, --json (turned back into the raw form),
+#    --level 3; fixtures that must fail (NAME.error) must exit 1 with one
+#    stderr line containing the expected text, after the records expected
+#    before the failure;
+# 2. makedumpfile --dump-dmesg (Debian's 1.7.2 at /usr/bin/makedumpfile, or
+#    MAKEDUMPFILE=path): on the printk fixtures (unless the .desc says
+#    "# dmesg-test: makedumpfile=no"), on the mdf-linux dumps and on what
+#    makedumpfile itself writes from them (-c -d 31, -F), and on the real
+#    vmcores under /var/cache/salvage (Debian 6.1 and 6.12 crashed under QEMU;
+#    each dir's dmesg.mdf is makedumpfile's output saved when it was made)
+#    plus a kdump-compressed copy (makedumpfile -c -d 31) of each.  Real
+#    vmcores are not committed: missing ones are skipped with a notice.
+#
+#   tests/dmesg-test.sh BUILD      (BUILD/salvage; work files in BUILD/dmesg)
+#
+# Exit 0 = all passed, 1 = a failure (listed at the end).
+set -uo pipefail
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIX=$HERE/fixtures
+PY=/usr/bin/python3
+SALVAGE=$BUILD/salvage
+OUT=$BUILD/dmesg
+REAL=${SALVAGE_VMCORES:-/var/cache/salvage}
+MDF=${MAKEDUMPFILE:-/usr/bin/makedumpfile}
+mkdir -p "$OUT"
+
+pass=0 fail=0 skipped=0
+failed=()
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); failed+=("$*"); echo "FAIL $*"; }
+skip() { skipped=$((skipped + 1)); echo "skip $*"; }
+
+if [ ! -x "$SALVAGE" ]; then
+	echo "dmesg-test: $SALVAGE not built" >&2
+	exit 1
+fi
+have_mdf=1
+if [ ! -x "$MDF" ]; then
+	have_mdf=0
+	echo "notice: $MDF not installed: makedumpfile comparisons skipped"
+fi
+
+# run_salvage NAME ARGS... -> $OUT/NAME.{out,err}, status in $rc
+run_salvage() {
+	local name=$1
+	shift
+	timeout 60 "$SALVAGE" dmesg "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
+	rc=$?
+}
+
+# check_json JSON RAW: the --json array holds the records of the expected
+# --raw lines (text: valid UTF-8 as is, any other byte as U+0080-U+00FF)
+check_json() {
+	"$PY" - "$1" "$2" <<'PYEOF'
+import codecs, json, re, sys
+codecs.register_error("bytewise", lambda e: (chr(e.object[e.start]), e.start + 1))
+got = json.load(open(sys.argv[1]))
+want = []
+for line in open(sys.argv[2]):
+    head, text = line.rstrip("\n").split(";", 1)
+    seq, level, ts, caller = head.split(",")
+    raw = re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                 text.encode())
+    want.append({"seq": int(seq), "ts_nsec": int(ts),
+                 "level": None if level == "-" else int(level),
+                 "caller": None if caller == "-" else caller,
+                 "text": raw.decode("utf-8", "bytewise")})
+if len(got) != len(want):
+    sys.exit("%d records, expected %d" % (len(got), len(want)))
+for g, w in zip(got, want):
+    if set(g) != {"seq", "ts_nsec", "level", "facility", "caller", "text"}:
+        sys.exit("record keys %s" % sorted(g))
+    g = {k: g[k] for k in w}
+    if g != w:
+        sys.exit("record %r, expected %r" % (g, w))
+PYEOF
+}
+
+# compare_mdf NAME DUMP: makedumpfile --dump-dmesg DUMP == salvage dmesg DUMP
+compare_mdf() {
+	local name=$1 dump=$2 ref=$OUT/$1.mdf
+	rm -f "$ref"
+	if ! timeout 300 "$MDF" --dump-dmesg "$dump" "$ref" >"$OUT/$name.mdf-log" 2>&1; then
+		bad "$name: makedumpfile --dump-dmesg failed: $(grep -v '^$' "$OUT/$name.mdf-log" | tail -n 1)"
+		return
+	fi
+	run_salvage "$name" "$dump"
+	if [ $rc -ne 0 ]; then
+		bad "$name: salvage dmesg exit $rc: $(head -n 1 "$OUT/$name.err")"
+	elif ! cmp -s "$ref" "$OUT/$name.out"; then
+		diff -u "$ref" "$OUT/$name.out" >"$OUT/$name.mdf-diff"
+		bad "$name: differs from makedumpfile --dump-dmesg ($OUT/$name.mdf-diff)"
+	else
+		ok "$name: = makedumpfile --dump-dmesg ($(wc -l <"$ref") lines)"
+	fi
+}
+
+# compare_ref NAME DUMP REF: salvage dmesg DUMP == REF (makedumpfile's output
+# for the same memory, e.g. for a flattened file it cannot read itself)
+compare_ref() {
+	local name=$1 dump=$2 ref=$3
+	run_salvage "$name" "$dump"
+	if [ $rc -ne 0 ]; then
+		bad "$name: salvage dmesg exit $rc: $(head -n 1 "$OUT/$name.err")"
+	elif ! cmp -s "$ref" "$OUT/$name.out"; then
+		diff -u "$ref" "$OUT/$name.out" >"$OUT/$name.diff"
+		bad "$name: differs from $ref ($OUT/$name.diff)"
+	else
+		ok "$name: = $(basename "$ref") ($(wc -l <"$ref") lines)"
+	fi
+}
+
+# ---- 1. generated fixtures ------------------------------------------------
+for desc in "$FIX"/printk-*.desc; do
+	name=$(basename "$desc" .desc)
+	dump=$OUT/$name.dump
+	exp=$OUT/$name.exp
+	rm -f "$exp".error "$exp".warning
+	if ! timeout 120 "$PY" "$HERE/tools/mkdump.py" "$desc" "$dump" --dmesg "$exp" \
+		>"$OUT/$name.gen-log" 2>&1; then
+		bad "$name: generator failed: $(tail -n 1 "$OUT/$name.gen-log")"
+		continue
+	fi
+	run_salvage "$name" "$dump"
+	nerr=$(wc -l <"$OUT/$name.err")
+	if [ -f "$exp.error" ]; then
+		want=$(cat "$exp.error")
+		if [ $rc -ne 1 ] || [ "$nerr" -ne 1 ]; then
+			bad "$name: expected exit 1 with one stderr line, got exit $rc, $nerr lines"
+		elif ! grep -qF -- "$want" "$OUT/$name.err"; then
+			bad "$name: error '$(cat "$OUT/$name.err")' lacks '$want'"
+		elif ! cmp -s "$exp" "$OUT/$name.out"; then
+			bad "$name: output before the error differs from $exp"
+		else
+			ok "$name: fails as expected: $(cat "$OUT/$name.err")"
+		fi
+		continue
+	fi
+	if [ -f "$exp.warning" ]; then
+		want=$(cat "$exp.warning")
+		if [ "$nerr" -ne 1 ] || ! grep -q "^salvage: .*: warning: .*$(printf %s "$want" | sed 's/[][\.*^$]/\\&/g')" "$OUT/$name.err"; then
+			bad "$name: expected one warning with '$want', got: $(cat "$OUT/$name.err")"
+			continue
+		fi
+		nerr=0
+	fi
+	if [ $rc -ne 0 ] || [ "$nerr" -ne 0 ]; then
+		bad "$name: salvage dmesg exit $rc: $(head -n 1 "$OUT/$name.err")"
+		continue
+	fi
+	if ! diff -u "$exp" "$OUT/$name.out" >"$OUT/$name.diff"; then
+		bad "$name: text differs from the generator's ($OUT/$name.diff)"
+		continue
+	fi
+	good=1
+	run_salvage "$name.raw" --raw "$dump"
+	diff -u "$exp.raw" "$OUT/$name.raw.out" >"$OUT/$name.raw.diff" ||
+		{ bad "$name: --raw differs ($OUT/$name.raw.diff)"; good=0; }
+	run_salvage "$name.caller" --caller "$dump"
+	diff -u "$exp.caller" "$OUT/$name.caller.out" >"$OUT/$name.caller.diff" ||
+		{ bad "$name: --caller differs ($OUT/$name.caller.diff)"; good=0; }
+	run_salvage "$name.json" --json "$dump"
+	if ! check_json "$OUT/$name.json.out" "$exp.raw" >"$OUT/$name.json.check" 2>&1; then
+		bad "$name: --json: $(tail -n 1 "$OUT/$name.json.check")"
+		good=0
+	fi
+	# --level 3: records of level 0-3 and those of unknown level
+	awk -F, '$2 == "-" || $2 <= 3' "$exp.raw" >"$OUT/$name.level3.exp"
+	run_salvage "$name.level3" --raw --level 3 "$dump"
+	diff -u "$OUT/$name.level3.exp" "$OUT/$name.level3.out" >"$OUT/$name.level3.diff" ||
+		{ bad "$name: --level 3 differs ($OUT/$name.level3.diff)"; good=0; }
+	[ $good = 1 ] && ok "$name: = generator (text, raw, caller, json, level; $(wc -l <"$exp.raw") records)"
+	if grep -q '^# dmesg-test: makedumpfile=no' "$desc"; then
+		skip "$name: makedumpfile comparison $(sed -n 's/^# dmesg-test: makedumpfile=no *//p' "$desc")"
+	elif [ $have_mdf = 1 ]; then
+		compare_mdf "$name.vs-mdf" "$dump"
+	fi
+done
+
+# ---- 2. makedumpfile on the mdf-linux dumps and its own outputs -----------
+if [ $have_mdf = 1 ]; then
+	for f in mdf-linux mdf-linux-sparse; do
+		elf=$OUT/$f.elf
+		if ! timeout 120 "$PY" "$HERE/tools/mkdump.py" "$FIX/$f.desc" "$elf" >"$OUT/$f.gen-log" 2>&1; then
+			bad "$f: generator failed: $(tail -n 1 "$OUT/$f.gen-log")"
+			continue
+		fi
+		compare_mdf "$f" "$elf"
+		rm -f "$OUT/$f-d31.kdump"
+		if timeout 120 "$MDF" -c -d 31 "$elf" "$OUT/$f-d31.kdump" >"$OUT/$f-d31.log" 2>&1; then
+			compare_mdf "$f-d31.kdump" "$OUT/$f-d31.kdump"
+		else
+			bad "$f: makedumpfile -c -d 31 failed"
+		fi
+		# makedumpfile reads no flattened input: compare with its output
+		# for the ELF
+		if timeout 120 "$MDF" -F -l -d 1 "$elf" >"$OUT/$f-flat" 2>"$OUT/$f-flat.log"; then
+			compare_ref "$f-flat" "$OUT/$f-flat" "$OUT/$f.mdf"
+		else
+			bad "$f: makedumpfile -F failed"
+		fi
+	done
+fi
+
+# ---- 3. real vmcores --------------------------------------------------------
+for v in vmcore-default vmcore-no-la57 vmcore-smp2 vmcore-6.12; do
+	dir=$REAL/$v
+	if [ ! -r "$dir/vmcore" ]; then
+		skip "$v: $dir/vmcore not present (real vmcores are made by tests/vm, not committed)"
+		continue
+	fi
+	start=$(date +%s.%N)
+	run_salvage "$v" "$dir/vmcore"
+	secs=$(echo "$(date +%s.%N) - $start" | bc)
+	if [ $rc -ne 0 ]; then
+		bad "$v: salvage dmesg exit $rc: $(head -n 1 "$OUT/$v.err")"
+		continue
+	fi
+	if [ -r "$dir/dmesg.mdf" ]; then
+		if cmp -s "$dir/dmesg.mdf" "$OUT/$v.out"; then
+			ok "$v: = saved dmesg.mdf ($(wc -l <"$OUT/$v.out") lines, $(printf %.3f "$secs") s from $(($(stat -c %s "$dir/vmcore") >> 20)) MiB)"
+		else
+			diff -u "$dir/dmesg.mdf" "$OUT/$v.out" >"$OUT/$v.diff"
+			bad "$v: differs from dmesg.mdf ($OUT/$v.diff)"
+		fi
+	else
+		skip "$v: no saved dmesg.mdf"
+	fi
+	[ $have_mdf = 1 ] || continue
+	compare_mdf "$v.vs-mdf" "$dir/vmcore"
+	kd=$OUT/$v-d31.kdump
+	rm -f "$kd"
+	if timeout 600 "$MDF" -c -d 31 "$dir/vmcore" "$kd" >"$OUT/$v-d31.log" 2>&1; then
+		compare_mdf "$v-d31.kdump" "$kd"
+	else
+		bad "$v: makedumpfile -c -d 31 failed: $(grep -v '^$' "$OUT/$v-d31.log" | tail -n 1)"
+	fi
+	rm -f "$kd"
+done
+
+echo "dmesg: $pass passed, $fail failed, $skipped skipped"
+for f in "${failed[@]}"; do
+	echo "  $f"
+done
+[ $fail -eq 0 ]
