@@ -79,6 +79,7 @@ test: test-fixtures
 test-fixtures: all
 	@bash tests/run-fixtures.sh $(BUILD)
 	@bash tests/dmesg-test.sh $(BUILD)
+	@bash tests/mm-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures
@@ -86,6 +87,7 @@ test-san:
 test-interop: all
 	@bash tests/interop/makedumpfile.sh $(BUILD)
 	@bash tests/interop/capture.sh $(BUILD)
+	@bash tests/interop/classify.sh $(BUILD)
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)

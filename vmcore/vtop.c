@@ -142,7 +142,10 @@ int vmc_vtop(vmc_dump *d, uint64_t va, uint64_t *pa)
 		*pa = va - START_KERNEL_MAP + v->phys_base;
 		return VMC_OK;
 	}
-	if (v->page_offset && va >= v->page_offset && va - v->page_offset < (1ULL << 52)) {
+	/* the direct map covers physical memory only; vmalloc and vmemmap lie
+	 * above it and need the page tables */
+	if (v->page_offset && va >= v->page_offset &&
+	    va - v->page_offset < d->max_pfn * (uint64_t)d->page_size) {
 		*pa = va - v->page_offset;
 		return VMC_OK;
 	}
