@@ -93,5 +93,25 @@ for fmt in kdump elf; do
 	[ -s "$f.dmesg.txt" ] || { bad "enospc $fmt: kernel log not saved"; continue; }
 	ok
 done
+# an unreadable source page is skipped and reported, not fatal: the output
+# keeps every other page and leaves that one's descriptor unwritten
+"$PY" "$HERE/tools/mkdump.py" "$HERE/fixtures/bad-kdump-desc-offset.desc" "$OUT/unreadable.src" \
+	--pages "$OUT/unreadable.pages" >/dev/null 2>&1
+f=$OUT/unreadable.out
+rm -f "$f" "$f.dmesg.txt"
+"$CAP" --progress=off --message-level 6 -d 0 "$OUT/unreadable.src" "$f" 2>"$f.err"
+rc=$?
+if [ $rc -ne 0 ]; then
+	bad "unreadable page: exit $rc: $(tail -1 "$f.err")"
+elif ! grep -q '1 unreadable' "$f.err" || ! grep -q 'page 0x120 unreadable' "$f.err"; then
+	bad "unreadable page: not reported ($(tail -1 "$f.err"))"
+elif ! "$CHECK" --pages "$f" >"$f.pages" || ! grep -q '^pfn 0x120 incomplete$' "$f.pages"; then
+	bad "unreadable page: output unreadable or page 0x120 not left out"
+elif ! "$PY" "$HERE/tools/capcheck.py" "$OUT/unreadable.pages" - "$f.pages" 0 subset >"$f.check" ||
+	[ "$(grep -c ' data ' "$f.pages")" -ne "$(($(grep -c ' data ' "$OUT/unreadable.pages") - 1))" ]; then
+	bad "unreadable page: other pages lost or changed"
+else
+	ok
+fi
 echo "capture: $pass passed, $fail failed"
 [ $fail -eq 0 ]

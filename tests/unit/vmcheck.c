@@ -6,7 +6,8 @@
  * Without options it prints the metadata; --pages prints only the page listing,
  * --all both.  The listing covers every frame from 0 to max_pfn-1 as in tests/fixtures/README.md:
  * "pfn A data CRC32" per stored page, runs of other states collapsed
- * ("pfn A-B hole", "pfn A excluded", "pfn A incomplete"), read errors as
+ * ("pfn A-B hole", "pfn A excluded", "pfn A incomplete": also a stored frame
+ * whose data is missing), read errors as
  * "pfn A error: message".  Exit 0 if everything read, 1 otherwise.
  */
 #include "../../vmcore/vmcore.h"
@@ -153,8 +154,9 @@ static int list_pages(vmc_dump *d)
 			uLong crc = crc32(0L, buf, vmc_page_size(d));
 			printf("pfn 0x%" PRIx64 " data %08lx\n", p, (unsigned long)crc);
 		} else if (rc == VMC_NOPAGE) {
-			printf("pfn 0x%" PRIx64 " nopage\n", p);
-			bad = 1;
+			/* stored frame whose data is missing: a descriptor left
+			 * unwritten ("never written"), as for an unreadable source page */
+			printf("pfn 0x%" PRIx64 " incomplete\n", p);
 		} else {
 			printf("pfn 0x%" PRIx64 " error: %s\n", p, vmc_errmsg(d));
 			bad = 1;
