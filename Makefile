@@ -57,7 +57,7 @@ LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
