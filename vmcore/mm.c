@@ -55,14 +55,6 @@ enum mm_model { MM_FLATMEM, MM_SPARSE, MM_SPARSE_EXTREME };
 enum mm_ord { ORD_NONE, ORD_U8, ORD_U16, ORD_FLAGS1 };
 enum mm_dtor { DTOR_NONE, DTOR_U8, DTOR_U16, DTOR_ULONG };
 
-#define MM_TLB 64
-#define START_KERNEL_MAP 0xffffffff80000000ULL
-#define KERNEL_TEXT_SIZE (1ULL << 30)
-
-struct mm_tlb {
-	bool valid;
-	uint64_t vpage, ppage;
-};
 
 struct mm_sec_slot {
 	bool valid, has;
@@ -80,7 +72,6 @@ struct vmc_mm {
 	uint64_t max_pfn;
 	uint64_t page_size;
 	struct vmc_layout layout;
-	struct mm_tlb tlb[MM_TLB];
 
 	/* struct page layout */
 	uint64_t sz_page, off_flags, off_mapping, off_mapcount, off_private, off_chead;
@@ -246,64 +237,9 @@ static unsigned kernel_version(const vmc_dump *d)
 
 /* ---- kernel virtual memory ---------------------------------------------- */
 
-/* vmc_vtop's direct-map shortcut takes any address within 2^52 of PAGE_OFFSET,
- * which on 4-level kernels includes vmalloc space and the vmemmap; until that
- * is fixed there, translate here: kernel text and the direct map (bounded by
- * the dump's physical extent) arithmetically, everything else by a table walk
- * remembered in a small cache. */
-static int mm_vtop(vmc_mm *mm, uint64_t va, uint64_t *pa)
-{
-	uint64_t vpage = va & ~4095ULL, p;
-	struct mm_tlb *t = &mm->tlb[(vpage >> 12) % MM_TLB];
-	int rc;
-
-	if (va >= START_KERNEL_MAP && va - START_KERNEL_MAP < KERNEL_TEXT_SIZE) {
-		*pa = va - START_KERNEL_MAP + mm->layout.phys_base;
-		return VMC_OK;
-	}
-	if (mm->layout.page_offset && va >= mm->layout.page_offset &&
-	    va - mm->layout.page_offset < mm->max_pfn * mm->page_size) {
-		*pa = va - mm->layout.page_offset;
-		return VMC_OK;
-	}
-	if (t->valid && t->vpage == vpage) {
-		*pa = t->ppage | (va & 4095);
-		return VMC_OK;
-	}
-	rc = vmc_vtop_walk(mm->d, va, &p);
-	if (rc != VMC_OK)
-		return rc;
-	*t = (struct mm_tlb){ .valid = true, .vpage = vpage, .ppage = p & ~4095ULL };
-	*pa = p;
-	return VMC_OK;
-}
-
 static int mm_read(vmc_mm *mm, uint64_t va, void *buf, size_t len)
 {
-	uint8_t *out = buf;
-
-	while (len) {
-		uint64_t pa;
-		size_t chunk = 4096 - (size_t)(va & 4095);
-		int rc;
-
-		if (chunk > len)
-			chunk = len;
-		rc = mm_vtop(mm, va, &pa);
-		if (rc != VMC_OK)
-			return rc;
-		rc = vmc_read_phys(mm->d, pa, out, chunk);
-		if (rc == VMC_NOPAGE)
-			return vmc_set_err(mm->d, VMC_NOPAGE,
-					   "virtual address 0x%llx (physical 0x%llx) is not in the dump",
-					   (unsigned long long)va, (unsigned long long)pa);
-		if (rc < 0)
-			return rc;
-		out += chunk;
-		len -= chunk;
-		va += chunk;
-	}
-	return VMC_OK;
+	return vmc_read_virt(mm->d, va, buf, len);
 }
 
 /* ---- struct page location ------------------------------------------------ */
