@@ -4,9 +4,9 @@
  * requires offsets to be distinct: makedumpfile already points every zero page
  * at one shared copy.  We do the same for any repeated content (a real 6.1
  * dump had 14,473 duplicates among 34,043 non-zero pages).  The table maps a
- * 128-bit content hash to the first page stored with that content; a hit is
- * only used after the caller compares the bytes, so a hash collision can cost
- * space, never correctness.  The table is bounded (4-way buckets, the oldest
+ * 64-bit content hash (XXH3) to the first page stored with that content; a
+ * hit is only used after the caller compares the bytes, so a hash collision
+ * can cost a comparison, never correctness.  The table is bounded (4-way buckets, the oldest
  * way replaced) and filled in page order, so the output is deterministic.
  */
 #include "internal.h"
@@ -20,9 +20,7 @@
 
 void cap_page_hash(const uint8_t *page, size_t len, struct cap_hash *h)
 {
-	XXH128_hash_t x = XXH3_128bits(page, len);
-	h->lo = x.low64;
-	h->hi = x.high64;
+	h->v = XXH3_64bits(page, len);
 }
 
 int cap_dedup_init(struct cap_dedup *d, size_t bytes)
@@ -57,9 +55,9 @@ const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const st
 {
 	if (!d->e)
 		return NULL;
-	const struct cap_dedup_entry *b = &d->e[(h->lo & d->mask) * WAYS];
+	const struct cap_dedup_entry *b = &d->e[(h->v & d->mask) * WAYS];
 	for (int i = 0; i < WAYS; i++)
-		if (b[i].used && b[i].h.lo == h->lo && b[i].h.hi == h->hi)
+		if (b[i].used && b[i].h.v == h->v)
 			return &b[i];
 	return NULL;
 }
@@ -69,7 +67,7 @@ void cap_dedup_insert(struct cap_dedup *d, const struct cap_hash *h, uint64_t pf
 {
 	if (!d->e)
 		return;
-	size_t bucket = h->lo & d->mask;
+	size_t bucket = h->v & d->mask;
 	struct cap_dedup_entry *b = &d->e[bucket * WAYS];
 	int w = -1;
 	for (int i = 0; i < WAYS && w < 0; i++)

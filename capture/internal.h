@@ -53,7 +53,7 @@ size_t cap_codec_bound(size_t page_size);
 
 /* ---- dedup.c: identical pages stored once ------------------------------ */
 struct cap_hash {
-	uint64_t lo, hi;
+	uint64_t v;
 };
 struct cap_dedup_entry {
 	struct cap_hash h;
@@ -150,6 +150,7 @@ struct cap_plan {
 	uint64_t cyc_loaded;    /* which cycle is in bm1/bm2 (~0: none) */
 	uint64_t counted;       /* cycles already added to the counters */
 	uint8_t *cls;           /* classification scratch */
+	struct cap_xen *xen;    /* Xen dumps: xen-filter.c classifies the frames */
 	uint64_t pages_ram, pages_dumpable;
 	uint64_t excluded[8];
 };
@@ -163,6 +164,22 @@ static inline bool cap_bit(const uint8_t *bm, uint64_t i)
 {
 	return bm[i >> 3] >> (i & 7) & 1;
 }
+
+/* ---- xen-filter.c: Xen dumps (machine frames, formats.md §4.8) ---------- */
+/* -X (makedumpfile's "exclude domU pages") rides on cap_options.dump_level
+ * above the 0-31 levels; cap_plan_init takes it off. */
+#define CAP_DL_XEN_DOMU 0x100
+/* A class that plan.c excludes whatever the level (domU frames with -X,
+ * free Xen heap frames with -X alone). */
+#define CAP_PC_DROP 0xff
+struct cap_xen;
+/* Set up for a Xen source (vmc_xen(src) != NULL): frame ownership, dom0's
+ * view and classification, the output's normalised notes; sets pl->xen and
+ * pl->level.  Reports through r (warnings, notes at fini). */
+int cap_xen_plan_init(struct cap_plan *pl, int level, struct cap_result *r);
+/* Classes (enum vmc_pclass, or CAP_PC_DROP) of machine frames [start, start+n). */
+int cap_xen_classify(struct cap_plan *pl, uint64_t start, uint64_t n, uint8_t *cls);
+void cap_xen_plan_fini(struct cap_plan *pl);
 
 /* ---- writers ------------------------------------------------------------- */
 struct cap_ctx {

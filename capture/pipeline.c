@@ -172,7 +172,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		cap_fail(r, CAP_ERR, "out of memory");
 		goto out;
 	}
-	if (vmc_open_path(c.src, o->input) < 0) {
+	if (vmc_open_path_flags(c.src, o->input, VMC_OPEN_MMAP) < 0) {
 		cap_fail(r, CAP_ERR, "%s: %s", o->input, vmc_errmsg(c.src));
 		goto out;
 	}
@@ -227,7 +227,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	 * fills and writes others */
 	/* identical pages stored once (kdump only: an ELF file cannot share) */
 	bool dedup = !o->no_dedup && o->format == CAP_FMT_KDUMP;
-	if (dedup && cap_dedup_init(&c.dedup, (o->mem_budget ? o->mem_budget : 64u << 20) / 8) < 0) {
+	/* a small table: hot repeated contents stay in it, and it stays in cache */
+	if (dedup && cap_dedup_init(&c.dedup, (o->mem_budget ? o->mem_budget : 64u << 20) / 32) < 0) {
 		cap_fail(r, CAP_ERR, "out of memory for the duplicate-page table");
 		goto out_sink;
 	}

@@ -185,12 +185,13 @@ static int open_io(vmc_dump *d, struct vmc_io *io)
 	if (!d->pagebuf)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
 	vmc_xen_read_strings(d);
+	vmc_xen_after_open(d);
 	return VMC_OK;
 }
 
 int vmc_open_fd(vmc_dump *d, int fd)
 {
-	struct vmc_io *io = vmc_io_fd_create(d, fd, false);
+	struct vmc_io *io = vmc_io_fd_create(d, fd, false, false);
 	if (!io)
 		return d->errmsg[0] ? VMC_ERR_SYSTEM : VMC_ERR_NOMEM;
 	return open_io(d, io);
@@ -198,12 +199,17 @@ int vmc_open_fd(vmc_dump *d, int fd)
 
 int vmc_open_path(vmc_dump *d, const char *path)
 {
+	return vmc_open_path_flags(d, path, 0);
+}
+
+int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags)
+{
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct vmc_io *io;
 
 	if (fd < 0)
 		return vmc_set_err(d, VMC_ERR_SYSTEM, "%s: %s", path, strerror(errno));
-	io = vmc_io_fd_create(d, fd, true);
+	io = vmc_io_fd_create(d, fd, true, (flags & VMC_OPEN_MMAP) != 0);
 	if (!io) {
 		close(fd);
 		return vmc_prefix_err(d, VMC_ERR_SYSTEM, "%s", path);

@@ -2,15 +2,127 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* mmap mode: the file is read through a few mapped windows, as makedumpfile
+ * reads /proc/vmcore; tens of thousands of 4 KiB preads cost more than the
+ * copies.  Windows are bounded, so memory use is too.  A page that cannot be
+ * read (an I/O error, a poisoned page of old memory) raises SIGBUS inside the
+ * copy: the handler jumps back and that read is retried with pread, which
+ * reports the error normally. */
+#define WIN_SHIFT 21                /* 2 MiB windows */
+#define WIN_SIZE (1ULL << WIN_SHIFT)
+#define NWIN 4
+
+struct win {
+	uint64_t off;               /* window-aligned file offset */
+	uint8_t *p;                 /* NULL: unused */
+	size_t len;
+	uint64_t used;              /* for least-recently-used replacement */
+};
 
 struct io_fd {
 	struct vmc_io io;
 	int fd;
 	bool owned;
+	bool mmap_on;
+	struct win win[NWIN];
+	uint64_t tick;
 };
+
+static __thread sigjmp_buf *bus_jmp;
+
+static void bus_handler(int sig)
+{
+	if (bus_jmp)
+		siglongjmp(*bus_jmp, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static bool bus_handler_installed(void)
+{
+	static int state;   /* 0 untried, 1 ours, -1 someone else's handler */
+	if (!state) {
+		struct sigaction old, sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = bus_handler;
+		/* not blocked while handled: we leave with siglongjmp */
+		sa.sa_flags = SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGBUS, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+		    sigaction(SIGBUS, &sa, NULL) == 0)
+			state = 1;
+		else
+			state = -1;
+	}
+	return state == 1;
+}
+
+static struct win *window(struct io_fd *f, uint64_t off)
+{
+	uint64_t base = off & ~(WIN_SIZE - 1);
+	struct win *w = NULL;
+
+	for (int i = 0; i < NWIN; i++)
+		if (f->win[i].p && f->win[i].off == base) {
+			f->win[i].used = ++f->tick;
+			return &f->win[i];
+		}
+	for (int i = 0; i < NWIN; i++)
+		if (!w || !f->win[i].p || f->win[i].used < w->used)
+			w = &f->win[i];
+	if (w->p)
+		munmap(w->p, w->len);
+	w->p = NULL;
+	w->len = base + WIN_SIZE > f->io.size ? (size_t)(f->io.size - base) : WIN_SIZE;
+	void *p = mmap(NULL, w->len, PROT_READ, MAP_SHARED, f->fd, (off_t)base);
+	if (p == MAP_FAILED)
+		return NULL;
+	w->p = p;
+	w->off = base;
+	w->used = ++f->tick;
+	return w;
+}
+
+/* memcpy that returns false instead of dying when the source page faults */
+static __attribute__((noinline)) bool guarded_copy(void *dst, const void *src, size_t n)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 0)) {
+		bus_jmp = NULL;
+		return false;
+	}
+	bus_jmp = &jb;
+	memcpy(dst, src, n);
+	bus_jmp = NULL;
+	return true;
+}
+
+/* Copy from the mapping; false if the caller must fall back to pread. */
+static bool mapped_copy(struct io_fd *f, uint8_t *out, size_t len, uint64_t off)
+{
+	while (len) {
+		struct win *w = window(f, off);
+		if (!w) {
+			f->mmap_on = false;   /* this file cannot be mapped */
+			return false;
+		}
+		size_t in = (size_t)(off - w->off), n = w->len - in < len ? w->len - in : len;
+		if (!guarded_copy(out, w->p + in, n))
+			return false;
+		out += n;
+		off += n;
+		len -= n;
+	}
+	return true;
+}
 
 static int fd_read(vmc_dump *d, struct vmc_io *io, void *buf, size_t len,
 		   uint64_t off, size_t *got)
@@ -24,6 +136,10 @@ static int fd_read(vmc_dump *d, struct vmc_io *io, void *buf, size_t len,
 		return VMC_OK;
 	if (len > io->size - off)
 		len = (size_t)(io->size - off);
+	if (f->mmap_on && mapped_copy(f, p, len, off)) {
+		*got = len;
+		return VMC_OK;
+	}
 	while (done < len) {
 		ssize_t n = pread(f->fd, p + done, len - done, (off_t)(off + done));
 		if (n < 0) {
@@ -44,12 +160,15 @@ static int fd_read(vmc_dump *d, struct vmc_io *io, void *buf, size_t len,
 static void fd_destroy(struct vmc_io *io)
 {
 	struct io_fd *f = (struct io_fd *)io;
+	for (int i = 0; i < NWIN; i++)
+		if (f->win[i].p)
+			munmap(f->win[i].p, f->win[i].len);
 	if (f->owned)
 		close(f->fd);
 	free(f);
 }
 
-struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned)
+struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned, bool use_mmap)
 {
 	struct io_fd *f;
 	struct stat st;
@@ -82,6 +201,7 @@ struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned)
 	f->io.stored = f->io.size;
 	f->fd = fd;
 	f->owned = owned;
+	f->mmap_on = use_mmap && bus_handler_installed();
 	return &f->io;
 }
 

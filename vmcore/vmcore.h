@@ -62,6 +62,13 @@ vmc_dump *vmc_dump_create(void);
 void vmc_dump_destroy(vmc_dump *d);
 
 int vmc_open_path(vmc_dump *d, const char *path);
+/* VMC_OPEN_MMAP: read through a few mapped 2 MiB windows instead of pread
+ * (what makedumpfile does with /proc/vmcore; far fewer system calls).  It
+ * installs a SIGBUS handler when none is set, so that a page that cannot be
+ * read is retried with pread and reported as an error, not a crash; reads
+ * are then to be made from one thread at a time. */
+#define VMC_OPEN_MMAP 0x1u
+int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags);
 /* fd must be seekable (pread); it is not closed by the library. */
 int vmc_open_fd(vmc_dump *d, int fd);
 /* buf must stay valid and unchanged while d is in use; it is not copied. */
@@ -272,6 +279,72 @@ struct vmc_xen {
 const struct vmc_xen *vmc_xen(const vmc_dump *d);
 const char *vmc_xen_vmcoreinfo_text(const vmc_dump *d, size_t *len);
 const char *vmc_xen_vmcoreinfo_get(const vmc_dump *d, const char *key);
+
+/* ==== Xen (vmcore/xen.c) =====================================================
+ * A Xen dump is indexed by machine frames and holds the hypervisor, dom0 and
+ * every domU.  These helpers connect the dump to the xen-notes library
+ * (xen-notes/xnote.h) and give dom0's pseudo-physical memory a dump of its
+ * own, so that everything above (VMCOREINFO look-ups, vtop, dmesg, page
+ * classification) works on dom0 unchanged. */
+struct xnote_xen;
+struct xnote_fixes;
+
+/* An xnote_read_fn over the dump's machine memory; arg is the vmc_dump. */
+int vmc_xen_read_machine(void *dump, uint64_t maddr, void *buf, size_t len);
+/* xen_phys_start: from CRASH_INFO, else derived by walking SYMBOL(pgd_l4)
+ * through a physical CPU's CR3 (*derived tells which).  VMC_ERR_NOTFOUND
+ * when neither works. */
+int vmc_xen_phys_start(vmc_dump *d, uint64_t *phys_start, bool *derived);
+/* Set up a hypervisor context (caller's storage) for this dump. */
+int vmc_xen_hv_init(vmc_dump *d, struct xnote_xen *x);
+
+/* dom0's memory as a dump of its own ("view").  Pseudo-physical page n of the
+ * view is the machine frame dom0's P2M gives it; PT_LOADs cover dom0's RAM
+ * (excluded where the machine frame is not in the dump); its VMCOREINFO is
+ * dom0's, found in this order: a VMCOREINFO_DOM0 note (dumps salvage wrote),
+ * a VMCOREINFO note (kexec-tools before 2.0.4 wrote dom0's), a scan of dom0's
+ * memory for Linux's vmcoreinfo note or data page.  Reads of dom0's
+ * page-table pages are returned with machine frames turned into dom0 frames
+ * (Xen's M2P, checked against the P2M), so vtop walks them as on bare metal.
+ * The view keeps a pointer to d: destroy it (vmc_dump_destroy) first. */
+struct vmc_dom0_opts {
+	bool no_scan;               /* notes only: never scan dom0's memory */
+	uint64_t vmcoreinfo_maddr;  /* where to look first (0: nowhere) */
+};
+struct vmc_dom0_info {
+	uint64_t end_pfn;           /* one past dom0's last mapped pfn */
+	uint64_t pages_valid, pages_identity, pages_foreign, pages_invalid, pages_missing;
+	uint64_t pages_present;     /* valid pages whose machine frame is in the dump */
+	uint64_t p2m_mfn;
+	const char *vmcoreinfo_from;/* "note VMCOREINFO_DOM0", "note VMCOREINFO",
+				     * "memory scan", or NULL when none was found */
+	uint64_t vmcoreinfo_maddr;  /* machine address of the text (0 if from a note) */
+	uint64_t page_offset;       /* dom0's direct-map base, 0 if not found */
+	uint64_t pt_pages;          /* page-table pages whose entries are translated */
+	bool m2p;                   /* Xen's M2P table readable */
+};
+int vmc_xen_dom0_open(vmc_dump *d, const struct vmc_dom0_opts *o, vmc_dump **view);
+/* Facts about a view (NULL if v is not a dom0 view). */
+const struct vmc_dom0_info *vmc_xen_dom0_info(const vmc_dump *v);
+/* dom0 pfn -> machine frame through the view's P2M: VMC_NOPAGE for pfns
+ * without RAM behind them. */
+int vmc_xen_dom0_pfn_to_mfn(vmc_dump *v, uint64_t pfn, uint64_t *mfn);
+/* machine frame -> dom0 pfn (M2P checked against the P2M); VMC_NOPAGE when
+ * the frame is not dom0's or the M2P is not readable. */
+int vmc_xen_dom0_mfn_to_pfn(vmc_dump *v, uint64_t mfn, uint64_t *pfn);
+/* dom0's VMCOREINFO text as the view found it (NULL if none). */
+const char *vmc_xen_dom0_vmcoreinfo(const vmc_dump *v, size_t *len);
+
+/* Replace d's notes with the normalised ones (xnote_normalize: quirks of
+ * formats.md §4.6 fixed, xen_phys_start derived into old CRASH_INFO layouts,
+ * dom0's VMCOREINFO added when dom0_vmcoreinfo is given, a SALVAGE_XEN note
+ * listing the fixes).  Writers that copy vmc_note_bytes() then write them.
+ * fx (optional) receives the fixes. */
+int vmc_xen_normalize_notes(vmc_dump *d, const char *dom0_vmcoreinfo, size_t len,
+			    uint64_t maddr, struct xnote_fixes *fx);
+/* Called once a dump is open: turns a SALVAGE_XEN note (fixes made when the
+ * dump was written) into warnings. */
+void vmc_xen_after_open(vmc_dump *d);
 
 #ifdef __cplusplus
 }
