@@ -5,8 +5,38 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Workers share a set of content hashes already seen, to skip compressing a
+ * page that is likely a duplicate.  It is only a hint: whether a page is
+ * stored or points at an earlier copy is decided by the writer, in page
+ * order, after comparing bytes; a page skipped wrongly (its first copy was
+ * seen by another worker first) is compressed then.  Lock-free open
+ * addressing over 64-bit hashes; 0 marks an empty slot. */
+#define SEEN_SLOTS (1u << 18)      /* 2 MiB */
+#define SEEN_PROBES 8
+
+static bool seen_check_insert(_Atomic uint64_t *set, uint64_t h)
+{
+	if (!h)
+		h = 1;
+	for (unsigned i = 0; i < SEEN_PROBES; i++) {
+		_Atomic uint64_t *slot = &set[(h + i) & (SEEN_SLOTS - 1)];
+		uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
+		if (v == h)
+			return true;
+		if (!v) {
+			uint64_t empty = 0;
+			if (atomic_compare_exchange_strong_explicit(slot, &empty, h,
+								    memory_order_relaxed,
+								    memory_order_relaxed) || empty == h)
+				return empty == h;
+		}
+	}
+	return false;   /* neighbourhood full: treat as new */
+}
 
 enum { B_FREE, B_QUEUED, B_BUSY, B_DONE };
 
@@ -29,6 +59,7 @@ struct cap_pool {
 	bool zero_check;
 	bool hash;
 	const struct cap_dedup *dedup;  /* consulted only without workers */
+	_Atomic uint64_t *seen;         /* hint set shared by workers */
 	struct cap_codec main_codec;    /* for cap_pool_compress_one */
 };
 
@@ -56,7 +87,9 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, struct c
 		}
 		if (p->hash) {
 			cap_page_hash(page, ps, &b->hash[i]);
-			if (p->dedup && cap_dedup_find(p->dedup, &b->hash[i])) {
+			bool dup = p->dedup ? cap_dedup_find(p->dedup, &b->hash[i]) != NULL
+					    : p->seen && seen_check_insert(p->seen, b->hash[i].v);
+			if (dup) {
 				b->kind[i] = CAP_PAGE_SEEN;
 				b->size[i] = 0;
 				continue;
@@ -155,6 +188,11 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 		b->next = p->free_list;
 		p->free_list = b;
 	}
+	if (hash && p->nthreads) {
+		p->seen = calloc(SEEN_SLOTS, sizeof(*p->seen));
+		if (!p->seen)
+			goto fail;
+	}
 	for (int i = 0; i < threads; i++) {
 		rc = cap_codec_init(&p->codecs[i], codec, level);
 		if (rc < 0)
@@ -205,6 +243,7 @@ void cap_pool_destroy(struct cap_pool *p)
 			free(p->batches[i].in);
 			free(p->batches[i].out);
 		}
+	free((void *)p->seen);
 	free(p->batches);
 	free(p->order);
 	free(p->codecs);
