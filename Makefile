@@ -37,7 +37,7 @@ all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
 XNOTE_SRC := $(wildcard xen-notes/*.c)
 VMCORE_SRC := $(wildcard vmcore/*.c)
 ANALYZE_SRC := $(wildcard analyze/*.c) $(wildcard initramfs/*.c)
-CAPTURE_SRC := $(wildcard capture/*.c)
+CAPTURE_SRC := $(wildcard capture/*.c) initramfs/kmod.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
