@@ -57,7 +57,7 @@ LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
@@ -80,6 +80,7 @@ test-fixtures: all
 	@bash tests/run-fixtures.sh $(BUILD)
 	@bash tests/dmesg-test.sh $(BUILD)
 	@bash tests/mm-test.sh $(BUILD)
+	@bash tests/az-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures
@@ -94,7 +95,9 @@ test-capture: all
 
 # real kernels crashed under QEMU, captured by our agent (tests/vm/README.md)
 test-vm: all
-	@bash tests/vm/e2e-disk.sh $(BUILD)
+	@rm -rf $(BUILD)/vm-disk
+	@bash tests/vm/e2e-disk.sh --out $(BUILD)/vm-disk $(BUILD)
+	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 

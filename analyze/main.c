@@ -11,6 +11,10 @@ static const struct {
 } cmds[] = {
 	{ "info", az_cmd_info, "summarise a dump: format, kernel, CPUs, memory, Xen" },
 	{ "dmesg", az_cmd_dmesg, "the kernel log, as makedumpfile --dump-dmesg prints it" },
+	{ "bt", az_cmd_bt, "backtraces of the CPUs' active tasks (or of PID); ORC from the dump" },
+	{ "ps", az_cmd_ps, "the task list (PID, PPID, CPU, state, command), running tasks marked" },
+	{ "sys", az_cmd_sys, "crash-like summary: release, uptime, load, memory, panic string" },
+	{ "sym", az_cmd_sym, "kernel symbols from the dump's kallsyms (or --vmlinux): list, look up" },
 	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
 };

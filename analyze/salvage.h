@@ -18,7 +18,12 @@ vmc_dump *az_open(const char *path);
 
 int az_cmd_info(int argc, char **argv);
 int az_cmd_dmesg(int argc, char **argv);
+int az_cmd_bt(int argc, char **argv);       /* bt.c */
+int az_cmd_ps(int argc, char **argv);       /* tasks.c */
+int az_cmd_sys(int argc, char **argv);      /* sys.c */
+int az_cmd_sym(int argc, char **argv);      /* ksym.c */
 int az_cmd_mkinitramfs(int argc, char **argv);   /* initramfs/mkinitramfs.c */
 int az_cmd_arm(int argc, char **argv);           /* initramfs/arm.c */
+
 
 #endif

@@ -7,6 +7,8 @@ PKGS=(
 	# build
 	build-essential pkg-config clang libclang-rt-14-dev
 	libzstd-dev zlib1g-dev liblzo2-dev libsnappy-dev libelf-dev libdwarf-dev libxxhash-dev
+	# analyzer: the dump's own BTF (salvage ps/bt without debug packages)
+	libbpf-dev
 	# fixture generators (tests/tools, independent of the C reader)
 	python3 python3-lzo python3-snappy python3-zstandard
 	# oracles and interoperability

@@ -177,6 +177,72 @@ def main():
         print("bench: goals missed: " + "; ".join(failures))
     else:
         print("bench: speed, size and memory goals met (threads: see ratios and calibration)")
+    bench_analyzer(a.build, a.vmcore, a.repeat)
+
+
+# ---- analyzer: salvage dmesg/bt/ps against crash (issue 5) ------------------
+# A separate section, run last: the analyzer's answers on the same vmcore,
+# timed against crash 8.0.2 with the vmlinux (the only way crash can answer)
+# and makedumpfile --dump-dmesg.  salvage needs no vmlinux; its --vmlinux
+# variant (file:line, inlined frames) is timed too.  Median of `repeat` runs.
+def bench_analyzer(build, vmcore, repeat):
+    import tempfile
+    salvage = os.path.join(build, "salvage")
+    vmlinux = os.path.join(os.path.dirname(vmcore), "vmlinux")
+    have_crash = shutil.which("crash") and os.path.exists(vmlinux)
+    print()
+    print("analyzer (median of %d runs; crash %s)" % (
+        repeat, "with %s" % vmlinux if have_crash else "not available: no crash or no vmlinux"))
+    work = tempfile.mkdtemp(prefix="salvage-az-bench.")
+
+    def tool(cmd):
+        def fn():
+            w, r = run(cmd)
+            return w, r, 0
+        return fn
+
+    def crash_cmd(what):
+        cf = os.path.join(work, "crash-%s.cmd" % what)
+        with open(cf, "w") as f:
+            f.write("%s\nquit\n" % what)
+        return ["crash", "-s", vmlinux, vmcore, "-i", cf]
+
+    rows = []
+    try:
+        for what, crash_what in (("dmesg", "log"), ("bt", "bt"), ("ps", "ps")):
+            ours = timed(tool([salvage, what, vmcore]), repeat)
+            rows.append(("salvage %s" % what, ours))
+            if what == "bt" and os.path.exists(vmlinux):
+                rows.append(("salvage bt --vmlinux", timed(
+                    tool([salvage, "bt", "--vmlinux", vmlinux, vmcore]), repeat)))
+            if have_crash:
+                rows.append(("crash %s (vmlinux)" % crash_what,
+                             timed(tool(crash_cmd(crash_what)), repeat)))
+            if what == "dmesg" and shutil.which("makedumpfile"):
+                out = os.path.join(work, "dmesg.txt")
+
+                def mdf():
+                    if os.path.exists(out):
+                        os.unlink(out)     # makedumpfile will not overwrite
+                    return tool(["makedumpfile", "--dump-dmesg", vmcore, out])()
+                rows.append(("makedumpfile --dump-dmesg", timed(mdf, repeat)))
+    except RuntimeError as e:
+        print("  failed: %s" % e)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    print("  %-28s %9s %10s" % ("tool", "wall s", "RSS KiB"))
+    for name, (w, r, _) in rows:
+        print("  %-28s %9.3f %10d" % (name, w, r))
+    t = {name: w for name, (w, r, _) in rows}
+    print("  ratios:")
+    for ours, theirs in (("salvage dmesg", "crash log (vmlinux)"),
+                         ("salvage dmesg", "makedumpfile --dump-dmesg"),
+                         ("salvage bt", "crash bt (vmlinux)"),
+                         ("salvage bt --vmlinux", "crash bt (vmlinux)"),
+                         ("salvage ps", "crash ps (vmlinux)")):
+        if ours in t and theirs in t:
+            print("    %-22s vs %-26s %6.1fx faster" % (ours, theirs, t[theirs] / t[ours]))
 
 
 if __name__ == "__main__":

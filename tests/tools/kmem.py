@@ -43,6 +43,7 @@ import struct
 
 import kmm
 import kprintk
+import ktask
 
 START_KERNEL_MAP = 0xFFFFFFFF80000000
 DEFAULT_TEXT_VIRT = 0xFFFFFFFF81000000
@@ -277,10 +278,14 @@ def build(d, mem, mk):
                       in_ram)
     extra_vmci = []
     printk_lines = []
+    az_lines = []           # analyzer world: ktask.py
     for toks in parse_block(body):
         what = toks[0]
         if what in kprintk.LINES:
             printk_lines.append(toks)
+            continue
+        if what in ktask.LINES:
+            az_lines.append(toks)
             continue
         if what == "vmcoreinfo":
             extra_vmci.append(" ".join(toks[1:]))
@@ -353,6 +358,15 @@ def build(d, mem, mk):
             img_prb=IMG_PRB, img_descs=IMG_DESCS, img_infos=IMG_INFOS,
             img_text=IMG_TEXT, v_prb=v_prb, v_clear_seq=v_clear_seq))
         vmci += lines
+    if az_lines:
+        try:
+            vmci += ktask.build(d, mem, az_lines, note, ktask.Layout(
+                kva=kva, kpa=kpa, dmap=dmap, text_virt=text_virt,
+                image_size=image_size, uts=uts, printk=printk_lines,
+                crashtime=parse_int(crashtime) if crashtime else None,
+                parse_int=parse_int, unescape=unescape, Note=mk.Note))
+        except ktask.Error as e:
+            raise KernelError(str(e)) from None
     vmci += [
         "NUMBER(phys_base)=%d" % (phys_base - (1 << 64)
                                   if phys_base >> 63 else phys_base),

@@ -1,0 +1,360 @@
+/* bt.c - `salvage bt [--json] [--vmlinux F] DUMP [PID]`: backtraces of the
+ * task each CPU was running (registers from NT_PRSTATUS), or of any task
+ * (its registers saved by the scheduler: thread.sp -> inactive_task_frame). */
+#include "kern.h"
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FRAMES 96
+#define THREAD_SIZE (16 * 1024)
+
+static const char bt_usage[] =
+	"usage: salvage bt [--json] [--vmlinux FILE] DUMP [PID]\n\n"
+	"Backtrace of every CPU's active task from the registers the CPUs saved\n"
+	"(NT_PRSTATUS), or of task PID.  Unwinds with the kernel's ORC tables read\n"
+	"from the dump, then frame pointers, then a scan of the rest of the stack\n"
+	"(such frames are marked '?').  Exception frames (entry from user space,\n"
+	"interrupts, NMIs) are shown with their registers.  Symbols come from the\n"
+	"dump's kallsyms, or from --vmlinux FILE, which adds file:line and inlined\n"
+	"functions.\n"
+	"  --json   an object {symbols, unwinder, threads: [{cpu, pid, task, comm,\n"
+	"           panic, regs_from, frames: [...], note}]}\n";
+
+static const char *const how_name[] = { "regs", "orc", "fp", "scan", "retaddr" };
+static const char *const reg_name[21] = {
+	"R15", "R14", "R13", "R12", "RBP", "RBX", "R11", "R10", "R9", "R8", "RAX",
+	"RCX", "RDX", "RSI", "RDI", "ORIG_RAX", "RIP", "CS", "RFLAGS", "RSP", "SS" };
+
+struct thread {
+	int cpu;
+	const struct az_task *task;
+	int pid;
+	const char *regs_from;
+	uint64_t regs[21];
+	bool first_is_call;
+	uint64_t stack_lo, stack_hi;
+	struct az_frame f[MAX_FRAMES];
+	int nf;
+	char why[256];
+	bool panic;
+};
+
+static bool is_panic_path(struct az_kernel *k, const struct thread *t)
+{
+	static const char *const names[] = { "panic", "__crash_kexec", "crash_kexec", "oops_end",
+					     "die", "vpanic" };
+	for (int i = 0; i < t->nf; i++) {
+		uint64_t off;
+		const struct az_sym *y = az_syms_find(&k->syms, t->f[i].ip, &off, NULL);
+		if (!y || !t->f[i].reliable)
+			continue;
+		for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++)
+			if (!strcmp(az_sym_name(&k->syms, y), names[n]))
+				return true;
+	}
+	return false;
+}
+
+static void unwind(struct az_kernel *k, struct thread *t)
+{
+	struct az_unwind_opts o = { t->stack_lo, t->stack_hi };
+	t->nf = az_unwind(k, t->regs, t->first_is_call, &o, t->f, MAX_FRAMES, t->why,
+			  sizeof(t->why));
+	t->panic = is_panic_path(k, t);
+}
+
+/* the lookup address for source positions: inside the call instruction
+ * for return addresses */
+static uint64_t where_addr(const struct az_frame *f, int i, bool first_is_call)
+{
+	if (f->how == AZ_HOW_REGS && !first_is_call)
+		return f->ip;
+	if (i > 0 && f[-1].has_regs && !f[-1].user_regs)
+		return f->ip;      /* interrupted here, not called from here */
+	return f->ip - 1;
+}
+
+static void print_regs_text(const struct az_frame *f)
+{
+	const uint64_t *r = f->regs;
+	printf("    -- %s%s exception frame at %016" PRIx64 " --\n",
+	       f->user_regs ? "user-mode" : "kernel-mode", f->partial_regs ? " (IRET only)" : "",
+	       f->regs_addr);
+	printf("    RIP: %016" PRIx64 "  RSP: %016" PRIx64 "  RFLAGS: %08" PRIx64 "\n",
+	       r[VMC_REG_RIP], r[VMC_REG_RSP], r[VMC_REG_EFLAGS]);
+	if (!f->partial_regs) {
+		static const int order[] = { VMC_REG_RAX, VMC_REG_RBX, VMC_REG_RCX, VMC_REG_RDX,
+			VMC_REG_RSI, VMC_REG_RDI, VMC_REG_RBP, VMC_REG_R8, VMC_REG_R9, VMC_REG_R10,
+			VMC_REG_R11, VMC_REG_R12, VMC_REG_R13, VMC_REG_R14, VMC_REG_R15 };
+		for (size_t i = 0; i < 15; i++)
+			printf("%s%3s: %016" PRIx64 "%s", i % 3 ? "  " : "    ", reg_name[order[i]],
+			       r[order[i]], i % 3 == 2 ? "\n" : "");
+		printf("    ORIG_RAX: %016" PRIx64 "  CS: %04" PRIx64 "  SS: %04" PRIx64 "\n",
+		       r[VMC_REG_ORIG_RAX], r[VMC_REG_CS], r[VMC_REG_SS]);
+	} else {
+		printf("    CS: %04" PRIx64 "  SS: %04" PRIx64 "\n", r[VMC_REG_CS], r[VMC_REG_SS]);
+	}
+}
+
+static void print_text(struct az_kernel *k, const struct thread *t)
+{
+	char sym[256];
+	struct az_srcpos pos[8];
+
+	if (t->task)
+		printf("PID: %-6d TASK: %016" PRIx64 "  CPU: %-3d COMMAND: \"%s\"%s\n", t->pid,
+		       t->task->addr, t->cpu, t->task->comm, t->panic ? "  (panic)" : "");
+	else
+		printf("PID: %-6d TASK: (unknown: %s)  CPU: %d%s\n", t->pid,
+		       k->have_types ? "no run queue" : "no struct layouts", t->cpu,
+		       t->panic ? "  (panic)" : "");
+	for (int i = 0; i < t->nf; i++) {
+		const struct az_frame *f = &t->f[i];
+		az_symbolize(k, f->ip, sym, sizeof(sym));
+		printf("%s#%-2d [%016" PRIx64 "] %s%s at %016" PRIx64 "%s%s\n",
+		       f->reliable ? " " : "?", i, f->sp, f->reliable ? "" : "? ", sym, f->ip,
+		       f->how == AZ_HOW_FP ? "  (frame pointer)" : "",
+		       f->how == AZ_HOW_SCAN ? "  (stack scan)" :
+		       f->how == AZ_HOW_RETADDR ? "  (return address found by its call)" : "");
+		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
+		for (int p = 0; p < np; p++) {
+			if (pos[p].func[0])
+				printf("        inlined %s at %s:%u\n", pos[p].func, pos[p].file, pos[p].line);
+			else
+				printf("        %s:%u\n", pos[p].file, pos[p].line);
+		}
+		if (f->has_regs)
+			print_regs_text(f);
+	}
+	if (t->why[0])
+		printf("    (%s)\n", t->why);
+}
+
+static void json_thread(struct az_kernel *k, struct az_json *j, const struct thread *t)
+{
+	struct az_srcpos pos[8];
+
+	az_json_begin_object(j);
+	az_json_key(j, "cpu");
+	if (t->cpu >= 0)
+		az_json_i64(j, t->cpu);
+	else
+		az_json_null(j);
+	az_json_key(j, "pid");
+	az_json_i64(j, t->pid);
+	az_json_key(j, "task");
+	if (t->task)
+		az_json_hex(j, t->task->addr);
+	else
+		az_json_null(j);
+	az_json_key(j, "comm");
+	az_json_str(j, t->task ? t->task->comm : NULL);
+	az_json_key(j, "panic");
+	az_json_bool(j, t->panic);
+	az_json_key(j, "regs_from");
+	az_json_str(j, t->regs_from);
+	az_json_key(j, "frames");
+	az_json_begin_array(j);
+	for (int i = 0; i < t->nf; i++) {
+		const struct az_frame *f = &t->f[i];
+		uint64_t off = 0, size = 0;
+		const struct az_sym *y = az_syms_find(&k->syms, f->ip, &off, &size);
+		az_json_begin_object(j);
+		az_json_key(j, "sp");
+		az_json_hex(j, f->sp);
+		az_json_key(j, "ip");
+		az_json_hex(j, f->ip);
+		az_json_key(j, "function");
+		az_json_str(j, y ? az_sym_name(&k->syms, y) : NULL);
+		az_json_key(j, "offset");
+		az_json_u64(j, off);
+		az_json_key(j, "how");
+		az_json_str(j, how_name[f->how]);
+		az_json_key(j, "reliable");
+		az_json_bool(j, f->reliable);
+		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
+		if (np > 0) {
+			az_json_key(j, "source");
+			az_json_begin_array(j);
+			for (int p = 0; p < np; p++) {
+				az_json_begin_object(j);
+				az_json_key(j, "inlined");
+				az_json_str(j, pos[p].func[0] ? pos[p].func : NULL);
+				az_json_key(j, "file");
+				az_json_str(j, pos[p].file);
+				az_json_key(j, "line");
+				az_json_u64(j, pos[p].line);
+				az_json_end_object(j);
+			}
+			az_json_end_array(j);
+		}
+		if (f->has_regs) {
+			az_json_key(j, "exception");
+			az_json_begin_object(j);
+			az_json_key(j, "user");
+			az_json_bool(j, f->user_regs);
+			az_json_key(j, "address");
+			az_json_hex(j, f->regs_addr);
+			az_json_key(j, "partial");
+			az_json_bool(j, f->partial_regs);
+			az_json_key(j, "regs");
+			az_json_begin_object(j);
+			for (int r = 0; r < 21; r++) {
+				if (f->partial_regs && r < VMC_REG_RIP)
+					continue;
+				az_json_key(j, reg_name[r]);
+				az_json_hex(j, f->regs[r]);
+			}
+			az_json_end_object(j);
+			az_json_end_object(j);
+		}
+		az_json_end_object(j);
+	}
+	az_json_end_array(j);
+	az_json_key(j, "note");
+	az_json_str(j, t->why[0] ? t->why : NULL);
+	az_json_end_object(j);
+}
+
+/* Registers of a task that is not running: switch_to() left an
+ * inactive_task_frame at thread.sp (bp, return address into __schedule). */
+static int blocked_regs(struct az_kernel *k, const struct az_task *p, struct thread *t)
+{
+	uint64_t sp, bp, ret, stack, rff;
+	int64_t o = k->lay.off[AZ_F_TASK_THREAD_SP];
+	if (o < 0 || az_read_u64(k, p->addr + (uint64_t)o, &sp) < 0) {
+		snprintf(k->err, sizeof(k->err), "task %d: thread.sp unknown or unreadable", p->pid);
+		return -1;
+	}
+	if (az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_BP], &bp) < 0 ||
+	    az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_RET], &ret) < 0) {
+		snprintf(k->err, sizeof(k->err), "task %d: saved frame at 0x%" PRIx64 " not readable",
+			 p->pid, sp);
+		return -1;
+	}
+	memset(t->regs, 0, sizeof(t->regs));
+	t->regs[VMC_REG_RSP] = sp + k->lay.inactive_frame_size;
+	t->regs[VMC_REG_RBP] = bp;
+	t->regs[VMC_REG_RIP] = ret;
+	t->regs[VMC_REG_CS] = 0x10;
+	/* a new task returns into ret_from_fork: not a call site */
+	t->first_is_call = !((az_sym(k, "ret_from_fork_asm", &rff) == 0 && rff == ret) ||
+			     (az_sym(k, "ret_from_fork", &rff) == 0 && rff == ret));
+	t->regs_from = "inactive_task_frame";
+	if (k->lay.off[AZ_F_TASK_STACK] >= 0 &&
+	    az_read_u64(k, p->addr + (uint64_t)k->lay.off[AZ_F_TASK_STACK], &stack) == 0 && stack) {
+		t->stack_lo = stack;
+		t->stack_hi = stack + THREAD_SIZE;
+	}
+	return 0;
+}
+
+int az_cmd_bt(int argc, char **argv)
+{
+	struct az_args a;
+	struct az_kernel k;
+	struct az_tasks tasks = { 0 };
+	struct thread *th = NULL;
+	size_t nth = 0;
+	int rc = az_parse_args(argc, argv, "bt", bt_usage, 2, &a), pid = -1;
+
+	if (rc)
+		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
+	if (a.npos == 2) {
+		char *end;
+		long v = strtol(a.pos[1], &end, 10);
+		if (*end || v < 0 || v > 0x3fffffff) {
+			fprintf(stderr, "salvage bt: PID must be a number: '%s'\n", a.pos[1]);
+			return AZ_EXIT_USAGE;
+		}
+		pid = (int)v;
+	}
+	if (az_kernel_open(&k, a.pos[0], a.vmlinux,
+			   AZ_NEED_SYMS | AZ_NEED_ORC | (pid >= 0 ? AZ_NEED_TYPES : 0)) < 0)
+		goto fail;
+	bool have_tasks = k.have_types && az_tasks_load(&k, &tasks) == 0;
+	if (pid >= 0 && !have_tasks)
+		goto fail;
+	th = calloc(vmc_cpu_count(k.d) + 1, sizeof(*th));
+	if (!th) {
+		snprintf(k.err, sizeof(k.err), "out of memory");
+		goto fail;
+	}
+	const struct az_task *want = pid >= 0 ? az_task_by_pid(&tasks, pid) : NULL;
+	if (pid >= 0 && !want) {
+		snprintf(k.err, sizeof(k.err), "no task with PID %d", pid);
+		goto fail;
+	}
+	for (size_t i = 0; i < vmc_cpu_count(k.d); i++) {
+		const struct vmc_cpu *c = vmc_cpu(k.d, i);
+		struct thread *t = &th[nth];
+		if (c->empty)
+			continue;
+		t->cpu = az_note_cpu(&k, i);
+		t->pid = (int)c->pid;
+		if (have_tasks && t->cpu >= 0 && t->cpu < tasks.ncpu)
+			for (size_t n = 0; n < tasks.n; n++)
+				if (tasks.v[n].addr == tasks.curr[t->cpu])
+					t->task = &tasks.v[n];
+		if (t->task)
+			t->pid = t->task->pid;
+		if (want && t->task != want && !(want->active_cpu == t->cpu && want->active_cpu >= 0))
+			continue;
+		memcpy(t->regs, c->regs, sizeof(t->regs));
+		t->regs_from = "NT_PRSTATUS";
+		nth++;
+	}
+	if (want && nth == 0) {
+		struct thread *t = &th[0];
+		t->cpu = want->cpu;
+		t->task = want;
+		t->pid = want->pid;
+		if (blocked_regs(&k, want, t) < 0)
+			goto fail;
+		nth = 1;
+	}
+	if (nth == 0) {
+		snprintf(k.err, sizeof(k.err), "no CPU saved registers in this dump (no NT_PRSTATUS)");
+		goto fail;
+	}
+	for (size_t i = 0; i < nth; i++)
+		unwind(&k, &th[i]);
+	if (a.json) {
+		struct az_json j;
+		az_json_init(&j, stdout);
+		az_json_begin_object(&j);
+		az_json_key(&j, "symbols");
+		az_json_str(&j, k.syms.source);
+		az_json_key(&j, "unwinder");
+		az_json_str(&j, k.have_orc ? "orc" : "frame pointers");
+		az_json_key(&j, "threads");
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < nth; i++)
+			json_thread(&k, &j, &th[i]);
+		az_json_end_array(&j);
+		az_json_end_object(&j);
+		az_json_finish(&j);
+	} else {
+		if (!k.have_orc)
+			printf("(no ORC tables: %s; frame pointers and stack scan only)\n", k.why_orc);
+		for (size_t i = 0; i < nth; i++) {
+			if (i)
+				printf("\n");
+			print_text(&k, &th[i]);
+		}
+	}
+	free(th);
+	az_tasks_free(&tasks);
+	az_kernel_close(&k);
+	return fflush(stdout) == 0 ? AZ_EXIT_OK : AZ_EXIT_FAIL;
+fail:
+	if (k.err[0])
+		fprintf(stderr, "salvage bt: %s: %s\n", a.pos[0], k.err);
+	free(th);
+	az_tasks_free(&tasks);
+	az_kernel_close(&k);
+	return AZ_EXIT_FAIL;
+}

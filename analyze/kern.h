@@ -1,0 +1,247 @@
+/* kern.h - the analyzer's view of the crashed kernel: symbols (kallsyms from
+ * the dump, or a vmlinux), struct layouts (BTF from the dump, or DWARF),
+ * ORC unwind tables, tasks.  Shared by analyze/ files only (az_ prefix).
+ *
+ * Ownership: an az_kernel owns everything it hands out; pointers stay valid
+ * until az_kernel_close().  Functions return 0 on success or -1 with a
+ * one-line message in k->err ("the failing thing first, lowercase"). */
+#ifndef SALVAGE_AZ_KERN_H
+#define SALVAGE_AZ_KERN_H
+
+#include "salvage.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- symbols (ksym.c, with `salvage sym`) --------------------------------------------------- */
+struct az_sym {
+	uint64_t addr;
+	uint32_t name;       /* offset into az_syms.names */
+	char type;           /* kallsyms / nm letter: t T d D b B r R w W A ... */
+};
+
+struct az_syms {
+	struct az_sym *v;    /* sorted by address */
+	size_t n;
+	char *names;
+	size_t names_len, names_cap;
+	uint32_t *by_name;   /* indexes into v, sorted by name */
+	uint64_t stext, etext;   /* kernel text bounds (_stext, _etext) */
+	const char *source;  /* "kallsyms" or "vmlinux" */
+};
+
+/* Decode kallsyms from the dump (VMCOREINFO SYMBOL(kallsyms_*)). */
+int az_ksyms_load(vmc_dump *d, struct az_syms *s, char *err, size_t errlen);
+/* Append a symbol while building a table by hand (vmlinux .symtab). */
+int az_syms_add(struct az_syms *s, const char *name, uint64_t addr, char type);
+/* Sort and index after the last az_syms_add. */
+int az_syms_finish(struct az_syms *s);
+void az_syms_free(struct az_syms *s);
+const char *az_sym_name(const struct az_syms *s, const struct az_sym *y);
+/* The function (or object) holding addr: the highest symbol at or below it
+ * that is not absolute/per-cpu; *size is the distance to the next symbol. */
+const struct az_sym *az_syms_find(const struct az_syms *s, uint64_t addr,
+				  uint64_t *off, uint64_t *size);
+int az_syms_addr(const struct az_syms *s, const char *name, uint64_t *addr);
+bool az_syms_is_text(const struct az_syms *s, uint64_t addr);
+
+/* ---- struct layouts (kernel.c: BTF, dwarf.c: DWARF) ------------------------------------- */
+/* Every struct member the analyzer reads, listed once: (field id, struct,
+ * member path, required).  Alternatives (e.g. __state vs state) are
+ * separate entries; the users pick what is present. */
+#define AZ_FIELDS(X) \
+	X(TASK_TASKS, "task_struct", "tasks") \
+	X(TASK_PID, "task_struct", "pid") \
+	X(TASK_TGID, "task_struct", "tgid") \
+	X(TASK_COMM, "task_struct", "comm") \
+	X(TASK_STATE_NEW, "task_struct", "__state") \
+	X(TASK_STATE_OLD, "task_struct", "state") \
+	X(TASK_EXIT_STATE, "task_struct", "exit_state") \
+	X(TASK_REAL_PARENT, "task_struct", "real_parent") \
+	X(TASK_FLAGS, "task_struct", "flags") \
+	X(TASK_STACK, "task_struct", "stack") \
+	X(TASK_THREAD_SP, "task_struct", "thread.sp") \
+	X(TASK_TI_CPU, "task_struct", "thread_info.cpu") \
+	X(TASK_CPU, "task_struct", "cpu") \
+	X(TASK_ON_CPU, "task_struct", "on_cpu") \
+	X(TASK_SIGNAL, "task_struct", "signal") \
+	X(TASK_THREAD_NODE, "task_struct", "thread_node") \
+	X(TASK_MM, "task_struct", "mm") \
+	X(SIGNAL_THREAD_HEAD, "signal_struct", "thread_head") \
+	X(RQ_CURR, "rq", "curr") \
+	X(RQ_IDLE, "rq", "idle") \
+	X(ITF_BP, "inactive_task_frame", "bp") \
+	X(ITF_RET, "inactive_task_frame", "ret_addr")
+
+enum az_field {
+#define AZ_F_ENUM(id, st, m) AZ_F_##id,
+	AZ_FIELDS(AZ_F_ENUM)
+#undef AZ_F_ENUM
+	AZ_F_COUNT
+};
+
+struct az_layout {
+	int64_t off[AZ_F_COUNT];    /* byte offset, -1 when absent */
+	uint32_t size[AZ_F_COUNT];  /* member size in bytes (0 unknown) */
+	uint64_t inactive_frame_size;
+	const char *source;         /* "BTF" or "DWARF" */
+};
+
+/* Member look-up callback both type sources provide: path may be dotted
+ * ("thread.sp"); anonymous struct/union members are searched through. */
+typedef int (*az_member_fn)(void *ctx, const char *stype, const char *path,
+			    uint64_t *off, uint64_t *size);
+typedef int (*az_sizeof_fn)(void *ctx, const char *stype, uint64_t *size);
+void az_layout_fill(struct az_layout *l, az_member_fn member, az_sizeof_fn sz,
+		    void *ctx, const char *source);
+const char *az_field_name(enum az_field f);   /* "task_struct.tasks" */
+
+struct az_btf;
+/* Find __start_BTF/__stop_BTF through the symbols and parse what is there. */
+int az_btf_load(vmc_dump *d, const struct az_syms *s, struct az_btf **out,
+		char *err, size_t errlen);
+void az_btf_free(struct az_btf *b);
+int az_btf_member(void *btf, const char *stype, const char *path,
+		  uint64_t *off, uint64_t *size);
+int az_btf_sizeof(void *btf, const char *stype, uint64_t *size);
+
+/* ---- vmlinux with debug info (dwarf.c) ----------------------------------- */
+struct az_vmlinux;
+/* Open path, check it against the dump (BUILD-ID, else linux_banner) and
+ * load its .symtab relocated by KERNELOFFSET into *syms. */
+int az_vmlinux_open(vmc_dump *d, const char *path, struct az_vmlinux **out,
+		    struct az_syms *syms, char *err, size_t errlen);
+void az_vmlinux_close(struct az_vmlinux *v);
+int az_dwarf_member(void *vml, const char *stype, const char *path,
+		    uint64_t *off, uint64_t *size);
+int az_dwarf_sizeof(void *vml, const char *stype, uint64_t *size);
+/* Source position of a (run-time) address, and the functions inlined there,
+ * innermost first.  Returns the number of entries written (0 when unknown). */
+struct az_srcpos {
+	char func[128];          /* "" for the outermost (the symbol's function) */
+	char file[256];
+	unsigned line;
+};
+int az_dwarf_where(struct az_vmlinux *v, uint64_t addr, struct az_srcpos *out,
+		   int max);
+
+/* ---- ORC tables (unwind.c) --------------------------------------------------------- */
+struct az_orc_entry {
+	int16_t sp_offset, bp_offset;
+	uint8_t sp_reg, bp_reg, type;   /* type normalised to AZ_ORC_T_* */
+	bool signal;
+};
+enum { AZ_ORC_T_UNDEFINED, AZ_ORC_T_END, AZ_ORC_T_CALL, AZ_ORC_T_REGS,
+       AZ_ORC_T_REGS_PARTIAL };
+enum { AZ_ORC_REG_UNDEFINED = 0, AZ_ORC_REG_PREV_SP = 1, AZ_ORC_REG_DX = 2,
+       AZ_ORC_REG_DI = 3, AZ_ORC_REG_BP = 4, AZ_ORC_REG_SP = 5,
+       AZ_ORC_REG_R10 = 6, AZ_ORC_REG_R13 = 7, AZ_ORC_REG_BP_INDIRECT = 8,
+       AZ_ORC_REG_SP_INDIRECT = 9 };
+struct az_orc {
+	uint64_t *ip;        /* absolute addresses, sorted */
+	uint8_t *raw;        /* 6 bytes per entry as in the dump */
+	size_t n;
+	int layout;          /* 1: type:2 end:1 (<= 6.3);  2: type:3 signal:1 (6.4+) */
+};
+int az_orc_load(vmc_dump *d, const struct az_syms *s, struct az_orc *o,
+		char *err, size_t errlen);
+void az_orc_free(struct az_orc *o);
+/* The entry for ip; false when no table covers it. */
+bool az_orc_find(const struct az_orc *o, uint64_t ip, struct az_orc_entry *e);
+
+/* ---- the kernel context (kernel.c) --------------------------------------- */
+enum { AZ_NEED_SYMS = 1, AZ_NEED_TYPES = 2, AZ_NEED_ORC = 4 };
+
+struct az_kernel {
+	vmc_dump *d;
+	const char *path;
+	struct az_syms syms;
+	bool have_syms, have_types, have_orc;
+	struct az_layout lay;
+	struct az_btf *btf;
+	struct az_vmlinux *vml;
+	struct az_orc orc;
+	uint64_t kaslr;
+	char why_syms[256], why_types[256], why_orc[256];
+	char err[512];
+};
+
+/* Open dump path (and vmlinux when not NULL).  What cannot be had is noted
+ * in why_*; the call fails only when a `need` bit cannot be met, with a
+ * message naming what is missing. */
+int az_kernel_open(struct az_kernel *k, const char *path, const char *vmlinux,
+		   unsigned need);
+void az_kernel_close(struct az_kernel *k);
+
+int az_read(struct az_kernel *k, uint64_t va, void *buf, size_t len);
+int az_read_u64(struct az_kernel *k, uint64_t va, uint64_t *v);
+int az_read_u32(struct az_kernel *k, uint64_t va, uint32_t *v);
+/* Read an unsigned integer member of `size` 1, 2, 4 or 8 bytes. */
+int az_read_uint(struct az_kernel *k, uint64_t va, uint32_t size, uint64_t *v);
+int az_sym(struct az_kernel *k, const char *name, uint64_t *addr);
+/* Address of a per-cpu variable (kallsyms value) on cpu. */
+int az_percpu(struct az_kernel *k, uint64_t sym, unsigned cpu, uint64_t *addr);
+/* "name+0x1a/0x40" or the hex address when no symbol holds it. */
+void az_symbolize(struct az_kernel *k, uint64_t addr, char *buf, size_t len);
+
+/* ---- tasks (tasks.c, with `salvage ps`) ------------------------------------------------------ */
+struct az_task {
+	uint64_t addr;
+	int pid, tgid, ppid;
+	int cpu;                 /* task's CPU field; -1 unknown */
+	int active_cpu;          /* CPU it was running on at the crash, or -1 */
+	char comm[17];
+	char state;              /* ps letter R S D T t X Z P I, '?' unknown */
+	uint64_t state_raw;
+	bool kthread, idle;
+};
+struct az_tasks {
+	struct az_task *v;
+	size_t n;
+	int ncpu;                /* CPUs with a run queue read */
+	uint64_t curr[64];       /* rq->curr per CPU (0 unknown) */
+	char warn[256];          /* first problem met while walking, "" none */
+};
+int az_tasks_load(struct az_kernel *k, struct az_tasks *t);
+void az_tasks_free(struct az_tasks *t);
+const struct az_task *az_task_by_pid(const struct az_tasks *t, int pid);
+/* CPU number of NT_PRSTATUS note i (online CPUs in order), -1 unknown. */
+int az_note_cpu(struct az_kernel *k, size_t i);
+
+/* ---- unwinding (unwind.c) ------------------------------------------------- */
+/* RETADDR: no unwind data for the function, but the first return address
+ * above sp whose call instruction targets that function was found */
+enum az_frame_how { AZ_HOW_REGS, AZ_HOW_ORC, AZ_HOW_FP, AZ_HOW_SCAN, AZ_HOW_RETADDR };
+struct az_frame {
+	uint64_t ip, sp;
+	enum az_frame_how how;
+	bool reliable;           /* false: a stack-scan guess ('?') */
+	bool has_regs;           /* an exception frame (pt_regs) ends here */
+	bool user_regs;          /* ... and it is entry from user space */
+	uint64_t regs_addr;
+	uint64_t regs[21];       /* pt_regs order = VMC_REG_R15 .. VMC_REG_SS */
+	bool partial_regs;       /* only the IRET frame is valid */
+};
+struct az_unwind_opts {
+	uint64_t stack_lo, stack_hi;   /* bounds for the stack scan (0: guess) */
+};
+/* Unwind from regs (pt_regs order, 21 values).  first_is_call: the ip is a
+ * return address (blocked task), not the interrupted instruction. */
+int az_unwind(struct az_kernel *k, const uint64_t regs[21], bool first_is_call,
+	      const struct az_unwind_opts *o, struct az_frame *out, int max,
+	      char *why, size_t whylen);
+
+/* ---- small shared helpers (kernel.c) -------------------------------------- */
+/* Parse common options: --json, --vmlinux F, --help; leaves positional
+ * arguments in pos[] (at most npos).  Returns -1 on a usage error (printed),
+ * 1 when --help was printed, 0 otherwise. */
+struct az_args {
+	bool json;
+	const char *vmlinux;
+	const char *pos[4];
+	int npos;
+};
+int az_parse_args(int argc, char **argv, const char *cmd, const char *usage,
+		  int maxpos, struct az_args *a);
+
+#endif

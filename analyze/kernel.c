@@ -1,0 +1,367 @@
+/* kernel.c - open a dump as a kernel: symbols (a --vmlinux, else kallsyms
+ * from the dump), struct layouts (DWARF from the vmlinux, else BTF from the
+ * dump), ORC tables; memory reading helpers; shared option parsing. */
+#include "kern.h"
+
+#include <bpf/btf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *st, *member;
+} fields[AZ_F_COUNT] = {
+#define AZ_F_TAB(id, st, m) [AZ_F_##id] = { st, m },
+	AZ_FIELDS(AZ_F_TAB)
+#undef AZ_F_TAB
+};
+
+const char *az_field_name(enum az_field f)
+{
+	static char buf[AZ_F_COUNT][64];
+	if (!buf[f][0])
+		snprintf(buf[f], sizeof(buf[f]), "%s.%s", fields[f].st, fields[f].member);
+	return buf[f];
+}
+
+void az_layout_fill(struct az_layout *l, az_member_fn member, az_sizeof_fn sz, void *ctx,
+		    const char *source)
+{
+	uint64_t off, size;
+
+	for (int i = 0; i < AZ_F_COUNT; i++) {
+		l->off[i] = -1;
+		l->size[i] = 0;
+		if (member(ctx, fields[i].st, fields[i].member, &off, &size) == 0) {
+			l->off[i] = (int64_t)off;
+			l->size[i] = (uint32_t)size;
+		}
+	}
+	/* struct inactive_task_frame (arch/x86/include/asm/switch_to.h) is the
+	 * same on x86_64 since 4.9: r15 r14 r13 r12 bx bp ret_addr; used when
+	 * the type information does not carry it */
+	if (sz(ctx, "inactive_task_frame", &size) == 0) {
+		l->inactive_frame_size = size;
+	} else {
+		l->inactive_frame_size = 56;
+		l->off[AZ_F_ITF_BP] = 40;
+		l->off[AZ_F_ITF_RET] = 48;
+	}
+	l->source = source;
+}
+
+int az_read(struct az_kernel *k, uint64_t va, void *buf, size_t len)
+{
+	return vmc_read_virt(k->d, va, buf, len) == VMC_OK ? 0 : -1;
+}
+
+int az_read_u64(struct az_kernel *k, uint64_t va, uint64_t *v)
+{
+	return az_read(k, va, v, 8);
+}
+
+int az_read_u32(struct az_kernel *k, uint64_t va, uint32_t *v)
+{
+	return az_read(k, va, v, 4);
+}
+
+int az_read_uint(struct az_kernel *k, uint64_t va, uint32_t size, uint64_t *v)
+{
+	uint8_t b[8] = { 0 };
+	if (size == 0 || size > 8 || az_read(k, va, b, size) < 0)
+		return -1;
+	*v = 0;
+	for (uint32_t i = 0; i < size; i++)
+		*v |= (uint64_t)b[i] << (8 * i);
+	return 0;
+}
+
+int az_sym(struct az_kernel *k, const char *name, uint64_t *addr)
+{
+	if (k->have_syms && az_syms_addr(&k->syms, name, addr) == 0)
+		return 0;
+	/* VMCOREINFO exports a few without any symbol table */
+	return vmc_vmci_symbol(k->d, name, addr) == VMC_OK ? 0 : -1;
+}
+
+int az_percpu(struct az_kernel *k, uint64_t sym, unsigned cpu, uint64_t *addr)
+{
+	uint64_t tab, off;
+	if (az_sym(k, "__per_cpu_offset", &tab) < 0 || cpu >= 8192 ||
+	    az_read_u64(k, tab + 8ull * cpu, &off) < 0)
+		return -1;
+	*addr = sym + off;
+	return 0;
+}
+
+void az_symbolize(struct az_kernel *k, uint64_t addr, char *buf, size_t len)
+{
+	uint64_t off, size;
+	const struct az_sym *y = k->have_syms ? az_syms_find(&k->syms, addr, &off, &size) : NULL;
+	/* beyond the symbol's end by more than a page: not really in it */
+	if (!y || (size && off >= size && off > 4096) || off > (1u << 24)) {
+		snprintf(buf, len, "0x%016" PRIx64, addr);
+		return;
+	}
+	if (size)
+		snprintf(buf, len, "%s+0x%" PRIx64 "/0x%" PRIx64, az_sym_name(&k->syms, y), off, size);
+	else
+		snprintf(buf, len, "%s+0x%" PRIx64, az_sym_name(&k->syms, y), off);
+}
+
+int az_kernel_open(struct az_kernel *k, const char *path, const char *vmlinux, unsigned need)
+{
+	memset(k, 0, sizeof(*k));
+	k->path = path;
+	k->d = az_open(path);
+	if (!k->d)
+		return -1;      /* az_open said why */
+	if (vmc_vmci_kerneloffset(k->d, &k->kaslr) != VMC_OK)
+		k->kaslr = 0;
+	if (vmlinux) {
+		if (az_vmlinux_open(k->d, vmlinux, &k->vml, &k->syms, k->err, sizeof(k->err)) < 0)
+			return -1;
+		k->have_syms = true;
+	} else if (az_ksyms_load(k->d, &k->syms, k->why_syms, sizeof(k->why_syms)) == 0) {
+		k->have_syms = true;
+	}
+	if (!k->have_syms && (need & (AZ_NEED_SYMS | AZ_NEED_TYPES | AZ_NEED_ORC))) {
+		snprintf(k->err, sizeof(k->err), "no kernel symbols: %s, and no --vmlinux given",
+			 k->why_syms);
+		return -1;
+	}
+	if (k->vml) {
+		az_layout_fill(&k->lay, az_dwarf_member, az_dwarf_sizeof, k->vml, "DWARF");
+		k->have_types = k->lay.off[AZ_F_TASK_TASKS] >= 0;
+		if (!k->have_types)
+			snprintf(k->why_types, sizeof(k->why_types),
+				 "%s has no DWARF description of struct task_struct", vmlinux);
+	} else if (k->have_syms) {
+		if (az_btf_load(k->d, &k->syms, &k->btf, k->why_types, sizeof(k->why_types)) == 0) {
+			az_layout_fill(&k->lay, az_btf_member, az_btf_sizeof, k->btf, "BTF");
+			k->have_types = k->lay.off[AZ_F_TASK_TASKS] >= 0;
+			if (!k->have_types)
+				snprintf(k->why_types, sizeof(k->why_types),
+					 "the dump's BTF has no struct task_struct");
+		}
+	} else {
+		snprintf(k->why_types, sizeof(k->why_types), "no symbols to find BTF with");
+	}
+	if (!k->have_types && (need & AZ_NEED_TYPES)) {
+		snprintf(k->err, sizeof(k->err), "%s%s: struct task_struct layout unknown",
+			 k->why_types, vmlinux ? "" : " and no --vmlinux given");
+		return -1;
+	}
+	if (k->have_syms && (need & AZ_NEED_ORC) &&
+	    az_orc_load(k->d, &k->syms, &k->orc, k->why_orc, sizeof(k->why_orc)) == 0)
+		k->have_orc = true;
+	return 0;
+}
+
+void az_kernel_close(struct az_kernel *k)
+{
+	az_orc_free(&k->orc);
+	az_btf_free(k->btf);
+	az_vmlinux_close(k->vml);
+	az_syms_free(&k->syms);
+	if (k->d)
+		vmc_dump_destroy(k->d);
+	memset(k, 0, sizeof(*k));
+}
+
+int az_parse_args(int argc, char **argv, const char *cmd, const char *usage, int maxpos,
+		  struct az_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			a->json = true;
+		} else if (!strcmp(argv[i], "--vmlinux") || !strncmp(argv[i], "--vmlinux=", 10)) {
+			if (argv[i][9] == '=') {
+				a->vmlinux = argv[i] + 10;
+			} else if (i + 1 < argc) {
+				a->vmlinux = argv[++i];
+			} else {
+				fprintf(stderr, "salvage %s: --vmlinux needs a file\n", cmd);
+				return -1;
+			}
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(usage, stdout);
+			return 1;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "salvage %s: unknown option '%s'\n%s", cmd, argv[i], usage);
+			return -1;
+		} else if (a->npos < maxpos) {
+			a->pos[a->npos++] = argv[i];
+		} else {
+			fprintf(stderr, "salvage %s: too many arguments\n%s", cmd, usage);
+			return -1;
+		}
+	}
+	if (a->npos == 0) {
+		fputs(usage, stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- BTF ------------------------------------------------------------------- */
+
+/* btf.c - struct layouts from the kernel's own BTF (CONFIG_DEBUG_INFO_BTF),
+ * found in the dump between the __start_BTF and __stop_BTF symbols and
+ * parsed with libbpf (Debian's libbpf-dev). */
+
+#define MAX_BTF_BYTES (256u << 20)
+
+struct az_btf {
+	struct btf *btf;
+	void *data;
+};
+
+int az_btf_load(vmc_dump *d, const struct az_syms *s, struct az_btf **out,
+		char *err, size_t errlen)
+{
+	uint64_t start, stop;
+	struct az_btf *b;
+
+	if (az_syms_addr(s, "__start_BTF", &start) < 0 ||
+	    az_syms_addr(s, "__stop_BTF", &stop) < 0) {
+		snprintf(err, errlen, "no BTF in this dump (no __start_BTF/__stop_BTF symbols: "
+			 "kernel built without CONFIG_DEBUG_INFO_BTF)");
+		return -1;
+	}
+	if (stop <= start || stop - start > MAX_BTF_BYTES) {
+		snprintf(err, errlen, "BTF: implausible bounds 0x%" PRIx64 "-0x%" PRIx64, start, stop);
+		return -1;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b)
+		b->data = malloc(stop - start);
+	if (!b || !b->data) {
+		free(b);
+		snprintf(err, errlen, "BTF: out of memory");
+		return -1;
+	}
+	if (vmc_read_virt(d, start, b->data, stop - start) != VMC_OK) {
+		snprintf(err, errlen, "BTF at 0x%" PRIx64 " (%" PRIu64 " bytes) not readable: %s",
+			 start, stop - start, vmc_errmsg(d));
+		free(b->data);
+		free(b);
+		return -1;
+	}
+	errno = 0;
+	b->btf = btf__new(b->data, (uint32_t)(stop - start));
+	if (!b->btf) {
+		snprintf(err, errlen, "BTF at 0x%" PRIx64 " rejected by libbpf: %s", start,
+			 strerror(errno ? errno : EINVAL));
+		free(b->data);
+		free(b);
+		return -1;
+	}
+	*out = b;
+	return 0;
+}
+
+void az_btf_free(struct az_btf *b)
+{
+	if (!b)
+		return;
+	btf__free(b->btf);
+	free(b->data);
+	free(b);
+}
+
+static const struct btf_type *composite(struct btf *btf, int32_t id)
+{
+	if (id < 0)
+		return NULL;
+	id = btf__resolve_type(btf, (uint32_t)id);
+	if (id < 0)
+		return NULL;
+	const struct btf_type *t = btf__type_by_id(btf, (uint32_t)id);
+	return t && btf_is_composite(t) ? t : NULL;
+}
+
+/* Find member `name` in t, searching anonymous members; adds its byte
+ * offset to *off and returns its type id, or -1. */
+static int32_t find_member(struct btf *btf, const struct btf_type *t, const char *name,
+			   uint64_t *off)
+{
+	const struct btf_member *m = btf_members(t);
+	int n = btf_vlen(t);
+
+	for (int i = 0; i < n; i++) {
+		const char *mn = btf__name_by_offset(btf, m[i].name_off);
+		uint64_t bo = btf_member_bit_offset(t, (uint32_t)i);
+		if (mn && *mn) {
+			if (!strcmp(mn, name)) {
+				*off += bo / 8;
+				return (int32_t)m[i].type;
+			}
+			continue;
+		}
+		const struct btf_type *sub = composite(btf, (int32_t)m[i].type);
+		if (!sub)
+			continue;
+		uint64_t o = *off + bo / 8;
+		int32_t r = find_member(btf, sub, name, &o);
+		if (r >= 0) {
+			*off = o;
+			return r;
+		}
+	}
+	return -1;
+}
+
+static int32_t find_struct(struct btf *btf, const char *stype)
+{
+	int32_t id = btf__find_by_name_kind(btf, stype, BTF_KIND_STRUCT);
+	if (id < 0)
+		id = btf__find_by_name_kind(btf, stype, BTF_KIND_UNION);
+	return id;
+}
+
+int az_btf_member(void *ctx, const char *stype, const char *path, uint64_t *off,
+		  uint64_t *size)
+{
+	struct btf *btf = ((struct az_btf *)ctx)->btf;
+	int32_t id = find_struct(btf, stype);
+	const struct btf_type *t = composite(btf, id);
+	uint64_t o = 0;
+	char part[128];
+
+	while (t && *path) {
+		const char *dot = strchr(path, '.');
+		size_t len = dot ? (size_t)(dot - path) : strlen(path);
+		if (len >= sizeof(part))
+			return -1;
+		memcpy(part, path, len);
+		part[len] = 0;
+		id = find_member(btf, t, part, &o);
+		if (id < 0)
+			return -1;
+		path += len + (dot ? 1 : 0);
+		if (*path)
+			t = composite(btf, id);
+	}
+	if (!t || *path)
+		return -1;
+	int64_t sz = btf__resolve_size(btf, (uint32_t)id);
+	*off = o;
+	*size = sz > 0 ? (uint64_t)sz : 0;
+	return 0;
+}
+
+int az_btf_sizeof(void *ctx, const char *stype, uint64_t *size)
+{
+	struct btf *btf = ((struct az_btf *)ctx)->btf;
+	int32_t id = find_struct(btf, stype);
+	if (id < 0)
+		return -1;
+	int64_t sz = btf__resolve_size(btf, (uint32_t)id);
+	if (sz <= 0)
+		return -1;
+	*size = (uint64_t)sz;
+	return 0;
+}

@@ -1,0 +1,430 @@
+/* unwind.c - x86_64 kernel stack unwinding, and the ORC tables it reads
+ * from the dump (second half).  ORC first (the rules of
+ * arch/x86/kernel/unwind_orc.c: CFA from sp/bp/registers, return address
+ * below it, pt_regs for REGS entries, IRET frames for REGS_PARTIAL); where
+ * no ORC entry covers an address (objtool left it undefined, modules, no
+ * ORC at all): the return address whose call targets the function, then
+ * frame pointers, and when all fail a scan of the rest of the stack for
+ * kernel text addresses, each marked unreliable. */
+#include "kern.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PT_REGS_WORDS 21
+#define IRET_OFFSET (16 * 8)      /* offsetof(struct pt_regs, ip) */
+#define STACK_GUESS (16 * 1024)   /* THREAD_SIZE on x86_64 without KASAN */
+#define MAX_SCAN 48
+
+enum { R_R15, R_R14, R_R13, R_R12, R_BP, R_BX, R_R11, R_R10, R_R9, R_R8, R_AX,
+       R_CX, R_DX, R_SI, R_DI, R_ORIG_AX, R_IP, R_CS, R_FLAGS, R_SP, R_SS };
+
+struct ustate {
+	uint64_t ip, sp, bp;
+	bool signal;
+	bool have_regs, full;     /* cur[] holds the registers of this frame */
+	uint64_t cur[PT_REGS_WORDS];
+};
+
+static bool get_reg(const struct ustate *s, int r, uint64_t *v)
+{
+	if (!s->have_regs)
+		return false;
+	if (!s->full && r != R_IP && r != R_CS && r != R_FLAGS && r != R_SP && r != R_SS)
+		return false;
+	*v = s->cur[r];
+	return true;
+}
+
+static bool user_mode(const uint64_t *regs)
+{
+	return (regs[R_CS] & 3) != 0;
+}
+
+static int emit(struct az_frame *out, int max, int *n, const struct ustate *s,
+		enum az_frame_how how, bool reliable)
+{
+	if (*n >= max)
+		return -1;
+	struct az_frame *f = &out[(*n)++];
+	memset(f, 0, sizeof(*f));
+	f->ip = s->ip;
+	f->sp = s->sp;
+	f->how = how;
+	f->reliable = reliable;
+	return 0;
+}
+
+static void scan(struct az_kernel *k, uint64_t from, uint64_t hi, struct az_frame *out,
+		 int max, int *n)
+{
+	int found = 0;
+	for (uint64_t a = from & ~7ull; a + 8 <= hi && found < MAX_SCAN && *n < max; a += 8) {
+		uint64_t w;
+		if (az_read_u64(k, a, &w) < 0)
+			break;
+		if (!az_syms_is_text(&k->syms, w))
+			continue;
+		struct az_frame *f = &out[(*n)++];
+		memset(f, 0, sizeof(*f));
+		f->ip = w;
+		f->sp = a;
+		f->how = AZ_HOW_SCAN;
+		f->reliable = false;
+		found++;
+	}
+}
+
+/* One step for a function without unwind data: the first word above sp
+ * that is a return address right after a direct call (e8 rel32) of the
+ * function holding ip.  Strong enough to trust (a stale address would have
+ * to come from another call of the same function), unlike a plain scan. */
+static bool retaddr_step(struct az_kernel *k, struct ustate *s, uint64_t hi)
+{
+	uint64_t off, fn;
+	const struct az_sym *y = az_syms_find(&k->syms, s->ip, &off, NULL);
+	if (!y)
+		return false;
+	fn = y->addr;
+	for (uint64_t a = s->sp & ~7ull; a + 8 <= hi && a < s->sp + 4096; a += 8) {
+		uint64_t w;
+		uint8_t call[5];
+		if (az_read_u64(k, a, &w) < 0)
+			return false;
+		if (!az_syms_is_text(&k->syms, w) || az_read(k, w - 5, call, 5) < 0 || call[0] != 0xe8)
+			continue;
+		int32_t rel = (int32_t)((uint32_t)call[1] | (uint32_t)call[2] << 8 |
+					(uint32_t)call[3] << 16 | (uint32_t)call[4] << 24);
+		if (w + (uint64_t)(int64_t)rel != fn)
+			continue;
+		s->ip = w;
+		s->sp = a + 8;
+		s->signal = false;
+		s->have_regs = false;
+		return true;
+	}
+	return false;
+}
+
+/* One step by frame pointer: bp points at the saved bp, the return address
+ * above it. */
+static bool fp_step(struct az_kernel *k, struct ustate *s, uint64_t hi)
+{
+	uint64_t nbp, ret;
+	if (s->bp < s->sp || s->bp + 16 > hi || (s->bp & 7))
+		return false;
+	if (az_read_u64(k, s->bp, &nbp) < 0 || az_read_u64(k, s->bp + 8, &ret) < 0)
+		return false;
+	if (!az_syms_is_text(&k->syms, ret))
+		return false;
+	s->sp = s->bp + 16;
+	s->ip = ret;
+	s->bp = nbp;
+	s->signal = false;
+	s->have_regs = false;
+	return true;
+}
+
+int az_unwind(struct az_kernel *k, const uint64_t regs[21], bool first_is_call,
+	      const struct az_unwind_opts *o, struct az_frame *out, int max, char *why,
+	      size_t whylen)
+{
+	struct ustate s = { 0 };
+	int n = 0;
+	uint64_t lo, hi;
+	enum az_frame_how how = AZ_HOW_REGS;
+
+	*why = 0;
+	memcpy(s.cur, regs, sizeof(s.cur));
+	s.have_regs = s.full = true;
+	s.ip = regs[R_IP];
+	s.sp = regs[R_SP];
+	s.bp = regs[R_BP];
+	s.signal = !first_is_call;
+	lo = o && o->stack_lo ? o->stack_lo : s.sp & ~(uint64_t)(STACK_GUESS - 1);
+	hi = o && o->stack_hi ? o->stack_hi : lo + STACK_GUESS;
+	if (user_mode(regs)) {
+		snprintf(why, whylen, "the CPU was in user mode");
+		return 0;
+	}
+	for (;;) {
+		struct az_orc_entry e;
+		uint64_t cfa, t;
+		bool indirect = false, stack_switch = false;
+
+		if (emit(out, max, &n, &s, how, true) < 0) {
+			snprintf(why, whylen, "stopped after %d frames", max);
+			return n;
+		}
+		if (s.have_regs && user_mode(s.cur))
+			return n;
+		uint64_t prev_sp = s.sp;
+		if (!k->have_orc || !az_orc_find(&k->orc, s.signal ? s.ip : s.ip - 1, &e) ||
+		    e.type == AZ_ORC_T_UNDEFINED) {
+			/* no ORC for this address: its call site, frame pointers,
+			 * then a scan */
+			if (retaddr_step(k, &s, hi)) {
+				how = AZ_HOW_RETADDR;
+				continue;
+			}
+			if (fp_step(k, &s, hi)) {
+				how = AZ_HOW_FP;
+				continue;
+			}
+			snprintf(why, whylen, "no unwind data at %s; rest of the stack scanned",
+				 k->have_orc ? "this address" : "all (no ORC tables)");
+			scan(k, prev_sp, hi, out, max, &n);
+			return n;
+		}
+		if (e.type == AZ_ORC_T_END)
+			return n;
+		switch (e.sp_reg) {
+		case AZ_ORC_REG_SP: cfa = s.sp + (uint64_t)(int64_t)e.sp_offset; break;
+		case AZ_ORC_REG_BP: cfa = s.bp + (uint64_t)(int64_t)e.sp_offset; break;
+		case AZ_ORC_REG_SP_INDIRECT: cfa = s.sp; indirect = true; break;
+		case AZ_ORC_REG_BP_INDIRECT:
+			cfa = s.bp + (uint64_t)(int64_t)e.sp_offset;
+			indirect = true;
+			break;
+		case AZ_ORC_REG_R10: case AZ_ORC_REG_R13: case AZ_ORC_REG_DI: case AZ_ORC_REG_DX: {
+			int r = e.sp_reg == AZ_ORC_REG_R10 ? R_R10 : e.sp_reg == AZ_ORC_REG_R13 ? R_R13 :
+				e.sp_reg == AZ_ORC_REG_DI ? R_DI : R_DX;
+			if (!get_reg(&s, r, &cfa)) {
+				snprintf(why, whylen, "ORC needs a register not saved here; rest scanned");
+				scan(k, prev_sp, hi, out, max, &n);
+				return n;
+			}
+			stack_switch = true;
+			break;
+		}
+		default:
+			snprintf(why, whylen, "unknown ORC sp_reg %u; rest of the stack scanned",
+				 e.sp_reg);
+			scan(k, prev_sp, hi, out, max, &n);
+			return n;
+		}
+		if (indirect) {
+			if (az_read_u64(k, cfa, &cfa) < 0)
+				goto unreadable;
+			if (e.sp_reg == AZ_ORC_REG_SP_INDIRECT)
+				cfa += (uint64_t)(int64_t)e.sp_offset;
+			stack_switch = true;
+		}
+		uint64_t old_bp = s.bp;
+		switch (e.type) {
+		case AZ_ORC_T_CALL:
+			if (az_read_u64(k, cfa - 8, &s.ip) < 0)
+				goto unreadable;
+			s.sp = cfa;
+			s.have_regs = false;
+			s.signal = false;
+			break;
+		case AZ_ORC_T_REGS: {
+			struct az_frame *f = &out[n - 1];
+			if (az_read(k, cfa, s.cur, sizeof(s.cur)) < 0)
+				goto unreadable;
+			f->has_regs = true;
+			f->regs_addr = cfa;
+			memcpy(f->regs, s.cur, sizeof(f->regs));
+			f->user_regs = user_mode(s.cur);
+			s.ip = s.cur[R_IP];
+			s.sp = s.cur[R_SP];
+			s.have_regs = s.full = true;
+			s.signal = true;
+			stack_switch = true;
+			break;
+		}
+		case AZ_ORC_T_REGS_PARTIAL: {
+			struct az_frame *f = &out[n - 1];
+			uint64_t iret[5];
+			if (az_read(k, cfa, iret, sizeof(iret)) < 0)
+				goto unreadable;
+			memset(s.cur, 0, sizeof(s.cur));
+			memcpy(&s.cur[R_IP], iret, sizeof(iret));
+			f->has_regs = true;
+			f->partial_regs = true;
+			f->regs_addr = cfa - IRET_OFFSET;
+			memcpy(f->regs, s.cur, sizeof(f->regs));
+			f->user_regs = user_mode(s.cur);
+			s.ip = iret[0];
+			s.sp = iret[3];
+			s.have_regs = true;
+			s.full = false;
+			s.signal = true;
+			stack_switch = true;
+			break;
+		}
+		default:
+			snprintf(why, whylen, "unknown ORC type; rest of the stack scanned");
+			scan(k, prev_sp, hi, out, max, &n);
+			return n;
+		}
+		switch (e.bp_reg) {
+		case AZ_ORC_REG_UNDEFINED:
+			if (get_reg(&s, R_BP, &t))
+				s.bp = t;
+			break;
+		case AZ_ORC_REG_PREV_SP:
+			if (az_read_u64(k, cfa + (uint64_t)(int64_t)e.bp_offset, &s.bp) < 0)
+				goto unreadable;
+			break;
+		case AZ_ORC_REG_BP:
+			if (az_read_u64(k, old_bp + (uint64_t)(int64_t)e.bp_offset, &s.bp) < 0)
+				goto unreadable;
+			break;
+		default:
+			break;
+		}
+		if (!stack_switch && s.sp <= prev_sp) {
+			snprintf(why, whylen, "stack pointer did not move up (bad ORC data?)");
+			return n;
+		}
+		if (stack_switch && !(s.have_regs && user_mode(s.cur))) {
+			/* a new stack (IRQ/exception stack -> task stack, or back) */
+			lo = s.sp & ~(uint64_t)(STACK_GUESS - 1);
+			if (!(o && o->stack_hi && s.sp >= o->stack_lo && s.sp < o->stack_hi))
+				hi = lo + STACK_GUESS;
+			else
+				hi = o->stack_hi;
+		}
+		how = AZ_HOW_ORC;
+		if (s.have_regs && user_mode(s.cur))
+			return n;
+		continue;
+unreadable:
+		snprintf(why, whylen, "stack word not readable in the dump: %s", vmc_errmsg(k->d));
+		return n;
+	}
+}
+
+/* ---- ORC tables (formerly orc.c) ------------------------------------------- */
+
+/* orc.c - the kernel's ORC unwind tables (CONFIG_UNWINDER_ORC), read from
+ * the dump between __start_orc_unwind_ip/__stop_orc_unwind_ip (s32 offsets,
+ * each relative to its own address, sorted) and __start_orc_unwind (6-byte
+ * entries, same order).
+ *
+ * Entry: s16 sp_offset, s16 bp_offset, then a 16-bit field:
+ *   bits 0-3 sp_reg, 4-7 bp_reg, and
+ *   up to 6.2:  type:2 (CALL 0, REGS 1, REGS_PARTIAL 2), end:1
+ *   6.3:        type:2, signal:1, end:1 (commit ffb1b4a41016)
+ *   6.4+:       type:3 (UNDEFINED 0, END_OF_STACK 1, CALL 2, REGS 3,
+ *               REGS_PARTIAL 4), signal:1 (commit fb799447ae29)
+ * The layout is told by the data: most entries describe plain calls, which
+ * read as 0 in bits 8-10 in the old layout and as 2 in the new one. */
+
+#define MAX_ORC (16u << 20)
+
+static int ver63(vmc_dump *d)
+{
+	const char *r = vmc_vmcoreinfo_get(d, "OSRELEASE");
+	return r && !strncmp(r, "6.3", 3) && (r[3] == '.' || r[3] == '-' || !r[3]);
+}
+
+int az_orc_load(vmc_dump *d, const struct az_syms *s, struct az_orc *o, char *err,
+		size_t errlen)
+{
+	uint64_t ip_start, ip_stop, orc_start;
+	int32_t *rel = NULL;
+	size_t votes[8] = { 0 };
+
+	memset(o, 0, sizeof(*o));
+	if (az_syms_addr(s, "__start_orc_unwind_ip", &ip_start) < 0 ||
+	    az_syms_addr(s, "__stop_orc_unwind_ip", &ip_stop) < 0 ||
+	    az_syms_addr(s, "__start_orc_unwind", &orc_start) < 0) {
+		snprintf(err, errlen, "no ORC tables (no __start_orc_unwind_ip symbol: kernel "
+			 "built without CONFIG_UNWINDER_ORC)");
+		return -1;
+	}
+	if (ip_stop <= ip_start || (ip_stop - ip_start) % 4 || (ip_stop - ip_start) / 4 > MAX_ORC) {
+		snprintf(err, errlen, "ORC: implausible table 0x%" PRIx64 "-0x%" PRIx64,
+			 ip_start, ip_stop);
+		return -1;
+	}
+	o->n = (size_t)(ip_stop - ip_start) / 4;
+	rel = malloc(o->n * 4);
+	o->ip = malloc(o->n * sizeof(*o->ip));
+	o->raw = malloc(o->n * 6);
+	if (!rel || !o->ip || !o->raw) {
+		snprintf(err, errlen, "ORC: out of memory");
+		goto fail;
+	}
+	if (vmc_read_virt(d, ip_start, rel, o->n * 4) != VMC_OK ||
+	    vmc_read_virt(d, orc_start, o->raw, o->n * 6) != VMC_OK) {
+		snprintf(err, errlen, "ORC tables not readable: %s", vmc_errmsg(d));
+		goto fail;
+	}
+	for (size_t i = 0; i < o->n; i++) {
+		o->ip[i] = ip_start + 4 * i + (uint64_t)(int64_t)rel[i];
+		if (i && o->ip[i] < o->ip[i - 1]) {
+			snprintf(err, errlen, "ORC: .orc_unwind_ip not sorted at entry %zu", i);
+			goto fail;
+		}
+		votes[(o->raw[6 * i + 5] & 7)]++;
+	}
+	o->layout = votes[2] > votes[0] ? 2 : 1;
+	if (o->layout == 1 && ver63(d))
+		o->layout = 3;
+	free(rel);
+	return 0;
+fail:
+	free(rel);
+	az_orc_free(o);
+	return -1;
+}
+
+void az_orc_free(struct az_orc *o)
+{
+	free(o->ip);
+	free(o->raw);
+	memset(o, 0, sizeof(*o));
+}
+
+bool az_orc_find(const struct az_orc *o, uint64_t ip, struct az_orc_entry *e)
+{
+	size_t lo = 0, hi = o->n;
+
+	if (!o->n || ip < o->ip[0])
+		return false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->ip[mid] <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const uint8_t *r = o->raw + 6 * (lo - 1);
+	uint16_t bits = (uint16_t)(r[4] | r[5] << 8);
+	e->sp_offset = (int16_t)(r[0] | r[1] << 8);
+	e->bp_offset = (int16_t)(r[2] | r[3] << 8);
+	e->sp_reg = bits & 0xf;
+	e->bp_reg = (bits >> 4) & 0xf;
+	e->signal = false;
+	unsigned t = (bits >> 8) & 3;
+	bool end;
+	switch (o->layout) {
+	case 2:
+		t = (bits >> 8) & 7;
+		e->signal = (bits >> 11) & 1;
+		e->type = t <= 4 ? (uint8_t)t : AZ_ORC_T_UNDEFINED;
+		return true;
+	case 3:
+		e->signal = (bits >> 10) & 1;
+		end = (bits >> 11) & 1;
+		break;
+	default:
+		end = (bits >> 10) & 1;
+		break;
+	}
+	if (end)
+		e->type = AZ_ORC_T_END;
+	else if (t == 0 && e->sp_reg == AZ_ORC_REG_UNDEFINED)
+		e->type = AZ_ORC_T_UNDEFINED;   /* the old "null" entry */
+	else
+		e->type = t == 0 ? AZ_ORC_T_CALL : t == 1 ? AZ_ORC_T_REGS :
+			  t == 2 ? AZ_ORC_T_REGS_PARTIAL : AZ_ORC_T_UNDEFINED;
+	if (e->type == AZ_ORC_T_REGS || e->type == AZ_ORC_T_REGS_PARTIAL)
+		e->signal = true;
+	return true;
+}

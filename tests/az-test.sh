@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The analyzer (`salvage sym`, `bt`, `ps`, `sys`) against the fixture
+# generator: every tests/fixtures/az-*.desc becomes a dump with a small
+# crashed kernel in it (tests/tools/ktask.py: kallsyms, BTF, ORC, tasks,
+# stacks with exception frames, NT_PRSTATUS notes), and
+# tests/tools/azexpect.py writes what each command must answer, computed by
+# the generator from what it laid out.  tests/tools/azcheck.py compares:
+#   - `salvage sym DUMP`: the whole symbol listing (kallsyms decoding);
+#   - `salvage bt --json DUMP`: every CPU's frames (function, offset, stack
+#     pointer, how found, reliable) and exception frames with registers;
+#     `bt --json DUMP PID` for switched-out and stack-scanned tasks; the
+#     text output names the same frames in the same order;
+#   - `salvage ps --json DUMP`: every task's pid, tgid, ppid, cpu, running
+#     cpu, state, command, kernel-thread flag and address;
+#   - `salvage sys --json DUMP`: release, node name, CPUs, crash time,
+#     uptime, HZ, load average, memory counters, task count, panic string;
+#   - fixtures without BTF: `ps` and `bt PID` fail with one line naming
+#     what is missing; errors for a missing or mismatching --vmlinux.
+#
+#   tests/az-test.sh BUILD      (BUILD/salvage; work files in BUILD/az)
+#
+# Exit 0 = all passed, 1 = a failure (listed at the end).
+set -uo pipefail
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIX=$HERE/fixtures
+PY=/usr/bin/python3
+SALVAGE=$BUILD/salvage
+OUT=$BUILD/az
+mkdir -p "$OUT"
+
+pass=0 fail=0
+failed=()
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); failed+=("$*"); echo "FAIL $*"; }
+
+if [ ! -x "$SALVAGE" ]; then
+	echo "az-test: $SALVAGE not built" >&2
+	exit 1
+fi
+
+# run NAME ARGS...: salvage ARGS > OUT/NAME.out, 2> OUT/NAME.err, status in rc
+run() {
+	local name=$1
+	shift
+	timeout 60 "$SALVAGE" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
+	rc=$?
+}
+
+# check NAME WHAT ARGS...: azcheck.py WHAT ARGS, reporting as NAME
+check() {
+	local name=$1
+	shift
+	if "$PY" "$HERE/tools/azcheck.py" "$@" >"$OUT/$name.check" 2>&1; then
+		ok "$name"
+	else
+		bad "$name"
+		head -15 "$OUT/$name.check"
+	fi
+}
+
+# expect_fail NAME TEXT: exit 1 and exactly one stderr line containing TEXT
+expect_fail() {
+	local name=$1 text=$2
+	if [ $rc -eq 1 ] && [ "$(wc -l <"$OUT/$name.err")" -eq 1 ] &&
+		grep -qF -- "$text" "$OUT/$name.err"; then
+		ok "$name"
+	else
+		bad "$name: exit $rc, stderr: $(head -2 "$OUT/$name.err" | tr '\n' ' ')"
+	fi
+}
+
+for desc in "$FIX"/az-*.desc; do
+	name=$(basename "$desc" .desc)
+	dump=$OUT/$name.dump
+	exp=$OUT/$name.expect.json
+	if ! timeout 120 "$PY" "$HERE/tools/azexpect.py" "$desc" "$dump" "$exp" >"$OUT/$name.gen-log" 2>&1; then
+		bad "$name: generator failed: $(tail -1 "$OUT/$name.gen-log")"
+		continue
+	fi
+	run "$name.sym" sym "$dump"
+	if [ $rc -eq 0 ]; then check "$name sym" sym "$exp" "$OUT/$name.sym.out"
+	else bad "$name sym: exit $rc: $(head -1 "$OUT/$name.sym.err")"; fi
+
+	run "$name.bt" bt --json "$dump"
+	if [ $rc -eq 0 ]; then check "$name bt" bt "$exp" "$OUT/$name.bt.out" cpus
+	else bad "$name bt: exit $rc: $(head -1 "$OUT/$name.bt.err")"; fi
+	run "$name.bt-text" bt "$dump"
+	if [ $rc -eq 0 ] && [ -f "$OUT/$name.bt.out" ]; then
+		check "$name bt text" bttext "$OUT/$name.bt.out" "$OUT/$name.bt-text.out"
+	else bad "$name bt text: exit $rc"; fi
+
+	run "$name.sys" sys --json "$dump"
+	if [ $rc -eq 0 ]; then check "$name sys" sys "$exp" "$OUT/$name.sys.out"
+	else bad "$name sys: exit $rc: $(head -1 "$OUT/$name.sys.err")"; fi
+	run "$name.sys-text" sys "$dump"
+	[ $rc -eq 0 ] && ok "$name sys text" || bad "$name sys text: exit $rc"
+
+	has_btf=$("$PY" -c 'import json,sys; print("yes" if json.load(open(sys.argv[1]))["ps"] is not None else "no")' "$exp")
+	pids=$("$PY" -c 'import json,sys; print(" ".join(k[3:] for k in json.load(open(sys.argv[1]))["bt"] if k.startswith("pid")))' "$exp")
+	if [ "$has_btf" = yes ]; then
+		run "$name.ps" ps --json "$dump"
+		if [ $rc -eq 0 ]; then check "$name ps" ps "$exp" "$OUT/$name.ps.out"
+		else bad "$name ps: exit $rc: $(head -1 "$OUT/$name.ps.err")"; fi
+		run "$name.ps-text" ps "$dump"
+		[ $rc -eq 0 ] && [ "$(grep -c '^>' "$OUT/$name.ps-text.out")" -ge 1 ] &&
+			ok "$name ps text" || bad "$name ps text: exit $rc, no running task marked"
+		for pid in $pids; do
+			run "$name.bt$pid" bt --json "$dump" "$pid"
+			if [ $rc -eq 0 ]; then check "$name bt $pid" bt "$exp" "$OUT/$name.bt$pid.out" "pid$pid"
+			else bad "$name bt $pid: exit $rc: $(head -1 "$OUT/$name.bt$pid.err")"; fi
+		done
+		run "$name.bt-nopid" bt "$dump" 99999
+		expect_fail "$name.bt-nopid" "no task with PID 99999"
+	else
+		msg="no BTF in this dump (no __start_BTF/__stop_BTF symbols: kernel built without CONFIG_DEBUG_INFO_BTF) and no --vmlinux given: struct task_struct layout unknown"
+		run "$name.ps" ps "$dump"
+		expect_fail "$name.ps" "$msg"
+		for pid in $pids; do
+			run "$name.bt$pid" bt "$dump" "$pid"
+			expect_fail "$name.bt$pid" "$msg"
+		done
+	fi
+	run "$name.vml-missing" bt --vmlinux "$OUT/no-such-vmlinux" "$dump"
+	expect_fail "$name.vml-missing" "no-such-vmlinux: No such file or directory"
+done
+
+# a vmlinux that is not the dump's kernel is refused, naming both build ids
+work=$OUT/fake-vmlinux
+if echo 'int main(void) { return 0; }' | cc -x c -o "$work" - \
+	-Wl,--build-id=0x00112233445566778899aabbccddeeff00112233 2>/dev/null; then
+	run az-vml-mismatch ps --vmlinux "$work" "$OUT/az-61.dump"
+	expect_fail az-vml-mismatch "does not match the dump: its build-id is 00112233445566778899aabbccddeeff00112233, the dump's VMCOREINFO BUILD-ID is"
+fi
+run az-usage bt
+[ $rc -eq 2 ] && ok "usage error exits 2" || bad "usage error: exit $rc"
+
+echo
+echo "az-test: $pass passed, $fail failed"
+for f in "${failed[@]}"; do echo "  $f"; done
+[ $fail -eq 0 ]
