@@ -103,8 +103,11 @@ struct cap_batch {
 struct cap_pool;
 /* A pool of workers that compress batches; with threads <= 1 there are no
  * workers and cap_pool_submit compresses in the caller. */
+/* Batches are read there too: by each worker through its own handle on
+ * src_path, or by the caller through src when there are no workers. */
 int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
-		    unsigned codec, int level, bool zero_check, bool hash);
+		    unsigned codec, int level, bool zero_check, bool hash,
+		    vmc_dump *src, const char *src_path, bool log_unreadable);
 /* Without worker threads, batches are compressed in the caller, which may
  * then skip pages whose content the table already holds. */
 void cap_pool_set_dedup(struct cap_pool *p, const struct cap_dedup *d);
@@ -197,8 +200,6 @@ struct cap_ctx {
 int cap_write_kdump(struct cap_ctx *c);
 int cap_write_elf(struct cap_ctx *c);
 
-/* Read one batch's pages from the source (main thread). */
-void cap_batch_read(struct cap_ctx *c, struct cap_batch *b);
 
 /* Set r->error from a negative errno or the dump's message. */
 int cap_fail(struct cap_result *r, enum cap_status st, const char *fmt, ...)

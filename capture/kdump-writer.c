@@ -318,7 +318,6 @@ static int dump_cycle(struct kw *w, uint64_t cyc, struct cap_batch **cur)
 		}
 		(*cur)->pfn[(*cur)->n++] = pl->cyc_start + i;
 		if ((*cur)->n == CAP_BATCH_PAGES) {
-			cap_batch_read(c, *cur);
 			cap_pool_submit(c->pool, *cur);
 			*cur = NULL;
 			struct cap_batch *d;
@@ -411,7 +410,6 @@ int cap_write_kdump(struct cap_ctx *c)
 		rc = dump_cycle(&w, cyc, &cur);
 	}
 	if (rc >= 0 && cur && cur->n) {
-		cap_batch_read(c, cur);
 		cap_pool_submit(c->pool, cur);
 		cur = NULL;
 	}

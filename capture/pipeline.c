@@ -50,29 +50,6 @@ void cap_result_free(struct cap_result *r)
 	r->nwarnings = 0;
 }
 
-void cap_batch_read(struct cap_ctx *c, struct cap_batch *b)
-{
-	size_t ps = c->plan.page_size;
-
-	for (size_t i = 0; i < b->n;) {
-		/* a run of consecutive frames is read at once */
-		size_t run = 1, done = 0;
-		while (i + run < b->n && b->pfn[i + run] == b->pfn[i] + run)
-			run++;
-		int rc = vmc_read_pages(c->src, b->pfn[i], run, b->in + i * ps, &done);
-		for (size_t k = 0; k < done; k++)
-			b->kind[i + k] = CAP_PAGE_RAW;
-		i += done;
-		if (rc != VMC_OK) {
-			b->kind[i] = CAP_PAGE_UNREADABLE;
-			if (c->o->message_level & 4)
-				cap_log("page 0x%llx unreadable, skipped: %s",
-					(unsigned long long)b->pfn[i], vmc_errmsg(c->src));
-			i++;
-		}
-	}
-}
-
 /* ---- the kernel log, saved before anything big is written ---------------- */
 
 /* A record's text is at most ~1 KiB, and escaping turns a byte into at most
@@ -234,7 +211,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	}
 	rc = cap_pool_create(&c.pool, o->threads, (size_t)(o->threads > 1 ? 4 * o->threads : 2),
 			     c.plan.page_size, o->codec, o->codec_level,
-			     (c.plan.level & VMC_DL_ZERO) != 0, c.dedup.e != NULL);
+			     (c.plan.level & VMC_DL_ZERO) != 0, c.dedup.e != NULL,
+			     c.src, o->input, (o->message_level & 4) != 0);
 	if (rc < 0) {
 		cap_fail(r, CAP_ERR, "compression setup: %s", strerror(-rc));
 		goto out_sink;

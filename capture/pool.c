@@ -60,6 +60,10 @@ struct cap_pool {
 	bool hash;
 	const struct cap_dedup *dedup;  /* consulted only without workers */
 	_Atomic uint64_t *seen;         /* hint set shared by workers */
+	vmc_dump *src;                  /* the caller's source (reads without workers) */
+	vmc_dump **wsrc;                /* each worker's own handle on the source */
+	int nwsrc;
+	bool log_unreadable;
 	struct cap_codec main_codec;    /* for cap_pool_compress_one */
 };
 
@@ -72,9 +76,36 @@ static bool page_is_zero(const uint8_t *p, size_t len)
 	return true;
 }
 
-static void compress_batch(struct cap_pool *p, struct cap_codec *codec, struct cap_batch *b)
+/* Read a batch's frames, runs of consecutive frames at once; a frame that
+ * cannot be read is marked and skipped. */
+static void read_batch(struct cap_pool *p, vmc_dump *src, struct cap_batch *b)
+{
+	size_t ps = p->page_size;
+
+	for (size_t i = 0; i < b->n;) {
+		size_t run = 1, done = 0;
+		while (i + run < b->n && b->pfn[i + run] == b->pfn[i] + run)
+			run++;
+		int rc = vmc_read_pages(src, b->pfn[i], run, b->in + i * ps, &done);
+		for (size_t k = 0; k < done; k++)
+			b->kind[i + k] = CAP_PAGE_RAW;
+		i += done;
+		if (rc != VMC_OK) {
+			b->kind[i] = CAP_PAGE_UNREADABLE;
+			if (p->log_unreadable)
+				cap_log("page 0x%llx unreadable, skipped: %s",
+					(unsigned long long)b->pfn[i], vmc_errmsg(src));
+			i++;
+		}
+	}
+}
+
+static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump *src,
+			   struct cap_batch *b)
 {
 	size_t ps = p->page_size, pos = 0, bound = cap_codec_bound(ps);
+
+	read_batch(p, src, b);
 
 	for (size_t i = 0; i < b->n; i++) {
 		const uint8_t *page = b->in + i * ps;
@@ -121,6 +152,7 @@ static void *worker_main(void *arg)
 	struct worker_arg *wa = arg;
 	struct cap_pool *p = wa->pool;
 	struct cap_codec *codec = &p->codecs[wa->idx];
+	int wa_idx = wa->idx;
 
 	free(wa);
 	pthread_mutex_lock(&p->lock);
@@ -142,7 +174,7 @@ static void *worker_main(void *arg)
 			break;
 		b->state = B_BUSY;
 		pthread_mutex_unlock(&p->lock);
-		compress_batch(p, codec, b);
+		compress_batch(p, codec, p->wsrc[wa_idx], b);
 		pthread_mutex_lock(&p->lock);
 		b->state = B_DONE;
 		pthread_cond_broadcast(&p->done);
@@ -152,7 +184,8 @@ static void *worker_main(void *arg)
 }
 
 int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
-		    unsigned codec, int level, bool zero_check, bool hash)
+		    unsigned codec, int level, bool zero_check, bool hash,
+		    vmc_dump *src, const char *src_path, bool log_unreadable)
 {
 	struct cap_pool *p = calloc(1, sizeof(*p));
 	int rc = -ENOMEM;
@@ -166,6 +199,8 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 	p->page_size = page_size;
 	p->zero_check = zero_check;
 	p->hash = hash;
+	p->src = src;
+	p->log_unreadable = log_unreadable;
 	p->nbatches = nbatches;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
@@ -192,6 +227,22 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 		p->seen = calloc(SEEN_SLOTS, sizeof(*p->seen));
 		if (!p->seen)
 			goto fail;
+	}
+	/* workers read their pages themselves, each through its own handle
+	 * (a vmc_dump serves one thread at a time): the main thread only
+	 * writes, so reading scales with the threads too */
+	if (p->nthreads) {
+		p->wsrc = calloc((size_t)threads, sizeof(*p->wsrc));
+		if (!p->wsrc)
+			goto fail;
+		p->nwsrc = threads;
+		for (int i = 0; i < threads; i++) {
+			p->wsrc[i] = vmc_dump_create();
+			if (!p->wsrc[i] || vmc_open_path_flags(p->wsrc[i], src_path, VMC_OPEN_MMAP) < 0) {
+				rc = -EIO;
+				goto fail;
+			}
+		}
 	}
 	for (int i = 0; i < threads; i++) {
 		rc = cap_codec_init(&p->codecs[i], codec, level);
@@ -243,6 +294,9 @@ void cap_pool_destroy(struct cap_pool *p)
 			free(p->batches[i].in);
 			free(p->batches[i].out);
 		}
+	for (int i = 0; i < p->nwsrc; i++)
+		vmc_dump_destroy(p->wsrc[i]);
+	free(p->wsrc);
 	free((void *)p->seen);
 	free(p->batches);
 	free(p->order);
@@ -274,7 +328,7 @@ void cap_pool_submit(struct cap_pool *p, struct cap_batch *b)
 {
 	b->seq = p->next_seq++;
 	if (!p->nthreads) {
-		compress_batch(p, &p->codecs[0], b);
+		compress_batch(p, &p->codecs[0], p->src, b);
 		b->state = B_DONE;
 	} else {
 		b->state = B_QUEUED;

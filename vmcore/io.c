@@ -15,7 +15,7 @@
  * read (an I/O error, a poisoned page of old memory) raises SIGBUS inside the
  * copy: the handler jumps back and that read is retried with pread, which
  * reports the error normally. */
-#define WIN_SHIFT 21                /* 2 MiB windows */
+#define WIN_SHIFT 20                /* 1 MiB windows */
 #define WIN_SIZE (1ULL << WIN_SHIFT)
 #define NWIN 4
 
