@@ -81,6 +81,7 @@ test-fixtures: all
 	@bash tests/dmesg-test.sh $(BUILD)
 	@bash tests/mm-test.sh $(BUILD)
 	@bash tests/az-test.sh $(BUILD)
+	@bash tests/xen-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures
@@ -100,6 +101,7 @@ test-vm: all
 	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
+	@bash tests/vm/xen-e2e.sh $(BUILD)
 
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps

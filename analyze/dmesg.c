@@ -227,7 +227,7 @@ static int emit(void *arg, const struct vmc_logrec *r)
 
 static void dmesg_usage(FILE *f)
 {
-	fprintf(f, "usage: salvage dmesg [--json] [--raw] [--level N] [--caller] DUMP\n\n"
+	fprintf(f, "usage: salvage dmesg [--json] [--raw] [--level N] [--caller] [--dom0] DUMP\n\n"
 		   "Prints the kernel log found through VMCOREINFO (the 5.10+ lockless\n"
 		   "printk ring buffer, or the 3.5-5.9 log_buf), by default line for line as\n"
 		   "`makedumpfile --dump-dmesg` writes it.\n"
@@ -237,7 +237,9 @@ static void dmesg_usage(FILE *f)
 		   "             with CONFIG_PRINTK_CALLER: [  T123] task, [     C1] CPU\n"
 		   "  --raw      one line per record: seq,level,ts_nsec,caller;text (unknown\n"
 		   "             values '-', text escaped as in /dev/kmsg: \\xNN)\n"
-		   "  --json     an array of {seq, ts_nsec, level, facility, caller, text}\n");
+		   "  --json     an array of {seq, ts_nsec, level, facility, caller, text}\n"
+		   "  --dom0     Xen dumps: dom0's log, through its P2M, with dom0's VMCOREINFO\n"
+		   "             found in its memory (no symbols needed)\n");
 }
 
 int az_cmd_dmesg(int argc, char **argv)
@@ -245,7 +247,8 @@ int az_cmd_dmesg(int argc, char **argv)
 	struct dmesg_opts o = { MODE_TEXT, 7, false, false };
 	struct dmesg_state s;
 	const char *path = NULL;
-	vmc_dump *d;
+	vmc_dump *d, *top = NULL;
+	bool dom0 = false;
 	size_t nwarn;
 	int rc, ret = AZ_EXIT_OK;
 
@@ -255,6 +258,8 @@ int az_cmd_dmesg(int argc, char **argv)
 			o.mode = MODE_JSON;
 		} else if (!strcmp(a, "--raw")) {
 			o.mode = MODE_RAW;
+		} else if (!strcmp(a, "--dom0")) {
+			dom0 = true;
 		} else if (!strcmp(a, "--caller")) {
 			o.caller = true;
 		} else if (!strcmp(a, "--level") || !strncmp(a, "--level=", 8)) {
@@ -285,6 +290,15 @@ int az_cmd_dmesg(int argc, char **argv)
 	d = az_open(path);
 	if (!d)
 		return AZ_EXIT_FAIL;
+	if (dom0) {
+		/* Xen: dom0's memory as a dump of its own (vmcore/xen.c) */
+		top = d;
+		if (vmc_xen_dom0_open(top, NULL, &d) != VMC_OK) {
+			fprintf(stderr, "salvage: %s: dom0: %s\n", path, vmc_errmsg(top));
+			vmc_dump_destroy(top);
+			return AZ_EXIT_FAIL;
+		}
+	}
 	o.has_caller = kernel_has_caller(d);
 	memset(&s, 0, sizeof(s));
 	s.o = &o;
@@ -314,5 +328,6 @@ int az_cmd_dmesg(int argc, char **argv)
 	}
 	free(s.buf);
 	vmc_dump_destroy(d);
+	vmc_dump_destroy(top);
 	return ret;
 }

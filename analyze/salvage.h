@@ -24,6 +24,16 @@ int az_cmd_sys(int argc, char **argv);      /* sys.c */
 int az_cmd_sym(int argc, char **argv);      /* ksym.c */
 int az_cmd_mkinitramfs(int argc, char **argv);   /* initramfs/mkinitramfs.c */
 int az_cmd_arm(int argc, char **argv);           /* initramfs/arm.c */
+int az_cmd_xen(int argc, char **argv);           /* xen.c */
 
+/* xen-syms.c: the symbol table of a xen-syms file (no DWARF needed). */
+struct az_xsyms;
+/* Load path; on failure fill err and return -1. */
+int az_xsyms_load(const char *path, struct az_xsyms **out, char *err, size_t errlen);
+void az_xsyms_free(struct az_xsyms *s);
+/* Address of name, or of a function-static "name.N"; false if absent. */
+bool az_xsyms_find(const struct az_xsyms *s, const char *name, uint64_t *addr);
+/* The GNU build id and the address of its bytes in Xen's memory. */
+const uint8_t *az_xsyms_build_id(const struct az_xsyms *s, size_t *len, uint64_t *va);
 
 #endif

@@ -125,6 +125,13 @@ static int store(struct cap_agent_config *c, const char *key, uint64_t u, int64_
 	else if (!strcmp(key, "progress")) c->progress = (unsigned)u;
 	else if (!strcmp(key, "fail_after")) c->fail_after = u;
 	else if (!strcmp(key, "level")) c->level = (int)u;
+	else if (!strcmp(key, "xen_domu")) {
+		if (u > 1) {
+			snprintf(why, whylen, "%s: '%s' is not 0 or 1", key, s);
+			return -EINVAL;
+		}
+		c->xen_domu = (unsigned)u;
+	}
 	else
 		return -ENOENT;
 	return 0;

@@ -26,6 +26,7 @@ struct cap_agent_config {
 	char fstype[32];
 	enum cap_format format;
 	int level;
+	unsigned xen_domu;        /* 1: exclude domU pages of a Xen dump */
 	unsigned codec;           /* VMC_COMP_* bit, 0 none */
 	int codec_level;
 	enum cap_agent_action action;

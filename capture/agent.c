@@ -374,7 +374,7 @@ static enum cap_status capture(vmc_dump *src)
 	o.input = run.cfg.vmcore;
 	o.output = out;
 	o.format = run.cfg.format;
-	o.dump_level = run.cfg.level;
+	o.dump_level = run.cfg.level | (run.cfg.xen_domu ? CAP_DL_XEN_DOMU : 0);
 	o.codec = run.cfg.codec;
 	o.codec_level = run.cfg.codec_level;
 	o.threads = run.cfg.threads ? (int)run.cfg.threads : ncpu > 0 ? (int)ncpu : 1;

@@ -24,6 +24,7 @@
 	X(fstype,         str,    "",            "force the target's file system type (empty: read from its superblock)") \
 	X(format,         format, "kdump",       "dump format: kdump or elf") \
 	X(level,          level,  "31",          "dump level 0-31 (makedumpfile's -d bits)") \
+	X(xen_domu,       uint,   "0",           "Xen dumps: 1 excludes domU pages (makedumpfile's -X), 0 keeps them") \
 	X(codec,          codec,  "zstd",        "zstd, zlib, lzo, snappy or none") \
 	X(codec_level,    int,    "0",           "compression level for zstd (0: library default)") \
 	X(action,         action, "reboot",      "after a capture: reboot, poweroff, shell or exit") \

@@ -27,12 +27,16 @@ enum cap_status {
 	CAP_DMESG_ONLY = 4,   /* the dump failed but the kernel log was saved */
 };
 
+/* With dump_level: Xen dumps drop domU pages (makedumpfile's -X). */
+#define CAP_DL_XEN_DOMU 0x100
+
 struct cap_options {
 	const char *input;          /* vmcore path, e.g. /proc/vmcore */
 	const char *output;         /* dump path; "-" with flattened = stdout */
 	enum cap_format format;
 	bool flattened;             /* -F: makedumpfile's flattened stream */
-	int dump_level;             /* 0-31, makedumpfile's bits */
+	int dump_level;             /* 0-31, makedumpfile's bits, plus
+				     * CAP_DL_XEN_DOMU */
 	unsigned codec;             /* VMC_COMP_* bit, 0 = none */
 	int codec_level;            /* zstd level (negative = fast); 0 = default */
 	int threads;                /* compression threads, >= 1 */

@@ -171,7 +171,6 @@ static inline bool cap_bit(const uint8_t *bm, uint64_t i)
 /* ---- xen-filter.c: Xen dumps (machine frames, formats.md §4.8) ---------- */
 /* -X (makedumpfile's "exclude domU pages") rides on cap_options.dump_level
  * above the 0-31 levels; cap_plan_init takes it off. */
-#define CAP_DL_XEN_DOMU 0x100
 /* A class that plan.c excludes whatever the level (domU frames with -X,
  * free Xen heap frames with -X alone). */
 #define CAP_PC_DROP 0xff

@@ -38,6 +38,8 @@ static void usage(FILE *f)
 "  -f                  overwrite OUTPUT if it exists\n"
 "  --num-threads N     same as --threads\n"
 "  -x FILE, -i FILE    accepted and ignored: salvage needs only VMCOREINFO\n"
+"  -X                  Xen dumps: exclude domU pages (and free Xen heap pages);\n"
+"                      the level applies to dom0's pages, found without symbols\n"
 "Own options:\n"
 "  --compress=CODEC[:LEVEL]  zstd (default level 1; negative = faster), zlib,\n"
 "                      lzo, snappy, none\n"
@@ -175,7 +177,7 @@ int main(int argc, char **argv)
 {
 	struct cap_options o;
 	struct cap_result r;
-	bool force = false, level_set = false;
+	bool force = false, level_set = false, xen_domu = false;
 	int ml = ML_PROGRESS | ML_COMMON | ML_ERROR;
 	int opt, progress_mode = 1;
 	uint64_t v;
@@ -187,7 +189,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--init"))
 			return cap_agent_main(argc, argv);
 	cap_options_init(&o);
-	while ((opt = getopt_long(argc, argv, "d:clpzEFfx:i:hv", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:clpzEFfx:i:hvX", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': {
 			char *end;
@@ -205,6 +207,7 @@ int main(int argc, char **argv)
 		case 'E': o.format = CAP_FMT_ELF; break;
 		case 'F': o.flattened = true; break;
 		case 'f': force = true; break;
+		case 'X': xen_domu = true; break;
 		case 'x': case 'i':
 			fprintf(stderr, "salvage-capture: -%c %s ignored: VMCOREINFO in the dump is enough\n",
 				opt, optarg);
@@ -261,6 +264,8 @@ int main(int argc, char **argv)
 		}
 	}
 	(void)level_set;
+	if (xen_domu)
+		o.dump_level |= CAP_DL_XEN_DOMU;
 	o.message_level = ml;
 	o.progress = (ml & ML_PROGRESS) ? progress_mode : 0;
 	int rest = argc - optind;

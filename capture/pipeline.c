@@ -68,6 +68,33 @@ static int emit_line(void *arg, const struct vmc_logrec *rec)
 	return fwrite(lo->buf, 1, n, lo->f) == n ? 0 : -EIO;
 }
 
+/* The kernel log of the dump; for a Xen dump, dom0's (the hypervisor keeps
+ * no such log), read through a view of dom0's memory found without symbols.
+ * On failure the message is on src. */
+static int log_of(vmc_dump *src, struct log_out *lo, char *err, size_t errlen)
+{
+	vmc_dump *view = NULL;
+	int rc;
+
+	if (!vmc_xen(src)) {
+		rc = vmc_dmesg(src, emit_line, lo);
+		if (rc != VMC_OK)
+			snprintf(err, errlen, "%s", rc < 0 ? vmc_errmsg(src) : strerror(EIO));
+		return rc;
+	}
+	rc = vmc_xen_dom0_open(src, NULL, &view);
+	if (rc != VMC_OK) {
+		snprintf(err, errlen, "%s", vmc_errmsg(src));   /* says "dom0: ..." */
+		vmc_dump_destroy(view);
+		return rc < 0 ? rc : VMC_ERR_NOTFOUND;
+	}
+	rc = vmc_dmesg(view, emit_line, lo);
+	if (rc != VMC_OK)
+		snprintf(err, errlen, "dom0: %s", rc < 0 ? vmc_errmsg(view) : strerror(EIO));
+	vmc_dump_destroy(view);
+	return rc;
+}
+
 /* Write the log to path (under a temporary name, fsynced, then renamed).
  * Returns 0, or negative errno / vmc status with r->error set. */
 static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
@@ -76,15 +103,16 @@ static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
 	struct log_out lo;
 	int rc, fd;
 	static char line[LOG_LINE_BUF];
+	char err[300] = "";
 
 	lo.buf = line;
 
 	if (strcmp(path, "-") == 0) {
 		lo.f = stdout;
-		rc = vmc_dmesg(src, emit_line, &lo);
+		rc = log_of(src, &lo, err, sizeof(err));
 		fflush(stdout);
 		if (rc != VMC_OK)
-			cap_fail(r, CAP_ERR, "dmesg: %s", rc < 0 ? vmc_errmsg(src) : strerror(EIO));
+			cap_fail(r, CAP_ERR, "dmesg: %s", err);
 		return rc == VMC_OK ? 0 : -1;
 	}
 	/* a device or pipe (e.g. /dev/null, a console) is written in place: the
@@ -103,12 +131,11 @@ static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
 		close(fd);
 		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(errno));
 	}
-	rc = vmc_dmesg(src, emit_line, &lo);
+	rc = log_of(src, &lo, err, sizeof(err));
 	if (rc != VMC_OK) {
 		fclose(lo.f);
 		unlink(tmp);
-		return cap_fail(r, CAP_ERR, "dmesg: %s", rc < 0 ? vmc_errmsg(src) :
-				"cannot write the log");
+		return cap_fail(r, CAP_ERR, "dmesg: %s", err);
 	}
 	if (fflush(lo.f) != 0 || (!in_place && fsync(fileno(lo.f)) < 0)) {
 		int e = errno;

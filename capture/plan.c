@@ -20,14 +20,18 @@ int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->src = src;
-	pl->level = level;
+	pl->level = level & 31;    /* CAP_DL_XEN_DOMU is for xen-filter.c */
 	pl->max_pfn = vmc_max_pfn(src);
 	pl->page_size = vmc_page_size(src);
 	pl->cyc_loaded = ~0ULL;
 	if (!budget)
 		budget = DEFAULT_BUDGET;
 
-	if (level & (VMC_DL_CACHE | VMC_DL_CACHE_PRIVATE | VMC_DL_USER | VMC_DL_FREE)) {
+	if (vmc_xen(src)) {
+		/* machine frames: classified by xen-filter.c (also takes -X) */
+		if (cap_xen_plan_init(pl, level, r) < 0)
+			return -ENOMEM;
+	} else if (level & (VMC_DL_CACHE | VMC_DL_CACHE_PRIVATE | VMC_DL_USER | VMC_DL_FREE)) {
 		int rc = vmc_mm_create(src, &pl->mm);
 		if (rc < 0) {
 			/* save what we can: a bigger dump beats no dump */
@@ -63,6 +67,7 @@ void cap_plan_fini(struct cap_plan *pl)
 {
 	if (pl->mm)
 		vmc_mm_destroy(pl->mm);
+	cap_xen_plan_fini(pl);
 	free(pl->bm1);
 	free(pl->bm2);
 	free(pl->cls);
@@ -113,17 +118,19 @@ int cap_plan_cycle(struct cap_plan *pl, uint64_t c)
 			if (st == VMC_PAGE_PRESENT)
 				set_bit(pl->bm2, p - start);
 		}
-		if (!pl->mm)
+		if (!pl->mm && !pl->xen)
 			continue;
 		for (uint64_t s = a; s < b; s += CLS_CHUNK) {
 			uint64_t n = b - s < CLS_CHUNK ? b - s : CLS_CHUNK;
-			int rc = vmc_mm_classify(pl->mm, s, n, pl->cls);
+			int rc = pl->xen ? cap_xen_classify(pl, s, n, pl->cls)
+					 : vmc_mm_classify(pl->mm, s, n, pl->cls);
 			if (rc < 0)
 				return rc;
 			for (uint64_t i = 0; i < n; i++) {
 				uint8_t k = pl->cls[i];
 				if (!cap_bit(pl->bm2, s + i - start) ||
-				    !vmc_pclass_excluded(pl->level, (enum vmc_pclass)k))
+				    (k != CAP_PC_DROP &&
+				     !vmc_pclass_excluded(pl->level, (enum vmc_pclass)k)))
 					continue;
 				clear_bit(pl->bm2, s + i - start);
 				if (count && k < 8)

@@ -20,6 +20,7 @@ import zlib
 import kmem
 import kmm
 import kprintk
+import kxen
 
 # --------------------------------------------------------------------------
 # constants from formats.md
@@ -459,6 +460,11 @@ def parse_line(d, toks, lines, i):
         note = Note("VMCOREINFO", 0, b"")     # text filled in by kmem
         d.ptnotes[-1].append(note)
         d.kernel = (kv, body, note)
+    elif cmd in kxen.DIRECTIVES:
+        try:
+            i = kxen.parse(d, cmd, args, lines, i, sys.modules[__name__])
+        except kxen.XenError as e:
+            raise DescError("%s: %s" % (cmd, e)) from None
     else:
         raise DescError("unknown directive %r" % cmd)
     return i
@@ -543,6 +549,11 @@ def build_memory(d):
             kmem.build(d, mem, sys.modules[__name__])
         except kmem.KernelError as e:
             raise DescError("kernel: %s" % e) from None
+    if getattr(d, "xen", None) is not None:
+        try:
+            kxen.build(d, mem, sys.modules[__name__])
+        except kxen.XenError as e:
+            raise DescError("xen: %s" % e) from None
     for op in d.mem_ops:
         if op[0] == "bytes":
             mem.write(op[1], op[2])
@@ -1226,6 +1237,8 @@ def main(argv=None):
                     "see kprintk.py)")
     ap.add_argument("--classes", help="write the expected page "
                     "classification (tests/unit/mmcheck.c output; kmm.py)")
+    ap.add_argument("--xen-expect", help="write the expected Xen outputs to "
+                    "PREFIX.frames, .p2m, .capture, .dmesg, .ring, .syms (kxen.py)")
     ap.add_argument("--check", action="store_true",
                     help="re-read the un-corrupted file and compare listings")
     a = ap.parse_args(argv)
@@ -1251,6 +1264,12 @@ def main(argv=None):
             f.write(format_listing(b.listing))
     if a.dmesg:
         kprintk.write_expected(getattr(d, "dmesg_expect", None), a.dmesg)
+    if a.xen_expect:
+        try:
+            kxen.write_expected(d, b, a.xen_expect, sys.modules[__name__])
+        except kxen.XenError as e:
+            print("mkdump: %s: %s" % (a.desc, e), file=sys.stderr)
+            return 2
     if a.classes:
         try:
             kmm.write_classes(d, a.classes)

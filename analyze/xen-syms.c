@@ -1,0 +1,179 @@
+/* xen-syms.c - symbols of a xen-syms file (ELF64 symbol table only).
+ *
+ * Debian's xen-hypervisor-*-dbg ships xen-syms with a symbol table and no
+ * DWARF; that is all salvage needs (console ring, crashing CPU, PDX
+ * compression).  The file is read whole (a few MiB) and its section and
+ * symbol tables are bounds-checked before use.  Checked against the dump by
+ * its GNU build id, which Xen's image also carries in memory.
+ */
+#include "salvage.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHT_SYMTAB 2
+#define SHT_NOTE 7
+#define SHDR 64
+#define SYM 24
+
+struct az_xsyms {
+	uint8_t *buf;
+	size_t len;
+	const uint8_t *sym, *str;   /* inside buf */
+	size_t nsym, strlen_;
+	uint8_t build_id[64];
+	size_t build_id_len;
+	uint64_t build_id_va;       /* where the note's descriptor sits in memory */
+};
+
+static uint64_t le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static bool in_file(const struct az_xsyms *s, uint64_t off, uint64_t len)
+{
+	return off <= s->len && len <= s->len - off;
+}
+
+/* A GNU build-id note in section data [off, off+len) at address va. */
+static void find_build_id(struct az_xsyms *s, uint64_t off, uint64_t len, uint64_t va)
+{
+	uint64_t p = 0;
+
+	while (p + 12 <= len) {
+		uint64_t nsz = le(s->buf + off + p, 4), dsz = le(s->buf + off + p + 4, 4);
+		uint64_t type = le(s->buf + off + p + 8, 4);
+		uint64_t desc = p + 12 + ((nsz + 3) & ~3ULL);
+		if (desc > len || dsz > len - desc)
+			return;
+		if (type == 3 && nsz == 4 && memcmp(s->buf + off + p + 12, "GNU", 4) == 0 &&
+		    dsz <= sizeof(s->build_id)) {
+			memcpy(s->build_id, s->buf + off + desc, (size_t)dsz);
+			s->build_id_len = (size_t)dsz;
+			s->build_id_va = va + desc;
+			return;
+		}
+		p = desc + ((dsz + 3) & ~3ULL);
+	}
+}
+
+int az_xsyms_load(const char *path, struct az_xsyms **out, char *err, size_t errlen)
+{
+	struct az_xsyms *s = calloc(1, sizeof(*s));
+	FILE *f = fopen(path, "rb");
+	long sz;
+
+	if (!s || !f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(s ? errno : ENOMEM));
+		goto fail;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+	    sz > (256L << 20)) {
+		snprintf(err, errlen, "%s: cannot size the file (or larger than 256 MiB)", path);
+		goto fail;
+	}
+	s->len = (size_t)sz;
+	s->buf = malloc(s->len ? s->len : 1);
+	if (!s->buf || fread(s->buf, 1, s->len, f) != s->len) {
+		snprintf(err, errlen, "%s: cannot read it", path);
+		goto fail;
+	}
+	fclose(f);
+	f = NULL;
+	if (s->len < 64 || memcmp(s->buf, "\177ELF", 4) != 0 || s->buf[4] != 2 || s->buf[5] != 1) {
+		snprintf(err, errlen, "%s: not a little-endian ELF64 file", path);
+		goto fail;
+	}
+	uint64_t shoff = le(s->buf + 40, 8), shentsize = le(s->buf + 58, 2), shnum = le(s->buf + 60, 2);
+	if (shentsize != SHDR || !in_file(s, shoff, shnum * SHDR)) {
+		snprintf(err, errlen, "%s: section headers out of bounds", path);
+		goto fail;
+	}
+	for (uint64_t i = 0; i < shnum; i++) {
+		const uint8_t *sh = s->buf + shoff + i * SHDR;
+		uint64_t type = le(sh + 4, 4), addr = le(sh + 16, 8), off = le(sh + 24, 8);
+		uint64_t size = le(sh + 32, 8), link = le(sh + 40, 4);
+		if (type == SHT_NOTE && in_file(s, off, size))
+			find_build_id(s, off, size, addr);
+		if (type != SHT_SYMTAB || s->sym)
+			continue;
+		if (!in_file(s, off, size) || link >= shnum) {
+			snprintf(err, errlen, "%s: symbol table out of bounds", path);
+			goto fail;
+		}
+		const uint8_t *st = s->buf + shoff + link * SHDR;
+		uint64_t soff = le(st + 24, 8), ssize = le(st + 32, 8);
+		if (!in_file(s, soff, ssize)) {
+			snprintf(err, errlen, "%s: string table out of bounds", path);
+			goto fail;
+		}
+		s->sym = s->buf + off;
+		s->nsym = (size_t)(size / SYM);
+		s->str = s->buf + soff;
+		s->strlen_ = (size_t)ssize;
+	}
+	if (!s->sym) {
+		snprintf(err, errlen, "%s: no symbol table (stripped?)", path);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	if (f)
+		fclose(f);
+	az_xsyms_free(s);
+	return -1;
+}
+
+void az_xsyms_free(struct az_xsyms *s)
+{
+	if (!s)
+		return;
+	free(s->buf);
+	free(s);
+}
+
+/* name exactly, or a function-static "name.N" (GCC's local numbering) */
+bool az_xsyms_find(const struct az_xsyms *s, const char *name, uint64_t *addr)
+{
+	size_t nl = strlen(name);
+	bool found_local = false;
+	uint64_t local = 0;
+
+	for (size_t i = 0; s && i < s->nsym; i++) {
+		const uint8_t *e = s->sym + i * SYM;
+		uint64_t n = le(e, 4);
+		if (n >= s->strlen_)
+			continue;
+		const char *nm = (const char *)s->str + n;
+		size_t max = s->strlen_ - (size_t)n;
+		if (strnlen(nm, max) == max)
+			continue;
+		if (strcmp(nm, name) == 0) {
+			*addr = le(e + 8, 8);
+			return true;
+		}
+		if (!found_local && strncmp(nm, name, nl) == 0 && nm[nl] == '.' &&
+		    nm[nl + 1] >= '0' && nm[nl + 1] <= '9') {
+			found_local = true;
+			local = le(e + 8, 8);
+		}
+	}
+	if (found_local)
+		*addr = local;
+	return found_local;
+}
+
+const uint8_t *az_xsyms_build_id(const struct az_xsyms *s, size_t *len, uint64_t *va)
+{
+	if (!s || !s->build_id_len)
+		return NULL;
+	*len = s->build_id_len;
+	*va = s->build_id_va;
+	return s->build_id;
+}

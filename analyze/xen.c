@@ -1,0 +1,783 @@
+/* xen.c - `salvage xen info|log|domains|p2m|frames [--json] [--xen-syms FILE] DUMP`:
+ * the hypervisor side of a Xen dump, from the notes and VMCOREINFO_XEN alone,
+ * with xen-syms (a symbol table is enough) for the console ring, the crashing
+ * CPU and PDX compression.
+ */
+#include "salvage.h"
+#include "json.h"
+#include "../xen-notes/xnote.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DOMAINS 1024
+#define STACK_SIZE (8 * 4096ULL)   /* Xen x86_64: 8 pages per CPU, 32 KiB aligned */
+#define PRIMARY_STACK 0x6000ULL    /* pages 6-7: the primary stack */
+#define MAX_COUNT_FRAMES (64ULL << 20)   /* frames scanned for per-domain counts */
+
+struct xctx {
+	const char *path;
+	vmc_dump *d;
+	struct xnote_xen *hv;
+	bool hv_ok;
+	char hv_err[512];
+	struct az_xsyms *syms;
+	const char *syms_path;
+	bool syms_ok;                /* given and matching the dump */
+	struct xnote_domain doms[MAX_DOMAINS];
+	size_t ndoms;
+	bool doms_ok;
+	uint32_t dom0_owner;
+	char warn[8][256];
+	size_t nwarn;
+};
+
+static void warn(struct xctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct xctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	if (c->nwarn >= 8)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->warn[c->nwarn++], sizeof(c->warn[0]), fmt, ap);
+	va_end(ap);
+}
+
+static bool sym(const struct xctx *c, const char *name, uint64_t *addr)
+{
+	return c->syms_ok && az_xsyms_find(c->syms, name, addr);
+}
+
+/* Set up the hypervisor context; check xen-syms against the dump. */
+static void setup(struct xctx *c)
+{
+	c->hv = calloc(1, sizeof(*c->hv));
+	if (!c->hv) {
+		snprintf(c->hv_err, sizeof(c->hv_err), "out of memory");
+		return;
+	}
+	if (vmc_xen_hv_init(c->d, c->hv) == VMC_OK) {
+		c->hv_ok = true;
+	} else {
+		snprintf(c->hv_err, sizeof(c->hv_err), "%s", vmc_errmsg(c->d));
+		warn(c, "%s", c->hv_err);
+	}
+	if (c->syms) {
+		size_t len = 0;
+		uint64_t va = 0;
+		const uint8_t *id = az_xsyms_build_id(c->syms, &len, &va);
+		uint8_t mem[64];
+		if (!c->hv_ok) {
+			warn(c, "%s: cannot be checked against the dump; not used", c->syms_path);
+		} else if (!id) {
+			warn(c, "%s: no build id; used unchecked", c->syms_path);
+			c->syms_ok = true;
+		} else if (xnote_xen_read(c->hv, va, mem, len) != XNOTE_OK) {
+			warn(c, "%s: the dump lacks Xen's build id at 0x%" PRIx64 "; used unchecked",
+			     c->syms_path, va);
+			c->syms_ok = true;
+		} else if (memcmp(mem, id, len) != 0) {
+			warn(c, "%s: build id differs from the dumped Xen's; not used", c->syms_path);
+		} else {
+			c->syms_ok = true;
+		}
+	}
+	if (c->syms_ok) {
+		uint64_t a = 0, b = 0, t = 0;
+		sym(c, "pfn_pdx_hole_shift", &a);
+		sym(c, "pfn_pdx_bottom_mask", &b);
+		sym(c, "pfn_top_mask", &t);
+		if (a && xnote_xen_set_pdx(c->hv, a, b, t) != XNOTE_OK)
+			warn(c, "PDX compression parameters unreadable: %s", c->hv->err);
+	}
+	if (c->hv_ok) {
+		c->doms_ok = xnote_xen_domains(c->hv, c->doms, MAX_DOMAINS, &c->ndoms) == XNOTE_OK;
+		if (!c->doms_ok)
+			warn(c, "domain_list: %s", c->hv->err);
+		if (c->ndoms > MAX_DOMAINS)
+			c->ndoms = MAX_DOMAINS;
+		for (size_t i = 0; i < c->ndoms; i++)
+			if (c->doms[i].id == 0)
+				c->dom0_owner = c->doms[i].owner;
+	}
+}
+
+/* ---- console ring --------------------------------------------------------- */
+
+struct ring {
+	char *text;
+	size_t len;
+	bool wrapped;
+	const char *source;        /* "xen-syms", "scan" */
+	uint64_t maddr;            /* scan: where it was found */
+};
+
+/* Without symbols: the longest run of Xen heap frames full of "(XEN) " lines. */
+static int ring_scan(struct xctx *c, struct ring *r)
+{
+	uint64_t best_start = 0, best_n = 0, best_score = 0, run_start = 0, run_n = 0, run_score = 0;
+	uint64_t max = vmc_max_pfn(c->d);
+	uint8_t *page = malloc(4096);
+
+	if (!page)
+		return -1;
+	if (!c->hv->have_frame_table)
+		return free(page), -1;
+	for (uint64_t m = 0; m <= max; m++) {
+		struct xnote_page_info pi;
+		unsigned score = 0;
+		if (m < max && vmc_page_state(c->d, m) == VMC_PAGE_PRESENT &&
+		    xnote_xen_page_info(c->hv, m, &pi) == XNOTE_OK && pi.xen_heap &&
+		    vmc_read_page(c->d, m, page) == VMC_OK)
+			score = xnote_conring_score(page, 4096);
+		if (score) {
+			if (!run_n)
+				run_start = m, run_score = 0;
+			run_n++;
+			run_score += score;
+			continue;
+		}
+		if (run_n && run_score > best_score)
+			best_start = run_start, best_n = run_n, best_score = run_score;
+		run_n = 0;
+	}
+	free(page);
+	if (!best_n)
+		return -1;
+	/* the ring is a power of two of pages; an unwritten tail reads as NULs */
+	r->text = malloc(best_n * 4096 + 1);
+	if (!r->text)
+		return -1;
+	if (vmc_read_phys(c->d, best_start * 4096, r->text, best_n * 4096) != VMC_OK) {
+		free(r->text);
+		r->text = NULL;
+		return -1;
+	}
+	r->len = strnlen(r->text, best_n * 4096);
+	r->wrapped = r->len == best_n * 4096;
+	r->source = "scan";
+	r->maddr = best_start * 4096;
+	return 0;
+}
+
+static int ring_read(struct xctx *c, struct ring *r)
+{
+	struct xnote_conring_syms s = { 0, 0, 0, 0 };
+
+	memset(r, 0, sizeof(*r));
+	if (!c->hv_ok)
+		return -1;
+	if (sym(c, "conring", &s.conring) && sym(c, "conring_size", &s.conring_size) &&
+	    sym(c, "conringp", &s.conringp)) {
+		sym(c, "conringc", &s.conringc);
+		size_t cap = 64u << 20;
+		r->text = malloc(cap);
+		if (!r->text)
+			return -1;
+		if (xnote_xen_conring(c->hv, &s, r->text, cap, &r->len, &r->wrapped) == XNOTE_OK) {
+			r->source = "xen-syms";
+			return 0;
+		}
+		warn(c, "console ring through xen-syms: %s", c->hv->err);
+		free(r->text);
+		r->text = NULL;
+	}
+	return ring_scan(c, r);
+}
+
+/* ---- facts ------------------------------------------------------------------- */
+
+/* Which physical CPU ran the crash path. */
+static int crashing_cpu(struct xctx *c, const struct ring *r, const char **how)
+{
+	uint64_t a;
+	uint8_t b[4];
+	size_t n = vmc_cpu_count(c->d);
+
+	/* one_cpu_only()'s function-static (common/kexec.c), set by cmpxchg */
+	if (c->hv_ok && sym(c, "crashing_cpu", &a) && xnote_xen_read(c->hv, a, b, 4) == XNOTE_OK) {
+		uint32_t v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+			     (uint32_t)b[3] << 24;
+		if (v < n) {
+			*how = "xen-syms";
+			return (int)v;
+		}
+	}
+	/* its message, "Executing kexec image on cpuN", last in the ring */
+	if (r && r->text) {
+		const char *key = "Executing kexec image on cpu", *p = r->text, *last = NULL;
+		while ((p = memmem(p, r->len - (size_t)(p - r->text), key, strlen(key))) != NULL)
+			last = p++;
+		if (last) {
+			long v = strtol(last + strlen(key), NULL, 10);
+			if (v >= 0 && (size_t)v < n) {
+				*how = "console ring";
+				return (int)v;
+			}
+		}
+	}
+	/* The crashing CPU saves its registers on its primary stack; the others
+	 * save them in the crash NMI handler, on an IST stack page, unless the
+	 * NMI came in guest context (Xen then moves to the primary stack). */
+	int primary = -1, nprimary = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct vmc_cpu *cpu = vmc_cpu(c->d, i);
+		if (cpu->empty)
+			continue;
+		if ((cpu->regs[VMC_REG_RSP] & (STACK_SIZE - 1)) >= PRIMARY_STACK) {
+			primary = (int)i;
+			nprimary++;
+		}
+	}
+	if (nprimary == 1) {
+		*how = "stacks";
+		return primary;
+	}
+	*how = NULL;
+	return -1;
+}
+
+static void read_str(struct xctx *c, uint64_t ma, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	if (ma && xnote_read_string(vmc_xen_read_machine, c->d, ma, buf, cap) != XNOTE_OK)
+		buf[0] = 0;
+}
+
+struct dom0_facts {
+	bool ok;
+	const char *osrelease;
+	const char *from;
+	uint64_t end_pfn, valid, present;
+	char err[256];
+	vmc_dump *view;
+};
+
+static void dom0_facts(struct xctx *c, struct dom0_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (vmc_xen_dom0_open(c->d, NULL, &f->view) != VMC_OK) {
+		snprintf(f->err, sizeof(f->err), "%s", vmc_errmsg(c->d));
+		return;
+	}
+	const struct vmc_dom0_info *in = vmc_xen_dom0_info(f->view);
+	f->ok = true;
+	f->osrelease = vmc_vmcoreinfo_get(f->view, "OSRELEASE");
+	f->from = in->vmcoreinfo_from;
+	f->end_pfn = in->end_pfn;
+	f->valid = in->pages_valid;
+	f->present = in->pages_present;
+}
+
+/* ---- info -------------------------------------------------------------------- */
+
+static int cmd_info(struct xctx *c, bool json)
+{
+	const struct vmc_xen *x = vmc_xen(c->d);
+	char extra[128], changeset[128], compiler[256], date[128], tm[64], version[192];
+	struct ring r;
+	struct dom0_facts d0;
+	const char *how = NULL;
+	uint64_t ps = 0;
+	bool derived = false;
+
+	read_str(c, x->extra_version_addr, extra, sizeof(extra));
+	read_str(c, x->changeset_addr, changeset, sizeof(changeset));
+	read_str(c, x->compiler_addr, compiler, sizeof(compiler));
+	read_str(c, x->compile_date_addr, date, sizeof(date));
+	read_str(c, x->compile_time_addr, tm, sizeof(tm));
+	snprintf(version, sizeof(version), "%" PRIu64 ".%" PRIu64 "%s", x->major, x->minor, extra);
+	bool have_ps = vmc_xen_phys_start(c->d, &ps, &derived) == VMC_OK;
+	ring_read(c, &r);
+	int ccpu = crashing_cpu(c, &r, &how);
+	dom0_facts(c, &d0);
+	size_t n = vmc_cpu_count(c->d);
+
+	if (!json) {
+		printf("xen:           %s\n", version);
+		printf("changeset:     %s\n", changeset[0] ? changeset : "(none)");
+		printf("compiler:      %s\n", compiler[0] ? compiler : "(unknown)");
+		/* Xen's compile date usually holds the time already */
+		printf("compiled:      %s%s%s\n", date, strstr(date, tm) ? "" : " ",
+		       strstr(date, tm) ? "" : tm);
+		printf("tainted:       0x%" PRIx64 "\n", x->tainted);
+		printf("crash info:    %u-byte layout\n", x->layout_size);
+		if (have_ps)
+			printf("phys start:    0x%" PRIx64 "%s\n", ps,
+			       derived ? " (derived from the page tables)" : "");
+		else
+			printf("phys start:    (unknown)\n");
+		if (c->hv_ok) {
+			printf("virt start:    0x%" PRIx64 "\n", c->hv->virt_start);
+			printf("frame table:   0x%" PRIx64 " (count_info layout %s%s)\n",
+			       c->hv->frame_table, xnote_pgc_layout_name(c->hv->pgc),
+			       c->hv->pdx_hole_shift ? ", PDX compression" : "");
+			printf("max page:      0x%" PRIx64 "\n", c->hv->max_page);
+		}
+		printf("pcpus:         %zu\n", n);
+		for (size_t i = 0; i < n; i++) {
+			const struct vmc_cpu *cpu = vmc_cpu(c->d, i);
+			if (cpu->empty) {
+				printf("  cpu %zu:       (no saved state)\n", i);
+				continue;
+			}
+			printf("  cpu %zu:       rip 0x%016" PRIx64 " rsp 0x%016" PRIx64, i,
+			       cpu->regs[VMC_REG_RIP], cpu->regs[VMC_REG_RSP]);
+			if (cpu->has_cr)
+				printf(" cr3 0x%" PRIx64, cpu->cr3);
+			printf("%s\n", (int)i == ccpu ? "  <- crashed" : "");
+		}
+		if (ccpu >= 0)
+			printf("crashing cpu:  %d (from the %s)\n", ccpu, how);
+		else
+			printf("crashing cpu:  (not told by the dump; give --xen-syms)\n");
+		printf("domains:       ");
+		for (size_t i = 0; i < c->ndoms; i++)
+			printf("%s%u", i ? " " : "", c->doms[i].id);
+		printf("%s\n", c->ndoms ? "" : "(unknown)");
+		if (d0.ok)
+			printf("dom0:          %s, %" PRIu64 " pages (%" PRIu64 " in the dump), VMCOREINFO from %s\n",
+			       d0.osrelease ? d0.osrelease : "(release unknown)", d0.valid, d0.present,
+			       d0.from ? d0.from : "nowhere");
+		else
+			printf("dom0:          (%s)\n", d0.err);
+		if (r.source)
+			printf("console ring:  %zu bytes (%s%s)\n", r.len, r.source,
+			       r.wrapped ? ", wrapped" : "");
+		for (size_t i = 0; i < c->nwarn; i++)
+			printf("warning:       %s\n", c->warn[i]);
+	} else {
+		struct az_json j;
+		az_json_init(&j, stdout);
+		az_json_begin_object(&j);
+		az_json_key(&j, "version");
+		az_json_str(&j, version);
+		az_json_key(&j, "major");
+		az_json_u64(&j, x->major);
+		az_json_key(&j, "minor");
+		az_json_u64(&j, x->minor);
+		az_json_key(&j, "extra_version");
+		az_json_str(&j, extra);
+		az_json_key(&j, "changeset");
+		az_json_str(&j, changeset);
+		az_json_key(&j, "compiler");
+		az_json_str(&j, compiler);
+		az_json_key(&j, "compile_date");
+		az_json_str(&j, date);
+		az_json_key(&j, "compile_time");
+		az_json_str(&j, tm);
+		az_json_key(&j, "tainted");
+		az_json_hex(&j, x->tainted);
+		az_json_key(&j, "crash_info_size");
+		az_json_u64(&j, x->layout_size);
+		az_json_key(&j, "phys_start");
+		if (have_ps)
+			az_json_hex(&j, ps);
+		else
+			az_json_null(&j);
+		az_json_key(&j, "phys_start_derived");
+		az_json_bool(&j, derived);
+		az_json_key(&j, "count_info_layout");
+		az_json_str(&j, c->hv_ok ? xnote_pgc_layout_name(c->hv->pgc) : NULL);
+		az_json_key(&j, "pcpus");
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < n; i++) {
+			const struct vmc_cpu *cpu = vmc_cpu(c->d, i);
+			az_json_begin_object(&j);
+			az_json_key(&j, "cpu");
+			az_json_u64(&j, i);
+			az_json_key(&j, "saved");
+			az_json_bool(&j, !cpu->empty);
+			az_json_key(&j, "rip");
+			az_json_hex(&j, cpu->regs[VMC_REG_RIP]);
+			az_json_key(&j, "rsp");
+			az_json_hex(&j, cpu->regs[VMC_REG_RSP]);
+			az_json_key(&j, "cr0");
+			cpu->has_cr ? az_json_hex(&j, cpu->cr0) : az_json_null(&j);
+			az_json_key(&j, "cr3");
+			cpu->has_cr ? az_json_hex(&j, cpu->cr3) : az_json_null(&j);
+			az_json_key(&j, "cr4");
+			cpu->has_cr ? az_json_hex(&j, cpu->cr4) : az_json_null(&j);
+			az_json_end_object(&j);
+		}
+		az_json_end_array(&j);
+		az_json_key(&j, "crashing_cpu");
+		ccpu >= 0 ? az_json_i64(&j, ccpu) : az_json_null(&j);
+		az_json_key(&j, "crashing_cpu_from");
+		az_json_str(&j, how);
+		az_json_key(&j, "domains");
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < c->ndoms; i++)
+			az_json_u64(&j, c->doms[i].id);
+		az_json_end_array(&j);
+		az_json_key(&j, "dom0");
+		if (d0.ok) {
+			az_json_begin_object(&j);
+			az_json_key(&j, "osrelease");
+			az_json_str(&j, d0.osrelease);
+			az_json_key(&j, "vmcoreinfo_from");
+			az_json_str(&j, d0.from);
+			az_json_key(&j, "pages");
+			az_json_u64(&j, d0.valid);
+			az_json_key(&j, "pages_in_dump");
+			az_json_u64(&j, d0.present);
+			az_json_end_object(&j);
+		} else {
+			az_json_null(&j);
+		}
+		az_json_key(&j, "console_ring");
+		az_json_str(&j, r.source);
+		az_json_key(&j, "warnings");
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < vmc_warning_count(c->d); i++)
+			az_json_str(&j, vmc_warning(c->d, i));
+		for (size_t i = 0; i < c->nwarn; i++)
+			az_json_str(&j, c->warn[i]);
+		az_json_end_array(&j);
+		az_json_end_object(&j);
+		az_json_finish(&j);
+	}
+	if (d0.view)
+		vmc_dump_destroy(d0.view);
+	free(r.text);
+	return AZ_EXIT_OK;
+}
+
+/* ---- log ----------------------------------------------------------------------- */
+
+static int cmd_log(struct xctx *c, bool json)
+{
+	struct ring r;
+
+	if (ring_read(c, &r) != 0) {
+		fprintf(stderr, "salvage: %s: Xen's console ring not found%s\n", c->path,
+			c->syms_ok ? "" : " (give --xen-syms for its symbols)");
+		for (size_t i = 0; i < c->nwarn; i++)
+			fprintf(stderr, "salvage: %s: warning: %s\n", c->path, c->warn[i]);
+		return AZ_EXIT_FAIL;
+	}
+	if (!strcmp(r.source, "scan"))
+		fprintf(stderr, "salvage: %s: console ring found by scanning Xen's heap at 0x%" PRIx64
+			"%s\n", c->path, r.maddr,
+			r.wrapped ? "; it is full, so its oldest line is not known (give --xen-syms)" : "");
+	if (!json) {
+		fwrite(r.text, 1, r.len, stdout);
+		if (r.len && r.text[r.len - 1] != '\n')
+			putchar('\n');
+	} else {
+		struct az_json j;
+		az_json_init(&j, stdout);
+		az_json_begin_object(&j);
+		az_json_key(&j, "source");
+		az_json_str(&j, r.source);
+		az_json_key(&j, "wrapped");
+		az_json_bool(&j, r.wrapped);
+		az_json_key(&j, "lines");
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < r.len;) {
+			char *nl = memchr(r.text + i, '\n', r.len - i);
+			size_t l = nl ? (size_t)(nl - (r.text + i)) : r.len - i;
+			char save = r.text[i + l];
+			r.text[i + l] = 0;
+			az_json_str(&j, r.text + i);
+			r.text[i + l] = save;
+			i += l + 1;
+		}
+		az_json_end_array(&j);
+		az_json_end_object(&j);
+		az_json_finish(&j);
+	}
+	free(r.text);
+	return AZ_EXIT_OK;
+}
+
+/* ---- domains and frames ----------------------------------------------------------- */
+
+static int cmd_domains(struct xctx *c, bool json)
+{
+	uint64_t *pages = calloc(c->ndoms ? c->ndoms : 1, sizeof(*pages));
+	uint64_t max = c->hv_ok ? c->hv->max_page : 0;
+	bool counted = false;
+
+	if (!c->hv_ok || !c->doms_ok) {
+		fprintf(stderr, "salvage: %s: %s\n", c->path,
+			!c->hv_ok ? c->hv_err : "domain_list could not be walked");
+		free(pages);
+		return AZ_EXIT_FAIL;
+	}
+	/* frames each domain owns, from page_info (kept in filtered dumps) */
+	if (pages && c->hv->have_frame_table && max && max <= MAX_COUNT_FRAMES) {
+		counted = true;
+		for (uint64_t m = 0; m < max; m++) {
+			struct xnote_page_info pi;
+			if (xnote_xen_page_info(c->hv, m, &pi) != XNOTE_OK || !pi.allocated ||
+			    pi.state != XNOTE_PGS_INUSE)
+				continue;
+			for (size_t i = 0; i < c->ndoms; i++)
+				if (pi.owner == c->doms[i].owner)
+					pages[i]++;
+		}
+	}
+	if (!json) {
+		printf("%-6s %-18s %-14s %s\n", "domain", "struct domain", "machine", "pages");
+		for (size_t i = 0; i < c->ndoms; i++) {
+			printf("%-6u 0x%016" PRIx64 " 0x%012" PRIx64, c->doms[i].id, c->doms[i].va,
+			       c->doms[i].maddr);
+			if (counted)
+				printf(" %" PRIu64, pages[i]);
+			putchar('\n');
+		}
+		for (size_t i = 0; i < c->nwarn; i++)
+			fprintf(stderr, "salvage: %s: warning: %s\n", c->path, c->warn[i]);
+	} else {
+		struct az_json j;
+		az_json_init(&j, stdout);
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < c->ndoms; i++) {
+			az_json_begin_object(&j);
+			az_json_key(&j, "id");
+			az_json_u64(&j, c->doms[i].id);
+			az_json_key(&j, "struct_domain");
+			az_json_hex(&j, c->doms[i].va);
+			az_json_key(&j, "maddr");
+			az_json_hex(&j, c->doms[i].maddr);
+			az_json_key(&j, "pages");
+			counted ? az_json_u64(&j, pages[i]) : az_json_null(&j);
+			az_json_end_object(&j);
+		}
+		az_json_end_array(&j);
+		az_json_finish(&j);
+	}
+	free(pages);
+	return AZ_EXIT_OK;
+}
+
+static void print_run(struct az_json *j, bool json, uint64_t a, uint64_t b, const char *what,
+		      const char *state)
+{
+	if (!json) {
+		if (a == b)
+			printf("mfn 0x%" PRIx64 " %s%s%s\n", a, what, state ? " " : "", state ? state : "");
+		else
+			printf("mfn 0x%" PRIx64 "-0x%" PRIx64 " %s%s%s\n", a, b, what, state ? " " : "",
+			       state ? state : "");
+		return;
+	}
+	az_json_begin_object(j);
+	az_json_key(j, "start");
+	az_json_hex(j, a);
+	az_json_key(j, "end");
+	az_json_hex(j, b);
+	az_json_key(j, "owner");
+	az_json_str(j, what);
+	az_json_key(j, "in_dump");
+	az_json_str(j, state);
+	az_json_end_object(j);
+}
+
+/* Machine frames of the dump's memory map by owner, as runs. */
+static int cmd_frames(struct xctx *c, bool json)
+{
+	struct az_json j;
+	uint64_t start = 0, prev_o = ~0ULL, prev_s = ~0ULL, max = vmc_max_pfn(c->d);
+	static const char *const st[] = { "hole", "excluded", NULL, "incomplete" };
+
+	if (!c->hv_ok || !c->hv->have_frame_table || !c->dom0_owner) {
+		fprintf(stderr, "salvage: %s: frame ownership needs frame_table and domain 0 (%s)\n",
+			c->path, c->hv_ok ? c->hv->err : c->hv_err);
+		return AZ_EXIT_FAIL;
+	}
+	if (json) {
+		az_json_init(&j, stdout);
+		az_json_begin_array(&j);
+	}
+	for (uint64_t m = 0; m <= max; m++) {
+		uint64_t o = ~1ULL, s = 0;
+		if (m < max) {
+			s = vmc_page_state(c->d, m);
+			o = s == VMC_PAGE_HOLE ? ~1ULL
+			    : xnote_xen_frame_owner(c->hv, m, c->dom0_owner, NULL);
+		}
+		if (m && (o != prev_o || s != prev_s)) {
+			if (prev_o != ~1ULL)
+				print_run(&j, json, start, m - 1,
+					  xnote_frame_owner_name((enum xnote_frame_owner)prev_o),
+					  st[prev_s & 3]);
+			start = m;
+		}
+		prev_o = o;
+		prev_s = s;
+	}
+	if (json) {
+		az_json_end_array(&j);
+		az_json_finish(&j);
+	}
+	return AZ_EXIT_OK;
+}
+
+/* dom0's P2M as runs (pfn -> mfn). */
+static int cmd_p2m(struct xctx *c, bool json)
+{
+	vmc_dump *v = NULL;
+	struct az_json j;
+
+	if (vmc_xen_dom0_open(c->d, &(struct vmc_dom0_opts){ .no_scan = true }, &v) != VMC_OK) {
+		fprintf(stderr, "salvage: %s: %s\n", c->path, vmc_errmsg(c->d));
+		return AZ_EXIT_FAIL;
+	}
+	const struct vmc_dom0_info *in = vmc_xen_dom0_info(v);
+	if (json) {
+		az_json_init(&j, stdout);
+		az_json_begin_object(&j);
+		az_json_key(&j, "p2m_mfn");
+		az_json_hex(&j, in->p2m_mfn);
+		az_json_key(&j, "end_pfn");
+		az_json_hex(&j, in->end_pfn);
+		static const char *const k[] = { "valid", "identity", "foreign", "invalid", "missing" };
+		const uint64_t cnt[] = { in->pages_valid, in->pages_identity, in->pages_foreign,
+					 in->pages_invalid, in->pages_missing };
+		for (int i = 0; i < 5; i++) {
+			az_json_key(&j, k[i]);
+			az_json_u64(&j, cnt[i]);
+		}
+		az_json_key(&j, "in_dump");
+		az_json_u64(&j, in->pages_present);
+		az_json_end_object(&j);
+		az_json_finish(&j);
+		vmc_dump_destroy(v);
+		return AZ_EXIT_OK;
+	}
+	printf("p2m frame list list: mfn 0x%" PRIx64 ", end pfn 0x%" PRIx64 "\n", in->p2m_mfn,
+	       in->end_pfn);
+	printf("valid %" PRIu64 " (%" PRIu64 " in the dump), identity %" PRIu64 ", foreign %" PRIu64
+	       ", invalid %" PRIu64 ", missing %" PRIu64 "\n", in->pages_valid, in->pages_present,
+	       in->pages_identity, in->pages_foreign, in->pages_invalid, in->pages_missing);
+	/* runs: consecutive pfns whose machine frames are consecutive too */
+	uint64_t rs = 0, rm = 0, n = 0;
+	int rk = -1;
+	for (uint64_t pfn = 0; pfn <= in->end_pfn; pfn++) {
+		uint64_t mfn = 0;
+		int k = -1;
+		if (pfn < in->end_pfn) {
+			int rc = vmc_xen_dom0_pfn_to_mfn(v, pfn, &mfn);
+			k = rc == VMC_OK ? 0 : 1;
+		}
+		if (n && k == rk && (k != 0 || mfn == rm + n)) {
+			n++;
+			continue;
+		}
+		if (n) {
+			if (rk == 0)
+				printf("pfn 0x%" PRIx64 "-0x%" PRIx64 " -> mfn 0x%" PRIx64 "-0x%" PRIx64 "\n",
+				       rs, rs + n - 1, rm, rm + n - 1);
+			else
+				printf("pfn 0x%" PRIx64 "-0x%" PRIx64 " no machine frame\n", rs, rs + n - 1);
+		}
+		rs = pfn;
+		rm = mfn;
+		rk = k;
+		n = 1;
+	}
+	vmc_dump_destroy(v);
+	return AZ_EXIT_OK;
+}
+
+/* ---- command line ------------------------------------------------------------------- */
+
+static void xen_usage(FILE *f)
+{
+	fprintf(f,
+"usage: salvage xen info|log|domains|frames|p2m [--json] [--xen-syms FILE] DUMP\n\n"
+"The hypervisor side of a Xen dump (a dom0 crash or a Xen panic captured by\n"
+"kexec), from its notes and VMCOREINFO_XEN; no debug information needed.\n"
+"  info      version and build strings, load address, physical CPUs with\n"
+"            registers and CR3, the crashing CPU, domains, dom0's release\n"
+"  log       Xen's console ring (found by its symbols with --xen-syms, else\n"
+"            by scanning Xen's heap for console text)\n"
+"  domains   domain_list: id, struct domain, frames owned\n"
+"  frames    machine frames by owner (xen, dom0, domU, free) as runs\n"
+"  p2m       dom0's pseudo-physical to machine map as runs\n"
+"  --xen-syms FILE  xen-syms of the same build (a symbol table is enough:\n"
+"                   Debian's xen-hypervisor-*-dbg); checked by build id\n"
+"  --json           machine-readable output\n"
+"dom0's own kernel log: salvage dmesg --dom0 DUMP.\n");
+}
+
+int az_cmd_xen(int argc, char **argv)
+{
+	static struct xctx c;
+	const char *sub = NULL;
+	bool json = false;
+	int ret;
+
+	memset(&c, 0, sizeof(c));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (!strcmp(a, "--xen-syms") || !strncmp(a, "--xen-syms=", 11)) {
+			c.syms_path = a[10] == '=' ? a + 11 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!c.syms_path) {
+				fprintf(stderr, "salvage xen: --xen-syms takes a file\n");
+				return AZ_EXIT_USAGE;
+			}
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			xen_usage(stdout);
+			return AZ_EXIT_OK;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "salvage xen: unknown option '%s'\n", a);
+			xen_usage(stderr);
+			return AZ_EXIT_USAGE;
+		} else if (!sub) {
+			sub = a;
+		} else if (!c.path) {
+			c.path = a;
+		} else {
+			fprintf(stderr, "salvage xen: one dump at a time\n");
+			return AZ_EXIT_USAGE;
+		}
+	}
+	if (!sub || !c.path || (strcmp(sub, "info") && strcmp(sub, "log") && strcmp(sub, "domains") &&
+				strcmp(sub, "frames") && strcmp(sub, "p2m"))) {
+		xen_usage(stderr);
+		return AZ_EXIT_USAGE;
+	}
+	if (c.syms_path) {
+		char err[512];
+		if (az_xsyms_load(c.syms_path, &c.syms, err, sizeof(err)) < 0) {
+			fprintf(stderr, "salvage xen: %s\n", err);
+			return AZ_EXIT_FAIL;
+		}
+	}
+	c.d = az_open(c.path);
+	if (!c.d) {
+		az_xsyms_free(c.syms);
+		return AZ_EXIT_FAIL;
+	}
+	if (!vmc_xen(c.d)) {
+		fprintf(stderr, "salvage: %s: not a Xen dump (no Xen CRASH_INFO note)\n", c.path);
+		ret = AZ_EXIT_FAIL;
+		goto out;
+	}
+	setup(&c);
+	if (!strcmp(sub, "info"))
+		ret = cmd_info(&c, json);
+	else if (!strcmp(sub, "log"))
+		ret = cmd_log(&c, json);
+	else if (!strcmp(sub, "domains"))
+		ret = cmd_domains(&c, json);
+	else if (!strcmp(sub, "frames"))
+		ret = cmd_frames(&c, json);
+	else
+		ret = cmd_p2m(&c, json);
+	if (fflush(stdout) != 0)
+		ret = AZ_EXIT_FAIL;
+out:
+	free(c.hv);
+	vmc_dump_destroy(c.d);
+	az_xsyms_free(c.syms);
+	return ret;
+}

@@ -1,0 +1,708 @@
+"""kxen.py - a Xen host's machine memory for fixtures: the hypervisor's data
+that salvage reads without symbols, and a PV dom0 behind its P2M.
+
+Written from /work/shared/docs/formats.md §4 (not from the C reader).  Used by
+mkdump.py for an `xen ... end` block and an optional `dom0-kernel ... end`
+block (the latter is a kmem.py `kernel` block built in dom0's pseudo-physical
+memory and scattered into machine frames through the P2M).
+
+    xen version=4.17 [phys_start=0x200000] [cpus=2] [crashing=N]
+        [layout=64|72|80] [p2m=tree|zero|invalid] [notes=yes|no]
+        [vmcoreinfo_xen=full|minimal] [dup=vmcoreinfo_xen,crash_info]
+        [dom0_note=no|yes] [empty_cpu=no|yes] [ring=N]
+      dom0 pages=N [hole=PFN:COUNT] [identity=PFN:COUNT] [foreign=PFN:COUNT]
+           [invalid=PFN:COUNT] [extra=COUNT]
+      domain ID START END       machine frames [START, END) of domU ID
+      free START END            free heap frames (state free)
+      offlined START END | broken START END
+      console "LINE"            a line of Xen's console ring ("(XEN) " added)
+    end
+    dom0-kernel KEY=VALUE ...   (kmem.py kernel keys; text_phys etc. are dom0
+      ... kmem block lines ...   pseudo-physical)
+    end
+
+Machine layout (frames): 0x0-0x9e low memory (Xen's), the Xen image at
+phys_start (2 MiB: variables, idle_pg_table and its page tables, version
+strings, build id), the frame table (32-byte page_info per frame, count_info
+in the encoding of `version`: 4.0-4.16 broken bit 57 and state bits 55-56,
+4.17+ broken bit 60 and state bits 58-59, PGC_extra 54 / 57 / 61), the M2P,
+struct domains and the console ring in Xen heap frames, then dom0's frames in
+2 MiB chunks in reverse order (the first 2 MiB of dom0, mapped with 4 KiB
+pages, page by page in reverse), domU ranges, free frames elsewhere.
+
+The P2M is Linux's tree for tools: a top page, mid pages, leaves; absent
+ranges point at a shared p2m_mid_missing / p2m_missing pair; leaves carry
+identity (bit 62), foreign (bit 63) and invalid (~0) entries as asked.
+
+Expected outputs (mkdump.py --xen-expect PREFIX): PREFIX.frames (`salvage xen
+frames`), PREFIX.p2m (`salvage xen p2m`), PREFIX.capture (page listing of
+`salvage-capture -X -d 31` output: the source listing with the dropped
+frames excluded), PREFIX.dmesg (kprintk's, for `salvage dmesg --dom0`), and
+PREFIX.syms, a xen-syms ELF with the symbols of this image.
+"""
+
+import os
+import struct
+
+import kmem
+import kprintk
+
+PAGE = 4096
+XEN_VIRT_START = 0xFFFF82D040000000
+DIRECTMAP = 0xFFFF830000000000
+FRAMETABLE = 0xFFFF82E000000000
+RO_MPT = 0xFFFF800000000000
+P2M_INVALID = (1 << 64) - 1
+FOREIGN = 1 << 63
+IDENTITY = 1 << 62
+PI_SIZE, OFF_COUNT_INFO, OFF_DOMAIN = 32, 8, 24
+OFF_DOMAIN_ID, OFF_NEXT = 0, 96
+DOMID_XEN, DOMID_IO = 0x7FF2, 0x7FF1
+
+# image offsets
+V_DOMAIN_LIST, V_FRAME_TABLE, V_MAX_PAGE = 0x1000, 0x1008, 0x1010
+V_DOM_XEN, V_DOM_IO = 0x1018, 0x1020
+V_CONRING, V_CONRING_SIZE, V_CONRINGP, V_CONRINGC = 0x1028, 0x1030, 0x1034, 0x1038
+V_CRASHING = 0x103C
+V_PDX_SHIFT = 0x1040
+I_PGD = 0x2000               # idle_pg_table
+I_STRINGS = 0x3000
+I_BUILD_ID = 0x4000
+I_PT_POOL = 0x10000          # Xen page-table pages (to 0x40000)
+BUILD_ID = bytes.fromhex("151b373fd64b321593bf987fd923cd10dabadac4")
+
+DIRECTIVES = ("xen", "dom0-kernel")
+
+
+class XenError(Exception):
+    pass
+
+
+class Xen:
+    pass
+
+
+def parse(d, cmd, args, lines, i, mk):
+    """mkdump.py hook: an `xen` or `dom0-kernel` block."""
+    body, i = mk.read_block(lines, i)
+    pos, kv = mk.kv_args(args)
+    if cmd == "dom0-kernel":
+        d.xen_dom0_kernel = (kv, body)
+        return i
+    x = Xen()
+    d.xen = x
+    x.kv = kv
+    x.lines = [mk.shlex.split(l, comments=True) for l in body]
+    num = lambda k, dflt: mk.parse_int(kv[k]) if k in kv else dflt
+    ver = kv.get("version", "4.17").split(".")
+    x.major, x.minor = int(ver[0]), int(ver[1])
+    x.phys_start = num("phys_start", 0x200000)
+    x.cpus = num("cpus", 2)
+    x.crashing = num("crashing", 0)
+    x.layout = num("layout", 80)
+    x.ring_size = num("ring", 16384)
+    x.dup = set(kv.get("dup", "").split(",")) - {""}
+    x.p2m_mode = kv.get("p2m", "tree")
+    layout_plan(d, x, mk)
+    if kv.get("notes", "yes") == "yes":
+        add_notes(d, x, mk)
+    return i
+
+
+# ---- layout (decided at parse time: the notes carry addresses) ----------------
+
+def layout_plan(d, x, mk):
+    ram = [l for l in d.loads if not l.ktext]
+    if not ram:
+        raise XenError("xen block needs ram lines first")
+    x.max_page = max((l.paddr + l.memsz + PAGE - 1) // PAGE for l in ram)
+    x.ram = ram
+    if x.phys_start % (2 << 20):
+        raise XenError("phys_start must be 2 MiB aligned")
+    img = x.phys_start // PAGE
+    x.image = (img, img + 512)
+    ft_pages = (x.max_page * PI_SIZE + PAGE - 1) // PAGE
+    m2p_pages = (x.max_page * 8 + PAGE - 1) // PAGE
+    nxt = img + 512
+    x.ft = (nxt, nxt + ft_pages)
+    nxt += ft_pages
+    x.m2p = (nxt, nxt + m2p_pages)
+    nxt += m2p_pages
+    ndomu = sorted({mk.parse_int(t[1]) for t in x.lines if t and t[0] == "domain"})
+    x.domu_ids = ndomu
+    # struct domains: dom0, dom_xen, dom_io, domUs (one page each)
+    x.dom_mfn = {}
+    for did in [0, DOMID_XEN, DOMID_IO] + ndomu:
+        x.dom_mfn[did] = nxt
+        nxt += 1
+    ring_pages = (x.ring_size + PAGE - 1) // PAGE
+    x.ring = (nxt, nxt + ring_pages)
+    nxt += ring_pages
+    x.xenheap_end = nxt
+    # dom0
+    dom0 = [t for t in x.lines if t and t[0] == "dom0"]
+    x.dom0 = None
+    if dom0:
+        _, o = mk.kv_args(dom0[0][1:])
+        plan_dom0(x, o, mk, nxt)
+    # explicit ranges
+    x.ranges = []
+    for t in x.lines:
+        if not t or t[0] in ("dom0", "console"):
+            continue
+        if t[0] == "domain":
+            x.ranges.append(("domU", mk.parse_int(t[1]), mk.parse_int(t[2]) // PAGE,
+                             mk.parse_int(t[3]) // PAGE))
+        elif t[0] in ("free", "offlined", "broken"):
+            x.ranges.append((t[0], None, mk.parse_int(t[1]) // PAGE,
+                             mk.parse_int(t[2]) // PAGE))
+        else:
+            raise XenError("unknown xen line %r" % t[0])
+    x.console = [" ".join(t[1:]) for t in x.lines if t and t[0] == "console"]
+
+
+def pair(s, mk):
+    a, b = s.split(":")
+    return mk.parse_int(a), mk.parse_int(b)
+
+
+def plan_dom0(x, o, mk, first_free):
+    """dom0's pfns, their machine frames, and the P2M tree's frames."""
+    n = mk.parse_int(o.get("pages", "2048"))
+    if n % 512 or n < 1024:
+        raise XenError("dom0 pages must be a multiple of 512, at least 1024")
+    hole = pair(o["hole"], mk) if "hole" in o else None
+    special = {}
+    for k in ("identity", "foreign", "invalid"):
+        if k in o:
+            a, c = pair(o[k], mk)
+            for p in range(a, a + c):
+                special[p] = k
+    # the tree's own pages and the VMCOREINFO page: the last pfns of RAM
+    nmid = 1
+    nleaves = (n + 511) // 512
+    extra_pfns = 2 + nmid + nleaves + 1     # missing mid+leaf, mid, leaves, vmci
+    base = (first_free + 511) // 512 * 512
+    chunks = n // 512
+    # 2 MiB machine chunks in reverse order; chunk 0 (4 KiB-mapped in dom0)
+    # page by page in reverse
+    p2m = {}
+    for c in range(chunks):
+        mbase = base + (chunks - 1 - c) * 512
+        for k in range(512):
+            pfn = c * 512 + k
+            p2m[pfn] = mbase + (511 - k if c == 0 else k)
+    x.dom0_extra_frames = base + chunks * 512
+    if x.dom0_extra_frames + 8 > x.max_page:
+        raise XenError("machine too small for dom0")
+    d0 = {}
+    d0["pages"] = n
+    d0["p2m"] = p2m
+    d0["hole"] = hole
+    d0["special"] = special
+    d0["mfns"] = (base, base + chunks * 512)
+    d0["extra_pfn_count"] = int(o.get("extra", "8"))
+    # tree pages inside dom0's RAM, backed by its top chunk's last frames
+    last = n - extra_pfns
+    tree = list(range(last, n))
+    d0["tree_pfns"] = tree
+    d0["missing_mid_pfn"], d0["missing_leaf_pfn"] = tree[0], tree[1]
+    d0["mid_pfn"] = tree[2]
+    d0["leaf_pfns"] = tree[3:3 + nleaves]
+    d0["vmci_pfn"] = tree[-1]
+    if hole and (hole[0] < 512 or hole[0] + hole[1] > last):
+        raise XenError("dom0 hole must lie between 0x200 and the tree pages")
+    x.dom0 = d0
+
+
+def xen_va(x, off):
+    return XEN_VIRT_START + off
+
+
+def ma_img(x, off):
+    return x.phys_start + off
+
+
+def dmap(ma):
+    return DIRECTMAP + ma
+
+
+def tree_top(x):
+    """Machine frame of the P2M top page: a dom0 frame right after its chunks."""
+    return x.dom0_extra_frames
+
+
+def p2m_top_mfn(x):
+    """What CRASH_INFO says (p2m=zero|invalid: 0 or ~0, the tree exists)."""
+    if x.dom0 is None or x.p2m_mode == "zero" or x.layout == 64:
+        return 0
+    if x.p2m_mode == "invalid":
+        return P2M_INVALID
+    return tree_top(x)
+
+
+def add_notes(d, x, mk):
+    Note = mk.Note
+    strs = string_addrs(x)
+    for cpu in range(x.cpus):
+        regs = {}
+        empty = x.kv.get("empty_cpu") == "yes" and cpu == x.cpus - 1 and cpu != x.crashing
+        if not empty:
+            # the crashing CPU saved on its primary stack (pages 6-7 of a 32
+            # KiB stack), the others on the NMI IST page (page 2)
+            stack = dmap((x.ring[1] + 16 + 8 * cpu) * PAGE)
+            rsp = stack + (0x7E08 if cpu == x.crashing else 0x2F10)
+            regs = {"rip": 0xFFFF82D04021ED72, "rsp": rsp, "cs": 0xE008,
+                    "ss": 0xE010, "eflags": 0x46}
+        desc = mk.prstatus_desc({k: str(v) for k, v in regs.items()})
+        d.ptnotes[-1].append(Note("CORE", 1, desc))
+        cr = [0, 0, 0, 0] if empty else [0x80050033, 0, ma_img(x, I_PGD), 0x50660]
+        d.ptnotes[-1].append(Note("Xen", 0x1000002, struct.pack("<4Q", *cr)))
+        if cpu == 0:
+            for _ in range(2 if "crash_info" in x.dup else 1):
+                d.ptnotes[-1].append(Note("Xen", 0x1000001, crash_info(x, strs)))
+    for _ in range(2 if "vmcoreinfo_xen" in x.dup else 1):
+        text = vmcoreinfo_xen(x).encode()
+        d.ptnotes[-1].append(Note("VMCOREINFO_XEN", 0, text + bytes(4068 - len(text))))
+    if x.kv.get("dom0_note") == "yes":
+        # kexec-tools before 2.0.4 also put dom0's VMCOREINFO in: filled at build
+        x.dom0_note = Note("VMCOREINFO", 0, b"")
+        d.ptnotes[-1].append(x.dom0_note)
+    else:
+        x.dom0_note = None
+
+
+def string_addrs(x):
+    base = ma_img(x, I_STRINGS)
+    return {"extra": base, "changeset": base + 0x10, "compiler": base + 0x20,
+            "date": base + 0x60, "time": base + 0x80}
+
+
+def crash_info(x, s):
+    vals = [x.major, x.minor, s["extra"], s["changeset"], s["compiler"], s["date"],
+            s["time"], 0]
+    if x.layout == 72:
+        vals.append(p2m_top_mfn(x))
+    elif x.layout == 80:
+        vals += [x.phys_start, p2m_top_mfn(x)]
+    elif x.layout != 64:
+        raise XenError("layout must be 64, 72 or 80")
+    return struct.pack("<%dQ" % len(vals), *vals)
+
+
+def vmcoreinfo_xen(x):
+    keys = [
+        "PAGESIZE=4096",
+        "SYMBOL(domain_list)=%x" % xen_va(x, V_DOMAIN_LIST),
+        "SYMBOL(frame_table)=%x" % xen_va(x, V_FRAME_TABLE),
+        "SYMBOL(max_page)=%x" % xen_va(x, V_MAX_PAGE),
+        "SIZE(page_info)=%d" % PI_SIZE,
+        "SIZE(domain)=%d" % PAGE,
+        "OFFSET(page_info.count_info)=%d" % OFF_COUNT_INFO,
+        "OFFSET(page_info._domain)=%d" % OFF_DOMAIN,
+        "OFFSET(domain.domain_id)=%d" % OFF_DOMAIN_ID,
+        "OFFSET(domain.next_in_list)=%d" % OFF_NEXT,
+        "SYMBOL(dom_xen)=%x" % xen_va(x, V_DOM_XEN),
+        "SYMBOL(dom_io)=%x" % xen_va(x, V_DOM_IO),
+        "SYMBOL(pgd_l4)=%x" % xen_va(x, I_PGD),
+    ]
+    return "".join(k + "\n" for k in keys)
+
+
+# ---- count_info encodings (formats.md §4.8) --------------------------------------
+
+def count_info(x, kind):
+    new = (x.major, x.minor) >= (4, 17)
+    broken = 60 if new else 57
+    state = 58 if new else 55
+    extra = 61 if (x.major, x.minor) >= (4, 18) else 57 if new else 54
+    alloc, heap = 1 << 63, 1 << 62
+    if kind == "xen":
+        return 1
+    if kind == "xenheap":
+        return heap | 1
+    if kind in ("dom0", "domU"):
+        return alloc | 2
+    if kind == "dom0-extra":
+        return alloc | (1 << extra) | 2
+    if kind == "free":
+        return 3 << state
+    if kind == "offlined":
+        return 2 << state
+    if kind == "broken":
+        return (1 << broken) | (2 << state)
+    raise XenError(kind)
+
+
+# ---- building ----------------------------------------------------------------------
+
+def owners(x):
+    """Per machine frame: (kind, owner domain id or None)."""
+    own = {}
+    for m in range(x.max_page):
+        if not any(l.paddr <= m * PAGE < l.paddr + l.memsz for l in x.ram):
+            continue
+        own[m] = ("free", None)
+    for m in range(0, min(0x100, x.max_page)):
+        if m in own:
+            own[m] = ("xen", None)
+    for m in range(x.image[0], x.xenheap_end):
+        kind = "xen" if m < x.m2p[1] else "xenheap"
+        own[m] = (kind, None)
+    if x.dom0 is not None:
+        d0 = x.dom0
+        for p, m in d0["p2m"].items():
+            if in_dom0_ram(x, p):
+                own[m] = ("dom0", 0)
+        for i, m in enumerate(sorted(m for p, m in d0["p2m"].items()
+                                     if in_dom0_ram(x, p))):
+            if i < d0["extra_pfn_count"]:
+                own[m] = ("dom0-extra", 0)
+        own[tree_top(x)] = ("dom0", 0)
+    for kind, did, a, b in x.ranges:
+        for m in range(a, b):
+            own[m] = (kind, did)
+    return own
+
+
+def in_dom0_ram(x, pfn):
+    d0 = x.dom0
+    h = d0["hole"]
+    if h and h[0] <= pfn < h[0] + h[1]:
+        return False
+    return pfn < d0["pages"] and d0["special"].get(pfn) is None
+
+
+def build(d, mem, mk):
+    """Fill machine memory (after kmem's kernel, before the desc's puts)."""
+    x = d.xen
+    x.own = owners(x)
+    if x.dom0 is not None:
+        build_dom0(d, x, mem, mk)
+    # ---- image variables and strings
+    w = lambda off, fmt, v: mem.write(ma_img(x, off), struct.pack(fmt, v))
+    dva = {did: dmap(m * PAGE) for did, m in x.dom_mfn.items()}
+    w(V_DOMAIN_LIST, "<Q", dva[0])
+    w(V_FRAME_TABLE, "<Q", FRAMETABLE)
+    w(V_MAX_PAGE, "<Q", x.max_page)
+    w(V_DOM_XEN, "<Q", dva[DOMID_XEN])
+    w(V_DOM_IO, "<Q", dva[DOMID_IO])
+    w(V_CRASHING, "<I", x.crashing)
+    w(V_PDX_SHIFT, "<I", 0)
+    s = string_addrs(x)
+    mem.write(s["extra"], b".7\0")
+    mem.write(s["changeset"], b"\0")
+    mem.write(s["compiler"], b"gcc (Debian 12.2.0-14) 12.2.0\0")
+    mem.write(s["date"], b"Tue Oct 15 09:12:44 UTC 2024\0")
+    mem.write(s["time"], b"09:12:44\0")
+    mem.write(ma_img(x, I_BUILD_ID), struct.pack("<III", 4, len(BUILD_ID), 3) + b"GNU\0" + BUILD_ID)
+    # ---- domains: domain_list = dom0 -> domUs
+    chain = [0] + x.domu_ids
+    for i, did in enumerate(chain):
+        nxt = dva[chain[i + 1]] if i + 1 < len(chain) else 0
+        page = bytearray(PAGE)
+        struct.pack_into("<H", page, OFF_DOMAIN_ID, did)
+        struct.pack_into("<Q", page, OFF_NEXT, nxt)
+        mem.write(x.dom_mfn[did] * PAGE, bytes(page))
+    for did in (DOMID_XEN, DOMID_IO):
+        page = bytearray(PAGE)
+        struct.pack_into("<H", page, OFF_DOMAIN_ID, did)
+        mem.write(x.dom_mfn[did] * PAGE, bytes(page))
+    # ---- console ring
+    text = "".join("(XEN) %s\n" % l for l in x.console)
+    text += "(XEN) Hardware Dom0 crashed: Executing kexec image on cpu%d\n" % x.crashing
+    text += "(XEN) Shot down all CPUs\n"
+    raw = text.encode()
+    ring = bytearray(x.ring_size)
+    for i, c in enumerate(raw):
+        ring[i % x.ring_size] = c
+    mem.write(x.ring[0] * PAGE, bytes(ring))
+    mem.write(x.ring[0] * PAGE + x.ring_size,
+              bytes((x.ring[1] - x.ring[0]) * PAGE - x.ring_size))
+    w(V_CONRING, "<Q", dmap(x.ring[0] * PAGE))
+    w(V_CONRING_SIZE, "<I", x.ring_size)
+    w(V_CONRINGP, "<I", len(raw))
+    w(V_CONRINGC, "<I", len(raw))
+    x.ring_text = raw if len(raw) <= x.ring_size else raw[-x.ring_size:]
+    # ---- frame table and M2P
+    pick = lambda did: x.dom_mfn[did]       # pdx of the struct domain's page
+    ft = bytearray((x.ft[1] - x.ft[0]) * PAGE)
+    for m, (kind, did) in x.own.items():
+        ci = count_info(x, kind)
+        owner = pick(did) if kind in ("dom0", "dom0-extra", "domU") else 0
+        struct.pack_into("<QI", ft, m * PI_SIZE + OFF_COUNT_INFO, ci, 0)
+        struct.pack_into("<I", ft, m * PI_SIZE + OFF_DOMAIN, owner)
+    mem.write(x.ft[0] * PAGE, bytes(ft))
+    m2p = bytearray(b"\xff" * ((x.m2p[1] - x.m2p[0]) * PAGE))
+    if x.dom0 is not None:
+        for p, m in x.dom0["p2m"].items():
+            if in_dom0_ram(x, p):
+                struct.pack_into("<Q", m2p, m * 8, p)
+    mem.write(x.m2p[0] * PAGE, bytes(m2p))
+    # ---- Xen's page tables: text (2 MiB page), frame table and M2P (4 KiB)
+    pt = kmem.PageTables(mem, ma_img(x, I_PGD), ma_img(x, I_PT_POOL), ma_img(x, 0x40000))
+    pt.map(XEN_VIRT_START, x.phys_start, 2 << 20)
+    pt.map(FRAMETABLE, x.ft[0] * PAGE, (x.ft[1] - x.ft[0]) * PAGE, big=False)
+    pt.map(RO_MPT, x.m2p[0] * PAGE, (x.m2p[1] - x.m2p[0]) * PAGE, big=False)
+    pt.write()
+
+
+def build_dom0(d, x, mem, mk):
+    d0 = x.dom0
+    p2m = d0["p2m"]
+    n = d0["pages"]
+    pm = mk.Memory(PAGE, d.default_kind, d.seed + 17)
+    vmci = None
+    x.dmesg_expect = None
+    x.classes = None
+    if getattr(d, "xen_dom0_kernel", None):
+        kv, body = d.xen_dom0_kernel
+        sub = mk.Desc()
+        # kmem's RAM: the pfns with machine frames, without the P2M tree's
+        # pages at the end (identity, foreign and invalid pfns are holes)
+        for valid, a, b in runs((p, in_dom0_ram(x, p)) for p in range(d0["tree_pfns"][0])):
+            if valid:
+                sub.loads.append(mk.Load(a * PAGE, (b + 1 - a) * PAGE, (b + 1 - a) * PAGE,
+                                         None, 0, 0, False))
+        note = mk.Note("VMCOREINFO", 0, b"")
+        kvd = dict(kv)
+        kvd.setdefault("kaslr", "0")           # PV: no KASLR
+        sub.kernel = (kvd, body, note)
+        try:
+            kmem.build(sub, pm, mk)
+        except kmem.KernelError as e:
+            raise XenError("dom0-kernel: %s" % e) from None
+        vmci = note.desc
+        x.dmesg_expect = getattr(sub, "dmesg_expect", None)
+        x.classes = getattr(sub, "mm_classes", None)
+        translate_tables(pm, int(kvd.get("text_phys", "0x200000"), 0) + kmem.IMG_PGT, x)
+        if x.dom0_note is not None:
+            x.dom0_note.desc = vmci
+    # Linux's vmcoreinfo note page: ELF note header, then the text
+    if vmci is not None:
+        page = struct.pack("<III", 11, len(vmci), 0) + b"VMCOREINFO\0\0" + vmci
+        pm.write(d0["vmci_pfn"] * PAGE, page + bytes(PAGE - len(page)))
+    # the P2M tree (machine frames of its pages through the same P2M)
+    mfn = lambda p: p2m[p]
+    leaf_m = [mfn(p) for p in d0["leaf_pfns"]]
+    missing_leaf = mfn(d0["missing_leaf_pfn"])
+    missing_mid = mfn(d0["missing_mid_pfn"])
+    pm.write(d0["missing_leaf_pfn"] * PAGE, struct.pack("<Q", P2M_INVALID) * 512)
+    pm.write(d0["missing_mid_pfn"] * PAGE, struct.pack("<Q", missing_leaf) * 512)
+    mid = [missing_leaf] * 512
+    h = d0["hole"]
+    for li, lm in enumerate(leaf_m):
+        lo = li * 512
+        if h and h[0] <= lo and lo + 512 <= h[0] + h[1]:
+            continue             # a whole absent 2 MiB: p2m_missing
+        mid[li] = lm
+        ents = []
+        for p in range(lo, lo + 512):
+            kind = d0["special"].get(p)
+            if p >= n or (h and h[0] <= p < h[0] + h[1]):
+                ents.append(P2M_INVALID)
+            elif kind == "identity":
+                ents.append(p | IDENTITY)
+            elif kind == "foreign":
+                ents.append((0x30 + p % 16) | FOREIGN)     # a low frame, not dom0's
+            elif kind == "invalid":
+                ents.append(P2M_INVALID)
+            else:
+                ents.append(p2m[p])
+        pm.write(d0["leaf_pfns"][li] * PAGE, struct.pack("<512Q", *ents))
+    pm.write(d0["mid_pfn"] * PAGE, struct.pack("<512Q", *mid))
+    top = [mfn(d0["mid_pfn"])] + [missing_mid] * 511
+    mem.write(tree_top(x) * PAGE, struct.pack("<512Q", *top))
+    # scatter dom0's pages into machine frames
+    for p in range(n):
+        if in_dom0_ram(x, p):
+            mem.write(p2m[p] * PAGE, pm.read(p * PAGE, PAGE))
+    x.dom0_vmci = vmci
+
+
+def translate_tables(pm, root, x):
+    """dom0's page tables as a PV guest has them: machine frames in entries."""
+    p2m = x.dom0["p2m"]
+    seen = set()
+
+    def walk(table, level):
+        if table in seen:
+            return
+        seen.add(table)
+        raw = bytearray(pm.read(table, PAGE))
+        for i in range(512):
+            e, = struct.unpack_from("<Q", raw, 8 * i)
+            if not e & 1:
+                continue
+            pa = e & 0x000FFFFFFFFFF000
+            big = level in (2, 3) and e & 0x80
+            if level > 1 and not big:
+                walk(pa, level - 1)
+            pfn = pa // PAGE
+            if pfn in p2m and in_dom0_ram(x, pfn):
+                e = (e & ~0x000FFFFFFFFFF000) | p2m[pfn] * PAGE
+            else:
+                e &= ~1              # no machine frame behind it
+            struct.pack_into("<Q", raw, 8 * i, e)
+        pm.write(table, bytes(raw))
+
+    # children are read before the parent is rewritten: walk reads raw first
+    walk(root, 4)
+
+
+# ---- expected outputs -----------------------------------------------------------------
+
+OWNER_NAME = {"xen": "xen", "xenheap": "xen", "dom0": "dom0", "dom0-extra": "dom0",
+              "domU": "domU", "free": "free", "offlined": "free", "broken": "free"}
+
+
+def runs(items):
+    """[(key, a, b)] runs of equal keys over (index, key) items in order."""
+    out = []
+    for i, k in items:
+        if out and out[-1][0] == k and out[-1][2] == i - 1:
+            out[-1][2] = i
+        else:
+            out.append([k, i, i])
+    return out
+
+
+def frames_listing(x):
+    lines = []
+    for k, a, b in runs(sorted((m, OWNER_NAME[kind]) for m, (kind, _) in x.own.items())):
+        lines.append("mfn %#x %s" % (a, k) if a == b else "mfn %#x-%#x %s" % (a, b, k))
+    return lines
+
+
+def p2m_listing(x):
+    d0 = x.dom0
+    n = d0["pages"]
+    ends = [p for p in range(d0["pages"] + 1024) if entry_kind(x, p) not in ("invalid", "missing")]
+    end = max(ends) + 1
+    cnt = {"valid": 0, "identity": 0, "foreign": 0, "invalid": 0, "missing": 0}
+    for p in range(end):
+        cnt[entry_kind(x, p)] += 1
+    lines = ["p2m frame list list: mfn %#x, end pfn %#x" % (p2m_top_mfn(x), end),
+             "valid %d (%d in the dump), identity %d, foreign %d, invalid %d, missing %d" % (
+                 cnt["valid"], cnt["valid"], cnt["identity"], cnt["foreign"],
+                 cnt["invalid"], cnt["missing"])]
+    cur = None
+    for p in range(end):
+        valid = entry_kind(x, p) == "valid"
+        m = d0["p2m"][p] if valid else None
+        if cur and cur[0] == valid and (not valid or m == cur[2] + (p - cur[1])):
+            cur[3] = p
+            continue
+        if cur:
+            lines.append(run_line(cur))
+        cur = [valid, p, m, p]
+    if cur:
+        lines.append(run_line(cur))
+    del n
+    return lines
+
+
+def run_line(r):
+    valid, a, m, b = r
+    if valid:
+        return "pfn %#x-%#x -> mfn %#x-%#x" % (a, b, m, m + b - a)
+    return "pfn %#x-%#x no machine frame" % (a, b)
+
+
+def entry_kind(x, p):
+    d0 = x.dom0
+    h = d0["hole"]
+    if p >= (len(d0["leaf_pfns"])) * 512:
+        return "missing"
+    if h and h[0] <= p < h[0] + h[1]:
+        lo = p // 512 * 512
+        if h[0] <= lo and lo + 512 <= h[0] + h[1]:
+            return "missing"
+        return "invalid"
+    if p >= d0["pages"]:
+        return "invalid"
+    return {"identity": "identity", "foreign": "foreign", "invalid": "invalid"}.get(
+        d0["special"].get(p), "valid")
+
+
+def capture_listing(x, listing, level=31):
+    """The source listing with the frames -X -d level drops excluded."""
+    drop_cls = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16,
+                "hwpoison": 0xFF, "offline": 0xFF}
+    inv = {}
+    if x.dom0 is not None:
+        inv = {m: p for p, m in x.dom0["p2m"].items() if in_dom0_ram(x, p)}
+    out = []
+    for pfn, st, crc in listing:
+        if st == "data" and pfn in x.own:
+            kind, _ = x.own[pfn]
+            drop = kind in ("domU", "free", "offlined", "broken")
+            if kind in ("dom0", "dom0-extra") and x.classes is not None and \
+                    x.dom0_vmci is not None:
+                p = inv.get(pfn)
+                c = x.classes[p] if p is not None and p < len(x.classes) else "keep"
+                drop = bool(drop_cls.get(c, 0) & level)
+            if drop:
+                st, crc = "excluded", None
+        out.append((pfn, st, crc))
+    return out
+
+
+def xen_syms(x):
+    """A xen-syms ELF: symbol table and build-id note only (like Debian's)."""
+    syms = [("domain_list", V_DOMAIN_LIST), ("_frame_table.0", V_FRAME_TABLE),
+            ("max_page", V_MAX_PAGE), ("dom_xen", V_DOM_XEN), ("dom_io", V_DOM_IO),
+            ("conring", V_CONRING), ("conring_size", V_CONRING_SIZE),
+            ("conringp", V_CONRINGP), ("conringc", V_CONRINGC),
+            ("crashing_cpu.1", V_CRASHING), ("pfn_pdx_hole_shift", V_PDX_SHIFT),
+            ("idle_pg_table", I_PGD)]
+    strtab = bytearray(b"\0")
+    symtab = bytearray(24)
+    for name, off in syms:
+        idx = len(strtab)
+        strtab += name.encode() + b"\0"
+        symtab += struct.pack("<IBBHQQ", idx, 1, 0, 1, xen_va(x, off), 8)
+    note = struct.pack("<III", 4, len(BUILD_ID), 3) + b"GNU\0" + BUILD_ID
+    shstr = b"\0.note.gnu.build-id\0.symtab\0.strtab\0.shstrtab\0"
+    body = bytearray(64)
+    offs = {}
+    for name, data in (("note", note), ("sym", bytes(symtab)), ("str", bytes(strtab)),
+                       ("shstr", shstr)):
+        body += bytes((-len(body)) % 8)
+        offs[name] = len(body)
+        body += data
+    body += bytes((-len(body)) % 8)
+    shoff = len(body)
+    sh = bytearray(64)                                       # null section
+    sh += struct.pack("<IIQQQQIIQQ", 1, 7, 2, xen_va(x, I_BUILD_ID), offs["note"],
+                      len(note), 0, 0, 4, 0)
+    sh += struct.pack("<IIQQQQIIQQ", 20, 2, 0, 0, offs["sym"], len(symtab), 3, 1, 8, 24)
+    sh += struct.pack("<IIQQQQIIQQ", 28, 3, 0, 0, offs["str"], len(strtab), 0, 0, 1, 0)
+    sh += struct.pack("<IIQQQQIIQQ", 36, 3, 0, 0, offs["shstr"], len(shstr), 0, 0, 1, 0)
+    eh = bytearray(64)
+    eh[0:16] = b"\x7fELF\x02\x01\x01" + bytes(9)
+    struct.pack_into("<HHIQQQIHHHHHH", eh, 16, 2, 62, 1, XEN_VIRT_START + 0x200000, 0,
+                     shoff, 0, 64, 0, 0, 64, 5, 4)
+    body[0:64] = eh
+    return bytes(body + sh)
+
+
+def write_expected(d, b, prefix, mk):
+    x = getattr(d, "xen", None)
+    if x is None:
+        raise XenError("--xen-expect needs an xen block")
+    with open(prefix + ".frames", "w") as f:
+        f.write("".join(l + "\n" for l in frames_listing(x)))
+    top = p2m_top_mfn(x)
+    if x.dom0 is not None and top not in (0, P2M_INVALID):
+        with open(prefix + ".p2m", "w") as f:
+            f.write("".join(l + "\n" for l in p2m_listing(x)))
+    elif os.path.exists(prefix + ".p2m"):
+        os.unlink(prefix + ".p2m")       # `salvage xen p2m` must fail
+    with open(prefix + ".capture", "w") as f:
+        f.write(mk.format_listing(capture_listing(x, b.listing)))
+    kprintk.write_expected(getattr(x, "dmesg_expect", None), prefix + ".dmesg")
+    with open(prefix + ".ring", "wb") as f:
+        f.write(x.ring_text)
+    with open(prefix + ".syms", "wb") as f:
+        f.write(xen_syms(x))

@@ -1,0 +1,214 @@
+#!/bin/bash
+# tests/vm/xen-e2e.sh - Xen end to end under QEMU (TCG): Debian's Xen 4.17 with
+# a PV dom0 (Debian's -amd64 kernel); dom0 loads the crash kernel into the
+# hypervisor with kexec-tools (kexec -p) and panics; Xen kexecs into the crash
+# kernel, which runs the static salvage-capture -X -d 31 onto an ext4 disk;
+# the host then checks the dump with salvage alone (no symbols).
+#
+# usage: xen-e2e.sh [options] BUILD
+#   BUILD            build directory with salvage and the static salvage-capture
+#   --out DIR        keep the console log, the dump and summary in DIR
+#                    (default: a temporary directory, removed on success)
+#   --raw            also copy /proc/vmcore raw to a second disk (DIR/vmcore.raw)
+#                    and compare: dom0's log from the raw and the filtered dump
+#                    (needs the busybox crash initramfs, so implies --busybox)
+#   --busybox        capture with a busybox init running salvage-capture -X -d 31
+#                    instead of the agent image `salvage mkinitramfs` builds
+#   --crash          run crash(8) on the filtered dump with xen-syms (expected
+#                    to refuse: no DWARF) and, with DIR/vmlinux or
+#                    $SALVAGE_CACHE/kernels/KVER/vmlinux present, as dom0
+#   --timeout S      bound for the QEMU run (default 900)
+#
+# Checks: the crash kernel ran and captured (rc 0); `salvage xen info --json`:
+# version 4.17.x, two physical CPUs with RIP and CR3, a crashing CPU;
+# `salvage dmesg --dom0` has the marker and dom0's panic; the dump is under
+# 15% of the machine's memory; the console ring read without symbols is the
+# one read with xen-syms; the notes' fixes are listed by `salvage info`.
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/xen-lib.sh"
+. "$(dirname "$0")/e2e-lib.sh"
+
+build="" out="" raw=0 do_crash=0 timeout_s=900 busybox=0
+usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out) out=${2:?}; shift 2 ;;
+	--raw) raw=1; busybox=1; shift ;;
+	--busybox) busybox=1; shift ;;
+	--crash) do_crash=1; shift ;;
+	--timeout) timeout_s=${2:?}; shift 2 ;;
+	-h | --help) usage ;;
+	-*) echo "unknown option $1" >&2; usage ;;
+	*) [ -z "$build" ] || usage; build=$1; shift ;;
+	esac
+done
+[ -n "$build" ] || usage
+build=$(cd "$build" && pwd)
+sv_need qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs ldd kexec "$SV_PYTHON"
+[ -x "$build/salvage" ] && [ -x "$build/salvage-capture" ] || sv_die "no $build/salvage or salvage-capture (run make)"
+if command -v file >/dev/null 2>&1; then
+	case $(file -L "$build/salvage-capture") in
+	*'statically linked'*) ;;
+	*) sv_die "$build/salvage-capture is not static (a sanitizer build?); the crash kernel has no libraries" ;;
+	esac
+fi
+case $("$build/salvage-capture" --help 2>&1) in
+*'  -X '*) ;;
+*) sv_die "$build/salvage-capture has no -X" ;;
+esac
+sv_cache_init
+
+t_all=$(sv_now)
+user_out=$out
+work=$(mktemp -d "${TMPDIR:-/tmp}/salvage-xen-e2e.XXXXXX")
+out=${out:-$work/out}
+mkdir -p "$out"
+ok=0
+cleanup() {
+	rm -f "$work/disk.img" "$work/raw.img"
+	if [ "$ok" = 1 ] && [ -z "$user_out" ]; then rm -rf "$work"; elif [ "$ok" != 1 ]; then sv_log "kept $work for inspection"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- ingredients ---------------------------------------------------------
+kver=$(sv_resolve_kver amd64)
+sv_prepare_kernel "$kver"
+xe_prepare_xen
+sv_log "xen $XE_XVER, dom0 and crash kernel $kver"
+crash_cmdline="console=ttyS0 nr_cpus=1 reset_devices irqpoll panic=1"
+t0=$(sv_now)
+if [ "$busybox" = 1 ]; then
+	xe_build_crash_initramfs "$SV_MODDIR" "$build/salvage-capture" "$raw" "$work/crash.img"
+else
+	# our agent image: salvage-capture as init, -X as the xen_domu setting
+	"$build/salvage" mkinitramfs -q -o "$work/crash.img" --kver "$kver" --moddir "$SV_KROOT" \
+		--target "disk:LABEL=xencrash:/var/crash" --agent "$build/salvage-capture" \
+		--level 31 --set xen_domu=1 --wait 30 --timeout 600 \
+		--add-modules crc32c_generic ||
+		sv_die "salvage mkinitramfs failed"
+fi
+xe_build_dom0_initramfs "$SV_MODDIR" "$SV_VMLINUZ" "$work/crash.img" "$(command -v kexec)" \
+	"$crash_cmdline" "$work/dom0.img"
+sv_log "initramfs images built in $(sv_elapsed "$t0") s (crash $(du -h "$work/crash.img" | cut -f1), dom0 $(du -h "$work/dom0.img" | cut -f1))"
+mkdir -p "$work/empty"
+mkfs.ext4 -q -F -L xencrash -m 0 -b 4096 -d "$work/empty" "$work/disk.img" 1024M ||
+	sv_die "mkfs.ext4 failed"
+rawdisk=""
+if [ "$raw" = 1 ]; then
+	rawdisk=$work/raw.img
+	truncate -s "$((XE_MEM + 64))M" "$rawdisk"
+fi
+
+# ---- the machine -----------------------------------------------------------
+t0=$(sv_now)
+xe_qemu "$XE_XEN" "$SV_VMLINUZ" "$work/dom0.img" "$work/disk.img" "$rawdisk" "$timeout_s" "$out/console.log"
+t_qemu=$(sv_elapsed "$t0")
+sv_log "qemu exited (rc $XE_QRC) after $t_qemu s"
+# cleaned once into a file: grep -q on a pipe would kill its writer (pipefail)
+tr -d '\r' <"$out/console.log" | sed 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' >"$out/console.txt"
+grep -a -E 'SALVAGE:|\(XEN\) (Hardware Dom0|Executing|Shot down)|salvage-capture:' "$out/console.txt" >&2 || true
+fail() {
+	sv_log "last console lines:"
+	tail -n 40 "$out/console.txt" >&2
+	sv_die "$*"
+}
+grep -a -q "crash kernel loaded through Xen" "$out/console.txt" || fail "dom0 did not load the crash kernel"
+grep -a -q "Executing kexec image on cpu" "$out/console.txt" || fail "Xen did not kexec into the crash kernel"
+if [ "$busybox" = 1 ]; then
+	grep -a -q "${XE_DONE}0" "$out/console.txt" || fail "the crash kernel's capture failed"
+	vmcore_size=$(sed -n 's/.*SALVAGE: vmcore-size \([0-9]*\).*/\1/p' "$out/console.txt" | head -n 1)
+	capture_s=$(sed -n 's/.*SALVAGE: capture-seconds \([0-9.]*\).*/\1/p' "$out/console.txt" | head -n 1)
+	dump=$out/vmcore.kdump
+	debugfs -R "dump /vmcore $dump" "$work/disk.img" >/dev/null 2>&1 || sv_die "debugfs: no /vmcore on the disk"
+	debugfs -R "dump /capture.log $out/capture.log" "$work/disk.img" >/dev/null 2>&1 || true
+else
+	grep -a -q "agent: capture: ok:" "$out/console.txt" || fail "the agent's capture failed"
+	names=$(e2e_dump_dirs "$work/disk.img" /var/crash)
+	new=$(printf '%s\n' $names | sort | tail -n 1)
+	[ -n "$new" ] || fail "the agent wrote no dump directory"
+	e2e_extract "$work/disk.img" "/var/crash/$new" "$out/agent"
+	dump=$(find "$out/agent" -name vmcore | head -n 1)
+	[ -n "$dump" ] || fail "no vmcore in /var/crash/$new"
+	meta=$(dirname "$dump")/meta.json
+	grep -q "Kernel panic - not syncing" "$(dirname "$dump")/dmesg.txt" ||
+		sv_die "the agent's dmesg.txt lacks dom0's panic message"
+	read -r vmcore_size capture_s < <("$SV_PYTHON" -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+print(m["pages"]["ram"] * 4096, m["seconds"]["capture"])' "$meta") ||
+		sv_die "meta.json unreadable"
+fi
+# ---- what was written --------------------------------------------------------
+[ -s "$dump" ] || sv_die "the dump is empty"
+if [ "$raw" = 1 ]; then
+	ext=$(sv_elf_extent "$rawdisk" 2>/dev/null | tail -n 1) || sv_die "no ELF core on the raw disk"
+	truncate -s "$ext" "$rawdisk"
+	mv "$rawdisk" "$out/vmcore.raw"
+fi
+dump_size=$(stat -c %s "$dump")
+mem_bytes=$((XE_MEM * 1024 * 1024))
+
+# ---- checks ---------------------------------------------------------------------
+"$build/salvage" xen info --json "$dump" >"$out/xen-info.json" || sv_die "salvage xen info failed"
+"$build/salvage" xen info "$dump" >"$out/xen-info.txt" || true
+"$SV_PYTHON" - "$out/xen-info.json" <<'EOF' || sv_die "xen info --json check failed"
+import json, re, sys
+m = json.load(open(sys.argv[1]))
+bad = []
+if not re.match(r"^4\.17(\.|$)", m["version"]): bad.append("version %r" % m["version"])
+if len(m["pcpus"]) != 2: bad.append("%d pcpus" % len(m["pcpus"]))
+for c in m["pcpus"]:
+    if not c["saved"] or int(c["rip"], 16) < 0xffff800000000000 or not c["cr3"] or int(c["cr3"], 16) == 0:
+        bad.append("pcpu %s: %r" % (c["cpu"], c))
+if m["crashing_cpu"] not in (0, 1): bad.append("crashing_cpu %r" % m["crashing_cpu"])
+if not m["phys_start"]: bad.append("phys_start")
+if not m["dom0"] or not m["dom0"]["osrelease"]: bad.append("dom0 release")
+for b in bad: print("[vm] ERROR: xen info: " + b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+"$build/salvage" dmesg --dom0 "$dump" >"$out/dom0-dmesg.txt" || sv_die "salvage dmesg --dom0 failed"
+grep -q "$XE_MARKER" "$out/dom0-dmesg.txt" || sv_die "dom0's log lacks the marker"
+grep -q "Kernel panic - not syncing: sysrq triggered crash" "$out/dom0-dmesg.txt" ||
+	sv_die "dom0's log lacks the panic message"
+limit=$((mem_bytes * 15 / 100))
+[ "$dump_size" -lt "$limit" ] || sv_die "dump is $dump_size bytes, not under 15% of $mem_bytes"
+"$build/salvage" xen log "$dump" >"$out/xen-log.txt" 2>/dev/null || sv_die "salvage xen log (no symbols) failed"
+"$build/salvage" xen log --xen-syms "$XE_SYMS" "$dump" >"$out/xen-log.syms.txt" || sv_die "salvage xen log --xen-syms failed"
+grep -q "Executing kexec image on cpu" "$out/xen-log.txt" || sv_die "Xen's console ring lacks the kexec line"
+cmp -s "$out/xen-log.txt" "$out/xen-log.syms.txt" || sv_log "note: the console ring without symbols differs from xen-syms' (ring full?)"
+"$build/salvage" info "$dump" >"$out/info.txt" || sv_die "salvage info failed"
+grep -q "xen notes fixed when this dump was written" "$out/info.txt" || sv_die "salvage info lists no note fixes"
+"$build/salvage" xen domains "$dump" >"$out/xen-domains.txt" || sv_die "salvage xen domains failed"
+if [ "$raw" = 1 ]; then
+	"$build/salvage" dmesg --dom0 "$out/vmcore.raw" >"$out/dom0-dmesg.raw.txt" || sv_die "dmesg --dom0 on the raw vmcore failed"
+	cmp -s "$out/dom0-dmesg.raw.txt" "$out/dom0-dmesg.txt" || sv_die "dom0's log differs between the raw and the filtered dump"
+fi
+
+# ---- crash(8), informational ---------------------------------------------------------
+if [ "$do_crash" = 1 ] && command -v crash >/dev/null 2>&1; then
+	printf 'sys\nquit\n' | timeout 120 crash -s "$XE_SYMS" "$dump" >"$out/crash-xen.out" 2>&1 || true
+	sv_log "crash with xen-syms: $(grep -m1 -E 'crash:|ERROR|error' "$out/crash-xen.out" || head -n 1 "$out/crash-xen.out")"
+	vml=""
+	for v in "$out/vmlinux" "$SALVAGE_CACHE/kernels/$kver/vmlinux"; do [ -s "$v" ] && vml=$v && break; done
+	if [ -n "$vml" ]; then
+		printf 'sys\nlog\nbt\nps\nquit\n' | timeout 300 crash -s "$vml" "$dump" >"$out/crash-dom0.out" 2>&1 || true
+		sv_log "crash as dom0: $(grep -c . "$out/crash-dom0.out") lines; panic $(grep -c 'sysrq triggered crash' "$out/crash-dom0.out") times"
+	fi
+fi
+
+ok=1
+{
+	echo "xen=$XE_XVER"
+	echo "kernel=$kver"
+	echo "machine_bytes=$mem_bytes"
+	echo "vmcore_bytes=$vmcore_size"
+	echo "dump_bytes=$dump_size"
+	echo "dump_percent=$(awk -v a="$dump_size" -v b="$mem_bytes" 'BEGIN { printf "%.2f", 100 * a / b }')"
+	echo "capture_seconds=$capture_s"
+	echo "qemu_seconds=$t_qemu"
+	echo "total_seconds=$(sv_elapsed "$t_all")"
+} >"$out/summary"
+cat "$out/summary" >&2
+sv_log "xen-e2e: ok"

@@ -1,0 +1,179 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # XE_* variables are read by the sourcing scripts
+# tests/vm/xen-lib.sh - helpers of xen-e2e.sh (sourced after lib.sh): Debian's
+# Xen hypervisor from the package archive, the dom0 initramfs that arms the
+# crash kernel through kexec-tools, the crash initramfs that runs the static
+# salvage-capture, and the QEMU command line of ../shared/docs/qemu-kdump.md.
+#
+# Cache ($SALVAGE_CACHE, default /var/cache/salvage):
+#   debs/xen-hypervisor-4.17-amd64{,-dbg}_*.deb
+#   xen/VERSION/xen          the multiboot ELF (zcat of boot/xen-*.gz)
+#   xen/VERSION/xen-syms     the -dbg package's symbol file (no DWARF)
+#   xen/VERSION/.ready       stamp
+#
+# Functions are prefixed xe_; they report errors with sv_die.
+
+XE_XEN_PKG=${XE_XEN_PKG:-xen-hypervisor-4.17-amd64}
+XE_DOM0_MEM=768            # MiB, dom0_mem=768M,max:768M
+XE_MEM=2048                # MiB of the machine
+XE_CRASHKERNEL="256M@1G"
+XE_MARKER=salvage-xen-marker
+XE_DONE="SALVAGE: capture done rc="
+
+# xe_prepare_xen -> sets XE_XEN (multiboot image), XE_SYMS (xen-syms), XE_XVER
+xe_prepare_xen() {
+	local deb dbg ver dir tmp
+	sv_lock
+	deb=$(ls -t "$SALVAGE_CACHE/debs/${XE_XEN_PKG}_"*.deb 2>/dev/null | head -n 1 || true)
+	if [ -z "$deb" ] || ! dpkg-deb --info "$deb" >/dev/null 2>&1; then
+		deb=$(sv_apt_download "$XE_XEN_PKG" "$SALVAGE_CACHE/debs") || exit 1
+	fi
+	dbg=$(ls -t "$SALVAGE_CACHE/debs/${XE_XEN_PKG}-dbg_"*.deb 2>/dev/null | head -n 1 || true)
+	if [ -z "$dbg" ] || ! dpkg-deb --info "$dbg" >/dev/null 2>&1; then
+		dbg=$(sv_apt_download "$XE_XEN_PKG-dbg" "$SALVAGE_CACHE/debs") || exit 1
+	fi
+	ver=$(dpkg-deb -f "$deb" Version)
+	dir=$SALVAGE_CACHE/xen/$ver
+	if [ ! -e "$dir/.ready" ]; then
+		tmp=$dir.tmp
+		rm -rf "$tmp" "$dir"
+		mkdir -p "$tmp"
+		dpkg -x "$deb" "$tmp/root" || sv_die "dpkg -x $deb failed"
+		dpkg -x "$dbg" "$tmp/root" || sv_die "dpkg -x $dbg failed"
+		zcat "$tmp"/root/boot/xen-*.gz >"$tmp/xen" || sv_die "no boot/xen-*.gz in $deb"
+		cp "$(find "$tmp/root/usr/lib/debug" -name 'xen-syms-*' ! -name '*.map' | head -n 1)" \
+			"$tmp/xen-syms" || sv_die "no xen-syms in $dbg"
+		rm -rf "$tmp/root"
+		mv "$tmp" "$dir"
+		touch "$dir/.ready"
+	fi
+	sv_unlock
+	XE_XEN=$dir/xen
+	XE_SYMS=$dir/xen-syms
+	XE_XVER=$ver
+}
+
+# xe_build_crash_initramfs MODDIR CAPTURE RAW OUT
+# The crash kernel (booted natively by Xen's kexec): load virtio, mount the
+# ext4 disk /dev/vda, run `salvage-capture -X -d 31` into it; with RAW=1 also
+# copy /proc/vmcore raw to /dev/vdb.  Prints "$XE_DONE<rc>" and powers off.
+xe_build_crash_initramfs() {
+	local moddir=$1 capture=$2 raw=$3 out=$4 stage
+	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-xen-crash.XXXXXX")
+	sv_stage_busybox "$stage"
+	# the -amd64 kernel has ext4 as a module, unlike the cloud kernel
+	sv_stage_modules "$stage" "$moddir" $SV_VIRTIO_MODULES crc32c_generic ext4
+	cp "$capture" "$stage/bin/salvage-capture"
+	mkdir -p "$stage/mnt"
+	echo "$raw" >"$stage/etc/raw"
+	cat >"$stage/init" <<'EOF'
+#!/bin/busybox sh
+# salvage Xen test capture init (crash kernel, native after Xen's kexec)
+export PATH=/bin
+say() { echo "SALVAGE: $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+say "capture kernel $(uname -r) up $(up)s"
+while read -r m; do
+	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
+done </etc/modules
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+rc=1
+if [ ! -r /proc/vmcore ]; then
+	say "ERROR: no /proc/vmcore"
+elif ! mount -t ext4 /dev/vda /mnt; then
+	say "ERROR: cannot mount /dev/vda"
+else
+	say "vmcore-size $(stat -c %s /proc/vmcore)"
+	t0=$(up)
+	salvage-capture -X -d 31 --message-level 23 --progress=off /proc/vmcore /mnt/vmcore \
+		>/mnt/capture.log 2>&1
+	rc=$?
+	t1=$(up)
+	cat /mnt/capture.log
+	say "capture-seconds $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') rc=$rc"
+	ls -l /mnt
+	sync
+	umount /mnt
+	if [ "$(cat /etc/raw)" = 1 ] && [ -b /dev/vdb ]; then
+		say "raw copy of /proc/vmcore to /dev/vdb at $(up)s"
+		dd if=/proc/vmcore of=/dev/vdb bs=4M oflag=direct 2>/tmp/dd.err || rc=$?
+		cat /tmp/dd.err
+		sync
+	fi
+fi
+say "capture done rc=$rc at $(up)s"
+poweroff -f
+sleep 5
+EOF
+	chmod 755 "$stage/init"
+	sv_mkcpio "$stage" "$out"
+	rm -rf "$stage"
+}
+
+# xe_build_dom0_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC CMDLINE OUT
+# dom0: Xen's control modules, xenfs, kexec-tools' kexec (with its shared
+# libraries) loads the crash kernel into the hypervisor; then sysrq crash.
+xe_build_dom0_initramfs() {
+	local moddir=$1 vmlinuz=$2 crash_img=$3 kexec=$4 cmdline=$5 out=$6 stage lib
+	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-xen-dom0.XXXXXX")
+	sv_stage_busybox "$stage"
+	sv_stage_modules "$stage" "$moddir" xen-evtchn xen-privcmd xenfs
+	mkdir -p "$stage/boot" "$stage/proc/xen"
+	cp "$kexec" "$stage/bin/kexec"
+	for lib in $(ldd "$kexec" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'); do
+		mkdir -p "$stage/$(dirname "$lib")"
+		cp -L "$lib" "$stage/$lib"
+	done
+	cp "$vmlinuz" "$stage/boot/vmlinuz"
+	cp "$crash_img" "$stage/boot/crash.img"
+	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
+	printf '%s\n' "$XE_MARKER" >"$stage/etc/marker"
+	cat >"$stage/init" <<'EOF'
+#!/bin/busybox sh
+# salvage Xen test init (PV dom0): arm the crash kernel through Xen, crash.
+export PATH=/bin
+say() { echo "SALVAGE: $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+fail() { say "ERROR: $*"; poweroff -f; sleep 5; }
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+say "dom0 $(uname -r) up $(up)s"
+while read -r m; do
+	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
+done </etc/modules
+mount -t xenfs xenfs /proc/xen || fail "mount xenfs failed"
+echo "$(cat /etc/marker)" >/dev/kmsg
+# something recognisable in dom0's page cache and anonymous memory
+dd if=/dev/urandom of=/tmp/filler bs=1M count=64 2>/dev/null
+kexec -p /boot/vmlinuz --initrd=/boot/crash.img --append="$(cat /etc/crash-cmdline)" ||
+	fail "kexec -p failed"
+say "crash kernel loaded through Xen at $(up)s, crashing"
+sync
+echo c >/proc/sysrq-trigger
+fail "still alive after sysrq-trigger"
+EOF
+	chmod 755 "$stage/init"
+	sv_mkcpio "$stage" "$out"
+	rm -rf "$stage"
+}
+
+# xe_qemu XEN DOM0_VMLINUZ DOM0_IMG DISK RAWDISK TIMEOUT LOG -> sets XE_QRC
+xe_qemu() {
+	local xen=$1 vmlinuz=$2 img=$3 disk=$4 raw=$5 timeout_s=$6 log=$7 extra=()
+	[ -z "$raw" ] || extra=(-drive "file=$raw,format=raw,if=virtio")
+	XE_QRC=0
+	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max,-smap,-smep,-pku,-la57 \
+		-m "$XE_MEM" -smp 2 -nographic -no-reboot -nic none \
+		-kernel "$xen" \
+		-append "console=com1 com1=115200,8n1 dom0_mem=${XE_DOM0_MEM}M,max:${XE_DOM0_MEM}M crashkernel=$XE_CRASHKERNEL loglvl=all guest_loglvl=all" \
+		-initrd "$vmlinuz console=hvc0 panic=1,$img" \
+		-drive "file=$disk,format=raw,if=virtio" "${extra[@]}" \
+		</dev/null >"$log" 2>"$log.stderr" || XE_QRC=$?
+}

@@ -1,0 +1,84 @@
+/* dom0.c - dom0 seen from a Xen dump: its page tables and its VMCOREINFO.
+ *
+ * A PV dom0's page-table entries hold machine frames (Xen validates them),
+ * so a walk from the machine address of the top-level table needs no P2M.
+ */
+#include "xnote.h"
+
+#include <string.h>
+
+#define PTE_PRESENT 0x1ULL
+#define PTE_PSE 0x80ULL
+#define PTE_ADDR 0x000ffffffffff000ULL
+#define NOTE_HDR 24            /* namesz, descsz, type, "VMCOREINFO\0" + pad */
+
+static uint64_t le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint64_t va,
+		  uint64_t *ma)
+{
+	uint8_t b[8];
+	uint64_t table = root & PTE_ADDR, e;
+	int shift = levels == 5 ? 48 : 39;
+
+	if (levels != 4 && levels != 5)
+		return XNOTE_ERR_ARG;
+	for (int level = levels; level >= 1; level--, shift -= 9) {
+		int rc = read(arg, table + 8 * ((va >> shift) & 511), b, 8);
+		if (rc != XNOTE_OK)
+			return rc;
+		e = le(b, 8);
+		if (!(e & PTE_PRESENT))
+			return XNOTE_NOPAGE;
+		if ((level == 2 || level == 3) && (e & PTE_PSE)) {
+			uint64_t size = 1ULL << shift;
+			*ma = (e & PTE_ADDR & ~(size - 1)) | (va & (size - 1));
+			return XNOTE_OK;
+		}
+		table = e & PTE_ADDR;
+	}
+	*ma = table | (va & 0xfff);
+	return XNOTE_OK;
+}
+
+static bool starts_text(const uint8_t *p, size_t len)
+{
+	return len > 10 && memcmp(p, "OSRELEASE=", 10) == 0;
+}
+
+bool xnote_dom0_vmcoreinfo_page(const uint8_t *page, size_t len, const char **text,
+				size_t *textlen)
+{
+	const uint8_t *t;
+	size_t tl;
+
+	if (len >= NOTE_HDR + 10 && le(page, 4) == 11 && le(page + 8, 4) == 0 &&
+	    memcmp(page + 12, "VMCOREINFO\0", 11) == 0 && starts_text(page + NOTE_HDR, len - NOTE_HDR)) {
+		/* Linux's vmcoreinfo_note: its descsz is the text's length */
+		t = page + NOTE_HDR;
+		tl = (size_t)le(page + 4, 4);
+		if (tl > len - NOTE_HDR)
+			tl = len - NOTE_HDR;
+	} else if (starts_text(page, len)) {
+		t = page;          /* vmcoreinfo_data: the text alone */
+		tl = len;
+	} else {
+		return false;
+	}
+	const uint8_t *z = memchr(t, 0, tl);
+	if (z)
+		tl = (size_t)(z - t);
+	/* the text of a kernel is KEY=VALUE lines only */
+	for (size_t i = 0; i < tl; i++)
+		if ((t[i] < 0x20 || t[i] > 0x7e) && t[i] != '\n')
+			return false;
+	*text = (const char *)t;
+	*textlen = tl;
+	return true;
+}

@@ -1,0 +1,267 @@
+/* p2m.c - dom0's pseudo-physical to machine map (formats.md §4.7).
+ *
+ * The tree Linux publishes for tools (arch/x86/xen/p2m.c,
+ * xen_build_mfn_list_list): a top page ("frame list list", its MFN in
+ * CRASH_INFO) of 512 mid-page MFNs, each mid page 512 leaf MFNs, each leaf 512
+ * entries.  Absent ranges are not zero: they point at shared pages,
+ * p2m_mid_missing (every entry the p2m_missing leaf) and p2m_missing (every
+ * entry ~0); identity ranges also point at p2m_missing in this tree.  Those
+ * shared pages are recognised by repetition, so lookups can say "missing"
+ * without reading them.
+ */
+#include "xnote.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PAGE 4096u
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int set_err(struct xnote_p2m *p, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_err(struct xnote_p2m *p, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Read one page of 512 entries at machine frame mfn. */
+static int read_table(struct xnote_p2m *p, uint64_t mfn, uint64_t e[XNOTE_P2M_PER_PAGE],
+		      const char *what)
+{
+	uint8_t buf[PAGE];
+	int rc;
+
+	if (mfn > (UINT64_MAX >> 12))
+		return set_err(p, XNOTE_ERR_CORRUPT, "p2m %s frame 0x%llx out of range", what,
+			       (unsigned long long)mfn);
+	rc = p->read(p->arg, mfn << 12, buf, PAGE);
+	if (rc == XNOTE_NOPAGE)
+		return set_err(p, XNOTE_NOPAGE, "p2m %s page at machine frame 0x%llx not in the dump",
+			       what, (unsigned long long)mfn);
+	if (rc < 0)
+		return set_err(p, XNOTE_ERR_IO, "p2m %s page at machine frame 0x%llx unreadable",
+			       what, (unsigned long long)mfn);
+	for (unsigned i = 0; i < XNOTE_P2M_PER_PAGE; i++)
+		e[i] = le64(buf + 8 * i);
+	return XNOTE_OK;
+}
+
+const char *xnote_p2m_kind_name(enum xnote_p2m_kind k)
+{
+	switch (k) {
+	case XNOTE_P2M_VALID: return "valid";
+	case XNOTE_P2M_IDENTITY: return "identity";
+	case XNOTE_P2M_FOREIGN: return "foreign";
+	case XNOTE_P2M_INVALID: return "invalid";
+	case XNOTE_P2M_MISSING: return "missing";
+	}
+	return "?";
+}
+
+/* The most repeated non-zero value of e[], if it repeats at all. */
+static uint64_t most_repeated(const uint64_t *e, unsigned n)
+{
+	uint64_t best = 0;
+	unsigned best_n = 1;
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned c = 0;
+		if (!e[i] || e[i] == best)
+			continue;
+		for (unsigned j = i; j < n; j++)
+			c += e[j] == e[i];
+		if (c > best_n) {
+			best = e[i];
+			best_n = c;
+		}
+	}
+	return best;
+}
+
+int xnote_p2m_init(struct xnote_p2m *p, xnote_read_fn read, void *arg, uint64_t top_mfn)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->read = read;
+	p->arg = arg;
+	p->top_mfn = top_mfn;
+	p->mid_tag = ~0ULL;
+	for (unsigned i = 0; i < XNOTE_P2M_LEAVES; i++)
+		p->leaf[i].tag = ~0ULL;
+	if (top_mfn == 0 || top_mfn == XNOTE_P2M_NONE)
+		return set_err(p, XNOTE_ERR_NOTFOUND,
+			       "dom0 has no p2m frame list (CRASH_INFO says 0x%llx: PVH dom0, or a dom0 over 512 GiB using the linear p2m)",
+			       (unsigned long long)top_mfn);
+	rc = read_table(p, top_mfn, p->top, "top");
+	if (rc != XNOTE_OK)
+		return rc;
+	/* Linux's shared p2m_mid_missing: the top entry repeated most (a dom0 of
+	 * 512 GiB has none); its entries are all the p2m_missing leaf */
+	uint64_t mm = most_repeated(p->top, XNOTE_P2M_PER_PAGE);
+	if (mm) {
+		uint64_t mid[XNOTE_P2M_PER_PAGE];
+		if (read_table(p, mm, mid, "mid") == XNOTE_OK) {
+			bool same = true;
+			for (unsigned i = 1; i < XNOTE_P2M_PER_PAGE && same; i++)
+				same = mid[i] == mid[0];
+			if (same) {
+				p->missing_mid = mm;
+				p->missing_leaf = mid[0];
+			}
+		}
+		p->err[0] = 0;
+	}
+	return XNOTE_OK;
+}
+
+static int load_mid(struct xnote_p2m *p, uint64_t ti)
+{
+	if (p->mid_tag == ti)
+		return XNOTE_OK;
+	int rc = read_table(p, p->top[ti], p->mid, "mid");
+	if (rc != XNOTE_OK) {
+		p->mid_tag = ~0ULL;
+		return rc;
+	}
+	p->mid_tag = ti;
+	/* the shared p2m_missing leaf also fills holes in real mid pages; learn it
+	 * here when the top page had no missing mid page */
+	if (!p->missing_leaf) {
+		uint64_t ml = most_repeated(p->mid, XNOTE_P2M_PER_PAGE);
+		if (ml)
+			p->missing_leaf = ml;
+	}
+	return XNOTE_OK;
+}
+
+static const uint64_t *load_leaf(struct xnote_p2m *p, uint64_t li, uint64_t mfn, int *rc)
+{
+	for (unsigned i = 0; i < XNOTE_P2M_LEAVES; i++)
+		if (p->leaf[i].tag == li)
+			return p->leaf[i].e;
+	struct xnote_p2m_leaf *l = &p->leaf[p->next_victim];
+	p->next_victim = (p->next_victim + 1) % XNOTE_P2M_LEAVES;
+	*rc = read_table(p, mfn, l->e, "leaf");
+	if (*rc != XNOTE_OK) {
+		l->tag = ~0ULL;
+		return NULL;
+	}
+	l->tag = li;
+	return l->e;
+}
+
+static enum xnote_p2m_kind decode(uint64_t v, uint64_t *mfn)
+{
+	if (v == XNOTE_P2M_NONE) {
+		*mfn = XNOTE_P2M_NONE;
+		return XNOTE_P2M_INVALID;
+	}
+	*mfn = v & ~(XNOTE_P2M_FOREIGN_BIT | XNOTE_P2M_IDENTITY_BIT);
+	if (v & XNOTE_P2M_IDENTITY_BIT)
+		return XNOTE_P2M_IDENTITY;
+	if (v & XNOTE_P2M_FOREIGN_BIT)
+		return XNOTE_P2M_FOREIGN;
+	return XNOTE_P2M_VALID;
+}
+
+int xnote_p2m_lookup(struct xnote_p2m *p, uint64_t pfn, uint64_t *mfn,
+		     enum xnote_p2m_kind *kind)
+{
+	uint64_t ti = pfn / (512ULL * 512), mi = pfn / 512 % 512, li = pfn / 512;
+	int rc = XNOTE_OK;
+
+	*mfn = XNOTE_P2M_NONE;
+	*kind = XNOTE_P2M_MISSING;
+	if (pfn >= XNOTE_P2M_MAX_PFN)
+		return XNOTE_OK;
+	if (!p->top[ti] || p->top[ti] == XNOTE_P2M_NONE || p->top[ti] == p->missing_mid)
+		return XNOTE_OK;
+	rc = load_mid(p, ti);
+	if (rc != XNOTE_OK)
+		return rc;
+	uint64_t lm = p->mid[mi];
+	if (!lm || lm == XNOTE_P2M_NONE || lm == p->missing_leaf)
+		return XNOTE_OK;
+	const uint64_t *leaf = load_leaf(p, li, lm, &rc);
+	if (!leaf)
+		return rc;
+	*kind = decode(leaf[pfn % 512], mfn);
+	return XNOTE_OK;
+}
+
+int xnote_p2m_find_end(struct xnote_p2m *p, uint64_t *end_pfn)
+{
+	int rc;
+
+	for (uint64_t ti = XNOTE_P2M_PER_PAGE; ti-- > 0;) {
+		if (!p->top[ti] || p->top[ti] == XNOTE_P2M_NONE || p->top[ti] == p->missing_mid)
+			continue;
+		rc = load_mid(p, ti);
+		if (rc != XNOTE_OK)
+			return rc;
+		for (uint64_t mi = XNOTE_P2M_PER_PAGE; mi-- > 0;) {
+			uint64_t lm = p->mid[mi];
+			if (!lm || lm == XNOTE_P2M_NONE || lm == p->missing_leaf)
+				continue;
+			const uint64_t *leaf = load_leaf(p, ti * 512 + mi, lm, &rc);
+			if (!leaf)
+				return rc;
+			for (uint64_t k = XNOTE_P2M_PER_PAGE; k-- > 0;) {
+				uint64_t m;
+				enum xnote_p2m_kind kd = decode(leaf[k], &m);
+				if (kd != XNOTE_P2M_INVALID) {
+					p->end_pfn = (ti * 512 + mi) * 512 + k + 1;
+					*end_pfn = p->end_pfn;
+					return XNOTE_OK;
+				}
+			}
+		}
+	}
+	p->end_pfn = 0;
+	*end_pfn = 0;
+	return XNOTE_OK;
+}
+
+int xnote_p2m_tree_frames(struct xnote_p2m *p, uint64_t *mfns, size_t cap, size_t *n)
+{
+	size_t k = 0;
+	int rc;
+
+#define ADD(v) do { if (k < cap) mfns[k] = (v); k++; } while (0)
+	ADD(p->top_mfn);
+	if (p->missing_mid) {
+		ADD(p->missing_mid);
+		if (p->missing_leaf)
+			ADD(p->missing_leaf);
+	}
+	for (uint64_t ti = 0; ti < XNOTE_P2M_PER_PAGE; ti++) {
+		if (!p->top[ti] || p->top[ti] == XNOTE_P2M_NONE || p->top[ti] == p->missing_mid)
+			continue;
+		ADD(p->top[ti]);
+		rc = load_mid(p, ti);
+		if (rc != XNOTE_OK)
+			return rc;
+		for (uint64_t mi = 0; mi < XNOTE_P2M_PER_PAGE; mi++) {
+			uint64_t lm = p->mid[mi];
+			if (lm && lm != XNOTE_P2M_NONE && lm != p->missing_leaf)
+				ADD(lm);
+		}
+	}
+#undef ADD
+	*n = k;
+	return XNOTE_OK;
+}
