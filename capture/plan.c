@@ -108,15 +108,17 @@ int cap_plan_cycle(struct cap_plan *pl, uint64_t c)
 			a = start;
 		if (b > end)
 			b = end;
-		for (uint64_t p = a; p < b; p++) {
-			enum vmc_page_state st = vmc_page_state(pl->src, p);
+		for (uint64_t p = a, run; p < b; p += run) {
+			enum vmc_page_state st = vmc_page_state_run(pl->src, p, b - p, &run);
 			if (st == VMC_PAGE_HOLE)
 				continue;
-			set_bit(pl->bm1, p - start);
+			for (uint64_t q = p; q < p + run; q++) {
+				set_bit(pl->bm1, q - start);
+				if (st == VMC_PAGE_PRESENT)
+					set_bit(pl->bm2, q - start);
+			}
 			if (count)
-				pl->pages_ram++;
-			if (st == VMC_PAGE_PRESENT)
-				set_bit(pl->bm2, p - start);
+				pl->pages_ram += run;
 		}
 		if (!pl->mm && !pl->xen)
 			continue;

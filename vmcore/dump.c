@@ -279,6 +279,41 @@ enum vmc_page_state vmc_page_state(const vmc_dump *d, uint64_t pfn)
 	return (enum vmc_page_state)vmc_elf_page_state(d, pfn);
 }
 
+enum vmc_page_state vmc_page_state_run(const vmc_dump *d, uint64_t pfn, uint64_t max,
+				       uint64_t *run)
+{
+	enum vmc_page_state st = vmc_page_state(d, pfn);
+	uint64_t n = 1;
+
+	if (max < 1)
+		max = 1;
+	if (d->io && pfn < d->max_pfn && d->format == VMC_FMT_ELF) {
+		uint64_t edge = vmc_elf_next_edge(d, pfn);
+		n = edge - pfn;
+	} else if (d->io && pfn < d->max_pfn && d->format == VMC_FMT_KDUMP &&
+		   !(d->incomplete && st == VMC_PAGE_PRESENT)) {
+		/* same bits in both bitmaps; whole bytes at a time where possible */
+		const uint8_t *b1 = d->kd.bitmap1, *b2 = d->kd.bitmap2;
+		uint64_t p = pfn + 1;
+		while (p < d->max_pfn && p - pfn < max) {
+			if (!(p & 7) && p + 8 <= d->max_pfn &&
+			    (b1[p >> 3] == 0 || b1[p >> 3] == 0xff) && b1[p >> 3] == b2[p >> 3] &&
+			    vmc_page_state(d, p) == st) {
+				p += 8;
+				continue;
+			}
+			if (vmc_page_state(d, p) != st)
+				break;
+			p++;
+		}
+		n = p - pfn;
+	}
+	if (pfn >= d->max_pfn)
+		n = max;
+	*run = n < max ? n : max;
+	return st;
+}
+
 int vmc_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 {
 	if (!d->io || d->format == VMC_FMT_UNKNOWN)

@@ -432,3 +432,25 @@ size_t vmc_elf_read_run(vmc_dump *d, uint64_t pfn, size_t n, void *buf)
 		return 0;
 	return m;
 }
+
+/* First frame after pfn where any segment's coverage of frames may change:
+ * every segment edge gives the frame holding it and the one after (a frame
+ * holding an edge is partly covered, so it stands alone). */
+uint64_t vmc_elf_next_edge(const vmc_dump *d, uint64_t pfn)
+{
+	uint64_t ps = d->page_size, best = UINT64_MAX;
+
+	for (size_t i = 0; i < d->elf.nloads; i++) {
+		const struct vmc_elf_load *l = &d->elf.loads[i];
+		const uint64_t edges[4] = { l->paddr, l->paddr + l->filesz,
+					    l->paddr + l->filesz_declared, l->paddr + l->memsz };
+		for (int k = 0; k < 4; k++) {
+			uint64_t f = edges[k] / ps;
+			if (f > pfn && f < best)
+				best = f;
+			if (f + 1 > pfn && f + 1 < best && edges[k] % ps)
+				best = f + 1;
+		}
+	}
+	return best;
+}

@@ -149,6 +149,7 @@ int vmc_elf_open(vmc_dump *d);
 int vmc_elf_page_state(const vmc_dump *d, uint64_t pfn);
 int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf);
 size_t vmc_elf_read_run(vmc_dump *d, uint64_t pfn, size_t n, void *buf);
+uint64_t vmc_elf_next_edge(const vmc_dump *d, uint64_t pfn);
 void vmc_elf_free(struct vmc_elf *e);
 
 int vmc_kdump_open(vmc_dump *d);

@@ -122,6 +122,11 @@ uint64_t vmc_pages_total(const vmc_dump *d);
 uint64_t vmc_pages_present(const vmc_dump *d);
 
 enum vmc_page_state vmc_page_state(const vmc_dump *d, uint64_t pfn);
+/* The state of pfn and, in *run (at least 1, at most max), how many frames
+ * from pfn on share it: walking a machine's frames run by run instead of
+ * frame by frame. */
+enum vmc_page_state vmc_page_state_run(const vmc_dump *d, uint64_t pfn, uint64_t max,
+				       uint64_t *run);
 /* Read one whole page into buf (vmc_page_size bytes).  VMC_OK: buf holds the
  * page; VMC_NOPAGE: not in this dump (see vmc_page_state), buf untouched;
  * negative: error.  O(log n) for every format after opening. */

@@ -163,6 +163,21 @@ static int list_pages(vmc_dump *d)
 		}
 	}
 	free(buf);
+	/* vmc_page_state_run must agree with vmc_page_state frame by frame */
+	for (uint64_t p = 0, len; p < max; p += len) {
+		enum vmc_page_state s = vmc_page_state_run(d, p, max - p, &len);
+		if (!len || len > max - p) {
+			printf("error: vmc_page_state_run(0x%" PRIx64 ") gave a run of %" PRIu64 "\n", p, len);
+			return 1;
+		}
+		for (uint64_t q = p; q < p + len; q++)
+			if (vmc_page_state(d, q) != s) {
+				printf("error: vmc_page_state_run(0x%" PRIx64 ") says %s for 0x%" PRIx64
+				       ", vmc_page_state says %s\n", p, state_name(s), q,
+				       state_name(vmc_page_state(d, q)));
+				return 1;
+			}
+	}
 	return bad;
 }
 
