@@ -8,6 +8,7 @@
  * so building needs no root.
  */
 #include "initramfs.h"
+#include "kmod.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -153,50 +154,12 @@ int az_cpio_add_symlink(struct az_cpio *c, const char *path, const char *target)
 	return add(c, path, S_IFLNK | 0777, 0, 0, t, strlen(target));
 }
 
-int az_read_file(const char *path, size_t max, void **data, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		int e = errno ? -errno : S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		close(fd);
-		return e;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int e = r < 0 ? -errno : -EIO;
-			free(buf);
-			close(fd);
-			return e;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	buf[got] = 0;
-	*data = buf;
-	*len = got;
-	return 0;
-}
-
 int az_cpio_add_file(struct az_cpio *c, const char *path, mode_t mode, const char *src,
 		     char *err, size_t errlen)
 {
 	void *data;
 	size_t len;
-	int rc = az_read_file(src, (size_t)1 << 31, &data, &len);
+	int rc = kmod_read_file(src, (size_t)1 << 31, &data, &len);
 
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", src, strerror(-rc));

@@ -57,8 +57,6 @@ int az_modtree_stage(struct az_modtree *t, struct az_cpio *c, char *list, size_t
 int az_modtree_config_y(const struct az_modtree *t, const char *name);
 
 /* ---- helpers shared by the commands ---- */
-/* Read a whole file (at most max bytes) into a malloc'd buffer. */
-int az_read_file(const char *path, size_t max, void **data, size_t *len);
 /* -1: not ELF; 0: static; 1: dynamically linked (has PT_INTERP). */
 int az_elf_is_dynamic(const void *data, size_t len);
 

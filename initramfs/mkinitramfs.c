@@ -10,6 +10,7 @@
  *   /bin/sh                        only with --shell
  */
 #include "initramfs.h"
+#include "kmod.h"
 #include "../analyze/salvage.h"
 #include "../capture/agent.h"
 
@@ -171,7 +172,7 @@ static int add_static(struct az_cpio *c, const char *path, const char *src, cons
 {
 	void *data;
 	size_t len;
-	int rc = az_read_file(src, (size_t)256 << 20, &data, &len);
+	int rc = kmod_read_file(src, (size_t)256 << 20, &data, &len);
 
 	if (rc < 0)
 		return die("%s: %s", src, strerror(-rc));
