@@ -132,26 +132,31 @@ static int read_buf(vmc_dump *d, uint64_t va, uint64_t len, const char *what, ui
 	return VMC_OK;
 }
 
-static int read_u64(vmc_dump *d, uint64_t va, const char *what, uint64_t *v)
+/* A little-endian word of size 4 or 8 bytes at va (*v is 0 on failure). */
+static int read_word(vmc_dump *d, uint64_t va, const char *what, size_t size, uint64_t *v)
 {
 	uint8_t b[8];
-	int rc = vmc_read_virt(d, va, b, 8);
+	int rc = vmc_read_virt(d, va, b, size);
+
+	*v = 0;
 	if (rc != VMC_OK)
 		return vmc_prefix_err(d, rc == VMC_NOPAGE ? VMC_ERR_NOTFOUND : rc,
 				      "dmesg: %s at 0x%llx", what, (unsigned long long)va);
-	*v = vmc_le64(b);
+	*v = size == 8 ? vmc_le64(b) : vmc_le32(b);
 	return VMC_OK;
+}
+
+static int read_u64(vmc_dump *d, uint64_t va, const char *what, uint64_t *v)
+{
+	return read_word(d, va, what, 8, v);
 }
 
 static int read_u32(vmc_dump *d, uint64_t va, const char *what, uint32_t *v)
 {
-	uint8_t b[4];
-	int rc = vmc_read_virt(d, va, b, 4);
-	if (rc != VMC_OK)
-		return vmc_prefix_err(d, rc == VMC_NOPAGE ? VMC_ERR_NOTFOUND : rc,
-				      "dmesg: %s at 0x%llx", what, (unsigned long long)va);
-	*v = vmc_le32(b);
-	return VMC_OK;
+	uint64_t w;
+	int rc = read_word(d, va, what, 4, &w);
+	*v = (uint32_t)w;
+	return rc;
 }
 
 /* ---- 5.10+ lockless ring ---------------------------------------------- */
