@@ -370,11 +370,11 @@ static int read_structs(vmc_mm *mm, uint64_t pfn, uint64_t n, uint8_t *buf, uint
 	return 0;
 }
 
-static bool pfn_in_ram(const vmc_mm *mm, uint64_t pfn)
+/* Index of the first RAM range that ends after physical address pa. */
+static size_t range_after(const vmc_mm *mm, uint64_t pa)
 {
 	const struct vmc_range *r = vmc_ranges(mm->d);
 	size_t lo = 0, hi = vmc_range_count(mm->d);
-	uint64_t pa = pfn * mm->page_size;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -383,7 +383,15 @@ static bool pfn_in_ram(const vmc_mm *mm, uint64_t pfn)
 		else
 			hi = mid;
 	}
-	return lo < vmc_range_count(mm->d) && r[lo].start <= pa;
+	return lo;
+}
+
+static bool pfn_in_ram(const vmc_mm *mm, uint64_t pfn)
+{
+	uint64_t pa = pfn * mm->page_size;
+	size_t i = range_after(mm, pa);
+
+	return i < vmc_range_count(mm->d) && vmc_ranges(mm->d)[i].start <= pa;
 }
 
 /* ---- one struct page ------------------------------------------------------ */
@@ -560,16 +568,7 @@ static int compute_window(vmc_mm *mm, uint64_t w0)
 		goto done;
 	}
 	{       /* first RAM range that ends after the window start */
-		size_t lo = 0, hi = nr;
-		uint64_t pa = w0 * mm->page_size;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (r[mid].end <= pa)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		ri = lo;
+		ri = range_after(mm, w0 * mm->page_size);
 	}
 	for (uint64_t b = w0; b < w0 + mm->win; b += mm->batch) {
 		uint8_t *out = mm->win_cls + (b - w0);
