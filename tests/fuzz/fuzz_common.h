@@ -49,4 +49,21 @@ static void fuzz_exercise(const uint8_t *data, size_t size)
 	vmc_dump_destroy(d);
 }
 
+/* Run fuzz_exercise on a copy of data whose first bytes are forced to sig,
+ * so that mutations stay inside one format's parser. */
+static void fuzz_with_signature(const uint8_t *data, size_t size, const char *sig, size_t siglen)
+{
+	uint8_t *buf;
+
+	if (size < 8 || size < siglen)
+		return;
+	buf = malloc(size);
+	if (!buf)
+		return;
+	memcpy(buf, data, size);
+	memcpy(buf, sig, siglen);
+	fuzz_exercise(buf, size);
+	free(buf);
+}
+
 #endif

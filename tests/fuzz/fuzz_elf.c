@@ -6,16 +6,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *buf;
-
-	if (size < 8)
-		return 0;
-	buf = malloc(size);
-	if (!buf)
-		return 0;
-	memcpy(buf, data, size);
-	memcpy(buf, "\177ELF", 4);
-	fuzz_exercise(buf, size);
-	free(buf);
+	fuzz_with_signature(data, size, "\177ELF", 4);
 	return 0;
 }

@@ -6,16 +6,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *buf;
-
-	if (size < 8)
-		return 0;
-	buf = malloc(size);
-	if (!buf)
-		return 0;
-	memcpy(buf, data, size);
-	memcpy(buf, "KDUMP   ", 8);
-	fuzz_exercise(buf, size);
-	free(buf);
+	fuzz_with_signature(data, size, "KDUMP   ", 8);
 	return 0;
 }
