@@ -2,11 +2,13 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <linux/magic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* mmap mode: the file is read through a few mapped windows, as makedumpfile
@@ -18,6 +20,11 @@
 #define WIN_SHIFT 20                /* 1 MiB windows */
 #define WIN_SIZE (1ULL << WIN_SHIFT)
 #define NWIN 4
+/* Reads this long or longer use pread even in mmap mode: one copy out of the
+ * page cache costs less than faulting a window in and copying out of it.
+ * /proc/vmcore is always read through the mapping: its read() maps each
+ * page of old memory on its own. */
+#define MAP_READ_MAX (32u << 10)
 
 struct win {
 	uint64_t off;               /* window-aligned file offset */
@@ -31,6 +38,7 @@ struct io_fd {
 	int fd;
 	bool owned;
 	bool mmap_on;
+	bool always_map;
 	struct win win[NWIN];
 	uint64_t tick;
 };
@@ -136,7 +144,7 @@ static int fd_read(vmc_dump *d, struct vmc_io *io, void *buf, size_t len,
 		return VMC_OK;
 	if (len > io->size - off)
 		len = (size_t)(io->size - off);
-	if (f->mmap_on && mapped_copy(f, p, len, off)) {
+	if (f->mmap_on && (f->always_map || len < MAP_READ_MAX) && mapped_copy(f, p, len, off)) {
 		*got = len;
 		return VMC_OK;
 	}
@@ -202,6 +210,8 @@ struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned, bool use_mmap)
 	f->fd = fd;
 	f->owned = owned;
 	f->mmap_on = use_mmap && bus_handler_installed();
+	struct statfs sf;
+	f->always_map = fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
 	return &f->io;
 }
 

@@ -62,8 +62,9 @@ vmc_dump *vmc_dump_create(void);
 void vmc_dump_destroy(vmc_dump *d);
 
 int vmc_open_path(vmc_dump *d, const char *path);
-/* VMC_OPEN_MMAP: read through a few mapped 2 MiB windows instead of pread
- * (what makedumpfile does with /proc/vmcore; far fewer system calls).  It
+/* VMC_OPEN_MMAP: make short reads through a few mapped 1 MiB windows instead
+ * of pread, and every read when the file is /proc/vmcore (what makedumpfile
+ * does there; far fewer system calls).  It
  * installs a SIGBUS handler when none is set, so that a page that cannot be
  * read is retried with pread and reported as an error, not a crash; reads
  * are then to be made from one thread at a time. */
