@@ -52,6 +52,8 @@ struct cap_options {
 	double progress_interval;   /* seconds between lines off a terminal; 0 = 5 */
 	uint64_t fail_after_bytes;  /* test hook: fail writes with ENOSPC after
 				     * this many bytes (0 = off) */
+	bool fail_flush;            /* test hook: the first background flush of
+				     * the output fails with EIO */
 	bool no_dedup;              /* store every page, even identical ones */
 };
 

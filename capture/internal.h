@@ -22,10 +22,19 @@ struct cap_sink {
 	uint64_t data_end;      /* how far the sequential data stream reached */
 	uint64_t bytes_written;
 	uint64_t fail_after;    /* test hook: ENOSPC after this many bytes */
+	uint64_t unflushed;     /* bytes written since the last flush request */
+	/* the flusher thread (sink.c) */
+	bool fl_on, fl_stop;
+	pthread_t fl_thread;
+	pthread_mutex_t fl_lock;
+	pthread_cond_t fl_cond;
+	uint64_t fl_req, fl_done;
+	int fl_err;             /* first error a background flush saw */
+	bool fail_flush;        /* test hook: the first flush reports EIO */
 };
 
 int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
-		  uint64_t fail_after);
+		  uint64_t fail_after, bool fail_flush);
 int cap_sink_write(struct cap_sink *s, uint64_t off, const void *buf, size_t len);
 int cap_sink_flush(struct cap_sink *s);
 int cap_sink_reserve(struct cap_sink *s, uint64_t len);

@@ -53,6 +53,7 @@ static void usage(FILE *f)
 "                      page points at the first copy, verified byte by byte)\n"
 "  --cycle-pages N     frames per filtering cycle (default: from --mem-budget)\n"
 "  --fail-after SIZE   testing: fail writes with ENOSPC after SIZE bytes\n"
+"  --fail-flush        testing: the first background flush of OUTPUT fails (EIO)\n"
 "Exit status: 0 done; 1 failed; 2 usage; 3 output incomplete (out of space or a\n"
 "write error: what was written is kept, marked incomplete, readable); 4 the dump\n"
 "failed but the kernel log was saved.\n");
@@ -115,7 +116,7 @@ static int parse_codec(const char *s, struct cap_options *o)
 
 enum {
 	OPT_MSG = 256, OPT_DMESG_ONLY, OPT_COMPRESS, OPT_THREADS, OPT_BUDGET, OPT_DMESG,
-	OPT_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_FAIL_AFTER, OPT_HELP, OPT_VERSION,
+	OPT_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_FAIL_AFTER, OPT_FAIL_FLUSH, OPT_HELP, OPT_VERSION,
 	OPT_CYCLE, OPT_NO_DEDUP,
 };
 
@@ -130,6 +131,7 @@ static const struct option longopts[] = {
 	{ "progress", required_argument, NULL, OPT_PROGRESS },
 	{ "progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL },
 	{ "fail-after", required_argument, NULL, OPT_FAIL_AFTER },
+	{ "fail-flush", no_argument, NULL, OPT_FAIL_FLUSH },
 	{ "cycle-pages", required_argument, NULL, OPT_CYCLE },
 	{ "no-dedup", no_argument, NULL, OPT_NO_DEDUP },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -258,6 +260,7 @@ int main(int argc, char **argv)
 				return bad("--fail-after size", optarg);
 			o.fail_after_bytes = v;
 			break;
+		case OPT_FAIL_FLUSH: o.fail_flush = true; break;
 		case 'h': case OPT_HELP: usage(stdout); return CAP_OK;
 		case 'v': case OPT_VERSION: puts("salvage-capture 0.1"); return CAP_OK;
 		default: usage(stderr); return CAP_USAGE;

@@ -221,7 +221,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		cap_fail(r, CAP_ERR, "out of memory for the page bitmaps");
 		goto out;
 	}
-	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes);
+	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes,
+			   o->fail_flush);
 	if (rc < 0) {
 		cap_fail(r, rc == -ENOSPC ? CAP_INCOMPLETE : CAP_ERR, "%s: %s", o->output,
 			 strerror(-rc));

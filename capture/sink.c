@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FLAT_HDR_SIZE 4096
@@ -56,6 +57,97 @@ static int write_all(struct cap_sink *s, const void *buf, size_t len, uint64_t o
 	return 0;
 }
 
+/* Flushing as we go.  A regular output file gets a flusher thread: every
+ * FLUSH_CHUNK bytes written, it makes what is there durable (fdatasync) while
+ * the next pages are compressed.  The final fsync then has only the tail
+ * left, instead of the whole dump's writeback and device flush; dirty page
+ * cache stays small (the crash kernel has little memory); and if the machine
+ * resets mid-dump, what was flushed is on disk.  An error the flusher sees is
+ * kept and returned by cap_sink_sync, since the kernel reports a writeback
+ * error to a file only once.  Without the thread (it could not be started),
+ * writeback is at least started with sync_file_range. */
+#define FLUSH_CHUNK (4u << 20)
+
+static void *flusher_main(void *arg)
+{
+	struct cap_sink *s = arg;
+
+	pthread_mutex_lock(&s->fl_lock);
+	for (;;) {
+		while (s->fl_req == s->fl_done && !s->fl_stop)
+			pthread_cond_wait(&s->fl_cond, &s->fl_lock);
+		if (s->fl_req == s->fl_done)
+			break;
+		uint64_t req = s->fl_req;
+		pthread_mutex_unlock(&s->fl_lock);
+		int e = fdatasync(s->fd) < 0 ? errno : 0;
+		if (s->fail_flush) {
+			s->fail_flush = false;
+			e = EIO;
+		}
+		pthread_mutex_lock(&s->fl_lock);
+		if (e && e != EINVAL && e != EROFS && !s->fl_err)
+			s->fl_err = -e;
+		s->fl_done = req;
+	}
+	pthread_mutex_unlock(&s->fl_lock);
+	return NULL;
+}
+
+static void flusher_start(struct cap_sink *s)
+{
+	struct stat st;
+
+	if (s->flat || fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	pthread_mutex_init(&s->fl_lock, NULL);
+	pthread_cond_init(&s->fl_cond, NULL);
+	if (pthread_create(&s->fl_thread, NULL, flusher_main, s) != 0) {
+		pthread_mutex_destroy(&s->fl_lock);
+		pthread_cond_destroy(&s->fl_cond);
+		return;
+	}
+	s->fl_on = true;
+}
+
+/* Let the flusher finish its flush and stop; returns the error it saw. */
+static int flusher_stop(struct cap_sink *s)
+{
+	if (!s->fl_on)
+		return 0;
+	pthread_mutex_lock(&s->fl_lock);
+	s->fl_stop = true;
+	pthread_cond_signal(&s->fl_cond);
+	pthread_mutex_unlock(&s->fl_lock);
+	pthread_join(s->fl_thread, NULL);
+	pthread_mutex_destroy(&s->fl_lock);
+	pthread_cond_destroy(&s->fl_cond);
+	s->fl_on = false;
+	return s->fl_err;
+}
+
+/* After a write of len bytes: ask for a flush when due.  A device that
+ * failed a flush fails the write too, as it would fail a direct write. */
+static int flush_as_we_go(struct cap_sink *s, size_t len)
+{
+	int rc = 0;
+
+	s->unflushed += len;
+	if (s->unflushed < FLUSH_CHUNK)
+		return 0;
+	s->unflushed = 0;
+	if (s->fl_on) {
+		pthread_mutex_lock(&s->fl_lock);
+		rc = s->fl_err;
+		s->fl_req++;    /* one request covers all writes before it */
+		pthread_cond_signal(&s->fl_cond);
+		pthread_mutex_unlock(&s->fl_lock);
+	} else if (!s->flat) {
+		(void)sync_file_range(s->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	}
+	return rc;
+}
+
 /* Write [off, off+len) to the output now. */
 static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 {
@@ -85,13 +177,14 @@ static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 		s->size = off + len;
 	if (s->flat && off == s->data_end)
 		s->data_end += len;
-	return 0;
+	return flush_as_we_go(s, len);
 }
 
 int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
-		  uint64_t fail_after)
+		  uint64_t fail_after, bool fail_flush)
 {
 	memset(s, 0, sizeof(*s));
+	s->fail_flush = fail_flush;
 	s->flat = flat;
 	s->fail_after = fail_after;
 	s->cache_cap = cache;
@@ -110,6 +203,7 @@ int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
 		}
 		s->owned = true;
 	}
+	flusher_start(s);
 	if (flat) {
 		uint8_t hdr[FLAT_HDR_SIZE];
 		size_t done;
@@ -183,9 +277,13 @@ void cap_sink_data_start(struct cap_sink *s, uint64_t off)
 
 int cap_sink_sync(struct cap_sink *s)
 {
+	int rc = flusher_stop(s);
+
 	if (s->flat)
 		return 0;
-	return fsync(s->fd) < 0 && errno != EINVAL && errno != EROFS ? -errno : 0;
+	if (fsync(s->fd) < 0 && errno != EINVAL && errno != EROFS)
+		return -errno;
+	return rc;
 }
 
 /* A flattened stream ends with a record whose offset and size are -1. */
@@ -203,7 +301,7 @@ int cap_sink_finish(struct cap_sink *s)
 
 int cap_sink_close(struct cap_sink *s)
 {
-	int rc = 0;
+	int rc = flusher_stop(s);
 	if (s->owned && close(s->fd) < 0)
 		rc = -errno;
 	free(s->cache);

@@ -3,7 +3,8 @@
 # output format, read back by the vmcore library and compared page by page
 # with what the level should keep (tests/tools/capcheck.py, from the
 # generator's own listings).  Also: thread count and cycle size do not change
-# a byte of the output; ENOSPC leaves a readable, incomplete dump and the log.
+# a byte of the output; ENOSPC or a failed flush leaves a readable, incomplete
+# dump and the log.
 set -uo pipefail
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -93,6 +94,25 @@ for fmt in kdump elf; do
 	[ -s "$f.dmesg.txt" ] || { bad "enospc $fmt: kernel log not saved"; continue; }
 	ok
 done
+# a failed background flush (an injected EIO; the flusher makes every 4 MiB
+# durable while later pages are compressed) is a failed dump: marked
+# incomplete, exit 3, the log saved; the uncompressed dump is over 4 MiB, so
+# the hook fires only if a flush really ran in the background
+f=$OUT/flush-eio.out
+rm -f "$f" "$f.dmesg.txt"
+"$CAP" --progress=off --message-level 4 -d 0 --compress=none --fail-flush "$OUT/$name.src" "$f" 2>"$f.err"
+rc=$?
+if [ $rc -ne 3 ]; then
+	bad "flush EIO: exit $rc, expected 3: $(tail -1 "$f.err")"
+elif ! grep -q 'Input/output error; dump incomplete' "$f.err"; then
+	bad "flush EIO: not reported ($(tail -1 "$f.err"))"
+elif ! "$BUILD/salvage" info "$f" | grep -q '^incomplete: *yes'; then
+	bad "flush EIO: not marked incomplete"
+elif ! "$CHECK" --pages "$f" >"$f.pages" 2>&1 || [ ! -s "$f.dmesg.txt" ]; then
+	bad "flush EIO: partial dump unreadable or kernel log not saved"
+else
+	ok
+fi
 # an unreadable source page is skipped and reported, not fatal: the output
 # keeps every other page and leaves that one's descriptor unwritten
 "$PY" "$HERE/tools/mkdump.py" "$HERE/fixtures/bad-kdump-desc-offset.desc" "$OUT/unreadable.src" \
