@@ -28,7 +28,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-fixtures test-san test-interop test-capture test-vm fuzz fuzz-smoke bench clean
+.PHONY: all deps check demo test test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -84,7 +84,13 @@ test-fixtures: all
 	@bash tests/xen-test.sh $(BUILD)
 
 test-san:
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures test-capture
+
+# the threaded capture (workers, flusher) under ThreadSanitizer
+test-tsan:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SANITIZE=thread all
+	@TSAN_OPTIONS=halt_on_error=1 CAPTURE_FIXTURES="mdf-linux mm-l5-kaslr" \
+		bash tests/capture-test.sh $(BUILD)/tsan
 
 test-interop: all
 	@bash tests/interop/makedumpfile.sh $(BUILD)
@@ -112,6 +118,7 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory test-fixtures
 	@$(MAKE) --no-print-directory test-san
+	@$(MAKE) --no-print-directory test-tsan
 	@$(MAKE) --no-print-directory test-interop
 	@$(MAKE) --no-print-directory test-capture
 	@$(MAKE) --no-print-directory test-vm
