@@ -254,7 +254,9 @@ def bench_analyzer(build, vmcore, repeat):
                          ("salvage bt --vmlinux", "crash bt (vmlinux)"),
                          ("salvage ps", "crash ps (vmlinux)")):
         if ours in t and theirs in t:
-            print("    %-22s vs %-26s %6.1fx faster" % (ours, theirs, t[theirs] / t[ours]))
+            r = t[theirs] / t[ours]
+            print("    %-22s vs %-26s %6.1fx %s" % (ours, theirs, r if r >= 1 else 1 / r,
+                                                    "faster" if r >= 1 else "slower"))
 
 
 if __name__ == "__main__":
