@@ -82,6 +82,7 @@ test-fixtures: all
 	@bash tests/mm-test.sh $(BUILD)
 	@bash tests/az-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
+	@bash tests/kmod-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures test-capture

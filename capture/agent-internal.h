@@ -65,6 +65,7 @@ const char *cap_agent_codec_name(unsigned codec);
 /* ---- agent-kmod.c ---- */
 struct cap_agent_kmod_stats {
 	unsigned loaded, present, failed;
+	unsigned soft_failed;   /* soft dependencies that did not load (not errors) */
 	char first_error[256];
 };
 /* Load modules (comma or space separated names) and their dependencies from

@@ -1,6 +1,9 @@
 /* agent-kmod.c - load kernel modules the way modprobe would, without kmod:
  * names resolved through /lib/modules/<release>/modules.dep, dependencies
- * first, each file given to finit_module(2).
+ * first, each file given to finit_module(2).  Soft dependencies from the
+ * image's modules.softdep (mkinitramfs resolved their aliases) load before
+ * or after their module; one that fails is counted, not an error, as for
+ * modprobe (crc32c_intel refuses a CPU without SSE4.2; crc32c_generic does).
  *
  * Compressed modules (.ko.xz, .ko.zst, .ko.gz) are first offered to the kernel
  * with MODULE_INIT_COMPRESSED_FILE (5.17+, CONFIG_MODULE_DECOMPRESS; Debian's
@@ -69,7 +72,9 @@ static int db_open(struct moddb *db)
 
 	memset(db, 0, sizeof(*db));
 	rc = find_moddir(db->dir, sizeof(db->dir));
-	return rc < 0 ? rc : kmod_table_load(&db->tab, db->dir);
+	if (rc == 0)
+		rc = kmod_table_load(&db->tab, db->dir);
+	return rc < 0 ? rc : kmod_table_load_softdep(&db->tab, db->dir);
 }
 
 /* Built in, or already loaded: /sys/module/NAME, else modules.builtin. */
@@ -139,7 +144,26 @@ static int load_file(const char *dir, const char *rel, char *err, size_t errlen)
 struct load_ctx {
 	struct moddb *db;
 	struct cap_agent_kmod_stats *st;
+	int soft;               /* > 0: loading a soft dependency */
 };
+
+static int load_one(struct kmod_entry *m, void *arg);
+
+static int load_soft(const char *name, void *arg)
+{
+	struct load_ctx *c = arg;
+	char nm[KMOD_NAME_MAX];
+	struct kmod_entry *d;
+
+	kmod_name(name, nm, sizeof(nm));
+	d = kmod_table_find(&c->db->tab, nm);
+	if (d) {
+		c->soft++;
+		(void)kmod_table_walk(&c->db->tab, d, load_one, c);
+		c->soft--;
+	}
+	return 0;
+}
 
 /* kmod_table_walk's visit: the module's dependencies are already in. */
 static int load_one(struct kmod_entry *m, void *arg)
@@ -153,7 +177,12 @@ static int load_one(struct kmod_entry *m, void *arg)
 		st->present++;
 		return 0;
 	}
+	kmod_softdep_each(&c->db->tab, m, false, load_soft, c);
 	r = load_file(c->db->dir, m->path, err, sizeof(err));
+	if (r < 0 && c->soft) {
+		st->soft_failed++;
+		return 0;
+	}
 	if (r < 0) {
 		st->failed++;
 		if (!st->first_error[0])
@@ -161,13 +190,14 @@ static int load_one(struct kmod_entry *m, void *arg)
 		return r;
 	}
 	st->loaded++;
+	kmod_softdep_each(&c->db->tab, m, true, load_soft, c);
 	return 0;
 }
 
 int cap_agent_kmod_load(const char *names, struct cap_agent_kmod_stats *st)
 {
 	struct moddb db;
-	struct load_ctx ctx = { &db, st };
+	struct load_ctx ctx = { &db, st, 0 };
 	char *list, *p, *save = NULL;
 	int dbrc, first = 0;
 

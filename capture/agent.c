@@ -561,7 +561,8 @@ int cap_agent_main(int argc, char **argv)
 			alog("modules: %u loaded, %u present, %u failed: %s", ks.loaded,
 			     ks.present, ks.failed, ks.first_error);
 		else
-			alog("modules: %u loaded, %u present", ks.loaded, ks.present);
+			alog("modules: %u loaded, %u present%s", ks.loaded, ks.present,
+			     ks.soft_failed ? " (some optional soft dependencies did not load)" : "");
 	}
 	run.t_modules = cap_agent_now() - t;
 

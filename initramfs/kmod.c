@@ -3,8 +3,10 @@
  */
 #include "kmod.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +109,8 @@ void kmod_table_free(struct kmod_table *t)
 {
 	free(t->e);
 	free(t->text);
+	free(t->sd);
+	free(t->sd_text);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -211,6 +215,166 @@ int kmod_table_walk(struct kmod_table *t, struct kmod_entry *e, kmod_visit_fn *v
 		    void *ctx)
 {
 	return walk(t, e, 0, visit, ctx);
+}
+
+/* ---- soft dependencies and aliases ---- */
+
+/* The next word of *p (NUL-terminated, blanks between words), or NULL. */
+static const char *next_word(const char **p, size_t *len)
+{
+	const char *s = *p;
+
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	if (!*s)
+		return NULL;
+	*len = 0;
+	while (s[*len] && !isspace((unsigned char)s[*len]))
+		(*len)++;
+	*p = s + *len;
+	return s;
+}
+
+int kmod_table_load_softdep(struct kmod_table *t, const char *dir)
+{
+	char path[PATH_MAX + 20];
+	size_t len, cap = 0;
+	void *data;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/modules.softdep", dir);
+	rc = kmod_read_file(path, KMOD_DEP_MAX_BYTES, &data, &len);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	free(t->sd);
+	free(t->sd_text);
+	t->sd = NULL;
+	t->nsd = 0;
+	t->sd_text = data;
+	for (char *line = t->sd_text, *next; line && *line; line = next) {
+		const char *p = line, *w;
+		size_t wl;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		w = next_word(&p, &wl);
+		if (!w || wl != 7 || memcmp(w, "softdep", 7))
+			continue;   /* comments, blank lines */
+		w = next_word(&p, &wl);
+		if (!w)
+			continue;
+		if (t->nsd == cap) {
+			struct kmod_softdep *n;
+			cap = cap ? cap * 2 : 64;
+			n = realloc(t->sd, cap * sizeof(*n));
+			if (!n) {
+				free(t->sd);
+				free(t->sd_text);
+				t->sd = NULL;
+				t->sd_text = NULL;
+				t->nsd = 0;
+				return -ENOMEM;
+			}
+			t->sd = n;
+		}
+		name_n(w, wl, t->sd[t->nsd].name, sizeof(t->sd[t->nsd].name));
+		t->sd[t->nsd++].rest = p;
+	}
+	return 0;
+}
+
+int kmod_softdep_each(const struct kmod_table *t, const struct kmod_entry *e, bool post,
+		      kmod_name_fn *fn, void *ctx)
+{
+	for (size_t i = 0; i < t->nsd; i++) {
+		const char *p = t->sd[i].rest, *w;
+		size_t wl;
+		int mode = 0;   /* 0 before pre:/post:, 1 pre, 2 post */
+
+		if (strcmp(t->sd[i].name, e->name))
+			continue;
+		while ((w = next_word(&p, &wl))) {
+			char name[KMOD_NAME_MAX];
+			int rc;
+
+			if (wl == 4 && !memcmp(w, "pre:", 4)) {
+				mode = 1;
+			} else if (wl == 5 && !memcmp(w, "post:", 5)) {
+				mode = 2;
+			} else if (mode == (post ? 2 : 1) && wl < sizeof(name)) {
+				memcpy(name, w, wl);
+				name[wl] = 0;
+				rc = fn(name, ctx);
+				if (rc < 0)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+int kmod_aliases_load(struct kmod_aliases *a, const char *dir)
+{
+	char path[PATH_MAX + 16];
+	size_t len;
+	void *data;
+	int rc;
+
+	a->text = NULL;
+	snprintf(path, sizeof(path), "%s/modules.alias", dir);
+	rc = kmod_read_file(path, KMOD_DEP_MAX_BYTES, &data, &len);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	a->text = data;
+	return 0;
+}
+
+void kmod_aliases_free(struct kmod_aliases *a)
+{
+	free(a->text);
+	a->text = NULL;
+}
+
+int kmod_aliases_each(const struct kmod_aliases *a, const char *name, kmod_name_fn *fn,
+		      void *ctx)
+{
+	for (const char *line = a->text; line && *line;) {
+		const char *nl = strchr(line, '\n'), *p = line, *w, *pat, *mod;
+		size_t wl, patl, modl;
+		char pbuf[256], mbuf[KMOD_NAME_MAX];
+
+		/* words are looked for on this line only */
+		char lbuf[512];
+		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+		line = nl ? nl + 1 : NULL;
+		if (ll >= sizeof(lbuf))
+			continue;
+		memcpy(lbuf, p, ll);
+		lbuf[ll] = 0;
+		p = lbuf;
+		w = next_word(&p, &wl);
+		if (!w || wl != 5 || memcmp(w, "alias", 5))
+			continue;
+		pat = next_word(&p, &patl);
+		mod = pat ? next_word(&p, &modl) : NULL;
+		if (!mod || patl >= sizeof(pbuf) || modl >= sizeof(mbuf))
+			continue;
+		memcpy(pbuf, pat, patl);
+		pbuf[patl] = 0;
+		memcpy(mbuf, mod, modl);
+		mbuf[modl] = 0;
+		if (fnmatch(pbuf, name, 0) == 0) {
+			int rc = fn(mbuf, ctx);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
 }
 
 /* ---- decompression ---- */

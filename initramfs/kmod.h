@@ -48,10 +48,19 @@ struct kmod_entry {
  * table owns text; path and deps point into it.  Lines without a colon are
  * skipped; as before the two copies became one, parsing stops at the first
  * empty line (depmod writes none). */
+struct kmod_softdep {
+	char name[KMOD_NAME_MAX];   /* the module, normalised */
+	const char *rest;           /* the rest of its line: "pre: a b post: c" */
+};
+
 struct kmod_table {
 	char *text;
 	struct kmod_entry *e;
 	size_t n;
+	/* modules.softdep, when kmod_table_load_softdep read it */
+	char *sd_text;
+	struct kmod_softdep *sd;
+	size_t nsd;
 };
 
 /* Read DIR/modules.dep (at most KMOD_DEP_MAX_BYTES) into t.  -ENOENT when
@@ -74,6 +83,35 @@ typedef int kmod_visit_fn(struct kmod_entry *e, void *ctx);
  * walk: the first one is returned. */
 int kmod_table_walk(struct kmod_table *t, struct kmod_entry *e, kmod_visit_fn *visit,
 		    void *ctx);
+
+/* ---- modules.softdep and modules.alias ---- */
+
+/* A name handed to a callback; a negative return stops the iteration and is
+ * returned. */
+typedef int kmod_name_fn(const char *name, void *ctx);
+
+/* Add DIR/modules.softdep to t: "softdep MODULE pre: A B post: C" lines,
+ * which depmod gathers from the modules' MODULE_SOFTDEP (ext4 and jbd2 want
+ * crypto-crc32c first, with no symbol to say so).  No such file: 0 and no
+ * soft dependencies.  Call after kmod_table_load. */
+int kmod_table_load_softdep(struct kmod_table *t, const char *dir);
+/* Call fn with each name e's soft dependencies load before it (post false)
+ * or after it (post true), in the order listed.  Words before "pre:" or
+ * "post:" are ignored, as modprobe ignores them.  A name may be an alias. */
+int kmod_softdep_each(const struct kmod_table *t, const struct kmod_entry *e, bool post,
+		      kmod_name_fn *fn, void *ctx);
+
+/* modules.alias: "alias PATTERN MODULE" lines. */
+struct kmod_aliases {
+	char *text;
+};
+/* Read DIR/modules.alias (at most KMOD_DEP_MAX_BYTES); none: 0, empty. */
+int kmod_aliases_load(struct kmod_aliases *a, const char *dir);
+void kmod_aliases_free(struct kmod_aliases *a);
+/* Call fn with the module of every line whose pattern matches name (shell
+ * wildcards, as modprobe matches them), in file order. */
+int kmod_aliases_each(const struct kmod_aliases *a, const char *name, kmod_name_fn *fn,
+		      void *ctx);
 
 /* ---- compressed modules ---- */
 

@@ -2,6 +2,12 @@
  * /lib/modules/KVER or an unpacked kernel package) through modules.dep, as
  * depmod wrote it; built-in modules come from modules.builtin.
  *
+ * Soft dependencies (modules.softdep, names or aliases resolved through
+ * modules.alias) come along as modprobe would load them: ext4 on Debian's
+ * -amd64 kernel mounts only once crc32c_generic or crc32c_intel is in.  The
+ * image gets a modules.softdep of its own, with the aliases resolved to the
+ * modules it holds, which the agent follows when it loads.
+ *
  * Modules go into the image decompressed (.ko), so the agent never needs the
  * kernel to decompress: zstd and gzip through the libraries linked anyway, xz
  * through liblzma when built with SALVAGE_HAVE_LZMA.  Without it an .ko.xz is
@@ -25,6 +31,7 @@ struct az_modtree {
 	char dir[PATH_MAX];
 	char *builtin_text;
 	struct kmod_table tab;     /* seen: in the image */
+	struct kmod_aliases aliases;
 	struct kmod_entry **asked; /* the load list: in the order asked, once each */
 	size_t nasked;
 };
@@ -58,6 +65,15 @@ int az_modtree_open(const char *root, const char *kver, struct az_modtree **out,
 		free(t);
 		return rc;
 	}
+	rc = kmod_table_load_softdep(&t->tab, t->dir);
+	if (rc == 0)
+		rc = kmod_aliases_load(&t->aliases, t->dir);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s/modules.softdep or modules.alias: %s", t->dir,
+			 strerror(-rc));
+		az_modtree_close(t);
+		return rc;
+	}
 	snprintf(path, sizeof(path), "%s/modules.builtin", t->dir);
 	if (kmod_read_file(path, KMOD_BUILTIN_MAX_BYTES, &data, &len) == 0)
 		t->builtin_text = data;
@@ -76,9 +92,66 @@ void az_modtree_close(struct az_modtree *t)
 	if (!t)
 		return;
 	kmod_table_free(&t->tab);
+	kmod_aliases_free(&t->aliases);
 	free(t->builtin_text);
 	free(t->asked);
 	free(t);
+}
+
+/* Each module a soft dependency's name stands for: the module of that name,
+ * else every module an alias of that name leads to. */
+struct soft_ctx {
+	struct az_modtree *t;
+	kmod_name_fn *fn;
+	void *ctx;
+};
+
+static int soft_alias_module(const char *mod, void *arg)
+{
+	struct soft_ctx *s = arg;
+	char nm[KMOD_NAME_MAX];
+
+	kmod_name(mod, nm, sizeof(nm));
+	return kmod_table_find(&s->t->tab, nm) ? s->fn(nm, s->ctx) : 0;
+}
+
+static int soft_name(const char *name, void *arg)
+{
+	struct soft_ctx *s = arg;
+	char nm[KMOD_NAME_MAX];
+
+	kmod_name(name, nm, sizeof(nm));
+	if (kmod_table_find(&s->t->tab, nm))
+		return s->fn(nm, s->ctx);
+	return kmod_aliases_each(&s->t->aliases, name, soft_alias_module, s);
+}
+
+/* fn(module name) for each module e's soft dependencies stand for. */
+static int soft_modules(struct az_modtree *t, struct kmod_entry *e, bool post,
+			kmod_name_fn *fn, void *ctx)
+{
+	struct soft_ctx s = { t, fn, ctx };
+	return kmod_softdep_each(&t->tab, e, post, soft_name, &s);
+}
+
+static int want_visit(struct kmod_entry *e, void *arg);
+
+static int want_soft(const char *name, void *arg)
+{
+	struct az_modtree *t = arg;
+	/* a walk that goes too deep leaves the rest of its chain out, as below */
+	(void)kmod_table_walk(&t->tab, kmod_table_find(&t->tab, name), want_visit, t);
+	return 0;
+}
+
+/* Every module walked into the image brings its soft dependencies. */
+static int want_visit(struct kmod_entry *e, void *arg)
+{
+	struct az_modtree *t = arg;
+
+	soft_modules(t, e, false, want_soft, t);
+	soft_modules(t, e, true, want_soft, t);
+	return 0;
 }
 
 int az_modtree_want(struct az_modtree *t, const char *name)
@@ -91,9 +164,10 @@ int az_modtree_want(struct az_modtree *t, const char *name)
 	m = kmod_table_find(&t->tab, nm);
 	if (!m)
 		return kmod_builtin_has(t->builtin_text, nm) ? 1 : -ENOENT;
-	/* marks m and its dependencies seen; the only possible error, a chain
-	 * deeper than KMOD_MAX_DEPTH, leaves the rest of the chain out as before */
-	(void)kmod_table_walk(&t->tab, m, NULL, NULL);
+	/* marks m, its dependencies and soft dependencies seen; the only
+	 * possible error, a chain deeper than KMOD_MAX_DEPTH, leaves the rest of
+	 * the chain out */
+	(void)kmod_table_walk(&t->tab, m, want_visit, t);
 	for (i = 0; i < t->nasked && t->asked[i] != m; i++)
 		;
 	if (i == t->nasked)
@@ -115,6 +189,82 @@ int az_modtree_config_y(const struct az_modtree *t, const char *name)
 	yes = strstr(data, want) != NULL;
 	free(data);
 	return yes;
+}
+
+/* A growing text buffer for the image's modules.softdep. */
+struct text {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_add(struct text *x, const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b);
+
+	if (x->failed)
+		return;
+	if (x->len + n + 1 > x->cap) {
+		size_t cap = (x->len + n + 1) * 2;
+		char *s = realloc(x->s, cap);
+		if (!s) {
+			x->failed = true;
+			return;
+		}
+		x->s = s;
+		x->cap = cap;
+	}
+	memcpy(x->s + x->len, a, strlen(a));
+	memcpy(x->s + x->len + strlen(a), b, strlen(b));
+	x->len += n;
+	x->s[x->len] = 0;
+}
+
+struct soft_line {
+	struct az_modtree *t;
+	struct text *x;
+	const char *mod;        /* the module the line is for */
+	const char *mark;       /* "pre:" or "post:", written before the first name */
+	bool started;
+};
+
+static int soft_line_add(const char *name, void *arg)
+{
+	struct soft_line *l = arg;
+	struct kmod_entry *d = kmod_table_find(&l->t->tab, name);
+
+	if (!d || !d->seen)
+		return 0;   /* built in, or not in this tree */
+	if (!l->started)
+		text_add(l->x, "softdep ", l->mod);
+	l->started = true;
+	if (l->mark) {
+		text_add(l->x, " ", l->mark);
+		l->mark = NULL;
+	}
+	text_add(l->x, " ", name);
+	return 0;
+}
+
+/* The image's modules.softdep: for each module in it, the modules in it its
+ * soft dependencies stand for, aliases resolved. */
+static int soft_text(struct az_modtree *t, struct text *x)
+{
+	for (size_t i = 0; i < t->tab.n; i++) {
+		struct kmod_entry *m = &t->tab.e[i];
+		struct soft_line l = { t, x, m->name, "pre:", false };
+
+		if (!m->seen)
+			continue;
+		soft_modules(t, m, false, soft_line_add, &l);
+		l.mark = "post:";
+		soft_modules(t, m, true, soft_line_add, &l);
+		if (l.started)
+			text_add(x, "\n", "");
+	}
+	if (!x->s)
+		text_add(x, "", "");
+	return x->failed ? -ENOMEM : 0;
 }
 
 /* The path a module gets in the image: .ko when it is decompressed here. */
@@ -228,6 +378,17 @@ int az_modtree_stage(struct az_modtree *t, struct az_cpio *c, char *list, size_t
 		if (rc < 0)
 			snprintf(err, errlen, "%s: %s", dst, strerror(-rc));
 		dep = NULL;
+		if (rc == 0) {
+			struct text x = { 0 };
+			snprintf(dst, sizeof(dst), "/lib/modules/%s/modules.softdep", t->kver);
+			rc = soft_text(t, &x);
+			if (rc == 0)
+				rc = az_cpio_add_data(c, dst, 0644, x.s, x.len);
+			else
+				free(x.s);
+			if (rc < 0)
+				snprintf(err, errlen, "%s: %s", dst, strerror(-rc));
+		}
 		for (size_t i = 0; i < t->nasked; i++) {
 			size_t used = strlen(list);
 			snprintf(list + used, listlen - used, "%s%s", used ? "," : "",

@@ -83,11 +83,12 @@ t0=$(sv_now)
 if [ "$busybox" = 1 ]; then
 	xe_build_crash_initramfs "$SV_MODDIR" "$build/salvage-capture" "$raw" "$work/crash.img"
 else
-	# our agent image: salvage-capture as init, -X as the xen_domu setting
+	# our agent image: salvage-capture as init, -X as the xen_domu setting.
+	# ext4 on the -amd64 kernel needs crc32c, named only in modules.softdep
+	# (through the alias crypto-crc32c): the image must follow it
 	"$build/salvage" mkinitramfs -q -o "$work/crash.img" --kver "$kver" --moddir "$SV_KROOT" \
 		--target "disk:LABEL=xencrash:/var/crash" --agent "$build/salvage-capture" \
-		--level 31 --set xen_domu=1 --wait 30 --timeout 600 \
-		--add-modules crc32c_generic ||
+		--level 31 --set xen_domu=1 --wait 30 --timeout 600 ||
 		sv_die "salvage mkinitramfs failed"
 fi
 xe_build_dom0_initramfs "$SV_MODDIR" "$SV_VMLINUZ" "$work/crash.img" "$(command -v kexec)" \

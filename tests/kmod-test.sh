@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `salvage mkinitramfs` on a generated module tree: which modules go into the
+# image (modules.dep dependencies, soft dependencies through modules.softdep
+# and modules.alias, built-in ones left out), and the modules.dep and
+# modules.softdep the image carries for the agent.  The tree is text made
+# here; the image is read back by tests/tools/cpiols.py, not by our code.
+set -uo pipefail
+BUILD=${1:-build}
+OUT=$BUILD/kmod-test
+KVER=9.9.9-test
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+rm -rf "$OUT"
+M=$OUT/root/lib/modules/$KVER
+mkdir -p "$M"
+for f in kernel/fs/ext4/ext4.ko kernel/fs/jbd2/jbd2.ko kernel/lib/crc16.ko \
+	kernel/crypto/crc32c_generic.ko kernel/arch/x86/crypto/crc32c-intel.ko \
+	kernel/drivers/block/virtio_blk.ko kernel/lib/foo.ko kernel/lib/bar.ko \
+	kernel/fs/xfs/xfs.ko kernel/lib/libcrc32c.ko kernel/lib/loop1.ko kernel/lib/loop2.ko; do
+	mkdir -p "$M/$(dirname "$f")"
+	echo "module $f" >"$M/$f"
+done
+cat >"$M/modules.dep" <<'EOF'
+kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/lib/crc16.ko
+kernel/fs/jbd2/jbd2.ko:
+kernel/lib/crc16.ko:
+kernel/crypto/crc32c_generic.ko:
+kernel/arch/x86/crypto/crc32c-intel.ko:
+kernel/drivers/block/virtio_blk.ko:
+kernel/lib/foo.ko:
+kernel/lib/bar.ko:
+kernel/fs/xfs/xfs.ko: kernel/lib/libcrc32c.ko
+kernel/lib/libcrc32c.ko:
+kernel/lib/loop1.ko:
+kernel/lib/loop2.ko:
+EOF
+# as depmod writes it; "cifs gcm" has no pre:/post: and is ignored, bar is
+# never asked for, loop1 and loop2 want each other
+cat >"$M/modules.softdep" <<'EOF'
+# Soft dependencies extracted from modules themselves.
+softdep ext4 pre: crypto-crc32c
+softdep jbd2 pre: crypto-crc32c
+softdep cifs gcm
+softdep virtio_blk post: foo
+softdep bar pre: foo
+softdep xfs pre: crc16 loop1
+softdep loop1 pre: loop2
+softdep loop2 pre: loop1 nosuchmodule
+EOF
+cat >"$M/modules.alias" <<'EOF'
+# Aliases extracted from modules themselves.
+alias crypto-crc32c crc32c_generic
+alias crypto-crc32c crc32c_intel
+alias crc32c crc32c_generic
+alias pci:v00001AF4d00001001sv*sd*bc*sc*i* virtio_blk
+alias fs-ext4 ext4
+EOF
+: >"$M/modules.builtin"
+
+img=$OUT/initrd.img
+if ! "$BUILD/salvage" mkinitramfs -q -o "$img" --target dir:/var/crash --kver "$KVER" \
+	--moddir "$OUT/root" --modules virtio_blk --fs ext4 --compress none 2>"$OUT/err"; then
+	bad "mkinitramfs failed: $(cat "$OUT/err")"
+else
+	"$PY" "$HERE/tools/cpiols.py" "$img" "$OUT/x" >"$OUT/list" || bad "image unreadable"
+	got=$(grep "^/lib/modules/$KVER/.*\.ko$" "$OUT/list" | sed "s|^/lib/modules/$KVER/||" | sort | tr '\n' ' ')
+	want="kernel/arch/x86/crypto/crc32c-intel.ko kernel/crypto/crc32c_generic.ko kernel/drivers/block/virtio_blk.ko kernel/fs/ext4/ext4.ko kernel/fs/jbd2/jbd2.ko kernel/lib/crc16.ko kernel/lib/foo.ko "
+	if [ "$got" = "$want" ]; then ok; else bad "ext4 image modules: got '$got', want '$want'"; fi
+	sd=$OUT/x/lib/modules/$KVER/modules.softdep
+	printf 'softdep ext4 pre: crc32c_generic crc32c_intel\nsoftdep jbd2 pre: crc32c_generic crc32c_intel\nsoftdep virtio_blk post: foo\n' >"$OUT/sd.want"
+	if cmp -s "$sd" "$OUT/sd.want"; then ok; else bad "image modules.softdep: $(cat "$sd" 2>&1 | tr '\n' '|')"; fi
+	if grep -qx 'kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/lib/crc16.ko' \
+		"$OUT/x/lib/modules/$KVER/modules.dep"; then ok; else bad "image modules.dep lost ext4's line"; fi
+fi
+
+# xfs: its soft dependency crc16 comes in; loop1 and loop2 want each other
+# and both come in once; a soft dependency not in the tree is skipped
+img=$OUT/initrd-xfs.img
+if ! "$BUILD/salvage" mkinitramfs -q -o "$img" --target dir:/var/crash --kver "$KVER" \
+	--moddir "$OUT/root" --modules "" --fs xfs --compress none 2>"$OUT/err"; then
+	bad "mkinitramfs (xfs) failed: $(cat "$OUT/err")"
+else
+	rm -rf "$OUT/x"
+	"$PY" "$HERE/tools/cpiols.py" "$img" "$OUT/x" >"$OUT/list" || bad "xfs image unreadable"
+	got=$(grep "^/lib/modules/$KVER/.*\.ko$" "$OUT/list" | sed "s|^/lib/modules/$KVER/||" | sort | tr '\n' ' ')
+	want="kernel/fs/xfs/xfs.ko kernel/lib/crc16.ko kernel/lib/libcrc32c.ko kernel/lib/loop1.ko kernel/lib/loop2.ko "
+	if [ "$got" = "$want" ]; then ok; else bad "xfs image modules: got '$got', want '$want'"; fi
+	printf 'softdep xfs pre: crc16 loop1\nsoftdep loop1 pre: loop2\nsoftdep loop2 pre: loop1\n' >"$OUT/sd.want"
+	if cmp -s "$OUT/x/lib/modules/$KVER/modules.softdep" "$OUT/sd.want"; then ok
+	else bad "xfs image modules.softdep: $(tr '\n' '|' <"$OUT/x/lib/modules/$KVER/modules.softdep")"; fi
+fi
+
+# a tree without modules.softdep or modules.alias (older depmod) still works
+rm "$M/modules.softdep" "$M/modules.alias"
+if "$BUILD/salvage" mkinitramfs -q -o "$OUT/initrd-old.img" --target dir:/var/crash --kver "$KVER" \
+	--moddir "$OUT/root" --modules virtio_blk --fs ext4 --compress none 2>"$OUT/err"; then
+	rm -rf "$OUT/x"
+	"$PY" "$HERE/tools/cpiols.py" "$OUT/initrd-old.img" "$OUT/x" >"$OUT/list"
+	n=$(grep -c '\.ko$' "$OUT/list")
+	if [ "$n" -eq 4 ] && [ ! -s "$OUT/x/lib/modules/$KVER/modules.softdep" ]; then ok
+	else bad "tree without softdep: $n modules"; fi
+else
+	bad "mkinitramfs without modules.softdep failed: $(cat "$OUT/err")"
+fi
+
+echo "kmod: $pass passed, $fail failed"
+[ $fail -eq 0 ]
