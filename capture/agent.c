@@ -536,14 +536,21 @@ int cap_agent_main(int argc, char **argv)
 		return finish(CAP_ERR);
 	}
 	{
-		const char *rel = vmc_vmcoreinfo_get(src, "OSRELEASE");
+		/* Xen has no release or host name of the kind asked here: dom0's
+		 * kernel has, read through a view of dom0's memory (found without
+		 * symbols, as for its log) */
+		vmc_dump *view = NULL;
+		vmc_dump *kern = vmc_xen(src) && vmc_xen_dom0_open(src, NULL, &view) == VMC_OK ?
+				 view : src;
+		const char *rel = vmc_vmcoreinfo_get(kern, "OSRELEASE");
 		int64_t ct;
 		char node[65];
 
 		snprintf(run.osrelease, sizeof(run.osrelease), "%s", rel ? rel : "");
 		if (vmc_vmci_crashtime(src, &ct) == VMC_OK)
 			run.crash_time = ct;
-		dump_nodename(src, node, sizeof(node));
+		dump_nodename(kern, node, sizeof(node));
+		vmc_dump_destroy(view);
 		snprintf(run.hostname, sizeof(run.hostname), "%s",
 			 run.cfg.hostname[0] ? run.cfg.hostname : node[0] ? node : "");
 		alog("source: %s, kernel %s, host %s", run.cfg.vmcore,

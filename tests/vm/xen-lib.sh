@@ -149,6 +149,7 @@ while read -r m; do
 	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
 done </etc/modules
 mount -t xenfs xenfs /proc/xen || fail "mount xenfs failed"
+hostname xen-dom0-e2e
 echo "$(cat /etc/marker)" >/dev/kmsg
 # something recognisable in dom0's page cache and anonymous memory
 dd if=/dev/urandom of=/tmp/filler bs=1M count=64 2>/dev/null
