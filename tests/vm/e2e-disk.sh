@@ -27,39 +27,16 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/e2e-lib.sh"
 
-build="" agent="" kver="" flavour=cloud-amd64 out="" do_crash=1 timeout_s=600
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+e2e_defaults
+do_crash=1
 while [ $# -gt 0 ]; do
 	case $1 in
-	--agent) agent=${2:?}; shift 2 ;;
-	--kver) kver=${2:?}; shift 2 ;;
-	--flavour) flavour=${2:?}; shift 2 ;;
-	--out) out=${2:?}; shift 2 ;;
 	--no-crash) do_crash=0; shift ;;
-	--timeout) timeout_s=${2:?}; shift 2 ;;
-	-h | --help) usage ;;
-	-*) echo "unknown option $1" >&2; usage ;;
-	*) [ -z "$build" ] || usage; build=$1; shift ;;
+	*) e2e_opt "$@"; shift "$E2E_SHIFT" ;;
 	esac
 done
-[ -n "$build" ] || usage
-build=$(cd "$build" && pwd)
-agent=${agent:-$build/salvage-capture}
-sv_need qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs dumpe2fs ldd "$SV_PYTHON"
-e2e_check_build "$build" "$agent"
-sv_cache_init
-
-t_all=$(sv_now)
-work=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-disk.XXXXXX")
-ok=0
-cleanup() {
-	rm -f "$work/disk.img"
-	if [ "$ok" = 1 ] || [ -n "$user_out" ]; then rm -rf "$work"; else sv_log "kept $work for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-user_out=$out
-if [ -n "$out" ]; then mkdir -p "$out"; out=$(cd "$out" && pwd); else out=$work/out; mkdir -p "$out"; fi
+e2e_start disk qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs dumpe2fs ldd "$SV_PYTHON"
 
 # 1. kernel
 t0=$(sv_now)

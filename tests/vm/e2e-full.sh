@@ -23,39 +23,18 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/e2e-lib.sh"
 
-build="" agent="" kver="" flavour=cloud-amd64 out="" free_kb=4096 timeout_s=600
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+e2e_defaults
+free_kb=4096
 while [ $# -gt 0 ]; do
 	case $1 in
-	--agent) agent=${2:?}; shift 2 ;;
-	--kver) kver=${2:?}; shift 2 ;;
-	--flavour) flavour=${2:?}; shift 2 ;;
 	--free) free_kb=${2:?}; shift 2 ;;
-	--out) out=${2:?}; shift 2 ;;
-	--timeout) timeout_s=${2:?}; shift 2 ;;
-	-h | --help) usage ;;
-	-*) echo "unknown option $1" >&2; usage ;;
-	*) [ -z "$build" ] || usage; build=$1; shift ;;
+	*) e2e_opt "$@"; shift "$E2E_SHIFT" ;;
 	esac
 done
-[ -n "$build" ] || usage
 case $free_kb in '' | *[!0-9]*) sv_die "--free needs a number of KiB" ;; esac
-build=$(cd "$build" && pwd)
-agent=${agent:-$build/salvage-capture}
-sv_need qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs dumpe2fs ldd "$SV_PYTHON"
-e2e_check_build "$build" "$agent"
-sv_cache_init
-
-t_all=$(sv_now)
-work=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-full.XXXXXX")
-ok=0 user_out=$out
-cleanup() {
-	rm -f "$work/disk.img" "$work/fs/filler"
-	if [ "$ok" = 1 ] || [ -n "$user_out" ]; then rm -rf "$work"; else sv_log "kept $work for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-if [ -n "$out" ]; then mkdir -p "$out"; out=$(cd "$out" && pwd); else out=$work/out; mkdir -p "$out"; fi
+E2E_SCRATCH=fs/filler
+e2e_start full qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs dumpe2fs ldd "$SV_PYTHON"
 
 [ -n "$kver" ] || kver=$(sv_resolve_kver "$flavour")
 sv_log "kernel $kver"

@@ -11,6 +11,53 @@ E2E_LABEL=crashdisk
 E2E_AGENT_OK='agent: capture: ok:'
 E2E_AGENT_INCOMPLETE='agent: capture: incomplete:'
 
+# Options every e2e-*.sh takes.  e2e_defaults sets them; e2e_opt takes one
+# from "$@" (match a script's own options before calling it) and sets
+# E2E_SHIFT to the number of words it used.  usage is the script's.
+e2e_defaults() {
+	build="" agent="" kver="" flavour=cloud-amd64 out="" timeout_s=600
+}
+e2e_opt() {
+	E2E_SHIFT=2
+	case $1 in
+	--agent) agent=${2:?} ;;
+	--kver) kver=${2:?} ;;
+	--flavour) flavour=${2:?} ;;
+	--out) out=${2:?} ;;
+	--timeout) timeout_s=${2:?} ;;
+	-h | --help) usage ;;
+	-*) echo "unknown option $1" >&2; usage ;;
+	*) [ -z "$build" ] || usage; build=$1; E2E_SHIFT=1 ;;
+	esac
+}
+
+# e2e_start NAME TOOL... -> checks the tools and the build, sets t_all and
+# makes $work (salvage-e2e-NAME.*) and $out (--out, else $work/out).  On exit
+# $work/disk.img and the files E2E_SCRATCH names (relative to $work) go; the
+# rest of $work goes too unless the test failed without --out (kept, said).
+e2e_start() {
+	local name=$1
+	shift
+	[ -n "$build" ] || usage
+	build=$(cd "$build" && pwd)
+	agent=${agent:-$build/salvage-capture}
+	sv_need "$@"
+	e2e_check_build "$build" "$agent"
+	sv_cache_init
+	t_all=$(sv_now)
+	work=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-$name.XXXXXX")
+	ok=0 user_out=$out
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT TERM
+	if [ -n "$out" ]; then mkdir -p "$out"; out=$(cd "$out" && pwd); else out=$work/out; mkdir -p "$out"; fi
+}
+
+e2e_cleanup() {
+	local f
+	for f in disk.img ${E2E_SCRATCH:-}; do rm -f "${work:?}/$f"; done
+	if [ "$ok" = 1 ] || [ -n "$user_out" ]; then rm -rf "$work"; else sv_log "kept $work for inspection"; fi
+}
+
 # e2e_check_build BUILD AGENT -> dies unless both programs are usable
 e2e_check_build() {
 	local build=$1 agent=$2
@@ -22,17 +69,6 @@ e2e_check_build() {
 	"$build/salvage" arm --help >/dev/null 2>&1 || sv_die "$build/salvage has no arm command"
 }
 
-# e2e_stage_dynamic STAGE BIN DEST -> BIN at STAGE/DEST plus every library ldd lists
-e2e_stage_dynamic() {
-	local stage=$1 bin=$2 dest=$3 lib
-	mkdir -p "$stage/$(dirname "$dest")"
-	cp "$bin" "$stage/$dest"
-	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'); do
-		mkdir -p "$stage/$(dirname "$lib")"
-		cp -L "$lib" "$stage/$lib"
-	done
-}
-
 # e2e_build_first_initramfs VMLINUZ CRASH_IMG SALVAGE ARM_APPEND OUT
 # First kernel: set the host name, leave a marker and two named tasks, check
 # that `salvage arm --status` says "not loaded", arm, unload, arm again (both
@@ -41,7 +77,7 @@ e2e_build_first_initramfs() {
 	local vmlinuz=$1 crash_img=$2 salvage=$3 append=$4 out=$5 stage t
 	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-first.XXXXXX")
 	sv_stage_busybox "$stage"
-	e2e_stage_dynamic "$stage" "$salvage" /bin/salvage
+	sv_stage_dynamic "$stage" "$salvage" /bin/salvage
 	mkdir -p "$stage/boot"
 	cp "$vmlinuz" "$stage/boot/vmlinuz"
 	cp "$crash_img" "$stage/boot/crash.img"
@@ -53,17 +89,8 @@ e2e_build_first_initramfs() {
 		chmod 755 "$stage/bin/$t"
 	done
 	printf '%s\n' $SV_IDLE_TASKS >"$stage/etc/idle-tasks"
-	cat >"$stage/init" <<'EOF'
-#!/bin/busybox sh
+	sv_write_init "$stage" <<'EOF'
 # salvage e2e init (first kernel): traces, salvage arm, crash.
-export PATH=/bin
-say() { echo "SALVAGE: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
-fail() { say "ERROR: $*"; poweroff -f; sleep 5; }
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
 hostname "$(cat /etc/hostname)"
 say "first kernel $(uname -r) up $(up)s, host $(hostname)"
 echo "$(cat /etc/marker)" >/dev/kmsg
@@ -83,7 +110,6 @@ sync
 echo c >/proc/sysrq-trigger
 fail "still alive after sysrq-trigger"
 EOF
-	chmod 755 "$stage/init"
 	sv_mkcpio "$stage" "$out"
 	rm -rf "$stage"
 }

@@ -196,6 +196,45 @@ sv_stage_busybox() {
 	ln -sf bin "$stage/sbin"
 }
 
+# sv_write_init STAGE < BODY -> STAGE/init: the busybox preamble every test
+# init shares (PATH; say, up, fail and load_modules, which insmods
+# /etc/modules in order; /proc, /sys and /dev mounted; the console as stdio),
+# then BODY
+sv_write_init() {
+	local stage=$1
+	{
+		cat <<'EOF'
+#!/bin/busybox sh
+export PATH=/bin
+say() { echo "SALVAGE: $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+fail() { say "ERROR: $*"; poweroff -f; sleep 5; }
+load_modules() {
+	while read -r m; do
+		insmod "/lib/modules/$m.ko" || say "insmod $m failed"
+	done </etc/modules
+}
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+EOF
+		cat
+	} >"$stage/init"
+	chmod 755 "$stage/init"
+}
+
+# sv_stage_dynamic STAGE BIN DEST -> BIN at STAGE/DEST plus every library ldd lists
+sv_stage_dynamic() {
+	local stage=$1 bin=$2 dest=$3 lib
+	mkdir -p "$stage/$(dirname "$dest")"
+	cp "$bin" "$stage/$dest"
+	for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'); do
+		mkdir -p "$stage/$(dirname "$lib")"
+		cp -L "$lib" "$stage/$lib"
+	done
+}
+
 # sv_mkcpio STAGE OUT -> newc archive with a /dev/console node, no root needed
 sv_mkcpio() {
 	"$SV_PYTHON" "$SV_LIBDIR/mkcpio.py" "$1" "$2" --nod /dev/console:0600:c:5:1 ||
@@ -229,20 +268,10 @@ sv_build_crash_initramfs() {
 	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-crash-stage.XXXXXX")
 	sv_stage_busybox "$stage"
 	sv_stage_modules "$stage" "$moddir" $SV_VIRTIO_MODULES
-	cat >"$stage/init" <<'EOF'
-#!/bin/busybox sh
+	sv_write_init "$stage" <<'EOF'
 # salvage test capture init (crash kernel): /proc/vmcore -> /dev/vda, raw.
-export PATH=/bin
-say() { echo "SALVAGE: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
 say "capture kernel $(uname -r) up $(up)s"
-while read -r m; do
-	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
-done </etc/modules
+load_modules
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 rc=1
@@ -269,7 +298,6 @@ say "capture done rc=$rc at $(up)s"
 poweroff -f
 sleep 5
 EOF
-	chmod 755 "$stage/init"
 	sv_mkcpio "$stage" "$out"
 	rm -rf "$stage"
 }
@@ -297,21 +325,10 @@ sv_build_first_initramfs() {
 		printf '#!/bin/sh\nwhile :; do sleep 3600; done\n' >"$stage/bin/$t"
 		chmod 755 "$stage/bin/$t"
 	done
-	cat >"$stage/init" <<'EOF'
-#!/bin/busybox sh
+	sv_write_init "$stage" <<'EOF'
 # salvage test init (first kernel): leave traces, arm kdump, crash.
-export PATH=/bin
-say() { echo "SALVAGE: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
-fail() { say "ERROR: $*"; poweroff -f; sleep 5; }
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
 say "first kernel $(uname -r) up $(up)s"
-while read -r m; do
-	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
-done </etc/modules
+load_modules
 marker=$(cat /etc/marker)
 echo "$marker" >/dev/kmsg
 for t in $(cat /etc/idle-tasks); do
@@ -326,7 +343,6 @@ sync
 echo c >/proc/sysrq-trigger
 fail "still alive after sysrq-trigger"
 EOF
-	chmod 755 "$stage/init"
 	sv_mkcpio "$stage" "$out"
 	rm -rf "$stage"
 }

@@ -66,20 +66,10 @@ xe_build_crash_initramfs() {
 	cp "$capture" "$stage/bin/salvage-capture"
 	mkdir -p "$stage/mnt"
 	echo "$raw" >"$stage/etc/raw"
-	cat >"$stage/init" <<'EOF'
-#!/bin/busybox sh
+	sv_write_init "$stage" <<'EOF'
 # salvage Xen test capture init (crash kernel, native after Xen's kexec)
-export PATH=/bin
-say() { echo "SALVAGE: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
 say "capture kernel $(uname -r) up $(up)s"
-while read -r m; do
-	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
-done </etc/modules
+load_modules
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 rc=1
@@ -110,7 +100,6 @@ say "capture done rc=$rc at $(up)s"
 poweroff -f
 sleep 5
 EOF
-	chmod 755 "$stage/init"
 	sv_mkcpio "$stage" "$out"
 	rm -rf "$stage"
 }
@@ -124,30 +113,15 @@ xe_build_dom0_initramfs() {
 	sv_stage_busybox "$stage"
 	sv_stage_modules "$stage" "$moddir" xen-evtchn xen-privcmd xenfs
 	mkdir -p "$stage/boot" "$stage/proc/xen"
-	cp "$kexec" "$stage/bin/kexec"
-	for lib in $(ldd "$kexec" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'); do
-		mkdir -p "$stage/$(dirname "$lib")"
-		cp -L "$lib" "$stage/$lib"
-	done
+	sv_stage_dynamic "$stage" "$kexec" /bin/kexec
 	cp "$vmlinuz" "$stage/boot/vmlinuz"
 	cp "$crash_img" "$stage/boot/crash.img"
 	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
 	printf '%s\n' "$XE_MARKER" >"$stage/etc/marker"
-	cat >"$stage/init" <<'EOF'
-#!/bin/busybox sh
+	sv_write_init "$stage" <<'EOF'
 # salvage Xen test init (PV dom0): arm the crash kernel through Xen, crash.
-export PATH=/bin
-say() { echo "SALVAGE: $*"; }
-up() { cut -d' ' -f1 /proc/uptime; }
-fail() { say "ERROR: $*"; poweroff -f; sleep 5; }
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
 say "dom0 $(uname -r) up $(up)s"
-while read -r m; do
-	insmod "/lib/modules/$m.ko" || say "insmod $m failed"
-done </etc/modules
+load_modules
 mount -t xenfs xenfs /proc/xen || fail "mount xenfs failed"
 hostname xen-dom0-e2e
 echo "$(cat /etc/marker)" >/dev/kmsg
@@ -160,7 +134,6 @@ sync
 echo c >/proc/sysrq-trigger
 fail "still alive after sysrq-trigger"
 EOF
-	chmod 755 "$stage/init"
 	sv_mkcpio "$stage" "$out"
 	rm -rf "$stage"
 }
