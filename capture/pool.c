@@ -57,6 +57,11 @@ struct cap_pool {
 	pthread_t *threads;
 	int nthreads;
 	bool stop;
+	/* the main thread sleeps until `want` batches from the oldest on are
+	 * done, not just one: it then writes them and refills them in one go,
+	 * woken once for several batches instead of once each */
+	bool waiting;
+	size_t want;
 	size_t page_size;
 	bool zero_check;
 	bool hash;
@@ -144,6 +149,15 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump
 	}
 }
 
+/* How many batches from the oldest submitted on are done (lock held). */
+static size_t done_in_order(const struct cap_pool *p)
+{
+	size_t n = 0;
+	while (n < p->count && p->order[(p->head + n) % p->nbatches]->state == B_DONE)
+		n++;
+	return n;
+}
+
 struct worker_arg {
 	struct cap_pool *pool;
 	int idx;
@@ -179,7 +193,8 @@ static void *worker_main(void *arg)
 		compress_batch(p, codec, p->wsrc[wa_idx], b);
 		pthread_mutex_lock(&p->lock);
 		b->state = B_DONE;
-		pthread_cond_broadcast(&p->done);
+		if (p->waiting && done_in_order(p) >= p->want)
+			pthread_cond_signal(&p->done);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -365,7 +380,11 @@ struct cap_batch *cap_pool_done(struct cap_pool *p, bool wait)
 		}
 		if (!wait)
 			break;
-		pthread_cond_wait(&p->done, &p->lock);
+		p->want = p->count < p->nbatches / 2 ? p->count : p->nbatches / 2;
+		p->waiting = true;
+		while (done_in_order(p) < p->want)
+			pthread_cond_wait(&p->done, &p->lock);
+		p->waiting = false;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return b;

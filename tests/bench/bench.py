@@ -4,7 +4,8 @@ in the same run.  `make bench` runs it.
 
 The vmcore is a Debian kernel crashed under QEMU (tests/vm/make-vmcore.sh,
 cached in /var/cache/salvage).  Every timing is the median of --repeat runs on
-a warm page cache; output goes to a real disk directory and each tool's time
+a warm page cache, taken in rounds (every setting once per round, so that a
+shared host's changing load weighs on all settings alike); output goes to a real disk directory and each tool's time
 includes making its output durable (salvage-capture fsyncs; makedumpfile is
 followed by `sync FILE`, as kdump-tools syncs after it).  Peak RSS comes from
 wait4().
@@ -59,6 +60,19 @@ def timed(fn, repeat):
     return statistics.median(walls), max(rss), size
 
 
+def timed_rounds(runs, repeat):
+    """Like timed, for several settings at once, run round by round (each
+    setting once per round): a shared host's load drifts, and a drift then
+    weighs on every setting alike instead of on the ones measured during it."""
+    got = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            got[name].append(fn())
+    return ({name: (statistics.median(w for w, _, _ in v), max(r for _, r, _ in v), v[-1][2])
+             for name, v in got.items()},
+            {name: [w for w, _, _ in v] for name, v in got.items()})
+
+
 def drop(path):
     for p in (path, path + ".dmesg.txt"):
         if os.path.exists(p):
@@ -108,7 +122,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--vmcore", default="/var/cache/salvage/vmcore-default/vmcore")
     ap.add_argument("--scratch", default="/var/tmp/salvage-bench")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--levels", default="1,31")
     a = ap.parse_args()
 
@@ -140,14 +154,14 @@ def main():
     codecs = ["lzo", "snappy", "zstd:-5", "zstd:-3", "zstd:-1", "zstd", "zstd:3", "zlib"]
     failures = []
     for level in [int(x) for x in a.levels.split(",")]:
-        rows = {}
+        runs = {}
         for name, opts in (("makedumpfile -l", ["-l"]), ("makedumpfile -c", ["-c"])):
-            rows[name] = timed(mdf_run(a.vmcore, out, opts + ["-d", str(level)]), a.repeat)
+            runs[name] = mdf_run(a.vmcore, out, opts + ["-d", str(level)])
         for c in codecs:
             for t in (1, 2):
-                rows["salvage %s t%d" % (c, t)] = timed(
-                    cap_run(cap, a.vmcore, out, ["--compress=" + c, "--threads", str(t),
-                                                  "-d", str(level)]), a.repeat)
+                runs["salvage %s t%d" % (c, t)] = cap_run(
+                    cap, a.vmcore, out, ["--compress=" + c, "--threads", str(t), "-d", str(level)])
+        rows, walls = timed_rounds(runs, a.repeat)
         drop(out)
         print()
         print("dump level %d" % level)
@@ -168,11 +182,15 @@ def main():
                 print("    vs %-16s NO single-threaded salvage setting is both faster and "
                       "smaller" % (m + ":"))
                 failures.append("level %d: nothing beats %s" % (level, m))
+        # the speed-up of a second thread: the median of the ratios of the
+        # two runs of each round, which ran one after the other, so that a
+        # drift of the host's speed between rounds cancels out
         best_t = 0
         for c in codecs:
-            w1, w2 = rows["salvage %s t1" % c][0], rows["salvage %s t2" % c][0]
-            best_t = max(best_t, w1 / w2)
-            print("    --threads 2 / --threads 1, %-8s %.2fx   (machine: %.2fx)" % (c, w1 / w2, calib))
+            r = statistics.median(one / two for one, two in zip(walls["salvage %s t1" % c],
+                                                               walls["salvage %s t2" % c]))
+            best_t = max(best_t, r)
+            print("    --threads 2 / --threads 1, %-8s %.2fx   (machine: %.2fx)" % (c, r, calib))
         if best_t < 1.7:
             failures.append("level %d: --threads 2 at most %.2fx the speed of one thread "
                             "(goal 1.7x; this machine gives two processes %.2fx)"
