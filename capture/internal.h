@@ -111,7 +111,9 @@ struct cap_batch {
 
 struct cap_pool;
 /* A pool of workers that compress batches; with threads <= 1 there are no
- * workers and cap_pool_submit compresses in the caller. */
+ * workers and cap_pool_submit compresses in the caller.  With threads N > 1
+ * there are N - 1 workers, and cap_pool_done(wait) compresses queued
+ * batches in the caller instead of waiting. */
 /* Batches are read there too: by each worker through its own handle on
  * src_path, or by the caller through src when there are no workers. */
 int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,

@@ -1,7 +1,8 @@
-/* pool.c - compression workers.  The main thread reads pages into batches and
- * writes finished batches in submission order; workers zero-check and
- * compress.  Batches are taken from a fixed pool allocated once, so memory
- * stays inside the budget and nothing is allocated per page. */
+/* pool.c - compression workers.  The main thread fills batches with frame
+ * numbers and writes finished batches in submission order; workers read,
+ * zero-check, hash and compress them, and so does the main thread when it
+ * would otherwise wait.  Batches are taken from a fixed pool allocated once,
+ * so memory stays inside the budget and nothing is allocated per page. */
 #include "internal.h"
 
 #include <errno.h>
@@ -224,8 +225,11 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 	pthread_cond_init(&p->done, NULL);
 	p->batches = calloc(nbatches, sizeof(*p->batches));
 	p->order = calloc(nbatches, sizeof(*p->order));
-	/* threads == 1: no workers, the caller compresses with codecs[0] */
-	p->nthreads = threads > 1 ? threads : 0;
+	/* threads == 1: no workers, the caller compresses with codecs[0].
+	 * threads == N > 1: N - 1 workers, and the caller compresses too
+	 * (codecs[N - 1], wsrc[N - 1]) whenever it would otherwise wait for
+	 * one: N threads busy on N CPUs, none preempting another */
+	p->nthreads = threads > 1 ? threads - 1 : 0;
 	p->codecs = calloc((size_t)threads, sizeof(*p->codecs));
 	p->threads = calloc((size_t)threads, sizeof(*p->threads));
 	if (!p->batches || !p->order || !p->codecs || !p->threads)
@@ -246,8 +250,8 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 			goto fail;
 	}
 	/* workers read their pages themselves, each through its own handle
-	 * (a vmc_dump serves one thread at a time): the main thread only
-	 * writes, so reading scales with the threads too.  They map
+	 * (a vmc_dump serves one thread at a time; the main thread, helping,
+	 * has one more), so reading scales with the threads too.  They map
 	 * /proc/vmcore, whose read() maps every old-memory page on its own;
 	 * an ordinary file they pread: the threads of one process mapping and
 	 * unmapping windows contend for its address space and interrupt each
@@ -380,6 +384,24 @@ struct cap_batch *cap_pool_done(struct cap_pool *p, bool wait)
 		}
 		if (!wait)
 			break;
+		if (p->nthreads) {
+			/* rather than sleep, compress a batch still queued,
+			 * the oldest first */
+			struct cap_batch *q = NULL;
+			for (size_t i = 0; i < p->count && !q; i++) {
+				struct cap_batch *o = p->order[(p->head + i) % p->nbatches];
+				if (o->state == B_QUEUED)
+					q = o;
+			}
+			if (q) {
+				q->state = B_BUSY;
+				pthread_mutex_unlock(&p->lock);
+				compress_batch(p, &p->codecs[p->nthreads], p->wsrc[p->nthreads], q);
+				pthread_mutex_lock(&p->lock);
+				q->state = B_DONE;
+				continue;
+			}
+		}
 		p->want = p->count < p->nbatches / 2 ? p->count : p->nbatches / 2;
 		p->waiting = true;
 		while (done_in_order(p) < p->want)
