@@ -235,18 +235,27 @@ static const char *next_word(const char **p, size_t *len)
 	return s;
 }
 
-int kmod_table_load_softdep(struct kmod_table *t, const char *dir)
+/* DIR/NAME read whole into *data, or *data NULL when there is no such file
+ * (depmod may not write it); 0 or a negative errno. */
+static int read_optional(const char *dir, const char *name, void **data)
 {
-	char path[PATH_MAX + 20];
-	size_t len, cap = 0;
-	void *data;
+	char path[PATH_MAX + 32];
+	size_t len;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/modules.softdep", dir);
-	rc = kmod_read_file(path, KMOD_DEP_MAX_BYTES, &data, &len);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
+	*data = NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rc = kmod_read_file(path, KMOD_DEP_MAX_BYTES, data, &len);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+int kmod_table_load_softdep(struct kmod_table *t, const char *dir)
+{
+	size_t cap = 0;
+	void *data;
+	int rc = read_optional(dir, "modules.softdep", &data);
+
+	if (rc < 0 || !data)
 		return rc;
 	free(t->sd);
 	free(t->sd_text);
@@ -318,20 +327,11 @@ int kmod_softdep_each(const struct kmod_table *t, const struct kmod_entry *e, bo
 
 int kmod_aliases_load(struct kmod_aliases *a, const char *dir)
 {
-	char path[PATH_MAX + 16];
-	size_t len;
 	void *data;
-	int rc;
+	int rc = read_optional(dir, "modules.alias", &data);
 
-	a->text = NULL;
-	snprintf(path, sizeof(path), "%s/modules.alias", dir);
-	rc = kmod_read_file(path, KMOD_DEP_MAX_BYTES, &data, &len);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	a->text = data;
-	return 0;
+	a->text = rc == 0 ? data : NULL;
+	return rc;
 }
 
 void kmod_aliases_free(struct kmod_aliases *a)
