@@ -6,11 +6,9 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <linux/magic.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/vfs.h>
 
 /* Workers share a set of content hashes already seen, to skip compressing a
  * page that is likely a duplicate.  It is only a hint: whether a page is
@@ -252,21 +250,16 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 	/* workers read their pages themselves, each through its own handle
 	 * (a vmc_dump serves one thread at a time; the main thread, helping,
 	 * has one more), so reading scales with the threads too.  They map
-	 * /proc/vmcore, whose read() maps every old-memory page on its own;
-	 * an ordinary file they pread: the threads of one process mapping and
-	 * unmapping windows contend for its address space and interrupt each
-	 * other to flush TLBs, which cost more than the copies. */
+	 * /proc/vmcore, whose read() maps every old-memory page on its own,
+	 * and pread an ordinary file (VMC_OPEN_MMAP_PROC). */
 	if (p->nthreads) {
-		struct statfs sf;
-		unsigned flags = statfs(src_path, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC ?
-				 VMC_OPEN_MMAP : 0;
 		p->wsrc = calloc((size_t)threads, sizeof(*p->wsrc));
 		if (!p->wsrc)
 			goto fail;
 		p->nwsrc = threads;
 		for (int i = 0; i < threads; i++) {
 			p->wsrc[i] = vmc_dump_create();
-			if (!p->wsrc[i] || vmc_open_path_flags(p->wsrc[i], src_path, flags) < 0) {
+			if (!p->wsrc[i] || vmc_open_path_flags(p->wsrc[i], src_path, VMC_OPEN_MMAP_PROC) < 0) {
 				rc = -EIO;
 				goto fail;
 			}

@@ -191,7 +191,7 @@ static int open_io(vmc_dump *d, struct vmc_io *io)
 
 int vmc_open_fd(vmc_dump *d, int fd)
 {
-	struct vmc_io *io = vmc_io_fd_create(d, fd, false, false);
+	struct vmc_io *io = vmc_io_fd_create(d, fd, false, 0);
 	if (!io)
 		return d->errmsg[0] ? VMC_ERR_SYSTEM : VMC_ERR_NOMEM;
 	return open_io(d, io);
@@ -209,7 +209,7 @@ int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags)
 
 	if (fd < 0)
 		return vmc_set_err(d, VMC_ERR_SYSTEM, "%s: %s", path, strerror(errno));
-	io = vmc_io_fd_create(d, fd, true, (flags & VMC_OPEN_MMAP) != 0);
+	io = vmc_io_fd_create(d, fd, true, flags);
 	if (!io) {
 		close(fd);
 		return vmc_prefix_err(d, VMC_ERR_SYSTEM, "%s", path);

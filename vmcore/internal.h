@@ -22,7 +22,8 @@ struct vmc_io {
 			      * allocation sized from dump fields stays below it */
 };
 
-struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned, bool use_mmap);
+/* flags: VMC_OPEN_MMAP, VMC_OPEN_MMAP_PROC (vmc_open_path_flags) */
+struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned, unsigned flags);
 struct vmc_io *vmc_io_mem_create(vmc_dump *d, const void *buf, size_t len);
 /* Index a flattened stream read through base; takes ownership of base. */
 int vmc_io_flat_create(vmc_dump *d, struct vmc_io *base, struct vmc_io **out);

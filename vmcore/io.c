@@ -176,7 +176,7 @@ static void fd_destroy(struct vmc_io *io)
 	free(f);
 }
 
-struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned, bool use_mmap)
+struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned, unsigned flags)
 {
 	struct io_fd *f;
 	struct stat st;
@@ -209,9 +209,10 @@ struct vmc_io *vmc_io_fd_create(vmc_dump *d, int fd, bool owned, bool use_mmap)
 	f->io.stored = f->io.size;
 	f->fd = fd;
 	f->owned = owned;
-	f->mmap_on = use_mmap && bus_handler_installed();
 	struct statfs sf;
 	f->always_map = fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+	f->mmap_on = ((flags & VMC_OPEN_MMAP) || ((flags & VMC_OPEN_MMAP_PROC) && f->always_map)) &&
+		     bus_handler_installed();
 	return &f->io;
 }
 

@@ -69,6 +69,11 @@ int vmc_open_path(vmc_dump *d, const char *path);
  * read is retried with pread and reported as an error, not a crash; reads
  * are then to be made from one thread at a time. */
 #define VMC_OPEN_MMAP 0x1u
+/* VMC_OPEN_MMAP_PROC: VMC_OPEN_MMAP for /proc/vmcore only; an ordinary file
+ * is read with pread.  For handles that threads of one process read side by
+ * side: their mapping and unmapping of windows contend for the address space
+ * and interrupt each other to flush TLBs, which costs more than the copies. */
+#define VMC_OPEN_MMAP_PROC 0x2u
 int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags);
 /* fd must be seekable (pread); it is not closed by the library. */
 int vmc_open_fd(vmc_dump *d, int fd);
