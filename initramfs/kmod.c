@@ -330,33 +330,34 @@ int kmod_aliases_load(struct kmod_aliases *a, const char *dir)
 	void *data;
 	int rc = read_optional(dir, "modules.alias", &data);
 
-	a->text = rc == 0 ? data : NULL;
-	return rc;
+	a->text = NULL;
+	a->len = 0;
+	if (rc < 0 || !data)
+		return rc;
+	/* lines split once here, not at every lookup */
+	a->text = data;
+	a->len = strlen(a->text);
+	for (char *nl = a->text; (nl = strchr(nl, '\n'));)
+		*nl++ = 0;
+	return 0;
 }
 
 void kmod_aliases_free(struct kmod_aliases *a)
 {
 	free(a->text);
 	a->text = NULL;
+	a->len = 0;
 }
 
 int kmod_aliases_each(const struct kmod_aliases *a, const char *name, kmod_name_fn *fn,
 		      void *ctx)
 {
-	for (const char *line = a->text; line && *line;) {
-		const char *nl = strchr(line, '\n'), *p = line, *w, *pat, *mod;
+	for (const char *line = a->text; line && line < a->text + a->len;
+	     line += strlen(line) + 1) {
+		const char *p = line, *w, *pat, *mod;
 		size_t wl, patl, modl;
 		char pbuf[256], mbuf[KMOD_NAME_MAX];
 
-		/* words are looked for on this line only */
-		char lbuf[512];
-		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
-		line = nl ? nl + 1 : NULL;
-		if (ll >= sizeof(lbuf))
-			continue;
-		memcpy(lbuf, p, ll);
-		lbuf[ll] = 0;
-		p = lbuf;
 		w = next_word(&p, &wl);
 		if (!w || wl != 5 || memcmp(w, "alias", 5))
 			continue;

@@ -103,7 +103,8 @@ int kmod_softdep_each(const struct kmod_table *t, const struct kmod_entry *e, bo
 
 /* modules.alias: "alias PATTERN MODULE" lines. */
 struct kmod_aliases {
-	char *text;
+	char *text;             /* the file, each line NUL-terminated */
+	size_t len;
 };
 /* Read DIR/modules.alias (at most KMOD_DEP_MAX_BYTES); none: 0, empty. */
 int kmod_aliases_load(struct kmod_aliases *a, const char *dir);
