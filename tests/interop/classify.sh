@@ -41,14 +41,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
 vmdir=${VMCORE_DIR:-/var/cache/salvage}
-mdf=${MAKEDUMPFILE:-}
-if [ -z "$mdf" ]; then
-    mdf=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH command -v makedumpfile || true)
-fi
-if [ -z "$mdf" ] || [ ! -x "$mdf" ]; then
-    echo "classify interop: skipped: makedumpfile not installed" >&2
-    exit 77
-fi
+. "$here/lib.sh"
+interop_makedumpfile "classify interop"
 vmcheck=$build/tests/vmcheck
 mmcheck=$build/tests/mmcheck
 for b in "$vmcheck" "$mmcheck"; do

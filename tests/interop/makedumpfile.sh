@@ -26,14 +26,8 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
-mdf=${MAKEDUMPFILE:-}
-if [ -z "$mdf" ]; then
-    mdf=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH command -v makedumpfile || true)
-fi
-if [ -z "$mdf" ] || [ ! -x "$mdf" ]; then
-    echo "makedumpfile interop: skipped: makedumpfile not installed" >&2
-    exit 77
-fi
+. "$here/lib.sh"
+interop_makedumpfile "makedumpfile interop"
 vmcheck=${VMCHECK:-$build/tests/vmcheck}
 
 fail() {
