@@ -36,8 +36,11 @@ all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
 # ---- libraries ------------------------------------------------------------
 XNOTE_SRC := $(wildcard xen-notes/*.c)
 VMCORE_SRC := $(wildcard vmcore/*.c)
-ANALYZE_SRC := $(wildcard analyze/*.c) $(wildcard initramfs/*.c)
-CAPTURE_SRC := $(wildcard capture/*.c) initramfs/kmod.c
+CONFIG_SRC := $(wildcard config/*.c)
+KMOD_SRC := $(wildcard kmod/*.c)
+INITRAMFS_SRC := $(wildcard initramfs/*.c)
+ANALYZE_SRC := $(wildcard analyze/*.c)
+CAPTURE_SRC := $(wildcard capture/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -53,16 +56,33 @@ $(BUILD)/libvmcore.a: $(call obj,$(VMCORE_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
+# the agent's configuration schema and parser (both programs)
+$(BUILD)/libsvconfig.a: $(call obj,$(CONFIG_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+# kernel module trees (both programs)
+$(BUILD)/libsvkmod.a: $(call obj,$(KMOD_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+# building the crash initramfs (salvage mkinitramfs)
+$(BUILD)/libinitramfs.a: $(call obj,$(INITRAMFS_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
 LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
-$(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
+$(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
+		$(BUILD)/libsvconfig.a $(LIBS_OURS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
-$(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(LIBS_OURS)
+$(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvconfig.a \
+		$(LIBS_OURS)
 	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
