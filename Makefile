@@ -103,6 +103,7 @@ test-fixtures: all
 	@bash tests/az-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
+	@bash tests/config-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures test-capture
@@ -151,7 +152,7 @@ demo: deps
 	@bash scripts/demo.sh $(BUILD)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_TARGETS := notes vmcoreinfo kdump flat elf
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf config
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
@@ -160,6 +161,11 @@ FUZZ_SECONDS ?= 60
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(VMCORE_SRC) $(XNOTE_SRC) vmcore/internal.h vmcore/vmcore.h
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(VMCORE_SRC) $(XNOTE_SRC) $(LIBS_CODEC)
+
+# the configuration parser is its own library
+$(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRC) config/config.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CONFIG_SRC)
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 

@@ -216,6 +216,10 @@ static int read_cmdline(const char *path, char *buf, size_t len)
 	close(fd);
 	if (n < 0)
 		return -errno;
+	/* a buffer filled up may end inside a word: drop that word whole */
+	if ((size_t)n == len - 1)
+		while (n > 0 && buf[n - 1] != ' ' && buf[n - 1] != '\n')
+			n--;
 	buf[n] = 0;
 	return 0;
 }
@@ -567,7 +571,7 @@ static void config_report(const char *where, const char *why)
  * exit status (--print-config). */
 static int stage_config(const struct args *a)
 {
-	static char cmdline[4096];
+	static char cmdline[16384];
 	bool have_cmdline = read_cmdline(a->cmdline_path, cmdline, sizeof(cmdline)) == 0;
 
 	config_print = a->print_config;
