@@ -9,7 +9,7 @@
 #     out by tests/tools/cpiols.py (not by our code);
 #   - issue 11 finding 7 (timeout, threads, memory, a long comment line with
 #     a hostname= tail, level=010, wait=08), finding 1 (-o on a fifo, a
-#     symlink, a directory, /dev/null as root: refused, untouched) and
+#     symlink, a directory, a device node as root: refused, untouched) and
 #     finding 9 (an old dump nested deep is pruned whole).
 #   config-test.sh [BUILD]
 set -uo pipefail
@@ -190,12 +190,15 @@ mk "$OUT/regular" --target dir:/var/crash 2>"$OUT/f1.err" && [ "$(head -c 6 "$OU
 	t_fail "finding 1: regular file" "$(cat "$OUT/f1.err")"
 ls -a "$OUT" | grep -q '^\.regular\.' && t_fail "finding 1: temporary" "left behind" ||
 	t_ok "finding 1: no temporary left"
-if [ "$(id -u)" = 0 ] && [ -c /dev/null ]; then
-	mk /dev/null --target dir:/var/crash 2>"$OUT/f1.err" && t_fail "finding 1: /dev/null" "accepted" ||
-		{ [ -c /dev/null ] && t_ok "finding 1: /dev/null refused, still a char device" ||
-			t_fail "finding 1: /dev/null" "NO LONGER A DEVICE"; }
+# a device node: our own copy of /dev/null (c 1 3), never the real one, which
+# a build with the bug would replace for every process on the machine
+if [ "$(id -u)" = 0 ] && mknod "$OUT/null" c 1 3 2>/dev/null; then
+	mk "$OUT/null" --target dir:/var/crash 2>"$OUT/f1.err" && t_fail "finding 1: device node" "accepted" ||
+		{ [ -c "$OUT/null" ] && t_ok "finding 1: device node refused, still a char device" ||
+			t_fail "finding 1: device node" "replaced by a regular file"; }
+	rm -f "$OUT/null"
 else
-	t_skip_ok "finding 1: /dev/null" "not root"
+	t_skip_ok "finding 1: device node" "cannot create one here (not root)"
 fi
 
 # ---- finding 9: an old dump nested deep is pruned whole ---------------------------
