@@ -45,16 +45,6 @@ static int key_index(const char *k)
 	return -1;
 }
 
-static bool valid_target(const char *t)
-{
-	if (!strncmp(t, "dir:/", 5))
-		return true;
-	if (strncmp(t, "disk:", 5))
-		return false;
-	t += 5;
-	return !strncmp(t, "UUID=", 5) || !strncmp(t, "LABEL=", 6) || !strncmp(t, "/dev/", 5);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -230,9 +220,9 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 		usage(stderr);
 		return AZ_EXIT_USAGE;
 	}
-	if (!valid_target(conf.cfg.target))
-		return die("--target %s: expected disk:UUID=...|LABEL=...|/dev/...[:DIR] or "
-			   "dir:PATH%s", conf.cfg.target, ""), AZ_EXIT_USAGE;
+	if (!conf.cfg.target[0])
+		return die("--target: empty (expected disk:UUID=...|LABEL=...|/dev/...[:DIR] or "
+			   "dir:PATH)%s%s", "", ""), AZ_EXIT_USAGE;
 	if (!kver) {
 		if (uname(&u) < 0)
 			return die("uname: %s%s", strerror(errno), "");

@@ -153,6 +153,68 @@ static bool has_control(const char *s)
 	return false;
 }
 
+/* Absolute, and no ".." component. */
+static bool safe_dir(const char *d)
+{
+	if (d[0] != '/')
+		return false;
+	for (const char *p = d; (p = strstr(p, "..")); p += 2)
+		if ((p == d || p[-1] == '/') && (p[2] == 0 || p[2] == '/'))
+			return false;
+	return true;
+}
+
+int cfg_target_parse(const char *text, struct cfg_target *t, char *why, size_t whylen)
+{
+	const char *rest, *sep;
+	size_t n;
+
+	memset(t, 0, sizeof(*t));
+	if (!strncmp(text, "dir:", 4)) {
+		t->is_dir = true;
+		if (!safe_dir(text + 4) || strlen(text + 4) >= sizeof(t->dir)) {
+			snprintf(why, whylen, "target %.64s: dir: needs an absolute path", text);
+			return -EINVAL;
+		}
+		snprintf(t->dir, sizeof(t->dir), "%s", text + 4);
+		return 0;
+	}
+	if (strncmp(text, "disk:", 5)) {
+		snprintf(why, whylen, "target '%.64s': expected disk:SPEC[:DIR] or dir:PATH", text);
+		return -EINVAL;
+	}
+	rest = text + 5;
+	sep = strstr(rest, ":/");
+	n = sep ? (size_t)(sep - rest) : strlen(rest);
+	if (n == 0 || n >= sizeof(t->spec)) {
+		snprintf(why, whylen, "target %.64s: bad device", text);
+		return -EINVAL;
+	}
+	memcpy(t->spec, rest, n);
+	t->spec[n] = 0;
+	if (strlen(sep ? sep + 1 : CFG_TARGET_SUBDIR) >= sizeof(t->dir)) {
+		snprintf(why, whylen, "target %.64s: directory too long", text);
+		return -EINVAL;
+	}
+	snprintf(t->dir, sizeof(t->dir), "%s", sep ? sep + 1 : CFG_TARGET_SUBDIR);
+	if (strncmp(t->spec, "UUID=", 5) && strncmp(t->spec, "LABEL=", 6) &&
+	    strncmp(t->spec, "/dev/", 5)) {
+		snprintf(why, whylen, "target %.64s: device must be UUID=, LABEL= or /dev/...",
+			 text);
+		return -EINVAL;
+	}
+	if (!strncmp(t->spec, "/dev/", 5) && strlen(t->spec) > CFG_TARGET_DEVICE_MAX) {
+		snprintf(why, whylen, "target %.64s: device path too long", text);
+		return -EINVAL;
+	}
+	if (!safe_dir(t->dir)) {
+		snprintf(why, whylen, "target %.64s: directory must be absolute, without '..'",
+			 text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Check value for k; on success the parsed number or enum index in *num. */
 static int check(const struct cfg_key *k, const char *value, int64_t *num, char *why,
 		 size_t whylen)
@@ -162,6 +224,7 @@ static int check(const struct cfg_key *k, const char *value, int64_t *num, char 
 
 	switch (k->type) {
 	case CFG_STR:
+	case CFG_TARGET:
 		if (strlen(value) > (size_t)k->max) {
 			snprintf(why, whylen, "%s: value longer than %lld bytes", k->name,
 				 (long long)k->max);
@@ -170,6 +233,10 @@ static int check(const struct cfg_key *k, const char *value, int64_t *num, char 
 		if (has_control(value)) {
 			snprintf(why, whylen, "%s: value has a control character", k->name);
 			return -EINVAL;
+		}
+		if (k->type == CFG_TARGET && *value) {
+			struct cfg_target t;
+			return cfg_target_parse(value, &t, why, whylen);
 		}
 		return 0;
 	case CFG_ENUM:
@@ -230,6 +297,7 @@ int cfg_set(struct cfg *c, const char *key, const char *value, char *why, size_t
 	field = (char *)c + k->offset;
 	switch (k->type) {
 	case CFG_STR:
+	case CFG_TARGET:
 		memcpy(field, value, strlen(value) + 1);
 		break;
 	case CFG_ENUM: {
@@ -270,6 +338,7 @@ void cfg_value(const struct cfg *c, const struct cfg_key *k, char *out, size_t o
 
 	switch (k->type) {
 	case CFG_STR:
+	case CFG_TARGET:
 		snprintf(out, outlen, "%s", field);
 		break;
 	case CFG_ENUM:
@@ -485,6 +554,7 @@ void cfg_print_help(FILE *f)
 		fprintf(f, "  %-15s %s\n", k->name, k->help);
 		switch (k->type) {
 		case CFG_STR:
+		case CFG_TARGET:
 			snprintf(range, sizeof(range), "text, at most %lld bytes", (long long)k->max);
 			break;
 		case CFG_ENUM:

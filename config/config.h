@@ -33,9 +33,10 @@
 /* Value types.  Numbers are decimal only (no sign unless the minimum is
  * negative, no 0x, a leading 0 is just a 0: "010" is ten).  SIZE takes a
  * K, M, G or T suffix (powers of 1024, optionally followed by B or iB).
- * STR: at most max bytes, no control characters.  ENUM: one of the words
- * of choices. */
-enum cfg_type { CFG_STR, CFG_INT, CFG_UINT, CFG_SECS, CFG_SIZE, CFG_ENUM };
+ * STR: at most max bytes, no control characters.  TARGET: a STR that is
+ * empty or what cfg_target_parse accepts.  ENUM: one of the words of
+ * choices. */
+enum cfg_type { CFG_STR, CFG_TARGET, CFG_INT, CFG_UINT, CFG_SECS, CFG_SIZE, CFG_ENUM };
 
 /* Enumerations: the order of each enum is the order of its choices word list. */
 enum cfg_format { CFG_FORMAT_KDUMP, CFG_FORMAT_ELF };
@@ -62,7 +63,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
  * longest value in bytes (min unused); for ENUM, choices lists the words.
  * A new key is one line here, one field in struct cfg follows from it. */
 #define CFG_KEYS(X) \
-	X(target,         STR,  "",             0, 511, NULL, "disk:SPEC[:DIR] (SPEC: UUID=, LABEL= or /dev/...; DIR default /var/crash) or dir:PATH") \
+	X(target,         TARGET, "",           0, 511, NULL, "disk:SPEC[:DIR] (SPEC: UUID=, LABEL= or /dev/...; DIR default /var/crash) or dir:PATH") \
 	X(fstype,         STR,  "",             0, 31, NULL, "force the target's file system type (empty: read from its superblock)") \
 	X(format,         ENUM, "kdump",        0, 0, CFG_FORMATS, "dump format") \
 	X(level,          UINT, "31",           0, 31, NULL, "dump level (makedumpfile's -d bits)") \
@@ -86,6 +87,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 	X(fail_after,     SIZE, "0",            0, CFG_T * 1024 * 1024, NULL, "test hook: fail dump writes with ENOSPC after this many bytes")
 
 #define CFG_FIELD_STR(key, max)  char key[(max) + 1];
+#define CFG_FIELD_TARGET(key, max) char key[(max) + 1];
 #define CFG_FIELD_INT(key, max)  int64_t key;
 #define CFG_FIELD_UINT(key, max) uint64_t key;
 #define CFG_FIELD_SECS(key, max) uint64_t key;
@@ -148,6 +150,18 @@ int cfg_read_file(const char *path, char **text, size_t *len);
 void cfg_value(const struct cfg *c, const struct cfg_key *k, char *out, size_t outlen);
 /* The word of an enumeration's value (choices of key), or "?". */
 const char *cfg_enum_word(const char *key, unsigned value, char *out, size_t outlen);
+/* Where dumps go: target=disk:SPEC[:DIR] or target=dir:PATH. */
+#define CFG_TARGET_SUBDIR "/var/crash"   /* DIR when disk: names none */
+#define CFG_TARGET_DEVICE_MAX 127        /* a /dev/... SPEC */
+struct cfg_target {
+	bool is_dir;               /* dir:PATH, nothing to mount */
+	char spec[256];            /* disk: UUID=..., LABEL=... or /dev/... */
+	char dir[512];             /* dir: PATH; disk: DIR inside the file system */
+};
+/* Parse a target: 0, or -EINVAL with why ("target 'x': expected
+ * disk:SPEC[:DIR] or dir:PATH").  Paths must be absolute, without "..". */
+int cfg_target_parse(const char *text, struct cfg_target *t, char *why, size_t whylen);
+
 /* Print every key as KEY=VALUE, one a line, in CFG_KEYS order. */
 void cfg_print(const struct cfg *c, FILE *f);
 /* Print the keys' documentation: name, help, range and default. */
