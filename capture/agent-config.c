@@ -9,6 +9,7 @@
  */
 #include "agent-internal.h"
 #include "../vmcore/vmcore.h"
+#include "../kmod/kmod.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,12 +69,12 @@ int cap_agent_config_load(struct cfg *c, const char *path, const char *cmdline,
 			  cap_agent_config_report_fn *report)
 {
 	struct report r = { report, path };
-	char *text;
+	void *text;
 	size_t len;
 	int nbad = 0, rc;
 
 	cfg_defaults(c);
-	rc = cfg_read_file(path, &text, &len);
+	rc = kmod_read_file(path, CFG_FILE_MAX, &text, &len);
 	if (rc < 0) {
 		report(path, strerror(-rc));
 	} else {

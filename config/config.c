@@ -8,11 +8,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const struct cfg_key keys[] = {
 #define X(key, type, def, min, max, choices, help) \
@@ -488,45 +485,6 @@ int cfg_parse_cmdline(struct cfg *c, const char *cmdline, cfg_error_fn *err, voi
 		nbad++;
 	}
 	return nbad;
-}
-
-int cfg_read_file(const char *path, char **text, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int rc = -errno;
-		close(fd);
-		return rc;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > CFG_FILE_MAX) {
-		close(fd);
-		return !S_ISREG(st.st_mode) ? -EINVAL : -EFBIG;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;   /* shrank while read: take what is there */
-		got += (size_t)r;
-	}
-	close(fd);
-	buf[got] = 0;
-	*text = buf;
-	*len = got;
-	return 0;
 }
 
 void cfg_print(const struct cfg *c, FILE *f)

@@ -27,7 +27,7 @@
  * command line, terminator excluded.  Longer ones are refused whole: a tail
  * is never read as a line of its own. */
 #define CFG_LINE_MAX 4095
-/* Largest configuration file read. */
+/* Largest configuration file a reader should accept. */
 #define CFG_FILE_MAX (256u * 1024)
 
 /* Value types.  Numbers are decimal only (no sign unless the minimum is
@@ -141,11 +141,6 @@ int cfg_parse_text(struct cfg *c, const char *text, size_t len, cfg_error_fn *er
  * group words and are dropped, as the kernel does).  Returns the count of
  * refused words. */
 int cfg_parse_cmdline(struct cfg *c, const char *cmdline, cfg_error_fn *err, void *ctx);
-/* Read a whole configuration file (at most CFG_FILE_MAX bytes) into a
- * malloc'd, NUL-terminated buffer (the caller frees *text; written only on
- * success).  -errno, -EFBIG when larger. */
-int cfg_read_file(const char *path, char **text, size_t *len);
-
 /* The value of a key as text that cfg_set reads back to the same value. */
 void cfg_value(const struct cfg *c, const struct cfg_key *k, char *out, size_t outlen);
 /* The word of an enumeration's value (choices of key), or "?". */
