@@ -36,8 +36,11 @@ all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
 # ---- libraries ------------------------------------------------------------
 XNOTE_SRC := $(wildcard xen-notes/*.c)
 VMCORE_SRC := $(wildcard vmcore/*.c)
-ANALYZE_SRC := $(wildcard analyze/*.c) $(wildcard initramfs/*.c)
-CAPTURE_SRC := $(wildcard capture/*.c) initramfs/kmod.c
+CONFIG_SRC := $(wildcard config/*.c)
+KMOD_SRC := $(wildcard kmod/*.c)
+INITRAMFS_SRC := $(wildcard initramfs/*.c)
+ANALYZE_SRC := $(wildcard analyze/*.c)
+CAPTURE_SRC := $(wildcard capture/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -53,16 +56,33 @@ $(BUILD)/libvmcore.a: $(call obj,$(VMCORE_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
+# the agent's configuration schema and parser (both programs)
+$(BUILD)/libsvconfig.a: $(call obj,$(CONFIG_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+# kernel module trees (both programs)
+$(BUILD)/libsvkmod.a: $(call obj,$(KMOD_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+# building the crash initramfs (salvage mkinitramfs)
+$(BUILD)/libinitramfs.a: $(call obj,$(INITRAMFS_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
 LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
-$(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(LIBS_OURS)
+$(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
+		$(BUILD)/libsvconfig.a $(LIBS_OURS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
-$(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(LIBS_OURS)
+$(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvconfig.a \
+		$(LIBS_OURS)
 	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
@@ -83,6 +103,7 @@ test-fixtures: all
 	@bash tests/az-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
+	@bash tests/config-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures test-capture
@@ -131,7 +152,7 @@ demo: deps
 	@bash scripts/demo.sh $(BUILD)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_TARGETS := notes vmcoreinfo kdump flat elf
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf config
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
@@ -140,6 +161,11 @@ FUZZ_SECONDS ?= 60
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(VMCORE_SRC) $(XNOTE_SRC) vmcore/internal.h vmcore/vmcore.h
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(VMCORE_SRC) $(XNOTE_SRC) $(LIBS_CODEC)
+
+# the configuration parser is its own library
+$(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRC) config/config.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CONFIG_SRC)
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 

@@ -9,58 +9,33 @@
 
 #include "agent.h"
 #include "capture.h"
+#include "../config/config.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 enum cap_agent_action {
-	CAP_ACT_REBOOT,
-	CAP_ACT_POWEROFF,
-	CAP_ACT_SHELL,
-	CAP_ACT_EXIT,       /* return the status: tests and non-init use */
+	CAP_ACT_REBOOT = CFG_ACT_REBOOT,
+	CAP_ACT_POWEROFF = CFG_ACT_POWEROFF,
+	CAP_ACT_SHELL = CFG_ACT_SHELL,
+	CAP_ACT_EXIT = CFG_ACT_EXIT,       /* return the status: tests and non-init use */
 };
 
-struct cap_agent_config {
-	char target[512];
-	char fstype[32];
-	enum cap_format format;
-	int level;
-	unsigned xen_domu;        /* 1: exclude domU pages of a Xen dump */
-	unsigned codec;           /* VMC_COMP_* bit, 0 none */
-	int codec_level;
-	enum cap_agent_action action;
-	enum cap_agent_action failure_action;
-	unsigned keep;
-	uint64_t minfree;
-	unsigned timeout;
-	unsigned wait;
-	char modules[1024];
-	char hostname[65];
-	unsigned threads;
-	uint64_t memory;
-	unsigned progress;
-	char vmcore[256];
-	char shell[256];
-	char kver[65];
-	uint64_t fail_after;
-};
-
-/* ---- agent-config.c ---- */
-void cap_agent_config_defaults(struct cap_agent_config *c);
-/* Set one key; -EINVAL with a reason in why (e.g. "level: 32 is not in 0-31"),
- * -ENOENT for an unknown key. */
-int cap_agent_config_set(struct cap_agent_config *c, const char *key, const char *value,
-			 char *why, size_t whylen);
-/* Read KEY=VALUE lines ('#' comments, blank lines).  Bad lines are skipped and
- * counted in *nbad, the first reason kept in why.  -errno if unreadable. */
-int cap_agent_config_file(struct cap_agent_config *c, const char *path, int *nbad,
-			  char *why, size_t whylen);
-/* Apply salvage.KEY=VALUE words of a kernel command line (quotes honoured). */
-int cap_agent_config_cmdline(struct cap_agent_config *c, const char *cmdline, int *nbad,
-			     char *why, size_t whylen);
-const char *cap_agent_action_name(enum cap_agent_action a);
-const char *cap_agent_codec_name(unsigned codec);
+/* ---- agent-config.c: the schema's values in the capture's terms ---- */
+const char *cap_agent_action_name(unsigned action);   /* enum cfg_action */
+const char *cap_agent_codec_name(unsigned codec);     /* enum cfg_codec */
+unsigned cap_agent_codec_bit(unsigned codec);         /* VMC_COMP_* bit, 0 none */
+enum cap_format cap_agent_format(unsigned format);    /* enum cfg_format */
+/* Called for each refused value, with where it was and why. */
+typedef void cap_agent_config_report_fn(const char *where, const char *why);
+/* The configuration stage: defaults, then the file at path (absent: only
+ * reported), then the salvage.* words of cmdline (may be NULL), then sets
+ * (KEY=VALUE).  A refused value keeps the previous one and is reported.
+ * Returns the count of refused values. */
+int cap_agent_config_load(struct cfg *c, const char *path, const char *cmdline,
+			  const char *const *sets, size_t nsets,
+			  cap_agent_config_report_fn *report);
 
 /* ---- agent-kmod.c ---- */
 struct cap_agent_kmod_stats {
@@ -134,7 +109,7 @@ int cap_agent_reserve_meta(const struct cap_agent_run *run);
 /* ---- agent.c: the run's state, read by agent-meta.c ---- */
 #define CAP_AGENT_LOGLINES 64
 struct cap_agent_run {
-	struct cap_agent_config cfg;
+	struct cfg cfg;
 	struct cap_agent_target target;
 	char dumpdir[640];
 	char hostname[65];

@@ -15,7 +15,7 @@
  * `salvage mkinitramfs`, so the image and the agent read a tree alike.
  */
 #include "agent-internal.h"
-#include "../initramfs/kmod.h"
+#include "../kmod/kmod.h"
 
 #include <ctype.h>
 #include <dirent.h>

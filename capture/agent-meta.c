@@ -7,11 +7,11 @@
  */
 #include "agent-internal.h"
 #include "../vmcore/vmcore.h"
+#include "../config/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,44 +22,16 @@
 #define META_TMP ".meta.json.tmp"
 
 struct jbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
+	struct strbuf buf;
 	bool comma;
 };
 
 static void put(struct jbuf *b, const char *s, size_t n)
 {
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *np = realloc(b->p, cap);
-		if (!np) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
+	strbuf_add(&b->buf, s, n);
 }
 
-static void putf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct jbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
+#define putf(b, ...) strbuf_printf(&(b)->buf, __VA_ARGS__)
 
 static void str(struct jbuf *b, const char *s)
 {
@@ -126,7 +98,7 @@ static void utc(char *out, size_t len, int64_t secs)
 static void build(struct jbuf *b, const struct cap_agent_run *run)
 {
 	const struct cap_result *r = run->have_result ? &run->result : NULL;
-	const struct cap_agent_config *c = &run->cfg;
+	const struct cfg *c = &run->cfg;
 	char t[40];
 
 	put(b, "{", 1);
@@ -153,7 +125,7 @@ static void build(struct jbuf *b, const struct cap_agent_run *run)
 	putf(b, "\"file\": ");
 	str(b, run->dump_file[0] ? run->dump_file : NULL);
 	putf(b, ", \"format\": \"%s\", \"level\": %d, \"codec\": \"%s\", \"bytes\": %" PRIu64 "}",
-	     c->format == CAP_FMT_ELF ? "elf" : "kdump", c->level,
+	     c->format == CFG_FORMAT_ELF ? "elf" : "kdump", (int)c->level,
 	     cap_agent_codec_name(c->codec), run->dump_bytes);
 	key(b, "dmesg");
 	put(b, "{\"file\": ", 9);
@@ -260,8 +232,8 @@ int cap_agent_write_meta(const struct cap_agent_run *run)
 	int fd, rc = 0;
 
 	build(&b, run);
-	if (b.oom) {
-		free(b.p);
+	if (b.buf.failed) {
+		free(b.buf.s);
 		return -ENOMEM;
 	}
 	snprintf(tmp, sizeof(tmp), "%s/" META_TMP, run->dumpdir);
@@ -269,11 +241,11 @@ int cap_agent_write_meta(const struct cap_agent_run *run)
 	/* no O_TRUNC: overwrite the reserved blocks in place */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		free(b.p);
+		free(b.buf.s);
 		return -errno;
 	}
-	while (off < b.len) {
-		ssize_t w = pwrite(fd, b.p + off, b.len - off, (off_t)off);
+	while (off < b.buf.len) {
+		ssize_t w = pwrite(fd, b.buf.s + off, b.buf.len - off, (off_t)off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -282,7 +254,7 @@ int cap_agent_write_meta(const struct cap_agent_run *run)
 		}
 		off += (size_t)w;
 	}
-	free(b.p);
+	free(b.buf.s);
 	if (!rc && ftruncate(fd, (off_t)off) < 0)
 		rc = -errno;
 	close(fd);

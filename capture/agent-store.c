@@ -53,35 +53,85 @@ static int cmp_dent(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-static int remove_tree(int dirfd, const char *name, int depth)
+/* Remove the directory name in dirfd and everything under it, whatever its
+ * depth, never following a symlink, with two descriptors at most: go down
+ * into the first subdirectory found, empty a directory of everything else,
+ * come back up through "..", remove it by name.  The names on the way down
+ * are the only memory used. */
+static int remove_tree(int dirfd, const char *name)
 {
-	int fd;
-	DIR *d;
-	struct dirent *e;
+	char **stack = NULL;
+	size_t depth = 0, cap = 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int rc = 0;
 
-	if (depth > 4)
-		return -ELOOP;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (unlinkat(fd, e->d_name, 0) < 0) {
-			if (errno == EISDIR || errno == EPERM)
-				rc = remove_tree(fd, e->d_name, depth + 1);
-			else
-				rc = -errno;
+	for (;;) {
+		int dfd = dup(fd), nfd;
+		char *sub = NULL;
+		struct dirent *e;
+		DIR *d;
+
+		if (dfd < 0 || !(d = fdopendir(dfd))) {
+			rc = -errno;
+			if (dfd >= 0)
+				close(dfd);
+			break;
 		}
+		rewinddir(d);   /* the offset is shared with fd: start from the top */
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (unlinkat(fd, e->d_name, 0) == 0)
+				continue;
+			if (errno == EISDIR || errno == EPERM)
+				sub = strdup(e->d_name);
+			rc = sub ? 0 : errno == EISDIR || errno == EPERM ? -ENOMEM : -errno;
+			break;
+		}
+		closedir(d);
+		if (rc < 0)
+			break;
+		if (sub) {
+			char **ns = depth < cap ? stack : realloc(stack, (cap * 2 + 8) * sizeof(*stack));
+
+			nfd = ns ? openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+			if (nfd < 0) {
+				rc = ns ? -errno : -ENOMEM;
+				free(sub);
+				break;
+			}
+			if (ns != stack) {
+				stack = ns;
+				cap = cap * 2 + 8;
+			}
+			stack[depth++] = sub;
+			close(fd);
+			fd = nfd;
+			continue;
+		}
+		if (depth == 0)
+			break;
+		/* empty: up one level, and remove it */
+		nfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (nfd < 0) {
+			rc = -errno;
+			break;
+		}
+		close(fd);
+		fd = nfd;
+		depth--;
+		rc = unlinkat(fd, stack[depth], AT_REMOVEDIR) < 0 ? -errno : 0;
+		free(stack[depth]);
+		if (rc < 0)
+			break;
 	}
-	closedir(d);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && rc == 0)
+	close(fd);
+	while (depth)
+		free(stack[--depth]);
+	free(stack);
+	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
 		rc = -errno;
 	return rc;
 }
@@ -133,7 +183,7 @@ int cap_agent_prune(const char *dir, unsigned keep, uint64_t minfree, char *remo
 		}
 		if (!too_many && !too_full)
 			break;
-		int r = remove_tree(dirfd(d), list[first].name, 0);
+		int r = remove_tree(dirfd(d), list[first].name);
 		if (r < 0) {
 			rc = r;
 			break;

@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #define MOUNTPOINT "/run/salvage/target"
-#define DEFAULT_SUBDIR "/var/crash"
 
 #define EXT_SB 1024
 #define EXT_MAGIC_OFF 0x38
@@ -136,62 +135,34 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-static bool safe_subdir(const char *d)
-{
-	if (d[0] != '/')
-		return false;
-	for (const char *p = d; (p = strstr(p, "..")); p += 2)
-		if ((p == d || p[-1] == '/') && (p[2] == 0 || p[2] == '/'))
-			return false;
-	return true;
-}
-
 int cap_agent_target_parse(const char *text, struct cap_agent_target *t, char *why,
 			   size_t whylen)
 {
-	const char *rest, *sep;
-	size_t n;
+	struct cfg_target ct;
+	int rc;
 
 	memset(t, 0, sizeof(*t));
-	if (!strncmp(text, "dir:", 4)) {
-		t->is_dir = true;
-		if (!safe_subdir(text + 4) || strlen(text + 4) >= sizeof(t->dir)) {
-			snprintf(why, whylen, "target %s: dir: needs an absolute path", text);
-			return -EINVAL;
-		}
-		snprintf(t->dir, sizeof(t->dir), "%s", text + 4);
+	if (!*text) {
+		snprintf(why, whylen, "no target configured");
+		return -EINVAL;
+	}
+	rc = cfg_target_parse(text, &ct, why, whylen);
+	if (rc < 0)
+		return rc;
+	t->is_dir = ct.is_dir;
+	if (ct.is_dir) {
+		snprintf(t->dir, sizeof(t->dir), "%s", ct.dir);
 		return 0;
 	}
-	if (strncmp(text, "disk:", 5)) {
-		snprintf(why, whylen, "target '%s': expected disk:SPEC[:DIR] or dir:PATH",
-			 text);
+	/* the schema's limits fit these fields */
+	_Static_assert(sizeof(t->spec) >= sizeof(ct.spec), "spec");
+	_Static_assert(sizeof(t->device) > CFG_TARGET_DEVICE_MAX, "device");
+	snprintf(t->spec, sizeof(t->spec), "%s", ct.spec);
+	if (strlen(ct.dir) >= sizeof(t->subdir)) {
+		snprintf(why, whylen, "target %.64s: directory too long", text);
 		return -EINVAL;
 	}
-	rest = text + 5;
-	sep = strstr(rest, ":/");
-	n = sep ? (size_t)(sep - rest) : strlen(rest);
-	if (n == 0 || n >= sizeof(t->spec)) {
-		snprintf(why, whylen, "target %s: bad device", text);
-		return -EINVAL;
-	}
-	memcpy(t->spec, rest, n);
-	t->spec[n] = 0;
-	snprintf(t->subdir, sizeof(t->subdir), "%s", sep ? sep + 1 : DEFAULT_SUBDIR);
-	if (strncmp(t->spec, "UUID=", 5) && strncmp(t->spec, "LABEL=", 6) &&
-	    strncmp(t->spec, "/dev/", 5)) {
-		snprintf(why, whylen, "target %s: device must be UUID=, LABEL= or /dev/...",
-			 text);
-		return -EINVAL;
-	}
-	if (!strncmp(t->spec, "/dev/", 5) && strlen(t->spec) >= sizeof(t->device)) {
-		snprintf(why, whylen, "target %s: device path too long", text);
-		return -EINVAL;
-	}
-	if (!safe_subdir(t->subdir)) {
-		snprintf(why, whylen, "target %s: directory must be absolute, without '..'",
-			 text);
-		return -EINVAL;
-	}
+	snprintf(t->subdir, sizeof(t->subdir), "%s", ct.dir);
 	return 0;
 }
 

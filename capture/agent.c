@@ -149,12 +149,14 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-static void watchdog_start(unsigned timeout, enum cap_agent_action action)
+static void watchdog_start(uint64_t timeout, enum cap_agent_action action)
 {
 	pthread_t t;
 	struct sigaction sa = { .sa_handler = on_alarm };
 
-	wd.timeout = timeout < 10 ? 10 : timeout;
+	/* the schema bounds it (CFG_TIMEOUT_MAX): alarm's margin cannot wrap */
+	wd.timeout = timeout < CFG_TIMEOUT_MIN ? CFG_TIMEOUT_MIN
+		   : timeout > CFG_TIMEOUT_MAX ? CFG_TIMEOUT_MAX : (unsigned)timeout;
 	/* the watchdog never leaves the machine waiting in a shell */
 	wd.action = action == CAP_ACT_SHELL ? CAP_ACT_REBOOT : action;
 	sigaction(SIGALRM, &sa, NULL);
@@ -214,6 +216,10 @@ static int read_cmdline(const char *path, char *buf, size_t len)
 	close(fd);
 	if (n < 0)
 		return -errno;
+	/* a buffer filled up may end inside a word: drop that word whole */
+	if ((size_t)n == len - 1)
+		while (n > 0 && buf[n - 1] != ' ' && buf[n - 1] != '\n')
+			n--;
 	buf[n] = 0;
 	return 0;
 }
@@ -293,26 +299,69 @@ static int write_dmesg(vmc_dump *d, const char *path)
 	return rc < 0 ? (rc == -EIO ? -EIO : -EINVAL) : 0;
 }
 
-static uint64_t mem_budget(uint64_t configured)
+#define MEM_MIN ((uint64_t)8 << 20)
+#define MEM_AUTO_MAX ((uint64_t)64 << 20)
+/* What one compression thread costs beyond the budget: a zstd context at
+ * the levels used and its buffers (threads=2000 took 430 MB). */
+#define MEM_PER_THREAD ((uint64_t)1 << 20)
+
+/* Bytes of MemAvailable, or 0 when unknown. */
+static uint64_t mem_available(void)
 {
-	FILE *f;
+	FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
 	unsigned long long kb = 0;
-	uint64_t b;
 
-	if (configured)
-		return configured;
-	f = fopen("/proc/meminfo", "re");
 	if (f) {
 		while (fgets(line, sizeof(line), f))
 			if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
 				break;
 		fclose(f);
 	}
-	b = (uint64_t)kb * 1024 / 3;
-	if (b > (64u << 20) || !kb)
-		b = 64u << 20;
-	return b < (8u << 20) ? (8u << 20) : b;
+	return kb > UINT64_MAX / 1024 ? 0 : (uint64_t)kb * 1024;
+}
+
+/* The working memory: the configured budget, at most half of what is
+ * available (a budget the machine cannot give would mean no dump at all),
+ * else a third of it up to 64M; never below 8M. */
+static uint64_t mem_budget(uint64_t configured, uint64_t avail)
+{
+	uint64_t b;
+
+	if (configured) {
+		b = configured;
+		if (avail && b > avail / 2) {
+			b = avail / 2;
+			alog("memory: %llu MiB asked, %llu MiB available: using %llu MiB",
+			     (unsigned long long)(configured >> 20),
+			     (unsigned long long)(avail >> 20), (unsigned long long)(b >> 20));
+		}
+	} else {
+		b = avail / 3;
+		if (b > MEM_AUTO_MAX || !avail)
+			b = MEM_AUTO_MAX;
+	}
+	return b < MEM_MIN ? MEM_MIN : b;
+}
+
+/* Compression threads: as configured (0: online CPUs), but no more than
+ * the available memory can hold beside the budget. */
+static int thread_count(uint64_t configured, uint64_t budget, uint64_t avail)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t n = configured ? configured : ncpu > 0 ? (uint64_t)ncpu : 1, fit;
+
+	if (avail) {
+		fit = avail > budget ? (avail - budget) / 2 / MEM_PER_THREAD : 0;
+		if (fit < 1)
+			fit = 1;
+		if (n > fit) {
+			alog("threads: %llu asked, memory for %llu", (unsigned long long)n,
+			     (unsigned long long)fit);
+			n = fit;
+		}
+	}
+	return n > 256 ? 256 : (int)n;
 }
 
 static int finish(enum cap_status st)
@@ -348,13 +397,12 @@ static int finish(enum cap_status st)
 static int usage(FILE *f, int rc)
 {
 	fprintf(f, "usage: salvage-capture --init [--config FILE] [--cmdline FILE] "
-		   "[--set KEY=VALUE]...\n"
+		   "[--set KEY=VALUE]... [--print-config]\n"
 		   "       salvage-capture --init --probe DEVICE\n\n"
 		   "Runs as the crash kernel's init (PID 1) or with --init.  Keys of %s\n"
-		   "and of salvage.KEY=VALUE on the kernel command line:\n", CAP_AGENT_CONFIG);
-#define X(name, kind, def, help) fprintf(f, "  %-15s %s (default: %s)\n", #name, help, *def ? def : "none");
-	CAP_AGENT_KEYS(X)
-#undef X
+		   "and of salvage.KEY=VALUE on the kernel command line (numbers are\n"
+		   "decimal; sizes take K, M, G or T):\n", CFG_PATH);
+	cfg_print_help(f);
 	return rc;
 }
 
@@ -366,19 +414,19 @@ static enum cap_status capture(vmc_dump *src)
 	struct stat st;
 	enum cap_status s;
 	double t0 = cap_agent_now();
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t avail = mem_available();
 
 	snprintf(out, sizeof(out), "%s/.vmcore.tmp", run.dumpdir);
 	snprintf(dmesg, sizeof(dmesg), "%s/.dmesg.txt.tmp", run.dumpdir);
 	cap_options_init(&o);
 	o.input = run.cfg.vmcore;
 	o.output = out;
-	o.format = run.cfg.format;
-	o.dump_level = run.cfg.level | (run.cfg.xen_domu ? CAP_DL_XEN_DOMU : 0);
-	o.codec = run.cfg.codec;
-	o.codec_level = run.cfg.codec_level;
-	o.threads = run.cfg.threads ? (int)run.cfg.threads : ncpu > 0 ? (int)ncpu : 1;
-	o.mem_budget = (size_t)mem_budget(run.cfg.memory);
+	o.format = cap_agent_format(run.cfg.format);
+	o.dump_level = (int)run.cfg.level | (run.cfg.xen_domu ? CAP_DL_XEN_DOMU : 0);
+	o.codec = cap_agent_codec_bit(run.cfg.codec);
+	o.codec_level = (int)run.cfg.codec_level;
+	o.mem_budget = (size_t)mem_budget(run.cfg.memory, avail);
+	o.threads = thread_count(run.cfg.threads, o.mem_budget, avail);
 	o.dmesg_path = dmesg;
 	o.progress = run.cfg.progress ? 2 : 0;
 	o.progress_interval = run.cfg.progress;
@@ -454,38 +502,47 @@ static int probe_main(const char *dev)
 	return CAP_OK;
 }
 
-int cap_agent_main(int argc, char **argv)
-{
-	const char *config = CAP_AGENT_CONFIG, *cmdline_path = "/proc/cmdline";
-	static char cmdline[4096], why[512];
-	const char *sets[32];
-	size_t nsets = 0;
-	vmc_dump *src = NULL;
-	struct utsname u;
-	enum cap_status st;
-	int nbad, rc;
-	double t;
+/* ---- the run, one function per stage -------------------------------------- */
 
-	is_init = getpid() == 1;
+struct args {
+	const char *config, *cmdline_path;
+	const char *sets[32];
+	size_t nsets;
+	bool print_config;
+};
+
+/* -1: go on; else the exit status. */
+static int stage_args(int argc, char **argv, struct args *a)
+{
+	a->config = CFG_PATH;
+	a->cmdline_path = "/proc/cmdline";
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char *arg = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(a, "--init"))
+		if (!strcmp(arg, "--init"))
 			continue;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+		if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
 			return usage(stdout, CAP_OK);
-		if (!strcmp(a, "--probe") && v)
+		if (!strcmp(arg, "--probe") && v)
 			return probe_main(v);
-		if (!strcmp(a, "--config") && v)
-			config = argv[++i];
-		else if (!strcmp(a, "--cmdline") && v)
-			cmdline_path = argv[++i];
-		else if (!strcmp(a, "--set") && v && nsets < 32)
-			sets[nsets++] = argv[++i];
+		if (!strcmp(arg, "--print-config"))
+			a->print_config = true;
+		else if (!strcmp(arg, "--config") && v)
+			a->config = argv[++i];
+		else if (!strcmp(arg, "--cmdline") && v)
+			a->cmdline_path = argv[++i];
+		else if (!strcmp(arg, "--set") && v && a->nsets < 32)
+			a->sets[a->nsets++] = argv[++i];
 		else if (!is_init)   /* as init, the kernel passes leftover words */
 			return usage(stderr, CAP_USAGE);
 	}
+	return -1;
+}
+
+static void stage_init(void)
+{
+	struct utsname u;
 
 	memset(&run, 0, sizeof(run));
 	run.t_start = cap_agent_now();
@@ -496,75 +553,91 @@ int cap_agent_main(int argc, char **argv)
 		setup_init();
 	if (uname(&u) == 0)
 		snprintf(run.crash_kernel, sizeof(run.crash_kernel), "%s", u.release);
+}
 
-	/* config: the file, then the kernel command line, then --set */
-	cap_agent_config_defaults(&run.cfg);
-	rc = cap_agent_config_file(&run.cfg, config, &nbad, why, sizeof(why));
-	if (rc < 0)
-		alog("config: %s: %s", config, strerror(-rc));
-	else if (nbad)
-		alog("config: %s: %d bad line(s) ignored, first: %s", config, nbad, why);
-	if (read_cmdline(cmdline_path, cmdline, sizeof(cmdline)) == 0) {
-		cap_agent_config_cmdline(&run.cfg, cmdline, &nbad, why, sizeof(why));
-		if (nbad)
-			alog("config: %d bad salvage.* word(s) on the command line ignored, "
-			     "first: %s", nbad, why);
+#define CONFIG_REPORT_MAX 10
+static unsigned config_reported;
+static bool config_print;
+
+static void config_report(const char *where, const char *why)
+{
+	if (config_print)
+		cfg_print_error(stdout, where, why);
+	else if (config_reported++ < CONFIG_REPORT_MAX)
+		alog("config: %s: %s, ignored", where, why);
+}
+
+/* The file, then the kernel command line, then --set; -1: go on, else the
+ * exit status (--print-config). */
+static int stage_config(const struct args *a)
+{
+	static char cmdline[16384];
+	bool have_cmdline = read_cmdline(a->cmdline_path, cmdline, sizeof(cmdline)) == 0;
+
+	config_print = a->print_config;
+	config_reported = 0;
+	cap_agent_config_load(&run.cfg, a->config, have_cmdline ? cmdline : NULL, a->sets,
+			      a->nsets, config_report);
+	if (config_reported > CONFIG_REPORT_MAX)
+		alog("config: %u more refused values", config_reported - CONFIG_REPORT_MAX);
+	if (a->print_config) {
+		cfg_print(&run.cfg, stdout);
+		return CAP_OK;
 	}
-	for (size_t i = 0; i < nsets; i++) {
-		char kv[1024], *eq;
-		snprintf(kv, sizeof(kv), "%s", sets[i]);
-		eq = strchr(kv, '=');
-		if (eq)
-			*eq = 0;
-		if (!eq || cap_agent_config_set(&run.cfg, kv, eq + 1, why, sizeof(why)) < 0)
-			alog("config: --set %s ignored: %s", sets[i], eq ? why : "not KEY=VALUE");
-	}
+	return -1;
+}
+
+static void stage_announce(void)
+{
 	watchdog_start(run.cfg.timeout, run.cfg.failure_action);
 	alog("salvage-capture on %s%s: target %s, level %d, codec %s, %s, then %s; "
 	     "watchdog %u s", run.crash_kernel, is_init ? " as init" : "",
-	     run.cfg.target[0] ? run.cfg.target : "(none)", run.cfg.level,
+	     run.cfg.target[0] ? run.cfg.target : "(none)", (int)run.cfg.level,
 	     cap_agent_codec_name(run.cfg.codec),
-	     run.cfg.format == CAP_FMT_ELF ? "elf" : "kdump",
+	     run.cfg.format == CFG_FORMAT_ELF ? "elf" : "kdump",
 	     cap_agent_action_name(run.cfg.action), wd.timeout);
+}
 
-	/* source: what crashed, when, on which host */
-	src = vmc_dump_create();
+/* What crashed, when, on which host.  NULL when the source cannot be read. */
+static vmc_dump *stage_source(void)
+{
+	vmc_dump *src = vmc_dump_create(), *view = NULL, *kern;
+	const char *rel;
+	int64_t ct;
+	char node[65];
+
 	if (!src || vmc_open_path(src, run.cfg.vmcore) < 0) {
 		alog("source: %s: %s", run.cfg.vmcore, src ? vmc_errmsg(src) : "out of memory");
 		snprintf(run.error, sizeof(run.error), "%s: %s", run.cfg.vmcore,
 			 src ? vmc_errmsg(src) : "out of memory");
-		return finish(CAP_ERR);
+		vmc_dump_destroy(src);
+		return NULL;
 	}
-	{
-		/* Xen has no release or host name of the kind asked here: dom0's
-		 * kernel has, read through a view of dom0's memory (found without
-		 * symbols, as for its log) */
-		vmc_dump *view = NULL;
-		vmc_dump *kern = vmc_xen(src) && vmc_xen_dom0_open(src, NULL, &view) == VMC_OK ?
-				 view : src;
-		const char *rel = vmc_vmcoreinfo_get(kern, "OSRELEASE");
-		int64_t ct;
-		char node[65];
+	/* Xen has no release or host name of the kind asked here: dom0's
+	 * kernel has, read through a view of dom0's memory (found without
+	 * symbols, as for its log) */
+	kern = vmc_xen(src) && vmc_xen_dom0_open(src, NULL, &view) == VMC_OK ? view : src;
+	rel = vmc_vmcoreinfo_get(kern, "OSRELEASE");
+	snprintf(run.osrelease, sizeof(run.osrelease), "%s", rel ? rel : "");
+	if (vmc_vmci_crashtime(src, &ct) == VMC_OK)
+		run.crash_time = ct;
+	dump_nodename(kern, node, sizeof(node));
+	vmc_dump_destroy(view);
+	snprintf(run.hostname, sizeof(run.hostname), "%s",
+		 run.cfg.hostname[0] ? run.cfg.hostname : node[0] ? node : "");
+	alog("source: %s, kernel %s, host %s", run.cfg.vmcore,
+	     run.osrelease[0] ? run.osrelease : "unknown",
+	     run.hostname[0] ? run.hostname : "unknown");
+	return src;
+}
 
-		snprintf(run.osrelease, sizeof(run.osrelease), "%s", rel ? rel : "");
-		if (vmc_vmci_crashtime(src, &ct) == VMC_OK)
-			run.crash_time = ct;
-		dump_nodename(kern, node, sizeof(node));
-		vmc_dump_destroy(view);
-		snprintf(run.hostname, sizeof(run.hostname), "%s",
-			 run.cfg.hostname[0] ? run.cfg.hostname : node[0] ? node : "");
-		alog("source: %s, kernel %s, host %s", run.cfg.vmcore,
-		     run.osrelease[0] ? run.osrelease : "unknown",
-		     run.hostname[0] ? run.hostname : "unknown");
-	}
+static void stage_modules(void)
+{
+	double t = cap_agent_now();
+	struct cap_agent_kmod_stats ks;
 
-	/* modules */
-	t = cap_agent_now();
 	if (run.cfg.modules[0]) {
-		struct cap_agent_kmod_stats ks;
-
-		rc = cap_agent_kmod_load(run.cfg.modules, &ks);
-		if (rc < 0)
+		if (cap_agent_kmod_load(run.cfg.modules, &ks) < 0)
 			alog("modules: %u loaded, %u present, %u failed: %s", ks.loaded,
 			     ks.present, ks.failed, ks.first_error);
 		else
@@ -572,12 +645,16 @@ int cap_agent_main(int argc, char **argv)
 			     ks.soft_failed ? " (some optional soft dependencies did not load)" : "");
 	}
 	run.t_modules = cap_agent_now() - t;
+}
 
-	/* target */
-	t = cap_agent_now();
-	rc = cap_agent_target_parse(run.cfg.target, &run.target, why, sizeof(why));
+static int stage_target(void)
+{
+	char why[512];
+	double t = cap_agent_now();
+	int rc = cap_agent_target_parse(run.cfg.target, &run.target, why, sizeof(why));
+
 	if (rc == 0)
-		rc = cap_agent_target_find(&run.target, run.cfg.wait, why, sizeof(why));
+		rc = cap_agent_target_find(&run.target, (unsigned)run.cfg.wait, why, sizeof(why));
 	run.t_device = cap_agent_now() - t;
 	t = cap_agent_now();
 	if (rc == 0)
@@ -585,8 +662,7 @@ int cap_agent_main(int argc, char **argv)
 	run.t_mount = cap_agent_now() - t;
 	if (rc < 0) {
 		alog("target: %s", why);
-		print_dmesg_tail(src);
-		return finish(CAP_ERR);
+		return rc;
 	}
 	cap_agent_free_bytes(run.target.dir, &run.free_before);
 	if (run.target.is_dir)
@@ -597,11 +673,15 @@ int cap_agent_main(int argc, char **argv)
 		     run.target.fs.label[0] ? " label " : "", run.target.fs.label,
 		     run.t_device + run.t_mount,
 		     (unsigned long long)(run.free_before >> 20));
+	return 0;
+}
 
-	/* prune */
-	t = cap_agent_now();
-	rc = cap_agent_prune(run.target.dir, run.cfg.keep, run.cfg.minfree, run.pruned,
-			     sizeof(run.pruned), &run.npruned);
+static void stage_prune(void)
+{
+	double t = cap_agent_now();
+	int rc = cap_agent_prune(run.target.dir, (unsigned)run.cfg.keep, run.cfg.minfree,
+				 run.pruned, sizeof(run.pruned), &run.npruned);
+
 	run.t_prune = cap_agent_now() - t;
 	if (rc < 0)
 		alog("prune: %s: %s (removed %u)", run.target.dir, strerror(-rc), run.npruned);
@@ -609,24 +689,33 @@ int cap_agent_main(int argc, char **argv)
 		alog("prune: removed %s", run.pruned);
 	if (run.npruned)
 		cap_agent_free_bytes(run.target.dir, &run.free_before);
+}
 
-	/* the dump directory, and room for meta.json before the dump can fill it */
-	rc = cap_agent_make_dump_dir(run.target.dir, run.hostname,
-				     run.crash_time >= 0 ? run.crash_time : run.started,
-				     run.dumpdir, sizeof(run.dumpdir));
+/* The dump directory, and room for meta.json before the dump can fill it. */
+static int stage_dump_dir(void)
+{
+	int rc = cap_agent_make_dump_dir(run.target.dir, run.hostname,
+					 run.crash_time >= 0 ? run.crash_time : run.started,
+					 run.dumpdir, sizeof(run.dumpdir));
+
 	if (rc == 0 && (rc = cap_agent_reserve_meta(&run)) < 0)
 		alog("meta: cannot reserve space: %s", strerror(-rc));
 	if (rc < 0 && !run.dumpdir[0]) {
 		alog("target: cannot create a dump directory in %s: %s", run.target.dir,
 		     strerror(-rc));
-		print_dmesg_tail(src);
-		cap_agent_target_umount(&run.target);
-		return finish(CAP_ERR);
+		return rc;
 	}
 	if (run.cfg.minfree && run.free_before < run.cfg.minfree)
 		alog("target: %llu MiB free, below minfree %llu MiB: trying anyway",
 		     (unsigned long long)(run.free_before >> 20),
 		     (unsigned long long)(run.cfg.minfree >> 20));
+	return 0;
+}
+
+static enum cap_status stage_capture(vmc_dump *src)
+{
+	enum cap_status st;
+
 	alog("capture: writing %s", run.dumpdir);
 	pthread_mutex_lock(&wd.lock);
 	wd.snapshot = run;
@@ -640,15 +729,56 @@ int cap_agent_main(int argc, char **argv)
 	     run.status, run.dump_file[0] ? run.dump_file : "no dump",
 	     (unsigned long long)run.dump_bytes, (unsigned long long)run.dmesg_bytes,
 	     run.t_total, run.t_capture);
+	return st;
+}
+
+/* meta.json says the agent is done with this dump. */
+static enum cap_status stage_commit(enum cap_status st)
+{
+	int rc;
+
 	pthread_mutex_lock(&wd.lock);
 	wd.have_snapshot = false;   /* from here the real meta.json is ours to write */
 	pthread_mutex_unlock(&wd.lock);
 	rc = cap_agent_write_meta(&run);
 	if (rc < 0)
 		alog("meta: %s/meta.json: %s", run.dumpdir, strerror(-rc));
+	return rc < 0 && st == CAP_OK ? CAP_INCOMPLETE : st;
+}
+
+int cap_agent_main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	vmc_dump *src;
+	enum cap_status st;
+	int rc;
+
+	is_init = getpid() == 1;
+	if ((rc = stage_args(argc, argv, &a)) >= 0)
+		return rc;
+	stage_init();
+	if ((rc = stage_config(&a)) >= 0)
+		return rc;
+	stage_announce();
+	src = stage_source();
+	if (!src)
+		return finish(CAP_ERR);
+	stage_modules();
+	if (stage_target() < 0) {
+		print_dmesg_tail(src);
+		return finish(CAP_ERR);
+	}
+	stage_prune();
+	if (stage_dump_dir() < 0) {
+		print_dmesg_tail(src);
+		cap_agent_target_umount(&run.target);
+		return finish(CAP_ERR);
+	}
+	st = stage_capture(src);
+	st = stage_commit(st);
 	cap_agent_target_umount(&run.target);
 	vmc_dump_destroy(src);
 	if (!is_init)
 		cap_result_free(&run.result);
-	return finish(rc < 0 && st == CAP_OK ? CAP_INCOMPLETE : st);
+	return finish(st);
 }

@@ -8,7 +8,7 @@
  * so building needs no root.
  */
 #include "initramfs.h"
-#include "kmod.h"
+#include "../kmod/kmod.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,17 +32,17 @@ struct entry {
 	size_t len;
 };
 
-struct az_cpio {
+struct irfs_cpio {
 	struct entry *e;
 	size_t n, cap;
 };
 
-struct az_cpio *az_cpio_create(void)
+struct irfs_cpio *irfs_cpio_create(void)
 {
-	return calloc(1, sizeof(struct az_cpio));
+	return calloc(1, sizeof(struct irfs_cpio));
 }
 
-void az_cpio_destroy(struct az_cpio *c)
+void irfs_cpio_destroy(struct irfs_cpio *c)
 {
 	if (!c)
 		return;
@@ -54,12 +54,12 @@ void az_cpio_destroy(struct az_cpio *c)
 	free(c);
 }
 
-size_t az_cpio_count(const struct az_cpio *c)
+size_t irfs_cpio_count(const struct irfs_cpio *c)
 {
 	return c->n;
 }
 
-static struct entry *find(struct az_cpio *c, const char *p)
+static struct entry *find(struct irfs_cpio *c, const char *p)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (!strcmp(c->e[i].path, p))
@@ -68,7 +68,7 @@ static struct entry *find(struct az_cpio *c, const char *p)
 }
 
 /* Add or replace; takes ownership of data. */
-static int add(struct az_cpio *c, const char *path, mode_t mode, unsigned maj,
+static int add(struct irfs_cpio *c, const char *path, mode_t mode, unsigned maj,
 	       unsigned min, void *data, size_t len)
 {
 	struct entry *e;
@@ -128,24 +128,24 @@ static int add(struct az_cpio *c, const char *path, mode_t mode, unsigned maj,
 	return 0;
 }
 
-int az_cpio_add_dir(struct az_cpio *c, const char *path, mode_t mode)
+int irfs_cpio_add_dir(struct irfs_cpio *c, const char *path, mode_t mode)
 {
 	return add(c, path, S_IFDIR | (mode & 07777), 0, 0, NULL, 0);
 }
 
-int az_cpio_add_data(struct az_cpio *c, const char *path, mode_t mode, void *data,
+int irfs_cpio_add_data(struct irfs_cpio *c, const char *path, mode_t mode, void *data,
 		     size_t len)
 {
 	return add(c, path, S_IFREG | (mode & 07777), 0, 0, data, len);
 }
 
-int az_cpio_add_node(struct az_cpio *c, const char *path, mode_t mode, unsigned major,
+int irfs_cpio_add_node(struct irfs_cpio *c, const char *path, mode_t mode, unsigned major,
 		     unsigned minor)
 {
 	return add(c, path, mode, major, minor, NULL, 0);
 }
 
-int az_cpio_add_symlink(struct az_cpio *c, const char *path, const char *target)
+int irfs_cpio_add_symlink(struct irfs_cpio *c, const char *path, const char *target)
 {
 	char *t = strdup(target);
 
@@ -154,7 +154,7 @@ int az_cpio_add_symlink(struct az_cpio *c, const char *path, const char *target)
 	return add(c, path, S_IFLNK | 0777, 0, 0, t, strlen(target));
 }
 
-int az_cpio_add_file(struct az_cpio *c, const char *path, mode_t mode, const char *src,
+int irfs_cpio_add_file(struct irfs_cpio *c, const char *path, mode_t mode, const char *src,
 		     char *err, size_t errlen)
 {
 	void *data;
@@ -165,14 +165,14 @@ int az_cpio_add_file(struct az_cpio *c, const char *path, mode_t mode, const cha
 		snprintf(err, errlen, "%s: %s", src, strerror(-rc));
 		return rc;
 	}
-	return az_cpio_add_data(c, path, mode, data, len);
+	return irfs_cpio_add_data(c, path, mode, data, len);
 }
 
 /* ---- output: raw, gzip or zstd ----------------------------------------- */
 
 struct sink {
 	int fd;
-	enum az_cpio_codec codec;
+	enum irfs_cpio_codec codec;
 	ZSTD_CCtx *zc;
 	z_stream zs;
 	unsigned char buf[1 << 16];
@@ -203,9 +203,9 @@ static int put(struct sink *s, const void *p, size_t n, bool end)
 	if (s->err)
 		return s->err;
 	s->raw += n;
-	if (s->codec == AZ_CPIO_NONE)
+	if (s->codec == IRFS_CPIO_NONE)
 		return n ? put_fd(s, p, n) : 0;
-	if (s->codec == AZ_CPIO_ZSTD) {
+	if (s->codec == IRFS_CPIO_ZSTD) {
 		ZSTD_inBuffer in = { p, n, 0 };
 		size_t left;
 		do {
@@ -257,7 +257,7 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
 }
 
-int az_cpio_write(struct az_cpio *c, int fd, enum az_cpio_codec codec, uint32_t mtime,
+int irfs_cpio_write(struct irfs_cpio *c, int fd, enum irfs_cpio_codec codec, uint32_t mtime,
 		  uint64_t *raw_bytes, uint64_t *out_bytes, char *err, size_t errlen)
 {
 	static const char zeros[4];
@@ -268,13 +268,13 @@ int az_cpio_write(struct az_cpio *c, int fd, enum az_cpio_codec codec, uint32_t 
 		return -ENOMEM;
 	s->fd = fd;
 	s->codec = codec;
-	if (codec == AZ_CPIO_ZSTD) {
+	if (codec == IRFS_CPIO_ZSTD) {
 		s->zc = ZSTD_createCCtx();
 		if (!s->zc || ZSTD_isError(ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, ZSTD_LEVEL)) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(s->zc, ZSTD_c_windowLog, ZSTD_WINDOWLOG)) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1)))
 			rc = -ENOMEM;
-	} else if (codec == AZ_CPIO_GZIP) {
+	} else if (codec == IRFS_CPIO_GZIP) {
 		/* windowBits 16+15: a gzip wrapper, mtime 0, no name */
 		if (deflateInit2(&s->zs, GZIP_LEVEL, Z_DEFLATED, 16 + MAX_WBITS, 9,
 				 Z_DEFAULT_STRATEGY) != Z_OK)
@@ -310,7 +310,7 @@ int az_cpio_write(struct az_cpio *c, int fd, enum az_cpio_codec codec, uint32_t 
 		snprintf(err, errlen, "writing the archive: %s", strerror(-rc));
 	*raw_bytes = s->raw;
 	*out_bytes = s->out;
-	if (codec == AZ_CPIO_GZIP)
+	if (codec == IRFS_CPIO_GZIP)
 		deflateEnd(&s->zs);
 	ZSTD_freeCCtx(s->zc);
 	free(s);

@@ -16,7 +16,8 @@
  * clear error now than a module that cannot load after a crash.
  */
 #include "initramfs.h"
-#include "kmod.h"
+#include "../kmod/kmod.h"
+#include "../config/strbuf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,7 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-struct az_modtree {
+struct irfs_modtree {
 	char root[PATH_MAX];
 	char kver[128];
 	char dir[PATH_MAX];
@@ -36,15 +37,15 @@ struct az_modtree {
 	size_t nasked;
 };
 
-const char *az_modtree_dir(const struct az_modtree *t)
+const char *irfs_modtree_dir(const struct irfs_modtree *t)
 {
 	return t->dir;
 }
 
-int az_modtree_open(const char *root, const char *kver, struct az_modtree **out,
+int irfs_modtree_open(const char *root, const char *kver, struct irfs_modtree **out,
 		    char *err, size_t errlen)
 {
-	struct az_modtree *t = calloc(1, sizeof(*t));
+	struct irfs_modtree *t = calloc(1, sizeof(*t));
 	char path[PATH_MAX + 32];
 	struct stat st;
 	size_t len;
@@ -71,7 +72,7 @@ int az_modtree_open(const char *root, const char *kver, struct az_modtree **out,
 	if (rc < 0) {
 		snprintf(err, errlen, "%s/modules.softdep or modules.alias: %s", t->dir,
 			 strerror(-rc));
-		az_modtree_close(t);
+		irfs_modtree_close(t);
 		return rc;
 	}
 	snprintf(path, sizeof(path), "%s/modules.builtin", t->dir);
@@ -80,14 +81,14 @@ int az_modtree_open(const char *root, const char *kver, struct az_modtree **out,
 	t->asked = calloc(t->tab.n ? t->tab.n : 1, sizeof(*t->asked));
 	if (!t->asked) {
 		snprintf(err, errlen, "%s: %s", t->dir, strerror(ENOMEM));
-		az_modtree_close(t);
+		irfs_modtree_close(t);
 		return -ENOMEM;
 	}
 	*out = t;
 	return 0;
 }
 
-void az_modtree_close(struct az_modtree *t)
+void irfs_modtree_close(struct irfs_modtree *t)
 {
 	if (!t)
 		return;
@@ -101,7 +102,7 @@ void az_modtree_close(struct az_modtree *t)
 /* Each module a soft dependency's name stands for: the module of that name,
  * else every module an alias of that name leads to. */
 struct soft_ctx {
-	struct az_modtree *t;
+	struct irfs_modtree *t;
 	kmod_name_fn *fn;
 	void *ctx;
 };
@@ -127,7 +128,7 @@ static int soft_name(const char *name, void *arg)
 }
 
 /* fn(module name) for each module e's soft dependencies stand for. */
-static int soft_modules(struct az_modtree *t, struct kmod_entry *e, bool post,
+static int soft_modules(struct irfs_modtree *t, struct kmod_entry *e, bool post,
 			kmod_name_fn *fn, void *ctx)
 {
 	struct soft_ctx s = { t, fn, ctx };
@@ -138,7 +139,7 @@ static int want_visit(struct kmod_entry *e, void *arg);
 
 static int want_soft(const char *name, void *arg)
 {
-	struct az_modtree *t = arg;
+	struct irfs_modtree *t = arg;
 	/* a walk that goes too deep leaves the rest of its chain out, as below */
 	(void)kmod_table_walk(&t->tab, kmod_table_find(&t->tab, name), want_visit, t);
 	return 0;
@@ -147,14 +148,14 @@ static int want_soft(const char *name, void *arg)
 /* Every module walked into the image brings its soft dependencies. */
 static int want_visit(struct kmod_entry *e, void *arg)
 {
-	struct az_modtree *t = arg;
+	struct irfs_modtree *t = arg;
 
 	soft_modules(t, e, false, want_soft, t);
 	soft_modules(t, e, true, want_soft, t);
 	return 0;
 }
 
-int az_modtree_want(struct az_modtree *t, const char *name)
+int irfs_modtree_want(struct irfs_modtree *t, const char *name)
 {
 	char nm[KMOD_NAME_MAX];
 	struct kmod_entry *m;
@@ -175,7 +176,7 @@ int az_modtree_want(struct az_modtree *t, const char *name)
 	return 0;
 }
 
-int az_modtree_config_y(const struct az_modtree *t, const char *name)
+int irfs_modtree_config_y(const struct irfs_modtree *t, const char *name)
 {
 	char path[PATH_MAX * 2], want[128];
 	void *data;
@@ -191,38 +192,9 @@ int az_modtree_config_y(const struct az_modtree *t, const char *name)
 	return yes;
 }
 
-/* A growing text buffer for the image's modules.softdep. */
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void text_add(struct text *x, const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b);
-
-	if (x->failed)
-		return;
-	if (x->len + n + 1 > x->cap) {
-		size_t cap = (x->len + n + 1) * 2;
-		char *s = realloc(x->s, cap);
-		if (!s) {
-			x->failed = true;
-			return;
-		}
-		x->s = s;
-		x->cap = cap;
-	}
-	memcpy(x->s + x->len, a, strlen(a));
-	memcpy(x->s + x->len + strlen(a), b, strlen(b));
-	x->len += n;
-	x->s[x->len] = 0;
-}
-
 struct soft_line {
-	struct az_modtree *t;
-	struct text *x;
+	struct irfs_modtree *t;
+	struct strbuf *x;
 	const char *mod;        /* the module the line is for */
 	const char *mark;       /* "pre:" or "post:", written before the first name */
 	bool started;
@@ -236,19 +208,19 @@ static int soft_line_add(const char *name, void *arg)
 	if (!d || !d->seen)
 		return 0;   /* built in, or not in this tree */
 	if (!l->started)
-		text_add(l->x, "softdep ", l->mod);
+		strbuf_printf(l->x, "softdep %s", l->mod);
 	l->started = true;
 	if (l->mark) {
-		text_add(l->x, " ", l->mark);
+		strbuf_printf(l->x, " %s", l->mark);
 		l->mark = NULL;
 	}
-	text_add(l->x, " ", name);
+	strbuf_printf(l->x, " %s", name);
 	return 0;
 }
 
 /* The image's modules.softdep: for each module in it, the modules in it its
  * soft dependencies stand for, aliases resolved. */
-static int soft_text(struct az_modtree *t, struct text *x)
+static int soft_text(struct irfs_modtree *t, struct strbuf *x)
 {
 	for (size_t i = 0; i < t->tab.n; i++) {
 		struct kmod_entry *m = &t->tab.e[i];
@@ -260,10 +232,10 @@ static int soft_text(struct az_modtree *t, struct text *x)
 		l.mark = "post:";
 		soft_modules(t, m, true, soft_line_add, &l);
 		if (l.started)
-			text_add(x, "\n", "");
+			strbuf_puts(x, "\n");
 	}
 	if (!x->s)
-		text_add(x, "", "");
+		strbuf_add(x, "", 0);   /* an empty file, not NULL */
 	return x->failed ? -ENOMEM : 0;
 }
 
@@ -278,12 +250,12 @@ static void image_rel(const char *rel, char *out, size_t len)
 		snprintf(out, len, "%.*s.ko", (int)(ko - rel), rel);
 }
 
-int az_modtree_stage(struct az_modtree *t, struct az_cpio *c, char *list, size_t listlen,
+int irfs_modtree_stage(struct irfs_modtree *t, struct irfs_cpio *c, char *list, size_t listlen,
 		     unsigned *nfiles, uint64_t *bytes, char *err, size_t errlen)
 {
 	char *dep = NULL;
 	size_t deplen = 0, depcap = 0;
-	bool kernel_unpacks = az_modtree_config_y(t, "CONFIG_MODULE_DECOMPRESS") == 1;
+	bool kernel_unpacks = irfs_modtree_config_y(t, "CONFIG_MODULE_DECOMPRESS") == 1;
 	int rc = 0;
 
 	*nfiles = 0;
@@ -329,7 +301,7 @@ int az_modtree_stage(struct az_modtree *t, struct az_cpio *c, char *list, size_t
 		snprintf(dst, sizeof(dst), "/lib/modules/%s/%s", t->kver, rel);
 		*bytes += len;
 		(*nfiles)++;
-		rc = az_cpio_add_data(c, dst, 0644, data, len);
+		rc = irfs_cpio_add_data(c, dst, 0644, data, len);
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: %s", dst, strerror(-rc));
 			break;
@@ -374,16 +346,16 @@ int az_modtree_stage(struct az_modtree *t, struct az_cpio *c, char *list, size_t
 		snprintf(dst, sizeof(dst), "/lib/modules/%s/modules.dep", t->kver);
 		if (!dep)
 			dep = strdup("");
-		rc = dep ? az_cpio_add_data(c, dst, 0644, dep, deplen) : -ENOMEM;
+		rc = dep ? irfs_cpio_add_data(c, dst, 0644, dep, deplen) : -ENOMEM;
 		if (rc < 0)
 			snprintf(err, errlen, "%s: %s", dst, strerror(-rc));
 		dep = NULL;
 		if (rc == 0) {
-			struct text x = { 0 };
+			struct strbuf x = { 0 };
 			snprintf(dst, sizeof(dst), "/lib/modules/%s/modules.softdep", t->kver);
 			rc = soft_text(t, &x);
 			if (rc == 0)
-				rc = az_cpio_add_data(c, dst, 0644, x.s, x.len);
+				rc = irfs_cpio_add_data(c, dst, 0644, x.s, x.len);
 			else
 				free(x.s);
 			if (rc < 0)
@@ -399,7 +371,7 @@ int az_modtree_stage(struct az_modtree *t, struct az_cpio *c, char *list, size_t
 	return rc;
 }
 
-int az_elf_is_dynamic(const void *data, size_t len)
+int irfs_elf_is_dynamic(const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	uint64_t phoff;

@@ -24,6 +24,10 @@ seed() {
 		for f in "$FIXOUT"/elf-*.dump "$FIXOUT"/quirk-note*.dump "$FIXOUT"/xen-*.dump; do
 			{ printf '\0'; dd if="$f" bs=4096 skip=1 count=2 status=none; } >"$dir/$(basename "$f").notes"
 		done ;;
+	config)
+		# text files (hint byte 0) and command lines (1)
+		{ printf '\0'; printf 'target=dir:/var/crash\nlevel=31\n# c\nhostname="a b"\n'; } >"$dir/conf.txt"
+		{ printf '\1'; printf 'quiet salvage.level=1 "salvage.hostname=x y"'; } >"$dir/cmdline.txt" ;;
 	vmcoreinfo)
 		for f in "$HERE"/../fixtures/*.expect; do
 			sed -n 's/^vmcoreinfo: //p' "$f" >"$dir/$(basename "$f").txt"

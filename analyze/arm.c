@@ -7,8 +7,8 @@
  * is loaded through hypercalls, which kexec-tools' `kexec -p` does; arm hands
  * over to it there (shared/docs/qemu-kdump.md, "Xen flow that worked").
  */
-#include "initramfs.h"
-#include "../analyze/salvage.h"
+#include "../initramfs/initramfs.h"
+#include "salvage.h"
 
 #include <errno.h>
 #include <fcntl.h>
