@@ -1,8 +1,7 @@
 /* bt.c - `salvage bt [--json] [--vmlinux F] DUMP [PID]`: backtraces of the
  * task each CPU was running (registers from NT_PRSTATUS), or of any task
  * (its registers saved by the scheduler: thread.sp -> inactive_task_frame). */
-#include "kern.h"
-#include "json.h"
+#include "salvage.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -252,48 +251,53 @@ static int blocked_regs(struct az_kernel *k, const struct az_task *p, struct thr
 	return 0;
 }
 
+static const struct az_cmd bt_cmd = { "bt", bt_usage, AZ_OPT_VMLINUX, 1, 2 };
+
 int az_cmd_bt(int argc, char **argv)
 {
-	struct az_args a;
-	struct az_kernel k;
+	struct az_run r;
 	struct az_tasks tasks = { 0 };
 	struct thread *th = NULL;
 	size_t nth = 0;
-	int rc = az_parse_args(argc, argv, "bt", bt_usage, 2, &a), pid = -1;
+	int ret = az_args_status(az_parse_args(argc, argv, &bt_cmd, &r.a)), pid = -1;
+	const struct az_args *a = &r.a;
+	struct az_kernel *k = &r.k;
 
-	if (rc)
-		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
-	if (a.npos == 2) {
+	if (ret >= 0)
+		return ret;
+	if (a->npos == 2) {
 		char *end;
-		long v = strtol(a.pos[1], &end, 10);
+		long v = strtol(a->pos[1], &end, 10);
 		if (*end || v < 0 || v > 0x3fffffff) {
-			fprintf(stderr, "salvage bt: PID must be a number: '%s'\n", a.pos[1]);
+			fprintf(stderr, "salvage bt: PID must be a number: '%s'\n", a->pos[1]);
 			return AZ_EXIT_USAGE;
 		}
 		pid = (int)v;
 	}
-	if (az_kernel_open(&k, a.pos[0], a.vmlinux,
-			   AZ_NEED_SYMS | AZ_NEED_ORC | (pid >= 0 ? AZ_NEED_TYPES : 0)) < 0)
-		goto fail;
-	bool have_tasks = k.have_types && az_tasks_load(&k, &tasks) == 0;
+	/* the PID is checked before the dump is opened */
+	r.cmd = &bt_cmd;
+	ret = az_run_kernel(&r, AZ_NEED_SYMS | AZ_NEED_ORC | (pid >= 0 ? AZ_NEED_TYPES : 0));
+	if (ret >= 0)
+		return ret;
+	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
 	if (pid >= 0 && !have_tasks)
 		goto fail;
-	th = calloc(vmc_cpu_count(k.d) + 1, sizeof(*th));
+	th = calloc(vmc_cpu_count(k->d) + 1, sizeof(*th));
 	if (!th) {
-		snprintf(k.err, sizeof(k.err), "out of memory");
+		snprintf(k->err, sizeof(k->err), "out of memory");
 		goto fail;
 	}
 	const struct az_task *want = pid >= 0 ? az_task_by_pid(&tasks, pid) : NULL;
 	if (pid >= 0 && !want) {
-		snprintf(k.err, sizeof(k.err), "no task with PID %d", pid);
+		snprintf(k->err, sizeof(k->err), "no task with PID %d", pid);
 		goto fail;
 	}
-	for (size_t i = 0; i < vmc_cpu_count(k.d); i++) {
-		const struct vmc_cpu *c = vmc_cpu(k.d, i);
+	for (size_t i = 0; i < vmc_cpu_count(k->d); i++) {
+		const struct vmc_cpu *c = vmc_cpu(k->d, i);
 		struct thread *t = &th[nth];
 		if (c->empty)
 			continue;
-		t->cpu = az_note_cpu(&k, i);
+		t->cpu = az_note_cpu(k, i);
 		t->pid = (int)c->pid;
 		if (have_tasks && t->cpu >= 0 && t->cpu < tasks.ncpu)
 			for (size_t n = 0; n < tasks.n; n++)
@@ -312,49 +316,45 @@ int az_cmd_bt(int argc, char **argv)
 		t->cpu = want->cpu;
 		t->task = want;
 		t->pid = want->pid;
-		if (blocked_regs(&k, want, t) < 0)
+		if (blocked_regs(k, want, t) < 0)
 			goto fail;
 		nth = 1;
 	}
 	if (nth == 0) {
-		snprintf(k.err, sizeof(k.err), "no CPU saved registers in this dump (no NT_PRSTATUS)");
+		snprintf(k->err, sizeof(k->err), "no CPU saved registers in this dump (no NT_PRSTATUS)");
 		goto fail;
 	}
 	for (size_t i = 0; i < nth; i++)
-		unwind(&k, &th[i]);
-	if (a.json) {
+		unwind(k, &th[i]);
+	if (a->json) {
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
 		az_json_key(&j, "symbols");
-		az_json_str(&j, k.syms.source);
+		az_json_str(&j, k->syms.source);
 		az_json_key(&j, "unwinder");
-		az_json_str(&j, k.have_orc ? "orc" : "frame pointers");
+		az_json_str(&j, k->have_orc ? "orc" : "frame pointers");
 		az_json_key(&j, "threads");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < nth; i++)
-			json_thread(&k, &j, &th[i]);
+			json_thread(k, &j, &th[i]);
 		az_json_end_array(&j);
 		az_json_end_object(&j);
 		az_json_finish(&j);
 	} else {
-		if (!k.have_orc)
-			printf("(no ORC tables: %s; frame pointers and stack scan only)\n", k.why_orc);
+		if (!k->have_orc)
+			printf("(no ORC tables: %s; frame pointers and stack scan only)\n", k->why_orc);
 		for (size_t i = 0; i < nth; i++) {
 			if (i)
 				printf("\n");
-			print_text(&k, &th[i]);
+			print_text(k, &th[i]);
 		}
 	}
 	free(th);
 	az_tasks_free(&tasks);
-	az_kernel_close(&k);
-	return fflush(stdout) == 0 ? AZ_EXIT_OK : AZ_EXIT_FAIL;
+	return az_run_close(&r, AZ_EXIT_OK);
 fail:
-	if (k.err[0])
-		fprintf(stderr, "salvage bt: %s: %s\n", a.pos[0], k.err);
 	free(th);
 	az_tasks_free(&tasks);
-	az_kernel_close(&k);
-	return AZ_EXIT_FAIL;
+	return az_run_fail(&r);
 }

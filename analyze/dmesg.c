@@ -1,7 +1,6 @@
 /* dmesg.c - `salvage dmesg [--json] [--raw] [--level N] [--caller] DUMP`: the
  * kernel log, by default exactly as `makedumpfile --dump-dmesg` writes it. */
 #include "salvage.h"
-#include "json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -225,9 +224,8 @@ static int emit(void *arg, const struct vmc_logrec *r)
 	return ferror(stdout) ? 1 : 0;
 }
 
-static void dmesg_usage(FILE *f)
-{
-	fprintf(f, "usage: salvage dmesg [--json] [--raw] [--level N] [--caller] [--dom0] DUMP\n\n"
+static const char dmesg_usage[] =
+"usage: salvage dmesg [--json] [--raw] [--level N] [--caller] [--dom0] DUMP\n\n"
 		   "Prints the kernel log found through VMCOREINFO (the 5.10+ lockless\n"
 		   "printk ring buffer, or the 3.5-5.9 log_buf), by default line for line as\n"
 		   "`makedumpfile --dump-dmesg` writes it.\n"
@@ -239,58 +237,33 @@ static void dmesg_usage(FILE *f)
 		   "             values '-', text escaped as in /dev/kmsg: \\xNN)\n"
 		   "  --json     an array of {seq, ts_nsec, level, facility, caller, text}\n"
 		   "  --dom0     Xen dumps: dom0's log, through its P2M, with dom0's VMCOREINFO\n"
-		   "             found in its memory (no symbols needed)\n");
-}
+		   "             found in its memory (no symbols needed)\n";
+
+static const struct az_cmd dmesg_cmd = { "dmesg", dmesg_usage, AZ_OPT_DOM0 | AZ_OPT_LOG, 1, 1 };
 
 int az_cmd_dmesg(int argc, char **argv)
 {
 	struct dmesg_opts o = { MODE_TEXT, 7, false, false };
 	struct dmesg_state s;
-	const char *path = NULL;
+	struct az_args a;
+	const char *path;
 	vmc_dump *d, *top = NULL;
-	bool dom0 = false;
 	size_t nwarn;
-	int rc, ret = AZ_EXIT_OK;
+	int rc, ret = az_args_status(az_parse_args(argc, argv, &dmesg_cmd, &a));
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--json")) {
-			o.mode = MODE_JSON;
-		} else if (!strcmp(a, "--raw")) {
-			o.mode = MODE_RAW;
-		} else if (!strcmp(a, "--dom0")) {
-			dom0 = true;
-		} else if (!strcmp(a, "--caller")) {
-			o.caller = true;
-		} else if (!strcmp(a, "--level") || !strncmp(a, "--level=", 8)) {
-			const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
-			if (!v || v[0] < '0' || v[0] > '7' || v[1]) {
-				fprintf(stderr, "salvage dmesg: --level takes a level from 0 to 7\n");
-				return AZ_EXIT_USAGE;
-			}
-			o.max_level = v[0] - '0';
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			dmesg_usage(stdout);
-			return AZ_EXIT_OK;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "salvage dmesg: unknown option '%s'\n", a);
-			dmesg_usage(stderr);
-			return AZ_EXIT_USAGE;
-		} else if (!path) {
-			path = a;
-		} else {
-			fprintf(stderr, "salvage dmesg: one dump at a time\n");
-			return AZ_EXIT_USAGE;
-		}
-	}
-	if (!path) {
-		dmesg_usage(stderr);
-		return AZ_EXIT_USAGE;
-	}
+	if (ret >= 0)
+		return ret;
+	ret = AZ_EXIT_OK;
+	path = a.pos[0];
+	/* --json wins over --raw */
+	o.mode = a.json ? MODE_JSON : a.raw ? MODE_RAW : MODE_TEXT;
+	o.max_level = a.level;
+	o.caller = a.caller;
+
 	d = az_open(path);
 	if (!d)
 		return AZ_EXIT_FAIL;
-	if (dom0) {
+	if (a.dom0) {
 		/* Xen: dom0's memory as a dump of its own (vmcore/xen.c) */
 		top = d;
 		if (vmc_xen_dom0_open(top, NULL, &d) != VMC_OK) {

@@ -1,6 +1,5 @@
 /* info.c - `salvage info [--json] DUMP`: what a dump is and what it holds. */
 #include "salvage.h"
-#include "json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -293,50 +292,31 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	az_json_finish(&j);
 }
 
-static void info_usage(FILE *f)
-{
-	fprintf(f, "usage: salvage info [--json] DUMP\n\n"
+static const char info_usage[] =
+"usage: salvage info [--json] DUMP\n\n"
 		   "Prints the dump's format and codec, kernel release, architecture, page\n"
 		   "size, crash time, CPUs (the panic CPU's RIP/RSP when the dump tells it),\n"
 		   "phys_base, KASLR offset, memory ranges, page counts, whether the dump is\n"
 		   "incomplete, the quirks tolerated while reading it, and for Xen dumps the\n"
 		   "hypervisor version, load address, physical CPU count and dom0 P2M frame.\n"
-		   "  --json   stable machine-readable output (unknown values are null)\n");
-}
+		   "  --json   stable machine-readable output (unknown values are null)\n";
+
+static const struct az_cmd info_cmd = { "info", info_usage, 0, 1, 1 };
 
 int az_cmd_info(int argc, char **argv)
 {
-	const char *path = NULL;
-	bool json = false;
+	struct az_args a;
 	struct facts f;
 	vmc_dump *d;
+	int ret = az_args_status(az_parse_args(argc, argv, &info_cmd, &a));
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			info_usage(stdout);
-			return AZ_EXIT_OK;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "salvage info: unknown option '%s'\n", argv[i]);
-			info_usage(stderr);
-			return AZ_EXIT_USAGE;
-		} else if (!path) {
-			path = argv[i];
-		} else {
-			fprintf(stderr, "salvage info: one dump at a time\n");
-			return AZ_EXIT_USAGE;
-		}
-	}
-	if (!path) {
-		info_usage(stderr);
-		return AZ_EXIT_USAGE;
-	}
-	d = az_open(path);
+	if (ret >= 0)
+		return ret;
+	d = az_open(a.pos[0]);
 	if (!d)
 		return AZ_EXIT_FAIL;
 	gather(d, &f);
-	if (json)
+	if (a.json)
 		print_json(d, &f);
 	else
 		print_text(d, &f);

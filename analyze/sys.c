@@ -2,8 +2,7 @@
  * (release, version, machine, node name, CPUs, crash time, uptime, load
  * average, memory, task count, panic string), each fact with where it came
  * from when that is not obvious. */
-#include "kern.h"
-#include "json.h"
+#include "salvage.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -184,12 +183,12 @@ static void mib(char *b, size_t n, uint64_t pages, uint32_t ps)
 	snprintf(b, n, "%.1f MiB", (double)pages * ps / 1048576.0);
 }
 
-static void print_text(struct az_kernel *k, const struct sysinfo_ *s)
+static void print_text(struct az_kernel *k, const char *path, const struct sysinfo_ *s)
 {
 	char b[256];
 	uint32_t ps = vmc_page_size(k->d);
 
-	printf("    DUMPFILE: %s\n", k->path);
+	printf("    DUMPFILE: %s\n", path);
 	if (k->have_syms)
 		printf("     SYMBOLS: %s (%zu)%s%s\n", k->syms.source, k->syms.n,
 		       k->have_types ? ", types from " : "", k->have_types ? k->lay.source : "");
@@ -316,26 +315,20 @@ static void print_json(struct az_kernel *k, const struct sysinfo_ *s)
 	az_json_finish(&j);
 }
 
+static const struct az_cmd sys_cmd = { "sys", sys_usage, AZ_OPT_VMLINUX, 1, 1 };
+
 int az_cmd_sys(int argc, char **argv)
 {
-	struct az_args a;
-	struct az_kernel k;
+	struct az_run r;
 	struct sysinfo_ s;
-	int rc = az_parse_args(argc, argv, "sys", sys_usage, 1, &a);
+	int ret = az_run_open(&r, argc, argv, &sys_cmd, 0);
 
-	if (rc)
-		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
-	if (az_kernel_open(&k, a.pos[0], a.vmlinux, 0) < 0) {
-		if (k.err[0])
-			fprintf(stderr, "salvage sys: %s: %s\n", a.pos[0], k.err);
-		az_kernel_close(&k);
-		return AZ_EXIT_FAIL;
-	}
-	gather(&k, &s);
-	if (a.json)
-		print_json(&k, &s);
+	if (ret >= 0)
+		return ret;
+	gather(&r.k, &s);
+	if (r.a.json)
+		print_json(&r.k, &s);
 	else
-		print_text(&k, &s);
-	az_kernel_close(&k);
-	return fflush(stdout) == 0 ? AZ_EXIT_OK : AZ_EXIT_FAIL;
+		print_text(&r.k, r.a.pos[0], &s);
+	return az_run_close(&r, AZ_EXIT_OK);
 }

@@ -4,7 +4,7 @@
  * CPU and PDX compression.
  */
 #include "salvage.h"
-#include "json.h"
+#include "xsyms.h"
 #include "../xen-notes/xnote.h"
 
 #include <inttypes.h>
@@ -687,9 +687,7 @@ static int cmd_p2m(struct xctx *c, bool json)
 
 /* ---- command line ------------------------------------------------------------------- */
 
-static void xen_usage(FILE *f)
-{
-	fprintf(f,
+static const char xen_usage[] =
 "usage: salvage xen info|log|domains|frames|p2m [--json] [--xen-syms FILE] DUMP\n\n"
 "The hypervisor side of a Xen dump (a dom0 crash or a Xen panic captured by\n"
 "kexec), from its notes and VMCOREINFO_XEN; no debug information needed.\n"
@@ -703,46 +701,28 @@ static void xen_usage(FILE *f)
 "  --xen-syms FILE  xen-syms of the same build (a symbol table is enough:\n"
 "                   Debian's xen-hypervisor-*-dbg); checked by build id\n"
 "  --json           machine-readable output\n"
-"dom0's own kernel log: salvage dmesg --dom0 DUMP.\n");
-}
+"dom0's own kernel log: salvage dmesg --dom0 DUMP.\n";
+
+static const struct az_cmd xen_cmd = { "xen", xen_usage, AZ_OPT_XEN_SYMS, 2, 2 };
 
 int az_cmd_xen(int argc, char **argv)
 {
 	static struct xctx c;
-	const char *sub = NULL;
-	bool json = false;
-	int ret;
+	struct az_args a;
+	const char *sub;
+	bool json;
+	int ret = az_args_status(az_parse_args(argc, argv, &xen_cmd, &a));
 
+	if (ret >= 0)
+		return ret;
 	memset(&c, 0, sizeof(c));
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--xen-syms") || !strncmp(a, "--xen-syms=", 11)) {
-			c.syms_path = a[10] == '=' ? a + 11 : (i + 1 < argc ? argv[++i] : NULL);
-			if (!c.syms_path) {
-				fprintf(stderr, "salvage xen: --xen-syms takes a file\n");
-				return AZ_EXIT_USAGE;
-			}
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			xen_usage(stdout);
-			return AZ_EXIT_OK;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "salvage xen: unknown option '%s'\n", a);
-			xen_usage(stderr);
-			return AZ_EXIT_USAGE;
-		} else if (!sub) {
-			sub = a;
-		} else if (!c.path) {
-			c.path = a;
-		} else {
-			fprintf(stderr, "salvage xen: one dump at a time\n");
-			return AZ_EXIT_USAGE;
-		}
-	}
-	if (!sub || !c.path || (strcmp(sub, "info") && strcmp(sub, "log") && strcmp(sub, "domains") &&
-				strcmp(sub, "frames") && strcmp(sub, "p2m"))) {
-		xen_usage(stderr);
+	sub = a.pos[0];
+	c.path = a.pos[1];
+	c.syms_path = a.xen_syms;
+	json = a.json;
+	if (strcmp(sub, "info") && strcmp(sub, "log") && strcmp(sub, "domains") &&
+	    strcmp(sub, "frames") && strcmp(sub, "p2m")) {
+		fputs(xen_usage, stderr);
 		return AZ_EXIT_USAGE;
 	}
 	if (c.syms_path) {

@@ -1,0 +1,98 @@
+/* ps.c - `salvage ps [--json] [--vmlinux F] DUMP`: the task list. */
+#include "salvage.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+static const char ps_usage[] =
+	"usage: salvage ps [--json] [--vmlinux FILE] DUMP\n\n"
+	"Lists every task (PID, PPID, CPU, state, command), walking init_task.tasks\n"
+	"and each process's threads with struct layouts from the dump's BTF (or the\n"
+	"DWARF of --vmlinux FILE).  '>' marks the task each CPU was running (the\n"
+	"per-cpu run queue's curr); kernel threads are shown in [brackets].\n"
+	"State letters as in ps(1): R S D T t X Z P I.\n"
+	"  --json   an object {tasks: [{pid, tgid, ppid, cpu, active_cpu, state,\n"
+	"           comm, kthread, task}], source, warning}\n";
+
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct az_task *x = a, *y = b;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->active_cpu < y->active_cpu ? -1 : x->active_cpu > y->active_cpu;
+}
+
+static const struct az_cmd ps_cmd = { "ps", ps_usage, AZ_OPT_VMLINUX, 1, 1 };
+
+int az_cmd_ps(int argc, char **argv)
+{
+	struct az_run r;
+	struct az_tasks t;
+	int ret = az_run_open(&r, argc, argv, &ps_cmd, AZ_NEED_TYPES);
+
+	if (ret >= 0)
+		return ret;
+	const struct az_args *a = &r.a;
+	struct az_kernel *k = &r.k;
+	if (az_tasks_load(k, &t) < 0)
+		return az_run_fail(&r);
+	qsort(t.v, t.n, sizeof(*t.v), cmp_pid);
+	if (a->json) {
+		struct az_json j;
+		az_json_init(&j, stdout);
+		az_json_begin_object(&j);
+		az_json_key(&j, "source");
+		az_json_str(&j, k->lay.source);
+		az_json_key(&j, "symbols");
+		az_json_str(&j, k->syms.source);
+		az_json_key(&j, "warning");
+		az_json_str(&j, t.warn[0] ? t.warn : NULL);
+		az_json_key(&j, "tasks");
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < t.n; i++) {
+			const struct az_task *p = &t.v[i];
+			char st[2] = { p->state, 0 };
+			az_json_begin_object(&j);
+			az_json_key(&j, "pid");
+			az_json_i64(&j, p->pid);
+			az_json_key(&j, "tgid");
+			az_json_i64(&j, p->tgid);
+			az_json_key(&j, "ppid");
+			az_json_i64(&j, p->ppid);
+			az_json_key(&j, "cpu");
+			az_json_i64(&j, p->cpu);
+			az_json_key(&j, "active_cpu");
+			if (p->active_cpu >= 0)
+				az_json_i64(&j, p->active_cpu);
+			else
+				az_json_null(&j);
+			az_json_key(&j, "state");
+			az_json_str(&j, st);
+			az_json_key(&j, "comm");
+			az_json_str(&j, p->comm);
+			az_json_key(&j, "kthread");
+			az_json_bool(&j, p->kthread);
+			az_json_key(&j, "task");
+			az_json_hex(&j, p->addr);
+			az_json_end_object(&j);
+		}
+		az_json_end_array(&j);
+		az_json_end_object(&j);
+		az_json_finish(&j);
+	} else {
+		printf("     PID    PPID  CPU ST  TASK              COMMAND\n");
+		for (size_t i = 0; i < t.n; i++) {
+			const struct az_task *p = &t.v[i];
+			char comm[4 * sizeof(p->comm)];
+			printf("%c%7d %7d %4d %c   %016" PRIx64 "  %s%s%s\n",
+			       p->active_cpu >= 0 ? '>' : ' ', p->pid, p->ppid,
+			       p->active_cpu >= 0 ? p->active_cpu : p->cpu, p->state, p->addr,
+			       p->kthread ? "[" : "", az_tesc(comm, sizeof(comm), p->comm),
+			       p->kthread ? "]" : "");
+		}
+		if (t.warn[0])
+			fprintf(stderr, "salvage ps: %s: warning: %s\n", a->pos[0], t.warn);
+	}
+	az_tasks_free(&t);
+	return az_run_close(&r, AZ_EXIT_OK);
+}
