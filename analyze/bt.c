@@ -137,24 +137,12 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 	struct az_srcpos pos[8];
 
 	az_json_begin_object(j);
-	az_json_key(j, "cpu");
-	if (t->cpu >= 0)
-		az_json_i64(j, t->cpu);
-	else
-		az_json_null(j);
-	az_json_key(j, "pid");
-	az_json_i64(j, t->pid);
-	az_json_key(j, "task");
-	if (t->task)
-		az_json_hex(j, t->task->addr);
-	else
-		az_json_null(j);
-	az_json_key(j, "comm");
-	az_json_str(j, t->task ? t->task->comm : NULL);
-	az_json_key(j, "panic");
-	az_json_bool(j, t->panic);
-	az_json_key(j, "regs_from");
-	az_json_str(j, t->regs_from);
+	az_json_ki64_if(j, "cpu", t->cpu >= 0, t->cpu);
+	az_json_ki64(j, "pid", t->pid);
+	az_json_khex_if(j, "task", t->task != NULL, t->task ? t->task->addr : 0);
+	az_json_kstr(j, "comm", t->task ? t->task->comm : NULL);
+	az_json_kbool(j, "panic", t->panic);
+	az_json_kstr(j, "regs_from", t->regs_from);
 	az_json_key(j, "frames");
 	az_json_begin_array(j);
 	for (int i = 0; i < t->nf; i++) {
@@ -162,30 +150,21 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 		uint64_t off = 0, size = 0;
 		const struct az_sym *y = az_syms_find(&k->syms, f->ip, &off, &size);
 		az_json_begin_object(j);
-		az_json_key(j, "sp");
-		az_json_hex(j, f->sp);
-		az_json_key(j, "ip");
-		az_json_hex(j, f->ip);
-		az_json_key(j, "function");
-		az_json_str(j, y ? az_sym_name(&k->syms, y) : NULL);
-		az_json_key(j, "offset");
-		az_json_u64(j, off);
-		az_json_key(j, "how");
-		az_json_str(j, how_name[f->how]);
-		az_json_key(j, "reliable");
-		az_json_bool(j, f->reliable);
+		az_json_khex(j, "sp", f->sp);
+		az_json_khex(j, "ip", f->ip);
+		az_json_kstr(j, "function", y ? az_sym_name(&k->syms, y) : NULL);
+		az_json_ku64(j, "offset", off);
+		az_json_kstr(j, "how", how_name[f->how]);
+		az_json_kbool(j, "reliable", f->reliable);
 		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
 		if (np > 0) {
 			az_json_key(j, "source");
 			az_json_begin_array(j);
 			for (int p = 0; p < np; p++) {
 				az_json_begin_object(j);
-				az_json_key(j, "inlined");
-				az_json_str(j, pos[p].func[0] ? pos[p].func : NULL);
-				az_json_key(j, "file");
-				az_json_str(j, pos[p].file);
-				az_json_key(j, "line");
-				az_json_u64(j, pos[p].line);
+				az_json_kstr(j, "inlined", pos[p].func[0] ? pos[p].func : NULL);
+				az_json_kstr(j, "file", pos[p].file);
+				az_json_ku64(j, "line", pos[p].line);
 				az_json_end_object(j);
 			}
 			az_json_end_array(j);
@@ -193,19 +172,15 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 		if (f->has_regs) {
 			az_json_key(j, "exception");
 			az_json_begin_object(j);
-			az_json_key(j, "user");
-			az_json_bool(j, f->user_regs);
-			az_json_key(j, "address");
-			az_json_hex(j, f->regs_addr);
-			az_json_key(j, "partial");
-			az_json_bool(j, f->partial_regs);
+			az_json_kbool(j, "user", f->user_regs);
+			az_json_khex(j, "address", f->regs_addr);
+			az_json_kbool(j, "partial", f->partial_regs);
 			az_json_key(j, "regs");
 			az_json_begin_object(j);
 			for (int r = 0; r < 21; r++) {
 				if (f->partial_regs && r < VMC_REG_RIP)
 					continue;
-				az_json_key(j, reg_name[r]);
-				az_json_hex(j, f->regs[r]);
+				az_json_khex(j, reg_name[r], f->regs[r]);
 			}
 			az_json_end_object(j);
 			az_json_end_object(j);
@@ -213,8 +188,7 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 		az_json_end_object(j);
 	}
 	az_json_end_array(j);
-	az_json_key(j, "note");
-	az_json_str(j, t->why[0] ? t->why : NULL);
+	az_json_kstr(j, "note", t->why[0] ? t->why : NULL);
 	az_json_end_object(j);
 }
 
@@ -330,10 +304,8 @@ int az_cmd_bt(int argc, char **argv)
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "symbols");
-		az_json_str(&j, k->syms.source);
-		az_json_key(&j, "unwinder");
-		az_json_str(&j, k->have_orc ? "orc" : "frame pointers");
+		az_json_kstr(&j, "symbols", k->syms.source);
+		az_json_kstr(&j, "unwinder", k->have_orc ? "orc" : "frame pointers");
 		az_json_key(&j, "threads");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < nth; i++)

@@ -175,20 +175,10 @@ static void put_json(struct dmesg_state *s, const struct vmc_logrec *r)
 	char cs[16];
 
 	az_json_begin_object(j);
-	az_json_key(j, "seq");
-	az_json_u64(j, r->seq);
-	az_json_key(j, "ts_nsec");
-	az_json_u64(j, r->ts_nsec);
-	az_json_key(j, "level");
-	if (r->level >= 0)
-		az_json_i64(j, r->level);
-	else
-		az_json_null(j);
-	az_json_key(j, "facility");
-	if (r->facility >= 0)
-		az_json_i64(j, r->facility);
-	else
-		az_json_null(j);
+	az_json_ku64(j, "seq", r->seq);
+	az_json_ku64(j, "ts_nsec", r->ts_nsec);
+	az_json_ki64_if(j, "level", r->level >= 0, r->level);
+	az_json_ki64_if(j, "facility", r->facility >= 0, r->facility);
 	az_json_key(j, "caller");
 	if (s->o->has_caller) {
 		caller_str(cs, sizeof(cs), r->caller_id);

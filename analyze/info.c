@@ -170,60 +170,32 @@ static void print_json(vmc_dump *d, const struct facts *f)
 
 	az_json_init(&j, stdout);
 	az_json_begin_object(&j);
-	az_json_key(&j, "format");
-	az_json_str(&j, f->format);
-	az_json_key(&j, "compression");
-	az_json_str(&j, f->compression);
-	az_json_key(&j, "osrelease");
-	az_json_str(&j, f->osrelease);
-	az_json_key(&j, "arch");
-	az_json_str(&j, f->arch);
-	az_json_key(&j, "page_size");
-	az_json_u64(&j, f->page_size);
-	az_json_key(&j, "crash_time");
-	if (f->has_crash_time)
-		az_json_i64(&j, f->crash_time);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "cpus");
-	az_json_u64(&j, f->cpus);
-	az_json_key(&j, "phys_base");
-	if (f->has_phys_base)
-		az_json_hex(&j, f->phys_base);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "kaslr_offset");
-	if (f->has_kaslr)
-		az_json_hex(&j, f->kaslr);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "incomplete");
-	az_json_bool(&j, f->incomplete);
+	az_json_kstr(&j, "format", f->format);
+	az_json_kstr(&j, "compression", f->compression);
+	az_json_kstr(&j, "osrelease", f->osrelease);
+	az_json_kstr(&j, "arch", f->arch);
+	az_json_ku64(&j, "page_size", f->page_size);
+	az_json_ki64_if(&j, "crash_time", f->has_crash_time, f->crash_time);
+	az_json_ku64(&j, "cpus", f->cpus);
+	az_json_khex_if(&j, "phys_base", f->has_phys_base, f->phys_base);
+	az_json_khex_if(&j, "kaslr_offset", f->has_kaslr, f->kaslr);
+	az_json_kbool(&j, "incomplete", f->incomplete);
 	az_json_key(&j, "warnings");
 	az_json_begin_array(&j);
 	for (size_t i = 0; i < vmc_warning_count(d); i++)
 		az_json_str(&j, vmc_warning(d, i));
 	az_json_end_array(&j);
 
-	az_json_key(&j, "producer");
-	az_json_str(&j, f->producer);
-	az_json_key(&j, "dump_level");
-	if (f->has_level)
-		az_json_i64(&j, f->level);
-	else
-		az_json_null(&j);
+	az_json_kstr(&j, "producer", f->producer);
+	az_json_ki64_if(&j, "dump_level", f->has_level, f->level);
 	az_json_key(&j, "panic_cpu");
 	if (f->panic_cpu >= 0) {
 		const struct vmc_cpu *c = vmc_cpu(d, (size_t)f->panic_cpu);
 		az_json_begin_object(&j);
-		az_json_key(&j, "cpu");
-		az_json_i64(&j, f->panic_cpu);
-		az_json_key(&j, "pid");
-		az_json_u64(&j, c->pid);
-		az_json_key(&j, "rip");
-		az_json_hex(&j, c->regs[VMC_REG_RIP]);
-		az_json_key(&j, "rsp");
-		az_json_hex(&j, c->regs[VMC_REG_RSP]);
+		az_json_ki64(&j, "cpu", f->panic_cpu);
+		az_json_ku64(&j, "pid", c->pid);
+		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
+		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
 		az_json_end_object(&j);
 	} else {
 		az_json_null(&j);
@@ -233,17 +205,12 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	for (size_t i = 0; i < f->cpus; i++) {
 		const struct vmc_cpu *c = vmc_cpu(d, i);
 		az_json_begin_object(&j);
-		az_json_key(&j, "pid");
-		az_json_u64(&j, c->pid);
-		az_json_key(&j, "saved");
-		az_json_bool(&j, !c->empty);
-		az_json_key(&j, "rip");
-		az_json_hex(&j, c->regs[VMC_REG_RIP]);
-		az_json_key(&j, "rsp");
-		az_json_hex(&j, c->regs[VMC_REG_RSP]);
+		az_json_ku64(&j, "pid", c->pid);
+		az_json_kbool(&j, "saved", !c->empty);
+		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
+		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
 		if (c->has_cr) {
-			az_json_key(&j, "cr3");
-			az_json_hex(&j, c->cr3);
+			az_json_khex(&j, "cr3", c->cr3);
 		}
 		az_json_end_object(&j);
 	}
@@ -253,39 +220,25 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	for (size_t i = 0; i < vmc_range_count(d); i++) {
 		const struct vmc_range *r = &vmc_ranges(d)[i];
 		az_json_begin_object(&j);
-		az_json_key(&j, "start");
-		az_json_hex(&j, r->start);
-		az_json_key(&j, "end");
-		az_json_hex(&j, r->end);
+		az_json_khex(&j, "start", r->start);
+		az_json_khex(&j, "end", r->end);
 		az_json_end_object(&j);
 	}
 	az_json_end_array(&j);
 	az_json_key(&j, "pages");
 	az_json_begin_object(&j);
-	az_json_key(&j, "total");
-	az_json_u64(&j, vmc_pages_total(d));
-	az_json_key(&j, "present");
-	az_json_u64(&j, vmc_pages_present(d));
+	az_json_ku64(&j, "total", vmc_pages_total(d));
+	az_json_ku64(&j, "present", vmc_pages_present(d));
 	az_json_end_object(&j);
 
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x) {
 		az_json_key(&j, "xen");
 		az_json_begin_object(&j);
-		az_json_key(&j, "version");
-		az_json_str(&j, f->xen_version);
-		az_json_key(&j, "phys_start");
-		if (x->has_phys_start)
-			az_json_hex(&j, x->phys_start);
-		else
-			az_json_null(&j);
-		az_json_key(&j, "pcpus");
-		az_json_u64(&j, x->pcpus);
-		az_json_key(&j, "p2m_mfn");
-		if (x->has_p2m)
-			az_json_hex(&j, x->p2m_mfn);
-		else
-			az_json_null(&j);
+		az_json_kstr(&j, "version", f->xen_version);
+		az_json_khex_if(&j, "phys_start", x->has_phys_start, x->phys_start);
+		az_json_ku64(&j, "pcpus", x->pcpus);
+		az_json_khex_if(&j, "p2m_mfn", x->has_p2m, x->p2m_mfn);
 		az_json_end_object(&j);
 	}
 	az_json_end_object(&j);

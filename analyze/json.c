@@ -112,3 +112,60 @@ void az_json_finish(struct az_json *j)
 {
 	fputc('\n', j->f);
 }
+
+void az_json_kstr(struct az_json *j, const char *key, const char *s)
+{
+	az_json_key(j, key);
+	az_json_str(j, s);
+}
+
+void az_json_ku64(struct az_json *j, const char *key, uint64_t v)
+{
+	az_json_key(j, key);
+	az_json_u64(j, v);
+}
+
+void az_json_ki64(struct az_json *j, const char *key, int64_t v)
+{
+	az_json_key(j, key);
+	az_json_i64(j, v);
+}
+
+void az_json_khex(struct az_json *j, const char *key, uint64_t v)
+{
+	az_json_key(j, key);
+	az_json_hex(j, v);
+}
+
+void az_json_kbool(struct az_json *j, const char *key, bool v)
+{
+	az_json_key(j, key);
+	az_json_bool(j, v);
+}
+
+/* The key, and null when the value is missing: true when it is there. */
+static bool key_have(struct az_json *j, const char *key, bool have)
+{
+	az_json_key(j, key);
+	if (!have)
+		az_json_null(j);
+	return have;
+}
+
+void az_json_ku64_if(struct az_json *j, const char *key, bool have, uint64_t v)
+{
+	if (key_have(j, key, have))
+		az_json_u64(j, v);
+}
+
+void az_json_ki64_if(struct az_json *j, const char *key, bool have, int64_t v)
+{
+	if (key_have(j, key, have))
+		az_json_i64(j, v);
+}
+
+void az_json_khex_if(struct az_json *j, const char *key, bool have, uint64_t v)
+{
+	if (key_have(j, key, have))
+		az_json_hex(j, v);
+}

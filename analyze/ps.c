@@ -41,39 +41,24 @@ int az_cmd_ps(int argc, char **argv)
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "source");
-		az_json_str(&j, k->lay.source);
-		az_json_key(&j, "symbols");
-		az_json_str(&j, k->syms.source);
-		az_json_key(&j, "warning");
-		az_json_str(&j, t.warn[0] ? t.warn : NULL);
+		az_json_kstr(&j, "source", k->lay.source);
+		az_json_kstr(&j, "symbols", k->syms.source);
+		az_json_kstr(&j, "warning", t.warn[0] ? t.warn : NULL);
 		az_json_key(&j, "tasks");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < t.n; i++) {
 			const struct az_task *p = &t.v[i];
 			char st[2] = { p->state, 0 };
 			az_json_begin_object(&j);
-			az_json_key(&j, "pid");
-			az_json_i64(&j, p->pid);
-			az_json_key(&j, "tgid");
-			az_json_i64(&j, p->tgid);
-			az_json_key(&j, "ppid");
-			az_json_i64(&j, p->ppid);
-			az_json_key(&j, "cpu");
-			az_json_i64(&j, p->cpu);
-			az_json_key(&j, "active_cpu");
-			if (p->active_cpu >= 0)
-				az_json_i64(&j, p->active_cpu);
-			else
-				az_json_null(&j);
-			az_json_key(&j, "state");
-			az_json_str(&j, st);
-			az_json_key(&j, "comm");
-			az_json_str(&j, p->comm);
-			az_json_key(&j, "kthread");
-			az_json_bool(&j, p->kthread);
-			az_json_key(&j, "task");
-			az_json_hex(&j, p->addr);
+			az_json_ki64(&j, "pid", p->pid);
+			az_json_ki64(&j, "tgid", p->tgid);
+			az_json_ki64(&j, "ppid", p->ppid);
+			az_json_ki64(&j, "cpu", p->cpu);
+			az_json_ki64_if(&j, "active_cpu", p->active_cpu >= 0, p->active_cpu);
+			az_json_kstr(&j, "state", st);
+			az_json_kstr(&j, "comm", p->comm);
+			az_json_kbool(&j, "kthread", p->kthread);
+			az_json_khex(&j, "task", p->addr);
 			az_json_end_object(&j);
 		}
 		az_json_end_array(&j);

@@ -45,12 +45,9 @@ int az_cmd_sym(int argc, char **argv)
 				continue;
 			}
 			az_json_begin_object(&j);
-			az_json_key(&j, "name");
-			az_json_str(&j, az_sym_name(&k->syms, y));
-			az_json_key(&j, "address");
-			az_json_hex(&j, y->addr);
-			az_json_key(&j, "type");
-			az_json_str(&j, t);
+			az_json_kstr(&j, "name", az_sym_name(&k->syms, y));
+			az_json_khex(&j, "address", y->addr);
+			az_json_kstr(&j, "type", t);
 			az_json_end_object(&j);
 		}
 	}
@@ -81,19 +78,11 @@ int az_cmd_sym(int argc, char **argv)
 			continue;
 		}
 		az_json_begin_object(&j);
-		az_json_key(&j, "query");
-		az_json_str(&j, q);
-		az_json_key(&j, "name");
-		az_json_str(&j, !found ? NULL : y ? az_sym_name(&k->syms, y) : q);
-		az_json_key(&j, "address");
-		if (found)
-			az_json_hex(&j, y ? y->addr : addr);
-		else
-			az_json_null(&j);
-		az_json_key(&j, "offset");
-		az_json_u64(&j, off);
-		az_json_key(&j, "size");
-		az_json_u64(&j, size);
+		az_json_kstr(&j, "query", q);
+		az_json_kstr(&j, "name", !found ? NULL : y ? az_sym_name(&k->syms, y) : q);
+		az_json_khex_if(&j, "address", found, y ? y->addr : addr);
+		az_json_ku64(&j, "offset", off);
+		az_json_ku64(&j, "size", size);
 		az_json_end_object(&j);
 	}
 	if (a->json) {

@@ -254,33 +254,14 @@ static void print_json(struct az_kernel *k, const struct sysinfo_ *s)
 	az_json_init(&j, stdout);
 	az_json_begin_object(&j);
 	for (int i = 0; i < 6; i++) {
-		az_json_key(&j, uts_keys[i]);
-		az_json_str(&j, s->has_uts ? s->uts[i] : NULL);
+		az_json_kstr(&j, uts_keys[i], s->has_uts ? s->uts[i] : NULL);
 	}
-	az_json_key(&j, "cpus");
-	az_json_i64(&j, s->cpus);
-	az_json_key(&j, "crash_time");
-	if (s->has_crashtime)
-		az_json_i64(&j, s->crashtime);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "uptime_ms");
-	if (s->has_uptime)
-		az_json_u64(&j, s->uptime_ms);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "uptime_from");
-	az_json_str(&j, s->has_uptime ? s->uptime_how : NULL);
-	az_json_key(&j, "jiffies");
-	if (s->jiffies)
-		az_json_u64(&j, s->jiffies);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "hz");
-	if (s->hz)
-		az_json_u64(&j, s->hz);
-	else
-		az_json_null(&j);
+	az_json_ki64(&j, "cpus", s->cpus);
+	az_json_ki64_if(&j, "crash_time", s->has_crashtime, s->crashtime);
+	az_json_ku64_if(&j, "uptime_ms", s->has_uptime, s->uptime_ms);
+	az_json_kstr(&j, "uptime_from", s->has_uptime ? s->uptime_how : NULL);
+	az_json_ku64_if(&j, "jiffies", s->jiffies, s->jiffies);
+	az_json_ku64_if(&j, "hz", s->hz, s->hz);
 	az_json_key(&j, "load_average");
 	if (s->has_load) {
 		load_str(b, sizeof(b), s->avenrun);
@@ -288,29 +269,13 @@ static void print_json(struct az_kernel *k, const struct sysinfo_ *s)
 	} else {
 		az_json_null(&j);
 	}
-	az_json_key(&j, "max_pfn");
-	if (s->has_max_pfn)
-		az_json_u64(&j, s->max_pfn);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "totalram_pages");
-	if (s->has_totalram)
-		az_json_u64(&j, s->totalram);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "dump_pages");
-	az_json_u64(&j, s->dump_pages);
-	az_json_key(&j, "tasks");
-	if (s->tasks >= 0)
-		az_json_i64(&j, s->tasks);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "panic");
-	az_json_str(&j, s->panic[0] ? s->panic : NULL);
-	az_json_key(&j, "symbols");
-	az_json_str(&j, k->syms.source);
-	az_json_key(&j, "types");
-	az_json_str(&j, k->have_types ? k->lay.source : NULL);
+	az_json_ku64_if(&j, "max_pfn", s->has_max_pfn, s->max_pfn);
+	az_json_ku64_if(&j, "totalram_pages", s->has_totalram, s->totalram);
+	az_json_ku64(&j, "dump_pages", s->dump_pages);
+	az_json_ki64_if(&j, "tasks", s->tasks >= 0, s->tasks);
+	az_json_kstr(&j, "panic", s->panic[0] ? s->panic : NULL);
+	az_json_kstr(&j, "symbols", k->syms.source);
+	az_json_kstr(&j, "types", k->have_types ? k->lay.source : NULL);
 	az_json_end_object(&j);
 	az_json_finish(&j);
 }

@@ -353,48 +353,28 @@ static int cmd_info(struct xctx *c, bool json)
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "version");
-		az_json_str(&j, version);
-		az_json_key(&j, "major");
-		az_json_u64(&j, x->major);
-		az_json_key(&j, "minor");
-		az_json_u64(&j, x->minor);
-		az_json_key(&j, "extra_version");
-		az_json_str(&j, extra);
-		az_json_key(&j, "changeset");
-		az_json_str(&j, changeset);
-		az_json_key(&j, "compiler");
-		az_json_str(&j, compiler);
-		az_json_key(&j, "compile_date");
-		az_json_str(&j, date);
-		az_json_key(&j, "compile_time");
-		az_json_str(&j, tm);
-		az_json_key(&j, "tainted");
-		az_json_hex(&j, x->tainted);
-		az_json_key(&j, "crash_info_size");
-		az_json_u64(&j, x->layout_size);
-		az_json_key(&j, "phys_start");
-		if (have_ps)
-			az_json_hex(&j, ps);
-		else
-			az_json_null(&j);
-		az_json_key(&j, "phys_start_derived");
-		az_json_bool(&j, derived);
-		az_json_key(&j, "count_info_layout");
-		az_json_str(&j, c->hv_ok ? xnote_pgc_layout_name(c->hv->pgc) : NULL);
+		az_json_kstr(&j, "version", version);
+		az_json_ku64(&j, "major", x->major);
+		az_json_ku64(&j, "minor", x->minor);
+		az_json_kstr(&j, "extra_version", extra);
+		az_json_kstr(&j, "changeset", changeset);
+		az_json_kstr(&j, "compiler", compiler);
+		az_json_kstr(&j, "compile_date", date);
+		az_json_kstr(&j, "compile_time", tm);
+		az_json_khex(&j, "tainted", x->tainted);
+		az_json_ku64(&j, "crash_info_size", x->layout_size);
+		az_json_khex_if(&j, "phys_start", have_ps, ps);
+		az_json_kbool(&j, "phys_start_derived", derived);
+		az_json_kstr(&j, "count_info_layout", c->hv_ok ? xnote_pgc_layout_name(c->hv->pgc) : NULL);
 		az_json_key(&j, "pcpus");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < n; i++) {
 			const struct vmc_cpu *cpu = vmc_cpu(c->d, i);
 			az_json_begin_object(&j);
-			az_json_key(&j, "cpu");
-			az_json_u64(&j, i);
-			az_json_key(&j, "saved");
-			az_json_bool(&j, !cpu->empty);
-			az_json_key(&j, "rip");
-			az_json_hex(&j, cpu->regs[VMC_REG_RIP]);
-			az_json_key(&j, "rsp");
-			az_json_hex(&j, cpu->regs[VMC_REG_RSP]);
+			az_json_ku64(&j, "cpu", i);
+			az_json_kbool(&j, "saved", !cpu->empty);
+			az_json_khex(&j, "rip", cpu->regs[VMC_REG_RIP]);
+			az_json_khex(&j, "rsp", cpu->regs[VMC_REG_RSP]);
 			az_json_key(&j, "cr0");
 			cpu->has_cr ? az_json_hex(&j, cpu->cr0) : az_json_null(&j);
 			az_json_key(&j, "cr3");
@@ -406,8 +386,7 @@ static int cmd_info(struct xctx *c, bool json)
 		az_json_end_array(&j);
 		az_json_key(&j, "crashing_cpu");
 		ccpu >= 0 ? az_json_i64(&j, ccpu) : az_json_null(&j);
-		az_json_key(&j, "crashing_cpu_from");
-		az_json_str(&j, how);
+		az_json_kstr(&j, "crashing_cpu_from", how);
 		az_json_key(&j, "domains");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < c->ndoms; i++)
@@ -416,20 +395,15 @@ static int cmd_info(struct xctx *c, bool json)
 		az_json_key(&j, "dom0");
 		if (d0.ok) {
 			az_json_begin_object(&j);
-			az_json_key(&j, "osrelease");
-			az_json_str(&j, d0.osrelease);
-			az_json_key(&j, "vmcoreinfo_from");
-			az_json_str(&j, d0.from);
-			az_json_key(&j, "pages");
-			az_json_u64(&j, d0.valid);
-			az_json_key(&j, "pages_in_dump");
-			az_json_u64(&j, d0.present);
+			az_json_kstr(&j, "osrelease", d0.osrelease);
+			az_json_kstr(&j, "vmcoreinfo_from", d0.from);
+			az_json_ku64(&j, "pages", d0.valid);
+			az_json_ku64(&j, "pages_in_dump", d0.present);
 			az_json_end_object(&j);
 		} else {
 			az_json_null(&j);
 		}
-		az_json_key(&j, "console_ring");
-		az_json_str(&j, r.source);
+		az_json_kstr(&j, "console_ring", r.source);
 		az_json_key(&j, "warnings");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < vmc_warning_count(c->d); i++)
@@ -471,10 +445,8 @@ static int cmd_log(struct xctx *c, bool json)
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "source");
-		az_json_str(&j, r.source);
-		az_json_key(&j, "wrapped");
-		az_json_bool(&j, r.wrapped);
+		az_json_kstr(&j, "source", r.source);
+		az_json_kbool(&j, "wrapped", r.wrapped);
 		az_json_key(&j, "lines");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < r.len;) {
@@ -538,12 +510,9 @@ static int cmd_domains(struct xctx *c, bool json)
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < c->ndoms; i++) {
 			az_json_begin_object(&j);
-			az_json_key(&j, "id");
-			az_json_u64(&j, c->doms[i].id);
-			az_json_key(&j, "struct_domain");
-			az_json_hex(&j, c->doms[i].va);
-			az_json_key(&j, "maddr");
-			az_json_hex(&j, c->doms[i].maddr);
+			az_json_ku64(&j, "id", c->doms[i].id);
+			az_json_khex(&j, "struct_domain", c->doms[i].va);
+			az_json_khex(&j, "maddr", c->doms[i].maddr);
 			az_json_key(&j, "pages");
 			counted ? az_json_u64(&j, pages[i]) : az_json_null(&j);
 			az_json_end_object(&j);
@@ -567,14 +536,10 @@ static void print_run(struct az_json *j, bool json, uint64_t a, uint64_t b, cons
 		return;
 	}
 	az_json_begin_object(j);
-	az_json_key(j, "start");
-	az_json_hex(j, a);
-	az_json_key(j, "end");
-	az_json_hex(j, b);
-	az_json_key(j, "owner");
-	az_json_str(j, what);
-	az_json_key(j, "in_dump");
-	az_json_str(j, state);
+	az_json_khex(j, "start", a);
+	az_json_khex(j, "end", b);
+	az_json_kstr(j, "owner", what);
+	az_json_kstr(j, "in_dump", state);
 	az_json_end_object(j);
 }
 
@@ -632,19 +597,15 @@ static int cmd_p2m(struct xctx *c, bool json)
 	if (json) {
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "p2m_mfn");
-		az_json_hex(&j, in->p2m_mfn);
-		az_json_key(&j, "end_pfn");
-		az_json_hex(&j, in->end_pfn);
+		az_json_khex(&j, "p2m_mfn", in->p2m_mfn);
+		az_json_khex(&j, "end_pfn", in->end_pfn);
 		static const char *const k[] = { "valid", "identity", "foreign", "invalid", "missing" };
 		const uint64_t cnt[] = { in->pages_valid, in->pages_identity, in->pages_foreign,
 					 in->pages_invalid, in->pages_missing };
 		for (int i = 0; i < 5; i++) {
-			az_json_key(&j, k[i]);
-			az_json_u64(&j, cnt[i]);
+			az_json_ku64(&j, k[i], cnt[i]);
 		}
-		az_json_key(&j, "in_dump");
-		az_json_u64(&j, in->pages_present);
+		az_json_ku64(&j, "in_dump", in->pages_present);
 		az_json_end_object(&j);
 		az_json_finish(&j);
 		vmc_dump_destroy(v);
