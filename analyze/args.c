@@ -168,6 +168,17 @@ int az_run_close(struct az_run *r, int ret)
 	return fflush(stdout) == 0 ? ret : AZ_EXIT_FAIL;
 }
 
+int az_run_cmd(int argc, char **argv, const struct az_cmd *c)
+{
+	struct az_run r;
+	int ret = az_run_open(&r, argc, argv, c, c->need);
+
+	if (ret >= 0)
+		return ret;
+	ret = c->run(&r);
+	return ret < 0 ? az_run_fail(&r) : az_run_close(&r, ret);
+}
+
 /* ---- text output ------------------------------------------------------------------- */
 
 static bool plain(unsigned char c)

@@ -225,7 +225,9 @@ static int blocked_regs(struct az_kernel *k, const struct az_task *p, struct thr
 	return 0;
 }
 
-static const struct az_cmd bt_cmd = { "bt", bt_usage, AZ_OPT_VMLINUX, 1, 2 };
+static const struct az_cmd bt_cmd = {
+	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX, .minpos = 1, .maxpos = 2,
+};
 
 int az_cmd_bt(int argc, char **argv)
 {

@@ -129,16 +129,12 @@ int az_btf_member(void *ctx, const char *stype, const char *path, uint64_t *off,
 	char part[128];
 
 	while (t && *path) {
-		const char *dot = strchr(path, '.');
-		size_t len = dot ? (size_t)(dot - path) : strlen(path);
-		if (len >= sizeof(part))
+		path = az_path_next(path, part, sizeof(part));
+		if (!path)
 			return -1;
-		memcpy(part, path, len);
-		part[len] = 0;
 		id = find_member(btf, t, part, &o);
 		if (id < 0)
 			return -1;
-		path += len + (dot ? 1 : 0);
 		if (*path)
 			t = composite(btf, id);
 	}

@@ -229,7 +229,9 @@ static const char dmesg_usage[] =
 		   "  --dom0     Xen dumps: dom0's log, through its P2M, with dom0's VMCOREINFO\n"
 		   "             found in its memory (no symbols needed)\n";
 
-static const struct az_cmd dmesg_cmd = { "dmesg", dmesg_usage, AZ_OPT_DOM0 | AZ_OPT_LOG, 1, 1 };
+static const struct az_cmd dmesg_cmd = {
+	.name = "dmesg", .usage = dmesg_usage, .opts = AZ_OPT_DOM0 | AZ_OPT_LOG, .minpos = 1, .maxpos = 1,
+};
 
 int az_cmd_dmesg(int argc, char **argv)
 {

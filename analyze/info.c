@@ -254,7 +254,9 @@ static const char info_usage[] =
 		   "hypervisor version, load address, physical CPU count and dom0 P2M frame.\n"
 		   "  --json   stable machine-readable output (unknown values are null)\n";
 
-static const struct az_cmd info_cmd = { "info", info_usage, 0, 1, 1 };
+static const struct az_cmd info_cmd = {
+	.name = "info", .usage = info_usage, .opts = 0, .minpos = 1, .maxpos = 1,
+};
 
 int az_cmd_info(int argc, char **argv)
 {

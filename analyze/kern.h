@@ -101,6 +101,9 @@ typedef int (*az_sizeof_fn)(void *ctx, const char *stype, uint64_t *size);
 void az_layout_fill(struct az_layout *l, az_member_fn member, az_sizeof_fn sz,
 		    void *ctx, const char *source);
 const char *az_field_name(enum az_field f);   /* "task_struct.tasks" */
+/* Copy the first component of a dotted member path into part; returns the
+ * rest (past the dot, "" at the end), or NULL when it does not fit. */
+const char *az_path_next(const char *path, char *part, size_t size);
 
 struct az_btf;
 /* Find __start_BTF/__stop_BTF through the symbols and parse what is there. */

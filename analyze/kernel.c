@@ -23,6 +23,18 @@ const char *az_field_name(enum az_field f)
 	return buf[f];
 }
 
+const char *az_path_next(const char *path, char *part, size_t size)
+{
+	const char *dot = strchr(path, '.');
+	size_t len = dot ? (size_t)(dot - path) : strlen(path);
+
+	if (len >= size)
+		return NULL;
+	memcpy(part, path, len);
+	part[len] = 0;
+	return path + len + (dot ? 1 : 0);
+}
+
 void az_layout_fill(struct az_layout *l, az_member_fn member, az_sizeof_fn sz, void *ctx,
 		    const char *source)
 {

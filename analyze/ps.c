@@ -22,20 +22,14 @@ static int cmp_pid(const void *a, const void *b)
 	return x->active_cpu < y->active_cpu ? -1 : x->active_cpu > y->active_cpu;
 }
 
-static const struct az_cmd ps_cmd = { "ps", ps_usage, AZ_OPT_VMLINUX, 1, 1 };
-
-int az_cmd_ps(int argc, char **argv)
+static int ps_run(struct az_run *r)
 {
-	struct az_run r;
+	const struct az_args *a = &r->a;
+	struct az_kernel *k = &r->k;
 	struct az_tasks t;
-	int ret = az_run_open(&r, argc, argv, &ps_cmd, AZ_NEED_TYPES);
 
-	if (ret >= 0)
-		return ret;
-	const struct az_args *a = &r.a;
-	struct az_kernel *k = &r.k;
 	if (az_tasks_load(k, &t) < 0)
-		return az_run_fail(&r);
+		return -1;
 	qsort(t.v, t.n, sizeof(*t.v), cmp_pid);
 	if (a->json) {
 		struct az_json j;
@@ -79,5 +73,12 @@ int az_cmd_ps(int argc, char **argv)
 			fprintf(stderr, "salvage ps: %s: warning: %s\n", a->pos[0], t.warn);
 	}
 	az_tasks_free(&t);
-	return az_run_close(&r, AZ_EXIT_OK);
+	return AZ_EXIT_OK;
+}
+
+static const struct az_cmd ps_cmd = { "ps", ps_usage, AZ_OPT_VMLINUX, 1, 1, AZ_NEED_TYPES, ps_run };
+
+int az_cmd_ps(int argc, char **argv)
+{
+	return az_run_cmd(argc, argv, &ps_cmd);
 }

@@ -39,11 +39,16 @@ enum {
 	AZ_OPT_LOG = 8,         /* --raw, --caller, --level N */
 };
 
+struct az_run;
 struct az_cmd {
 	const char *name;       /* "sym" */
 	const char *usage;      /* the --help text */
 	unsigned opts;          /* AZ_OPT_* */
 	int minpos, maxpos;     /* positional arguments; maxpos -1: any number */
+	/* for az_run_cmd: what the kernel model must provide, and the body,
+	 * which returns the exit status, or -1 when r->k.err says why */
+	unsigned need;          /* AZ_NEED_* */
+	int (*run)(struct az_run *r);
 };
 
 struct az_args {
@@ -81,6 +86,8 @@ int az_run_kernel(struct az_run *r, unsigned need);
 int az_run_fail(struct az_run *r);
 /* Close; ret, or AZ_EXIT_FAIL when standard output cannot be flushed. */
 int az_run_close(struct az_run *r, int ret);
+/* A whole command that reads the kernel: az_run_open, c->run, close. */
+int az_run_cmd(int argc, char **argv, const struct az_cmd *c);
 
 /* ---- text output of bytes from the dump (args.c) ----------------------------- */
 /* Write s (at most len bytes, stopping at a NUL) to f with every byte that

@@ -18,19 +18,13 @@ static const char sym_usage[] =
 	"  --json   an array of {name, address, type} (lookups: {query, name,\n"
 	"           address, offset, size}, null when not found)\n";
 
-static const struct az_cmd sym_cmd = { "sym", sym_usage, AZ_OPT_VMLINUX, 1, -1 };
-
-int az_cmd_sym(int argc, char **argv)
+static int sym_run(struct az_run *r)
 {
-	struct az_run r;
+	const struct az_args *a = &r->a;
+	struct az_kernel *k = &r->k;
 	struct az_json j;
-	int ret = az_run_open(&r, argc, argv, &sym_cmd, AZ_NEED_SYMS);
+	int ret = AZ_EXIT_OK;
 
-	if (ret >= 0)
-		return ret;
-	ret = AZ_EXIT_OK;
-	const struct az_args *a = &r.a;
-	struct az_kernel *k = &r.k;
 	az_json_init(&j, stdout);
 	if (a->json)
 		az_json_begin_array(&j);
@@ -89,5 +83,12 @@ int az_cmd_sym(int argc, char **argv)
 		az_json_end_array(&j);
 		az_json_finish(&j);
 	}
-	return az_run_close(&r, ret);
+	return ret;
+}
+
+static const struct az_cmd sym_cmd = { "sym", sym_usage, AZ_OPT_VMLINUX, 1, -1, AZ_NEED_SYMS, sym_run };
+
+int az_cmd_sym(int argc, char **argv)
+{
+	return az_run_cmd(argc, argv, &sym_cmd);
 }

@@ -280,20 +280,21 @@ static void print_json(struct az_kernel *k, const struct sysinfo_ *s)
 	az_json_finish(&j);
 }
 
-static const struct az_cmd sys_cmd = { "sys", sys_usage, AZ_OPT_VMLINUX, 1, 1 };
+static int sys_run(struct az_run *r)
+{
+	struct sysinfo_ s;
+
+	gather(&r->k, &s);
+	if (r->a.json)
+		print_json(&r->k, &s);
+	else
+		print_text(&r->k, r->a.pos[0], &s);
+	return AZ_EXIT_OK;
+}
+
+static const struct az_cmd sys_cmd = { "sys", sys_usage, AZ_OPT_VMLINUX, 1, 1, 0, sys_run };
 
 int az_cmd_sys(int argc, char **argv)
 {
-	struct az_run r;
-	struct sysinfo_ s;
-	int ret = az_run_open(&r, argc, argv, &sys_cmd, 0);
-
-	if (ret >= 0)
-		return ret;
-	gather(&r.k, &s);
-	if (r.a.json)
-		print_json(&r.k, &s);
-	else
-		print_text(&r.k, r.a.pos[0], &s);
-	return az_run_close(&r, AZ_EXIT_OK);
+	return az_run_cmd(argc, argv, &sys_cmd);
 }

@@ -664,7 +664,9 @@ static const char xen_usage[] =
 "  --json           machine-readable output\n"
 "dom0's own kernel log: salvage dmesg --dom0 DUMP.\n";
 
-static const struct az_cmd xen_cmd = { "xen", xen_usage, AZ_OPT_XEN_SYMS, 2, 2 };
+static const struct az_cmd xen_cmd = {
+	.name = "xen", .usage = xen_usage, .opts = AZ_OPT_XEN_SYMS, .minpos = 2, .maxpos = 2,
+};
 
 int az_cmd_xen(int argc, char **argv)
 {
