@@ -131,6 +131,12 @@ vmc_dump *az_open(const char *path)
 	return d;
 }
 
+const char *az_dom0_errmsg(vmc_dump *d)
+{
+	const char *m = vmc_errmsg(d);
+	return strncmp(m, "dom0: ", 6) ? m : m + 6;
+}
+
 int az_run_open(struct az_run *r, int argc, char **argv, const struct az_cmd *c,
 		unsigned need)
 {
@@ -186,11 +192,11 @@ static bool plain(unsigned char c)
 	return c >= 0x20 && c < 0x7f && c != '\\';
 }
 
-void az_tput(FILE *f, const char *s, size_t len)
+void az_tput(FILE *f, const char *s, size_t len, bool lines)
 {
-	for (size_t i = 0; i < len && s[i]; i++) {
+	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (plain(c))
+		if (plain(c) || (lines && (c == '\n' || c == '\t')))
 			putc(c, f);
 		else
 			fprintf(f, "\\x%02x", c);

@@ -100,12 +100,13 @@ static void print_regs_text(const struct az_frame *f)
 
 static void print_text(struct az_kernel *k, const struct thread *t)
 {
-	char sym[256];
+	char sym[256], esc[1024], esc2[1024];
 	struct az_srcpos pos[8];
 
 	if (t->task)
 		printf("PID: %-6d TASK: %016" PRIx64 "  CPU: %-3d COMMAND: \"%s\"%s\n", t->pid,
-		       t->task->addr, t->cpu, t->task->comm, t->panic ? "  (panic)" : "");
+		       t->task->addr, t->cpu, az_tesc(esc, sizeof(esc), t->task->comm),
+		       t->panic ? "  (panic)" : "");
 	else
 		printf("PID: %-6d TASK: (unknown: %s)  CPU: %d%s\n", t->pid,
 		       k->have_types ? "no run queue" : "no struct layouts", t->cpu,
@@ -114,16 +115,19 @@ static void print_text(struct az_kernel *k, const struct thread *t)
 		const struct az_frame *f = &t->f[i];
 		az_symbolize(k, f->ip, sym, sizeof(sym));
 		printf("%s#%-2d [%016" PRIx64 "] %s%s at %016" PRIx64 "%s%s\n",
-		       f->reliable ? " " : "?", i, f->sp, f->reliable ? "" : "? ", sym, f->ip,
+		       f->reliable ? " " : "?", i, f->sp, f->reliable ? "" : "? ",
+		       az_tesc(esc, sizeof(esc), sym), f->ip,
 		       f->how == AZ_HOW_FP ? "  (frame pointer)" : "",
 		       f->how == AZ_HOW_SCAN ? "  (stack scan)" :
 		       f->how == AZ_HOW_RETADDR ? "  (return address found by its call)" : "");
 		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
 		for (int p = 0; p < np; p++) {
 			if (pos[p].func[0])
-				printf("        inlined %s at %s:%u\n", pos[p].func, pos[p].file, pos[p].line);
+				printf("        inlined %s at %s:%u\n", az_tesc(esc, sizeof(esc), pos[p].func),
+				       az_tesc(esc2, sizeof(esc2), pos[p].file), pos[p].line);
 			else
-				printf("        %s:%u\n", pos[p].file, pos[p].line);
+				printf("        %s:%u\n", az_tesc(esc2, sizeof(esc2), pos[p].file),
+				       pos[p].line);
 		}
 		if (f->has_regs)
 			print_regs_text(f);

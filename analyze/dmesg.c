@@ -259,7 +259,7 @@ int az_cmd_dmesg(int argc, char **argv)
 		/* Xen: dom0's memory as a dump of its own (vmcore/xen.c) */
 		top = d;
 		if (vmc_xen_dom0_open(top, NULL, &d) != VMC_OK) {
-			fprintf(stderr, "salvage: %s: dom0: %s\n", path, vmc_errmsg(top));
+			fprintf(stderr, "salvage: %s: dom0: %s\n", path, az_dom0_errmsg(top));
 			vmc_dump_destroy(top);
 			return AZ_EXIT_FAIL;
 		}

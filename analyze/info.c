@@ -93,8 +93,10 @@ static void print_text(vmc_dump *d, const struct facts *f)
 	printf("format:        %s\n", f->format);
 	printf("compression:   %s\n", f->compression);
 	printf("producer:      %s\n", f->producer);
-	printf("osrelease:     %s\n", f->osrelease ? f->osrelease : "(unknown)");
-	printf("arch:          %s\n", f->arch ? f->arch : "(unknown)");
+	char esc[512];
+
+	printf("osrelease:     %s\n", f->osrelease ? az_tesc(esc, sizeof(esc), f->osrelease) : "(unknown)");
+	printf("arch:          %s\n", f->arch ? az_tesc(esc, sizeof(esc), f->arch) : "(unknown)");
 	printf("page size:     %u\n", f->page_size);
 	if (f->has_crash_time) {
 		char tb[64] = "";
@@ -146,7 +148,7 @@ static void print_text(vmc_dump *d, const struct facts *f)
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x) {
 		printf("xen:\n");
-		printf("  version:     %s\n", f->xen_version);
+		printf("  version:     %s\n", az_tesc(esc, sizeof(esc), f->xen_version));
 		if (x->has_phys_start)
 			printf("  phys start:  0x%" PRIx64 "\n", x->phys_start);
 		else
@@ -160,7 +162,7 @@ static void print_text(vmc_dump *d, const struct facts *f)
 	if (vmc_warning_count(d)) {
 		printf("warnings:\n");
 		for (size_t i = 0; i < vmc_warning_count(d); i++)
-			printf("  %s\n", vmc_warning(d, i));
+			printf("  %s\n", az_tesc(esc, sizeof(esc), vmc_warning(d, i)));
 	}
 }
 

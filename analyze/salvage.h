@@ -69,6 +69,10 @@ int az_args_status(int rc);
  * return NULL. */
 vmc_dump *az_open(const char *path);
 
+/* vmc_errmsg(d) after vmc_xen_dom0_open failed, without the "dom0: " the
+ * library may start it with (the callers say "dom0: " themselves). */
+const char *az_dom0_errmsg(vmc_dump *d);
+
 /* The preamble of the commands that read the kernel: parse the arguments,
  * open pos[0] and the kernel model with `need`.  Returns -1 to go on (r->k
  * open), else the exit status (the error printed). */
@@ -90,12 +94,13 @@ int az_run_close(struct az_run *r, int ret);
 int az_run_cmd(int argc, char **argv, const struct az_cmd *c);
 
 /* ---- text output of bytes from the dump (args.c) ----------------------------- */
-/* Write s (at most len bytes, stopping at a NUL) to f with every byte that
- * is not printable ASCII (controls, ESC, DEL, bytes >= 0x80) and the
- * backslash written as \xNN, as the kernel's /dev/kmsg does: nothing a
- * hostile dump holds reaches the terminal as a control sequence, and the
- * escaping cannot be forged.  --json output escapes on its own. */
-void az_tput(FILE *f, const char *s, size_t len);
+/* Write the len bytes at s to f with every byte that is not printable ASCII
+ * (controls, ESC, NUL, DEL, bytes >= 0x80) and the backslash written as
+ * \xNN, as the kernel's /dev/kmsg does: nothing a hostile dump holds
+ * reaches the terminal as a control sequence, and the escaping cannot be
+ * forged.  lines: newlines and tabs pass (multi-line text such as a log).
+ * --json output escapes on its own. */
+void az_tput(FILE *f, const char *s, size_t len, bool lines);
 /* The same into buf (always terminated, cut at a whole escape); returns buf,
  * for printf("%s") with several strings. */
 const char *az_tesc(char *buf, size_t size, const char *s);

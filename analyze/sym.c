@@ -34,7 +34,7 @@ static int sym_run(struct az_run *r)
 			char t[2] = { y->type, 0 };
 			if (!a->json) {
 				printf("%016" PRIx64 " %c ", y->addr, y->type);
-				az_tput(stdout, az_sym_name(&k->syms, y), SIZE_MAX);
+				az_tput(stdout, az_sym_name(&k->syms, y), strlen(az_sym_name(&k->syms, y)), false);
 				putchar('\n');
 				continue;
 			}

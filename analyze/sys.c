@@ -222,10 +222,11 @@ static void print_text(struct az_kernel *k, const char *path, const struct sysin
 		printf("       TASKS: %ld\n", s->tasks);
 	else
 		printf("       TASKS: (unknown: %s)\n", s->tasks_why);
-	printf("    NODENAME: %s\n", s->has_uts ? s->uts[1] : "(unknown)");
-	printf("     RELEASE: %s\n", s->has_uts ? s->uts[2] : "(unknown)");
-	printf("     VERSION: %s\n", s->has_uts ? s->uts[3] : "(unknown)");
-	printf("     MACHINE: %s\n", s->has_uts ? s->uts[4] : "(unknown)");
+	static const char *const uts_label[] = { "    NODENAME", "     RELEASE", "     VERSION",
+						 "     MACHINE" };
+	for (int i = 0; i < 4; i++)
+		printf("%s: %s\n", uts_label[i],
+		       s->has_uts ? az_tesc(b, sizeof(b), s->uts[i + 1]) : "(unknown)");
 	if (s->has_max_pfn) {
 		mib(b, sizeof(b), s->max_pfn, ps);
 		printf("      MEMORY: %s (max_pfn 0x%" PRIx64 ")", b, s->max_pfn);
@@ -238,9 +239,11 @@ static void print_text(struct az_kernel *k, const char *path, const struct sysin
 	}
 	mib(b, sizeof(b), s->dump_pages, ps);
 	printf(", %s in the dump\n", b);
-	if (s->panic[0])
-		printf("       PANIC: \"%s\"\n", s->panic);
-	else
+	if (s->panic[0]) {
+		printf("       PANIC: \"");
+		az_tput(stdout, s->panic, strnlen(s->panic, sizeof(s->panic)), false);
+		printf("\"\n");
+	} else
 		printf("       PANIC: (no panic message in the kernel log)\n");
 }
 

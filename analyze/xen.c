@@ -260,7 +260,7 @@ static void dom0_facts(struct xctx *c, struct dom0_facts *f)
 {
 	memset(f, 0, sizeof(*f));
 	if (vmc_xen_dom0_open(c->d, NULL, &f->view) != VMC_OK) {
-		snprintf(f->err, sizeof(f->err), "%s", vmc_errmsg(c->d));
+		snprintf(f->err, sizeof(f->err), "%s", az_dom0_errmsg(c->d));
 		return;
 	}
 	const struct vmc_dom0_info *in = vmc_xen_dom0_info(f->view);
@@ -297,12 +297,13 @@ static int cmd_info(struct xctx *c, bool json)
 	size_t n = vmc_cpu_count(c->d);
 
 	if (!json) {
-		printf("xen:           %s\n", version);
-		printf("changeset:     %s\n", changeset[0] ? changeset : "(none)");
-		printf("compiler:      %s\n", compiler[0] ? compiler : "(unknown)");
+		char esc[1024], esc2[1024];
+		printf("xen:           %s\n", az_tesc(esc, sizeof(esc), version));
+		printf("changeset:     %s\n", changeset[0] ? az_tesc(esc, sizeof(esc), changeset) : "(none)");
+		printf("compiler:      %s\n", compiler[0] ? az_tesc(esc, sizeof(esc), compiler) : "(unknown)");
 		/* Xen's compile date usually holds the time already */
-		printf("compiled:      %s%s%s\n", date, strstr(date, tm) ? "" : " ",
-		       strstr(date, tm) ? "" : tm);
+		printf("compiled:      %s%s%s\n", az_tesc(esc, sizeof(esc), date), strstr(date, tm) ? "" : " ",
+		       strstr(date, tm) ? "" : az_tesc(esc2, sizeof(esc2), tm));
 		printf("tainted:       0x%" PRIx64 "\n", x->tainted);
 		printf("crash info:    %u-byte layout\n", x->layout_size);
 		if (have_ps)
@@ -334,21 +335,26 @@ static int cmd_info(struct xctx *c, bool json)
 			printf("crashing cpu:  %d (from the %s)\n", ccpu, how);
 		else
 			printf("crashing cpu:  (not told by the dump; give --xen-syms)\n");
-		printf("domains:       ");
-		for (size_t i = 0; i < c->ndoms; i++)
-			printf("%s%u", i ? " " : "", c->doms[i].id);
-		printf("%s\n", c->ndoms ? "" : "(unknown)");
+		/* how many, then their ids: "domains: 0" read as a count */
+		if (c->ndoms) {
+			printf("domains:       %zu (id%s", c->ndoms, c->ndoms > 1 ? "s" : "");
+			for (size_t i = 0; i < c->ndoms; i++)
+				printf(" %u", c->doms[i].id);
+			printf(")\n");
+		} else {
+			printf("domains:       (unknown)\n");
+		}
 		if (d0.ok)
 			printf("dom0:          %s, %" PRIu64 " pages (%" PRIu64 " in the dump), VMCOREINFO from %s\n",
-			       d0.osrelease ? d0.osrelease : "(release unknown)", d0.valid, d0.present,
-			       d0.from ? d0.from : "nowhere");
+			       d0.osrelease ? az_tesc(esc, sizeof(esc), d0.osrelease) : "(release unknown)",
+			       d0.valid, d0.present, d0.from ? d0.from : "nowhere");
 		else
 			printf("dom0:          (%s)\n", d0.err);
 		if (r.source)
 			printf("console ring:  %zu bytes (%s%s)\n", r.len, r.source,
 			       r.wrapped ? ", wrapped" : "");
 		for (size_t i = 0; i < c->nwarn; i++)
-			printf("warning:       %s\n", c->warn[i]);
+			printf("warning:       %s\n", az_tesc(esc, sizeof(esc), c->warn[i]));
 	} else {
 		struct az_json j;
 		az_json_init(&j, stdout);
@@ -438,7 +444,7 @@ static int cmd_log(struct xctx *c, bool json)
 			"%s\n", c->path, r.maddr,
 			r.wrapped ? "; it is full, so its oldest line is not known (give --xen-syms)" : "");
 	if (!json) {
-		fwrite(r.text, 1, r.len, stdout);
+		az_tput(stdout, r.text, r.len, true);
 		if (r.len && r.text[r.len - 1] != '\n')
 			putchar('\n');
 	} else {
@@ -551,8 +557,15 @@ static int cmd_frames(struct xctx *c, bool json)
 	static const char *const st[] = { "hole", "excluded", NULL, "incomplete" };
 
 	if (!c->hv_ok || !c->hv->have_frame_table || !c->dom0_owner) {
+		/* say what is missing, never an empty "()" */
+		const char *why = !c->hv_ok ? c->hv_err :
+				  !c->hv->have_frame_table ? "no frame_table in VMCOREINFO_XEN" :
+				  !c->doms_ok ? "domain_list could not be walked" :
+				  "domain 0 is not on domain_list";
+		if (c->hv_ok && c->hv->err[0] && !c->doms_ok)
+			why = c->hv->err;
 		fprintf(stderr, "salvage: %s: frame ownership needs frame_table and domain 0 (%s)\n",
-			c->path, c->hv_ok ? c->hv->err : c->hv_err);
+			c->path, why);
 		return AZ_EXIT_FAIL;
 	}
 	if (json) {
