@@ -25,6 +25,8 @@ struct facts {
 	bool has_level;
 	int level;
 	bool incomplete;
+	uint64_t present;       /* frames stored in the dump */
+	uint64_t unwritten;     /* frames the dump should hold but never got */
 	char xen_version[96];
 };
 
@@ -68,6 +70,16 @@ static void gather(vmc_dump *d, struct facts *f)
 	}
 	f->has_level = vmc_kdump_dump_level(d, &f->level) == VMC_OK;
 	f->incomplete = vmc_incomplete(d);
+	/* a dump cut short: the frames past the cut are not in it, even where
+	 * its bitmap says they should be */
+	f->present = vmc_pages_present(d);
+	if (f->incomplete) {
+		uint64_t max = vmc_max_pfn(d), run = 1;
+		for (uint64_t pfn = 0; pfn < max; pfn += run)
+			if (vmc_page_state_run(d, pfn, max - pfn, &run) == VMC_PAGE_INCOMPLETE)
+				f->unwritten += run;
+		f->present -= f->unwritten < f->present ? f->unwritten : f->present;
+	}
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x)
 		snprintf(f->xen_version, sizeof(f->xen_version), "%" PRIu64 ".%" PRIu64 "%s",
@@ -141,9 +153,12 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		human_size(sz, sizeof(sz), r->end - r->start);
 		printf("  0x%012" PRIx64 "-0x%012" PRIx64 "  %s\n", r->start, r->end, sz);
 	}
-	human_size(sz, sizeof(sz), vmc_pages_present(d) * f->page_size);
-	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump (%s)\n",
-	       vmc_pages_total(d), vmc_pages_present(d), sz);
+	human_size(sz, sizeof(sz), f->present * f->page_size);
+	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump (%s)", vmc_pages_total(d),
+	       f->present, sz);
+	if (f->unwritten)
+		printf(", %" PRIu64 " never written (cut short)", f->unwritten);
+	printf("\n");
 	printf("incomplete:    %s\n", f->incomplete ? "yes" : "no");
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x) {
@@ -230,7 +245,8 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	az_json_key(&j, "pages");
 	az_json_begin_object(&j);
 	az_json_ku64(&j, "total", vmc_pages_total(d));
-	az_json_ku64(&j, "present", vmc_pages_present(d));
+	az_json_ku64(&j, "present", f->present);
+	az_json_ku64(&j, "unwritten", f->unwritten);
 	az_json_end_object(&j);
 
 	const struct vmc_xen *x = vmc_xen(d);
