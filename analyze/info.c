@@ -22,7 +22,7 @@ struct facts {
 	uint64_t phys_base;
 	bool has_kaslr;
 	uint64_t kaslr;
-	bool has_level;
+	bool has_level, bad_level;
 	int level;
 	bool incomplete;
 	uint64_t present;       /* frames stored in the dump */
@@ -68,7 +68,12 @@ static void gather(vmc_dump *d, struct facts *f)
 		f->has_kaslr = true;
 		f->kaslr = u;
 	}
-	f->has_level = vmc_kdump_dump_level(d, &f->level) == VMC_OK;
+	/* makedumpfile's levels are 0-31: anything else is a damaged header,
+	 * not a level (an unknown value is never printed as a number) */
+	if (vmc_kdump_dump_level(d, &f->level) == VMC_OK) {
+		f->has_level = f->level >= 0 && f->level <= 31;
+		f->bad_level = !f->has_level;
+	}
 	f->incomplete = vmc_incomplete(d);
 	/* a dump cut short: the frames past the cut are not in it, even where
 	 * its bitmap says they should be */
@@ -146,6 +151,8 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		printf("kaslr offset:  (unknown)\n");
 	if (f->has_level)
 		printf("dump level:    %d\n", f->level);
+	else if (f->bad_level)
+		printf("dump level:    (unknown: not a makedumpfile level)\n");
 	printf("memory:        %zu range%s\n", vmc_range_count(d),
 	       vmc_range_count(d) == 1 ? "" : "s");
 	for (size_t i = 0; i < vmc_range_count(d); i++) {
