@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define MAX_FRAMES 96
-#define THREAD_SIZE (16 * 1024)
 
 static const char bt_usage[] =
 	"usage: salvage bt [--json] [--vmlinux FILE] DUMP [PID]\n\n"
@@ -196,39 +195,6 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 	az_json_end_object(j);
 }
 
-/* Registers of a task that is not running: switch_to() left an
- * inactive_task_frame at thread.sp (bp, return address into __schedule). */
-static int blocked_regs(struct az_kernel *k, const struct az_task *p, struct thread *t)
-{
-	uint64_t sp, bp, ret, stack, rff;
-	int64_t o = k->lay.off[AZ_F_TASK_THREAD_SP];
-	if (o < 0 || az_read_u64(k, p->addr + (uint64_t)o, &sp) < 0) {
-		snprintf(k->err, sizeof(k->err), "task %d: thread.sp unknown or unreadable", p->pid);
-		return -1;
-	}
-	if (az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_BP], &bp) < 0 ||
-	    az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_RET], &ret) < 0) {
-		snprintf(k->err, sizeof(k->err), "task %d: saved frame at 0x%" PRIx64 " not readable",
-			 p->pid, sp);
-		return -1;
-	}
-	memset(t->regs, 0, sizeof(t->regs));
-	t->regs[VMC_REG_RSP] = sp + k->lay.inactive_frame_size;
-	t->regs[VMC_REG_RBP] = bp;
-	t->regs[VMC_REG_RIP] = ret;
-	t->regs[VMC_REG_CS] = 0x10;
-	/* a new task returns into ret_from_fork: not a call site */
-	t->first_is_call = !((az_sym(k, "ret_from_fork_asm", &rff) == 0 && rff == ret) ||
-			     (az_sym(k, "ret_from_fork", &rff) == 0 && rff == ret));
-	t->regs_from = "inactive_task_frame";
-	if (k->lay.off[AZ_F_TASK_STACK] >= 0 &&
-	    az_read_u64(k, p->addr + (uint64_t)k->lay.off[AZ_F_TASK_STACK], &stack) == 0 && stack) {
-		t->stack_lo = stack;
-		t->stack_hi = stack + THREAD_SIZE;
-	}
-	return 0;
-}
-
 static const struct az_cmd bt_cmd = {
 	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX, .minpos = 1, .maxpos = 2,
 };
@@ -296,8 +262,12 @@ int az_cmd_bt(int argc, char **argv)
 		t->cpu = want->cpu;
 		t->task = want;
 		t->pid = want->pid;
-		if (blocked_regs(k, want, t) < 0)
+		struct az_unwind_opts o;
+		t->regs_from = "inactive_task_frame";
+		if (az_task_saved_regs(k, want, t->regs, &t->first_is_call, &o) < 0)
 			goto fail;
+		t->stack_lo = o.stack_lo;
+		t->stack_hi = o.stack_hi;
 		nth = 1;
 	}
 	if (nth == 0) {

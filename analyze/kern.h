@@ -238,5 +238,11 @@ struct az_unwind_opts {
 int az_unwind(struct az_kernel *k, const uint64_t regs[21], bool first_is_call,
 	      const struct az_unwind_opts *o, struct az_frame *out, int max,
 	      char *why, size_t whylen);
+/* Registers of a task that is not running, from the inactive_task_frame
+ * switch_to() left at its thread.sp, for az_unwind (first_is_call false
+ * when it will return into ret_from_fork), and its stack's bounds in o
+ * (0 when unknown).  -1 with k->err set when they cannot be read. */
+int az_task_saved_regs(struct az_kernel *k, const struct az_task *p, uint64_t regs[21],
+		       bool *first_is_call, struct az_unwind_opts *o);
 
 #endif

@@ -296,3 +296,36 @@ unreadable:
 		return n;
 	}
 }
+
+int az_task_saved_regs(struct az_kernel *k, const struct az_task *p, uint64_t regs[21],
+		       bool *first_is_call, struct az_unwind_opts *o)
+{
+	uint64_t sp, bp, ret, stack, rff;
+	int64_t off = k->lay.off[AZ_F_TASK_THREAD_SP];
+
+	memset(o, 0, sizeof(*o));
+	if (off < 0 || az_read_u64(k, p->addr + (uint64_t)off, &sp) < 0) {
+		snprintf(k->err, sizeof(k->err), "task %d: thread.sp unknown or unreadable", p->pid);
+		return -1;
+	}
+	if (az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_BP], &bp) < 0 ||
+	    az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_RET], &ret) < 0) {
+		snprintf(k->err, sizeof(k->err), "task %d: saved frame at 0x%" PRIx64 " not readable",
+			 p->pid, sp);
+		return -1;
+	}
+	memset(regs, 0, PT_REGS_WORDS * sizeof(regs[0]));
+	regs[VMC_REG_RSP] = sp + k->lay.inactive_frame_size;
+	regs[VMC_REG_RBP] = bp;
+	regs[VMC_REG_RIP] = ret;
+	regs[VMC_REG_CS] = 0x10;
+	/* a new task returns into ret_from_fork: not a call site */
+	*first_is_call = !((az_sym(k, "ret_from_fork_asm", &rff) == 0 && rff == ret) ||
+			   (az_sym(k, "ret_from_fork", &rff) == 0 && rff == ret));
+	if (k->lay.off[AZ_F_TASK_STACK] >= 0 &&
+	    az_read_u64(k, p->addr + (uint64_t)k->lay.off[AZ_F_TASK_STACK], &stack) == 0 && stack) {
+		o->stack_lo = stack;
+		o->stack_hi = stack + STACK_GUESS;
+	}
+	return 0;
+}
