@@ -28,9 +28,9 @@ int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args 
 		unsigned opt;
 		const char *name, *what;
 	} valued[] = {
-		{ AZ_OPT_VMLINUX, "--vmlinux", "a file" },
-		{ AZ_OPT_XEN_SYMS, "--xen-syms", "a file" },
-		{ AZ_OPT_LOG, "--level", "a level from 0 to 7" },
+		{ AZ_OPT_VMLINUX, "--vmlinux", "needs a file" },
+		{ AZ_OPT_XEN_SYMS, "--xen-syms", "takes a file" },
+		{ AZ_OPT_LOG, "--level", "takes a level from 0 to 7" },
 	};
 
 	memset(a, 0, sizeof(*a));
@@ -70,7 +70,7 @@ int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args 
 				continue;
 			if (!val || !*val || (valued[v].opt == AZ_OPT_LOG &&
 					      (val[0] < '0' || val[0] > '7' || val[1]))) {
-				fprintf(stderr, "salvage %s: %s takes %s\n", c->name, valued[v].name,
+				fprintf(stderr, "salvage %s: %s %s\n", c->name, valued[v].name,
 					valued[v].what);
 				return -1;
 			}
