@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* --name VALUE or --name=VALUE at argv[*i]: the value (NULL when missing),
- * or `none` when argv[*i] is another option. */
+/* --name VALUE or --name=VALUE at argv[*i]: *match tells whether argv[*i]
+ * is that option; the value, or NULL when it is missing (*i moves past a
+ * separate VALUE). */
 static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *match)
 {
 	size_t n = strlen(name);
