@@ -559,7 +559,8 @@ static int cmd_frames(struct xctx *c, bool json)
 	if (!c->hv_ok || !c->hv->have_frame_table || !c->dom0_owner) {
 		/* say what is missing, never an empty "()" */
 		const char *why = !c->hv_ok ? c->hv_err :
-				  !c->hv->have_frame_table ? "no frame_table in VMCOREINFO_XEN" :
+				  !c->hv->have_frame_table ?
+				  "VMCOREINFO_XEN lacks frame_table or the page_info and domain layouts" :
 				  !c->doms_ok ? "domain_list could not be walked" :
 				  "domain 0 is not on domain_list";
 		if (c->hv_ok && c->hv->err[0] && !c->doms_ok)

@@ -7,7 +7,8 @@
 #     ESC byte, and each shows the bytes as \xNN; --json keeps the strings;
 #   - a dump that cannot be opened is named once ("X: X: No such file");
 #   - `dmesg --dom0` says "dom0:" once;
-#   - `xen frames` never explains itself with an empty "()";
+#   - `xen frames` never explains itself with an empty "()" (reproduced by a
+#     dump whose VMCOREINFO_XEN lacks SYMBOL(frame_table));
 #   - `sym` looks up any number of names;
 #   - `info` on a dump cut short does not count the frames it never got;
 #   - `xen info` gives the domain count, not a bare id list ("domains: 0");
@@ -134,13 +135,25 @@ if gen xen-layout64; then
 	fi
 fi
 
-for f in xen-quirk-notes xen-info64 xen-raw-notes; do
-	gen $f || continue
+# xen-418-dom0 with VMCOREINFO_XEN's SYMBOL(frame_table) renamed (same
+# length): Xen's memory is readable, but frame ownership has no table
+if gen xen-418-dom0; then
+	"$PY" -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+old = b"SYMBOL(frame_table)="
+assert d.count(old) == 1
+open(sys.argv[2], "wb").write(d.replace(old, b"SYMBOL(frame_tablX)="))' \
+		"$O/xen-418-dom0.dump" "$O/xen-noft.dump"
+fi
+for f in xen-noft xen-info64 xen-raw-notes; do
+	[ -f "$O/$f.dump" ] || gen $f || continue
 	run frames-$f xen frames "$O/$f.dump"
-	if grep -q '()' "$O/frames-$f.err"; then
-		t_fail "xen frames $f: says why" "$(head -1 "$O/frames-$f.err")"
-	else
+	if [ $rc -eq 1 ] && grep -q 'needs frame_table and domain 0 (.' "$O/frames-$f.err" &&
+		! grep -q '()' "$O/frames-$f.err"; then
 		t_ok "xen frames $f: says why"
+	else
+		t_fail "xen frames $f: says why" "exit $rc: $(head -1 "$O/frames-$f.err")"
 	fi
 done
 
