@@ -132,7 +132,7 @@ static void print_text(struct az_kernel *k, const struct thread *t)
 			print_regs_text(f);
 	}
 	if (t->why[0])
-		printf("    (%s)\n", t->why);
+		printf("    (%s)\n", az_tesc(esc, sizeof(esc), t->why));
 }
 
 static void json_thread(struct az_kernel *k, struct az_json *j, const struct thread *t)
