@@ -101,6 +101,7 @@ test-fixtures: all
 	@bash tests/dmesg-test.sh $(BUILD)
 	@bash tests/mm-test.sh $(BUILD)
 	@bash tests/az-test.sh $(BUILD)
+	@bash tests/az-harden-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)

@@ -1,15 +1,13 @@
 /* bt.c - `salvage bt [--json] [--vmlinux F] DUMP [PID]`: backtraces of the
  * task each CPU was running (registers from NT_PRSTATUS), or of any task
  * (its registers saved by the scheduler: thread.sp -> inactive_task_frame). */
-#include "kern.h"
-#include "json.h"
+#include "salvage.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_FRAMES 96
-#define THREAD_SIZE (16 * 1024)
 
 static const char bt_usage[] =
 	"usage: salvage bt [--json] [--vmlinux FILE] DUMP [PID]\n\n"
@@ -101,12 +99,13 @@ static void print_regs_text(const struct az_frame *f)
 
 static void print_text(struct az_kernel *k, const struct thread *t)
 {
-	char sym[256];
+	char sym[256], esc[1024], esc2[1024];
 	struct az_srcpos pos[8];
 
 	if (t->task)
 		printf("PID: %-6d TASK: %016" PRIx64 "  CPU: %-3d COMMAND: \"%s\"%s\n", t->pid,
-		       t->task->addr, t->cpu, t->task->comm, t->panic ? "  (panic)" : "");
+		       t->task->addr, t->cpu, az_tesc(esc, sizeof(esc), t->task->comm),
+		       t->panic ? "  (panic)" : "");
 	else
 		printf("PID: %-6d TASK: (unknown: %s)  CPU: %d%s\n", t->pid,
 		       k->have_types ? "no run queue" : "no struct layouts", t->cpu,
@@ -115,22 +114,25 @@ static void print_text(struct az_kernel *k, const struct thread *t)
 		const struct az_frame *f = &t->f[i];
 		az_symbolize(k, f->ip, sym, sizeof(sym));
 		printf("%s#%-2d [%016" PRIx64 "] %s%s at %016" PRIx64 "%s%s\n",
-		       f->reliable ? " " : "?", i, f->sp, f->reliable ? "" : "? ", sym, f->ip,
+		       f->reliable ? " " : "?", i, f->sp, f->reliable ? "" : "? ",
+		       az_tesc(esc, sizeof(esc), sym), f->ip,
 		       f->how == AZ_HOW_FP ? "  (frame pointer)" : "",
 		       f->how == AZ_HOW_SCAN ? "  (stack scan)" :
 		       f->how == AZ_HOW_RETADDR ? "  (return address found by its call)" : "");
 		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
 		for (int p = 0; p < np; p++) {
 			if (pos[p].func[0])
-				printf("        inlined %s at %s:%u\n", pos[p].func, pos[p].file, pos[p].line);
+				printf("        inlined %s at %s:%u\n", az_tesc(esc, sizeof(esc), pos[p].func),
+				       az_tesc(esc2, sizeof(esc2), pos[p].file), pos[p].line);
 			else
-				printf("        %s:%u\n", pos[p].file, pos[p].line);
+				printf("        %s:%u\n", az_tesc(esc2, sizeof(esc2), pos[p].file),
+				       pos[p].line);
 		}
 		if (f->has_regs)
 			print_regs_text(f);
 	}
 	if (t->why[0])
-		printf("    (%s)\n", t->why);
+		printf("    (%s)\n", az_tesc(esc, sizeof(esc), t->why));
 }
 
 static void json_thread(struct az_kernel *k, struct az_json *j, const struct thread *t)
@@ -138,24 +140,12 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 	struct az_srcpos pos[8];
 
 	az_json_begin_object(j);
-	az_json_key(j, "cpu");
-	if (t->cpu >= 0)
-		az_json_i64(j, t->cpu);
-	else
-		az_json_null(j);
-	az_json_key(j, "pid");
-	az_json_i64(j, t->pid);
-	az_json_key(j, "task");
-	if (t->task)
-		az_json_hex(j, t->task->addr);
-	else
-		az_json_null(j);
-	az_json_key(j, "comm");
-	az_json_str(j, t->task ? t->task->comm : NULL);
-	az_json_key(j, "panic");
-	az_json_bool(j, t->panic);
-	az_json_key(j, "regs_from");
-	az_json_str(j, t->regs_from);
+	az_json_ki64_if(j, "cpu", t->cpu >= 0, t->cpu);
+	az_json_ki64(j, "pid", t->pid);
+	az_json_khex_if(j, "task", t->task != NULL, t->task ? t->task->addr : 0);
+	az_json_kstr(j, "comm", t->task ? t->task->comm : NULL);
+	az_json_kbool(j, "panic", t->panic);
+	az_json_kstr(j, "regs_from", t->regs_from);
 	az_json_key(j, "frames");
 	az_json_begin_array(j);
 	for (int i = 0; i < t->nf; i++) {
@@ -163,30 +153,21 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 		uint64_t off = 0, size = 0;
 		const struct az_sym *y = az_syms_find(&k->syms, f->ip, &off, &size);
 		az_json_begin_object(j);
-		az_json_key(j, "sp");
-		az_json_hex(j, f->sp);
-		az_json_key(j, "ip");
-		az_json_hex(j, f->ip);
-		az_json_key(j, "function");
-		az_json_str(j, y ? az_sym_name(&k->syms, y) : NULL);
-		az_json_key(j, "offset");
-		az_json_u64(j, off);
-		az_json_key(j, "how");
-		az_json_str(j, how_name[f->how]);
-		az_json_key(j, "reliable");
-		az_json_bool(j, f->reliable);
+		az_json_khex(j, "sp", f->sp);
+		az_json_khex(j, "ip", f->ip);
+		az_json_kstr(j, "function", y ? az_sym_name(&k->syms, y) : NULL);
+		az_json_ku64(j, "offset", off);
+		az_json_kstr(j, "how", how_name[f->how]);
+		az_json_kbool(j, "reliable", f->reliable);
 		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
 		if (np > 0) {
 			az_json_key(j, "source");
 			az_json_begin_array(j);
 			for (int p = 0; p < np; p++) {
 				az_json_begin_object(j);
-				az_json_key(j, "inlined");
-				az_json_str(j, pos[p].func[0] ? pos[p].func : NULL);
-				az_json_key(j, "file");
-				az_json_str(j, pos[p].file);
-				az_json_key(j, "line");
-				az_json_u64(j, pos[p].line);
+				az_json_kstr(j, "inlined", pos[p].func[0] ? pos[p].func : NULL);
+				az_json_kstr(j, "file", pos[p].file);
+				az_json_ku64(j, "line", pos[p].line);
 				az_json_end_object(j);
 			}
 			az_json_end_array(j);
@@ -194,19 +175,15 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 		if (f->has_regs) {
 			az_json_key(j, "exception");
 			az_json_begin_object(j);
-			az_json_key(j, "user");
-			az_json_bool(j, f->user_regs);
-			az_json_key(j, "address");
-			az_json_hex(j, f->regs_addr);
-			az_json_key(j, "partial");
-			az_json_bool(j, f->partial_regs);
+			az_json_kbool(j, "user", f->user_regs);
+			az_json_khex(j, "address", f->regs_addr);
+			az_json_kbool(j, "partial", f->partial_regs);
 			az_json_key(j, "regs");
 			az_json_begin_object(j);
 			for (int r = 0; r < 21; r++) {
 				if (f->partial_regs && r < VMC_REG_RIP)
 					continue;
-				az_json_key(j, reg_name[r]);
-				az_json_hex(j, f->regs[r]);
+				az_json_khex(j, reg_name[r], f->regs[r]);
 			}
 			az_json_end_object(j);
 			az_json_end_object(j);
@@ -214,86 +191,59 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 		az_json_end_object(j);
 	}
 	az_json_end_array(j);
-	az_json_key(j, "note");
-	az_json_str(j, t->why[0] ? t->why : NULL);
+	az_json_kstr(j, "note", t->why[0] ? t->why : NULL);
 	az_json_end_object(j);
 }
 
-/* Registers of a task that is not running: switch_to() left an
- * inactive_task_frame at thread.sp (bp, return address into __schedule). */
-static int blocked_regs(struct az_kernel *k, const struct az_task *p, struct thread *t)
-{
-	uint64_t sp, bp, ret, stack, rff;
-	int64_t o = k->lay.off[AZ_F_TASK_THREAD_SP];
-	if (o < 0 || az_read_u64(k, p->addr + (uint64_t)o, &sp) < 0) {
-		snprintf(k->err, sizeof(k->err), "task %d: thread.sp unknown or unreadable", p->pid);
-		return -1;
-	}
-	if (az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_BP], &bp) < 0 ||
-	    az_read_u64(k, sp + (uint64_t)k->lay.off[AZ_F_ITF_RET], &ret) < 0) {
-		snprintf(k->err, sizeof(k->err), "task %d: saved frame at 0x%" PRIx64 " not readable",
-			 p->pid, sp);
-		return -1;
-	}
-	memset(t->regs, 0, sizeof(t->regs));
-	t->regs[VMC_REG_RSP] = sp + k->lay.inactive_frame_size;
-	t->regs[VMC_REG_RBP] = bp;
-	t->regs[VMC_REG_RIP] = ret;
-	t->regs[VMC_REG_CS] = 0x10;
-	/* a new task returns into ret_from_fork: not a call site */
-	t->first_is_call = !((az_sym(k, "ret_from_fork_asm", &rff) == 0 && rff == ret) ||
-			     (az_sym(k, "ret_from_fork", &rff) == 0 && rff == ret));
-	t->regs_from = "inactive_task_frame";
-	if (k->lay.off[AZ_F_TASK_STACK] >= 0 &&
-	    az_read_u64(k, p->addr + (uint64_t)k->lay.off[AZ_F_TASK_STACK], &stack) == 0 && stack) {
-		t->stack_lo = stack;
-		t->stack_hi = stack + THREAD_SIZE;
-	}
-	return 0;
-}
+static const struct az_cmd bt_cmd = {
+	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX, .minpos = 1, .maxpos = 2,
+};
 
 int az_cmd_bt(int argc, char **argv)
 {
-	struct az_args a;
-	struct az_kernel k;
+	struct az_run r;
 	struct az_tasks tasks = { 0 };
 	struct thread *th = NULL;
 	size_t nth = 0;
-	int rc = az_parse_args(argc, argv, "bt", bt_usage, 2, &a), pid = -1;
+	int ret = az_args_status(az_parse_args(argc, argv, &bt_cmd, &r.a)), pid = -1;
+	const struct az_args *a = &r.a;
+	struct az_kernel *k = &r.k;
 
-	if (rc)
-		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
-	if (a.npos == 2) {
+	if (ret >= 0)
+		return ret;
+	if (a->npos == 2) {
 		char *end;
-		long v = strtol(a.pos[1], &end, 10);
+		long v = strtol(a->pos[1], &end, 10);
 		if (*end || v < 0 || v > 0x3fffffff) {
-			fprintf(stderr, "salvage bt: PID must be a number: '%s'\n", a.pos[1]);
+			fprintf(stderr, "salvage bt: PID must be a number: '%s'\n", a->pos[1]);
 			return AZ_EXIT_USAGE;
 		}
 		pid = (int)v;
 	}
-	if (az_kernel_open(&k, a.pos[0], a.vmlinux,
-			   AZ_NEED_SYMS | AZ_NEED_ORC | (pid >= 0 ? AZ_NEED_TYPES : 0)) < 0)
-		goto fail;
-	bool have_tasks = k.have_types && az_tasks_load(&k, &tasks) == 0;
+	/* the PID is checked before the dump is opened */
+	r.cmd = &bt_cmd;
+	ret = az_run_kernel(&r, AZ_NEED_SYMS | AZ_NEED_ORC | (pid >= 0 ? AZ_NEED_TYPES : 0));
+	if (ret >= 0)
+		return ret;
+	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
 	if (pid >= 0 && !have_tasks)
 		goto fail;
-	th = calloc(vmc_cpu_count(k.d) + 1, sizeof(*th));
+	th = calloc(vmc_cpu_count(k->d) + 1, sizeof(*th));
 	if (!th) {
-		snprintf(k.err, sizeof(k.err), "out of memory");
+		snprintf(k->err, sizeof(k->err), "out of memory");
 		goto fail;
 	}
 	const struct az_task *want = pid >= 0 ? az_task_by_pid(&tasks, pid) : NULL;
 	if (pid >= 0 && !want) {
-		snprintf(k.err, sizeof(k.err), "no task with PID %d", pid);
+		snprintf(k->err, sizeof(k->err), "no task with PID %d", pid);
 		goto fail;
 	}
-	for (size_t i = 0; i < vmc_cpu_count(k.d); i++) {
-		const struct vmc_cpu *c = vmc_cpu(k.d, i);
+	for (size_t i = 0; i < vmc_cpu_count(k->d); i++) {
+		const struct vmc_cpu *c = vmc_cpu(k->d, i);
 		struct thread *t = &th[nth];
 		if (c->empty)
 			continue;
-		t->cpu = az_note_cpu(&k, i);
+		t->cpu = az_note_cpu(k, i);
 		t->pid = (int)c->pid;
 		if (have_tasks && t->cpu >= 0 && t->cpu < tasks.ncpu)
 			for (size_t n = 0; n < tasks.n; n++)
@@ -312,49 +262,47 @@ int az_cmd_bt(int argc, char **argv)
 		t->cpu = want->cpu;
 		t->task = want;
 		t->pid = want->pid;
-		if (blocked_regs(&k, want, t) < 0)
+		struct az_unwind_opts o;
+		t->regs_from = "inactive_task_frame";
+		if (az_task_saved_regs(k, want, t->regs, &t->first_is_call, &o) < 0)
 			goto fail;
+		t->stack_lo = o.stack_lo;
+		t->stack_hi = o.stack_hi;
 		nth = 1;
 	}
 	if (nth == 0) {
-		snprintf(k.err, sizeof(k.err), "no CPU saved registers in this dump (no NT_PRSTATUS)");
+		snprintf(k->err, sizeof(k->err), "no CPU saved registers in this dump (no NT_PRSTATUS)");
 		goto fail;
 	}
 	for (size_t i = 0; i < nth; i++)
-		unwind(&k, &th[i]);
-	if (a.json) {
+		unwind(k, &th[i]);
+	if (a->json) {
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "symbols");
-		az_json_str(&j, k.syms.source);
-		az_json_key(&j, "unwinder");
-		az_json_str(&j, k.have_orc ? "orc" : "frame pointers");
+		az_json_kstr(&j, "symbols", k->syms.source);
+		az_json_kstr(&j, "unwinder", k->have_orc ? "orc" : "frame pointers");
 		az_json_key(&j, "threads");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < nth; i++)
-			json_thread(&k, &j, &th[i]);
+			json_thread(k, &j, &th[i]);
 		az_json_end_array(&j);
 		az_json_end_object(&j);
 		az_json_finish(&j);
 	} else {
-		if (!k.have_orc)
-			printf("(no ORC tables: %s; frame pointers and stack scan only)\n", k.why_orc);
+		if (!k->have_orc)
+			printf("(no ORC tables: %s; frame pointers and stack scan only)\n", k->why_orc);
 		for (size_t i = 0; i < nth; i++) {
 			if (i)
 				printf("\n");
-			print_text(&k, &th[i]);
+			print_text(k, &th[i]);
 		}
 	}
 	free(th);
 	az_tasks_free(&tasks);
-	az_kernel_close(&k);
-	return fflush(stdout) == 0 ? AZ_EXIT_OK : AZ_EXIT_FAIL;
+	return az_run_close(&r, AZ_EXIT_OK);
 fail:
-	if (k.err[0])
-		fprintf(stderr, "salvage bt: %s: %s\n", a.pos[0], k.err);
 	free(th);
 	az_tasks_free(&tasks);
-	az_kernel_close(&k);
-	return AZ_EXIT_FAIL;
+	return az_run_fail(&r);
 }

@@ -1,7 +1,6 @@
 /* dmesg.c - `salvage dmesg [--json] [--raw] [--level N] [--caller] DUMP`: the
  * kernel log, by default exactly as `makedumpfile --dump-dmesg` writes it. */
 #include "salvage.h"
-#include "json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -176,20 +175,10 @@ static void put_json(struct dmesg_state *s, const struct vmc_logrec *r)
 	char cs[16];
 
 	az_json_begin_object(j);
-	az_json_key(j, "seq");
-	az_json_u64(j, r->seq);
-	az_json_key(j, "ts_nsec");
-	az_json_u64(j, r->ts_nsec);
-	az_json_key(j, "level");
-	if (r->level >= 0)
-		az_json_i64(j, r->level);
-	else
-		az_json_null(j);
-	az_json_key(j, "facility");
-	if (r->facility >= 0)
-		az_json_i64(j, r->facility);
-	else
-		az_json_null(j);
+	az_json_ku64(j, "seq", r->seq);
+	az_json_ku64(j, "ts_nsec", r->ts_nsec);
+	az_json_ki64_if(j, "level", r->level >= 0, r->level);
+	az_json_ki64_if(j, "facility", r->facility >= 0, r->facility);
 	az_json_key(j, "caller");
 	if (s->o->has_caller) {
 		caller_str(cs, sizeof(cs), r->caller_id);
@@ -225,9 +214,8 @@ static int emit(void *arg, const struct vmc_logrec *r)
 	return ferror(stdout) ? 1 : 0;
 }
 
-static void dmesg_usage(FILE *f)
-{
-	fprintf(f, "usage: salvage dmesg [--json] [--raw] [--level N] [--caller] [--dom0] DUMP\n\n"
+static const char dmesg_usage[] =
+"usage: salvage dmesg [--json] [--raw] [--level N] [--caller] [--dom0] DUMP\n\n"
 		   "Prints the kernel log found through VMCOREINFO (the 5.10+ lockless\n"
 		   "printk ring buffer, or the 3.5-5.9 log_buf), by default line for line as\n"
 		   "`makedumpfile --dump-dmesg` writes it.\n"
@@ -239,62 +227,39 @@ static void dmesg_usage(FILE *f)
 		   "             values '-', text escaped as in /dev/kmsg: \\xNN)\n"
 		   "  --json     an array of {seq, ts_nsec, level, facility, caller, text}\n"
 		   "  --dom0     Xen dumps: dom0's log, through its P2M, with dom0's VMCOREINFO\n"
-		   "             found in its memory (no symbols needed)\n");
-}
+		   "             found in its memory (no symbols needed)\n";
+
+static const struct az_cmd dmesg_cmd = {
+	.name = "dmesg", .usage = dmesg_usage, .opts = AZ_OPT_DOM0 | AZ_OPT_LOG, .minpos = 1, .maxpos = 1,
+};
 
 int az_cmd_dmesg(int argc, char **argv)
 {
 	struct dmesg_opts o = { MODE_TEXT, 7, false, false };
 	struct dmesg_state s;
-	const char *path = NULL;
+	struct az_args a;
+	const char *path;
 	vmc_dump *d, *top = NULL;
-	bool dom0 = false;
 	size_t nwarn;
-	int rc, ret = AZ_EXIT_OK;
+	int rc, ret = az_args_status(az_parse_args(argc, argv, &dmesg_cmd, &a));
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--json")) {
-			o.mode = MODE_JSON;
-		} else if (!strcmp(a, "--raw")) {
-			o.mode = MODE_RAW;
-		} else if (!strcmp(a, "--dom0")) {
-			dom0 = true;
-		} else if (!strcmp(a, "--caller")) {
-			o.caller = true;
-		} else if (!strcmp(a, "--level") || !strncmp(a, "--level=", 8)) {
-			const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
-			if (!v || v[0] < '0' || v[0] > '7' || v[1]) {
-				fprintf(stderr, "salvage dmesg: --level takes a level from 0 to 7\n");
-				return AZ_EXIT_USAGE;
-			}
-			o.max_level = v[0] - '0';
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			dmesg_usage(stdout);
-			return AZ_EXIT_OK;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "salvage dmesg: unknown option '%s'\n", a);
-			dmesg_usage(stderr);
-			return AZ_EXIT_USAGE;
-		} else if (!path) {
-			path = a;
-		} else {
-			fprintf(stderr, "salvage dmesg: one dump at a time\n");
-			return AZ_EXIT_USAGE;
-		}
-	}
-	if (!path) {
-		dmesg_usage(stderr);
-		return AZ_EXIT_USAGE;
-	}
+	if (ret >= 0)
+		return ret;
+	ret = AZ_EXIT_OK;
+	path = a.pos[0];
+	/* --json wins over --raw */
+	o.mode = a.json ? MODE_JSON : a.raw ? MODE_RAW : MODE_TEXT;
+	o.max_level = a.level;
+	o.caller = a.caller;
+
 	d = az_open(path);
 	if (!d)
 		return AZ_EXIT_FAIL;
-	if (dom0) {
+	if (a.dom0) {
 		/* Xen: dom0's memory as a dump of its own (vmcore/xen.c) */
 		top = d;
 		if (vmc_xen_dom0_open(top, NULL, &d) != VMC_OK) {
-			fprintf(stderr, "salvage: %s: dom0: %s\n", path, vmc_errmsg(top));
+			fprintf(stderr, "salvage: %s: dom0: %s\n", path, az_dom0_errmsg(top));
 			vmc_dump_destroy(top);
 			return AZ_EXIT_FAIL;
 		}

@@ -420,15 +420,9 @@ int az_dwarf_member(void *ctx, const char *stype, const char *path, uint64_t *of
 	if (!struct_die(v, stype, &st))
 		return -1;
 	while (*path) {
-		const char *dot = strchr(path, '.');
-		size_t len = dot ? (size_t)(dot - path) : strlen(path);
-		if (len >= sizeof(part))
+		path = az_path_next(path, part, sizeof(part));
+		if (!path || !find_member(v, st, part, &o, &m))
 			return -1;
-		memcpy(part, path, len);
-		part[len] = 0;
-		if (!find_member(v, st, part, &o, &m))
-			return -1;
-		path += len + (dot ? 1 : 0);
 		if (*path && !type_die(v, m, &st, true))
 			return -1;
 	}
@@ -561,45 +555,45 @@ struct inl {
 
 /* Descend from die into the children holding pc, collecting inlined
  * subroutines outermost first. */
-static int collect_inlined(struct pcq *q, Dwarf_Die die, struct inl *out, int n)
+/* The first child of die with tag t1 or t2 whose ranges hold pc (its tag
+ * in *tag), or NULL. */
+static Dwarf_Die child_at(struct pcq *q, Dwarf_Die die, Dwarf_Half t1, Dwarf_Half t2,
+			  Dwarf_Half *tag)
 {
 	Dwarf_Die c, sib;
 	if (dwarf_child(die, &c, NULL) != DW_DLV_OK)
-		return n;
-	for (;;) {
-		Dwarf_Half tag = 0;
-		dwarf_tag(c, &tag, NULL);
-		if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block) &&
-		    die_has_pc(q, c)) {
-			if (tag == DW_TAG_inlined_subroutine && n < MAX_INLINE) {
-				origin_name(q->v, c, out[n].name, sizeof(out[n].name));
-				out[n].call_file = out[n].call_line = 0;
-				udata(c, DW_AT_call_file, &out[n].call_file);
-				udata(c, DW_AT_call_line, &out[n].call_line);
-				n++;
-			}
-			return collect_inlined(q, c, out, n);
-		}
-		if (dwarf_siblingof_b(q->v->dbg, c, 1, &sib, NULL) != DW_DLV_OK)
-			return n;
-		c = sib;
-	}
-}
-
-static Dwarf_Die subprogram_at(struct pcq *q, Dwarf_Die cu)
-{
-	Dwarf_Die c, sib;
-	if (dwarf_child(cu, &c, NULL) != DW_DLV_OK)
 		return NULL;
 	for (;;) {
-		Dwarf_Half tag = 0;
-		dwarf_tag(c, &tag, NULL);
-		if (tag == DW_TAG_subprogram && die_has_pc(q, c))
+		*tag = 0;
+		dwarf_tag(c, tag, NULL);
+		if ((*tag == t1 || *tag == t2) && die_has_pc(q, c))
 			return c;
 		if (dwarf_siblingof_b(q->v->dbg, c, 1, &sib, NULL) != DW_DLV_OK)
 			return NULL;
 		c = sib;
 	}
+}
+
+static int collect_inlined(struct pcq *q, Dwarf_Die die, struct inl *out, int n)
+{
+	Dwarf_Half tag;
+	Dwarf_Die c = child_at(q, die, DW_TAG_inlined_subroutine, DW_TAG_lexical_block, &tag);
+	if (!c)
+		return n;
+	if (tag == DW_TAG_inlined_subroutine && n < MAX_INLINE) {
+		origin_name(q->v, c, out[n].name, sizeof(out[n].name));
+		out[n].call_file = out[n].call_line = 0;
+		udata(c, DW_AT_call_file, &out[n].call_file);
+		udata(c, DW_AT_call_line, &out[n].call_line);
+		n++;
+	}
+	return collect_inlined(q, c, out, n);
+}
+
+static Dwarf_Die subprogram_at(struct pcq *q, Dwarf_Die cu)
+{
+	Dwarf_Half tag;
+	return child_at(q, cu, DW_TAG_subprogram, DW_TAG_subprogram, &tag);
 }
 
 /* "kernel/panic.c" from "/build/.../linux-6.1.192/kernel/panic.c" */

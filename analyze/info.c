@@ -1,6 +1,5 @@
 /* info.c - `salvage info [--json] DUMP`: what a dump is and what it holds. */
 #include "salvage.h"
-#include "json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -23,9 +22,11 @@ struct facts {
 	uint64_t phys_base;
 	bool has_kaslr;
 	uint64_t kaslr;
-	bool has_level;
+	bool has_level, bad_level;
 	int level;
 	bool incomplete;
+	uint64_t present;       /* frames stored in the dump */
+	uint64_t unwritten;     /* frames the dump should hold but never got */
 	char xen_version[96];
 };
 
@@ -67,8 +68,23 @@ static void gather(vmc_dump *d, struct facts *f)
 		f->has_kaslr = true;
 		f->kaslr = u;
 	}
-	f->has_level = vmc_kdump_dump_level(d, &f->level) == VMC_OK;
+	/* makedumpfile's levels are 0-31: anything else is a damaged header,
+	 * not a level (an unknown value is never printed as a number) */
+	if (vmc_kdump_dump_level(d, &f->level) == VMC_OK) {
+		f->has_level = f->level >= 0 && f->level <= 31;
+		f->bad_level = !f->has_level;
+	}
 	f->incomplete = vmc_incomplete(d);
+	/* a dump cut short: the frames past the cut are not in it, even where
+	 * its bitmap says they should be */
+	f->present = vmc_pages_present(d);
+	if (f->incomplete) {
+		uint64_t max = vmc_max_pfn(d), run = 1;
+		for (uint64_t pfn = 0; pfn < max; pfn += run)
+			if (vmc_page_state_run(d, pfn, max - pfn, &run) == VMC_PAGE_INCOMPLETE)
+				f->unwritten += run;
+		f->present -= f->unwritten < f->present ? f->unwritten : f->present;
+	}
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x)
 		snprintf(f->xen_version, sizeof(f->xen_version), "%" PRIu64 ".%" PRIu64 "%s",
@@ -94,8 +110,10 @@ static void print_text(vmc_dump *d, const struct facts *f)
 	printf("format:        %s\n", f->format);
 	printf("compression:   %s\n", f->compression);
 	printf("producer:      %s\n", f->producer);
-	printf("osrelease:     %s\n", f->osrelease ? f->osrelease : "(unknown)");
-	printf("arch:          %s\n", f->arch ? f->arch : "(unknown)");
+	char esc[512];
+
+	printf("osrelease:     %s\n", f->osrelease ? az_tesc(esc, sizeof(esc), f->osrelease) : "(unknown)");
+	printf("arch:          %s\n", f->arch ? az_tesc(esc, sizeof(esc), f->arch) : "(unknown)");
 	printf("page size:     %u\n", f->page_size);
 	if (f->has_crash_time) {
 		char tb[64] = "";
@@ -133,6 +151,8 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		printf("kaslr offset:  (unknown)\n");
 	if (f->has_level)
 		printf("dump level:    %d\n", f->level);
+	else if (f->bad_level)
+		printf("dump level:    (unknown: not a makedumpfile level)\n");
 	printf("memory:        %zu range%s\n", vmc_range_count(d),
 	       vmc_range_count(d) == 1 ? "" : "s");
 	for (size_t i = 0; i < vmc_range_count(d); i++) {
@@ -140,14 +160,17 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		human_size(sz, sizeof(sz), r->end - r->start);
 		printf("  0x%012" PRIx64 "-0x%012" PRIx64 "  %s\n", r->start, r->end, sz);
 	}
-	human_size(sz, sizeof(sz), vmc_pages_present(d) * f->page_size);
-	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump (%s)\n",
-	       vmc_pages_total(d), vmc_pages_present(d), sz);
+	human_size(sz, sizeof(sz), f->present * f->page_size);
+	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump (%s)", vmc_pages_total(d),
+	       f->present, sz);
+	if (f->unwritten)
+		printf(", %" PRIu64 " never written (cut short)", f->unwritten);
+	printf("\n");
 	printf("incomplete:    %s\n", f->incomplete ? "yes" : "no");
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x) {
 		printf("xen:\n");
-		printf("  version:     %s\n", f->xen_version);
+		printf("  version:     %s\n", az_tesc(esc, sizeof(esc), f->xen_version));
 		if (x->has_phys_start)
 			printf("  phys start:  0x%" PRIx64 "\n", x->phys_start);
 		else
@@ -161,7 +184,7 @@ static void print_text(vmc_dump *d, const struct facts *f)
 	if (vmc_warning_count(d)) {
 		printf("warnings:\n");
 		for (size_t i = 0; i < vmc_warning_count(d); i++)
-			printf("  %s\n", vmc_warning(d, i));
+			printf("  %s\n", az_tesc(esc, sizeof(esc), vmc_warning(d, i)));
 	}
 }
 
@@ -171,60 +194,32 @@ static void print_json(vmc_dump *d, const struct facts *f)
 
 	az_json_init(&j, stdout);
 	az_json_begin_object(&j);
-	az_json_key(&j, "format");
-	az_json_str(&j, f->format);
-	az_json_key(&j, "compression");
-	az_json_str(&j, f->compression);
-	az_json_key(&j, "osrelease");
-	az_json_str(&j, f->osrelease);
-	az_json_key(&j, "arch");
-	az_json_str(&j, f->arch);
-	az_json_key(&j, "page_size");
-	az_json_u64(&j, f->page_size);
-	az_json_key(&j, "crash_time");
-	if (f->has_crash_time)
-		az_json_i64(&j, f->crash_time);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "cpus");
-	az_json_u64(&j, f->cpus);
-	az_json_key(&j, "phys_base");
-	if (f->has_phys_base)
-		az_json_hex(&j, f->phys_base);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "kaslr_offset");
-	if (f->has_kaslr)
-		az_json_hex(&j, f->kaslr);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "incomplete");
-	az_json_bool(&j, f->incomplete);
+	az_json_kstr(&j, "format", f->format);
+	az_json_kstr(&j, "compression", f->compression);
+	az_json_kstr(&j, "osrelease", f->osrelease);
+	az_json_kstr(&j, "arch", f->arch);
+	az_json_ku64(&j, "page_size", f->page_size);
+	az_json_ki64_if(&j, "crash_time", f->has_crash_time, f->crash_time);
+	az_json_ku64(&j, "cpus", f->cpus);
+	az_json_khex_if(&j, "phys_base", f->has_phys_base, f->phys_base);
+	az_json_khex_if(&j, "kaslr_offset", f->has_kaslr, f->kaslr);
+	az_json_kbool(&j, "incomplete", f->incomplete);
 	az_json_key(&j, "warnings");
 	az_json_begin_array(&j);
 	for (size_t i = 0; i < vmc_warning_count(d); i++)
 		az_json_str(&j, vmc_warning(d, i));
 	az_json_end_array(&j);
 
-	az_json_key(&j, "producer");
-	az_json_str(&j, f->producer);
-	az_json_key(&j, "dump_level");
-	if (f->has_level)
-		az_json_i64(&j, f->level);
-	else
-		az_json_null(&j);
+	az_json_kstr(&j, "producer", f->producer);
+	az_json_ki64_if(&j, "dump_level", f->has_level, f->level);
 	az_json_key(&j, "panic_cpu");
 	if (f->panic_cpu >= 0) {
 		const struct vmc_cpu *c = vmc_cpu(d, (size_t)f->panic_cpu);
 		az_json_begin_object(&j);
-		az_json_key(&j, "cpu");
-		az_json_i64(&j, f->panic_cpu);
-		az_json_key(&j, "pid");
-		az_json_u64(&j, c->pid);
-		az_json_key(&j, "rip");
-		az_json_hex(&j, c->regs[VMC_REG_RIP]);
-		az_json_key(&j, "rsp");
-		az_json_hex(&j, c->regs[VMC_REG_RSP]);
+		az_json_ki64(&j, "cpu", f->panic_cpu);
+		az_json_ku64(&j, "pid", c->pid);
+		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
+		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
 		az_json_end_object(&j);
 	} else {
 		az_json_null(&j);
@@ -234,17 +229,12 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	for (size_t i = 0; i < f->cpus; i++) {
 		const struct vmc_cpu *c = vmc_cpu(d, i);
 		az_json_begin_object(&j);
-		az_json_key(&j, "pid");
-		az_json_u64(&j, c->pid);
-		az_json_key(&j, "saved");
-		az_json_bool(&j, !c->empty);
-		az_json_key(&j, "rip");
-		az_json_hex(&j, c->regs[VMC_REG_RIP]);
-		az_json_key(&j, "rsp");
-		az_json_hex(&j, c->regs[VMC_REG_RSP]);
+		az_json_ku64(&j, "pid", c->pid);
+		az_json_kbool(&j, "saved", !c->empty);
+		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
+		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
 		if (c->has_cr) {
-			az_json_key(&j, "cr3");
-			az_json_hex(&j, c->cr3);
+			az_json_khex(&j, "cr3", c->cr3);
 		}
 		az_json_end_object(&j);
 	}
@@ -254,89 +244,59 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	for (size_t i = 0; i < vmc_range_count(d); i++) {
 		const struct vmc_range *r = &vmc_ranges(d)[i];
 		az_json_begin_object(&j);
-		az_json_key(&j, "start");
-		az_json_hex(&j, r->start);
-		az_json_key(&j, "end");
-		az_json_hex(&j, r->end);
+		az_json_khex(&j, "start", r->start);
+		az_json_khex(&j, "end", r->end);
 		az_json_end_object(&j);
 	}
 	az_json_end_array(&j);
 	az_json_key(&j, "pages");
 	az_json_begin_object(&j);
-	az_json_key(&j, "total");
-	az_json_u64(&j, vmc_pages_total(d));
-	az_json_key(&j, "present");
-	az_json_u64(&j, vmc_pages_present(d));
+	az_json_ku64(&j, "total", vmc_pages_total(d));
+	az_json_ku64(&j, "present", f->present);
+	az_json_ku64(&j, "unwritten", f->unwritten);
 	az_json_end_object(&j);
 
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x) {
 		az_json_key(&j, "xen");
 		az_json_begin_object(&j);
-		az_json_key(&j, "version");
-		az_json_str(&j, f->xen_version);
-		az_json_key(&j, "phys_start");
-		if (x->has_phys_start)
-			az_json_hex(&j, x->phys_start);
-		else
-			az_json_null(&j);
-		az_json_key(&j, "pcpus");
-		az_json_u64(&j, x->pcpus);
-		az_json_key(&j, "p2m_mfn");
-		if (x->has_p2m)
-			az_json_hex(&j, x->p2m_mfn);
-		else
-			az_json_null(&j);
+		az_json_kstr(&j, "version", f->xen_version);
+		az_json_khex_if(&j, "phys_start", x->has_phys_start, x->phys_start);
+		az_json_ku64(&j, "pcpus", x->pcpus);
+		az_json_khex_if(&j, "p2m_mfn", x->has_p2m, x->p2m_mfn);
 		az_json_end_object(&j);
 	}
 	az_json_end_object(&j);
 	az_json_finish(&j);
 }
 
-static void info_usage(FILE *f)
-{
-	fprintf(f, "usage: salvage info [--json] DUMP\n\n"
+static const char info_usage[] =
+"usage: salvage info [--json] DUMP\n\n"
 		   "Prints the dump's format and codec, kernel release, architecture, page\n"
 		   "size, crash time, CPUs (the panic CPU's RIP/RSP when the dump tells it),\n"
 		   "phys_base, KASLR offset, memory ranges, page counts, whether the dump is\n"
 		   "incomplete, the quirks tolerated while reading it, and for Xen dumps the\n"
 		   "hypervisor version, load address, physical CPU count and dom0 P2M frame.\n"
-		   "  --json   stable machine-readable output (unknown values are null)\n");
-}
+		   "  --json   stable machine-readable output (unknown values are null)\n";
+
+static const struct az_cmd info_cmd = {
+	.name = "info", .usage = info_usage, .opts = 0, .minpos = 1, .maxpos = 1,
+};
 
 int az_cmd_info(int argc, char **argv)
 {
-	const char *path = NULL;
-	bool json = false;
+	struct az_args a;
 	struct facts f;
 	vmc_dump *d;
+	int ret = az_args_status(az_parse_args(argc, argv, &info_cmd, &a));
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			info_usage(stdout);
-			return AZ_EXIT_OK;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "salvage info: unknown option '%s'\n", argv[i]);
-			info_usage(stderr);
-			return AZ_EXIT_USAGE;
-		} else if (!path) {
-			path = argv[i];
-		} else {
-			fprintf(stderr, "salvage info: one dump at a time\n");
-			return AZ_EXIT_USAGE;
-		}
-	}
-	if (!path) {
-		info_usage(stderr);
-		return AZ_EXIT_USAGE;
-	}
-	d = az_open(path);
+	if (ret >= 0)
+		return ret;
+	d = az_open(a.pos[0]);
 	if (!d)
 		return AZ_EXIT_FAIL;
 	gather(d, &f);
-	if (json)
+	if (a.json)
 		print_json(d, &f);
 	else
 		print_text(d, &f);

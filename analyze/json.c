@@ -112,3 +112,43 @@ void az_json_finish(struct az_json *j)
 {
 	fputc('\n', j->f);
 }
+
+/* az_json_kNAME(j, key, v): the key, then az_json_NAME(j, v) */
+#define AZ_JSON_KEYED(name, type) \
+	void az_json_k##name(struct az_json *j, const char *key, type v) \
+	{ \
+		az_json_key(j, key); \
+		az_json_##name(j, v); \
+	}
+AZ_JSON_KEYED(str, const char *)
+AZ_JSON_KEYED(u64, uint64_t)
+AZ_JSON_KEYED(i64, int64_t)
+AZ_JSON_KEYED(hex, uint64_t)
+AZ_JSON_KEYED(bool, bool)
+
+/* The key, and null when the value is missing: true when it is there. */
+static bool key_have(struct az_json *j, const char *key, bool have)
+{
+	az_json_key(j, key);
+	if (!have)
+		az_json_null(j);
+	return have;
+}
+
+void az_json_ku64_if(struct az_json *j, const char *key, bool have, uint64_t v)
+{
+	if (key_have(j, key, have))
+		az_json_u64(j, v);
+}
+
+void az_json_ki64_if(struct az_json *j, const char *key, bool have, int64_t v)
+{
+	if (key_have(j, key, have))
+		az_json_i64(j, v);
+}
+
+void az_json_khex_if(struct az_json *j, const char *key, bool have, uint64_t v)
+{
+	if (key_have(j, key, have))
+		az_json_hex(j, v);
+}

@@ -1,6 +1,9 @@
 /* kern.h - the analyzer's view of the crashed kernel: symbols (kallsyms from
  * the dump, or a vmlinux), struct layouts (BTF from the dump, or DWARF),
- * ORC unwind tables, tasks.  Shared by analyze/ files only (az_ prefix).
+ * ORC unwind tables, tasks, unwinding: the model the commands (salvage.h)
+ * are written against.  It knows nothing of argv or printing, and no model
+ * file includes salvage.h or json.h.  Shared by analyze/ files only (az_
+ * prefix).
  *
  * Ownership: an az_kernel owns everything it hands out; pointers stay valid
  * until az_kernel_close().  Functions return 0 on success or -1 with a
@@ -8,12 +11,15 @@
 #ifndef SALVAGE_AZ_KERN_H
 #define SALVAGE_AZ_KERN_H
 
-#include "salvage.h"
+#include "../vmcore/vmcore.h"
+
+#include <stdio.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/* ---- symbols (ksym.c, with `salvage sym`) --------------------------------------------------- */
+/* ---- symbols (ksym.c) --------------------------------------------------- */
 struct az_sym {
 	uint64_t addr;
 	uint32_t name;       /* offset into az_syms.names */
@@ -45,7 +51,7 @@ const struct az_sym *az_syms_find(const struct az_syms *s, uint64_t addr,
 int az_syms_addr(const struct az_syms *s, const char *name, uint64_t *addr);
 bool az_syms_is_text(const struct az_syms *s, uint64_t addr);
 
-/* ---- struct layouts (kernel.c: BTF, dwarf.c: DWARF) ------------------------------------- */
+/* ---- struct layouts (kernel.c; btf.c: BTF, dwarf.c: DWARF) ------------------------------------- */
 /* Every struct member the analyzer reads, listed once: (field id, struct,
  * member path, required).  Alternatives (e.g. __state vs state) are
  * separate entries; the users pick what is present. */
@@ -95,6 +101,9 @@ typedef int (*az_sizeof_fn)(void *ctx, const char *stype, uint64_t *size);
 void az_layout_fill(struct az_layout *l, az_member_fn member, az_sizeof_fn sz,
 		    void *ctx, const char *source);
 const char *az_field_name(enum az_field f);   /* "task_struct.tasks" */
+/* Copy the first component of a dotted member path into part; returns the
+ * rest (past the dot, "" at the end), or NULL when it does not fit. */
+const char *az_path_next(const char *path, char *part, size_t size);
 
 struct az_btf;
 /* Find __start_BTF/__stop_BTF through the symbols and parse what is there. */
@@ -125,7 +134,7 @@ struct az_srcpos {
 int az_dwarf_where(struct az_vmlinux *v, uint64_t addr, struct az_srcpos *out,
 		   int max);
 
-/* ---- ORC tables (unwind.c) --------------------------------------------------------- */
+/* ---- ORC tables (orc.c) --------------------------------------------------------- */
 struct az_orc_entry {
 	int16_t sp_offset, bp_offset;
 	uint8_t sp_reg, bp_reg, type;   /* type normalised to AZ_ORC_T_* */
@@ -154,7 +163,6 @@ enum { AZ_NEED_SYMS = 1, AZ_NEED_TYPES = 2, AZ_NEED_ORC = 4 };
 
 struct az_kernel {
 	vmc_dump *d;
-	const char *path;
 	struct az_syms syms;
 	bool have_syms, have_types, have_orc;
 	struct az_layout lay;
@@ -166,11 +174,11 @@ struct az_kernel {
 	char err[512];
 };
 
-/* Open dump path (and vmlinux when not NULL).  What cannot be had is noted
- * in why_*; the call fails only when a `need` bit cannot be met, with a
- * message naming what is missing. */
-int az_kernel_open(struct az_kernel *k, const char *path, const char *vmlinux,
-		   unsigned need);
+/* Read the kernel in open dump d (and vmlinux when not NULL); k owns d from
+ * here on, even on failure.  What cannot be had is noted in why_*; the call
+ * fails only when a `need` bit cannot be met, with a message in err naming
+ * what is missing. */
+int az_kernel_open(struct az_kernel *k, vmc_dump *d, const char *vmlinux, unsigned need);
 void az_kernel_close(struct az_kernel *k);
 
 int az_read(struct az_kernel *k, uint64_t va, void *buf, size_t len);
@@ -184,7 +192,7 @@ int az_percpu(struct az_kernel *k, uint64_t sym, unsigned cpu, uint64_t *addr);
 /* "name+0x1a/0x40" or the hex address when no symbol holds it. */
 void az_symbolize(struct az_kernel *k, uint64_t addr, char *buf, size_t len);
 
-/* ---- tasks (tasks.c, with `salvage ps`) ------------------------------------------------------ */
+/* ---- tasks (tasks.c) ------------------------------------------------------ */
 struct az_task {
 	uint64_t addr;
 	int pid, tgid, ppid;
@@ -230,18 +238,11 @@ struct az_unwind_opts {
 int az_unwind(struct az_kernel *k, const uint64_t regs[21], bool first_is_call,
 	      const struct az_unwind_opts *o, struct az_frame *out, int max,
 	      char *why, size_t whylen);
-
-/* ---- small shared helpers (kernel.c) -------------------------------------- */
-/* Parse common options: --json, --vmlinux F, --help; leaves positional
- * arguments in pos[] (at most npos).  Returns -1 on a usage error (printed),
- * 1 when --help was printed, 0 otherwise. */
-struct az_args {
-	bool json;
-	const char *vmlinux;
-	const char *pos[4];
-	int npos;
-};
-int az_parse_args(int argc, char **argv, const char *cmd, const char *usage,
-		  int maxpos, struct az_args *a);
+/* Registers of a task that is not running, from the inactive_task_frame
+ * switch_to() left at its thread.sp, for az_unwind (first_is_call false
+ * when it will return into ret_from_fork), and its stack's bounds in o
+ * (0 when unknown).  -1 with k->err set when they cannot be read. */
+int az_task_saved_regs(struct az_kernel *k, const struct az_task *p, uint64_t regs[21],
+		       bool *first_is_call, struct az_unwind_opts *o);
 
 #endif

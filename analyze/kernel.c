@@ -1,10 +1,8 @@
 /* kernel.c - open a dump as a kernel: symbols (a --vmlinux, else kallsyms
  * from the dump), struct layouts (DWARF from the vmlinux, else BTF from the
- * dump), ORC tables; memory reading helpers; shared option parsing. */
+ * dump), ORC tables; memory reading helpers. */
 #include "kern.h"
 
-#include <bpf/btf.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +21,18 @@ const char *az_field_name(enum az_field f)
 	if (!buf[f][0])
 		snprintf(buf[f], sizeof(buf[f]), "%s.%s", fields[f].st, fields[f].member);
 	return buf[f];
+}
+
+const char *az_path_next(const char *path, char *part, size_t size)
+{
+	const char *dot = strchr(path, '.');
+	size_t len = dot ? (size_t)(dot - path) : strlen(path);
+
+	if (len >= size)
+		return NULL;
+	memcpy(part, path, len);
+	part[len] = 0;
+	return path + len + (dot ? 1 : 0);
 }
 
 void az_layout_fill(struct az_layout *l, az_member_fn member, az_sizeof_fn sz, void *ctx,
@@ -110,13 +120,10 @@ void az_symbolize(struct az_kernel *k, uint64_t addr, char *buf, size_t len)
 		snprintf(buf, len, "%s+0x%" PRIx64, az_sym_name(&k->syms, y), off);
 }
 
-int az_kernel_open(struct az_kernel *k, const char *path, const char *vmlinux, unsigned need)
+int az_kernel_open(struct az_kernel *k, vmc_dump *d, const char *vmlinux, unsigned need)
 {
 	memset(k, 0, sizeof(*k));
-	k->path = path;
-	k->d = az_open(path);
-	if (!k->d)
-		return -1;      /* az_open said why */
+	k->d = d;
 	if (vmc_vmci_kerneloffset(k->d, &k->kaslr) != VMC_OK)
 		k->kaslr = 0;
 	if (vmlinux) {
@@ -168,200 +175,4 @@ void az_kernel_close(struct az_kernel *k)
 	if (k->d)
 		vmc_dump_destroy(k->d);
 	memset(k, 0, sizeof(*k));
-}
-
-int az_parse_args(int argc, char **argv, const char *cmd, const char *usage, int maxpos,
-		  struct az_args *a)
-{
-	memset(a, 0, sizeof(*a));
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			a->json = true;
-		} else if (!strcmp(argv[i], "--vmlinux") || !strncmp(argv[i], "--vmlinux=", 10)) {
-			if (argv[i][9] == '=') {
-				a->vmlinux = argv[i] + 10;
-			} else if (i + 1 < argc) {
-				a->vmlinux = argv[++i];
-			} else {
-				fprintf(stderr, "salvage %s: --vmlinux needs a file\n", cmd);
-				return -1;
-			}
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(usage, stdout);
-			return 1;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "salvage %s: unknown option '%s'\n%s", cmd, argv[i], usage);
-			return -1;
-		} else if (a->npos < maxpos) {
-			a->pos[a->npos++] = argv[i];
-		} else {
-			fprintf(stderr, "salvage %s: too many arguments\n%s", cmd, usage);
-			return -1;
-		}
-	}
-	if (a->npos == 0) {
-		fputs(usage, stderr);
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- BTF ------------------------------------------------------------------- */
-
-/* btf.c - struct layouts from the kernel's own BTF (CONFIG_DEBUG_INFO_BTF),
- * found in the dump between the __start_BTF and __stop_BTF symbols and
- * parsed with libbpf (Debian's libbpf-dev). */
-
-#define MAX_BTF_BYTES (256u << 20)
-
-struct az_btf {
-	struct btf *btf;
-	void *data;
-};
-
-int az_btf_load(vmc_dump *d, const struct az_syms *s, struct az_btf **out,
-		char *err, size_t errlen)
-{
-	uint64_t start, stop;
-	struct az_btf *b;
-
-	if (az_syms_addr(s, "__start_BTF", &start) < 0 ||
-	    az_syms_addr(s, "__stop_BTF", &stop) < 0) {
-		snprintf(err, errlen, "no BTF in this dump (no __start_BTF/__stop_BTF symbols: "
-			 "kernel built without CONFIG_DEBUG_INFO_BTF)");
-		return -1;
-	}
-	if (stop <= start || stop - start > MAX_BTF_BYTES) {
-		snprintf(err, errlen, "BTF: implausible bounds 0x%" PRIx64 "-0x%" PRIx64, start, stop);
-		return -1;
-	}
-	b = calloc(1, sizeof(*b));
-	if (b)
-		b->data = malloc(stop - start);
-	if (!b || !b->data) {
-		free(b);
-		snprintf(err, errlen, "BTF: out of memory");
-		return -1;
-	}
-	if (vmc_read_virt(d, start, b->data, stop - start) != VMC_OK) {
-		snprintf(err, errlen, "BTF at 0x%" PRIx64 " (%" PRIu64 " bytes) not readable: %s",
-			 start, stop - start, vmc_errmsg(d));
-		free(b->data);
-		free(b);
-		return -1;
-	}
-	errno = 0;
-	b->btf = btf__new(b->data, (uint32_t)(stop - start));
-	if (!b->btf) {
-		snprintf(err, errlen, "BTF at 0x%" PRIx64 " rejected by libbpf: %s", start,
-			 strerror(errno ? errno : EINVAL));
-		free(b->data);
-		free(b);
-		return -1;
-	}
-	*out = b;
-	return 0;
-}
-
-void az_btf_free(struct az_btf *b)
-{
-	if (!b)
-		return;
-	btf__free(b->btf);
-	free(b->data);
-	free(b);
-}
-
-static const struct btf_type *composite(struct btf *btf, int32_t id)
-{
-	if (id < 0)
-		return NULL;
-	id = btf__resolve_type(btf, (uint32_t)id);
-	if (id < 0)
-		return NULL;
-	const struct btf_type *t = btf__type_by_id(btf, (uint32_t)id);
-	return t && btf_is_composite(t) ? t : NULL;
-}
-
-/* Find member `name` in t, searching anonymous members; adds its byte
- * offset to *off and returns its type id, or -1. */
-static int32_t find_member(struct btf *btf, const struct btf_type *t, const char *name,
-			   uint64_t *off)
-{
-	const struct btf_member *m = btf_members(t);
-	int n = btf_vlen(t);
-
-	for (int i = 0; i < n; i++) {
-		const char *mn = btf__name_by_offset(btf, m[i].name_off);
-		uint64_t bo = btf_member_bit_offset(t, (uint32_t)i);
-		if (mn && *mn) {
-			if (!strcmp(mn, name)) {
-				*off += bo / 8;
-				return (int32_t)m[i].type;
-			}
-			continue;
-		}
-		const struct btf_type *sub = composite(btf, (int32_t)m[i].type);
-		if (!sub)
-			continue;
-		uint64_t o = *off + bo / 8;
-		int32_t r = find_member(btf, sub, name, &o);
-		if (r >= 0) {
-			*off = o;
-			return r;
-		}
-	}
-	return -1;
-}
-
-static int32_t find_struct(struct btf *btf, const char *stype)
-{
-	int32_t id = btf__find_by_name_kind(btf, stype, BTF_KIND_STRUCT);
-	if (id < 0)
-		id = btf__find_by_name_kind(btf, stype, BTF_KIND_UNION);
-	return id;
-}
-
-int az_btf_member(void *ctx, const char *stype, const char *path, uint64_t *off,
-		  uint64_t *size)
-{
-	struct btf *btf = ((struct az_btf *)ctx)->btf;
-	int32_t id = find_struct(btf, stype);
-	const struct btf_type *t = composite(btf, id);
-	uint64_t o = 0;
-	char part[128];
-
-	while (t && *path) {
-		const char *dot = strchr(path, '.');
-		size_t len = dot ? (size_t)(dot - path) : strlen(path);
-		if (len >= sizeof(part))
-			return -1;
-		memcpy(part, path, len);
-		part[len] = 0;
-		id = find_member(btf, t, part, &o);
-		if (id < 0)
-			return -1;
-		path += len + (dot ? 1 : 0);
-		if (*path)
-			t = composite(btf, id);
-	}
-	if (!t || *path)
-		return -1;
-	int64_t sz = btf__resolve_size(btf, (uint32_t)id);
-	*off = o;
-	*size = sz > 0 ? (uint64_t)sz : 0;
-	return 0;
-}
-
-int az_btf_sizeof(void *ctx, const char *stype, uint64_t *size)
-{
-	struct btf *btf = ((struct az_btf *)ctx)->btf;
-	int32_t id = find_struct(btf, stype);
-	if (id < 0)
-		return -1;
-	int64_t sz = btf__resolve_size(btf, (uint32_t)id);
-	if (sz <= 0)
-		return -1;
-	*size = (uint64_t)sz;
-	return 0;
 }

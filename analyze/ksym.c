@@ -22,7 +22,6 @@
  * encoding is in use is told by the data (any negative offset) and checked
  * against VMCOREINFO's SYMBOL(_stext). */
 #include "kern.h"
-#include "json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -365,109 +364,5 @@ out:
 	free(addrs);
 	if (ret < 0)
 		az_syms_free(s);
-	return ret;
-}
-
-/* ---- salvage sym ----------------------------------------------------------- */
-
-/* sym.c - `salvage sym [--json] [--vmlinux F] DUMP [NAME|0xADDR ...]`: the
- * kernel's symbols (kallsyms decoded from the dump, or the vmlinux's),
- * looked up by name or address, or all of them. */
-
-static const char sym_usage[] =
-	"usage: salvage sym [--json] [--vmlinux FILE] DUMP [NAME|0xADDR ...]\n\n"
-	"Without NAME or ADDR: every symbol as 'ADDRESS TYPE NAME' (like\n"
-	"/proc/kallsyms), from the dump's own kallsyms (no debug package needed)\n"
-	"or from --vmlinux FILE (relocated by the dump's KASLR offset).  With\n"
-	"arguments: the address of each NAME, the function+offset/size of each\n"
-	"0xADDR.\n"
-	"  --json   an array of {name, address, type} (lookups: {query, name,\n"
-	"           address, offset, size}, null when not found)\n";
-
-int az_cmd_sym(int argc, char **argv)
-{
-	struct az_args a;
-	struct az_kernel k;
-	struct az_json j;
-	int rc = az_parse_args(argc, argv, "sym", sym_usage, 4, &a), ret = AZ_EXIT_OK;
-
-	if (rc)
-		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
-	if (az_kernel_open(&k, a.pos[0], a.vmlinux, AZ_NEED_SYMS) < 0) {
-		if (k.err[0])
-			fprintf(stderr, "salvage sym: %s: %s\n", a.pos[0], k.err);
-		az_kernel_close(&k);
-		return AZ_EXIT_FAIL;
-	}
-	az_json_init(&j, stdout);
-	if (a.json)
-		az_json_begin_array(&j);
-	if (a.npos == 1) {
-		for (size_t i = 0; i < k.syms.n; i++) {
-			const struct az_sym *y = &k.syms.v[i];
-			char t[2] = { y->type, 0 };
-			if (!a.json) {
-				printf("%016" PRIx64 " %c %s\n", y->addr, y->type, az_sym_name(&k.syms, y));
-				continue;
-			}
-			az_json_begin_object(&j);
-			az_json_key(&j, "name");
-			az_json_str(&j, az_sym_name(&k.syms, y));
-			az_json_key(&j, "address");
-			az_json_hex(&j, y->addr);
-			az_json_key(&j, "type");
-			az_json_str(&j, t);
-			az_json_end_object(&j);
-		}
-	}
-	for (int i = 1; i < a.npos; i++) {
-		const char *q = a.pos[i];
-		uint64_t addr = 0, off = 0, size = 0;
-		const struct az_sym *y = NULL;
-		bool found;
-		if (!strncmp(q, "0x", 2)) {
-			char *end;
-			addr = strtoull(q, &end, 16);
-			y = *end ? NULL : az_syms_find(&k.syms, addr, &off, &size);
-			found = y != NULL;
-		} else {
-			found = az_syms_addr(&k.syms, q, &addr) == 0;
-		}
-		if (!found)
-			ret = AZ_EXIT_FAIL;
-		if (!a.json) {
-			char buf[256];
-			if (!found)
-				fprintf(stderr, "salvage sym: %s: no symbol %s\n", a.pos[0], q);
-			else if (y) {
-				az_symbolize(&k, addr, buf, sizeof(buf));
-				printf("%s: %s\n", q, buf);
-			} else
-				printf("%s: %016" PRIx64 "\n", q, addr);
-			continue;
-		}
-		az_json_begin_object(&j);
-		az_json_key(&j, "query");
-		az_json_str(&j, q);
-		az_json_key(&j, "name");
-		az_json_str(&j, !found ? NULL : y ? az_sym_name(&k.syms, y) : q);
-		az_json_key(&j, "address");
-		if (found)
-			az_json_hex(&j, y ? y->addr : addr);
-		else
-			az_json_null(&j);
-		az_json_key(&j, "offset");
-		az_json_u64(&j, off);
-		az_json_key(&j, "size");
-		az_json_u64(&j, size);
-		az_json_end_object(&j);
-	}
-	if (a.json) {
-		az_json_end_array(&j);
-		az_json_finish(&j);
-	}
-	az_kernel_close(&k);
-	if (fflush(stdout) != 0)
-		return AZ_EXIT_FAIL;
 	return ret;
 }

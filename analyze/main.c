@@ -30,21 +30,6 @@ static void usage(FILE *f)
 		   "stream (-F) of either.  'salvage COMMAND --help' describes a command.\n");
 }
 
-vmc_dump *az_open(const char *path)
-{
-	vmc_dump *d = vmc_dump_create();
-	if (!d) {
-		fprintf(stderr, "salvage: out of memory\n");
-		return NULL;
-	}
-	if (vmc_open_path(d, path) < 0) {
-		fprintf(stderr, "salvage: %s: %s\n", path, vmc_errmsg(d));
-		vmc_dump_destroy(d);
-		return NULL;
-	}
-	return d;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2) {

@@ -1,8 +1,16 @@
-/* salvage.h - the analyzer's commands (cross-file functions use the az_ prefix). */
+/* salvage.h - the analyzer's commands: one file a command (info.c, dmesg.c,
+ * sym.c, bt.c, ps.c, sys.c, xen.c, ...), written against the model (kern.h,
+ * xsyms.h, the vmcore library), with the argument parsing, the open/close
+ * preamble and the text-output escaping they share in args.c.  Cross-file
+ * functions use the az_ prefix. */
 #ifndef SALVAGE_AZ_H
 #define SALVAGE_AZ_H
 
 #include "../vmcore/vmcore.h"
+#include "kern.h"
+#include "json.h"
+
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit statuses shared by all commands. */
@@ -12,28 +20,89 @@ enum {
 	AZ_EXIT_USAGE = 2,
 };
 
+int az_cmd_info(int argc, char **argv);     /* info.c */
+int az_cmd_dmesg(int argc, char **argv);    /* dmesg.c */
+int az_cmd_bt(int argc, char **argv);       /* bt.c */
+int az_cmd_ps(int argc, char **argv);       /* ps.c */
+int az_cmd_sys(int argc, char **argv);      /* sys.c */
+int az_cmd_sym(int argc, char **argv);      /* sym.c */
+int az_cmd_mkinitramfs(int argc, char **argv);   /* mkinitramfs front-end */
+int az_cmd_arm(int argc, char **argv);           /* arm front-end */
+int az_cmd_xen(int argc, char **argv);           /* xen.c */
+
+/* ---- argument parsing (args.c) --------------------------------------------- */
+/* Options a command accepts besides --json and --help. */
+enum {
+	AZ_OPT_VMLINUX = 1,     /* --vmlinux FILE */
+	AZ_OPT_XEN_SYMS = 2,    /* --xen-syms FILE */
+	AZ_OPT_DOM0 = 4,        /* --dom0 */
+	AZ_OPT_LOG = 8,         /* --raw, --caller, --level N */
+};
+
+struct az_run;
+struct az_cmd {
+	const char *name;       /* "sym" */
+	const char *usage;      /* the --help text */
+	unsigned opts;          /* AZ_OPT_* */
+	int minpos, maxpos;     /* positional arguments; maxpos -1: any number */
+	/* for az_run_cmd: what the kernel model must provide, and the body,
+	 * which returns the exit status, or -1 when r->k.err says why */
+	unsigned need;          /* AZ_NEED_* */
+	int (*run)(struct az_run *r);
+};
+
+struct az_args {
+	bool json, dom0, raw, caller;
+	int level;              /* --level N, 7 when not given */
+	const char *vmlinux, *xen_syms;
+	const char **pos;       /* the positional arguments (inside argv) */
+	int npos;
+};
+
+/* Parse argv[1..] for command c.  Returns -1 after printing a usage error,
+ * 1 when --help was printed, 0 otherwise.  Reorders argv's pointers. */
+int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args *a);
+/* az_parse_args' result as an exit status, or -1 to go on. */
+int az_args_status(int rc);
+
 /* Open path into a new dump; on failure print "salvage: PATH: message" and
  * return NULL. */
 vmc_dump *az_open(const char *path);
 
-int az_cmd_info(int argc, char **argv);
-int az_cmd_dmesg(int argc, char **argv);
-int az_cmd_bt(int argc, char **argv);       /* bt.c */
-int az_cmd_ps(int argc, char **argv);       /* tasks.c */
-int az_cmd_sys(int argc, char **argv);      /* sys.c */
-int az_cmd_sym(int argc, char **argv);      /* ksym.c */
-int az_cmd_mkinitramfs(int argc, char **argv);   /* initramfs/mkinitramfs.c */
-int az_cmd_arm(int argc, char **argv);           /* initramfs/arm.c */
-int az_cmd_xen(int argc, char **argv);           /* xen.c */
+/* vmc_errmsg(d) after vmc_xen_dom0_open failed, without the "dom0: " the
+ * library may start it with (the callers say "dom0: " themselves). */
+const char *az_dom0_errmsg(vmc_dump *d);
 
-/* xen-syms.c: the symbol table of a xen-syms file (no DWARF needed). */
-struct az_xsyms;
-/* Load path; on failure fill err and return -1. */
-int az_xsyms_load(const char *path, struct az_xsyms **out, char *err, size_t errlen);
-void az_xsyms_free(struct az_xsyms *s);
-/* Address of name, or of a function-static "name.N"; false if absent. */
-bool az_xsyms_find(const struct az_xsyms *s, const char *name, uint64_t *addr);
-/* The GNU build id and the address of its bytes in Xen's memory. */
-const uint8_t *az_xsyms_build_id(const struct az_xsyms *s, size_t *len, uint64_t *va);
+/* The preamble of the commands that read the kernel: parse the arguments,
+ * open pos[0] and the kernel model with `need`.  Returns -1 to go on (r->k
+ * open), else the exit status (the error printed). */
+struct az_run {
+	const struct az_cmd *cmd;
+	struct az_args a;
+	struct az_kernel k;
+};
+int az_run_open(struct az_run *r, int argc, char **argv, const struct az_cmd *c,
+		unsigned need);
+/* The second half of az_run_open, for a command that checks its arguments
+ * before the dump is opened (r->cmd and r->a set). */
+int az_run_kernel(struct az_run *r, unsigned need);
+/* Print "salvage CMD: DUMP: k.err" (when set), close, return AZ_EXIT_FAIL. */
+int az_run_fail(struct az_run *r);
+/* Close; ret, or AZ_EXIT_FAIL when standard output cannot be flushed. */
+int az_run_close(struct az_run *r, int ret);
+/* A whole command that reads the kernel: az_run_open, c->run, close. */
+int az_run_cmd(int argc, char **argv, const struct az_cmd *c);
+
+/* ---- text output of bytes from the dump (args.c) ----------------------------- */
+/* Write the len bytes at s to f with every byte that is not printable ASCII
+ * (controls, ESC, NUL, DEL, bytes >= 0x80) and the backslash written as
+ * \xNN, as the kernel's /dev/kmsg does: nothing a hostile dump holds
+ * reaches the terminal as a control sequence, and the escaping cannot be
+ * forged.  lines: newlines and tabs pass (multi-line text such as a log).
+ * --json output escapes on its own. */
+void az_tput(FILE *f, const char *s, size_t len, bool lines);
+/* The same into buf (always terminated, cut at a whole escape); returns buf,
+ * for printf("%s") with several strings. */
+const char *az_tesc(char *buf, size_t size, const char *s);
 
 #endif

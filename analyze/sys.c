@@ -2,8 +2,7 @@
  * (release, version, machine, node name, CPUs, crash time, uptime, load
  * average, memory, task count, panic string), each fact with where it came
  * from when that is not obvious. */
-#include "kern.h"
-#include "json.h"
+#include "salvage.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -184,12 +183,12 @@ static void mib(char *b, size_t n, uint64_t pages, uint32_t ps)
 	snprintf(b, n, "%.1f MiB", (double)pages * ps / 1048576.0);
 }
 
-static void print_text(struct az_kernel *k, const struct sysinfo_ *s)
+static void print_text(struct az_kernel *k, const char *path, const struct sysinfo_ *s)
 {
 	char b[256];
 	uint32_t ps = vmc_page_size(k->d);
 
-	printf("    DUMPFILE: %s\n", k->path);
+	printf("    DUMPFILE: %s\n", path);
 	if (k->have_syms)
 		printf("     SYMBOLS: %s (%zu)%s%s\n", k->syms.source, k->syms.n,
 		       k->have_types ? ", types from " : "", k->have_types ? k->lay.source : "");
@@ -223,10 +222,11 @@ static void print_text(struct az_kernel *k, const struct sysinfo_ *s)
 		printf("       TASKS: %ld\n", s->tasks);
 	else
 		printf("       TASKS: (unknown: %s)\n", s->tasks_why);
-	printf("    NODENAME: %s\n", s->has_uts ? s->uts[1] : "(unknown)");
-	printf("     RELEASE: %s\n", s->has_uts ? s->uts[2] : "(unknown)");
-	printf("     VERSION: %s\n", s->has_uts ? s->uts[3] : "(unknown)");
-	printf("     MACHINE: %s\n", s->has_uts ? s->uts[4] : "(unknown)");
+	static const char *const uts_label[] = { "    NODENAME", "     RELEASE", "     VERSION",
+						 "     MACHINE" };
+	for (int i = 0; i < 4; i++)
+		printf("%s: %s\n", uts_label[i],
+		       s->has_uts ? az_tesc(b, sizeof(b), s->uts[i + 1]) : "(unknown)");
 	if (s->has_max_pfn) {
 		mib(b, sizeof(b), s->max_pfn, ps);
 		printf("      MEMORY: %s (max_pfn 0x%" PRIx64 ")", b, s->max_pfn);
@@ -239,9 +239,11 @@ static void print_text(struct az_kernel *k, const struct sysinfo_ *s)
 	}
 	mib(b, sizeof(b), s->dump_pages, ps);
 	printf(", %s in the dump\n", b);
-	if (s->panic[0])
-		printf("       PANIC: \"%s\"\n", s->panic);
-	else
+	if (s->panic[0]) {
+		printf("       PANIC: \"");
+		az_tput(stdout, s->panic, strnlen(s->panic, sizeof(s->panic)), false);
+		printf("\"\n");
+	} else
 		printf("       PANIC: (no panic message in the kernel log)\n");
 }
 
@@ -255,33 +257,14 @@ static void print_json(struct az_kernel *k, const struct sysinfo_ *s)
 	az_json_init(&j, stdout);
 	az_json_begin_object(&j);
 	for (int i = 0; i < 6; i++) {
-		az_json_key(&j, uts_keys[i]);
-		az_json_str(&j, s->has_uts ? s->uts[i] : NULL);
+		az_json_kstr(&j, uts_keys[i], s->has_uts ? s->uts[i] : NULL);
 	}
-	az_json_key(&j, "cpus");
-	az_json_i64(&j, s->cpus);
-	az_json_key(&j, "crash_time");
-	if (s->has_crashtime)
-		az_json_i64(&j, s->crashtime);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "uptime_ms");
-	if (s->has_uptime)
-		az_json_u64(&j, s->uptime_ms);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "uptime_from");
-	az_json_str(&j, s->has_uptime ? s->uptime_how : NULL);
-	az_json_key(&j, "jiffies");
-	if (s->jiffies)
-		az_json_u64(&j, s->jiffies);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "hz");
-	if (s->hz)
-		az_json_u64(&j, s->hz);
-	else
-		az_json_null(&j);
+	az_json_ki64(&j, "cpus", s->cpus);
+	az_json_ki64_if(&j, "crash_time", s->has_crashtime, s->crashtime);
+	az_json_ku64_if(&j, "uptime_ms", s->has_uptime, s->uptime_ms);
+	az_json_kstr(&j, "uptime_from", s->has_uptime ? s->uptime_how : NULL);
+	az_json_ku64_if(&j, "jiffies", s->jiffies, s->jiffies);
+	az_json_ku64_if(&j, "hz", s->hz, s->hz);
 	az_json_key(&j, "load_average");
 	if (s->has_load) {
 		load_str(b, sizeof(b), s->avenrun);
@@ -289,53 +272,32 @@ static void print_json(struct az_kernel *k, const struct sysinfo_ *s)
 	} else {
 		az_json_null(&j);
 	}
-	az_json_key(&j, "max_pfn");
-	if (s->has_max_pfn)
-		az_json_u64(&j, s->max_pfn);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "totalram_pages");
-	if (s->has_totalram)
-		az_json_u64(&j, s->totalram);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "dump_pages");
-	az_json_u64(&j, s->dump_pages);
-	az_json_key(&j, "tasks");
-	if (s->tasks >= 0)
-		az_json_i64(&j, s->tasks);
-	else
-		az_json_null(&j);
-	az_json_key(&j, "panic");
-	az_json_str(&j, s->panic[0] ? s->panic : NULL);
-	az_json_key(&j, "symbols");
-	az_json_str(&j, k->syms.source);
-	az_json_key(&j, "types");
-	az_json_str(&j, k->have_types ? k->lay.source : NULL);
+	az_json_ku64_if(&j, "max_pfn", s->has_max_pfn, s->max_pfn);
+	az_json_ku64_if(&j, "totalram_pages", s->has_totalram, s->totalram);
+	az_json_ku64(&j, "dump_pages", s->dump_pages);
+	az_json_ki64_if(&j, "tasks", s->tasks >= 0, s->tasks);
+	az_json_kstr(&j, "panic", s->panic[0] ? s->panic : NULL);
+	az_json_kstr(&j, "symbols", k->syms.source);
+	az_json_kstr(&j, "types", k->have_types ? k->lay.source : NULL);
 	az_json_end_object(&j);
 	az_json_finish(&j);
 }
 
+static int sys_run(struct az_run *r)
+{
+	struct sysinfo_ s;
+
+	gather(&r->k, &s);
+	if (r->a.json)
+		print_json(&r->k, &s);
+	else
+		print_text(&r->k, r->a.pos[0], &s);
+	return AZ_EXIT_OK;
+}
+
+static const struct az_cmd sys_cmd = { "sys", sys_usage, AZ_OPT_VMLINUX, 1, 1, 0, sys_run };
+
 int az_cmd_sys(int argc, char **argv)
 {
-	struct az_args a;
-	struct az_kernel k;
-	struct sysinfo_ s;
-	int rc = az_parse_args(argc, argv, "sys", sys_usage, 1, &a);
-
-	if (rc)
-		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
-	if (az_kernel_open(&k, a.pos[0], a.vmlinux, 0) < 0) {
-		if (k.err[0])
-			fprintf(stderr, "salvage sys: %s: %s\n", a.pos[0], k.err);
-		az_kernel_close(&k);
-		return AZ_EXIT_FAIL;
-	}
-	gather(&k, &s);
-	if (a.json)
-		print_json(&k, &s);
-	else
-		print_text(&k, &s);
-	az_kernel_close(&k);
-	return fflush(stdout) == 0 ? AZ_EXIT_OK : AZ_EXIT_FAIL;
+	return az_run_cmd(argc, argv, &sys_cmd);
 }

@@ -4,7 +4,6 @@
  * copy_process() links only tasks with a pid), found through the per-cpu
  * run queues, which also tell which task each CPU was running. */
 #include "kern.h"
-#include "json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -249,102 +248,4 @@ const struct az_task *az_task_by_pid(const struct az_tasks *t, int pid)
 		if (t->v[i].pid == pid)
 			return &t->v[i];
 	return NULL;
-}
-
-/* ---- salvage ps ------------------------------------------------------------ */
-
-/* ps.c - `salvage ps [--json] [--vmlinux F] DUMP`: the task list. */
-
-static const char ps_usage[] =
-	"usage: salvage ps [--json] [--vmlinux FILE] DUMP\n\n"
-	"Lists every task (PID, PPID, CPU, state, command), walking init_task.tasks\n"
-	"and each process's threads with struct layouts from the dump's BTF (or the\n"
-	"DWARF of --vmlinux FILE).  '>' marks the task each CPU was running (the\n"
-	"per-cpu run queue's curr); kernel threads are shown in [brackets].\n"
-	"State letters as in ps(1): R S D T t X Z P I.\n"
-	"  --json   an object {tasks: [{pid, tgid, ppid, cpu, active_cpu, state,\n"
-	"           comm, kthread, task}], source, warning}\n";
-
-static int cmp_pid(const void *a, const void *b)
-{
-	const struct az_task *x = a, *y = b;
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->active_cpu < y->active_cpu ? -1 : x->active_cpu > y->active_cpu;
-}
-
-int az_cmd_ps(int argc, char **argv)
-{
-	struct az_args a;
-	struct az_kernel k;
-	struct az_tasks t;
-	int rc = az_parse_args(argc, argv, "ps", ps_usage, 1, &a);
-
-	if (rc)
-		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
-	if (az_kernel_open(&k, a.pos[0], a.vmlinux, AZ_NEED_TYPES) < 0 ||
-	    az_tasks_load(&k, &t) < 0) {
-		if (k.err[0])
-			fprintf(stderr, "salvage ps: %s: %s\n", a.pos[0], k.err);
-		az_kernel_close(&k);
-		return AZ_EXIT_FAIL;
-	}
-	qsort(t.v, t.n, sizeof(*t.v), cmp_pid);
-	if (a.json) {
-		struct az_json j;
-		az_json_init(&j, stdout);
-		az_json_begin_object(&j);
-		az_json_key(&j, "source");
-		az_json_str(&j, k.lay.source);
-		az_json_key(&j, "symbols");
-		az_json_str(&j, k.syms.source);
-		az_json_key(&j, "warning");
-		az_json_str(&j, t.warn[0] ? t.warn : NULL);
-		az_json_key(&j, "tasks");
-		az_json_begin_array(&j);
-		for (size_t i = 0; i < t.n; i++) {
-			const struct az_task *p = &t.v[i];
-			char st[2] = { p->state, 0 };
-			az_json_begin_object(&j);
-			az_json_key(&j, "pid");
-			az_json_i64(&j, p->pid);
-			az_json_key(&j, "tgid");
-			az_json_i64(&j, p->tgid);
-			az_json_key(&j, "ppid");
-			az_json_i64(&j, p->ppid);
-			az_json_key(&j, "cpu");
-			az_json_i64(&j, p->cpu);
-			az_json_key(&j, "active_cpu");
-			if (p->active_cpu >= 0)
-				az_json_i64(&j, p->active_cpu);
-			else
-				az_json_null(&j);
-			az_json_key(&j, "state");
-			az_json_str(&j, st);
-			az_json_key(&j, "comm");
-			az_json_str(&j, p->comm);
-			az_json_key(&j, "kthread");
-			az_json_bool(&j, p->kthread);
-			az_json_key(&j, "task");
-			az_json_hex(&j, p->addr);
-			az_json_end_object(&j);
-		}
-		az_json_end_array(&j);
-		az_json_end_object(&j);
-		az_json_finish(&j);
-	} else {
-		printf("     PID    PPID  CPU ST  TASK              COMMAND\n");
-		for (size_t i = 0; i < t.n; i++) {
-			const struct az_task *p = &t.v[i];
-			printf("%c%7d %7d %4d %c   %016" PRIx64 "  %s%s%s\n",
-			       p->active_cpu >= 0 ? '>' : ' ', p->pid, p->ppid,
-			       p->active_cpu >= 0 ? p->active_cpu : p->cpu, p->state, p->addr,
-			       p->kthread ? "[" : "", p->comm, p->kthread ? "]" : "");
-		}
-		if (t.warn[0])
-			fprintf(stderr, "salvage ps: %s: warning: %s\n", a.pos[0], t.warn);
-	}
-	az_tasks_free(&t);
-	az_kernel_close(&k);
-	return fflush(stdout) == 0 ? AZ_EXIT_OK : AZ_EXIT_FAIL;
 }

@@ -6,9 +6,10 @@
  * symbol tables are bounds-checked before use.  Checked against the dump by
  * its GNU build id, which Xen's image also carries in memory.
  */
-#include "salvage.h"
+#include "xsyms.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * CPU and PDX compression.
  */
 #include "salvage.h"
-#include "json.h"
+#include "xsyms.h"
 #include "../xen-notes/xnote.h"
 
 #include <inttypes.h>
@@ -260,7 +260,7 @@ static void dom0_facts(struct xctx *c, struct dom0_facts *f)
 {
 	memset(f, 0, sizeof(*f));
 	if (vmc_xen_dom0_open(c->d, NULL, &f->view) != VMC_OK) {
-		snprintf(f->err, sizeof(f->err), "%s", vmc_errmsg(c->d));
+		snprintf(f->err, sizeof(f->err), "%s", az_dom0_errmsg(c->d));
 		return;
 	}
 	const struct vmc_dom0_info *in = vmc_xen_dom0_info(f->view);
@@ -297,12 +297,13 @@ static int cmd_info(struct xctx *c, bool json)
 	size_t n = vmc_cpu_count(c->d);
 
 	if (!json) {
-		printf("xen:           %s\n", version);
-		printf("changeset:     %s\n", changeset[0] ? changeset : "(none)");
-		printf("compiler:      %s\n", compiler[0] ? compiler : "(unknown)");
+		char esc[1024], esc2[1024];
+		printf("xen:           %s\n", az_tesc(esc, sizeof(esc), version));
+		printf("changeset:     %s\n", changeset[0] ? az_tesc(esc, sizeof(esc), changeset) : "(none)");
+		printf("compiler:      %s\n", compiler[0] ? az_tesc(esc, sizeof(esc), compiler) : "(unknown)");
 		/* Xen's compile date usually holds the time already */
-		printf("compiled:      %s%s%s\n", date, strstr(date, tm) ? "" : " ",
-		       strstr(date, tm) ? "" : tm);
+		printf("compiled:      %s%s%s\n", az_tesc(esc, sizeof(esc), date), strstr(date, tm) ? "" : " ",
+		       strstr(date, tm) ? "" : az_tesc(esc2, sizeof(esc2), tm));
 		printf("tainted:       0x%" PRIx64 "\n", x->tainted);
 		printf("crash info:    %u-byte layout\n", x->layout_size);
 		if (have_ps)
@@ -334,67 +335,52 @@ static int cmd_info(struct xctx *c, bool json)
 			printf("crashing cpu:  %d (from the %s)\n", ccpu, how);
 		else
 			printf("crashing cpu:  (not told by the dump; give --xen-syms)\n");
-		printf("domains:       ");
-		for (size_t i = 0; i < c->ndoms; i++)
-			printf("%s%u", i ? " " : "", c->doms[i].id);
-		printf("%s\n", c->ndoms ? "" : "(unknown)");
+		/* how many, then their ids: "domains: 0" read as a count */
+		if (c->ndoms) {
+			printf("domains:       %zu (id%s", c->ndoms, c->ndoms > 1 ? "s" : "");
+			for (size_t i = 0; i < c->ndoms; i++)
+				printf(" %u", c->doms[i].id);
+			printf(")\n");
+		} else {
+			printf("domains:       (unknown)\n");
+		}
 		if (d0.ok)
 			printf("dom0:          %s, %" PRIu64 " pages (%" PRIu64 " in the dump), VMCOREINFO from %s\n",
-			       d0.osrelease ? d0.osrelease : "(release unknown)", d0.valid, d0.present,
-			       d0.from ? d0.from : "nowhere");
+			       d0.osrelease ? az_tesc(esc, sizeof(esc), d0.osrelease) : "(release unknown)",
+			       d0.valid, d0.present, d0.from ? d0.from : "nowhere");
 		else
 			printf("dom0:          (%s)\n", d0.err);
 		if (r.source)
 			printf("console ring:  %zu bytes (%s%s)\n", r.len, r.source,
 			       r.wrapped ? ", wrapped" : "");
 		for (size_t i = 0; i < c->nwarn; i++)
-			printf("warning:       %s\n", c->warn[i]);
+			printf("warning:       %s\n", az_tesc(esc, sizeof(esc), c->warn[i]));
 	} else {
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "version");
-		az_json_str(&j, version);
-		az_json_key(&j, "major");
-		az_json_u64(&j, x->major);
-		az_json_key(&j, "minor");
-		az_json_u64(&j, x->minor);
-		az_json_key(&j, "extra_version");
-		az_json_str(&j, extra);
-		az_json_key(&j, "changeset");
-		az_json_str(&j, changeset);
-		az_json_key(&j, "compiler");
-		az_json_str(&j, compiler);
-		az_json_key(&j, "compile_date");
-		az_json_str(&j, date);
-		az_json_key(&j, "compile_time");
-		az_json_str(&j, tm);
-		az_json_key(&j, "tainted");
-		az_json_hex(&j, x->tainted);
-		az_json_key(&j, "crash_info_size");
-		az_json_u64(&j, x->layout_size);
-		az_json_key(&j, "phys_start");
-		if (have_ps)
-			az_json_hex(&j, ps);
-		else
-			az_json_null(&j);
-		az_json_key(&j, "phys_start_derived");
-		az_json_bool(&j, derived);
-		az_json_key(&j, "count_info_layout");
-		az_json_str(&j, c->hv_ok ? xnote_pgc_layout_name(c->hv->pgc) : NULL);
+		az_json_kstr(&j, "version", version);
+		az_json_ku64(&j, "major", x->major);
+		az_json_ku64(&j, "minor", x->minor);
+		az_json_kstr(&j, "extra_version", extra);
+		az_json_kstr(&j, "changeset", changeset);
+		az_json_kstr(&j, "compiler", compiler);
+		az_json_kstr(&j, "compile_date", date);
+		az_json_kstr(&j, "compile_time", tm);
+		az_json_khex(&j, "tainted", x->tainted);
+		az_json_ku64(&j, "crash_info_size", x->layout_size);
+		az_json_khex_if(&j, "phys_start", have_ps, ps);
+		az_json_kbool(&j, "phys_start_derived", derived);
+		az_json_kstr(&j, "count_info_layout", c->hv_ok ? xnote_pgc_layout_name(c->hv->pgc) : NULL);
 		az_json_key(&j, "pcpus");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < n; i++) {
 			const struct vmc_cpu *cpu = vmc_cpu(c->d, i);
 			az_json_begin_object(&j);
-			az_json_key(&j, "cpu");
-			az_json_u64(&j, i);
-			az_json_key(&j, "saved");
-			az_json_bool(&j, !cpu->empty);
-			az_json_key(&j, "rip");
-			az_json_hex(&j, cpu->regs[VMC_REG_RIP]);
-			az_json_key(&j, "rsp");
-			az_json_hex(&j, cpu->regs[VMC_REG_RSP]);
+			az_json_ku64(&j, "cpu", i);
+			az_json_kbool(&j, "saved", !cpu->empty);
+			az_json_khex(&j, "rip", cpu->regs[VMC_REG_RIP]);
+			az_json_khex(&j, "rsp", cpu->regs[VMC_REG_RSP]);
 			az_json_key(&j, "cr0");
 			cpu->has_cr ? az_json_hex(&j, cpu->cr0) : az_json_null(&j);
 			az_json_key(&j, "cr3");
@@ -406,8 +392,7 @@ static int cmd_info(struct xctx *c, bool json)
 		az_json_end_array(&j);
 		az_json_key(&j, "crashing_cpu");
 		ccpu >= 0 ? az_json_i64(&j, ccpu) : az_json_null(&j);
-		az_json_key(&j, "crashing_cpu_from");
-		az_json_str(&j, how);
+		az_json_kstr(&j, "crashing_cpu_from", how);
 		az_json_key(&j, "domains");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < c->ndoms; i++)
@@ -416,20 +401,15 @@ static int cmd_info(struct xctx *c, bool json)
 		az_json_key(&j, "dom0");
 		if (d0.ok) {
 			az_json_begin_object(&j);
-			az_json_key(&j, "osrelease");
-			az_json_str(&j, d0.osrelease);
-			az_json_key(&j, "vmcoreinfo_from");
-			az_json_str(&j, d0.from);
-			az_json_key(&j, "pages");
-			az_json_u64(&j, d0.valid);
-			az_json_key(&j, "pages_in_dump");
-			az_json_u64(&j, d0.present);
+			az_json_kstr(&j, "osrelease", d0.osrelease);
+			az_json_kstr(&j, "vmcoreinfo_from", d0.from);
+			az_json_ku64(&j, "pages", d0.valid);
+			az_json_ku64(&j, "pages_in_dump", d0.present);
 			az_json_end_object(&j);
 		} else {
 			az_json_null(&j);
 		}
-		az_json_key(&j, "console_ring");
-		az_json_str(&j, r.source);
+		az_json_kstr(&j, "console_ring", r.source);
 		az_json_key(&j, "warnings");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < vmc_warning_count(c->d); i++)
@@ -464,17 +444,15 @@ static int cmd_log(struct xctx *c, bool json)
 			"%s\n", c->path, r.maddr,
 			r.wrapped ? "; it is full, so its oldest line is not known (give --xen-syms)" : "");
 	if (!json) {
-		fwrite(r.text, 1, r.len, stdout);
+		az_tput(stdout, r.text, r.len, true);
 		if (r.len && r.text[r.len - 1] != '\n')
 			putchar('\n');
 	} else {
 		struct az_json j;
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "source");
-		az_json_str(&j, r.source);
-		az_json_key(&j, "wrapped");
-		az_json_bool(&j, r.wrapped);
+		az_json_kstr(&j, "source", r.source);
+		az_json_kbool(&j, "wrapped", r.wrapped);
 		az_json_key(&j, "lines");
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < r.len;) {
@@ -538,12 +516,9 @@ static int cmd_domains(struct xctx *c, bool json)
 		az_json_begin_array(&j);
 		for (size_t i = 0; i < c->ndoms; i++) {
 			az_json_begin_object(&j);
-			az_json_key(&j, "id");
-			az_json_u64(&j, c->doms[i].id);
-			az_json_key(&j, "struct_domain");
-			az_json_hex(&j, c->doms[i].va);
-			az_json_key(&j, "maddr");
-			az_json_hex(&j, c->doms[i].maddr);
+			az_json_ku64(&j, "id", c->doms[i].id);
+			az_json_khex(&j, "struct_domain", c->doms[i].va);
+			az_json_khex(&j, "maddr", c->doms[i].maddr);
 			az_json_key(&j, "pages");
 			counted ? az_json_u64(&j, pages[i]) : az_json_null(&j);
 			az_json_end_object(&j);
@@ -567,14 +542,10 @@ static void print_run(struct az_json *j, bool json, uint64_t a, uint64_t b, cons
 		return;
 	}
 	az_json_begin_object(j);
-	az_json_key(j, "start");
-	az_json_hex(j, a);
-	az_json_key(j, "end");
-	az_json_hex(j, b);
-	az_json_key(j, "owner");
-	az_json_str(j, what);
-	az_json_key(j, "in_dump");
-	az_json_str(j, state);
+	az_json_khex(j, "start", a);
+	az_json_khex(j, "end", b);
+	az_json_kstr(j, "owner", what);
+	az_json_kstr(j, "in_dump", state);
 	az_json_end_object(j);
 }
 
@@ -586,8 +557,16 @@ static int cmd_frames(struct xctx *c, bool json)
 	static const char *const st[] = { "hole", "excluded", NULL, "incomplete" };
 
 	if (!c->hv_ok || !c->hv->have_frame_table || !c->dom0_owner) {
+		/* say what is missing, never an empty "()" */
+		const char *why = !c->hv_ok ? c->hv_err :
+				  !c->hv->have_frame_table ?
+				  "VMCOREINFO_XEN lacks frame_table or the page_info and domain layouts" :
+				  !c->doms_ok ? "domain_list could not be walked" :
+				  "domain 0 is not on domain_list";
+		if (c->hv_ok && c->hv->err[0] && !c->doms_ok)
+			why = c->hv->err;
 		fprintf(stderr, "salvage: %s: frame ownership needs frame_table and domain 0 (%s)\n",
-			c->path, c->hv_ok ? c->hv->err : c->hv_err);
+			c->path, why);
 		return AZ_EXIT_FAIL;
 	}
 	if (json) {
@@ -632,19 +611,15 @@ static int cmd_p2m(struct xctx *c, bool json)
 	if (json) {
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_key(&j, "p2m_mfn");
-		az_json_hex(&j, in->p2m_mfn);
-		az_json_key(&j, "end_pfn");
-		az_json_hex(&j, in->end_pfn);
+		az_json_khex(&j, "p2m_mfn", in->p2m_mfn);
+		az_json_khex(&j, "end_pfn", in->end_pfn);
 		static const char *const k[] = { "valid", "identity", "foreign", "invalid", "missing" };
 		const uint64_t cnt[] = { in->pages_valid, in->pages_identity, in->pages_foreign,
 					 in->pages_invalid, in->pages_missing };
 		for (int i = 0; i < 5; i++) {
-			az_json_key(&j, k[i]);
-			az_json_u64(&j, cnt[i]);
+			az_json_ku64(&j, k[i], cnt[i]);
 		}
-		az_json_key(&j, "in_dump");
-		az_json_u64(&j, in->pages_present);
+		az_json_ku64(&j, "in_dump", in->pages_present);
 		az_json_end_object(&j);
 		az_json_finish(&j);
 		vmc_dump_destroy(v);
@@ -687,9 +662,7 @@ static int cmd_p2m(struct xctx *c, bool json)
 
 /* ---- command line ------------------------------------------------------------------- */
 
-static void xen_usage(FILE *f)
-{
-	fprintf(f,
+static const char xen_usage[] =
 "usage: salvage xen info|log|domains|frames|p2m [--json] [--xen-syms FILE] DUMP\n\n"
 "The hypervisor side of a Xen dump (a dom0 crash or a Xen panic captured by\n"
 "kexec), from its notes and VMCOREINFO_XEN; no debug information needed.\n"
@@ -703,46 +676,30 @@ static void xen_usage(FILE *f)
 "  --xen-syms FILE  xen-syms of the same build (a symbol table is enough:\n"
 "                   Debian's xen-hypervisor-*-dbg); checked by build id\n"
 "  --json           machine-readable output\n"
-"dom0's own kernel log: salvage dmesg --dom0 DUMP.\n");
-}
+"dom0's own kernel log: salvage dmesg --dom0 DUMP.\n";
+
+static const struct az_cmd xen_cmd = {
+	.name = "xen", .usage = xen_usage, .opts = AZ_OPT_XEN_SYMS, .minpos = 2, .maxpos = 2,
+};
 
 int az_cmd_xen(int argc, char **argv)
 {
 	static struct xctx c;
-	const char *sub = NULL;
-	bool json = false;
-	int ret;
+	struct az_args a;
+	const char *sub;
+	bool json;
+	int ret = az_args_status(az_parse_args(argc, argv, &xen_cmd, &a));
 
+	if (ret >= 0)
+		return ret;
 	memset(&c, 0, sizeof(c));
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--xen-syms") || !strncmp(a, "--xen-syms=", 11)) {
-			c.syms_path = a[10] == '=' ? a + 11 : (i + 1 < argc ? argv[++i] : NULL);
-			if (!c.syms_path) {
-				fprintf(stderr, "salvage xen: --xen-syms takes a file\n");
-				return AZ_EXIT_USAGE;
-			}
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			xen_usage(stdout);
-			return AZ_EXIT_OK;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "salvage xen: unknown option '%s'\n", a);
-			xen_usage(stderr);
-			return AZ_EXIT_USAGE;
-		} else if (!sub) {
-			sub = a;
-		} else if (!c.path) {
-			c.path = a;
-		} else {
-			fprintf(stderr, "salvage xen: one dump at a time\n");
-			return AZ_EXIT_USAGE;
-		}
-	}
-	if (!sub || !c.path || (strcmp(sub, "info") && strcmp(sub, "log") && strcmp(sub, "domains") &&
-				strcmp(sub, "frames") && strcmp(sub, "p2m"))) {
-		xen_usage(stderr);
+	sub = a.pos[0];
+	c.path = a.pos[1];
+	c.syms_path = a.xen_syms;
+	json = a.json;
+	if (strcmp(sub, "info") && strcmp(sub, "log") && strcmp(sub, "domains") &&
+	    strcmp(sub, "frames") && strcmp(sub, "p2m")) {
+		fputs(xen_usage, stderr);
 		return AZ_EXIT_USAGE;
 	}
 	if (c.syms_path) {

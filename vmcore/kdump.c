@@ -252,7 +252,7 @@ int vmc_kdump_open(vmc_dump *d)
 
 	if (k->version < 1)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
-				   "kdump header version %d: too old (needs 1 or later)", k->version);
+				   "kdump header version %u: unknown (needs 1 or later)", (unsigned)k->version);
 	if (k->version > 6)
 		vmc_warn(d, "kdump header version %d is newer than 6; read as version 6",
 			 k->version);

@@ -1,0 +1,94 @@
+/* sym.c - `salvage sym [--json] [--vmlinux F] DUMP [NAME|0xADDR ...]`: the
+ * kernel's symbols (kallsyms decoded from the dump, or the vmlinux's),
+ * looked up by name or address, or all of them. */
+#include "salvage.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+
+static const char sym_usage[] =
+	"usage: salvage sym [--json] [--vmlinux FILE] DUMP [NAME|0xADDR ...]\n\n"
+	"Without NAME or ADDR: every symbol as 'ADDRESS TYPE NAME' (like\n"
+	"/proc/kallsyms), from the dump's own kallsyms (no debug package needed)\n"
+	"or from --vmlinux FILE (relocated by the dump's KASLR offset).  With\n"
+	"arguments: the address of each NAME, the function+offset/size of each\n"
+	"0xADDR.\n"
+	"  --json   an array of {name, address, type} (lookups: {query, name,\n"
+	"           address, offset, size}, null when not found)\n";
+
+static int sym_run(struct az_run *r)
+{
+	const struct az_args *a = &r->a;
+	struct az_kernel *k = &r->k;
+	struct az_json j;
+	int ret = AZ_EXIT_OK;
+
+	az_json_init(&j, stdout);
+	if (a->json)
+		az_json_begin_array(&j);
+	if (a->npos == 1) {
+		for (size_t i = 0; i < k->syms.n; i++) {
+			const struct az_sym *y = &k->syms.v[i];
+			char t[2] = { y->type, 0 };
+			if (!a->json) {
+				printf("%016" PRIx64 " %c ", y->addr, y->type);
+				az_tput(stdout, az_sym_name(&k->syms, y), strlen(az_sym_name(&k->syms, y)), false);
+				putchar('\n');
+				continue;
+			}
+			az_json_begin_object(&j);
+			az_json_kstr(&j, "name", az_sym_name(&k->syms, y));
+			az_json_khex(&j, "address", y->addr);
+			az_json_kstr(&j, "type", t);
+			az_json_end_object(&j);
+		}
+	}
+	for (int i = 1; i < a->npos; i++) {
+		const char *q = a->pos[i];
+		uint64_t addr = 0, off = 0, size = 0;
+		const struct az_sym *y = NULL;
+		bool found;
+		if (!strncmp(q, "0x", 2)) {
+			char *end;
+			addr = strtoull(q, &end, 16);
+			y = *end ? NULL : az_syms_find(&k->syms, addr, &off, &size);
+			found = y != NULL;
+		} else {
+			found = az_syms_addr(&k->syms, q, &addr) == 0;
+		}
+		if (!found)
+			ret = AZ_EXIT_FAIL;
+		if (!a->json) {
+			char buf[256], esc[1024];
+			if (!found)
+				fprintf(stderr, "salvage sym: %s: no symbol %s\n", a->pos[0], q);
+			else if (y) {
+				az_symbolize(k, addr, buf, sizeof(buf));
+				printf("%s: %s\n", q, az_tesc(esc, sizeof(esc), buf));
+			} else
+				printf("%s: %016" PRIx64 "\n", q, addr);
+			continue;
+		}
+		az_json_begin_object(&j);
+		az_json_kstr(&j, "query", q);
+		az_json_kstr(&j, "name", !found ? NULL : y ? az_sym_name(&k->syms, y) : q);
+		az_json_khex_if(&j, "address", found, y ? y->addr : addr);
+		az_json_ku64(&j, "offset", off);
+		az_json_ku64(&j, "size", size);
+		az_json_end_object(&j);
+	}
+	if (a->json) {
+		az_json_end_array(&j);
+		az_json_finish(&j);
+	}
+	return ret;
+}
+
+static const struct az_cmd sym_cmd = { "sym", sym_usage, AZ_OPT_VMLINUX, 1, -1, AZ_NEED_SYMS, sym_run };
+
+int az_cmd_sym(int argc, char **argv)
+{
+	return az_run_cmd(argc, argv, &sym_cmd);
+}
