@@ -5,14 +5,12 @@
 # modules.softdep the image carries for the agent.  The tree is text made
 # here; the image is read back by tests/tools/cpiols.py, not by our code.
 set -uo pipefail
-BUILD=${1:-build}
-OUT=$BUILD/kmod-test
+. "$(dirname "$0")/lib.sh"
+t_init kmod "${1:-}"
+t_need_built "$BUILD/salvage"
+OUT=$T_OUT
 KVER=9.9.9-test
-PY=/usr/bin/python3
-HERE=$(cd "$(dirname "$0")" && pwd)
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+HERE=$T_HERE
 
 rm -rf "$OUT"
 M=$OUT/root/lib/modules/$KVER
@@ -70,17 +68,17 @@ sys.stdout.buffer.write(b"\x7fELF\x02\x01\x01" + bytes(9) +
 img=$OUT/initrd.img
 if ! "$BUILD/salvage" mkinitramfs -q -o "$img" --target dir:/var/crash --agent "$OUT/agent" --kver "$KVER" \
 	--moddir "$OUT/root" --modules virtio_blk --fs ext4 --compress none 2>"$OUT/err"; then
-	bad "mkinitramfs failed: $(cat "$OUT/err")"
+	t_fail "mkinitramfs failed: $(cat "$OUT/err")"
 else
-	"$PY" "$HERE/tools/cpiols.py" "$img" "$OUT/x" >"$OUT/list" || bad "image unreadable"
+	"$PY" "$HERE/tools/cpiols.py" "$img" "$OUT/x" >"$OUT/list" || t_fail "image unreadable"
 	got=$(grep "^/lib/modules/$KVER/.*\.ko$" "$OUT/list" | sed "s|^/lib/modules/$KVER/||" | sort | tr '\n' ' ')
 	want="kernel/arch/x86/crypto/crc32c-intel.ko kernel/crypto/crc32c_generic.ko kernel/drivers/block/virtio_blk.ko kernel/fs/ext4/ext4.ko kernel/fs/jbd2/jbd2.ko kernel/lib/crc16.ko kernel/lib/foo.ko "
-	if [ "$got" = "$want" ]; then ok; else bad "ext4 image modules: got '$got', want '$want'"; fi
+	if [ "$got" = "$want" ]; then t_ok "ext4 image modules"; else t_fail "ext4 image modules: got '$got', want '$want'"; fi
 	sd=$OUT/x/lib/modules/$KVER/modules.softdep
 	printf 'softdep ext4 pre: crc32c_generic crc32c_intel\nsoftdep jbd2 pre: crc32c_generic crc32c_intel\nsoftdep virtio_blk post: foo\n' >"$OUT/sd.want"
-	if cmp -s "$sd" "$OUT/sd.want"; then ok; else bad "image modules.softdep: $(cat "$sd" 2>&1 | tr '\n' '|')"; fi
+	if cmp -s "$sd" "$OUT/sd.want"; then t_ok "image modules.softdep"; else t_fail "image modules.softdep: $(cat "$sd" 2>&1 | tr '\n' '|')"; fi
 	if grep -qx 'kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/lib/crc16.ko' \
-		"$OUT/x/lib/modules/$KVER/modules.dep"; then ok; else bad "image modules.dep lost ext4's line"; fi
+		"$OUT/x/lib/modules/$KVER/modules.dep"; then t_ok "image modules.dep"; else t_fail "image modules.dep lost ext4's line"; fi
 fi
 
 # xfs: its soft dependency crc16 comes in; loop1 and loop2 want each other
@@ -88,16 +86,16 @@ fi
 img=$OUT/initrd-xfs.img
 if ! "$BUILD/salvage" mkinitramfs -q -o "$img" --target dir:/var/crash --agent "$OUT/agent" --kver "$KVER" \
 	--moddir "$OUT/root" --modules "" --fs xfs --compress none 2>"$OUT/err"; then
-	bad "mkinitramfs (xfs) failed: $(cat "$OUT/err")"
+	t_fail "mkinitramfs (xfs) failed: $(cat "$OUT/err")"
 else
 	rm -rf "$OUT/x"
-	"$PY" "$HERE/tools/cpiols.py" "$img" "$OUT/x" >"$OUT/list" || bad "xfs image unreadable"
+	"$PY" "$HERE/tools/cpiols.py" "$img" "$OUT/x" >"$OUT/list" || t_fail "xfs image unreadable"
 	got=$(grep "^/lib/modules/$KVER/.*\.ko$" "$OUT/list" | sed "s|^/lib/modules/$KVER/||" | sort | tr '\n' ' ')
 	want="kernel/fs/xfs/xfs.ko kernel/lib/crc16.ko kernel/lib/libcrc32c.ko kernel/lib/loop1.ko kernel/lib/loop2.ko "
-	if [ "$got" = "$want" ]; then ok; else bad "xfs image modules: got '$got', want '$want'"; fi
+	if [ "$got" = "$want" ]; then t_ok "xfs image modules"; else t_fail "xfs image modules: got '$got', want '$want'"; fi
 	printf 'softdep xfs pre: crc16 loop1\nsoftdep loop1 pre: loop2\nsoftdep loop2 pre: loop1\n' >"$OUT/sd.want"
-	if cmp -s "$OUT/x/lib/modules/$KVER/modules.softdep" "$OUT/sd.want"; then ok
-	else bad "xfs image modules.softdep: $(tr '\n' '|' <"$OUT/x/lib/modules/$KVER/modules.softdep")"; fi
+	if cmp -s "$OUT/x/lib/modules/$KVER/modules.softdep" "$OUT/sd.want"; then t_ok "xfs image modules.softdep"
+	else t_fail "xfs image modules.softdep: $(tr '\n' '|' <"$OUT/x/lib/modules/$KVER/modules.softdep")"; fi
 fi
 
 # a tree without modules.softdep or modules.alias (older depmod) still works
@@ -107,11 +105,10 @@ if "$BUILD/salvage" mkinitramfs -q -o "$OUT/initrd-old.img" --target dir:/var/cr
 	rm -rf "$OUT/x"
 	"$PY" "$HERE/tools/cpiols.py" "$OUT/initrd-old.img" "$OUT/x" >"$OUT/list"
 	n=$(grep -c '\.ko$' "$OUT/list")
-	if [ "$n" -eq 4 ] && [ ! -s "$OUT/x/lib/modules/$KVER/modules.softdep" ]; then ok
-	else bad "tree without softdep: $n modules"; fi
+	if [ "$n" -eq 4 ] && [ ! -s "$OUT/x/lib/modules/$KVER/modules.softdep" ]; then t_ok "tree without softdep"
+	else t_fail "tree without softdep: $n modules"; fi
 else
-	bad "mkinitramfs without modules.softdep failed: $(cat "$OUT/err")"
+	t_fail "mkinitramfs without modules.softdep failed: $(cat "$OUT/err")"
 fi
 
-echo "kmod: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_summary

@@ -20,24 +20,15 @@
 # the generator (review the diff before committing).
 # Exit 0 = all passed.
 set -uo pipefail
-
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-FIX=$HERE/fixtures
-OUT=$BUILD/mm-test
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+t_init mm "${1:-}"
+FIX=$T_HERE/fixtures
+OUT=$T_OUT
 MMCHECK=$BUILD/tests/mmcheck
-mkdir -p "$OUT"
-
-if [ ! -x "$MMCHECK" ]; then
-	echo "mm-test: $MMCHECK not built" >&2
-	exit 2
-fi
+t_need_built "$MMCHECK"
 
 modes=("" "--chunk 1" "--chunk 7 --fresh" "--chunk 1000 --reverse"
 	"--chunk 333 --fresh --reverse")
-pass=0 fail=0
-note_fail() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
 
 # run_mmcheck NAME OUTFILE ARGS... -> exit status of mmcheck (>=124: crash/hang)
 run_mmcheck() {
@@ -50,39 +41,32 @@ for desc in "$FIX"/mm-*.desc; do
 	name=$(basename "$desc" .desc)
 	dump=$OUT/$name.dump
 	expect=$FIX/$name.mmexpect
-	if ! timeout 120 "$PY" "$HERE/tools/mkdump.py" "$desc" "$dump" \
-		--classes "$OUT/$name.classes" >"$OUT/$name.gen-log" 2>&1; then
-		note_fail "$name" "generator failed: $(tail -1 "$OUT/$name.gen-log")"
-		continue
-	fi
-	ok=1
+	t_mkdump "$name" "$desc" "$dump" --classes "$OUT/$name.classes" || continue
+	t_case "$name"
 	if grep -q '^# mm-expect: error' "$desc"; then
 		run_mmcheck "$name" "$OUT/$name.out" "$dump"
 		rc=$?
 		if [ $rc -ne 1 ]; then
-			note_fail "$name" "mmcheck exit $rc, expected a refusal (exit 1)"
-			ok=0
+			t_fail "$name" "mmcheck exit $rc, expected a refusal (exit 1)"
 		elif ! diff -u "$expect" "$OUT/$name.out" >"$OUT/$name.diff"; then
-			note_fail "$name" "message differs from $name.mmexpect: $(head -1 "$OUT/$name.out")"
-			ok=0
+			t_fail "$name" "message differs from $name.mmexpect: $(head -1 "$OUT/$name.out")"
 		fi
 		drop=$(sed -n 's/.* drop=\([^ ]*\).*/\1/p' "$desc" | head -1)
 		IFS=, read -ra keys <<<"$drop"
 		for k in "${keys[@]}"; do
 			grep -qF "$k" "$OUT/$name.out" ||
-				{ note_fail "$name" "message does not name $k"; ok=0; }
+				t_fail "$name" "message does not name $k"
 		done
-		[ $ok = 1 ] && pass=$((pass + 1))
+		t_case_end
 		continue
 	fi
 	if [ "${UPDATE_EXPECT:-}" = 1 ]; then
 		cp "$OUT/$name.classes" "$expect"
 	elif [ ! -f "$expect" ]; then
-		note_fail "$name" "no $name.mmexpect"
+		t_fail "$name" "no $name.mmexpect"
 		continue
 	elif ! diff -u "$expect" "$OUT/$name.classes" >"$OUT/$name.gen-diff"; then
-		note_fail "$name" "generator's classification differs from $name.mmexpect ($OUT/$name.gen-diff)"
-		ok=0
+		t_fail "$name" "generator's classification differs from $name.mmexpect ($OUT/$name.gen-diff)"
 	fi
 	for mode in "${modes[@]}"; do
 		tag=${mode// /}
@@ -90,17 +74,12 @@ for desc in "$FIX"/mm-*.desc; do
 		run_mmcheck "$name" "$OUT/$name$tag.out" $mode "$dump"
 		rc=$?
 		if [ $rc -ne 0 ]; then
-			note_fail "$name" "mmcheck $mode: exit $rc: $(head -1 "$OUT/$name$tag.out") $(head -1 "$OUT/$name$tag.out.err")"
-			ok=0
+			t_fail "$name" "mmcheck $mode: exit $rc: $(head -1 "$OUT/$name$tag.out") $(head -1 "$OUT/$name$tag.out.err")"
 			continue
 		fi
-		if ! diff -u "$expect" "$OUT/$name$tag.out" >"$OUT/$name$tag.diff"; then
-			note_fail "$name" "mmcheck $mode differs from $name.mmexpect:"
-			head -20 "$OUT/$name$tag.diff"
-			ok=0
-		fi
+		t_diff "$name: mmcheck $mode" "$expect" "$OUT/$name$tag.out"
 	done
-	[ $ok = 1 ] && pass=$((pass + 1))
+	t_case_end
 done
 
 # dumps that cannot be classified: one clear line
@@ -108,20 +87,15 @@ for c in "elf-qemu|page classification needs VMCOREINFO" \
 	 "kdump-xen|page classification of Xen dumps"; do
 	IFS='|' read -r name want <<<"$c"
 	dump=$OUT/$name.dump
-	if ! timeout 60 "$PY" "$HERE/tools/mkdump.py" "$FIX/$name.desc" "$dump" \
-		>"$OUT/$name.gen-log" 2>&1; then
-		note_fail "$name" "generator failed: $(tail -1 "$OUT/$name.gen-log")"
-		continue
-	fi
+	t_mkdump "$name" "$FIX/$name.desc" "$dump" || continue
 	run_mmcheck "$name" "$OUT/$name.out" "$dump"
 	rc=$?
 	if [ $rc -eq 1 ] && [ "$(wc -l <"$OUT/$name.out")" -eq 1 ] &&
 		grep -q "^error: $want" "$OUT/$name.out"; then
-		pass=$((pass + 1))
+		t_ok "$name"
 	else
-		note_fail "$name" "expected exit 1 with \"error: $want...\", got exit $rc: $(head -1 "$OUT/$name.out")"
+		t_fail "$name" "expected exit 1 with \"error: $want...\", got exit $rc: $(head -1 "$OUT/$name.out")"
 	fi
 done
 
-echo "mm: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_summary

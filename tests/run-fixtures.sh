@@ -12,36 +12,25 @@
 #     one line on stderr.
 # UPDATE_EXPECT=1 rewrites the .expect files (review the diff before committing).
 set -uo pipefail
-
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-FIX=$HERE/fixtures
-OUT=$BUILD/fixtures
-PY=/usr/bin/python3
-mkdir -p "$OUT"
-
-pass=0 fail=0
-failed=()
-note_fail() { fail=$((fail + 1)); failed+=("$1: $2"); echo "FAIL $1: $2"; }
+. "$(dirname "$0")/lib.sh"
+t_init fixtures "${1:-}"
+t_need_built "$BUILD/tests/vmcheck" "$BUILD/salvage"
+FIX=$T_HERE/fixtures
+OUT=$T_OUT
 
 for desc in "$FIX"/*.desc; do
 	name=$(basename "$desc" .desc)
 	dump=$OUT/$name.dump
-	if ! timeout 60 "$PY" "$HERE/tools/mkdump.py" "$desc" "$dump" --pages "$OUT/$name.gen-pages" \
-		>"$OUT/$name.gen-log" 2>&1; then
-		note_fail "$name" "generator failed: $(tail -1 "$OUT/$name.gen-log")"
-		continue
-	fi
-	ok=1
+	t_mkdump "$name" "$desc" "$dump" --pages "$OUT/$name.gen-pages" || continue
+	t_case "$name"
 	timeout 30 "$BUILD/tests/vmcheck" --all "$dump" >"$OUT/$name.out" 2>"$OUT/$name.err"
 	rc=$?
 	if [ $rc -ge 124 ]; then
-		note_fail "$name" "vmcheck crashed or hung (exit $rc): $(head -3 "$OUT/$name.err" | tr '\n' ' ')"
+		t_fail "$name" "vmcheck crashed or hung (exit $rc): $(head -3 "$OUT/$name.err" | tr '\n' ' ')"
 		continue
 	fi
 	if [ -s "$OUT/$name.err" ]; then
-		note_fail "$name" "vmcheck wrote to stderr: $(head -3 "$OUT/$name.err" | tr '\n' ' ')"
-		ok=0
+		t_fail "$name" "vmcheck wrote to stderr: $(head -3 "$OUT/$name.err" | tr '\n' ' ')"
 	fi
 	case $name in
 	bad-*)
@@ -51,46 +40,36 @@ for desc in "$FIX"/*.desc; do
 			grep -q '^warning: .*\(truncated\|incomplete\)' "$OUT/$name.out"; then
 			:
 		else
-			note_fail "$name" "hostile input not reported (vmcheck exit $rc)"
-			ok=0
+			t_fail "$name" "hostile input not reported (vmcheck exit $rc)"
 		fi ;;
 	*)
 		if [ $rc -ne 0 ]; then
-			note_fail "$name" "vmcheck exit $rc: $(grep -m1 error "$OUT/$name.out")"
-			ok=0
+			t_fail "$name" "vmcheck exit $rc: $(grep -m1 error "$OUT/$name.out")"
 		fi
 		grep '^pfn ' "$OUT/$name.out" >"$OUT/$name.pages"
 		if ! diff -u "$OUT/$name.gen-pages" "$OUT/$name.pages" >"$OUT/$name.pages.diff"; then
-			note_fail "$name" "pages differ from the generator's ($OUT/$name.pages.diff)"
-			ok=0
+			t_fail "$name" "pages differ from the generator's ($OUT/$name.pages.diff)"
 		fi ;;
 	esac
 	if [ "${UPDATE_EXPECT:-}" = 1 ]; then
 		cp "$OUT/$name.out" "$FIX/$name.expect"
 	elif [ ! -f "$FIX/$name.expect" ]; then
-		note_fail "$name" "no $name.expect"
-		ok=0
-	elif ! diff -u "$FIX/$name.expect" "$OUT/$name.out" >"$OUT/$name.diff"; then
-		note_fail "$name" "output differs from $name.expect:"
-		head -20 "$OUT/$name.diff"
-		ok=0
+		t_fail "$name" "no $name.expect"
+	else
+		t_diff "$name: output" "$FIX/$name.expect" "$OUT/$name.out"
 	fi
 	for json in "" --json; do
 		timeout 30 "$BUILD/salvage" info $json "$dump" >"$OUT/$name.info$json" 2>"$OUT/$name.info-err"
 		irc=$?
 		lines=$(wc -l <"$OUT/$name.info-err")
 		if [ $irc -ge 2 ] || { [ $irc -eq 1 ] && [ "$lines" -ne 1 ]; } || { [ $irc -eq 0 ] && [ "$lines" -ne 0 ]; }; then
-			note_fail "$name" "salvage info $json: exit $irc with $lines stderr lines"
-			ok=0
+			t_fail "$name" "salvage info $json: exit $irc with $lines stderr lines"
 		fi
 		if [ $irc -eq 0 ] && [ "$json" = --json ] &&
 			! "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d for k in ("format","compression","osrelease","arch","page_size","crash_time","cpus","phys_base","kaslr_offset","incomplete","warnings"))' "$OUT/$name.info--json" 2>/dev/null; then
-			note_fail "$name" "salvage info --json is not valid JSON with the stable keys"
-			ok=0
+			t_fail "$name" "salvage info --json is not valid JSON with the stable keys"
 		fi
 	done
-	[ $ok = 1 ] && pass=$((pass + 1))
+	t_case_end
 done
-
-echo "fixtures: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_summary
