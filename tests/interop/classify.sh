@@ -26,38 +26,33 @@
 # is checked against the kernel's own NR_FREE_PAGES counters (within 0.5%, as
 # those miss per-CPU deltas).  Missing ones are skipped with a notice.
 #
-# Exit 0 = identical everywhere, 1 = a difference or failure (reason on
-# stderr), 77 = skipped (makedumpfile not installed).
+# Stops at the first difference or failure (FAIL line with the reason); a
+# missing makedumpfile is a skip (a failure under CI).
 # Overrides: MAKEDUMPFILE=path, PYTHON=/usr/bin/python3,
 # VMCORE_DIR=/var/cache/salvage.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-build=$1
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-py=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/../lib.sh"
+t_init interop-classify "${1:-}"
+t_exit_summary
+build=$BUILD
+root=$(cd "$T_HERE/.." && pwd)
+py=${PYTHON:-$PY}
 vmdir=${VMCORE_DIR:-/var/cache/salvage}
-. "$here/lib.sh"
-interop_makedumpfile "classify interop"
+t_makedumpfile || { t_skip makedumpfile "not installed"; t_summary; }
+mdf=$MDF
 vmcheck=$build/tests/vmcheck
 mmcheck=$build/tests/mmcheck
-for b in "$vmcheck" "$mmcheck"; do
-    [ -x "$b" ] || { echo "classify interop: $b not built" >&2; exit 2; }
-done
+t_need_built "$vmcheck" "$mmcheck"
 levels=(0 2 4 8 16 31)
 
 fail() {
-    echo "classify interop: FAIL: $*" >&2
-    exit 1
+    t_fail "$*"
+    t_summary
 }
 
-work=$build/tests/interop-classify
-rm -rf "$work"
-mkdir -p "$work"
+work=$T_OUT
+rm -rf "${work:?}"/*
 
 # compare NAME DIR DUMP: DIR/mdf-L.pages (vmcheck listings of makedumpfile's
 # outputs), DIR/ours-L.excl (mmcheck --level L) and DIR/input.pages (kdump
@@ -152,6 +147,7 @@ check() {
             fail "$name: $vmcheck --pages on the input failed"
     fi
     compare "$name" "$dir" "$dump" || fail "$name: classification differs from makedumpfile's (above)"
+    t_ok "$name"
 }
 
 echo "classify interop: $("$mdf" -v 2>&1 | head -n 1 || true)"
@@ -169,7 +165,7 @@ done
 for vm in default no-la57 smp2; do
     dump=$vmdir/vmcore-$vm/vmcore
     if [ ! -r "$dump" ]; then
-        echo "  vmcore-$vm: skipped, $dump not present (made by tests/vm/make-vmcore.sh)"
+        t_skip_ok "vmcore-$vm" "$dump not present (made by tests/vm/make-vmcore.sh)"
         continue
     fi
     check "vmcore-$vm" "$dump"
@@ -189,7 +185,8 @@ if [ -r "$dump" ]; then
     diff=$((kfree > ofree ? kfree - ofree : ofree - kfree))
     [ $((diff * 200)) -le "$kfree" ] ||
         fail "vmcore-6.12: free pages $ofree differ from the kernel's NR_FREE_PAGES $kfree by more than 0.5%"
+    t_ok "vmcore-6.12 free pages"
 else
-    echo "  vmcore-6.12: skipped, $dump not present"
+    t_skip_ok vmcore-6.12 "$dump not present"
 fi
-echo "classify interop: OK"
+t_summary

@@ -4,7 +4,7 @@
 #   tests/interop/makedumpfile.sh BUILD_DIR
 #
 # 1. generates tests/fixtures/mdf-linux.desc (FLATMEM) and mdf-linux-sparse.desc
-#    (SPARSEMEM_EXTREME + vmemmap) into BUILD_DIR/tests/interop-mdf/ (ELF
+#    (SPARSEMEM_EXTREME + vmemmap) into BUILD_DIR/interop-mdf/ (ELF
 #    vmcore + its expected page listing, from tests/tools/mkdump.py);
 # 2. has makedumpfile write kdump-compressed zlib (-c) and lzo (-l) files and
 #    flattened (-F -c) streams at dump levels 1 and 31;
@@ -12,32 +12,29 @@
 #    each page it reports as `data` has the CRC of the same page in the ELF
 #    listing; prints data/excluded counts per output.
 #
-# Exit 0 = all good, 1 = mismatch or failure (one-line reason on stderr),
-# 77 = skipped (makedumpfile not installed).
+# Stops at the first mismatch or failure (FAIL line with the reason); a
+# missing makedumpfile is a skip (a failure under CI).
 # Overrides: MAKEDUMPFILE=path, VMCHECK=command (e.g. tests/tools/pagelist.py,
 # the generator's own reference lister), PYTHON=/usr/bin/python3.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-build=$1
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-py=${PYTHON:-/usr/bin/python3}
-. "$here/lib.sh"
-interop_makedumpfile "makedumpfile interop"
+. "$(dirname "$0")/../lib.sh"
+t_init interop-mdf "${1:-}"
+t_exit_summary
+build=$BUILD
+root=$(cd "$T_HERE/.." && pwd)
+py=${PYTHON:-$PY}
+t_makedumpfile || { t_skip makedumpfile "not installed"; t_summary; }
+mdf=$MDF
 vmcheck=${VMCHECK:-$build/tests/vmcheck}
 
 fail() {
-    echo "makedumpfile interop: FAIL: $*" >&2
-    exit 1
+    t_fail "$*"
+    t_summary
 }
 
-work=$build/tests/interop-mdf
-rm -rf "$work"
-mkdir -p "$work"
+work=$T_OUT
+rm -rf "${work:?}"/*
 
 # name | makedumpfile options | output mode (file or stdout)
 cases=(
@@ -85,7 +82,6 @@ print("data %d excluded %d" % (data, excl))
 PYEOF
 }
 
-status=0
 for fixture in mdf-linux mdf-linux-sparse; do
   elf=$work/$fixture.elf
   ref=$work/$fixture.pages
@@ -122,7 +118,7 @@ for fixture in mdf-linux mdf-linux-sparse; do
         *d31) [ "$nexcl" -gt 0 ] || fail "$name: -d 31 excluded nothing" ;;
     esac
     printf '  %-30s %-12s %9d bytes  %s\n' "$name" "$opts" "$(stat -c %s "$out")" "$res"
+    t_ok "$name"
   done
 done
-echo "makedumpfile interop: OK"
-exit $status
+t_summary
