@@ -11,6 +11,8 @@
 #   - `salvage info` and `salvage info --json` must exit 0, or 1 with exactly
 #     one line on stderr.
 # UPDATE_EXPECT=1 rewrites the .expect files (review the diff before committing).
+# FIXTURES="PATTERN..." runs only the fixtures whose names match (make test's
+# sanitizer part: FIXTURES='bad-* kdump-*').
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 t_init fixtures "${1:-}"
@@ -18,7 +20,9 @@ t_need_built "$BUILD/tests/vmcheck" "$BUILD/salvage"
 FIX=$T_HERE/fixtures
 OUT=$T_OUT
 
-for desc in "$FIX"/*.desc; do
+descs=()
+for pat in ${FIXTURES:-*}; do descs+=("$FIX"/$pat.desc); done
+for desc in "${descs[@]}"; do
 	name=$(basename "$desc" .desc)
 	dump=$OUT/$name.dump
 	t_mkdump "$name" "$desc" "$dump" --pages "$OUT/$name.gen-pages" || continue
