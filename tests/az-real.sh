@@ -25,9 +25,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 t_init az-real "${1:-}"
 shift || true
-HERE=$T_HERE
 REAL=${SALVAGE_VMCORES:-/var/cache/salvage}
-OUT=$T_OUT
 t_need_built "$BUILD/salvage"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
@@ -56,9 +54,9 @@ for t in "${targets[@]}"; do
 		continue
 	fi
 	[ -n "$vml" ] || t_skip_ok "$dump with a vmlinux" "none given: crash, drgn and DWARF comparisons skipped"
-	work=$OUT/$(echo "$dump" | tr '/' '_')
+	work=$T_OUT/$(echo "$dump" | tr '/' '_')
 	mkdir -p "$work"
-	if "$PY" "$HERE/tools/azreal.py" --salvage "$BUILD/salvage" --work "$work" \
+	if "$PY" "$T_HERE/tools/azreal.py" --salvage "$BUILD/salvage" --work "$work" \
 		${vml:+--vmlinux "$vml"} "$dump"; then
 		t_ok "$dump"
 	else

@@ -2,8 +2,9 @@
 #
 #   . "$(dirname "$0")/lib.sh"         (tests/*.sh; from a subfolder: ../lib.sh)
 #   t_init NAME [BUILD]                one word; sets BUILD (default build), T_HERE
-#                                      (tests/), PY (/usr/bin/python3), T_OUT
-#                                      ($BUILD/NAME, created)
+#                                      (tests/), T_FIX (tests/fixtures), PY
+#                                      (/usr/bin/python3), T_OUT ($BUILD/NAME,
+#                                      created)
 #   t_ok WHAT                          one passed check
 #   t_fail WHAT [WHY]                  one failed check (printed at once and again
 #                                      in the summary)
@@ -37,6 +38,9 @@
 #   t_makedumpfile                     sets MDF to $MAKEDUMPFILE, or the one on
 #                                      PATH or in the sbin folders; returns 1
 #                                      when there is none
+#   t_need_makedumpfile                t_makedumpfile, else t_skip and t_summary
+#   t_expect WHAT EXPECTED GOT         t_diff, or with UPDATE_EXPECT=1 copies
+#                                      GOT to EXPECTED (a missing EXPECTED fails)
 #   t_exit_summary                     for scripts that stop at the first error
 #                                      (exit N, set -e): an EXIT trap that
 #                                      counts a non-zero exit as a failure and
@@ -51,6 +55,7 @@ t_init() {
 	T_NAME=$1
 	BUILD=${2:-${BUILD:-build}}
 	T_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	T_FIX=$T_HERE/fixtures
 	PY=${PY:-/usr/bin/python3}
 	T_OUT=$BUILD/$T_NAME
 	mkdir -p "$T_OUT"
@@ -152,6 +157,22 @@ t_makedumpfile() {
 	MDF=${MAKEDUMPFILE:-}
 	[ -n "$MDF" ] || MDF=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH command -v makedumpfile)
 	[ -n "$MDF" ] && [ -x "$MDF" ]
+}
+
+t_need_makedumpfile() {
+	t_makedumpfile && return 0
+	t_skip makedumpfile "not installed (MAKEDUMPFILE=path names one)"
+	t_summary
+}
+
+t_expect() {
+	if [ "${UPDATE_EXPECT:-}" = 1 ]; then
+		cp "$3" "$2"
+	elif [ ! -f "$2" ]; then
+		t_fail "$1" "no $(basename "$2") (UPDATE_EXPECT=1 writes it)"
+	else
+		t_diff "$1" "$2" "$3"
+	fi
 }
 
 t_exit_summary() {

@@ -20,14 +20,11 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 t_init xen "${1:-}"
 t_need_built "$BUILD/salvage" "$BUILD/salvage-capture"
-FIX=$T_HERE/fixtures
-OUT=$T_OUT
-HERE=$T_HERE
 run() { t_timeout 60 "$@"; }
 
-for desc in "$FIX"/xen-*.desc "$FIX"/kdump-xen.desc; do
+for desc in "$T_FIX"/xen-*.desc "$T_FIX"/kdump-xen.desc; do
 	name=$(basename "$desc" .desc)
-	o=$OUT/$name
+	o=$T_OUT/$name
 	if ! grep -q '^xen ' "$desc"; then
 		# notes only: no hypervisor memory behind them
 		t_mkdump "$name" "$desc" "$o.dump" || continue
@@ -69,7 +66,7 @@ for desc in "$FIX"/xen-*.desc "$FIX"/kdump-xen.desc; do
 	if [ $crc -ne 0 ]; then
 		t_fail "$name" "salvage-capture -X -d 31 exit $crc: $(tail -1 "$o.capture-log")"
 	else
-		check capture "$o.exp.capture" run "$PY" "$HERE/tools/pagelist.py" "$o.kdump"
+		check capture "$o.exp.capture" run "$PY" "$T_HERE/tools/pagelist.py" "$o.kdump"
 		check dmesg-out "$o.exp.dmesg" run "$BUILD/salvage" dmesg --dom0 "$o.kdump"
 	fi
 	for j in "$o.dump" "$o.kdump"; do
@@ -91,13 +88,7 @@ for desc in "$FIX"/xen-*.desc "$FIX"/kdump-xen.desc; do
 		echo "== salvage info (output) warnings"
 		run "$BUILD/salvage" info "$o.kdump" 2>&1 | sed -n '/^warnings:/,$p'
 	} >"$o.snapshot"
-	if [ "${UPDATE_EXPECT:-}" = 1 ]; then
-		cp "$o.snapshot" "$FIX/$name.xen-expect"
-	elif [ ! -f "$FIX/$name.xen-expect" ]; then
-		t_fail "$name" "no $name.xen-expect (UPDATE_EXPECT=1 writes it)"
-	else
-		t_diff "$name: output" "$FIX/$name.xen-expect" "$o.snapshot"
-	fi
+	t_expect "$name: output" "$T_FIX/$name.xen-expect" "$o.snapshot"
 	t_case_end
 done
 t_summary

@@ -12,55 +12,53 @@
 set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 t_init interop-capture "${1:-}"
-HERE=$T_HERE
-OUT=$T_OUT
 CAP=$BUILD/salvage-capture
 CHECK=$BUILD/tests/vmcheck
 t_need_built "$CAP" "$CHECK"
-t_makedumpfile || { t_skip makedumpfile "not installed"; t_summary; }
-rm -rf "$OUT"/*
+t_need_makedumpfile
+rm -rf "$T_OUT"/*
 
 # every data page of OUT equals the same page of SRC (listings from vmcheck)
 same_pages() { # src.pages out.pages
-	"$PY" "$HERE/tools/capcheck.py" "$1" - "$2" 0 subset >/dev/null
+	"$PY" "$T_HERE/tools/capcheck.py" "$1" - "$2" 0 subset >/dev/null
 }
 
 check_source() { # name src [vmlinux]
 	local name=$1 src=$2 vmlinux=${3:-}
-	"$MDF" --dump-dmesg "$src" "$OUT/$name.src.dmesg" >/dev/null 2>&1 ||
+	"$MDF" --dump-dmesg "$src" "$T_OUT/$name.src.dmesg" >/dev/null 2>&1 ||
 		{ t_fail "$name: makedumpfile cannot read the source"; return; }
-	"$CHECK" --pages "$src" >"$OUT/$name.src.pages"
+	"$CHECK" --pages "$src" >"$T_OUT/$name.src.pages"
 	for c in "-c -d 31" "-l -d 31" "-c -d 1" "-l -d 0"; do
 		local tag="$name$(echo "$c" | tr -d ' ')" o
-		o=$OUT/$tag.kdump
+		o=$T_OUT/$tag.kdump
 		"$CAP" --progress=off --message-level 4 $c "$src" "$o" || { t_fail "$tag: capture failed"; continue; }
 		if "$MDF" --dump-dmesg "$o" "$o.mdf-dmesg" >/dev/null 2>&1 &&
-			cmp -s "$o.mdf-dmesg" "$OUT/$name.src.dmesg"; then t_ok "$tag dmesg"; else t_fail "$tag: "$MDF" --dump-dmesg differs or failed"; fi
+			cmp -s "$o.mdf-dmesg" "$T_OUT/$name.src.dmesg"; then t_ok "$tag dmesg"; else t_fail "$tag: "$MDF" --dump-dmesg differs or failed"; fi
 		if "$MDF" -c -d 31 "$o" "$o.refilt" >/dev/null 2>&1 &&
-			"$CHECK" --pages "$o.refilt" >"$o.refilt.pages" && same_pages "$OUT/$name.src.pages" "$o.refilt.pages"; then
+			"$CHECK" --pages "$o.refilt" >"$o.refilt.pages" && same_pages "$T_OUT/$name.src.pages" "$o.refilt.pages"; then
 			t_ok "$tag re-filtered"
 		else
 			t_fail "$tag: makedumpfile re-filtering failed or changed pages"
 		fi
 		if [ -n "$vmlinux" ]; then
-			printf 'sys\nlog\nbt\nquit\n' >"$OUT/crash.cmd"
-			timeout 300 crash -s "$vmlinux" "$o" -i "$OUT/crash.cmd" >"$o.crash" 2>&1
+			printf 'sys\nlog\nbt\nquit\n' >"$T_OUT/crash.cmd"
+			timeout 300 crash -s "$vmlinux" "$o" -i "$T_OUT/crash.cmd" >"$o.crash" 2>&1
 			if grep -q 'PANIC:' "$o.crash" && grep -q 'sysrq: Trigger a crash' "$o.crash" &&
 				grep -q 'sysrq_handle_crash' "$o.crash"; then t_ok "$tag crash"; else t_fail "$tag: crash sys/log/bt failed ($o.crash)"; fi
 			vmlinux=   # once per source is enough: it takes seconds
 		fi
 	done
 	# flattened: makedumpfile -R rebuilds exactly our plain file
-	"$CAP" --progress=off --message-level 4 -c -d 31 "$src" "$OUT/$name.plain" &&
-	"$CAP" --progress=off --message-level 4 -c -d 31 -F "$src" >"$OUT/$name.flat" &&
-	"$MDF" -R "$OUT/$name.flat.R" <"$OUT/$name.flat" >/dev/null 2>&1 &&
-	cmp -s "$OUT/$name.flat.R" "$OUT/$name.plain" && t_ok "$name -F" || t_fail "$name: makedumpfile -R of our -F stream differs from our plain output"
+	"$CAP" --progress=off --message-level 4 -c -d 31 "$src" "$T_OUT/$name.plain" &&
+	"$CAP" --progress=off --message-level 4 -c -d 31 -F "$src" >"$T_OUT/$name.flat" &&
+	"$MDF" -R "$T_OUT/$name.flat.R" <"$T_OUT/$name.flat" >/dev/null 2>&1 &&
+	cmp -s "$T_OUT/$name.flat.R" "$T_OUT/$name.plain" && t_ok "$name -F" || t_fail "$name: makedumpfile -R of our -F stream differs from our plain output"
 }
 
 for name in mdf-linux mdf-linux-sparse; do
-	"$PY" "$HERE/tools/mkdump.py" "$HERE/fixtures/$name.desc" "$OUT/$name.elf" >/dev/null ||
+	"$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/$name.desc" "$T_OUT/$name.elf" >/dev/null ||
 		{ t_fail "$name: generator failed"; continue; }
-	check_source "$name" "$OUT/$name.elf"
+	check_source "$name" "$T_OUT/$name.elf"
 done
 
 real=/var/cache/salvage/vmcore-default

@@ -28,21 +28,17 @@
 #
 # Stops at the first difference or failure (FAIL line with the reason); a
 # missing makedumpfile is a skip (a failure under CI).
-# Overrides: MAKEDUMPFILE=path, PYTHON=/usr/bin/python3,
+# Overrides: MAKEDUMPFILE=path, PY=/usr/bin/python3,
 # VMCORE_DIR=/var/cache/salvage.
 set -euo pipefail
 
 . "$(dirname "$0")/../lib.sh"
 t_init interop-classify "${1:-}"
 t_exit_summary
-build=$BUILD
-root=$(cd "$T_HERE/.." && pwd)
-py=${PYTHON:-$PY}
 vmdir=${VMCORE_DIR:-/var/cache/salvage}
-t_makedumpfile || { t_skip makedumpfile "not installed"; t_summary; }
-mdf=$MDF
-vmcheck=$build/tests/vmcheck
-mmcheck=$build/tests/mmcheck
+t_need_makedumpfile
+vmcheck=$BUILD/tests/vmcheck
+mmcheck=$BUILD/tests/mmcheck
 t_need_built "$vmcheck" "$mmcheck"
 levels=(0 2 4 8 16 31)
 
@@ -58,7 +54,7 @@ rm -rf "${work:?}"/*
 # outputs), DIR/ours-L.excl (mmcheck --level L) and DIR/input.pages (kdump
 # input only); prints one line per level
 compare() {
-    "$py" - "$1" "$2" "$3" "${levels[@]}" <<'PYEOF'
+    "$PY" - "$1" "$2" "$3" "${levels[@]}" <<'PYEOF'
 import re, struct, sys
 name, d, dump = sys.argv[1], sys.argv[2], sys.argv[3]
 levels = [int(x) for x in sys.argv[4:]]
@@ -134,7 +130,7 @@ check() {
     mkdir -p "$dir"
     for lv in "${levels[@]}"; do
         local out=$dir/mdf-$lv.kdump
-        timeout 600 "$mdf" -l -d "$lv" "$dump" "$out" >"$dir/mdf-$lv.log" 2>&1 ||
+        timeout 600 "$MDF" -l -d "$lv" "$dump" "$out" >"$dir/mdf-$lv.log" 2>&1 ||
             fail "$name: makedumpfile -d $lv failed: $(grep -v '^$' "$dir/mdf-$lv.log" | tail -n 1)"
         timeout 600 "$vmcheck" --pages "$out" >"$dir/mdf-$lv.pages" 2>"$dir/mdf-$lv.err" ||
             fail "$name: $vmcheck --pages on makedumpfile -d $lv output failed: $(head -n 1 "$dir/mdf-$lv.err")"
@@ -150,14 +146,14 @@ check() {
     t_ok "$name"
 }
 
-echo "classify interop: $("$mdf" -v 2>&1 | head -n 1 || true)"
+echo "classify interop: $("$MDF" -v 2>&1 | head -n 1 || true)"
 fixtures=(mdf-linux mdf-linux-sparse)
-for desc in "$root"/tests/fixtures/mm-*.desc; do
+for desc in "$T_FIX"/mm-*.desc; do
     grep -q '^# interop: makedumpfile' "$desc" && fixtures+=("$(basename "$desc" .desc)")
 done
 for fx in "${fixtures[@]}"; do
     dump=$work/$fx.dump
-    timeout 120 "$py" "$root/tests/tools/mkdump.py" "$root/tests/fixtures/$fx.desc" "$dump" ||
+    timeout 120 "$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/$fx.desc" "$dump" ||
         fail "generator failed on $fx.desc"
     check "$fx" "$dump"
 done

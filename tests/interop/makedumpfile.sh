@@ -15,18 +15,14 @@
 # Stops at the first mismatch or failure (FAIL line with the reason); a
 # missing makedumpfile is a skip (a failure under CI).
 # Overrides: MAKEDUMPFILE=path, VMCHECK=command (e.g. tests/tools/pagelist.py,
-# the generator's own reference lister), PYTHON=/usr/bin/python3.
+# the generator's own reference lister), PY=/usr/bin/python3.
 set -euo pipefail
 
 . "$(dirname "$0")/../lib.sh"
 t_init interop-mdf "${1:-}"
 t_exit_summary
-build=$BUILD
-root=$(cd "$T_HERE/.." && pwd)
-py=${PYTHON:-$PY}
-t_makedumpfile || { t_skip makedumpfile "not installed"; t_summary; }
-mdf=$MDF
-vmcheck=${VMCHECK:-$build/tests/vmcheck}
+t_need_makedumpfile
+vmcheck=${VMCHECK:-$BUILD/tests/vmcheck}
 
 fail() {
     t_fail "$*"
@@ -49,7 +45,7 @@ cases=(
 # compare ELF_LISTING OUT_LISTING -> prints "data N excluded M"; exits 1
 # with a one-line reason on the first CRC mismatch or malformed line
 compare() {
-    "$py" - "$1" "$2" <<'PYEOF'
+    "$PY" - "$1" "$2" <<'PYEOF'
 import re, sys
 line_re = re.compile(r"^pfn (0x[0-9a-f]+)(?:-(0x[0-9a-f]+))? "
                      r"(?:(data) ([0-9a-f]{8})|(hole|excluded|incomplete))$")
@@ -85,12 +81,12 @@ PYEOF
 for fixture in mdf-linux mdf-linux-sparse; do
   elf=$work/$fixture.elf
   ref=$work/$fixture.pages
-  timeout 120 "$py" "$root/tests/tools/mkdump.py" "$root/tests/fixtures/$fixture.desc" \
+  timeout 120 "$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/$fixture.desc" \
       "$elf" --pages "$ref" || fail "generator failed on $fixture.desc"
   ref_counts=$(awk '$3=="data"{n++} END{print n+0}' "$ref")
   echo "$fixture.elf: $ref_counts data pages ($(stat -c %s "$elf") bytes)"
   # sanity of the synthetic kernel data itself: makedumpfile finds the log
-  timeout 60 "$mdf" --dump-dmesg "$elf" "$work/$fixture.dmesg" >"$work/$fixture.dmesg.log" 2>&1 ||
+  timeout 60 "$MDF" --dump-dmesg "$elf" "$work/$fixture.dmesg" >"$work/$fixture.dmesg.log" 2>&1 ||
       fail "$fixture: makedumpfile --dump-dmesg failed: $(grep -v '^$' "$work/$fixture.dmesg.log" | tail -n 1)"
   grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$work/$fixture.dmesg" ||
       fail "$fixture: panic message missing from makedumpfile --dump-dmesg output"
@@ -101,10 +97,10 @@ for fixture in mdf-linux mdf-linux-sparse; do
     log=$work/$name.log
     # shellcheck disable=SC2086  # $opts is a list of options
     if [ "$mode" = stdout ]; then
-        timeout 60 "$mdf" $opts "$elf" >"$out" 2>"$log" ||
+        timeout 60 "$MDF" $opts "$elf" >"$out" 2>"$log" ||
             fail "$name: makedumpfile $opts failed: $(tail -n 1 "$log")"
     else
-        timeout 60 "$mdf" $opts "$elf" "$out" >"$log" 2>&1 ||
+        timeout 60 "$MDF" $opts "$elf" "$out" >"$log" 2>&1 ||
             fail "$name: makedumpfile $opts failed: $(grep -v '^$' "$log" | tail -n 1)"
     fi
     timeout 60 "$vmcheck" --pages "$out" >"$work/$name.pages" 2>"$work/$name.vmcheck.err" ||
