@@ -19,7 +19,8 @@ t_init fixtures "${1:-}"
 t_need_built "$BUILD/tests/vmcheck" "$BUILD/salvage"
 
 descs=()
-for pat in ${FIXTURES:-*}; do descs+=("$T_FIX"/$pat.desc); done
+read -ra pats <<<"${FIXTURES:-*}"
+for pat in "${pats[@]}"; do descs+=("$T_FIX"/$pat.desc); done
 for desc in "${descs[@]}"; do
 	name=$(basename "$desc" .desc)
 	dump=$T_OUT/$name.dump

@@ -100,25 +100,21 @@ say "capture done rc=$rc at $(up)s"
 poweroff -f
 sleep 5
 EOF
-	sv_mkcpio "$stage" "$out"
-	rm -rf "$stage"
+	sv_pack "$stage" "$out"
 }
 
 # xe_build_dom0_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC CMDLINE OUT
 # dom0: Xen's control modules, xenfs, kexec-tools' kexec (with its shared
 # libraries) loads the crash kernel into the hypervisor; then sysrq crash.
 xe_build_dom0_initramfs() {
-	local moddir=$1 vmlinuz=$2 crash_img=$3 kexec=$4 cmdline=$5 out=$6 stage lib
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-xen-dom0.XXXXXX")
-	sv_stage_busybox "$stage"
+	local moddir=$1 kexec=$4 cmdline=$5 out=$6 stage
+	sv_stage_first xen-dom0 "$2" "$3" "$XE_MARKER"
+	stage=$SV_STAGE
 	sv_stage_modules "$stage" "$moddir" xen-evtchn xen-privcmd xenfs
-	mkdir -p "$stage/boot" "$stage/proc/xen"
+	mkdir -p "$stage/proc/xen"
 	sv_stage_dynamic "$stage" "$kexec" /bin/kexec
-	cp "$vmlinuz" "$stage/boot/vmlinuz"
-	cp "$crash_img" "$stage/boot/crash.img"
 	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
-	printf '%s\n' "$XE_MARKER" >"$stage/etc/marker"
-	sv_write_init "$stage" <<'EOF'
+	sv_write_init "$stage" crash <<'EOF'
 # salvage Xen test init (PV dom0): arm the crash kernel through Xen, crash.
 say "dom0 $(uname -r) up $(up)s"
 load_modules
@@ -130,12 +126,8 @@ dd if=/dev/urandom of=/tmp/filler bs=1M count=64 2>/dev/null
 kexec -p /boot/vmlinuz --initrd=/boot/crash.img --append="$(cat /etc/crash-cmdline)" ||
 	fail "kexec -p failed"
 say "crash kernel loaded through Xen at $(up)s, crashing"
-sync
-echo c >/proc/sysrq-trigger
-fail "still alive after sysrq-trigger"
 EOF
-	sv_mkcpio "$stage" "$out"
-	rm -rf "$stage"
+	sv_pack "$stage" "$out"
 }
 
 # xe_qemu XEN DOM0_VMLINUZ DOM0_IMG DISK RAWDISK TIMEOUT LOG -> sets XE_QRC
