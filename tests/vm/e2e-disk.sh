@@ -163,20 +163,9 @@ fi
 t_total=$(sv_elapsed "$t_all")
 crash_note=$t_crash
 [ "$t_crash" = skipped ] || crash_note=${t_crash}s
-cat >"$out/e2e-info" <<EOF
-kver=$kver
-crash_img_bytes=$crash_size
-vmcore_bytes=$size
-dmesg_bytes=$dsize
-t_prepare_s=$t_prepare
-t_crash_img_s=$t_crash_img
-t_images_s=$t_images
-t_qemu_s=$t_qemu
-t_checks_s=$t_checks
-t_refuse_s=$t_refuse
-t_crash_s=$t_crash
-t_total_s=$t_total
-EOF
+sv_kv "$out/e2e-info" kver=kver crash_img_bytes=crash_size vmcore_bytes=size dmesg_bytes=dsize \
+	t_prepare_s=t_prepare t_crash_img_s=t_crash_img t_images_s=t_images t_qemu_s=t_qemu \
+	t_checks_s=t_checks t_refuse_s=t_refuse t_crash_s=t_crash t_total_s=t_total
 ok=1
 sv_log "e2e-disk OK: initramfs ${crash_size} B, dump ${size} B; prepare ${t_prepare}s, images ${t_images}s, qemu ${t_qemu}s, checks ${t_checks}s, crash ${crash_note}, total ${t_total}s"
 t_summary

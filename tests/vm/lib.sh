@@ -223,9 +223,12 @@ sv_stage_busybox() {
 # sv_write_init STAGE [crash] < BODY -> STAGE/init: the busybox preamble
 # every test init shares (PATH; say, up, fail and load_modules, which insmods
 # /etc/modules in order; /proc, /sys and /dev mounted; the console as stdio),
-# then BODY; with "crash", then the crash through sysrq
+# then BODY; with "crash", then the crash through sysrq; with "capture", BODY
+# of a crash kernel's init comes after the modules are loaded and /dev/vda
+# waited for (rc=1), and is followed by "capture done rc=$rc" and the power
+# off
 sv_write_init() {
-	local stage=$1 tail=${2:-}
+	local stage=$1 mode=${2:-}
 	{
 		cat <<'EOF'
 #!/bin/busybox sh
@@ -243,26 +246,46 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 EOF
+		[ "$mode" != capture ] || cat <<'EOF'
+say "capture kernel $(uname -r) up $(up)s"
+load_modules
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+rc=1
+EOF
 		cat
-		[ "$tail" != crash ] || cat <<'EOF'
+		[ "$mode" != crash ] || cat <<'EOF'
 sync
 echo c >/proc/sysrq-trigger
 fail "still alive after sysrq-trigger"
+EOF
+		[ "$mode" != capture ] || cat <<'EOF'
+say "capture done rc=$rc at $(up)s"
+poweroff -f
+sleep 5
 EOF
 	} >"$stage/init"
 	chmod 755 "$stage/init"
 }
 
-# sv_stage_first NAME VMLINUZ CRASH_IMG MARKER -> SV_STAGE, a new staging
-# folder for the initramfs of a kernel that arms a crash kernel: busybox,
-# /boot/vmlinuz and /boot/crash.img, /etc/marker
+# sv_stage_first NAME VMLINUZ CRASH_IMG MARKER [MODDIR MOD...] -> SV_STAGE,
+# a new staging folder for the initramfs of a kernel that arms a crash
+# kernel: busybox, /boot/vmlinuz and /boot/crash.img, /etc/marker, and the
+# modules MOD... of MODDIR (sv_stage_modules) when given
 sv_stage_first() {
-	SV_STAGE=$(mktemp -d "${TMPDIR:-/tmp}/salvage-$1.XXXXXX")
-	sv_stage_busybox "$SV_STAGE"
+	sv_stage "$1" "${@:5}"
 	mkdir -p "$SV_STAGE/boot"
 	cp "$2" "$SV_STAGE/boot/vmlinuz"
 	cp "$3" "$SV_STAGE/boot/crash.img"
 	printf '%s\n' "$4" >"$SV_STAGE/etc/marker"
+}
+
+# sv_stage NAME [MODDIR MOD...] -> SV_STAGE, a new staging folder with
+# busybox and the modules MOD... of MODDIR (sv_stage_modules) when given
+sv_stage() {
+	SV_STAGE=$(mktemp -d "${TMPDIR:-/tmp}/salvage-$1.XXXXXX")
+	sv_stage_busybox "$SV_STAGE"
+	[ $# -lt 2 ] || sv_stage_modules "$SV_STAGE" "${@:2}"
 }
 
 # sv_stage_idle_tasks STAGE -> the named idle tasks (/bin/NAME, run through
@@ -274,6 +297,17 @@ sv_stage_idle_tasks() {
 		printf '#!/bin/sh\nwhile :; do sleep 3600; done\n' >"$1/bin/$t"
 		chmod 755 "$1/bin/$t"
 	done
+}
+
+# sv_kv FILE NAME=VAR... -> FILE with one NAME=value line each, the value of
+# the variable VAR
+sv_kv() {
+	local f=$1 kv v
+	shift
+	for kv in "$@"; do
+		v=${kv#*=}
+		printf '%s=%s\n' "${kv%%=*}" "${!v}"
+	done >"$f"
 }
 
 # sv_pack STAGE OUT -> the initramfs OUT of STAGE, which goes
@@ -322,17 +356,9 @@ sv_build_kexec_load() {
 #
 # sv_build_crash_initramfs MODDIR OUT
 sv_build_crash_initramfs() {
-	local moddir=$1 out=$2 stage
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-crash-stage.XXXXXX")
-	sv_stage_busybox "$stage"
-	sv_stage_modules "$stage" "$moddir" $SV_VIRTIO_MODULES
-	sv_write_init "$stage" <<'EOF'
+	sv_stage crash-stage "$1" $SV_VIRTIO_MODULES
+	sv_write_init "$SV_STAGE" capture <<'EOF'
 # salvage test capture init (crash kernel): /proc/vmcore -> /dev/vda, raw.
-say "capture kernel $(uname -r) up $(up)s"
-load_modules
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-rc=1
 if [ ! -b /dev/vda ]; then
 	say "ERROR: /dev/vda did not appear"
 elif [ ! -r /proc/vmcore ]; then
@@ -352,11 +378,8 @@ else
 	fi
 	sync
 fi
-say "capture done rc=$rc at $(up)s"
-poweroff -f
-sleep 5
 EOF
-	sv_pack "$stage" "$out"
+	sv_pack "$SV_STAGE" "$2"
 }
 
 # ---------------------------------------------------------------------------
@@ -366,12 +389,11 @@ EOF
 #
 # sv_build_first_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC_LOAD CRASH_CMDLINE OUT
 sv_build_first_initramfs() {
-	local moddir=$1 kexec_load=$4 cmdline=$5 out=$6 stage
-	sv_stage_first first-stage "$2" "$3" "$SV_MARKER"
+	local stage
+	sv_stage_first first-stage "$2" "$3" "$SV_MARKER" "$1" $SV_VIRTIO_MODULES
 	stage=$SV_STAGE
-	sv_stage_modules "$stage" "$moddir" $SV_VIRTIO_MODULES
-	cp "$kexec_load" "$stage/bin/kexec-load"
-	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
+	cp "$4" "$stage/bin/kexec-load"
+	printf '%s\n' "$5" >"$stage/etc/crash-cmdline"
 	sv_stage_idle_tasks "$stage"
 	sv_write_init "$stage" crash <<'EOF'
 # salvage test init (first kernel): leave traces, arm kdump, crash.
@@ -388,7 +410,7 @@ kexec-load /boot/vmlinuz /boot/crash.img "$(cat /etc/crash-cmdline)" || fail "ke
 [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "kexec_crash_loaded is not 1"
 say "crash kernel loaded at $(up)s, crashing"
 EOF
-	sv_pack "$stage" "$out"
+	sv_pack "$stage" "$6"
 }
 
 # sv_elf_extent FILE -> bytes covered by the ELF core at the start of FILE
