@@ -100,15 +100,15 @@ while IFS= read -r l; do
 	fi
 done <<<"$makedb"
 
-expand() { # TEXT -> TEXT with $(NAME) replaced, 10 levels deep
-	local s=$1 i name
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		while [[ $s =~ \$\(([A-Za-z_][A-Za-z0-9_]*)\) ]]; do
-			name=${BASH_REMATCH[1]}
-			[ -n "${var[$name]+x}" ] || { s=${s//"\$($name)"/"@$name@"}; continue; }
+expand() { # TEXT -> TEXT with $(NAME) replaced (at most 200 times)
+	local s=$1 n=0 name
+	while [[ $s =~ \$\(([A-Za-z_][A-Za-z0-9_]*)\) ]] && [ $((n += 1)) -le 200 ]; do
+		name=${BASH_REMATCH[1]}
+		if [ -n "${var[$name]+x}" ]; then
 			s=${s//"\$($name)"/${var[$name]}}
-		done
-		[[ $s == *'$('[A-Za-z_]*')'* ]] || break
+		else
+			s=${s//"\$($name)"/"@$name@"}
+		fi
 	done
 	printf '%s\n' "$s"
 }

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # T_FIX, T_OUT, PY and rc are read by the sourcing scripts
 # tests/lib.sh - the one harness every test script sources.
 #
 #   . "$(dirname "$0")/lib.sh"         (tests/*.sh; from a subfolder: ../lib.sh)
