@@ -2,12 +2,17 @@
 #
 #   make            build everything into build/
 #   make deps       install build and test dependencies (apt-get, idempotent)
-#   make check      deps, build, every test (also under ASan+UBSan), fuzz smoke
+#   make test       the fast tier (a few minutes): build, fixture tests,
+#                   capture on two fixtures, ASan+UBSan on a subset, layers
+#   make check      deps, build, every test (also under ASan+UBSan, TSan,
+#                   interop, QEMU end to end), fuzz smoke; ends with the total
+#                   "check: N passed, N failed, N skipped" of every script
 #   make demo       deps, build, run the main job end to end
 #   make fuzz-smoke run each libFuzzer harness for a bounded time
 #
 # Variables: BUILD (output dir), SANITIZE=address,undefined, WERROR=1 (CI sets
-# it), FUZZ_SECONDS (per harness in fuzz-smoke).
+# it), FUZZ_SECONDS (per harness in fuzz-smoke).  Test scripts use tests/lib.sh
+# (CI=true turns a skip of a promised check into a failure).
 
 BUILD    ?= build
 CC       ?= cc
@@ -28,7 +33,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz fuzz-smoke bench clean
+.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -94,7 +99,20 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
 deps:
 	@bash scripts/deps.sh
 
-test: test-fixtures
+# the fast tier: fixtures, capture and the sanitizers on a representative
+# subset (hostile and kdump inputs; one fixture per capture run)
+FAST_CAPTURE := mdf-linux mm-l5-kaslr
+test: all
+	@$(MAKE) --no-print-directory test-fixtures
+	@CAPTURE_FIXTURES="$(FAST_CAPTURE)" bash tests/capture-test.sh $(BUILD)
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined all
+	@FIXTURES='bad-* kdump-*' bash tests/run-fixtures.sh $(BUILD)/san
+	@CAPTURE_FIXTURES=mdf-linux bash tests/capture-test.sh $(BUILD)/san
+	@bash scripts/check-layers.sh $(BUILD)
+
+# programs -> libraries -> leaves, over #include lines and link lists
+test-layers:
+	@bash scripts/check-layers.sh $(BUILD)
 
 test-fixtures: all
 	@bash tests/run-fixtures.sh $(BUILD)
@@ -137,16 +155,17 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 
+# every part runs even when one fails; each script appends its counts to the
+# tally (tests/lib.sh), summed at the end
+CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz-smoke
 check: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory test-fixtures
-	@$(MAKE) --no-print-directory test-san
-	@$(MAKE) --no-print-directory test-tsan
-	@$(MAKE) --no-print-directory test-interop
-	@$(MAKE) --no-print-directory test-capture
-	@$(MAKE) --no-print-directory test-vm
-	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_SECONDS=$${FUZZ_SECONDS:-10}
-	@echo "check: all tests passed"
+	@mkdir -p $(BUILD)
+	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \
+	for t in $(CHECK_PARTS); do \
+		SALVAGE_TEST_TALLY=$$tally FUZZ_SECONDS=$${FUZZ_SECONDS:-10} \
+			$(MAKE) --no-print-directory $$t || { st=1; echo "check: make $$t failed"; }; \
+	done; \
+	awk '{ p += $$2; f += $$3; s += $$4 } END { printf "check: %d passed, %d failed, %d skipped\n", p, f, s; exit f > 0 }' "$$tally" && [ $$st = 0 ]
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -21,95 +21,81 @@
 #
 # Exit 0 = all passed, 1 = a failure (listed at the end).
 set -uo pipefail
-
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-FIX=$HERE/fixtures
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+t_init az "${1:-}"
+T_VERBOSE=${T_VERBOSE-1}   # one ok line per command and fixture
 SALVAGE=$BUILD/salvage
-OUT=$BUILD/az
-mkdir -p "$OUT"
-
-pass=0 fail=0
-failed=()
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); failed+=("$*"); echo "FAIL $*"; }
-
-if [ ! -x "$SALVAGE" ]; then
-	echo "az-test: $SALVAGE not built" >&2
-	exit 1
-fi
+t_need_built "$SALVAGE"
 
 # run NAME ARGS...: salvage ARGS > OUT/NAME.out, 2> OUT/NAME.err, status in rc
 run() {
 	local name=$1
 	shift
-	timeout 60 "$SALVAGE" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
-	rc=$?
+	t_run "$name" "$SALVAGE" "$@"
 }
 
 # check NAME WHAT ARGS...: azcheck.py WHAT ARGS, reporting as NAME
 check() {
 	local name=$1
 	shift
-	if "$PY" "$HERE/tools/azcheck.py" "$@" >"$OUT/$name.check" 2>&1; then
-		ok "$name"
+	if "$PY" "$T_HERE/tools/azcheck.py" "$@" >"$T_OUT/$name.check" 2>&1; then
+		t_ok "$name"
 	else
-		bad "$name"
-		head -15 "$OUT/$name.check"
+		t_fail "$name"
+		head -15 "$T_OUT/$name.check"
 	fi
 }
 
 # expect_fail NAME TEXT: exit 1 and exactly one stderr line containing TEXT
 expect_fail() {
 	local name=$1 text=$2
-	if [ $rc -eq 1 ] && [ "$(wc -l <"$OUT/$name.err")" -eq 1 ] &&
-		grep -qF -- "$text" "$OUT/$name.err"; then
-		ok "$name"
+	if [ $rc -eq 1 ] && [ "$(wc -l <"$T_OUT/$name.err")" -eq 1 ] &&
+		grep -qF -- "$text" "$T_OUT/$name.err"; then
+		t_ok "$name"
 	else
-		bad "$name: exit $rc, stderr: $(head -2 "$OUT/$name.err" | tr '\n' ' ')"
+		t_fail "$name: exit $rc, stderr: $(head -2 "$T_OUT/$name.err" | tr '\n' ' ')"
 	fi
 }
 
-for desc in "$FIX"/az-*.desc; do
+for desc in "$T_FIX"/az-*.desc; do
 	name=$(basename "$desc" .desc)
-	dump=$OUT/$name.dump
-	exp=$OUT/$name.expect.json
-	if ! timeout 120 "$PY" "$HERE/tools/azexpect.py" "$desc" "$dump" "$exp" >"$OUT/$name.gen-log" 2>&1; then
-		bad "$name: generator failed: $(tail -1 "$OUT/$name.gen-log")"
+	dump=$T_OUT/$name.dump
+	exp=$T_OUT/$name.expect.json
+	if ! t_timeout 120 "$PY" "$T_HERE/tools/azexpect.py" "$desc" "$dump" "$exp" >"$T_OUT/$name.gen-log" 2>&1; then
+		t_fail "$name: generator failed: $(tail -1 "$T_OUT/$name.gen-log")"
 		continue
 	fi
 	run "$name.sym" sym "$dump"
-	if [ $rc -eq 0 ]; then check "$name sym" sym "$exp" "$OUT/$name.sym.out"
-	else bad "$name sym: exit $rc: $(head -1 "$OUT/$name.sym.err")"; fi
+	if [ $rc -eq 0 ]; then check "$name sym" sym "$exp" "$T_OUT/$name.sym.out"
+	else t_fail "$name sym: exit $rc: $(head -1 "$T_OUT/$name.sym.err")"; fi
 
 	run "$name.bt" bt --json "$dump"
-	if [ $rc -eq 0 ]; then check "$name bt" bt "$exp" "$OUT/$name.bt.out" cpus
-	else bad "$name bt: exit $rc: $(head -1 "$OUT/$name.bt.err")"; fi
+	if [ $rc -eq 0 ]; then check "$name bt" bt "$exp" "$T_OUT/$name.bt.out" cpus
+	else t_fail "$name bt: exit $rc: $(head -1 "$T_OUT/$name.bt.err")"; fi
 	run "$name.bt-text" bt "$dump"
-	if [ $rc -eq 0 ] && [ -f "$OUT/$name.bt.out" ]; then
-		check "$name bt text" bttext "$OUT/$name.bt.out" "$OUT/$name.bt-text.out"
-	else bad "$name bt text: exit $rc"; fi
+	if [ $rc -eq 0 ] && [ -f "$T_OUT/$name.bt.out" ]; then
+		check "$name bt text" bttext "$T_OUT/$name.bt.out" "$T_OUT/$name.bt-text.out"
+	else t_fail "$name bt text: exit $rc"; fi
 
 	run "$name.sys" sys --json "$dump"
-	if [ $rc -eq 0 ]; then check "$name sys" sys "$exp" "$OUT/$name.sys.out"
-	else bad "$name sys: exit $rc: $(head -1 "$OUT/$name.sys.err")"; fi
+	if [ $rc -eq 0 ]; then check "$name sys" sys "$exp" "$T_OUT/$name.sys.out"
+	else t_fail "$name sys: exit $rc: $(head -1 "$T_OUT/$name.sys.err")"; fi
 	run "$name.sys-text" sys "$dump"
-	[ $rc -eq 0 ] && ok "$name sys text" || bad "$name sys text: exit $rc"
+	[ $rc -eq 0 ] && t_ok "$name sys text" || t_fail "$name sys text: exit $rc"
 
 	has_btf=$("$PY" -c 'import json,sys; print("yes" if json.load(open(sys.argv[1]))["ps"] is not None else "no")' "$exp")
 	pids=$("$PY" -c 'import json,sys; print(" ".join(k[3:] for k in json.load(open(sys.argv[1]))["bt"] if k.startswith("pid")))' "$exp")
 	if [ "$has_btf" = yes ]; then
 		run "$name.ps" ps --json "$dump"
-		if [ $rc -eq 0 ]; then check "$name ps" ps "$exp" "$OUT/$name.ps.out"
-		else bad "$name ps: exit $rc: $(head -1 "$OUT/$name.ps.err")"; fi
+		if [ $rc -eq 0 ]; then check "$name ps" ps "$exp" "$T_OUT/$name.ps.out"
+		else t_fail "$name ps: exit $rc: $(head -1 "$T_OUT/$name.ps.err")"; fi
 		run "$name.ps-text" ps "$dump"
-		[ $rc -eq 0 ] && [ "$(grep -c '^>' "$OUT/$name.ps-text.out")" -ge 1 ] &&
-			ok "$name ps text" || bad "$name ps text: exit $rc, no running task marked"
+		[ $rc -eq 0 ] && [ "$(grep -c '^>' "$T_OUT/$name.ps-text.out")" -ge 1 ] &&
+			t_ok "$name ps text" || t_fail "$name ps text: exit $rc, no running task marked"
 		for pid in $pids; do
 			run "$name.bt$pid" bt --json "$dump" "$pid"
-			if [ $rc -eq 0 ]; then check "$name bt $pid" bt "$exp" "$OUT/$name.bt$pid.out" "pid$pid"
-			else bad "$name bt $pid: exit $rc: $(head -1 "$OUT/$name.bt$pid.err")"; fi
+			if [ $rc -eq 0 ]; then check "$name bt $pid" bt "$exp" "$T_OUT/$name.bt$pid.out" "pid$pid"
+			else t_fail "$name bt $pid: exit $rc: $(head -1 "$T_OUT/$name.bt$pid.err")"; fi
 		done
 		run "$name.bt-nopid" bt "$dump" 99999
 		expect_fail "$name.bt-nopid" "no task with PID 99999"
@@ -122,21 +108,18 @@ for desc in "$FIX"/az-*.desc; do
 			expect_fail "$name.bt$pid" "$msg"
 		done
 	fi
-	run "$name.vml-missing" bt --vmlinux "$OUT/no-such-vmlinux" "$dump"
+	run "$name.vml-missing" bt --vmlinux "$T_OUT/no-such-vmlinux" "$dump"
 	expect_fail "$name.vml-missing" "no-such-vmlinux: No such file or directory"
 done
 
 # a vmlinux that is not the dump's kernel is refused, naming both build ids
-work=$OUT/fake-vmlinux
+work=$T_OUT/fake-vmlinux
 if echo 'int main(void) { return 0; }' | cc -x c -o "$work" - \
 	-Wl,--build-id=0x00112233445566778899aabbccddeeff00112233 2>/dev/null; then
-	run az-vml-mismatch ps --vmlinux "$work" "$OUT/az-61.dump"
+	run az-vml-mismatch ps --vmlinux "$work" "$T_OUT/az-61.dump"
 	expect_fail az-vml-mismatch "does not match the dump: its build-id is 00112233445566778899aabbccddeeff00112233, the dump's VMCOREINFO BUILD-ID is"
 fi
 run az-usage bt
-[ $rc -eq 2 ] && ok "usage error exits 2" || bad "usage error: exit $rc"
+[ $rc -eq 2 ] && t_ok "usage error exits 2" || t_fail "usage error: exit $rc"
 
-echo
-echo "az-test: $pass passed, $fail failed"
-for f in "${failed[@]}"; do echo "  $f"; done
-[ $fail -eq 0 ]
+t_summary

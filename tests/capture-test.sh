@@ -6,21 +6,16 @@
 # a byte of the output; ENOSPC or a failed flush leaves a readable, incomplete
 # dump and the log.
 set -uo pipefail
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$BUILD/capture-test
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+t_init capture "${1:-}"
 CAP=$BUILD/salvage-capture
 CHECK=$BUILD/tests/vmcheck
-mkdir -p "$OUT"
-rm -f "$OUT"/*.out "$OUT"/*.out.* 2>/dev/null
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+t_need_built "$CAP" "$CHECK" "$BUILD/salvage"
+rm -f "$T_OUT"/*.out "$T_OUT"/*.out.* 2>/dev/null
 
 # fixtures with a kernel memory model: 4- and 5-level paging, KASLR,
 # FLATMEM and SPARSEMEM, several kernel versions' page encodings
-FIXTURES=${CAPTURE_FIXTURES:-"mdf-linux mdf-linux-sparse $(cd "$HERE/fixtures" && ls mm-*.desc 2>/dev/null | grep -v hostile | sed 's/\.desc$//' | tr '\n' ' ')"}
+FIXTURES=${CAPTURE_FIXTURES:-"mdf-linux mdf-linux-sparse $(cd "$T_HERE/fixtures" && ls mm-*.desc 2>/dev/null | grep -v hostile | sed 's/\.desc$//' | tr '\n' ' ')"}
 LEVELS="0 1 2 4 8 16 31"
 
 run() { # name level format(kdump|elf) flat(0|1) codec-opts...
@@ -28,32 +23,32 @@ run() { # name level format(kdump|elf) flat(0|1) codec-opts...
 	shift 4
 	local tag="$name-d$level-$fmt$([ "$flat" = 1 ] && echo -flat)-${*// /}"
 	tag=${tag//=/}
-	local out=$OUT/$tag.out opts=(--progress=off --message-level 4 -d "$level" "$@")
+	local out=$T_OUT/$tag.out opts=(--progress=off --message-level 4 -d "$level" "$@")
 	[ "$fmt" = elf ] && opts+=(-E)
 	if [ "$flat" = 1 ]; then
-		timeout 60 "$CAP" "${opts[@]}" -F "$OUT/$name.src" >"$out" 2>"$out.err"
+		timeout 60 "$CAP" "${opts[@]}" -F "$T_OUT/$name.src" >"$out" 2>"$out.err"
 	else
-		timeout 60 "$CAP" "${opts[@]}" "$OUT/$name.src" "$out" 2>"$out.err"
+		timeout 60 "$CAP" "${opts[@]}" "$T_OUT/$name.src" "$out" 2>"$out.err"
 	fi
 	local rc=$?
-	if [ $rc -ne 0 ]; then bad "$tag: salvage-capture exit $rc: $(head -2 "$out.err")"; return; fi
+	if [ $rc -ne 0 ]; then t_fail "$tag: salvage-capture exit $rc: $(head -2 "$out.err")"; return; fi
 	if ! timeout 60 "$CHECK" --pages "$out" >"$out.pages" 2>&1; then
-		bad "$tag: vmcheck failed: $(grep -m1 error "$out.pages")"; return
+		t_fail "$tag: vmcheck failed: $(grep -m1 error "$out.pages")"; return
 	fi
-	if ! "$PY" "$HERE/tools/capcheck.py" "$OUT/$name.pages" "$OUT/$name.classes" \
+	if ! "$PY" "$T_HERE/tools/capcheck.py" "$T_OUT/$name.pages" "$T_OUT/$name.classes" \
 		"$out.pages" "$level" "$fmt" >"$out.check"; then
-		bad "$tag: $(tail -3 "$out.check" | tr '\n' ' ')"; return
+		t_fail "$tag: $(tail -3 "$out.check" | tr '\n' ' ')"; return
 	fi
-	ok
+	t_ok "$tag"
 	rm -f "$out.pages"
 }
 
 for name in $FIXTURES; do
-	desc=$HERE/fixtures/$name.desc
-	[ -f "$desc" ] || { bad "$name: no such fixture"; continue; }
-	if ! "$PY" "$HERE/tools/mkdump.py" "$desc" "$OUT/$name.src" --pages "$OUT/$name.pages" \
-		--classes "$OUT/$name.classes" >"$OUT/$name.gen.log" 2>&1; then
-		bad "$name: generator failed: $(tail -1 "$OUT/$name.gen.log")"; continue
+	desc=$T_HERE/fixtures/$name.desc
+	[ -f "$desc" ] || { t_fail "$name: no such fixture"; continue; }
+	if ! "$PY" "$T_HERE/tools/mkdump.py" "$desc" "$T_OUT/$name.src" --pages "$T_OUT/$name.pages" \
+		--classes "$T_OUT/$name.classes" >"$T_OUT/$name.gen.log" 2>&1; then
+		t_fail "$name: generator failed: $(tail -1 "$T_OUT/$name.gen.log")"; continue
 	fi
 	for level in $LEVELS; do
 		for codec in none zlib lzo snappy zstd zstd:-5 zstd:3; do
@@ -64,74 +59,73 @@ for name in $FIXTURES; do
 		run "$name" "$level" elf 1
 	done
 	# the output does not depend on threads or cycle size
-	ref=$OUT/$name-ref.out
-	"$CAP" --progress=off --message-level 4 -d 31 -c "$OUT/$name.src" "$ref" -f 2>/dev/null
+	ref=$T_OUT/$name-ref.out
+	"$CAP" --progress=off --message-level 4 -d 31 -c "$T_OUT/$name.src" "$ref" -f 2>/dev/null
 	for variant in "--threads 2" "--threads 3" "--cycle-pages 64" "--cycle-pages 640 --threads 2"; do
-		"$CAP" --progress=off --message-level 4 -d 31 -c $variant "$OUT/$name.src" "$ref.v" -f 2>/dev/null
-		if cmp -s "$ref" "$ref.v"; then ok; else bad "$name: output differs with $variant"; fi
+		"$CAP" --progress=off --message-level 4 -d 31 -c $variant "$T_OUT/$name.src" "$ref.v" -f 2>/dev/null
+		if cmp -s "$ref" "$ref.v"; then t_ok "$name $variant"; else t_fail "$name: output differs with $variant"; fi
 	done
-	"$CAP" --progress=off --message-level 4 -d 31 -E "$OUT/$name.src" "$ref.e1" -f 2>/dev/null
-	"$CAP" --progress=off --message-level 4 -d 31 -E --cycle-pages 64 "$OUT/$name.src" "$ref.e2" -f 2>/dev/null
-	if cmp -s "$ref.e1" "$ref.e2"; then ok; else bad "$name: ELF output differs with --cycle-pages 64"; fi
+	"$CAP" --progress=off --message-level 4 -d 31 -E "$T_OUT/$name.src" "$ref.e1" -f 2>/dev/null
+	"$CAP" --progress=off --message-level 4 -d 31 -E --cycle-pages 64 "$T_OUT/$name.src" "$ref.e2" -f 2>/dev/null
+	if cmp -s "$ref.e1" "$ref.e2"; then t_ok "$name -E --cycle-pages 64"; else t_fail "$name: ELF output differs with --cycle-pages 64"; fi
 done
 
 # out of space: a partial dump, marked incomplete, readable; the log saved first
 name=${FIXTURES%% *}
 for fmt in kdump elf; do
-	f=$OUT/enospc-$fmt.out
+	f=$T_OUT/enospc-$fmt.out
 	rm -f "$f" "$f.dmesg.txt"
 	"$CAP" --progress=off --message-level 4 -d 0 --compress=none $([ $fmt = elf ] && echo -E) \
-		--fail-after 600K "$OUT/$name.src" "$f" 2>"$f.err"
+		--fail-after 600K "$T_OUT/$name.src" "$f" 2>"$f.err"
 	rc=$?
-	if [ $rc -ne 3 ]; then bad "enospc $fmt: exit $rc, expected 3"; continue; fi
-	if ! "$BUILD/salvage" info "$f" | grep -q '^incomplete: *yes'; then bad "enospc $fmt: not marked incomplete"; continue; fi
-	"$CHECK" --pages "$f" >"$f.pages" 2>&1 || { bad "enospc $fmt: partial dump unreadable"; continue; }
+	if [ $rc -ne 3 ]; then t_fail "enospc $fmt: exit $rc, expected 3"; continue; fi
+	if ! "$BUILD/salvage" info "$f" | grep -q '^incomplete: *yes'; then t_fail "enospc $fmt: not marked incomplete"; continue; fi
+	"$CHECK" --pages "$f" >"$f.pages" 2>&1 || { t_fail "enospc $fmt: partial dump unreadable"; continue; }
 	n=$(grep -c ' data ' "$f.pages")
-	if [ "$n" -lt 50 ]; then bad "enospc $fmt: only $n pages readable"; continue; fi
-	if ! "$PY" "$HERE/tools/capcheck.py" "$OUT/$name.pages" - "$f.pages" 0 subset >"$f.check"; then
-		bad "enospc $fmt: $(tail -1 "$f.check")"; continue
+	if [ "$n" -lt 50 ]; then t_fail "enospc $fmt: only $n pages readable"; continue; fi
+	if ! "$PY" "$T_HERE/tools/capcheck.py" "$T_OUT/$name.pages" - "$f.pages" 0 subset >"$f.check"; then
+		t_fail "enospc $fmt: $(tail -1 "$f.check")"; continue
 	fi
-	[ -s "$f.dmesg.txt" ] || { bad "enospc $fmt: kernel log not saved"; continue; }
-	ok
+	[ -s "$f.dmesg.txt" ] || { t_fail "enospc $fmt: kernel log not saved"; continue; }
+	t_ok "enospc $fmt"
 done
 # a failed background flush (an injected EIO; the flusher makes every 4 MiB
 # durable while later pages are compressed) is a failed dump: marked
 # incomplete, exit 3, the log saved; the uncompressed dump is over 4 MiB, so
 # the hook fires only if a flush really ran in the background
-f=$OUT/flush-eio.out
+f=$T_OUT/flush-eio.out
 rm -f "$f" "$f.dmesg.txt"
-"$CAP" --progress=off --message-level 4 -d 0 --compress=none --fail-flush "$OUT/$name.src" "$f" 2>"$f.err"
+"$CAP" --progress=off --message-level 4 -d 0 --compress=none --fail-flush "$T_OUT/$name.src" "$f" 2>"$f.err"
 rc=$?
 if [ $rc -ne 3 ]; then
-	bad "flush EIO: exit $rc, expected 3: $(tail -1 "$f.err")"
+	t_fail "flush EIO: exit $rc, expected 3: $(tail -1 "$f.err")"
 elif ! grep -q 'Input/output error; dump incomplete' "$f.err"; then
-	bad "flush EIO: not reported ($(tail -1 "$f.err"))"
+	t_fail "flush EIO: not reported ($(tail -1 "$f.err"))"
 elif ! "$BUILD/salvage" info "$f" | grep -q '^incomplete: *yes'; then
-	bad "flush EIO: not marked incomplete"
+	t_fail "flush EIO: not marked incomplete"
 elif ! "$CHECK" --pages "$f" >"$f.pages" 2>&1 || [ ! -s "$f.dmesg.txt" ]; then
-	bad "flush EIO: partial dump unreadable or kernel log not saved"
+	t_fail "flush EIO: partial dump unreadable or kernel log not saved"
 else
-	ok
+	t_ok "flush EIO"
 fi
 # an unreadable source page is skipped and reported, not fatal: the output
 # keeps every other page and leaves that one's descriptor unwritten
-"$PY" "$HERE/tools/mkdump.py" "$HERE/fixtures/bad-kdump-desc-offset.desc" "$OUT/unreadable.src" \
-	--pages "$OUT/unreadable.pages" >/dev/null 2>&1
-f=$OUT/unreadable.out
+"$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/bad-kdump-desc-offset.desc" "$T_OUT/unreadable.src" \
+	--pages "$T_OUT/unreadable.pages" >/dev/null 2>&1
+f=$T_OUT/unreadable.out
 rm -f "$f" "$f.dmesg.txt"
-"$CAP" --progress=off --message-level 6 -d 0 "$OUT/unreadable.src" "$f" 2>"$f.err"
+"$CAP" --progress=off --message-level 6 -d 0 "$T_OUT/unreadable.src" "$f" 2>"$f.err"
 rc=$?
 if [ $rc -ne 0 ]; then
-	bad "unreadable page: exit $rc: $(tail -1 "$f.err")"
+	t_fail "unreadable page: exit $rc: $(tail -1 "$f.err")"
 elif ! grep -q '1 unreadable' "$f.err" || ! grep -q 'page 0x120 unreadable' "$f.err"; then
-	bad "unreadable page: not reported ($(tail -1 "$f.err"))"
+	t_fail "unreadable page: not reported ($(tail -1 "$f.err"))"
 elif ! "$CHECK" --pages "$f" >"$f.pages" || ! grep -q '^pfn 0x120 incomplete$' "$f.pages"; then
-	bad "unreadable page: output unreadable or page 0x120 not left out"
-elif ! "$PY" "$HERE/tools/capcheck.py" "$OUT/unreadable.pages" - "$f.pages" 0 subset >"$f.check" ||
-	[ "$(grep -c ' data ' "$f.pages")" -ne "$(($(grep -c ' data ' "$OUT/unreadable.pages") - 1))" ]; then
-	bad "unreadable page: other pages lost or changed"
+	t_fail "unreadable page: output unreadable or page 0x120 not left out"
+elif ! "$PY" "$T_HERE/tools/capcheck.py" "$T_OUT/unreadable.pages" - "$f.pages" 0 subset >"$f.check" ||
+	[ "$(grep -c ' data ' "$f.pages")" -ne "$(($(grep -c ' data ' "$T_OUT/unreadable.pages") - 1))" ]; then
+	t_fail "unreadable page: other pages lost or changed"
 else
-	ok
+	t_ok "unreadable page"
 fi
-echo "capture: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_summary

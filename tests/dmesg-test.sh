@@ -21,39 +21,20 @@
 #
 # Exit 0 = all passed, 1 = a failure (listed at the end).
 set -uo pipefail
-
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-FIX=$HERE/fixtures
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+t_init dmesg "${1:-}"
+T_VERBOSE=${T_VERBOSE-1}   # the ok lines say what matched
 SALVAGE=$BUILD/salvage
-OUT=$BUILD/dmesg
 REAL=${SALVAGE_VMCORES:-/var/cache/salvage}
-MDF=${MAKEDUMPFILE:-/usr/bin/makedumpfile}
-mkdir -p "$OUT"
-
-pass=0 fail=0 skipped=0
-failed=()
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); failed+=("$*"); echo "FAIL $*"; }
-skip() { skipped=$((skipped + 1)); echo "skip $*"; }
-
-if [ ! -x "$SALVAGE" ]; then
-	echo "dmesg-test: $SALVAGE not built" >&2
-	exit 1
-fi
+t_need_built "$SALVAGE"
 have_mdf=1
-if [ ! -x "$MDF" ]; then
-	have_mdf=0
-	echo "notice: $MDF not installed: makedumpfile comparisons skipped"
-fi
+t_makedumpfile || { have_mdf=0; t_skip makedumpfile "not installed: makedumpfile comparisons skipped"; }
 
-# run_salvage NAME ARGS... -> $OUT/NAME.{out,err}, status in $rc
+# run_salvage NAME ARGS... -> $T_OUT/NAME.{out,err}, status in $rc
 run_salvage() {
 	local name=$1
 	shift
-	timeout 60 "$SALVAGE" dmesg "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
-	rc=$?
+	t_run "$name" "$SALVAGE" dmesg "$@"
 }
 
 # check_json JSON RAW: the --json array holds the records of the expected
@@ -86,100 +67,87 @@ PYEOF
 
 # compare_mdf NAME DUMP: makedumpfile --dump-dmesg DUMP == salvage dmesg DUMP
 compare_mdf() {
-	local name=$1 dump=$2 ref=$OUT/$1.mdf
+	local name=$1 dump=$2 ref=$T_OUT/$1.mdf
 	rm -f "$ref"
-	if ! timeout 300 "$MDF" --dump-dmesg "$dump" "$ref" >"$OUT/$name.mdf-log" 2>&1; then
-		bad "$name: makedumpfile --dump-dmesg failed: $(grep -v '^$' "$OUT/$name.mdf-log" | tail -n 1)"
+	if ! timeout 300 "$MDF" --dump-dmesg "$dump" "$ref" >"$T_OUT/$name.mdf-log" 2>&1; then
+		t_fail "$name: makedumpfile --dump-dmesg failed: $(grep -v '^$' "$T_OUT/$name.mdf-log" | tail -n 1)"
 		return
 	fi
-	run_salvage "$name" "$dump"
-	if [ $rc -ne 0 ]; then
-		bad "$name: salvage dmesg exit $rc: $(head -n 1 "$OUT/$name.err")"
-	elif ! cmp -s "$ref" "$OUT/$name.out"; then
-		diff -u "$ref" "$OUT/$name.out" >"$OUT/$name.mdf-diff"
-		bad "$name: differs from makedumpfile --dump-dmesg ($OUT/$name.mdf-diff)"
-	else
-		ok "$name: = makedumpfile --dump-dmesg ($(wc -l <"$ref") lines)"
-	fi
+	compare_ref "$name" "$dump" "$ref" "makedumpfile --dump-dmesg"
 }
 
-# compare_ref NAME DUMP REF: salvage dmesg DUMP == REF (makedumpfile's output
-# for the same memory, e.g. for a flattened file it cannot read itself)
+# compare_ref NAME DUMP REF [WHAT]: salvage dmesg DUMP == REF (makedumpfile's
+# output for the same memory, e.g. for a flattened file it cannot read itself)
 compare_ref() {
-	local name=$1 dump=$2 ref=$3
+	local name=$1 dump=$2 ref=$3 what=${4:-$(basename "$3")}
 	run_salvage "$name" "$dump"
 	if [ $rc -ne 0 ]; then
-		bad "$name: salvage dmesg exit $rc: $(head -n 1 "$OUT/$name.err")"
-	elif ! cmp -s "$ref" "$OUT/$name.out"; then
-		diff -u "$ref" "$OUT/$name.out" >"$OUT/$name.diff"
-		bad "$name: differs from $ref ($OUT/$name.diff)"
+		t_fail "$name: salvage dmesg exit $rc: $(head -n 1 "$T_OUT/$name.err")"
+	elif ! cmp -s "$ref" "$T_OUT/$name.out"; then
+		diff -u "$ref" "$T_OUT/$name.out" >"$T_OUT/$name.diff"
+		t_fail "$name: differs from $what ($T_OUT/$name.diff)"
 	else
-		ok "$name: = $(basename "$ref") ($(wc -l <"$ref") lines)"
+		t_ok "$name: = $what ($(wc -l <"$ref") lines)"
 	fi
 }
 
 # ---- 1. generated fixtures ------------------------------------------------
-for desc in "$FIX"/printk-*.desc; do
+for desc in "$T_FIX"/printk-*.desc; do
 	name=$(basename "$desc" .desc)
-	dump=$OUT/$name.dump
-	exp=$OUT/$name.exp
+	dump=$T_OUT/$name.dump
+	exp=$T_OUT/$name.exp
 	rm -f "$exp".error "$exp".warning
-	if ! timeout 120 "$PY" "$HERE/tools/mkdump.py" "$desc" "$dump" --dmesg "$exp" \
-		>"$OUT/$name.gen-log" 2>&1; then
-		bad "$name: generator failed: $(tail -n 1 "$OUT/$name.gen-log")"
-		continue
-	fi
+	t_mkdump "$name" "$desc" "$dump" --dmesg "$exp" || continue
 	run_salvage "$name" "$dump"
-	nerr=$(wc -l <"$OUT/$name.err")
+	nerr=$(wc -l <"$T_OUT/$name.err")
 	if [ -f "$exp.error" ]; then
 		want=$(cat "$exp.error")
 		if [ $rc -ne 1 ] || [ "$nerr" -ne 1 ]; then
-			bad "$name: expected exit 1 with one stderr line, got exit $rc, $nerr lines"
-		elif ! grep -qF -- "$want" "$OUT/$name.err"; then
-			bad "$name: error '$(cat "$OUT/$name.err")' lacks '$want'"
-		elif ! cmp -s "$exp" "$OUT/$name.out"; then
-			bad "$name: output before the error differs from $exp"
+			t_fail "$name: expected exit 1 with one stderr line, got exit $rc, $nerr lines"
+		elif ! grep -qF -- "$want" "$T_OUT/$name.err"; then
+			t_fail "$name: error '$(cat "$T_OUT/$name.err")' lacks '$want'"
+		elif ! cmp -s "$exp" "$T_OUT/$name.out"; then
+			t_fail "$name: output before the error differs from $exp"
 		else
-			ok "$name: fails as expected: $(cat "$OUT/$name.err")"
+			t_ok "$name: fails as expected: $(cat "$T_OUT/$name.err")"
 		fi
 		continue
 	fi
 	if [ -f "$exp.warning" ]; then
 		want=$(cat "$exp.warning")
-		if [ "$nerr" -ne 1 ] || ! grep -q "^salvage: .*: warning: .*$(printf %s "$want" | sed 's/[][\.*^$]/\\&/g')" "$OUT/$name.err"; then
-			bad "$name: expected one warning with '$want', got: $(cat "$OUT/$name.err")"
+		if [ "$nerr" -ne 1 ] || ! grep -q "^salvage: .*: warning: .*$(printf %s "$want" | sed 's/[][\.*^$]/\\&/g')" "$T_OUT/$name.err"; then
+			t_fail "$name: expected one warning with '$want', got: $(cat "$T_OUT/$name.err")"
 			continue
 		fi
 		nerr=0
 	fi
 	if [ $rc -ne 0 ] || [ "$nerr" -ne 0 ]; then
-		bad "$name: salvage dmesg exit $rc: $(head -n 1 "$OUT/$name.err")"
+		t_fail "$name: salvage dmesg exit $rc: $(head -n 1 "$T_OUT/$name.err")"
 		continue
 	fi
-	if ! diff -u "$exp" "$OUT/$name.out" >"$OUT/$name.diff"; then
-		bad "$name: text differs from the generator's ($OUT/$name.diff)"
+	if ! diff -u "$exp" "$T_OUT/$name.out" >"$T_OUT/$name.diff"; then
+		t_fail "$name: text differs from the generator's ($T_OUT/$name.diff)"
 		continue
 	fi
-	good=1
+	t_case "$name: = generator (text, raw, caller, json, level; $(wc -l <"$exp.raw") records)"
 	run_salvage "$name.raw" --raw "$dump"
-	diff -u "$exp.raw" "$OUT/$name.raw.out" >"$OUT/$name.raw.diff" ||
-		{ bad "$name: --raw differs ($OUT/$name.raw.diff)"; good=0; }
+	diff -u "$exp.raw" "$T_OUT/$name.raw.out" >"$T_OUT/$name.raw.diff" ||
+		t_fail "$name: --raw differs ($T_OUT/$name.raw.diff)"
 	run_salvage "$name.caller" --caller "$dump"
-	diff -u "$exp.caller" "$OUT/$name.caller.out" >"$OUT/$name.caller.diff" ||
-		{ bad "$name: --caller differs ($OUT/$name.caller.diff)"; good=0; }
+	diff -u "$exp.caller" "$T_OUT/$name.caller.out" >"$T_OUT/$name.caller.diff" ||
+		t_fail "$name: --caller differs ($T_OUT/$name.caller.diff)"
 	run_salvage "$name.json" --json "$dump"
-	if ! check_json "$OUT/$name.json.out" "$exp.raw" >"$OUT/$name.json.check" 2>&1; then
-		bad "$name: --json: $(tail -n 1 "$OUT/$name.json.check")"
-		good=0
+	if ! check_json "$T_OUT/$name.json.out" "$exp.raw" >"$T_OUT/$name.json.check" 2>&1; then
+		t_fail "$name: --json: $(tail -n 1 "$T_OUT/$name.json.check")"
 	fi
 	# --level 3: records of level 0-3 and those of unknown level
-	awk -F, '$2 == "-" || $2 <= 3' "$exp.raw" >"$OUT/$name.level3.exp"
+	awk -F, '$2 == "-" || $2 <= 3' "$exp.raw" >"$T_OUT/$name.level3.exp"
 	run_salvage "$name.level3" --raw --level 3 "$dump"
-	diff -u "$OUT/$name.level3.exp" "$OUT/$name.level3.out" >"$OUT/$name.level3.diff" ||
-		{ bad "$name: --level 3 differs ($OUT/$name.level3.diff)"; good=0; }
-	[ $good = 1 ] && ok "$name: = generator (text, raw, caller, json, level; $(wc -l <"$exp.raw") records)"
+	diff -u "$T_OUT/$name.level3.exp" "$T_OUT/$name.level3.out" >"$T_OUT/$name.level3.diff" ||
+		t_fail "$name: --level 3 differs ($T_OUT/$name.level3.diff)"
+	t_case_end
 	if grep -q '^# dmesg-test: makedumpfile=no' "$desc"; then
-		skip "$name: makedumpfile comparison $(sed -n 's/^# dmesg-test: makedumpfile=no *//p' "$desc")"
+		t_skip_ok "$name: makedumpfile comparison $(sed -n 's/^# dmesg-test: makedumpfile=no *//p' "$desc")"
 	elif [ $have_mdf = 1 ]; then
 		compare_mdf "$name.vs-mdf" "$dump"
 	fi
@@ -188,24 +156,21 @@ done
 # ---- 2. makedumpfile on the mdf-linux dumps and its own outputs -----------
 if [ $have_mdf = 1 ]; then
 	for f in mdf-linux mdf-linux-sparse; do
-		elf=$OUT/$f.elf
-		if ! timeout 120 "$PY" "$HERE/tools/mkdump.py" "$FIX/$f.desc" "$elf" >"$OUT/$f.gen-log" 2>&1; then
-			bad "$f: generator failed: $(tail -n 1 "$OUT/$f.gen-log")"
-			continue
-		fi
+		elf=$T_OUT/$f.elf
+		t_mkdump "$f" "$T_FIX/$f.desc" "$elf" || continue
 		compare_mdf "$f" "$elf"
-		rm -f "$OUT/$f-d31.kdump"
-		if timeout 120 "$MDF" -c -d 31 "$elf" "$OUT/$f-d31.kdump" >"$OUT/$f-d31.log" 2>&1; then
-			compare_mdf "$f-d31.kdump" "$OUT/$f-d31.kdump"
+		rm -f "$T_OUT/$f-d31.kdump"
+		if timeout 120 "$MDF" -c -d 31 "$elf" "$T_OUT/$f-d31.kdump" >"$T_OUT/$f-d31.log" 2>&1; then
+			compare_mdf "$f-d31.kdump" "$T_OUT/$f-d31.kdump"
 		else
-			bad "$f: makedumpfile -c -d 31 failed"
+			t_fail "$f: makedumpfile -c -d 31 failed"
 		fi
 		# makedumpfile reads no flattened input: compare with its output
 		# for the ELF
-		if timeout 120 "$MDF" -F -l -d 1 "$elf" >"$OUT/$f-flat" 2>"$OUT/$f-flat.log"; then
-			compare_ref "$f-flat" "$OUT/$f-flat" "$OUT/$f.mdf"
+		if timeout 120 "$MDF" -F -l -d 1 "$elf" >"$T_OUT/$f-flat" 2>"$T_OUT/$f-flat.log"; then
+			compare_ref "$f-flat" "$T_OUT/$f-flat" "$T_OUT/$f.mdf"
 		else
-			bad "$f: makedumpfile -F failed"
+			t_fail "$f: makedumpfile -F failed"
 		fi
 	done
 fi
@@ -214,40 +179,36 @@ fi
 for v in vmcore-default vmcore-no-la57 vmcore-smp2 vmcore-6.12; do
 	dir=$REAL/$v
 	if [ ! -r "$dir/vmcore" ]; then
-		skip "$v: $dir/vmcore not present (real vmcores are made by tests/vm, not committed)"
+		t_skip_ok "$v: $dir/vmcore not present (real vmcores are made by tests/vm/make-vmcore.sh, not committed)"
 		continue
 	fi
 	start=$(date +%s.%N)
 	run_salvage "$v" "$dir/vmcore"
 	secs=$(echo "$(date +%s.%N) - $start" | bc)
 	if [ $rc -ne 0 ]; then
-		bad "$v: salvage dmesg exit $rc: $(head -n 1 "$OUT/$v.err")"
+		t_fail "$v: salvage dmesg exit $rc: $(head -n 1 "$T_OUT/$v.err")"
 		continue
 	fi
 	if [ -r "$dir/dmesg.mdf" ]; then
-		if cmp -s "$dir/dmesg.mdf" "$OUT/$v.out"; then
-			ok "$v: = saved dmesg.mdf ($(wc -l <"$OUT/$v.out") lines, $(printf %.3f "$secs") s from $(($(stat -c %s "$dir/vmcore") >> 20)) MiB)"
+		if cmp -s "$dir/dmesg.mdf" "$T_OUT/$v.out"; then
+			t_ok "$v: = saved dmesg.mdf ($(wc -l <"$T_OUT/$v.out") lines, $(printf %.3f "$secs") s from $(($(stat -c %s "$dir/vmcore") >> 20)) MiB)"
 		else
-			diff -u "$dir/dmesg.mdf" "$OUT/$v.out" >"$OUT/$v.diff"
-			bad "$v: differs from dmesg.mdf ($OUT/$v.diff)"
+			diff -u "$dir/dmesg.mdf" "$T_OUT/$v.out" >"$T_OUT/$v.diff"
+			t_fail "$v: differs from dmesg.mdf ($T_OUT/$v.diff)"
 		fi
 	else
-		skip "$v: no saved dmesg.mdf"
+		t_skip_ok "$v: no saved dmesg.mdf"
 	fi
 	[ $have_mdf = 1 ] || continue
 	compare_mdf "$v.vs-mdf" "$dir/vmcore"
-	kd=$OUT/$v-d31.kdump
+	kd=$T_OUT/$v-d31.kdump
 	rm -f "$kd"
-	if timeout 600 "$MDF" -c -d 31 "$dir/vmcore" "$kd" >"$OUT/$v-d31.log" 2>&1; then
+	if timeout 600 "$MDF" -c -d 31 "$dir/vmcore" "$kd" >"$T_OUT/$v-d31.log" 2>&1; then
 		compare_mdf "$v-d31.kdump" "$kd"
 	else
-		bad "$v: makedumpfile -c -d 31 failed: $(grep -v '^$' "$OUT/$v-d31.log" | tail -n 1)"
+		t_fail "$v: makedumpfile -c -d 31 failed: $(grep -v '^$' "$T_OUT/$v-d31.log" | tail -n 1)"
 	fi
 	rm -f "$kd"
 done
 
-echo "dmesg: $pass passed, $fail failed, $skipped skipped"
-for f in "${failed[@]}"; do
-	echo "  $f"
-done
-[ $fail -eq 0 ]
+t_summary

@@ -20,24 +20,13 @@
 # the generator (review the diff before committing).
 # Exit 0 = all passed.
 set -uo pipefail
-
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-FIX=$HERE/fixtures
-OUT=$BUILD/mm-test
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+t_init mm "${1:-}"
 MMCHECK=$BUILD/tests/mmcheck
-mkdir -p "$OUT"
-
-if [ ! -x "$MMCHECK" ]; then
-	echo "mm-test: $MMCHECK not built" >&2
-	exit 2
-fi
+t_need_built "$MMCHECK"
 
 modes=("" "--chunk 1" "--chunk 7 --fresh" "--chunk 1000 --reverse"
 	"--chunk 333 --fresh --reverse")
-pass=0 fail=0
-note_fail() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
 
 # run_mmcheck NAME OUTFILE ARGS... -> exit status of mmcheck (>=124: crash/hang)
 run_mmcheck() {
@@ -46,82 +35,59 @@ run_mmcheck() {
 	timeout 120 "$MMCHECK" "$@" >"$out" 2>"$out.err"
 }
 
-for desc in "$FIX"/mm-*.desc; do
+for desc in "$T_FIX"/mm-*.desc; do
 	name=$(basename "$desc" .desc)
-	dump=$OUT/$name.dump
-	expect=$FIX/$name.mmexpect
-	if ! timeout 120 "$PY" "$HERE/tools/mkdump.py" "$desc" "$dump" \
-		--classes "$OUT/$name.classes" >"$OUT/$name.gen-log" 2>&1; then
-		note_fail "$name" "generator failed: $(tail -1 "$OUT/$name.gen-log")"
-		continue
-	fi
-	ok=1
+	dump=$T_OUT/$name.dump
+	expect=$T_FIX/$name.mmexpect
+	t_mkdump "$name" "$desc" "$dump" --classes "$T_OUT/$name.classes" || continue
+	t_case "$name"
 	if grep -q '^# mm-expect: error' "$desc"; then
-		run_mmcheck "$name" "$OUT/$name.out" "$dump"
+		run_mmcheck "$name" "$T_OUT/$name.out" "$dump"
 		rc=$?
 		if [ $rc -ne 1 ]; then
-			note_fail "$name" "mmcheck exit $rc, expected a refusal (exit 1)"
-			ok=0
-		elif ! diff -u "$expect" "$OUT/$name.out" >"$OUT/$name.diff"; then
-			note_fail "$name" "message differs from $name.mmexpect: $(head -1 "$OUT/$name.out")"
-			ok=0
+			t_fail "$name" "mmcheck exit $rc, expected a refusal (exit 1)"
+		elif ! diff -u "$expect" "$T_OUT/$name.out" >"$T_OUT/$name.diff"; then
+			t_fail "$name" "message differs from $name.mmexpect: $(head -1 "$T_OUT/$name.out")"
 		fi
 		drop=$(sed -n 's/.* drop=\([^ ]*\).*/\1/p' "$desc" | head -1)
 		IFS=, read -ra keys <<<"$drop"
 		for k in "${keys[@]}"; do
-			grep -qF "$k" "$OUT/$name.out" ||
-				{ note_fail "$name" "message does not name $k"; ok=0; }
+			grep -qF "$k" "$T_OUT/$name.out" ||
+				t_fail "$name" "message does not name $k"
 		done
-		[ $ok = 1 ] && pass=$((pass + 1))
+		t_case_end
 		continue
 	fi
-	if [ "${UPDATE_EXPECT:-}" = 1 ]; then
-		cp "$OUT/$name.classes" "$expect"
-	elif [ ! -f "$expect" ]; then
-		note_fail "$name" "no $name.mmexpect"
-		continue
-	elif ! diff -u "$expect" "$OUT/$name.classes" >"$OUT/$name.gen-diff"; then
-		note_fail "$name" "generator's classification differs from $name.mmexpect ($OUT/$name.gen-diff)"
-		ok=0
-	fi
+	t_expect "$name: the generator's classification" "$expect" "$T_OUT/$name.classes"
+	[ -f "$expect" ] || continue
 	for mode in "${modes[@]}"; do
 		tag=${mode// /}
 		# shellcheck disable=SC2086  # $mode is a list of options
-		run_mmcheck "$name" "$OUT/$name$tag.out" $mode "$dump"
+		run_mmcheck "$name" "$T_OUT/$name$tag.out" $mode "$dump"
 		rc=$?
 		if [ $rc -ne 0 ]; then
-			note_fail "$name" "mmcheck $mode: exit $rc: $(head -1 "$OUT/$name$tag.out") $(head -1 "$OUT/$name$tag.out.err")"
-			ok=0
+			t_fail "$name" "mmcheck $mode: exit $rc: $(head -1 "$T_OUT/$name$tag.out") $(head -1 "$T_OUT/$name$tag.out.err")"
 			continue
 		fi
-		if ! diff -u "$expect" "$OUT/$name$tag.out" >"$OUT/$name$tag.diff"; then
-			note_fail "$name" "mmcheck $mode differs from $name.mmexpect:"
-			head -20 "$OUT/$name$tag.diff"
-			ok=0
-		fi
+		t_diff "$name: mmcheck $mode" "$expect" "$T_OUT/$name$tag.out"
 	done
-	[ $ok = 1 ] && pass=$((pass + 1))
+	t_case_end
 done
 
 # dumps that cannot be classified: one clear line
 for c in "elf-qemu|page classification needs VMCOREINFO" \
 	 "kdump-xen|page classification of Xen dumps"; do
 	IFS='|' read -r name want <<<"$c"
-	dump=$OUT/$name.dump
-	if ! timeout 60 "$PY" "$HERE/tools/mkdump.py" "$FIX/$name.desc" "$dump" \
-		>"$OUT/$name.gen-log" 2>&1; then
-		note_fail "$name" "generator failed: $(tail -1 "$OUT/$name.gen-log")"
-		continue
-	fi
-	run_mmcheck "$name" "$OUT/$name.out" "$dump"
+	dump=$T_OUT/$name.dump
+	t_mkdump "$name" "$T_FIX/$name.desc" "$dump" || continue
+	run_mmcheck "$name" "$T_OUT/$name.out" "$dump"
 	rc=$?
-	if [ $rc -eq 1 ] && [ "$(wc -l <"$OUT/$name.out")" -eq 1 ] &&
-		grep -q "^error: $want" "$OUT/$name.out"; then
-		pass=$((pass + 1))
+	if [ $rc -eq 1 ] && [ "$(wc -l <"$T_OUT/$name.out")" -eq 1 ] &&
+		grep -q "^error: $want" "$T_OUT/$name.out"; then
+		t_ok "$name"
 	else
-		note_fail "$name" "expected exit 1 with \"error: $want...\", got exit $rc: $(head -1 "$OUT/$name.out")"
+		t_fail "$name" "expected exit 1 with \"error: $want...\", got exit $rc: $(head -1 "$T_OUT/$name.out")"
 	fi
 done
 
-echo "mm: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_summary

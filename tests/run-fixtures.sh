@@ -11,86 +11,62 @@
 #   - `salvage info` and `salvage info --json` must exit 0, or 1 with exactly
 #     one line on stderr.
 # UPDATE_EXPECT=1 rewrites the .expect files (review the diff before committing).
+# FIXTURES="PATTERN..." runs only the fixtures whose names match (make test's
+# sanitizer part: FIXTURES='bad-* kdump-*').
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+t_init fixtures "${1:-}"
+t_need_built "$BUILD/tests/vmcheck" "$BUILD/salvage"
 
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-FIX=$HERE/fixtures
-OUT=$BUILD/fixtures
-PY=/usr/bin/python3
-mkdir -p "$OUT"
-
-pass=0 fail=0
-failed=()
-note_fail() { fail=$((fail + 1)); failed+=("$1: $2"); echo "FAIL $1: $2"; }
-
-for desc in "$FIX"/*.desc; do
+descs=()
+read -ra pats <<<"${FIXTURES:-*}"
+for pat in "${pats[@]}"; do descs+=("$T_FIX"/$pat.desc); done
+for desc in "${descs[@]}"; do
 	name=$(basename "$desc" .desc)
-	dump=$OUT/$name.dump
-	if ! timeout 60 "$PY" "$HERE/tools/mkdump.py" "$desc" "$dump" --pages "$OUT/$name.gen-pages" \
-		>"$OUT/$name.gen-log" 2>&1; then
-		note_fail "$name" "generator failed: $(tail -1 "$OUT/$name.gen-log")"
-		continue
-	fi
-	ok=1
-	timeout 30 "$BUILD/tests/vmcheck" --all "$dump" >"$OUT/$name.out" 2>"$OUT/$name.err"
+	dump=$T_OUT/$name.dump
+	t_mkdump "$name" "$desc" "$dump" --pages "$T_OUT/$name.gen-pages" || continue
+	t_case "$name"
+	timeout 30 "$BUILD/tests/vmcheck" --all "$dump" >"$T_OUT/$name.out" 2>"$T_OUT/$name.err"
 	rc=$?
 	if [ $rc -ge 124 ]; then
-		note_fail "$name" "vmcheck crashed or hung (exit $rc): $(head -3 "$OUT/$name.err" | tr '\n' ' ')"
+		t_fail "$name" "vmcheck crashed or hung (exit $rc): $(head -3 "$T_OUT/$name.err" | tr '\n' ' ')"
 		continue
 	fi
-	if [ -s "$OUT/$name.err" ]; then
-		note_fail "$name" "vmcheck wrote to stderr: $(head -3 "$OUT/$name.err" | tr '\n' ' ')"
-		ok=0
+	if [ -s "$T_OUT/$name.err" ]; then
+		t_fail "$name" "vmcheck wrote to stderr: $(head -3 "$T_OUT/$name.err" | tr '\n' ' ')"
 	fi
 	case $name in
 	bad-*)
-		if [ $rc -eq 1 ] && grep -q 'error' "$OUT/$name.out"; then
+		if [ $rc -eq 1 ] && grep -q 'error' "$T_OUT/$name.out"; then
 			:
-		elif [ $rc -eq 0 ] && grep -q '^incomplete: yes' "$OUT/$name.out" &&
-			grep -q '^warning: .*\(truncated\|incomplete\)' "$OUT/$name.out"; then
+		elif [ $rc -eq 0 ] && grep -q '^incomplete: yes' "$T_OUT/$name.out" &&
+			grep -q '^warning: .*\(truncated\|incomplete\)' "$T_OUT/$name.out"; then
 			:
 		else
-			note_fail "$name" "hostile input not reported (vmcheck exit $rc)"
-			ok=0
+			t_fail "$name" "hostile input not reported (vmcheck exit $rc)"
 		fi ;;
 	*)
 		if [ $rc -ne 0 ]; then
-			note_fail "$name" "vmcheck exit $rc: $(grep -m1 error "$OUT/$name.out")"
-			ok=0
+			t_fail "$name" "vmcheck exit $rc: $(grep -m1 error "$T_OUT/$name.out")"
 		fi
-		grep '^pfn ' "$OUT/$name.out" >"$OUT/$name.pages"
-		if ! diff -u "$OUT/$name.gen-pages" "$OUT/$name.pages" >"$OUT/$name.pages.diff"; then
-			note_fail "$name" "pages differ from the generator's ($OUT/$name.pages.diff)"
-			ok=0
+		grep '^pfn ' "$T_OUT/$name.out" >"$T_OUT/$name.pages"
+		if ! diff -u "$T_OUT/$name.gen-pages" "$T_OUT/$name.pages" >"$T_OUT/$name.pages.diff"; then
+			t_fail "$name" "pages differ from the generator's ($T_OUT/$name.pages.diff)"
 		fi ;;
 	esac
-	if [ "${UPDATE_EXPECT:-}" = 1 ]; then
-		cp "$OUT/$name.out" "$FIX/$name.expect"
-	elif [ ! -f "$FIX/$name.expect" ]; then
-		note_fail "$name" "no $name.expect"
-		ok=0
-	elif ! diff -u "$FIX/$name.expect" "$OUT/$name.out" >"$OUT/$name.diff"; then
-		note_fail "$name" "output differs from $name.expect:"
-		head -20 "$OUT/$name.diff"
-		ok=0
-	fi
+	t_expect "$name: output" "$T_FIX/$name.expect" "$T_OUT/$name.out"
 	for json in "" --json; do
-		timeout 30 "$BUILD/salvage" info $json "$dump" >"$OUT/$name.info$json" 2>"$OUT/$name.info-err"
+		timeout 30 "$BUILD/salvage" info $json "$dump" >"$T_OUT/$name.info$json" 2>"$T_OUT/$name.info-err"
 		irc=$?
-		lines=$(wc -l <"$OUT/$name.info-err")
+		lines=$(wc -l <"$T_OUT/$name.info-err")
 		if [ $irc -ge 2 ] || { [ $irc -eq 1 ] && [ "$lines" -ne 1 ]; } || { [ $irc -eq 0 ] && [ "$lines" -ne 0 ]; }; then
-			note_fail "$name" "salvage info $json: exit $irc with $lines stderr lines"
-			ok=0
+			t_fail "$name" "salvage info $json: exit $irc with $lines stderr lines"
 		fi
 		if [ $irc -eq 0 ] && [ "$json" = --json ] &&
-			! "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d for k in ("format","compression","osrelease","arch","page_size","crash_time","cpus","phys_base","kaslr_offset","incomplete","warnings"))' "$OUT/$name.info--json" 2>/dev/null; then
-			note_fail "$name" "salvage info --json is not valid JSON with the stable keys"
-			ok=0
+			! "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(k in d for k in ("format","compression","osrelease","arch","page_size","crash_time","cpus","phys_base","kaslr_offset","incomplete","warnings"))' "$T_OUT/$name.info--json" 2>/dev/null; then
+			t_fail "$name" "salvage info --json is not valid JSON with the stable keys"
 		fi
 	done
-	[ $ok = 1 ] && pass=$((pass + 1))
+	t_case_end
 done
-
-echo "fixtures: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_summary

@@ -17,61 +17,44 @@
 # Xen fixtures without hypervisor memory (notes only) must give `salvage xen
 # info` without crashing.  UPDATE_EXPECT=1 rewrites the .xen-expect files.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+t_init xen "${1:-}"
+t_need_built "$BUILD/salvage" "$BUILD/salvage-capture"
+run() { t_timeout 60 "$@"; }
 
-BUILD=${1:-build}
-HERE=$(cd "$(dirname "$0")" && pwd)
-FIX=$HERE/fixtures
-OUT=$BUILD/xen-fixtures
-PY=/usr/bin/python3
-mkdir -p "$OUT"
-
-pass=0 fail=0
-note_fail() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
-run() { timeout 60 "$@"; }
-
-for desc in "$FIX"/xen-*.desc "$FIX"/kdump-xen.desc; do
+for desc in "$T_FIX"/xen-*.desc "$T_FIX"/kdump-xen.desc; do
 	name=$(basename "$desc" .desc)
-	o=$OUT/$name
+	o=$T_OUT/$name
 	if ! grep -q '^xen ' "$desc"; then
 		# notes only: no hypervisor memory behind them
-		if ! run "$PY" "$HERE/tools/mkdump.py" "$desc" "$o.dump" >"$o.gen-log" 2>&1; then
-			note_fail "$name" "generator failed: $(tail -1 "$o.gen-log")"
-			continue
-		fi
+		t_mkdump "$name" "$desc" "$o.dump" || continue
 		run "$BUILD/salvage" xen info "$o.dump" >"$o.info" 2>"$o.info-err"
 		rc=$?
 		if [ $rc -ge 2 ] || [ "$(wc -l <"$o.info-err")" -gt 8 ]; then
-			note_fail "$name" "salvage xen info exit $rc"
+			t_fail "$name" "salvage xen info exit $rc"
 		else
-			pass=$((pass + 1))
+			t_ok "$name"
 		fi
 		continue
 	fi
-	if ! run "$PY" "$HERE/tools/mkdump.py" "$desc" "$o.dump" --xen-expect "$o.exp" >"$o.gen-log" 2>&1; then
-		note_fail "$name" "generator failed: $(tail -1 "$o.gen-log")"
-		continue
-	fi
-	ok=1
+	t_mkdump "$name" "$desc" "$o.dump" --xen-expect "$o.exp" || continue
+	t_case "$name"
 	check() {   # check WHAT EXPECTED COMMAND...
 		local what=$1 exp=$2
 		shift 2
 		"$@" >"$o.$what.out" 2>"$o.$what.err"
 		local rc=$?
 		if [ $rc -ge 124 ]; then
-			note_fail "$name" "$what: crashed or hung (exit $rc)"
-			ok=0
-		elif ! diff -u "$exp" "$o.$what.out" >"$o.$what.diff"; then
-			note_fail "$name" "$what differs from the generator's ($o.$what.diff)"
-			head -10 "$o.$what.diff"
-			ok=0
+			t_fail "$name" "$what: crashed or hung (exit $rc)"
+		else
+			t_diff "$name: $what (the generator's)" "$exp" "$o.$what.out" 10
 		fi
 	}
 	check frames "$o.exp.frames" run "$BUILD/salvage" xen frames "$o.dump"
 	if [ -f "$o.exp.p2m" ]; then
 		check p2m "$o.exp.p2m" run "$BUILD/salvage" xen p2m "$o.dump"
 	elif run "$BUILD/salvage" xen p2m "$o.dump" >/dev/null 2>&1; then
-		note_fail "$name" "salvage xen p2m should fail without a P2M frame"
-		ok=0
+		t_fail "$name" "salvage xen p2m should fail without a P2M frame"
 	fi
 	check dmesg "$o.exp.dmesg" run "$BUILD/salvage" dmesg --dom0 "$o.dump"
 	check ring "$o.exp.ring" run "$BUILD/salvage" xen log "$o.dump"
@@ -81,17 +64,15 @@ for desc in "$FIX"/xen-*.desc "$FIX"/kdump-xen.desc; do
 		"$o.dump" "$o.kdump" >"$o.capture-log" 2>&1
 	crc=$?
 	if [ $crc -ne 0 ]; then
-		note_fail "$name" "salvage-capture -X -d 31 exit $crc: $(tail -1 "$o.capture-log")"
-		ok=0
+		t_fail "$name" "salvage-capture -X -d 31 exit $crc: $(tail -1 "$o.capture-log")"
 	else
-		check capture "$o.exp.capture" run "$PY" "$HERE/tools/pagelist.py" "$o.kdump"
+		check capture "$o.exp.capture" run "$PY" "$T_HERE/tools/pagelist.py" "$o.kdump"
 		check dmesg-out "$o.exp.dmesg" run "$BUILD/salvage" dmesg --dom0 "$o.kdump"
 	fi
 	for j in "$o.dump" "$o.kdump"; do
 		if [ -f "$j" ] && ! run "$BUILD/salvage" xen info --json "$j" |
 			"$PY" -c 'import json,sys; m=json.load(sys.stdin); assert all(k in m for k in ("version","phys_start","pcpus","crashing_cpu")); assert all("rip" in c and "cr3" in c for c in m["pcpus"])' 2>/dev/null; then
-			note_fail "$name" "salvage xen info --json $(basename "$j"): not JSON with version, phys_start, pcpus[rip, cr3], crashing_cpu"
-			ok=0
+			t_fail "$name" "salvage xen info --json $(basename "$j"): not JSON with version, phys_start, pcpus[rip, cr3], crashing_cpu"
 		fi
 	done
 	# the reviewed snapshot
@@ -107,18 +88,7 @@ for desc in "$FIX"/xen-*.desc "$FIX"/kdump-xen.desc; do
 		echo "== salvage info (output) warnings"
 		run "$BUILD/salvage" info "$o.kdump" 2>&1 | sed -n '/^warnings:/,$p'
 	} >"$o.snapshot"
-	if [ "${UPDATE_EXPECT:-}" = 1 ]; then
-		cp "$o.snapshot" "$FIX/$name.xen-expect"
-	elif [ ! -f "$FIX/$name.xen-expect" ]; then
-		note_fail "$name" "no $name.xen-expect (UPDATE_EXPECT=1 writes it)"
-		ok=0
-	elif ! diff -u "$FIX/$name.xen-expect" "$o.snapshot" >"$o.snapshot.diff"; then
-		note_fail "$name" "output differs from $name.xen-expect:"
-		head -20 "$o.snapshot.diff"
-		ok=0
-	fi
-	[ $ok = 1 ] && pass=$((pass + 1))
+	t_expect "$name: output" "$T_FIX/$name.xen-expect" "$o.snapshot"
+	t_case_end
 done
-
-echo "xen fixtures: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_summary

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Run each libFuzzer harness for a bounded time, seeded with the generated
-# fixtures and the kept regression inputs (tests/fuzz/regress/TARGET/), which
-# libFuzzer replays first.  A crash fails the run; keep the input it names in
+# fixtures (BUILD/fixtures, from tests/run-fixtures.sh) and the kept
+# regression inputs of tests/fuzz/regress/TARGET/ when there are any (none
+# are committed today; the folder is made empty), which libFuzzer replays
+# first.  A crash fails the run; keep the input it names in
 # tests/fuzz/regress/TARGET/ once fixed.
 #   smoke.sh FUZZ_BUILD SECONDS TARGET...
-set -euo pipefail
+set -uo pipefail
 FB=$1 SECS=$2
 shift 2
+. "$(dirname "$0")/../lib.sh"
+t_init fuzz-smoke "$FB"
 HERE=$(cd "$(dirname "$0")" && pwd)
 FIXOUT=$(dirname "$FB")/fixtures
 mkdir -p "$FB/artifacts"
@@ -36,7 +40,6 @@ seed() {
 	shopt -u nullglob
 }
 
-status=0
 for t in "$@"; do
 	seed "$t"
 	mkdir -p "$HERE/regress/$t"
@@ -45,12 +48,11 @@ for t in "$@"; do
 		-max_len=1048576 -print_final_stats=0 \
 		-artifact_prefix="$FB/artifacts/$t-" \
 		"$FB/corpus/$t" "$HERE/regress/$t" >"$FB/fuzz_$t.log" 2>&1; then
-		echo "FAIL fuzz $t: see $FB/fuzz_$t.log; crashing input in $FB/artifacts/"
-		grep -m5 -E 'ERROR|SUMMARY|Test unit written' "$FB/fuzz_$t.log" || true
-		status=1
+		t_fail "fuzz $t" "see $FB/fuzz_$t.log; crashing input in $FB/artifacts/"
+		grep -m5 -E 'ERROR|SUMMARY|Test unit written' "$FB/fuzz_$t.log"
 	else
-		grep -E '^#[0-9]+.*DONE' "$FB/fuzz_$t.log" | tail -1 || true
+		t_ok "fuzz $t"
+		grep -E '^#[0-9]+.*DONE' "$FB/fuzz_$t.log" | tail -1
 	fi
 done
-[ $status -eq 0 ] && echo "fuzz-smoke: $# harnesses passed, 0 failed"
-exit $status
+t_summary

@@ -26,44 +26,35 @@
 # is checked against the kernel's own NR_FREE_PAGES counters (within 0.5%, as
 # those miss per-CPU deltas).  Missing ones are skipped with a notice.
 #
-# Exit 0 = identical everywhere, 1 = a difference or failure (reason on
-# stderr), 77 = skipped (makedumpfile not installed).
-# Overrides: MAKEDUMPFILE=path, PYTHON=/usr/bin/python3,
+# Stops at the first difference or failure (FAIL line with the reason); a
+# missing makedumpfile is a skip (a failure under CI).
+# Overrides: MAKEDUMPFILE=path, PY=/usr/bin/python3,
 # VMCORE_DIR=/var/cache/salvage.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-build=$1
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-py=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/../lib.sh"
+t_init interop-classify "${1:-}"
+t_exit_summary
 vmdir=${VMCORE_DIR:-/var/cache/salvage}
-. "$here/lib.sh"
-interop_makedumpfile "classify interop"
-vmcheck=$build/tests/vmcheck
-mmcheck=$build/tests/mmcheck
-for b in "$vmcheck" "$mmcheck"; do
-    [ -x "$b" ] || { echo "classify interop: $b not built" >&2; exit 2; }
-done
+t_need_makedumpfile
+vmcheck=$BUILD/tests/vmcheck
+mmcheck=$BUILD/tests/mmcheck
+t_need_built "$vmcheck" "$mmcheck"
 levels=(0 2 4 8 16 31)
 
 fail() {
-    echo "classify interop: FAIL: $*" >&2
-    exit 1
+    t_fail "$*"
+    t_summary
 }
 
-work=$build/tests/interop-classify
-rm -rf "$work"
-mkdir -p "$work"
+work=$T_OUT
+rm -rf "${work:?}"/*
 
 # compare NAME DIR DUMP: DIR/mdf-L.pages (vmcheck listings of makedumpfile's
 # outputs), DIR/ours-L.excl (mmcheck --level L) and DIR/input.pages (kdump
 # input only); prints one line per level
 compare() {
-    "$py" - "$1" "$2" "$3" "${levels[@]}" <<'PYEOF'
+    "$PY" - "$1" "$2" "$3" "${levels[@]}" <<'PYEOF'
 import re, struct, sys
 name, d, dump = sys.argv[1], sys.argv[2], sys.argv[3]
 levels = [int(x) for x in sys.argv[4:]]
@@ -139,7 +130,7 @@ check() {
     mkdir -p "$dir"
     for lv in "${levels[@]}"; do
         local out=$dir/mdf-$lv.kdump
-        timeout 600 "$mdf" -l -d "$lv" "$dump" "$out" >"$dir/mdf-$lv.log" 2>&1 ||
+        timeout 600 "$MDF" -l -d "$lv" "$dump" "$out" >"$dir/mdf-$lv.log" 2>&1 ||
             fail "$name: makedumpfile -d $lv failed: $(grep -v '^$' "$dir/mdf-$lv.log" | tail -n 1)"
         timeout 600 "$vmcheck" --pages "$out" >"$dir/mdf-$lv.pages" 2>"$dir/mdf-$lv.err" ||
             fail "$name: $vmcheck --pages on makedumpfile -d $lv output failed: $(head -n 1 "$dir/mdf-$lv.err")"
@@ -152,16 +143,17 @@ check() {
             fail "$name: $vmcheck --pages on the input failed"
     fi
     compare "$name" "$dir" "$dump" || fail "$name: classification differs from makedumpfile's (above)"
+    t_ok "$name"
 }
 
-echo "classify interop: $("$mdf" -v 2>&1 | head -n 1 || true)"
+echo "classify interop: $("$MDF" -v 2>&1 | head -n 1 || true)"
 fixtures=(mdf-linux mdf-linux-sparse)
-for desc in "$root"/tests/fixtures/mm-*.desc; do
+for desc in "$T_FIX"/mm-*.desc; do
     grep -q '^# interop: makedumpfile' "$desc" && fixtures+=("$(basename "$desc" .desc)")
 done
 for fx in "${fixtures[@]}"; do
     dump=$work/$fx.dump
-    timeout 120 "$py" "$root/tests/tools/mkdump.py" "$root/tests/fixtures/$fx.desc" "$dump" ||
+    timeout 120 "$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/$fx.desc" "$dump" ||
         fail "generator failed on $fx.desc"
     check "$fx" "$dump"
 done
@@ -169,7 +161,7 @@ done
 for vm in default no-la57 smp2; do
     dump=$vmdir/vmcore-$vm/vmcore
     if [ ! -r "$dump" ]; then
-        echo "  vmcore-$vm: skipped, $dump not present (made by tests/vm/make-vmcore.sh)"
+        t_skip_ok "vmcore-$vm" "$dump not present (made by tests/vm/make-vmcore.sh)"
         continue
     fi
     check "vmcore-$vm" "$dump"
@@ -189,7 +181,8 @@ if [ -r "$dump" ]; then
     diff=$((kfree > ofree ? kfree - ofree : ofree - kfree))
     [ $((diff * 200)) -le "$kfree" ] ||
         fail "vmcore-6.12: free pages $ofree differ from the kernel's NR_FREE_PAGES $kfree by more than 0.5%"
+    t_ok "vmcore-6.12 free pages"
 else
-    echo "  vmcore-6.12: skipped, $dump not present"
+    t_skip_ok vmcore-6.12 "$dump not present"
 fi
-echo "classify interop: OK"
+t_summary

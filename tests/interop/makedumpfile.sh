@@ -4,7 +4,7 @@
 #   tests/interop/makedumpfile.sh BUILD_DIR
 #
 # 1. generates tests/fixtures/mdf-linux.desc (FLATMEM) and mdf-linux-sparse.desc
-#    (SPARSEMEM_EXTREME + vmemmap) into BUILD_DIR/tests/interop-mdf/ (ELF
+#    (SPARSEMEM_EXTREME + vmemmap) into BUILD_DIR/interop-mdf/ (ELF
 #    vmcore + its expected page listing, from tests/tools/mkdump.py);
 # 2. has makedumpfile write kdump-compressed zlib (-c) and lzo (-l) files and
 #    flattened (-F -c) streams at dump levels 1 and 31;
@@ -12,32 +12,25 @@
 #    each page it reports as `data` has the CRC of the same page in the ELF
 #    listing; prints data/excluded counts per output.
 #
-# Exit 0 = all good, 1 = mismatch or failure (one-line reason on stderr),
-# 77 = skipped (makedumpfile not installed).
+# Stops at the first mismatch or failure (FAIL line with the reason); a
+# missing makedumpfile is a skip (a failure under CI).
 # Overrides: MAKEDUMPFILE=path, VMCHECK=command (e.g. tests/tools/pagelist.py,
-# the generator's own reference lister), PYTHON=/usr/bin/python3.
+# the generator's own reference lister), PY=/usr/bin/python3.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
-build=$1
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-py=${PYTHON:-/usr/bin/python3}
-. "$here/lib.sh"
-interop_makedumpfile "makedumpfile interop"
-vmcheck=${VMCHECK:-$build/tests/vmcheck}
+. "$(dirname "$0")/../lib.sh"
+t_init interop-mdf "${1:-}"
+t_exit_summary
+t_need_makedumpfile
+vmcheck=${VMCHECK:-$BUILD/tests/vmcheck}
 
 fail() {
-    echo "makedumpfile interop: FAIL: $*" >&2
-    exit 1
+    t_fail "$*"
+    t_summary
 }
 
-work=$build/tests/interop-mdf
-rm -rf "$work"
-mkdir -p "$work"
+work=$T_OUT
+rm -rf "${work:?}"/*
 
 # name | makedumpfile options | output mode (file or stdout)
 cases=(
@@ -52,7 +45,7 @@ cases=(
 # compare ELF_LISTING OUT_LISTING -> prints "data N excluded M"; exits 1
 # with a one-line reason on the first CRC mismatch or malformed line
 compare() {
-    "$py" - "$1" "$2" <<'PYEOF'
+    "$PY" - "$1" "$2" <<'PYEOF'
 import re, sys
 line_re = re.compile(r"^pfn (0x[0-9a-f]+)(?:-(0x[0-9a-f]+))? "
                      r"(?:(data) ([0-9a-f]{8})|(hole|excluded|incomplete))$")
@@ -85,16 +78,15 @@ print("data %d excluded %d" % (data, excl))
 PYEOF
 }
 
-status=0
 for fixture in mdf-linux mdf-linux-sparse; do
   elf=$work/$fixture.elf
   ref=$work/$fixture.pages
-  timeout 120 "$py" "$root/tests/tools/mkdump.py" "$root/tests/fixtures/$fixture.desc" \
+  timeout 120 "$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/$fixture.desc" \
       "$elf" --pages "$ref" || fail "generator failed on $fixture.desc"
   ref_counts=$(awk '$3=="data"{n++} END{print n+0}' "$ref")
   echo "$fixture.elf: $ref_counts data pages ($(stat -c %s "$elf") bytes)"
   # sanity of the synthetic kernel data itself: makedumpfile finds the log
-  timeout 60 "$mdf" --dump-dmesg "$elf" "$work/$fixture.dmesg" >"$work/$fixture.dmesg.log" 2>&1 ||
+  timeout 60 "$MDF" --dump-dmesg "$elf" "$work/$fixture.dmesg" >"$work/$fixture.dmesg.log" 2>&1 ||
       fail "$fixture: makedumpfile --dump-dmesg failed: $(grep -v '^$' "$work/$fixture.dmesg.log" | tail -n 1)"
   grep -q 'Kernel panic - not syncing: sysrq triggered crash' "$work/$fixture.dmesg" ||
       fail "$fixture: panic message missing from makedumpfile --dump-dmesg output"
@@ -105,10 +97,10 @@ for fixture in mdf-linux mdf-linux-sparse; do
     log=$work/$name.log
     # shellcheck disable=SC2086  # $opts is a list of options
     if [ "$mode" = stdout ]; then
-        timeout 60 "$mdf" $opts "$elf" >"$out" 2>"$log" ||
+        timeout 60 "$MDF" $opts "$elf" >"$out" 2>"$log" ||
             fail "$name: makedumpfile $opts failed: $(tail -n 1 "$log")"
     else
-        timeout 60 "$mdf" $opts "$elf" "$out" >"$log" 2>&1 ||
+        timeout 60 "$MDF" $opts "$elf" "$out" >"$log" 2>&1 ||
             fail "$name: makedumpfile $opts failed: $(grep -v '^$' "$log" | tail -n 1)"
     fi
     timeout 60 "$vmcheck" --pages "$out" >"$work/$name.pages" 2>"$work/$name.vmcheck.err" ||
@@ -122,7 +114,7 @@ for fixture in mdf-linux mdf-linux-sparse; do
         *d31) [ "$nexcl" -gt 0 ] || fail "$name: -d 31 excluded nothing" ;;
     esac
     printf '  %-30s %-12s %9d bytes  %s\n' "$name" "$opts" "$(stat -c %s "$out")" "$res"
+    t_ok "$name"
   done
 done
-echo "makedumpfile interop: OK"
-exit $status
+t_summary

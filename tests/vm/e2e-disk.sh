@@ -27,23 +27,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/e2e-lib.sh"
 
-usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-e2e_defaults
 do_crash=1
-while [ $# -gt 0 ]; do
-	case $1 in
-	--no-crash) do_crash=0; shift ;;
-	*) e2e_opt "$@"; shift "$E2E_SHIFT" ;;
-	esac
-done
+e2e_own_opt() { [ "$1" = --no-crash ] && do_crash=0 E2E_SHIFT=1; }
+e2e_args "$@"
 e2e_start disk qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs dumpe2fs ldd "$SV_PYTHON"
 
 # 1. kernel
-t0=$(sv_now)
-[ -n "$kver" ] || kver=$(sv_resolve_kver "$flavour")
-sv_log "kernel $kver"
-sv_prepare_kernel "$kver"
-t_prepare=$(sv_elapsed "$t0")
+sv_use_kernel "$flavour"
 
 # 2. images: the crash initramfs (twice: reproducible), the first-boot one
 t0=$(sv_now)
@@ -55,6 +45,7 @@ mk() {
 mk "$work/crash.img" | sed 's/^/[vm]   /' >&2
 SOURCE_DATE_EPOCH=0 mk "$work/crash2.img" -q
 cmp -s "$work/crash.img" "$work/crash2.img" || sv_die "mkinitramfs is not reproducible"
+t_ok "mkinitramfs is reproducible"
 crash_size=$(stat -c %s "$work/crash.img")
 t_crash_img=$(sv_elapsed "$t0")
 e2e_build_first_initramfs "$SV_VMLINUZ" "$work/crash.img" "$build/salvage" \
@@ -73,16 +64,8 @@ done
 e2e_make_ext4 "$work/disk.img" 512 "$work/fs"
 
 # 4. boot, arm, crash, capture
-sv_log "qemu: boot, salvage arm, sysrq crash, agent capture (timeout ${timeout_s}s)"
-t0=$(sv_now)
-e2e_qemu "$SV_VMLINUZ" "$work/first.img" "$work/disk.img" "$timeout_s" "$out/console.log"
-t_qemu=$(sv_elapsed "$t0")
-e2e_guest_lines "$out/console.log" | sed 's/^/[vm]   guest: /' >&2
-sv_log "qemu exited rc=$E2E_QRC after ${t_qemu} s"
-if [ "$E2E_QRC" != 0 ] || ! grep -aq "$E2E_AGENT_OK" "$out/console.log"; then
-	e2e_show_failure "$out/console.log"
-	sv_die "the agent did not report a complete capture (rc=$E2E_QRC)"
-fi
+e2e_boot "" all
+e2e_captured
 grep -aq 'agent: rebooting' "$out/console.log" || sv_die "the agent did not reboot"
 
 # 5. take the files out without mounting
@@ -103,6 +86,7 @@ for f in vmcore dmesg.txt meta.json; do
 done
 leftover=$(find "$out/dump" -mindepth 1 ! -name vmcore ! -name dmesg.txt ! -name meta.json -printf "%f " )
 [ -z "$leftover" ] || sv_die "unexpected files in the dump directory: $leftover"
+t_ok "dump directory: named, old dumps pruned, vmcore dmesg.txt meta.json only"
 
 # 6. what salvage reads
 t0=$(sv_now)
@@ -142,6 +126,7 @@ e2e_json "$out/dump/meta.json" \
 	"m['target']['device'] == '/dev/vda'" "m['pruned'] == ['$E2E_HOST-20200101T000000Z']" \
 	"isinstance(m['warnings'], list)" "any('capture: ok' in l for l in m['log'])"
 t_checks=$(sv_elapsed "$t0")
+t_ok "salvage info, dmesg.txt = salvage dmesg, meta.json"
 sv_log "dump: $size bytes; dmesg.txt $dsize bytes; salvage info/dmesg and meta.json OK"
 
 # 7. without crashkernel= memory, `salvage arm` must refuse and say why
@@ -152,6 +137,7 @@ timeout -k 10 120 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 -nograph
 grep -aq 'salvage arm: no crashkernel memory is reserved' "$out/console-nocrashkernel.log" ||
 	{ e2e_show_failure "$out/console-nocrashkernel.log"; sv_die "salvage arm did not refuse without crashkernel memory"; }
 t_refuse=$(sv_elapsed "$t0")
+t_ok "salvage arm refuses without crashkernel memory"
 sv_log "without crashkernel=: salvage arm refused ($(grep -a -o 'no crashkernel memory is reserved[^:]*' "$out/console-nocrashkernel.log" | head -n 1)) in ${t_refuse} s"
 
 # 8. crash(8) with the debug vmlinux (downloaded once into the cache)
@@ -168,25 +154,18 @@ if [ "$do_crash" = 1 ]; then
 		grep -q "$want" "$out/crash.out" || { tail -n 40 "$out/crash.out" >&2; sv_die "crash output lacks '$want'"; }
 	done
 	t_crash=$(sv_elapsed "$t0")
+	t_ok "crash sys, log, bt"
 	sv_log "crash sys/log/bt OK in ${t_crash} s (panicking task: init)"
+else
+	t_skip_ok crash "--no-crash given"
 fi
 
 t_total=$(sv_elapsed "$t_all")
 crash_note=$t_crash
 [ "$t_crash" = skipped ] || crash_note=${t_crash}s
-cat >"$out/e2e-info" <<EOF
-kver=$kver
-crash_img_bytes=$crash_size
-vmcore_bytes=$size
-dmesg_bytes=$dsize
-t_prepare_s=$t_prepare
-t_crash_img_s=$t_crash_img
-t_images_s=$t_images
-t_qemu_s=$t_qemu
-t_checks_s=$t_checks
-t_refuse_s=$t_refuse
-t_crash_s=$t_crash
-t_total_s=$t_total
-EOF
+sv_kv "$out/e2e-info" kver=kver crash_img_bytes=crash_size vmcore_bytes=size dmesg_bytes=dsize \
+	t_prepare_s=t_prepare t_crash_img_s=t_crash_img t_images_s=t_images t_qemu_s=t_qemu \
+	t_checks_s=t_checks t_refuse_s=t_refuse t_crash_s=t_crash t_total_s=t_total
 ok=1
 sv_log "e2e-disk OK: initramfs ${crash_size} B, dump ${size} B; prepare ${t_prepare}s, images ${t_images}s, qemu ${t_qemu}s, checks ${t_checks}s, crash ${crash_note}, total ${t_total}s"
+t_summary

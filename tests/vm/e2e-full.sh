@@ -23,22 +23,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/e2e-lib.sh"
 
-usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-e2e_defaults
 free_kb=4096
-while [ $# -gt 0 ]; do
-	case $1 in
-	--free) free_kb=${2:?}; shift 2 ;;
-	*) e2e_opt "$@"; shift "$E2E_SHIFT" ;;
-	esac
-done
+e2e_own_opt() { [ "$1" = --free ] && free_kb=${2:?}; }
+e2e_args "$@"
 case $free_kb in '' | *[!0-9]*) sv_die "--free needs a number of KiB" ;; esac
 E2E_SCRATCH=fs/filler
 e2e_start full qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs dumpe2fs ldd "$SV_PYTHON"
 
-[ -n "$kver" ] || kver=$(sv_resolve_kver "$flavour")
-sv_log "kernel $kver"
-sv_prepare_kernel "$kver"
+sv_use_kernel "$flavour"
 
 "$build/salvage" mkinitramfs -q -o "$work/crash.img" --kver "$kver" --moddir "$SV_KROOT" \
 	--target "disk:LABEL=$E2E_LABEL:/var/crash" --agent "$agent" --wait 30 --timeout 300 \
@@ -66,12 +58,7 @@ sv_log "target: ${size_mb} MiB ext4, ${left} KiB usable"
 [ "$left" -ge $((free_kb / 2)) ] && [ "$left" -le $((free_kb * 2)) ] ||
 	sv_die "filling the image left $left KiB free, wanted about $free_kb"
 
-sv_log "qemu: boot, salvage arm, sysrq crash, agent capture into a full disk (timeout ${timeout_s}s)"
-t0=$(sv_now)
-e2e_qemu "$SV_VMLINUZ" "$work/first.img" "$work/disk.img" "$timeout_s" "$out/console.log"
-t_qemu=$(sv_elapsed "$t0")
-e2e_guest_lines "$out/console.log" | grep -v -e 'crash kernel' -e 'armed:' | sed 's/^/[vm]   guest: /' >&2
-sv_log "qemu exited rc=$E2E_QRC after ${t_qemu} s"
+e2e_boot " into a full disk"
 if [ "$E2E_QRC" != 0 ]; then
 	e2e_show_failure "$out/console.log"
 	[ "$E2E_QRC" != 124 ] || sv_die "the machine did not reboot: QEMU timed out after ${timeout_s} s"
@@ -79,6 +66,7 @@ if [ "$E2E_QRC" != 0 ]; then
 fi
 grep -aq "$E2E_AGENT_INCOMPLETE" "$out/console.log" || { e2e_show_failure "$out/console.log"; sv_die "the agent did not report an incomplete capture"; }
 grep -aq 'agent: rebooting' "$out/console.log" || sv_die "the agent did not reboot after the failure"
+t_ok "the agent reported the capture incomplete and rebooted"
 
 names=$(e2e_dump_dirs "$work/disk.img" /var/crash)
 [ "$(printf '%s\n' "$names" | grep -c .)" = 1 ] || sv_die "expected one dump directory, found: $names"
@@ -103,6 +91,7 @@ e2e_json "$out/dump/meta.json" \
 	"$out/info.json" || sv_die "salvage info does not say incomplete"
 "$build/salvage" info "$out/dump/vmcore" | grep -E '^incomplete: +yes' >/dev/null ||
 	sv_die "salvage info (text) does not say incomplete"
+t_ok "meta.json and salvage info say incomplete"
 
 # dmesg.txt is whole: early marker, the crash, and the panic's trace to its end
 for want in "$SV_MARKER" 'sysrq: Trigger a crash' 'Kernel panic - not syncing: sysrq triggered crash'; do
@@ -113,5 +102,7 @@ awk '/Kernel panic - not syncing/ { p = 1 } p && /Call Trace:/ { c = 1 } END { e
 tail -n 1 "$out/dump/dmesg.txt" | grep -q '</TASK>' ||
 	sv_die "dmesg.txt does not end with the panic's stack trace: $(tail -n 1 "$out/dump/dmesg.txt")"
 
+t_ok "dmesg.txt complete"
 ok=1
 sv_log "e2e-full OK: incomplete dump of $size bytes marked and readable, dmesg.txt $dsize bytes complete, rebooted; qemu ${t_qemu}s, total $(sv_elapsed "$t_all")s"
+t_summary

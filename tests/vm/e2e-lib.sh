@@ -11,49 +11,64 @@ E2E_LABEL=crashdisk
 E2E_AGENT_OK='agent: capture: ok:'
 E2E_AGENT_INCOMPLETE='agent: capture: incomplete:'
 
-# Options every e2e-*.sh takes.  e2e_defaults sets them; e2e_opt takes one
-# from "$@" (match a script's own options before calling it) and sets
-# E2E_SHIFT to the number of words it used.  usage is the script's.
-e2e_defaults() {
-	build="" agent="" kver="" flavour=cloud-amd64 out="" timeout_s=600
-}
-e2e_opt() {
-	E2E_SHIFT=2
-	case $1 in
-	--agent) agent=${2:?} ;;
-	--kver) kver=${2:?} ;;
-	--flavour) flavour=${2:?} ;;
-	--out) out=${2:?} ;;
-	--timeout) timeout_s=${2:?} ;;
-	-h | --help) usage ;;
-	-*) echo "unknown option $1" >&2; usage ;;
-	*) [ -z "$build" ] || usage; build=$1; E2E_SHIFT=1 ;;
-	esac
+# e2e_usage: the script's header comment, from its second line to the first
+# empty one
+e2e_usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+
+# e2e_args "$@": the options every e2e script takes (build, agent, kver,
+# flavour, out, timeout_s; set flavour and timeout_s before for other
+# defaults), and the script's own through e2e_own_opt when it defines one
+# (it returns 0 for an option it took, with E2E_SHIFT words used).
+e2e_args() {
+	build="" agent="" kver="" flavour=${flavour:-cloud-amd64} out="" timeout_s=${timeout_s:-600}
+	while [ $# -gt 0 ]; do
+		E2E_SHIFT=2
+		if declare -F e2e_own_opt >/dev/null && e2e_own_opt "$@"; then
+			shift "$E2E_SHIFT"
+			continue
+		fi
+		case $1 in
+		--agent) agent=${2:?} ;;
+		--kver) kver=${2:?} ;;
+		--flavour) flavour=${2:?} ;;
+		--out) out=${2:?} ;;
+		--timeout) timeout_s=${2:?} ;;
+		-h | --help) e2e_usage ;;
+		-*) echo "unknown option $1" >&2; e2e_usage ;;
+		*) [ -z "$build" ] || e2e_usage; build=$1; E2E_SHIFT=1 ;;
+		esac
+		shift "$E2E_SHIFT"
+	done
 }
 
-# e2e_start NAME TOOL... -> checks the tools and the build, sets t_all and
+# e2e_start NAME TOOL... -> checks the tools and the build, starts the
+# script's count (tests/lib.sh, named after the script), sets t_all and
 # makes $work (salvage-e2e-NAME.*) and $out (--out, else $work/out).  On exit
 # $work/disk.img and the files E2E_SCRATCH names (relative to $work) go; the
-# rest of $work goes too unless the test failed without --out (kept, said).
+# rest of $work goes too unless the test failed without --out (kept, said);
+# then the closing line.
 e2e_start() {
 	local name=$1
 	shift
-	[ -n "$build" ] || usage
+	[ -n "$build" ] || e2e_usage
 	build=$(cd "$build" && pwd)
+	t_init "$(basename "$0" .sh)" "$build"
 	agent=${agent:-$build/salvage-capture}
+	ok=0 user_out=$out work=
+	T_EXIT_HOOK=e2e_cleanup
+	t_exit_summary
+	trap 'exit 130' INT TERM
 	sv_need "$@"
 	e2e_check_build "$build" "$agent"
 	sv_cache_init
 	t_all=$(sv_now)
 	work=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-$name.XXXXXX")
-	ok=0 user_out=$out
-	trap e2e_cleanup EXIT
-	trap 'exit 130' INT TERM
 	if [ -n "$out" ]; then mkdir -p "$out"; out=$(cd "$out" && pwd); else out=$work/out; mkdir -p "$out"; fi
 }
 
 e2e_cleanup() {
 	local f
+	[ -n "$work" ] || return 0
 	for f in disk.img ${E2E_SCRATCH:-}; do rm -f "${work:?}/$f"; done
 	if [ "$ok" = 1 ] || [ -n "$user_out" ]; then rm -rf "$work"; else sv_log "kept $work for inspection"; fi
 }
@@ -74,22 +89,14 @@ e2e_check_build() {
 # that `salvage arm --status` says "not loaded", arm, unload, arm again (both
 # through `salvage arm`), check the status, then crash with sysrq.
 e2e_build_first_initramfs() {
-	local vmlinuz=$1 crash_img=$2 salvage=$3 append=$4 out=$5 stage t
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-e2e-first.XXXXXX")
-	sv_stage_busybox "$stage"
+	local salvage=$3 append=$4 out=$5 stage
+	sv_stage_first e2e-first "$1" "$2" "$SV_MARKER"
+	stage=$SV_STAGE
 	sv_stage_dynamic "$stage" "$salvage" /bin/salvage
-	mkdir -p "$stage/boot"
-	cp "$vmlinuz" "$stage/boot/vmlinuz"
-	cp "$crash_img" "$stage/boot/crash.img"
 	printf '%s\n' "$append" >"$stage/etc/arm-append"
-	printf '%s\n' "$SV_MARKER" >"$stage/etc/marker"
 	printf '%s\n' "$E2E_HOST" >"$stage/etc/hostname"
-	for t in $SV_IDLE_TASKS; do
-		printf '#!/bin/sh\nwhile :; do sleep 3600; done\n' >"$stage/bin/$t"
-		chmod 755 "$stage/bin/$t"
-	done
-	printf '%s\n' $SV_IDLE_TASKS >"$stage/etc/idle-tasks"
-	sv_write_init "$stage" <<'EOF'
+	sv_stage_idle_tasks "$stage"
+	sv_write_init "$stage" crash <<'EOF'
 # salvage e2e init (first kernel): traces, salvage arm, crash.
 hostname "$(cat /etc/hostname)"
 say "first kernel $(uname -r) up $(up)s, host $(hostname)"
@@ -106,12 +113,8 @@ salvage arm --unload || fail "salvage arm --unload failed"
 salvage arm --kernel /boot/vmlinuz --initrd /boot/crash.img --append "$append" || fail "salvage arm (again) failed"
 salvage arm --status || fail "salvage arm --status says not loaded"
 say "crash kernel armed at $(up)s, crashing"
-sync
-echo c >/proc/sysrq-trigger
-fail "still alive after sysrq-trigger"
 EOF
-	sv_mkcpio "$stage" "$out"
-	rm -rf "$stage"
+	sv_pack "$stage" "$out"
 }
 
 # e2e_qemu VMLINUZ FIRST_IMG DISK TIMEOUT LOG -> sets E2E_QRC
@@ -124,6 +127,30 @@ e2e_qemu() {
 		-append "console=ttyS0 crashkernel=256M panic=1 quiet" \
 		-drive "file=$disk,format=raw,if=virtio" \
 		</dev/null >"$log" 2>"$log.stderr" || E2E_QRC=$?
+}
+
+# e2e_boot WHAT [all] -> e2e_qemu of $work/first.img and $work/disk.img, the
+# console in $out/console.log, logged (without the arming lines unless
+# "all"); t_qemu is the time it took
+e2e_boot() {
+	local t0
+	sv_log "qemu: boot, salvage arm, sysrq crash, agent capture$1 (timeout ${timeout_s}s)"
+	t0=$(sv_now)
+	e2e_qemu "$SV_VMLINUZ" "$work/first.img" "$work/disk.img" "$timeout_s" "$out/console.log"
+	t_qemu=$(sv_elapsed "$t0")
+	if [ "${2:-}" = all ]; then e2e_guest_lines "$out/console.log"
+	else e2e_guest_lines "$out/console.log" | grep -v -e 'crash kernel' -e 'armed:'; fi |
+		sed 's/^/[vm]   guest: /' >&2
+	sv_log "qemu exited rc=$E2E_QRC after ${t_qemu} s"
+}
+
+# e2e_captured: dies unless QEMU ended well and the agent said "capture: ok"
+e2e_captured() {
+	if [ "$E2E_QRC" != 0 ] || ! grep -aq "$E2E_AGENT_OK" "$out/console.log"; then
+		e2e_show_failure "$out/console.log"
+		sv_die "the agent did not report a complete capture (rc=$E2E_QRC)"
+	fi
+	t_ok "the agent captured"
 }
 
 # e2e_guest_lines LOG -> the SALVAGE:/agent lines of the console, cleaned

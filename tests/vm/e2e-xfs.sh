@@ -21,17 +21,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/e2e-lib.sh"
 
-usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-e2e_defaults
-while [ $# -gt 0 ]; do
-	e2e_opt "$@"
-	shift "$E2E_SHIFT"
-done
+e2e_args "$@"
 e2e_start xfs qemu-system-x86_64 apt-cache timeout mkfs.xfs xfs_db ldd makedumpfile "$SV_PYTHON"
 
-[ -n "$kver" ] || kver=$(sv_resolve_kver "$flavour")
-sv_log "kernel $kver"
-sv_prepare_kernel "$kver"
+sv_use_kernel "$flavour"
 
 # XFS needs 300 MiB at least; the image stays sparse
 truncate -s 320M "$work/disk.img"
@@ -41,6 +34,7 @@ uuid=$(xfs_db -r -c uuid "$work/disk.img" | awk '{ print $3 }')
 probe=$("$agent" --init --probe "$work/disk.img")
 [ "$probe" = "$(printf 'TYPE=xfs\nUUID=%s\nLABEL=crashxfs' "$uuid")" ] ||
 	sv_die "salvage-capture --probe disagrees with xfs_db: $probe (uuid $uuid)"
+t_ok "salvage-capture --probe = xfs_db"
 
 "$build/salvage" mkinitramfs -o "$work/crash.img" --kver "$kver" --moddir "$SV_KROOT" \
 	--target "disk:UUID=$uuid:/dumps" --codec zlib --agent "$agent" --wait 30 --timeout 300 |
@@ -48,17 +42,10 @@ probe=$("$agent" --init --probe "$work/disk.img")
 e2e_build_first_initramfs "$SV_VMLINUZ" "$work/crash.img" "$build/salvage" \
 	"salvage.level=23" "$work/first.img"
 
-sv_log "qemu: boot, salvage arm, sysrq crash, agent capture to XFS (timeout ${timeout_s}s)"
-t0=$(sv_now)
-e2e_qemu "$SV_VMLINUZ" "$work/first.img" "$work/disk.img" "$timeout_s" "$out/console.log"
-t_qemu=$(sv_elapsed "$t0")
-e2e_guest_lines "$out/console.log" | grep -v -e 'crash kernel' -e 'armed:' | sed 's/^/[vm]   guest: /' >&2
-sv_log "qemu exited rc=$E2E_QRC after ${t_qemu} s"
-if [ "$E2E_QRC" != 0 ] || ! grep -aq "$E2E_AGENT_OK" "$out/console.log"; then
-	e2e_show_failure "$out/console.log"
-	sv_die "the agent did not report a complete capture (rc=$E2E_QRC)"
-fi
+e2e_boot " to XFS"
+e2e_captured
 grep -aq 'agent: target: UUID=.* is /dev/vda (xfs' "$out/console.log" || sv_die "the agent did not find the XFS target by UUID"
+t_ok "the agent found the XFS target by UUID"
 
 name=$(xfs_db -r -c 'ls /dumps' "$work/disk.img" | awk '$(NF - 1) ~ /^salvage-e2e-/ { print $(NF - 1) }')
 [ "$(printf '%s\n' "$name" | grep -c .)" = 1 ] || sv_die "expected one dump directory in /dumps, found: $name"
@@ -74,11 +61,14 @@ e2e_json "$out/info.json" "m['compression'] == 'zlib'" "m['dump_level'] == 23" \
 e2e_json "$out/dump/meta.json" "m['status'] == 'ok'" "m['target']['fstype'] == 'xfs'" \
 	"m['target']['uuid'] == '$uuid'" "m['dump']['codec'] == 'zlib' and m['dump']['level'] == 23" \
 	"m['dump']['bytes'] == $size"
+t_ok "salvage info and meta.json: zlib, level 23, xfs"
 makedumpfile --dump-dmesg "$out/dump/vmcore" "$out/dmesg.mdf" >"$out/mdf.log" 2>&1 ||
 	{ cat "$out/mdf.log" >&2; sv_die "makedumpfile --dump-dmesg cannot read the dump"; }
 for want in "$SV_MARKER" 'sysrq: Trigger a crash' 'Kernel panic - not syncing: sysrq triggered crash'; do
 	grep -q "$want" "$out/dmesg.mdf" || sv_die "makedumpfile's log of the dump lacks '$want'"
 	grep -q "$want" "$out/dump/dmesg.txt" || sv_die "dmesg.txt lacks '$want'"
 done
+t_ok "makedumpfile --dump-dmesg and dmesg.txt"
 ok=1
 sv_log "e2e-xfs OK: UUID=$uuid, xfs module loaded on demand, zlib level 23 dump of $size bytes read by salvage and makedumpfile; qemu ${t_qemu}s, total $(sv_elapsed "$t_all")s"
+t_summary

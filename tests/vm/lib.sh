@@ -12,9 +12,12 @@
 #   $SALVAGE_CACHE/build/kexec-load         static helper, rebuilt when the source changes
 #   $SALVAGE_CACHE/.lock                    flock(1) serialising cache updates
 #
-# Functions are prefixed sv_. They report errors with sv_die (exit 1).
+# Functions are prefixed sv_. They report errors with sv_die (exit 1).  The
+# test harness tests/lib.sh comes with this file: an e2e script that called
+# t_init (e2e_start does) counts an sv_die as its failed check.
 
 SV_LIBDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$SV_LIBDIR/../lib.sh"
 SALVAGE_CACHE=${SALVAGE_CACHE:-/var/cache/salvage}
 SV_PYTHON=${SV_PYTHON:-/usr/bin/python3}   # Debian's python, standard library only
 
@@ -29,7 +32,16 @@ SV_IDLE_TASKS="salvage-idle-a salvage-idle-b"
 SV_CAPTURE_OK="SALVAGE: capture done rc=0"
 
 sv_log() { printf '[vm] %s\n' "$*" >&2; }
-sv_die() { printf '[vm] ERROR: %s\n' "$*" >&2; exit 1; }
+# sv_die MESSAGE: in a test's own shell a failed check (t_fail; its EXIT trap
+# prints the closing line), else an error line on stderr; exit 1
+sv_die() {
+	if [ -n "${T_NAME:-}" ] && [ "$BASHPID" = "$$" ]; then
+		t_fail "$T_NAME" "$*"
+	else
+		printf '[vm] ERROR: %s\n' "$*" >&2
+	fi
+	exit 1
+}
 sv_now() { date +%s.%N; }
 # sv_elapsed START -> seconds since START with 1 decimal
 sv_elapsed() { awk -v s="$1" -v e="$(sv_now)" 'BEGIN { printf "%.1f", e - s }'; }
@@ -120,6 +132,18 @@ sv_prepare_kernel() {
 	SV_MODDIR=$(sv_moddir "$SV_KROOT" "$kver") || sv_die "cache $kdir is broken: remove it and rerun"
 }
 
+# sv_use_kernel [FLAVOUR] -> sets kver (resolved from FLAVOUR, default
+# cloud-amd64, unless already set), what sv_prepare_kernel sets, and
+# t_prepare (seconds taken)
+sv_use_kernel() {
+	local t0
+	t0=$(sv_now)
+	[ -n "${kver:-}" ] || kver=$(sv_resolve_kver "${1:-cloud-amd64}")
+	sv_log "kernel $kver"
+	sv_prepare_kernel "$kver"
+	t_prepare=$(sv_elapsed "$t0")
+}
+
 # sv_moddir ROOT KVER -> prints ROOT/lib/modules/KVER (or usr/lib/...)
 sv_moddir() {
 	local d
@@ -196,12 +220,15 @@ sv_stage_busybox() {
 	ln -sf bin "$stage/sbin"
 }
 
-# sv_write_init STAGE < BODY -> STAGE/init: the busybox preamble every test
-# init shares (PATH; say, up, fail and load_modules, which insmods
+# sv_write_init STAGE [crash] < BODY -> STAGE/init: the busybox preamble
+# every test init shares (PATH; say, up, fail and load_modules, which insmods
 # /etc/modules in order; /proc, /sys and /dev mounted; the console as stdio),
-# then BODY
+# then BODY; with "crash", then the crash through sysrq; with "capture", BODY
+# of a crash kernel's init comes after the modules are loaded and /dev/vda
+# waited for (rc=1), and is followed by "capture done rc=$rc" and the power
+# off
 sv_write_init() {
-	local stage=$1
+	local stage=$1 mode=${2:-}
 	{
 		cat <<'EOF'
 #!/bin/busybox sh
@@ -219,9 +246,74 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 EOF
+		[ "$mode" != capture ] || cat <<'EOF'
+say "capture kernel $(uname -r) up $(up)s"
+load_modules
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+rc=1
+EOF
 		cat
+		[ "$mode" != crash ] || cat <<'EOF'
+sync
+echo c >/proc/sysrq-trigger
+fail "still alive after sysrq-trigger"
+EOF
+		[ "$mode" != capture ] || cat <<'EOF'
+say "capture done rc=$rc at $(up)s"
+poweroff -f
+sleep 5
+EOF
 	} >"$stage/init"
 	chmod 755 "$stage/init"
+}
+
+# sv_stage_first NAME VMLINUZ CRASH_IMG MARKER [MODDIR MOD...] -> SV_STAGE,
+# a new staging folder for the initramfs of a kernel that arms a crash
+# kernel: busybox, /boot/vmlinuz and /boot/crash.img, /etc/marker, and the
+# modules MOD... of MODDIR (sv_stage_modules) when given
+sv_stage_first() {
+	sv_stage "$1" "${@:5}"
+	mkdir -p "$SV_STAGE/boot"
+	cp "$2" "$SV_STAGE/boot/vmlinuz"
+	cp "$3" "$SV_STAGE/boot/crash.img"
+	printf '%s\n' "$4" >"$SV_STAGE/etc/marker"
+}
+
+# sv_stage NAME [MODDIR MOD...] -> SV_STAGE, a new staging folder with
+# busybox and the modules MOD... of MODDIR (sv_stage_modules) when given
+sv_stage() {
+	SV_STAGE=$(mktemp -d "${TMPDIR:-/tmp}/salvage-$1.XXXXXX")
+	sv_stage_busybox "$SV_STAGE"
+	[ $# -lt 2 ] || sv_stage_modules "$SV_STAGE" "${@:2}"
+}
+
+# sv_stage_idle_tasks STAGE -> the named idle tasks (/bin/NAME, run through
+# the shebang so the task's comm is the script name) and /etc/idle-tasks
+sv_stage_idle_tasks() {
+	local t
+	printf '%s\n' $SV_IDLE_TASKS >"$1/etc/idle-tasks"
+	for t in $SV_IDLE_TASKS; do
+		printf '#!/bin/sh\nwhile :; do sleep 3600; done\n' >"$1/bin/$t"
+		chmod 755 "$1/bin/$t"
+	done
+}
+
+# sv_kv FILE NAME=VAR... -> FILE with one NAME=value line each, the value of
+# the variable VAR
+sv_kv() {
+	local f=$1 kv v
+	shift
+	for kv in "$@"; do
+		v=${kv#*=}
+		printf '%s=%s\n' "${kv%%=*}" "${!v}"
+	done >"$f"
+}
+
+# sv_pack STAGE OUT -> the initramfs OUT of STAGE, which goes
+sv_pack() {
+	sv_mkcpio "$1" "$2"
+	rm -rf "$1"
 }
 
 # sv_stage_dynamic STAGE BIN DEST -> BIN at STAGE/DEST plus every library ldd lists
@@ -264,17 +356,9 @@ sv_build_kexec_load() {
 #
 # sv_build_crash_initramfs MODDIR OUT
 sv_build_crash_initramfs() {
-	local moddir=$1 out=$2 stage
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-crash-stage.XXXXXX")
-	sv_stage_busybox "$stage"
-	sv_stage_modules "$stage" "$moddir" $SV_VIRTIO_MODULES
-	sv_write_init "$stage" <<'EOF'
+	sv_stage crash-stage "$1" $SV_VIRTIO_MODULES
+	sv_write_init "$SV_STAGE" capture <<'EOF'
 # salvage test capture init (crash kernel): /proc/vmcore -> /dev/vda, raw.
-say "capture kernel $(uname -r) up $(up)s"
-load_modules
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-rc=1
 if [ ! -b /dev/vda ]; then
 	say "ERROR: /dev/vda did not appear"
 elif [ ! -r /proc/vmcore ]; then
@@ -294,12 +378,8 @@ else
 	fi
 	sync
 fi
-say "capture done rc=$rc at $(up)s"
-poweroff -f
-sleep 5
 EOF
-	sv_mkcpio "$stage" "$out"
-	rm -rf "$stage"
+	sv_pack "$SV_STAGE" "$2"
 }
 
 # ---------------------------------------------------------------------------
@@ -309,23 +389,13 @@ EOF
 #
 # sv_build_first_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC_LOAD CRASH_CMDLINE OUT
 sv_build_first_initramfs() {
-	local moddir=$1 vmlinuz=$2 crash_img=$3 kexec_load=$4 cmdline=$5 out=$6 stage t
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-first-stage.XXXXXX")
-	sv_stage_busybox "$stage"
-	sv_stage_modules "$stage" "$moddir" $SV_VIRTIO_MODULES
-	mkdir -p "$stage/boot"
-	cp "$vmlinuz" "$stage/boot/vmlinuz"
-	cp "$crash_img" "$stage/boot/crash.img"
-	cp "$kexec_load" "$stage/bin/kexec-load"
-	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
-	printf '%s\n' "$SV_MARKER" >"$stage/etc/marker"
-	printf '%s\n' $SV_IDLE_TASKS >"$stage/etc/idle-tasks"
-	for t in $SV_IDLE_TASKS; do
-		# run via the shebang so the task's comm is the script name
-		printf '#!/bin/sh\nwhile :; do sleep 3600; done\n' >"$stage/bin/$t"
-		chmod 755 "$stage/bin/$t"
-	done
-	sv_write_init "$stage" <<'EOF'
+	local stage
+	sv_stage_first first-stage "$2" "$3" "$SV_MARKER" "$1" $SV_VIRTIO_MODULES
+	stage=$SV_STAGE
+	cp "$4" "$stage/bin/kexec-load"
+	printf '%s\n' "$5" >"$stage/etc/crash-cmdline"
+	sv_stage_idle_tasks "$stage"
+	sv_write_init "$stage" crash <<'EOF'
 # salvage test init (first kernel): leave traces, arm kdump, crash.
 say "first kernel $(uname -r) up $(up)s"
 load_modules
@@ -339,12 +409,8 @@ done
 kexec-load /boot/vmlinuz /boot/crash.img "$(cat /etc/crash-cmdline)" || fail "kexec_file_load failed"
 [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "kexec_crash_loaded is not 1"
 say "crash kernel loaded at $(up)s, crashing"
-sync
-echo c >/proc/sysrq-trigger
-fail "still alive after sysrq-trigger"
 EOF
-	sv_mkcpio "$stage" "$out"
-	rm -rf "$stage"
+	sv_pack "$stage" "$6"
 }
 
 # sv_elf_extent FILE -> bytes covered by the ELF core at the start of FILE

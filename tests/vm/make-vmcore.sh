@@ -66,11 +66,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # 1. kernel (download once, cached)
-t0=$(sv_now)
-[ -n "$kver" ] || kver=$(sv_resolve_kver "$flavour")
-sv_log "kernel $kver"
-sv_prepare_kernel "$kver"
-t_prepare=$(sv_elapsed "$t0")
+sv_use_kernel "$flavour"
 
 # 2. initramfs images
 t0=$(sv_now)
@@ -142,25 +138,10 @@ size=$(stat -c %s "$outdir/vmcore")
 t_total=$(sv_elapsed "$t_all")
 guest_times=$(grep -a 'SALVAGE:' "$outdir/console.log" | tr -d '\r' |
 	sed -n 's/.*crash kernel loaded at \([0-9.]*\)s.*/crashing_uptime=\1/p; s/.*capture done rc=0 at \([0-9.]*\)s.*/capture_uptime=\1/p')
-cat >"$outdir/info" <<EOF
-kver=$kver
-flavour=$flavour
-mem_mb=$mem
-smp=$smp
-la57=$la57
-cpu=$cpu
-crashkernel_mb=$crashkernel
-append=$append
-crash_append=$crash_cmdline
-vmcore_bytes=$size
-vmlinuz=$SV_VMLINUZ
-modules=$SV_MODDIR
-t_prepare_s=$t_prepare
-t_initramfs_s=$t_initramfs
-t_qemu_s=$t_qemu
-t_makedumpfile_s=$t_mdf
-t_total_s=$t_total
-$guest_times
-EOF
+sv_kv "$outdir/info" kver=kver flavour=flavour mem_mb=mem smp=smp la57=la57 cpu=cpu \
+	crashkernel_mb=crashkernel append=append crash_append=crash_cmdline vmcore_bytes=size \
+	vmlinuz=SV_VMLINUZ modules=SV_MODDIR t_prepare_s=t_prepare t_initramfs_s=t_initramfs \
+	t_qemu_s=t_qemu t_makedumpfile_s=t_mdf t_total_s=t_total
+printf '%s\n' "$guest_times" >>"$outdir/info"
 sv_log "vmcore: $outdir/vmcore ($size bytes), dmesg OK (marker, sysrq, tasks)"
 sv_log "timings: prepare ${t_prepare}s, initramfs ${t_initramfs}s, qemu ${t_qemu}s, makedumpfile ${t_mdf}s, total ${t_total}s"

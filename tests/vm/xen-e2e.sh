@@ -7,6 +7,7 @@
 #
 # usage: xen-e2e.sh [options] BUILD
 #   BUILD            build directory with salvage and the static salvage-capture
+#   --kver KVER      dom0 and crash kernel (default: resolved from linux-image-amd64)
 #   --out DIR        keep the console log, the dump and summary in DIR
 #                    (default: a temporary directory, removed on success)
 #   --raw            also copy /proc/vmcore raw to a second disk (DIR/vmcore.raw)
@@ -30,24 +31,19 @@ set -euo pipefail
 . "$(dirname "$0")/xen-lib.sh"
 . "$(dirname "$0")/e2e-lib.sh"
 
-build="" out="" raw=0 do_crash=0 timeout_s=900 busybox=0
-usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
-while [ $# -gt 0 ]; do
+raw=0 do_crash=0 busybox=0 timeout_s=900 flavour=amd64
+e2e_own_opt() {
+	E2E_SHIFT=1
 	case $1 in
-	--out) out=${2:?}; shift 2 ;;
-	--raw) raw=1; busybox=1; shift ;;
-	--busybox) busybox=1; shift ;;
-	--crash) do_crash=1; shift ;;
-	--timeout) timeout_s=${2:?}; shift 2 ;;
-	-h | --help) usage ;;
-	-*) echo "unknown option $1" >&2; usage ;;
-	*) [ -z "$build" ] || usage; build=$1; shift ;;
+	--raw) raw=1 busybox=1 ;;
+	--busybox) busybox=1 ;;
+	--crash) do_crash=1 ;;
+	*) return 1 ;;
 	esac
-done
-[ -n "$build" ] || usage
-build=$(cd "$build" && pwd)
-sv_need qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs ldd kexec "$SV_PYTHON"
-[ -x "$build/salvage" ] && [ -x "$build/salvage-capture" ] || sv_die "no $build/salvage or salvage-capture (run make)"
+}
+e2e_args "$@"
+E2E_SCRATCH=raw.img
+e2e_start xen qemu-system-x86_64 apt-cache timeout mkfs.ext4 debugfs ldd kexec "$SV_PYTHON"
 if command -v file >/dev/null 2>&1; then
 	case $(file -L "$build/salvage-capture") in
 	*'statically linked'*) ;;
@@ -58,24 +54,9 @@ case $("$build/salvage-capture" --help 2>&1) in
 *'  -X '*) ;;
 *) sv_die "$build/salvage-capture has no -X" ;;
 esac
-sv_cache_init
-
-t_all=$(sv_now)
-user_out=$out
-work=$(mktemp -d "${TMPDIR:-/tmp}/salvage-xen-e2e.XXXXXX")
-out=${out:-$work/out}
-mkdir -p "$out"
-ok=0
-cleanup() {
-	rm -f "$work/disk.img" "$work/raw.img"
-	if [ "$ok" = 1 ] && [ -z "$user_out" ]; then rm -rf "$work"; elif [ "$ok" != 1 ]; then sv_log "kept $work for inspection"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---- ingredients ---------------------------------------------------------
-kver=$(sv_resolve_kver amd64)
-sv_prepare_kernel "$kver"
+sv_use_kernel "$flavour"
 xe_prepare_xen
 sv_log "xen $XE_XVER, dom0 and crash kernel $kver"
 crash_cmdline="console=ttyS0 nr_cpus=1 reset_devices irqpoll panic=1"
@@ -146,6 +127,7 @@ print(m["pages"]["ram"] * 4096, m["seconds"]["capture"])' "$meta" "$kver") ||
 fi
 # ---- what was written --------------------------------------------------------
 [ -s "$dump" ] || sv_die "the dump is empty"
+t_ok "Xen kexec'd into the crash kernel, which captured"
 if [ "$raw" = 1 ]; then
 	ext=$(sv_elf_extent "$rawdisk" 2>/dev/null | tail -n 1) || sv_die "no ELF core on the raw disk"
 	truncate -s "$ext" "$rawdisk"
@@ -172,12 +154,15 @@ if not m["dom0"] or not m["dom0"]["osrelease"]: bad.append("dom0 release")
 for b in bad: print("[vm] ERROR: xen info: " + b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 EOF
+t_ok "salvage xen info --json"
 "$build/salvage" dmesg --dom0 "$dump" >"$out/dom0-dmesg.txt" || sv_die "salvage dmesg --dom0 failed"
 grep -q "$XE_MARKER" "$out/dom0-dmesg.txt" || sv_die "dom0's log lacks the marker"
 grep -q "Kernel panic - not syncing: sysrq triggered crash" "$out/dom0-dmesg.txt" ||
 	sv_die "dom0's log lacks the panic message"
 limit=$((mem_bytes * 15 / 100))
+t_ok "salvage dmesg --dom0: marker and panic"
 [ "$dump_size" -lt "$limit" ] || sv_die "dump is $dump_size bytes, not under 15% of $mem_bytes"
+t_ok "dump under 15% of the machine"
 "$build/salvage" xen log "$dump" >"$out/xen-log.txt" 2>/dev/null || sv_die "salvage xen log (no symbols) failed"
 "$build/salvage" xen log --xen-syms "$XE_SYMS" "$dump" >"$out/xen-log.syms.txt" || sv_die "salvage xen log --xen-syms failed"
 grep -q "Executing kexec image on cpu" "$out/xen-log.txt" || sv_die "Xen's console ring lacks the kexec line"
@@ -185,9 +170,11 @@ cmp -s "$out/xen-log.txt" "$out/xen-log.syms.txt" || sv_log "note: the console r
 "$build/salvage" info "$dump" >"$out/info.txt" || sv_die "salvage info failed"
 grep -q "xen notes fixed when this dump was written" "$out/info.txt" || sv_die "salvage info lists no note fixes"
 "$build/salvage" xen domains "$dump" >"$out/xen-domains.txt" || sv_die "salvage xen domains failed"
+t_ok "salvage xen log, info, domains"
 if [ "$raw" = 1 ]; then
 	"$build/salvage" dmesg --dom0 "$out/vmcore.raw" >"$out/dom0-dmesg.raw.txt" || sv_die "dmesg --dom0 on the raw vmcore failed"
 	cmp -s "$out/dom0-dmesg.raw.txt" "$out/dom0-dmesg.txt" || sv_die "dom0's log differs between the raw and the filtered dump"
+	t_ok "dom0's log: raw = filtered"
 fi
 
 # ---- crash(8), informational ---------------------------------------------------------
@@ -216,3 +203,4 @@ ok=1
 } >"$out/summary"
 cat "$out/summary" >&2
 sv_log "xen-e2e: ok"
+t_summary

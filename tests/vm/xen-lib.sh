@@ -58,21 +58,15 @@ xe_prepare_xen() {
 # ext4 disk /dev/vda, run `salvage-capture -X -d 31` into it; with RAW=1 also
 # copy /proc/vmcore raw to /dev/vdb.  Prints "$XE_DONE<rc>" and powers off.
 xe_build_crash_initramfs() {
-	local moddir=$1 capture=$2 raw=$3 out=$4 stage
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-xen-crash.XXXXXX")
-	sv_stage_busybox "$stage"
+	local stage
 	# the -amd64 kernel has ext4 as a module, unlike the cloud kernel
-	sv_stage_modules "$stage" "$moddir" $SV_VIRTIO_MODULES crc32c_generic ext4
-	cp "$capture" "$stage/bin/salvage-capture"
+	sv_stage xen-crash "$1" $SV_VIRTIO_MODULES crc32c_generic ext4
+	stage=$SV_STAGE
+	cp "$2" "$stage/bin/salvage-capture"
 	mkdir -p "$stage/mnt"
-	echo "$raw" >"$stage/etc/raw"
-	sv_write_init "$stage" <<'EOF'
+	echo "$3" >"$stage/etc/raw"
+	sv_write_init "$stage" capture <<'EOF'
 # salvage Xen test capture init (crash kernel, native after Xen's kexec)
-say "capture kernel $(uname -r) up $(up)s"
-load_modules
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-rc=1
 if [ ! -r /proc/vmcore ]; then
 	say "ERROR: no /proc/vmcore"
 elif ! mount -t ext4 /dev/vda /mnt; then
@@ -96,29 +90,21 @@ else
 		sync
 	fi
 fi
-say "capture done rc=$rc at $(up)s"
-poweroff -f
-sleep 5
 EOF
-	sv_mkcpio "$stage" "$out"
-	rm -rf "$stage"
+	sv_pack "$stage" "$4"
 }
 
 # xe_build_dom0_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC CMDLINE OUT
 # dom0: Xen's control modules, xenfs, kexec-tools' kexec (with its shared
 # libraries) loads the crash kernel into the hypervisor; then sysrq crash.
 xe_build_dom0_initramfs() {
-	local moddir=$1 vmlinuz=$2 crash_img=$3 kexec=$4 cmdline=$5 out=$6 stage lib
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/salvage-xen-dom0.XXXXXX")
-	sv_stage_busybox "$stage"
-	sv_stage_modules "$stage" "$moddir" xen-evtchn xen-privcmd xenfs
-	mkdir -p "$stage/boot" "$stage/proc/xen"
+	local kexec=$4 cmdline=$5 out=$6 stage
+	sv_stage_first xen-dom0 "$2" "$3" "$XE_MARKER" "$1" xen-evtchn xen-privcmd xenfs
+	stage=$SV_STAGE
+	mkdir -p "$stage/proc/xen"
 	sv_stage_dynamic "$stage" "$kexec" /bin/kexec
-	cp "$vmlinuz" "$stage/boot/vmlinuz"
-	cp "$crash_img" "$stage/boot/crash.img"
 	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
-	printf '%s\n' "$XE_MARKER" >"$stage/etc/marker"
-	sv_write_init "$stage" <<'EOF'
+	sv_write_init "$stage" crash <<'EOF'
 # salvage Xen test init (PV dom0): arm the crash kernel through Xen, crash.
 say "dom0 $(uname -r) up $(up)s"
 load_modules
@@ -130,12 +116,8 @@ dd if=/dev/urandom of=/tmp/filler bs=1M count=64 2>/dev/null
 kexec -p /boot/vmlinuz --initrd=/boot/crash.img --append="$(cat /etc/crash-cmdline)" ||
 	fail "kexec -p failed"
 say "crash kernel loaded through Xen at $(up)s, crashing"
-sync
-echo c >/proc/sysrq-trigger
-fail "still alive after sysrq-trigger"
 EOF
-	sv_mkcpio "$stage" "$out"
-	rm -rf "$stage"
+	sv_pack "$stage" "$out"
 }
 
 # xe_qemu XEN DOM0_VMLINUZ DOM0_IMG DISK RAWDISK TIMEOUT LOG -> sets XE_QRC
