@@ -17,13 +17,13 @@
 #define PN_XNUM 0xffff
 #define ET_CORE 4
 #define ELF_INCOMPLETE 0x1   /* makedumpfile's e_flags bit for a cut-short dump */
-#define MAX_OVERLAP 64
 
 void vmc_elf_free(struct vmc_elf *e)
 {
 	free(e->loads);
 	free(e->by_paddr);
 	free(e->cover_end);
+	free(e->scratch);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -129,10 +129,11 @@ static int build_index(vmc_dump *d)
 
 	e->by_paddr = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->by_paddr));
 	e->cover_end = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->cover_end));
+	e->scratch = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->scratch));
 	d->ranges = malloc((e->nloads ? e->nloads : 1) * sizeof(*d->ranges));
 	avail = malloc((e->nloads ? e->nloads : 1) * sizeof(*avail));
 	struct paddr_idx *pi = malloc((e->nloads ? e->nloads : 1) * sizeof(*pi));
-	if (!e->by_paddr || !e->cover_end || !d->ranges || !avail || !pi) {
+	if (!e->by_paddr || !e->cover_end || !e->scratch || !d->ranges || !avail || !pi) {
 		free(avail);
 		free(pi);
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
@@ -302,11 +303,13 @@ out:
 	return rc;
 }
 
-/* Loads touching [start, end), into out (indices), count returned. */
-static size_t touching(const vmc_dump *d, uint64_t start, uint64_t end, size_t *out)
+/* Loads touching [start, end), any number of them (a page may be mapped by
+ * every segment): touch_first gives the walk's start, touch_next the next
+ * touching load's index, false when there is none left. */
+static size_t touch_first(const vmc_dump *d, uint64_t end)
 {
 	const struct vmc_elf *e = &d->elf;
-	size_t lo = 0, hi = e->nloads, n = 0;
+	size_t lo = 0, hi = e->nloads;
 
 	/* first index in by_paddr whose paddr >= end */
 	while (lo < hi) {
@@ -316,23 +319,50 @@ static size_t touching(const vmc_dump *d, uint64_t start, uint64_t end, size_t *
 		else
 			hi = mid;
 	}
-	while (lo > 0 && e->cover_end[lo - 1] > start && n < MAX_OVERLAP) {
-		size_t idx = e->by_paddr[--lo];
-		const struct vmc_elf_load *l = &e->loads[idx];
-		if (l->paddr + l->memsz > start)
-			out[n++] = idx;
+	return lo;
+}
+
+static bool touch_next(const vmc_dump *d, uint64_t start, size_t *pos, size_t *idx)
+{
+	const struct vmc_elf *e = &d->elf;
+
+	while (*pos > 0 && e->cover_end[*pos - 1] > start) {
+		size_t i = e->by_paddr[--*pos];
+		if (e->loads[i].paddr + e->loads[i].memsz > start) {
+			*idx = i;
+			return true;
+		}
 	}
+	return false;
+}
+
+/* Loads touching [start, end) into the dump's scratch array (one slot per
+ * load, so it never overflows), count returned. */
+static size_t touching(vmc_dump *d, uint64_t start, uint64_t end)
+{
+	size_t pos = touch_first(d, end), n = 0, idx;
+
+	while (touch_next(d, start, &pos, &idx))
+		d->elf.scratch[n++] = idx;
 	return n;
+}
+
+/* Whether exactly one load touches [start, end) (its index in *idx). */
+static bool touching_one(const vmc_dump *d, uint64_t start, uint64_t end, size_t *idx)
+{
+	size_t pos = touch_first(d, end), other;
+
+	return touch_next(d, start, &pos, idx) && !touch_next(d, start, &pos, &other);
 }
 
 int vmc_elf_page_state(const vmc_dump *d, uint64_t pfn)
 {
 	uint64_t ps = d->page_size, start = pfn * ps, end = start + ps;
-	size_t idx[MAX_OVERLAP], n = touching(d, start, end, idx);
+	size_t pos = touch_first(d, end), i;
 	int state = VMC_PAGE_HOLE;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct vmc_elf_load *l = &d->elf.loads[idx[i]];
+	while (touch_next(d, start, &pos, &i)) {
+		const struct vmc_elf_load *l = &d->elf.loads[i];
 		if (l->paddr < end && l->paddr + l->filesz > start)
 			return VMC_PAGE_PRESENT;
 		if (l->paddr < end && l->paddr + l->filesz_declared > start)
@@ -352,7 +382,7 @@ static int cmp_desc_size(const void *a, const void *b)
 int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 {
 	uint64_t ps = d->page_size, start = pfn * ps, end = start + ps;
-	size_t idx[MAX_OVERLAP], n = touching(d, start, end, idx);
+	size_t *idx = d->elf.scratch, n = touching(d, start, end);
 	uint8_t *out = buf;
 	bool any = false;
 
@@ -410,19 +440,19 @@ int vmc_elf_load(const vmc_dump *d, size_t i, uint64_t *paddr, uint64_t *vaddr,
 size_t vmc_elf_read_run(vmc_dump *d, uint64_t pfn, size_t n, void *buf)
 {
 	uint64_t ps = d->page_size, start = pfn * ps;
-	size_t idx[MAX_OVERLAP], k = touching(d, start, start + ps, idx);
+	size_t idx;
 
-	if (k != 1)
+	if (!touching_one(d, start, start + ps, &idx))
 		return 0;
-	const struct vmc_elf_load *l = &d->elf.loads[idx[0]];
+	const struct vmc_elf_load *l = &d->elf.loads[idx];
 	if (l->paddr > start || l->paddr + l->filesz < start + ps)
 		return 0;
 	uint64_t avail = (l->paddr + l->filesz - start) / ps;
 	size_t m = avail < n ? (size_t)avail : n;
 	/* a second segment overlapping the run would take precedence: stop there */
 	for (size_t i = 1; i < m; i++) {
-		size_t j[MAX_OVERLAP];
-		if (touching(d, start + i * ps, start + (i + 1) * ps, j) != 1) {
+		size_t j;
+		if (!touching_one(d, start + i * ps, start + (i + 1) * ps, &j)) {
 			m = i;
 			break;
 		}

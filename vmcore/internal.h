@@ -45,6 +45,7 @@ struct vmc_elf {
 	struct vmc_elf_load *loads;   /* program header order */
 	size_t *by_paddr;             /* indices into loads sorted by paddr */
 	uint64_t *cover_end;          /* running max of paddr+memsz in by_paddr order */
+	size_t *scratch;              /* nloads slots: the loads touching one page */
 };
 
 struct vmc_kdump {
