@@ -10,6 +10,7 @@
  * incomplete flag is set, as makedumpfile does.
  */
 #include "internal.h"
+#include "../common/le.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,18 +35,6 @@ struct kw {
 	uint8_t *cbuf;            /* main-thread compression output */
 	uint8_t *vbuf;            /* page re-read to confirm a duplicate */
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
 
 /* utsname: the source's kdump header, else init_uts_ns in the dump's memory,
  * else what VMCOREINFO says. */
@@ -102,17 +91,17 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 	if (!blk)
 		return -ENOMEM;
 	memcpy(blk, "KDUMP   ", 8);
-	put_le32(blk + 8, 6);
+	le_put32(blk + 8, 6);
 	fill_utsname(src, blk + 12);
 	if (vmc_vmci_crashtime(src, &t) != VMC_OK)
 		vmc_kdump_timestamp(src, &t);
-	put_le64(blk + 408, (uint64_t)t);
-	put_le32(blk + 424, w->codec);
-	put_le32(blk + 428, (uint32_t)w->ps);
-	put_le32(blk + 432, sub_blocks);
-	put_le32(blk + 436, bitmap_blocks);
-	put_le32(blk + 440, c->plan.max_pfn > UINT32_MAX ? UINT32_MAX : (uint32_t)c->plan.max_pfn);
-	put_le32(blk + 460, (uint32_t)vmc_cpu_count(src));
+	le_put64(blk + 408, (uint64_t)t);
+	le_put32(blk + 424, w->codec);
+	le_put32(blk + 428, (uint32_t)w->ps);
+	le_put32(blk + 432, sub_blocks);
+	le_put32(blk + 436, bitmap_blocks);
+	le_put32(blk + 440, c->plan.max_pfn > UINT32_MAX ? UINT32_MAX : (uint32_t)c->plan.max_pfn);
+	le_put32(blk + 460, (uint32_t)vmc_cpu_count(src));
 	rc = cap_sink_write(&c->sink, 0, blk, w->ps);
 	free(blk);
 	if (rc < 0)
@@ -138,13 +127,13 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 		phys_base = lay.phys_base;
 	else
 		vmc_kdump_phys_base(src, &phys_base);
-	put_le64(sub + 0, phys_base);
-	put_le32(sub + 8, (uint32_t)c->plan.level);
-	put_le64(sub + 32, vmci_off);
-	put_le64(sub + 40, vmci_len);
-	put_le64(sub + 48, note_len ? w->ps + KD_SUB_SIZE : 0);
-	put_le64(sub + 56, note_len);
-	put_le64(sub + 96, c->plan.max_pfn);
+	le_put64(sub + 0, phys_base);
+	le_put32(sub + 8, (uint32_t)c->plan.level);
+	le_put64(sub + 32, vmci_off);
+	le_put64(sub + 40, vmci_len);
+	le_put64(sub + 48, note_len ? w->ps + KD_SUB_SIZE : 0);
+	le_put64(sub + 56, note_len);
+	le_put64(sub + 96, c->plan.max_pfn);
 	if (note_len)
 		memcpy(sub + KD_SUB_SIZE, notes, note_len);
 	rc = cap_sink_write(&c->sink, w->ps, sub, sublen);
@@ -170,10 +159,10 @@ static int flush_descs(struct kw *w)
 static int add_desc(struct kw *w, uint64_t off, uint32_t size, uint32_t flags)
 {
 	uint8_t *d = w->descs + w->ndesc * KD_DESC;
-	put_le64(d, off);
-	put_le32(d + 8, size);
-	put_le32(d + 12, flags);
-	put_le64(d + 16, 0);
+	le_put64(d, off);
+	le_put32(d + 8, size);
+	le_put32(d + 12, flags);
+	le_put64(d + 16, 0);
 	w->ndesc++;
 	w->next_index++;
 	if (w->ndesc == DESC_BUF)
@@ -256,11 +245,7 @@ static int salvage_partial(struct kw *w, int err)
 	/* buffered descriptors: keep those whose data is entirely on disk */
 	for (size_t i = 0; i < w->ndesc; i++) {
 		uint8_t *d = w->descs + i * KD_DESC;
-		uint64_t off = 0, size = 0;
-		for (int k = 7; k >= 0; k--)
-			off = off << 8 | d[k];
-		for (int k = 3; k >= 0; k--)
-			size = size << 8 | d[8 + k];
+		uint64_t off = le_get64(d), size = le_get32(d + 8);
 		if (off && off + size > valid)
 			memset(d, 0, KD_DESC);
 	}
@@ -278,7 +263,7 @@ static int salvage_partial(struct kw *w, int err)
 	c->r->pages_written = w->desc_base + kept;
 	c->r->pages_written -= c->r->pages_unreadable < c->r->pages_written ?
 			       c->r->pages_unreadable : c->r->pages_written;
-	put_le32(st, w->codec | KD_STATUS_INCOMPLETE);
+	le_put32(st, w->codec | KD_STATUS_INCOMPLETE);
 	int prc = cap_sink_patch(&c->sink, 424, st, 4);
 	cap_sink_sync(&c->sink);
 	c->r->incomplete = true;

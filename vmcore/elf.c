@@ -42,12 +42,12 @@ static int cmp_by_paddr(const void *a, const void *b)
 
 static int read_phnum(vmc_dump *d, const uint8_t *eh, uint64_t *phnum)
 {
-	uint64_t shoff = vmc_le64(eh + 40);
-	uint16_t shentsize = vmc_le16(eh + 58);
+	uint64_t shoff = le_get64(eh + 40);
+	uint16_t shentsize = le_get16(eh + 58);
 	uint8_t sh[SHDR_SIZE];
 	int rc;
 
-	*phnum = vmc_le16(eh + 56);
+	*phnum = le_get16(eh + 56);
 	if (*phnum != PN_XNUM)
 		return VMC_OK;
 	/* extended numbering: the count is in section header 0's sh_info */
@@ -57,7 +57,7 @@ static int read_phnum(vmc_dump *d, const uint8_t *eh, uint64_t *phnum)
 	rc = vmc_io_read_exact(d, sh, sizeof(sh), shoff, "ELF section header 0");
 	if (rc < 0)
 		return rc;
-	*phnum = vmc_le32(sh + 44);
+	*phnum = le_get32(sh + 44);
 	return VMC_OK;
 }
 
@@ -69,9 +69,9 @@ static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_
 
 	for (uint64_t i = 0; i < phnum; i++) {
 		const uint8_t *p = ph + i * PHDR_SIZE;
-		if (vmc_le32(p) != PT_NOTE)
+		if (le_get32(p) != PT_NOTE)
 			continue;
-		uint64_t off = vmc_le64(p + 8), sz = vmc_le64(p + 32), end;
+		uint64_t off = le_get64(p + 8), sz = le_get64(p + 32), end;
 		if (sz == 0) {
 			vmc_warn(d, "empty PT_NOTE (program header %llu)", (unsigned long long)i);
 			continue;
@@ -84,7 +84,7 @@ static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_
 					   (unsigned long long)off, (unsigned long long)fsize);
 		total += (size_t)sz;
 		n++;
-		if (vmc_le64(p + 48) == 8)
+		if (le_get64(p + 48) == 8)
 			align = 8;
 	}
 	if (!n)
@@ -100,8 +100,8 @@ static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_
 	n = 0;
 	for (uint64_t i = 0; i < phnum; i++) {
 		const uint8_t *p = ph + i * PHDR_SIZE;
-		uint64_t off = vmc_le64(p + 8), sz = vmc_le64(p + 32);
-		if (vmc_le32(p) != PT_NOTE || sz == 0)
+		uint64_t off = le_get64(p + 8), sz = le_get64(p + 32);
+		if (le_get32(p) != PT_NOTE || sz == 0)
 			continue;
 		rc = vmc_io_read_exact(d, d->note_bytes + d->note_len, (size_t)sz, off, "PT_NOTE");
 		if (rc < 0)
@@ -197,21 +197,21 @@ int vmc_elf_open(vmc_dump *d)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
 				   "ELF header: data encoding %u; only little-endian vmcores are supported",
 				   eh[5]);
-	if (vmc_le16(eh + 16) != ET_CORE)
+	if (le_get16(eh + 16) != ET_CORE)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
-				   "ELF header: type %u is not a core file", vmc_le16(eh + 16));
-	if (vmc_le16(eh + 54) != PHDR_SIZE)
+				   "ELF header: type %u is not a core file", le_get16(eh + 16));
+	if (le_get16(eh + 54) != PHDR_SIZE)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
 				   "ELF header: program header size %u, expected %d",
-				   vmc_le16(eh + 54), PHDR_SIZE);
+				   le_get16(eh + 54), PHDR_SIZE);
 	d->format = VMC_FMT_ELF;
-	d->machine = e->machine = vmc_le16(eh + 18);
-	e->e_flags = vmc_le32(eh + 48);
+	d->machine = e->machine = le_get16(eh + 18);
+	e->e_flags = le_get32(eh + 48);
 	if (e->e_flags & ELF_INCOMPLETE) {
 		d->incomplete = true;
 		vmc_warn(d, "ELF header marks the dump incomplete (it was cut short when written)");
 	}
-	phoff = vmc_le64(eh + 32);
+	phoff = le_get64(eh + 32);
 	rc = read_phnum(d, eh, &phnum);
 	if (rc < 0)
 		return rc;
@@ -252,7 +252,7 @@ int vmc_elf_open(vmc_dump *d)
 	}
 
 	for (uint64_t i = 0; i < phnum; i++)
-		e->nloads += vmc_le32(ph + i * PHDR_SIZE) == PT_LOAD;
+		e->nloads += le_get32(ph + i * PHDR_SIZE) == PT_LOAD;
 	e->loads = calloc(e->nloads ? e->nloads : 1, sizeof(*e->loads));
 	if (!e->loads) {
 		rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
@@ -264,14 +264,14 @@ int vmc_elf_open(vmc_dump *d)
 		struct vmc_elf_load *l;
 		uint64_t lend;
 
-		if (vmc_le32(p) != PT_LOAD)
+		if (le_get32(p) != PT_LOAD)
 			continue;
 		l = &e->loads[e->nloads];
-		l->offset = vmc_le64(p + 8);
-		l->vaddr = vmc_le64(p + 16);
-		l->paddr = vmc_le64(p + 24);
-		l->filesz = vmc_le64(p + 32);
-		l->memsz = vmc_le64(p + 40);
+		l->offset = le_get64(p + 8);
+		l->vaddr = le_get64(p + 16);
+		l->paddr = le_get64(p + 24);
+		l->filesz = le_get64(p + 32);
+		l->memsz = le_get64(p + 40);
 		l->filesz_declared = l->filesz;
 		if (l->filesz > l->memsz) {
 			vmc_warn(d, "PT_LOAD %zu: p_filesz 0x%llx larger than p_memsz 0x%llx; using p_filesz",

@@ -223,11 +223,11 @@ int vmc_io_flat_create(vmc_dump *d, struct vmc_io *base, struct vmc_io **out)
 		rc = base->read(d, base, sh, sizeof(sh), 0, &got);
 		if (rc < 0)
 			goto fail;
-		if (got < sizeof(sh) || vmc_be64(sh + 16) != 1) {
+		if (got < sizeof(sh) || be_get64(sh + 16) != 1) {
 			rc = vmc_set_err(d, VMC_ERR_CORRUPT,
 					 "flattened stream: header type %llu, expected 1",
 					 got < sizeof(sh) ? 0ULL :
-					 (unsigned long long)vmc_be64(sh + 16));
+					 (unsigned long long)be_get64(sh + 16));
 			goto fail;
 		}
 		if (base->size < FLAT_HDR_SIZE) {
@@ -246,7 +246,7 @@ int vmc_io_flat_create(vmc_dump *d, struct vmc_io *base, struct vmc_io **out)
 				 (unsigned long long)pos);
 			break;
 		}
-		int64_t tgt = (int64_t)vmc_be64(hdr), len = (int64_t)vmc_be64(hdr + 8);
+		int64_t tgt = (int64_t)be_get64(hdr), len = (int64_t)be_get64(hdr + 8);
 		if (tgt == -1 && len == -1) {
 			ended = true;
 			pos += FLAT_REC_HDR;

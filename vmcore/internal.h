@@ -3,6 +3,7 @@
 #define SALVAGE_VMCORE_INTERNAL_H
 
 #include "vmcore.h"
+#include "../common/le.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -178,32 +179,6 @@ const char *vmc_kv_get(const struct vmc_kv_store *s, const char *key);
 void vmc_codec_free(vmc_dump *d);
 int vmc_decompress(vmc_dump *d, unsigned codec, const void *in, size_t inlen,
 		   void *out, size_t outlen);
-
-/* Little-endian field access on possibly unaligned bytes. */
-static inline uint16_t vmc_le16(const void *p)
-{
-	const uint8_t *b = p;
-	return (uint16_t)(b[0] | b[1] << 8);
-}
-static inline uint32_t vmc_le32(const void *p)
-{
-	const uint8_t *b = p;
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-	       (uint32_t)b[3] << 24;
-}
-static inline uint64_t vmc_le64(const void *p)
-{
-	const uint8_t *b = p;
-	return (uint64_t)vmc_le32(b) | (uint64_t)vmc_le32(b + 4) << 32;
-}
-static inline uint64_t vmc_be64(const void *p)
-{
-	const uint8_t *b = p;
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
 
 /* a + b, false on overflow. */
 static inline bool vmc_add_ok(uint64_t a, uint64_t b, uint64_t *r)

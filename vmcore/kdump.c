@@ -50,15 +50,15 @@ static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, uint64_t *off_note,
 	rc = vmc_io_read_exact(d, sub, (size_t)need, k->block_size, "kdump sub header");
 	if (rc < 0)
 		return rc;
-	k->phys_base = vmc_le64(sub);
-	k->dump_level = (int)vmc_le32(sub + 8);
-	k->split = (int)vmc_le32(sub + 12);
-	*off_vmci = vmc_le64(sub + 32);
-	*size_vmci = vmc_le64(sub + 40);
-	*off_note = vmc_le64(sub + 48);
-	*size_note = vmc_le64(sub + 56);
+	k->phys_base = le_get64(sub);
+	k->dump_level = (int)le_get32(sub + 8);
+	k->split = (int)le_get32(sub + 12);
+	*off_vmci = le_get64(sub + 32);
+	*size_vmci = le_get64(sub + 40);
+	*off_note = le_get64(sub + 48);
+	*size_note = le_get64(sub + 56);
 	if (k->version >= 6) {
-		uint64_t m64 = vmc_le64(sub + 96);
+		uint64_t m64 = le_get64(sub + 96);
 		if (m64)
 			k->max_mapnr = m64;
 	}
@@ -237,18 +237,18 @@ int vmc_kdump_open(vmc_dump *d)
 	if (rc < 0)
 		return rc;
 	d->format = VMC_FMT_KDUMP;
-	k->version = (int)vmc_le32(h + 8);
+	k->version = (int)le_get32(h + 8);
 	for (int i = 0; i < 6; i++) {
 		memcpy(k->utsname[i], h + 12 + 65 * i, 65);
 		k->utsname[i][65] = 0;
 	}
-	k->timestamp = (int64_t)vmc_le64(h + 408);
-	k->status = vmc_le32(h + 424);
-	k->block_size = vmc_le32(h + 428);
-	k->sub_hdr_size = vmc_le32(h + 432);
-	k->bitmap_blocks = vmc_le32(h + 436);
-	k->max_mapnr = vmc_le32(h + 440);
-	k->nr_cpus = (int)vmc_le32(h + 460);
+	k->timestamp = (int64_t)le_get64(h + 408);
+	k->status = le_get32(h + 424);
+	k->block_size = le_get32(h + 428);
+	k->sub_hdr_size = le_get32(h + 432);
+	k->bitmap_blocks = le_get32(h + 436);
+	k->max_mapnr = le_get32(h + 440);
+	k->nr_cpus = (int)le_get32(h + 460);
 
 	if (k->version < 1)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
@@ -349,9 +349,9 @@ static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
 				   (unsigned long long)pfn, (unsigned long long)*idx,
 				   (unsigned long long)doff, (unsigned long long)d->io->size);
 	}
-	*off = vmc_le64(pd);
-	*size = vmc_le32(pd + 8);
-	*flags = vmc_le32(pd + 12);
+	*off = le_get64(pd);
+	*size = le_get32(pd + 8);
+	*flags = le_get32(pd + 12);
 	if (*off == 0)
 		return VMC_NOPAGE;
 	return VMC_OK;

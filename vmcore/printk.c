@@ -142,7 +142,7 @@ static int read_word(vmc_dump *d, uint64_t va, const char *what, size_t size, ui
 	if (rc != VMC_OK)
 		return vmc_prefix_err(d, rc == VMC_NOPAGE ? VMC_ERR_NOTFOUND : rc,
 				      "dmesg: %s at 0x%llx", what, (unsigned long long)va);
-	*v = size == 8 ? vmc_le64(b) : vmc_le32(b);
+	*v = size == 8 ? le_get64(b) : le_get32(b);
 	return VMC_OK;
 }
 
@@ -286,8 +286,8 @@ static int prb_ring_read(vmc_dump *d, uint64_t sym, const struct prb_layout *L,
 	if (rc < 0)
 		return rc;
 	const uint8_t *dr = r->rb + L->rb_desc_ring, *tr = r->rb + L->rb_text_ring;
-	count_bits = vmc_le32(dr + L->dr_count_bits);
-	size_bits = vmc_le32(tr + L->tr_size_bits);
+	count_bits = le_get32(dr + L->dr_count_bits);
+	size_bits = le_get32(tr + L->tr_size_bits);
 	if (count_bits > MAX_RING_BITS)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
 				   "dmesg: printk_ringbuffer at 0x%llx: desc_ring count_bits %u out of range (at most %d)",
@@ -298,11 +298,11 @@ static int prb_ring_read(vmc_dump *d, uint64_t sym, const struct prb_layout *L,
 				   (unsigned long long)prb_va, size_bits, MAX_RING_BITS);
 	r->count = 1ULL << count_bits;
 	r->size = 1ULL << size_bits;
-	descs_va = vmc_le64(dr + L->dr_descs);
-	infos_va = vmc_le64(dr + L->dr_infos);
-	data_va = vmc_le64(tr + L->tr_data);
-	r->head_id = vmc_le64(dr + L->dr_head_id + L->counter);
-	r->tail_id = vmc_le64(dr + L->dr_tail_id + L->counter);
+	descs_va = le_get64(dr + L->dr_descs);
+	infos_va = le_get64(dr + L->dr_infos);
+	data_va = le_get64(tr + L->tr_data);
+	r->head_id = le_get64(dr + L->dr_head_id + L->counter);
+	r->tail_id = le_get64(dr + L->dr_tail_id + L->counter);
 
 	/* count <= 2^30 and sizes <= 4096: these products cannot overflow */
 	rc = read_buf(d, descs_va, r->count * L->desc_size, "desc_ring descriptors", &r->descs);
@@ -341,14 +341,14 @@ static bool prb_record(const struct prb_layout *L, const struct prb_ring *r, uin
 	uint64_t slot = id & (r->count - 1);
 	const uint8_t *desc = r->descs + slot * L->desc_size;
 	const uint8_t *info = r->infos + slot * L->info_size;
-	uint64_t sv = vmc_le64(desc + L->desc_state_var + L->counter);
+	uint64_t sv = le_get64(desc + L->desc_state_var + L->counter);
 	uint64_t state = sv >> DESC_STATE_SHIFT;
 	uint64_t begin, next, text_len;
 
 	if ((sv & DESC_ID_MASK) != id || (state != DESC_COMMITTED && state != DESC_FINALIZED))
 		return false;
-	begin = vmc_le64(desc + L->desc_text_lpos + L->lpos_begin) & (r->size - 1);
-	next = vmc_le64(desc + L->desc_text_lpos + L->lpos_next) & (r->size - 1);
+	begin = le_get64(desc + L->desc_text_lpos + L->lpos_begin) & (r->size - 1);
+	next = le_get64(desc + L->desc_text_lpos + L->lpos_next) & (r->size - 1);
 	if (begin == next)
 		return false;   /* data-less record (FAILED_LPOS, EMPTY_LINE_LPOS) */
 	if (next == 0)
@@ -362,13 +362,13 @@ static bool prb_record(const struct prb_layout *L, const struct prb_ring *r, uin
 	if (next - begin < DATA_BLK_ID_SIZE)
 		return false;   /* no room for the block id: corrupt, skip */
 	begin += DATA_BLK_ID_SIZE;
-	text_len = vmc_le16(info + L->info_text_len);
+	text_len = le_get16(info + L->info_text_len);
 	if (text_len > next - begin)
 		text_len = next - begin;   /* truncated record */
 
-	rec->seq = vmc_le64(info + L->info_seq);
-	rec->ts_nsec = vmc_le64(info + L->info_ts);
-	rec->caller_id = L->has_caller ? vmc_le32(info + L->info_caller) : 0;
+	rec->seq = le_get64(info + L->info_seq);
+	rec->ts_nsec = le_get64(info + L->info_ts);
+	rec->caller_id = L->has_caller ? le_get32(info + L->info_caller) : 0;
 	rec->facility = L->has_level ? info[L->info_text_len + 2] : -1;
 	rec->level = L->has_level ? info[L->info_text_len + 3] >> 5 : -1;
 	rec->text = (const char *)r->data + begin;
@@ -486,13 +486,13 @@ static int log_walk(vmc_dump *d, const struct log_walk *w, uint64_t max,
 			return vmc_set_err(d, VMC_ERR_CORRUPT,
 					   "dmesg: log_buf record index %u beyond log_buf_len %u",
 					   idx, w->len);
-		reclen = vmc_le16(w->buf + idx + L->off_len);
+		reclen = le_get16(w->buf + idx + L->off_len);
 		if (reclen == 0) {
 			walked += w->len - idx;
 			idx = 0;
 			if (idx == w->next)
 				break;
-			reclen = vmc_le16(w->buf + L->off_len);
+			reclen = le_get16(w->buf + L->off_len);
 		}
 		h = w->buf + idx;
 		if (reclen < L->hdr_size || reclen > w->len - idx)
@@ -507,12 +507,12 @@ static int log_walk(vmc_dump *d, const struct log_walk *w, uint64_t max,
 					   w->first, w->next);
 		}
 		if (emit) {
-			text_len = vmc_le16(h + L->off_text_len);
+			text_len = le_get16(h + L->off_text_len);
 			if (text_len > reclen - L->hdr_size)
 				text_len = reclen - (uint32_t)L->hdr_size;
 			rec.seq = *n;   /* log_first_seq is not exported: count from 0 */
-			rec.ts_nsec = vmc_le64(h + L->off_ts);
-			rec.caller_id = L->has_caller ? vmc_le32(h + L->off_caller) : 0;
+			rec.ts_nsec = le_get64(h + L->off_ts);
+			rec.caller_id = L->has_caller ? le_get32(h + L->off_caller) : 0;
 			rec.facility = L->has_level ? h[L->off_dict_len + 2] : -1;
 			rec.level = L->has_level ? h[L->off_dict_len + 3] >> 5 : -1;
 			rec.text = (const char *)h + L->hdr_size;

@@ -97,7 +97,7 @@ static int read_entry(vmc_dump *d, uint64_t table, unsigned idx, uint64_t *e,
 				   (unsigned long long)va, level, (unsigned long long)table);
 	if (rc < 0)
 		return vmc_prefix_err(d, rc, "virtual address 0x%llx", (unsigned long long)va);
-	*e = vmc_le64(b) & ~d->vtop.sme_mask;
+	*e = le_get64(b) & ~d->vtop.sme_mask;
 	return VMC_OK;
 }
 

@@ -199,7 +199,7 @@ static int m2p_lookup(struct dom0_view *w, uint64_t mfn, uint64_t *pfn)
 		    vmc_read_phys(w->parent, ma, b, PAGE) != VMC_OK)
 			return VMC_NOPAGE;
 		for (unsigned i = 0; i < 512; i++)
-			w->m2p[slot].e[i] = vmc_le64(b + 8 * i);
+			w->m2p[slot].e[i] = le_get64(b + 8 * i);
 		w->m2p[slot].tag = tag;
 	}
 	uint64_t v = w->m2p[slot].e[mfn % 512];
@@ -251,15 +251,14 @@ static bool is_pt(const struct dom0_view *w, uint64_t mfn)
 static void translate_pt(struct dom0_view *w, uint8_t *page)
 {
 	for (unsigned i = 0; i < 512; i++) {
-		uint64_t e = vmc_le64(page + 8 * i), pfn;
+		uint64_t e = le_get64(page + 8 * i), pfn;
 		if (!(e & PTE_PRESENT))
 			continue;
 		if (mfn_to_pfn(w, (e & PTE_ADDR) >> 12, &pfn) == VMC_OK)
 			e = (e & ~PTE_ADDR) | pfn << 12;
 		else
 			e &= ~PTE_PRESENT;
-		for (unsigned b = 0; b < 8; b++)
-			page[8 * i + b] = (uint8_t)(e >> 8 * b);
+		le_put64(page + 8 * i, e);
 	}
 }
 
@@ -391,7 +390,7 @@ static int find_vmcoreinfo(struct dom0_view *w, const struct vmc_dom0_opts *o)
 			for (size_t i = 0; i < done && !found; i++) {
 				const uint8_t *h = buf + i * PAGE;
 				if (memcmp(h, "OSRELEASE=", 10) != 0 &&
-				    !(vmc_le32(h) == 11 && memcmp(h + 12, "VMCOREINFO", 10) == 0))
+				    !(le_get32(h) == 11 && memcmp(h + 12, "VMCOREINFO", 10) == 0))
 					continue;
 				found = try_page(w, run_mfn + i);
 			}
@@ -443,7 +442,7 @@ static int collect_pt(struct dom0_view *w, uint64_t root_mfn, int levels)
 			if (vmc_read_page(w->parent, pt[t], w->page) != VMC_OK)
 				continue;
 			for (unsigned i = 0; i < 512 && rc == VMC_OK; i++) {
-				uint64_t e = vmc_le64(w->page + 8 * i);
+				uint64_t e = le_get64(w->page + 8 * i);
 				if (level == levels && i >= XEN_L4_FIRST && i <= XEN_L4_LAST && levels == 4)
 					continue;
 				if (!(e & PTE_PRESENT) || ((level == 2 || level == 3) && (e & PTE_PSE)))

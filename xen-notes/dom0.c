@@ -4,6 +4,7 @@
  * so a walk from the machine address of the top-level table needs no P2M.
  */
 #include "xnote.h"
+#include "../common/le.h"
 
 #include <string.h>
 
@@ -11,14 +12,6 @@
 #define PTE_PSE 0x80ULL
 #define PTE_ADDR 0x000ffffffffff000ULL
 #define NOTE_HDR 24            /* namesz, descsz, type, "VMCOREINFO\0" + pad */
-
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = n; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
 
 int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint64_t va,
 		  uint64_t *ma)
@@ -33,7 +26,7 @@ int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint
 		int rc = read(arg, table + 8 * ((va >> shift) & 511), b, 8);
 		if (rc != XNOTE_OK)
 			return rc;
-		e = le(b, 8);
+		e = le_get64(b);
 		if (!(e & PTE_PRESENT))
 			return XNOTE_NOPAGE;
 		if ((level == 2 || level == 3) && (e & PTE_PSE)) {
@@ -58,11 +51,11 @@ bool xnote_dom0_vmcoreinfo_page(const uint8_t *page, size_t len, const char **te
 	const uint8_t *t;
 	size_t tl;
 
-	if (len >= NOTE_HDR + 10 && le(page, 4) == 11 && le(page + 8, 4) == 0 &&
+	if (len >= NOTE_HDR + 10 && le_get32(page) == 11 && le_get32(page + 8) == 0 &&
 	    memcmp(page + 12, "VMCOREINFO\0", 11) == 0 && starts_text(page + NOTE_HDR, len - NOTE_HDR)) {
 		/* Linux's vmcoreinfo_note: its descsz is the text's length */
 		t = page + NOTE_HDR;
-		tl = (size_t)le(page + 4, 4);
+		tl = (size_t)le_get32(page + 4);
 		if (tl > len - NOTE_HDR)
 			tl = len - NOTE_HDR;
 	} else if (starts_text(page, len)) {

@@ -10,20 +10,13 @@
  * without reading them.
  */
 #include "xnote.h"
+#include "../common/le.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define PAGE 4096u
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int set_err(struct xnote_p2m *p, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -55,7 +48,7 @@ static int read_table(struct xnote_p2m *p, uint64_t mfn, uint64_t e[XNOTE_P2M_PE
 		return set_err(p, XNOTE_ERR_IO, "p2m %s page at machine frame 0x%llx unreadable",
 			       what, (unsigned long long)mfn);
 	for (unsigned i = 0; i < XNOTE_P2M_PER_PAGE; i++)
-		e[i] = le64(buf + 8 * i);
+		e[i] = le_get64(buf + 8 * i);
 	return XNOTE_OK;
 }
 

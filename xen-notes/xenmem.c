@@ -6,6 +6,7 @@
  * alone; xen-syms only adds PDX compression and the console symbols.
  */
 #include "xnote.h"
+#include "../common/le.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,14 +32,6 @@ static int set_err(struct xnote_xen *x, int rc, const char *fmt, ...)
 	vsnprintf(x->err, sizeof(x->err), fmt, ap);
 	va_end(ap);
 	return rc;
-}
-
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = n; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static int mread(struct xnote_xen *x, uint64_t ma, void *buf, size_t len, const char *what)
@@ -166,22 +159,22 @@ int xnote_xen_init(struct xnote_xen *x, xnote_read_fn read, void *arg,
 
 	/* BIGMEM builds move the direct map: tell by where domain structs are */
 	if (x->sym_domain_list && xnote_xen_read(x, x->sym_domain_list, b, 8) == XNOTE_OK) {
-		uint64_t d0 = le(b, 8);
+		uint64_t d0 = le_get64(b);
 		if (d0 >= DIRECTMAP_BIGMEM && d0 - DIRECTMAP_BIGMEM < DIRECTMAP_SIZE)
 			x->directmap = DIRECTMAP_BIGMEM;
 	}
 	if (x->sym_max_page && xnote_xen_read(x, x->sym_max_page, b, 8) == XNOTE_OK)
-		x->max_page = le(b, 8);
+		x->max_page = le_get64(b);
 	if (sizes && x->sym_frame_table && x->page_info_size >= 16 && x->page_info_size <= 256 &&
 	    x->off_count_info + 8 <= x->page_info_size && x->off_domain + 4 <= x->page_info_size &&
 	    xnote_xen_read(x, x->sym_frame_table, b, 8) == XNOTE_OK) {
-		x->frame_table = le(b, 8);
+		x->frame_table = le_get64(b);
 		x->have_frame_table = x->frame_table != 0;
 	}
 	if (x->sym_dom_xen && xnote_xen_read(x, x->sym_dom_xen, b, 8) == XNOTE_OK)
-		x->owner_xen = xnote_xen_pickle(x, le(b, 8));
+		x->owner_xen = xnote_xen_pickle(x, le_get64(b));
 	if (x->sym_dom_io && xnote_xen_read(x, x->sym_dom_io, b, 8) == XNOTE_OK)
-		x->owner_io = xnote_xen_pickle(x, le(b, 8));
+		x->owner_io = xnote_xen_pickle(x, le_get64(b));
 	x->err[0] = 0;
 	return XNOTE_OK;
 }
@@ -196,12 +189,12 @@ int xnote_xen_set_pdx(struct xnote_xen *x, uint64_t s_shift, uint64_t s_bottom, 
 		rc = xnote_xen_read(x, s_shift, b, 8);
 		if (rc != XNOTE_OK)
 			return rc;
-		shift = le(b, 8) & 0xffffffffu;   /* unsigned int in Xen */
+		shift = le_get64(b) & 0xffffffffu;   /* unsigned int in Xen */
 	}
 	if (s_bottom && (rc = xnote_xen_read(x, s_bottom, b, 8)) == XNOTE_OK)
-		bottom = le(b, 8);
+		bottom = le_get64(b);
 	if (s_top && (rc = xnote_xen_read(x, s_top, b, 8)) == XNOTE_OK)
-		top = le(b, 8);
+		top = le_get64(b);
 	if (shift >= 64)
 		return set_err(x, XNOTE_ERR_CORRUPT, "pfn_pdx_hole_shift %llu out of range",
 			       (unsigned long long)shift);
@@ -238,7 +231,7 @@ int xnote_xen_vtom(struct xnote_xen *x, uint64_t va, uint64_t *ma)
 				       "xen virtual 0x%llx: level-%d page table at machine 0x%llx %s",
 				       (unsigned long long)va, level, (unsigned long long)table,
 				       rc == XNOTE_NOPAGE ? "not in the dump" : "unreadable");
-		e = le(b, 8);
+		e = le_get64(b);
 		if (!(e & PTE_PRESENT))
 			return set_err(x, XNOTE_NOPAGE, "xen virtual 0x%llx is not mapped",
 				       (unsigned long long)va);
@@ -337,16 +330,16 @@ int xnote_xen_page_info(struct xnote_xen *x, uint64_t mfn, struct xnote_page_inf
 			x->pi_tag = ma & ~(PAGE - 1);
 		}
 		off = ma & (PAGE - 1);
-		xnote_pgc_decode(x->pgc, le(x->pi_page + off + x->off_count_info, 8), pi);
-		pi->owner = (uint32_t)le(x->pi_page + off + x->off_domain, 4);
+		xnote_pgc_decode(x->pgc, le_get64(x->pi_page + off + x->off_count_info), pi);
+		pi->owner = (uint32_t)le_get32(x->pi_page + off + x->off_domain);
 		return XNOTE_OK;
 	}
 	uint8_t b[256];
 	rc = xnote_xen_read(x, va, b, (size_t)x->page_info_size);
 	if (rc != XNOTE_OK)
 		return rc;
-	xnote_pgc_decode(x->pgc, le(b + x->off_count_info, 8), pi);
-	pi->owner = (uint32_t)le(b + x->off_domain, 4);
+	xnote_pgc_decode(x->pgc, le_get64(b + x->off_count_info), pi);
+	pi->owner = (uint32_t)le_get32(b + x->off_domain);
 	return XNOTE_OK;
 }
 
@@ -389,7 +382,7 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 	rc = xnote_xen_read(x, x->sym_domain_list, b, 8);
 	if (rc != XNOTE_OK)
 		return rc;
-	first = va = le(b, 8);
+	first = va = le_get64(b);
 	while (va) {
 		uint64_t ma;
 		if (k >= MAX_DOMAINS)
@@ -401,7 +394,7 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 		if (rc != XNOTE_OK)
 			return rc;
 		if (k < cap) {
-			out[k].id = (uint16_t)le(b, 2);
+			out[k].id = (uint16_t)le_get16(b);
 			out[k].va = va;
 			out[k].maddr = ma;
 			out[k].owner = xnote_xen_pickle(x, va);
@@ -410,7 +403,7 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 		rc = xnote_xen_read(x, va + x->off_next_in_list, b, 8);
 		if (rc != XNOTE_OK)
 			return rc;
-		va = le(b, 8);
+		va = le_get64(b);
 		if (va == first)
 			return set_err(x, XNOTE_ERR_CORRUPT, "domain_list loops back to its head");
 		*n = k;
@@ -433,7 +426,7 @@ int xnote_xen_m2p(struct xnote_xen *x, uint64_t mfn, uint64_t *pfn)
 	rc = mread(x, ma, b, 8, "m2p entry");
 	if (rc != XNOTE_OK)
 		return rc;
-	v = le(b, 8);
+	v = le_get64(b);
 	/* INVALID_M2P_ENTRY ~0, SHARED_M2P_ENTRY ~0 - 1 */
 	if (v >= XNOTE_P2M_MAX_PFN)
 		return XNOTE_NOPAGE;
@@ -456,13 +449,13 @@ int xnote_xen_conring(struct xnote_xen *x, const struct xnote_conring_syms *s, c
 			       "console ring symbols (conring, conring_size, conringp) not given");
 	if ((rc = xnote_xen_read(x, s->conring, b, 8)) != XNOTE_OK)
 		return rc;
-	ring = le(b, 8);
+	ring = le_get64(b);
 	if ((rc = xnote_xen_read(x, s->conring_size, b, 4)) != XNOTE_OK)
 		return rc;
-	size = (uint32_t)le(b, 4);
+	size = (uint32_t)le_get32(b);
 	if ((rc = xnote_xen_read(x, s->conringp, b, 4)) != XNOTE_OK)
 		return rc;
-	prod = (uint32_t)le(b, 4);
+	prod = (uint32_t)le_get32(b);
 	if (!size || (size & (size - 1)) || size > (64u << 20))
 		return set_err(x, XNOTE_ERR_CORRUPT, "conring_size %u is not a power of two up to 64 MiB",
 			       size);
