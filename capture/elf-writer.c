@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "../common/le.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,8 +210,8 @@ int cap_write_elf(struct cap_ctx *c)
 		goto out;
 	}
 	memcpy(hdr, "\177ELF\2\1\1", 7);
-	le_put16(hdr + 16, 4);                              /* ET_CORE */
-	le_put16(hdr + 18, vmc_elf_machine(c->src) ? vmc_elf_machine(c->src) : 62);
+	le_put16(hdr + 16, ET_CORE);
+	le_put16(hdr + 18, vmc_elf_machine(c->src) ? vmc_elf_machine(c->src) : EM_X86_64);
 	le_put32(hdr + 20, 1);
 	le_put64(hdr + 32, EHDR);                           /* e_phoff */
 	le_put64(hdr + 40, xnum ? EHDR + phnum * PHDR : 0); /* e_shoff */
@@ -220,7 +221,7 @@ int cap_write_elf(struct cap_ctx *c)
 	le_put16(hdr + 58, xnum ? SHDR : 0);
 	le_put16(hdr + 60, xnum ? 1 : 0);
 	uint8_t *ph = hdr + EHDR;
-	le_put32(ph, 4);                                    /* PT_NOTE */
+	le_put32(ph, PT_NOTE);
 	le_put64(ph + 8, note_off);
 	le_put64(ph + 32, note_len);
 	le_put64(ph + 40, note_len);
@@ -232,7 +233,7 @@ int cap_write_elf(struct cap_ctx *c)
 		uint8_t *p = ph + (i + 1) * PHDR;
 		/* keep p_offset congruent to p_paddr modulo the page, as /proc/vmcore does */
 		off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
-		le_put32(p, 1);                             /* PT_LOAD */
+		le_put32(p, PT_LOAD);
 		le_put32(p + 4, 7);                         /* RWX, as /proc/vmcore */
 		le_put64(p + 8, off);
 		le_put64(p + 16, s->vaddr ? s->vaddr + (pa - s->paddr) : 0);

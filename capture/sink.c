@@ -9,6 +9,7 @@
  */
 #include "internal.h"
 #include "../common/le.h"
+#include "../vmcore/kdump-format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define FLAT_HDR_SIZE 4096
 
 static int write_all(struct cap_sink *s, const void *buf, size_t len, uint64_t off,
 		     size_t *done)
@@ -152,7 +151,7 @@ static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 	if (!len)
 		return 0;
 	if (s->flat) {
-		uint8_t hdr[16];
+		uint8_t hdr[FLAT_REC_HDR];
 		be_put64(hdr, off);
 		be_put64(hdr + 8, len);
 		rc = write_all(s, hdr, sizeof(hdr), 0, &done);
@@ -203,9 +202,9 @@ int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
 		uint8_t hdr[FLAT_HDR_SIZE];
 		size_t done;
 		memset(hdr, 0, sizeof(hdr));
-		memcpy(hdr, "makedumpfile", 12);
-		be_put64(hdr + 16, 1);  /* TYPE_FLAT_HEADER */
-		be_put64(hdr + 24, 1);  /* VERSION_FLAT_HEADER */
+		memcpy(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE) - 1);
+		be_put64(hdr + FLAT_HDR_TYPE, FLAT_TYPE_HEADER);
+		be_put64(hdr + FLAT_HDR_VERSION, FLAT_VERSION);
 		return write_all(s, hdr, sizeof(hdr), 0, &done);
 	}
 	return 0;

@@ -1,5 +1,6 @@
 /* dump.c - the vmc_dump object: errors, warnings, probing and format dispatch. */
 #include "internal.h"
+#include "kdump-format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,7 +167,7 @@ static int open_io(vmc_dump *d, struct vmc_io *io)
 		if (rc < 0)
 			return vmc_prefix_err(d, rc, "cannot read file header");
 	}
-	if (got >= 8 && memcmp(head, "KDUMP   ", 8) == 0) {
+	if (got >= KDUMP_SIG_LEN && memcmp(head, KDUMP_SIGNATURE, KDUMP_SIG_LEN) == 0) {
 		rc = vmc_kdump_open(d);
 	} else if (got >= 8 && memcmp(head, "DISKDUMP", 8) == 0) {
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
@@ -241,11 +242,11 @@ uint64_t vmc_pages_present(const vmc_dump *d) { return d->pages_present; }
 const char *vmc_arch(const vmc_dump *d)
 {
 	switch (d->machine) {
-	case 62:
+	case EM_X86_64:
 		return "x86_64";
-	case 3:
+	case EM_386:
 		return "i386";
-	case 183:
+	case EM_AARCH64:
 		return "aarch64";
 	default:
 		return NULL;

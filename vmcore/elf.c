@@ -12,10 +12,6 @@
 #define EHDR_SIZE 64
 #define PHDR_SIZE 56
 #define SHDR_SIZE 64
-#define PT_LOAD 1
-#define PT_NOTE 4
-#define PN_XNUM 0xffff
-#define ET_CORE 4
 #define ELF_INCOMPLETE 0x1   /* makedumpfile's e_flags bit for a cut-short dump */
 
 void vmc_elf_free(struct vmc_elf *e)

@@ -4,6 +4,7 @@
 
 #include "vmcore.h"
 #include "../common/le.h"
+#include <elf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

@@ -96,7 +96,7 @@ const char *vmc_producer(const vmc_dump *d);
 unsigned vmc_compression(const vmc_dump *d);
 const char *vmc_compression_name(unsigned comp); /* "zlib", ..., "none" */
 uint32_t vmc_page_size(const vmc_dump *d);
-uint16_t vmc_elf_machine(const vmc_dump *d);   /* EM_* of the dump (62 = x86_64) */
+uint16_t vmc_elf_machine(const vmc_dump *d);   /* EM_* of the dump (<elf.h>: EM_X86_64) */
 const char *vmc_arch(const vmc_dump *d);       /* "x86_64", or NULL if unknown */
 bool vmc_incomplete(const vmc_dump *d);
 /* kdump header facts; return VMC_ERR_NOTFOUND for ELF dumps. */

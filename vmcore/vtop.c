@@ -26,7 +26,7 @@ static int init_vtop(vmc_dump *d)
 	if (v->ready)
 		return v->ready > 0 ? VMC_OK : vmc_set_err(d, VMC_ERR_NOTFOUND, "%s", v->why);
 	v->ready = -1;
-	if (d->machine && d->machine != 62) {
+	if (d->machine && d->machine != EM_X86_64) {
 		snprintf(v->why, sizeof(v->why),
 			 "virtual addresses: only x86_64 dumps are supported");
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED, "%s", v->why);

@@ -508,12 +508,6 @@ static void setup_paging(struct dom0_view *w)
 
 /* ---- the virtual ELF file ---------------------------------------------------- */
 
-static void put(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 struct run {
 	uint64_t start, n;
 	bool present;
@@ -590,48 +584,48 @@ static int build_elf(struct dom0_view *w, const struct run *r, size_t nr)
 	if (!h)
 		return vmc_set_err(w->parent, VMC_ERR_NOMEM, "out of memory");
 	memcpy(h, "\177ELF", 4);
-	h[4] = 2;            /* ELFCLASS64 */
-	h[5] = 1;            /* little endian */
-	h[6] = 1;
-	put(h + 16, 4, 2);   /* ET_CORE */
-	put(h + 18, 62, 2);  /* x86_64 */
-	put(h + 20, 1, 4);
-	put(h + 32, ph_off, 8);
-	put(h + 40, xnum ? sh_off : 0, 8);
-	put(h + 52, EHDR, 2);
-	put(h + 54, PHDR, 2);
-	put(h + 56, xnum ? 0xffff : nph, 2);
-	put(h + 58, 64, 2);
-	put(h + 60, xnum ? 1 : 0, 2);
+	h[EI_CLASS] = ELFCLASS64;
+	h[EI_DATA] = ELFDATA2LSB;
+	h[EI_VERSION] = EV_CURRENT;
+	le_put16(h + 16, ET_CORE);
+	le_put16(h + 18, EM_X86_64);
+	le_put32(h + 20, EV_CURRENT);
+	le_put64(h + 32, ph_off);
+	le_put64(h + 40, xnum ? sh_off : 0);
+	le_put16(h + 52, EHDR);
+	le_put16(h + 54, PHDR);
+	le_put16(h + 56, xnum ? PN_XNUM : nph);
+	le_put16(h + 58, 64);
+	le_put16(h + 60, xnum ? 1 : 0);
 	if (xnum)
-		put(h + sh_off + 44, nph, 4);   /* sh_info of section 0 */
+		le_put32(h + sh_off + 44, nph);   /* sh_info of section 0 */
 	w->data_off = (hdr_len + PAGE - 1) / PAGE * PAGE;
 
 	uint8_t *p = h + ph_off;
-	put(p, 4, 4);                    /* PT_NOTE */
-	put(p + 8, note_off, 8);
-	put(p + 32, w->vmci ? note_sz : 0, 8);
-	put(p + 40, w->vmci ? note_sz : 0, 8);
-	put(p + 48, 4, 8);
+	le_put32(p, PT_NOTE);
+	le_put64(p + 8, note_off);
+	le_put64(p + 32, w->vmci ? note_sz : 0);
+	le_put64(p + 40, w->vmci ? note_sz : 0);
+	le_put64(p + 48, 4);
 	if (w->vmci) {
 		uint8_t *n = h + note_off;
-		put(n, 11, 4);
-		put(n + 4, w->vmci_len, 4);
+		le_put32(n, 11);
+		le_put32(n + 4, w->vmci_len);
 		memcpy(n + 12, "VMCOREINFO", 10);
 		memcpy(n + 24, w->vmci, w->vmci_len);
 	}
 	for (size_t i = 0; i < nr; i++) {
 		p = h + ph_off + (i + 1) * PHDR;
 		uint64_t pa = r[i].start * PAGE, sz = r[i].n * PAGE;
-		put(p, 1, 4);                /* PT_LOAD */
-		put(p + 4, 7, 4);
-		put(p + 8, w->data_off + pa, 8);
+		le_put32(p, PT_LOAD);
+		le_put32(p + 4, PF_R | PF_W | PF_X);
+		le_put64(p + 8, w->data_off + pa);
 		/* the direct-map address, as /proc/vmcore has it (vtop checks it) */
-		put(p + 16, w->info.page_offset ? w->info.page_offset + pa : pa, 8);
-		put(p + 24, pa, 8);
-		put(p + 32, r[i].present ? sz : 0, 8);
-		put(p + 40, sz, 8);
-		put(p + 48, PAGE, 8);
+		le_put64(p + 16, w->info.page_offset ? w->info.page_offset + pa : pa);
+		le_put64(p + 24, pa);
+		le_put64(p + 32, r[i].present ? sz : 0);
+		le_put64(p + 40, sz);
+		le_put64(p + 48, PAGE);
 	}
 	w->hdr = h;
 	w->hdr_len = hdr_len;
