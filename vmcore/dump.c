@@ -76,7 +76,7 @@ int vmc_warn(vmc_dump *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	/* identical warnings (e.g. per-CPU quirks) are kept once with a count */
+	/* identical warnings (e.g. per-CPU quirks) are kept once */
 	for (size_t i = 0; i < d->nwarnings; i++)
 		if (strcmp(d->warnings[i], buf) == 0)
 			return VMC_OK;

@@ -181,6 +181,10 @@ void vmc_codec_free(vmc_dump *d);
 int vmc_decompress(vmc_dump *d, unsigned codec, const void *in, size_t inlen,
 		   void *out, size_t outlen);
 
+/* Xen (xen.c): called once a dump is open; turns a SALVAGE_XEN note (fixes
+ * made when the dump was written) into warnings. */
+void vmc_xen_after_open(vmc_dump *d);
+
 /* a + b, false on overflow. */
 static inline bool vmc_add_ok(uint64_t a, uint64_t b, uint64_t *r)
 {
