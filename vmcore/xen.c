@@ -98,7 +98,7 @@ int vmc_xen_phys_start(vmc_dump *d, uint64_t *ps, bool *derived)
 		uint64_t ma;
 		if (!c->has_cr || !c->cr3)
 			continue;
-		if (xnote_pt_walk(vmc_xen_read_machine, d, c->cr3 & PTE_ADDR, 4, pgd, &ma) != XNOTE_OK)
+		if (xnote_pt_walk(vmc_xen_read_machine, d, c->cr3 & PTE_ADDR, 4, 0, pgd, &ma, NULL) != XNOTE_OK)
 			continue;
 		uint64_t cand = ma - (pgd - virt_start);
 		if (cand & ((2u << 20) - 1))
@@ -496,8 +496,8 @@ static void setup_paging(struct dom0_view *w)
 	if (collect_pt(w, root_mfn, l5 ? 5 : 4) != VMC_OK)
 		return;
 	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-		if (xnote_pt_walk(vmc_xen_read_machine, w->parent, root_mfn * PAGE, l5 ? 5 : 4,
-				  bases[i] + root_pfn * PAGE, &ma) == XNOTE_OK &&
+		if (xnote_pt_walk(vmc_xen_read_machine, w->parent, root_mfn * PAGE, l5 ? 5 : 4, 0,
+				  bases[i] + root_pfn * PAGE, &ma, NULL) == XNOTE_OK &&
 		    ma == root_mfn * PAGE) {
 			w->info.page_offset = bases[i];
 			break;

@@ -13,22 +13,32 @@
 #define PTE_ADDR 0x000ffffffffff000ULL
 #define NOTE_HDR 24            /* namesz, descsz, type, "VMCOREINFO\0" + pad */
 
-int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint64_t va,
-		  uint64_t *ma)
+int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint64_t clear,
+		  uint64_t va, uint64_t *ma, struct xnote_pt_stop *stop)
 {
+	struct xnote_pt_stop local;
 	uint8_t b[8];
 	uint64_t table = root & PTE_ADDR, e;
 	int shift = levels == 5 ? 48 : 39;
 
+	if (!stop)
+		stop = &local;
+	stop->level = levels;
+	stop->table = table;
+	stop->unmapped = false;
 	if (levels != 4 && levels != 5)
 		return XNOTE_ERR_ARG;
 	for (int level = levels; level >= 1; level--, shift -= 9) {
+		stop->level = level;
+		stop->table = table;
 		int rc = read(arg, table + 8 * ((va >> shift) & 511), b, 8);
 		if (rc != XNOTE_OK)
 			return rc;
-		e = le_get64(b);
-		if (!(e & PTE_PRESENT))
+		e = le_get64(b) & ~clear;
+		if (!(e & PTE_PRESENT)) {
+			stop->unmapped = true;
 			return XNOTE_NOPAGE;
+		}
 		if ((level == 2 || level == 3) && (e & PTE_PSE)) {
 			uint64_t size = 1ULL << shift;
 			*ma = (e & PTE_ADDR & ~(size - 1)) | (va & (size - 1));

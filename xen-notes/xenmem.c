@@ -14,9 +14,6 @@
 
 #define PAGE 4096ULL
 #define GIB (1ULL << 30)
-#define PTE_PRESENT 0x1ULL
-#define PTE_PSE 0x80ULL
-#define PTE_ADDR 0x000ffffffffff000ULL
 #define DIRECTMAP 0xffff830000000000ULL          /* !BIGMEM (all x86_64 4.x) */
 #define DIRECTMAP_BIGMEM 0xffff848000000000ULL   /* CONFIG_BIGMEM, 4.6+ */
 #define DIRECTMAP_SIZE (5ULL << 40)
@@ -207,8 +204,7 @@ int xnote_xen_set_pdx(struct xnote_xen *x, uint64_t s_shift, uint64_t s_bottom, 
 
 int xnote_xen_vtom(struct xnote_xen *x, uint64_t va, uint64_t *ma)
 {
-	uint8_t b[8];
-	uint64_t table = x->root, e = 0;
+	struct xnote_pt_stop st;
 	int rc;
 
 	if (va >= x->virt_start && va - x->virt_start < GIB) {
@@ -224,26 +220,15 @@ int xnote_xen_vtom(struct xnote_xen *x, uint64_t va, uint64_t *ma)
 		*ma = x->tlb[slot].mpage | (va & 0xfff);
 		return XNOTE_OK;
 	}
-	for (int level = 4, shift = 39; level >= 1; level--, shift -= 9) {
-		rc = x->read(x->arg, table + 8 * ((va >> shift) & 511), b, 8);
-		if (rc != XNOTE_OK)
-			return set_err(x, rc == XNOTE_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO,
-				       "xen virtual 0x%llx: level-%d page table at machine 0x%llx %s",
-				       (unsigned long long)va, level, (unsigned long long)table,
-				       rc == XNOTE_NOPAGE ? "not in the dump" : "unreadable");
-		e = le_get64(b);
-		if (!(e & PTE_PRESENT))
-			return set_err(x, XNOTE_NOPAGE, "xen virtual 0x%llx is not mapped",
-				       (unsigned long long)va);
-		if ((level == 2 || level == 3) && (e & PTE_PSE)) {
-			uint64_t size = 1ULL << shift;
-			*ma = (e & PTE_ADDR & ~(size - 1)) | (va & (size - 1));
-			goto done;
-		}
-		table = e & PTE_ADDR;
-	}
-	*ma = table | (va & 0xfff);
-done:
+	rc = xnote_pt_walk(x->read, x->arg, x->root, 4, 0, va, ma, &st);
+	if (rc != XNOTE_OK && st.unmapped)
+		return set_err(x, XNOTE_NOPAGE, "xen virtual 0x%llx is not mapped",
+			       (unsigned long long)va);
+	if (rc != XNOTE_OK)
+		return set_err(x, rc == XNOTE_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO,
+			       "xen virtual 0x%llx: level-%d page table at machine 0x%llx %s",
+			       (unsigned long long)va, st.level, (unsigned long long)st.table,
+			       rc == XNOTE_NOPAGE ? "not in the dump" : "unreadable");
 	x->tlb[slot].vpage = va | 0xfff;
 	x->tlb[slot].mpage = *ma & ~0xfffULL;
 	return XNOTE_OK;
