@@ -24,10 +24,7 @@ void vmc_dump_destroy(vmc_dump *d)
 		d->io->destroy(d->io);
 	vmc_elf_free(&d->elf);
 	vmc_kdump_free(&d->kd);
-	free(d->note_bytes);
-	free(d->notes);
-	free(d->note_names);
-	free(d->cpus);
+	vmc_notes_free(d);
 	vmc_kv_free(&d->vmci);
 	vmc_kv_free(&d->xen_vmci);
 	free(d->ranges);
@@ -374,21 +371,21 @@ int vmc_read_phys(vmc_dump *d, uint64_t paddr, void *buf, size_t len)
 	return VMC_OK;
 }
 
-int vmc_kdump_dump_level(const vmc_dump *d, int *level)
-{
-	if (d->format != VMC_FMT_KDUMP || d->kd.version < 1)
-		return VMC_ERR_NOTFOUND;
-	*level = d->kd.dump_level;
-	return VMC_OK;
-}
-
-int vmc_kdump_header_version(const vmc_dump *d, int *version)
-{
-	if (d->format != VMC_FMT_KDUMP)
-		return VMC_ERR_NOTFOUND;
-	*version = d->kd.version;
-	return VMC_OK;
-}
+/* The kdump header facts: VMC_ERR_NOTFOUND unless the dump is kdump and
+ * has the field (present), else the field in *out. */
+#define KDUMP_FACT(fn, type, present, field)                                   \
+	int fn(const vmc_dump *d, type *out)                                   \
+	{                                                                      \
+		if (d->format != VMC_FMT_KDUMP || !(present))                  \
+			return VMC_ERR_NOTFOUND;                               \
+		*out = d->kd.field;                                            \
+		return VMC_OK;                                                 \
+	}
+KDUMP_FACT(vmc_kdump_dump_level, int, d->kd.version >= 1, dump_level)
+KDUMP_FACT(vmc_kdump_header_version, int, true, version)
+KDUMP_FACT(vmc_kdump_timestamp, int64_t, d->kd.timestamp != 0, timestamp)
+KDUMP_FACT(vmc_kdump_phys_base, uint64_t, true, phys_base)
+#undef KDUMP_FACT
 
 const char *vmc_kdump_utsname(const vmc_dump *d, const char *field)
 {
@@ -400,20 +397,4 @@ const char *vmc_kdump_utsname(const vmc_dump *d, const char *field)
 		if (strcmp(field, names[i]) == 0)
 			return d->kd.utsname[i][0] ? d->kd.utsname[i] : NULL;
 	return NULL;
-}
-
-int vmc_kdump_timestamp(const vmc_dump *d, int64_t *secs)
-{
-	if (d->format != VMC_FMT_KDUMP || d->kd.timestamp == 0)
-		return VMC_ERR_NOTFOUND;
-	*secs = d->kd.timestamp;
-	return VMC_OK;
-}
-
-int vmc_kdump_phys_base(const vmc_dump *d, uint64_t *phys_base)
-{
-	if (d->format != VMC_FMT_KDUMP)
-		return VMC_ERR_NOTFOUND;
-	*phys_base = d->kd.phys_base;
-	return VMC_OK;
 }

@@ -17,9 +17,7 @@
 void vmc_elf_free(struct vmc_elf *e)
 {
 	free(e->loads);
-	free(e->by_paddr);
-	free(e->cover_end);
-	free(e->scratch);
+	free(e->cover_end);   /* by_paddr and scratch share its allocation */
 	memset(e, 0, sizeof(*e));
 }
 
@@ -121,15 +119,18 @@ static int build_index(vmc_dump *d)
 	struct vmc_elf *e = &d->elf;
 	uint64_t ps = d->page_size, maxend = 0;
 	struct vmc_range *avail;
-	size_t na = 0;
+	size_t na = 0, n = e->nloads ? e->nloads : 1;
 
-	e->by_paddr = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->by_paddr));
-	e->cover_end = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->cover_end));
-	e->scratch = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->scratch));
-	d->ranges = malloc((e->nloads ? e->nloads : 1) * sizeof(*d->ranges));
-	avail = malloc((e->nloads ? e->nloads : 1) * sizeof(*avail));
-	struct paddr_idx *pi = malloc((e->nloads ? e->nloads : 1) * sizeof(*pi));
-	if (!e->by_paddr || !e->cover_end || !e->scratch || !d->ranges || !avail || !pi) {
+	/* nloads is bounded by the program headers read, so this cannot overflow */
+	e->cover_end = malloc(n * (sizeof(uint64_t) + 2 * sizeof(size_t)));
+	if (e->cover_end) {
+		e->by_paddr = (size_t *)(e->cover_end + n);
+		e->scratch = e->by_paddr + n;
+	}
+	d->ranges = malloc(n * sizeof(*d->ranges));
+	avail = malloc(n * sizeof(*avail));
+	struct paddr_idx *pi = malloc(n * sizeof(*pi));
+	if (!e->cover_end || !d->ranges || !avail || !pi) {
 		free(avail);
 		free(pi);
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");

@@ -4,6 +4,7 @@
 
 #include "vmcore.h"
 #include "../common/le.h"
+#include "../xen-notes/xnote.h"
 #include <elf.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,9 +46,10 @@ struct vmc_elf {
 	uint32_t e_flags;
 	size_t nloads;
 	struct vmc_elf_load *loads;   /* program header order */
-	size_t *by_paddr;             /* indices into loads sorted by paddr */
+	/* one allocation, nloads entries each: */
 	uint64_t *cover_end;          /* running max of paddr+memsz in by_paddr order */
-	size_t *scratch;              /* nloads slots: the loads touching one page */
+	size_t *by_paddr;             /* indices into loads sorted by paddr */
+	size_t *scratch;              /* the loads touching one page */
 };
 
 struct vmc_kdump {
@@ -126,6 +128,7 @@ struct vmc_dump {
 	struct vmc_kv_store vmci, xen_vmci;
 	bool has_xen;
 	struct vmc_xen xen;
+	struct xnote_crash_info xen_ci; /* CRASH_INFO as parsed; xen is its public view */
 
 	struct vmc_range *ranges;
 	size_t nranges;
@@ -167,6 +170,8 @@ void vmc_kdump_free(struct vmc_kdump *k);
 int vmc_notes_parse_areas(vmc_dump *d, const size_t *starts, const size_t *lens,
 			  const uint64_t *offs, size_t nareas, uint64_t align_hint);
 int vmc_notes_finish(vmc_dump *d);
+/* Free the note copy, the parsed notes and the CPUs. */
+void vmc_notes_free(vmc_dump *d);
 /* Needs page access: call once the format reader is ready. */
 void vmc_xen_read_strings(vmc_dump *d);
 

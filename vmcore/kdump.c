@@ -21,8 +21,7 @@ _Static_assert(VMC_COMP_ZLIB == KDUMP_DH_COMPRESSED_ZLIB && VMC_COMP_LZO == KDUM
 
 void vmc_kdump_free(struct vmc_kdump *k)
 {
-	free(k->bitmap1);
-	free(k->bitmap2);
+	free(k->bitmap1);   /* bitmap2 shares its allocation */
 	free(k->rank);
 	free(k->cbuf);
 	memset(k, 0, sizeof(*k));
@@ -152,11 +151,13 @@ static int read_bitmaps(vmc_dump *d)
 	k->bitmap_bytes = bm_bytes;
 	/* round up to whole 64-bit words so popcounts can read words */
 	size_t alloc = (size_t)((bm_bytes + 7) / 8 * 8);
-	k->bitmap1 = calloc(1, alloc ? alloc : 8);
-	k->bitmap2 = calloc(1, alloc ? alloc : 8);
-	if (!k->bitmap1 || !k->bitmap2)
+	if (!alloc)
+		alloc = 8;
+	k->bitmap1 = calloc(2, alloc);
+	if (!k->bitmap1)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory for %llu-byte bitmaps",
 				   (unsigned long long)bm_bytes);
+	k->bitmap2 = k->bitmap1 + alloc;
 	rc = vmc_io_read_exact(d, k->bitmap1, (size_t)bm_bytes, bm_off, "kdump bitmap 1");
 	if (rc < 0)
 		return rc;

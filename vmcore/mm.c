@@ -131,19 +131,17 @@ bool vmc_pclass_excluded(int level, enum vmc_pclass c)
 	return false;
 }
 
+static const char *const pclass_names[] = {
+	[VMC_PC_KEEP] = "keep", [VMC_PC_CACHE] = "cache",
+	[VMC_PC_CACHE_PRIVATE] = "cache_private", [VMC_PC_USER] = "user",
+	[VMC_PC_FREE] = "free", [VMC_PC_HWPOISON] = "hwpoison",
+	[VMC_PC_OFFLINE] = "offline", [VMC_PC_NOMAP] = "nomap",
+};
+
 const char *vmc_pclass_name(enum vmc_pclass c)
 {
-	switch (c) {
-	case VMC_PC_KEEP: return "keep";
-	case VMC_PC_CACHE: return "cache";
-	case VMC_PC_CACHE_PRIVATE: return "cache_private";
-	case VMC_PC_USER: return "user";
-	case VMC_PC_FREE: return "free";
-	case VMC_PC_HWPOISON: return "hwpoison";
-	case VMC_PC_OFFLINE: return "offline";
-	case VMC_PC_NOMAP: return "nomap";
-	}
-	return "unknown";
+	return (unsigned)c < sizeof(pclass_names) / sizeof(pclass_names[0]) && pclass_names[c] ?
+	       pclass_names[c] : "unknown";
 }
 
 /* ---- VMCOREINFO look-ups ------------------------------------------------ */

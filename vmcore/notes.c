@@ -304,23 +304,29 @@ static int derive_xen(vmc_dump *d)
 			vmc_warn(d, "Xen CRASH_INFO note: %u-byte layout (%s)", nt->descsz,
 				 xnote_layout_name(ci.layout));
 		d->has_xen = true;
-		d->xen.major = ci.major;
-		d->xen.minor = ci.minor;
-		d->xen.extra_version_addr = ci.extra_version;
-		d->xen.changeset_addr = ci.changeset;
-		d->xen.compiler_addr = ci.compiler;
-		d->xen.compile_date_addr = ci.compile_date;
-		d->xen.compile_time_addr = ci.compile_time;
-		d->xen.tainted = ci.tainted;
-		d->xen.has_phys_start = ci.has_phys_start;
-		d->xen.phys_start = ci.phys_start;
-		d->xen.has_p2m = ci.has_p2m;
-		d->xen.p2m_mfn = ci.p2m_mfn;
-		d->xen.layout_size = nt->descsz;
+		d->xen_ci = ci;
+		/* the public view of the same note */
+		d->xen = (struct vmc_xen){
+			.major = ci.major, .minor = ci.minor, .tainted = ci.tainted,
+			.extra_version_addr = ci.extra_version, .changeset_addr = ci.changeset,
+			.compiler_addr = ci.compiler, .compile_date_addr = ci.compile_date,
+			.compile_time_addr = ci.compile_time,
+			.has_phys_start = ci.has_phys_start, .phys_start = ci.phys_start,
+			.has_p2m = ci.has_p2m, .p2m_mfn = ci.p2m_mfn,
+			.layout_size = nt->descsz,
+		};
 	}
 	if (d->has_xen)
 		d->xen.pcpus = d->ncpus;
 	return VMC_OK;
+}
+
+void vmc_notes_free(vmc_dump *d)
+{
+	free(d->note_bytes);
+	free(d->notes);
+	free(d->note_names);
+	free(d->cpus);
 }
 
 int vmc_notes_finish(vmc_dump *d)

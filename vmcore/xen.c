@@ -50,25 +50,6 @@ int vmc_xen_read_machine(void *dump, uint64_t maddr, void *buf, size_t len)
 	return rc == VMC_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO;
 }
 
-static void crash_info_of(const struct vmc_xen *x, struct xnote_crash_info *ci)
-{
-	memset(ci, 0, sizeof(*ci));
-	ci->layout = x->layout_size >= 80 ? XNOTE_LAYOUT_CURRENT :
-		     x->layout_size >= 72 ? XNOTE_LAYOUT_V1 : XNOTE_LAYOUT_V0;
-	ci->major = x->major;
-	ci->minor = x->minor;
-	ci->extra_version = x->extra_version_addr;
-	ci->changeset = x->changeset_addr;
-	ci->compiler = x->compiler_addr;
-	ci->compile_date = x->compile_date_addr;
-	ci->compile_time = x->compile_time_addr;
-	ci->tainted = x->tainted;
-	ci->has_phys_start = x->has_phys_start;
-	ci->phys_start = x->phys_start;
-	ci->has_p2m = x->has_p2m;
-	ci->p2m_mfn = x->p2m_mfn;
-}
-
 int vmc_xen_phys_start(vmc_dump *d, uint64_t *ps, bool *derived)
 {
 	const struct vmc_xen *x = vmc_xen(d);
@@ -115,7 +96,6 @@ int vmc_xen_phys_start(vmc_dump *d, uint64_t *ps, bool *derived)
 int vmc_xen_hv_init(vmc_dump *d, struct xnote_xen *x)
 {
 	const struct vmc_xen *vx = vmc_xen(d);
-	struct xnote_crash_info ci;
 	uint64_t ps = 0;
 	bool derived;
 	size_t len = 0;
@@ -124,12 +104,11 @@ int vmc_xen_hv_init(vmc_dump *d, struct xnote_xen *x)
 
 	if (!vx)
 		return vmc_set_err(d, VMC_ERR_NOTFOUND, "not a Xen dump (no CRASH_INFO note)");
-	crash_info_of(vx, &ci);
 	rc = vmc_xen_phys_start(d, &ps, &derived);
 	if (rc < 0)
 		return rc;
 	t = vmc_xen_vmcoreinfo_text(d, &len);
-	rc = xnote_xen_init(x, vmc_xen_read_machine, d, &ci, ps, t, len);
+	rc = xnote_xen_init(x, vmc_xen_read_machine, d, &d->xen_ci, ps, t, len);
 	if (rc < 0)
 		return vmc_set_err(d, xstatus(rc), "xen: %s", x->err);
 	return VMC_OK;

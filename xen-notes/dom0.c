@@ -3,8 +3,7 @@
  * A PV dom0's page-table entries hold machine frames (Xen validates them),
  * so a walk from the machine address of the top-level table needs no P2M.
  */
-#include "xnote.h"
-#include "../common/le.h"
+#include "internal.h"
 
 #include <string.h>
 

@@ -9,8 +9,7 @@
  * shared pages are recognised by repetition, so lookups can say "missing"
  * without reading them.
  */
-#include "xnote.h"
-#include "../common/le.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,17 +17,7 @@
 
 #define PAGE 4096u
 
-static int set_err(struct xnote_p2m *p, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(struct xnote_p2m *p, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(p->err, sizeof(p->err), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define set_err(p, ...) xnote_set_err((p)->err, __VA_ARGS__)
 
 /* Read one page of 512 entries at machine frame mfn. */
 static int read_table(struct xnote_p2m *p, uint64_t mfn, uint64_t e[XNOTE_P2M_PER_PAGE],
@@ -52,16 +41,16 @@ static int read_table(struct xnote_p2m *p, uint64_t mfn, uint64_t e[XNOTE_P2M_PE
 	return XNOTE_OK;
 }
 
+static const char *const kind_names[] = {
+	[XNOTE_P2M_VALID] = "valid", [XNOTE_P2M_IDENTITY] = "identity",
+	[XNOTE_P2M_FOREIGN] = "foreign", [XNOTE_P2M_INVALID] = "invalid",
+	[XNOTE_P2M_MISSING] = "missing",
+};
+
 const char *xnote_p2m_kind_name(enum xnote_p2m_kind k)
 {
-	switch (k) {
-	case XNOTE_P2M_VALID: return "valid";
-	case XNOTE_P2M_IDENTITY: return "identity";
-	case XNOTE_P2M_FOREIGN: return "foreign";
-	case XNOTE_P2M_INVALID: return "invalid";
-	case XNOTE_P2M_MISSING: return "missing";
-	}
-	return "?";
+	return (unsigned)k < sizeof(kind_names) / sizeof(kind_names[0]) && kind_names[k] ?
+	       kind_names[k] : "?";
 }
 
 /* The most repeated non-zero value of e[], if it repeats at all. */

@@ -5,8 +5,7 @@
  * Everything is found from CRASH_INFO (xen_phys_start) and VMCOREINFO_XEN
  * alone; xen-syms only adds PDX compression and the console symbols.
  */
-#include "xnote.h"
-#include "../common/le.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,17 +18,7 @@
 #define DIRECTMAP_SIZE (5ULL << 40)
 #define MAX_DOMAINS 65536
 
-static int set_err(struct xnote_xen *x, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(struct xnote_xen *x, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(x->err, sizeof(x->err), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define set_err(x, ...) xnote_set_err((x)->err, __VA_ARGS__)
 
 static int mread(struct xnote_xen *x, uint64_t ma, void *buf, size_t len, const char *what)
 {
@@ -43,15 +32,15 @@ static int mread(struct xnote_xen *x, uint64_t ma, void *buf, size_t len, const 
 	return XNOTE_OK;
 }
 
+static const char *const pgc_names[] = {
+	[XNOTE_PGC_4_0] = "4.0-4.13", [XNOTE_PGC_4_14] = "4.14-4.16",
+	[XNOTE_PGC_4_17] = "4.17", [XNOTE_PGC_4_18] = "4.18+",
+};
+
 const char *xnote_pgc_layout_name(enum xnote_pgc_layout l)
 {
-	switch (l) {
-	case XNOTE_PGC_4_0: return "4.0-4.13";
-	case XNOTE_PGC_4_14: return "4.14-4.16";
-	case XNOTE_PGC_4_17: return "4.17";
-	case XNOTE_PGC_4_18: return "4.18+";
-	}
-	return "?";
+	return (unsigned)l < sizeof(pgc_names) / sizeof(pgc_names[0]) && pgc_names[l] ?
+	       pgc_names[l] : "?";
 }
 
 enum xnote_pgc_layout xnote_pgc_layout_for(unsigned major, unsigned minor)

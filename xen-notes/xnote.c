@@ -1,11 +1,20 @@
 /* xnote.c - Xen crash note decoding, KEY=VALUE text, and the normalised notes
  * salvage writes into the Xen dumps it produces (formats.md §4.3-§4.6). */
-#include "xnote.h"
-#include "../common/le.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+int xnote_set_err(char err[XNOTE_ERR_MAX], int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, XNOTE_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return rc;
+}
 
 int xnote_parse_crash_info(const uint8_t *desc, size_t len, struct xnote_crash_info *out)
 {
