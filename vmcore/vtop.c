@@ -153,32 +153,21 @@ int vmc_vtop(vmc_dump *d, uint64_t va, uint64_t *pa)
 	return VMC_OK;
 }
 
+static int vtop_cb(void *d, uint64_t va, uint64_t *pa)
+{
+	return vmc_vtop(d, va, pa);
+}
+
 int vmc_read_virt(vmc_dump *d, uint64_t va, void *buf, size_t len)
 {
-	uint8_t *out = buf;
+	struct xnote_virt_fail f;
+	int rc = xnote_read_virt(vtop_cb, read_phys, d, va, buf, len, &f);
 
-	while (len) {
-		uint64_t pa;
-		size_t chunk = 4096 - (size_t)(va & 0xfff);
-		int rc;
-
-		if (chunk > len)
-			chunk = len;
-		rc = vmc_vtop(d, va, &pa);
-		if (rc != VMC_OK)
-			return rc;
-		rc = vmc_read_phys(d, pa, out, chunk);
-		if (rc == VMC_NOPAGE)
-			return vmc_set_err(d, VMC_NOPAGE,
-					   "virtual address 0x%llx (physical 0x%llx) is not in the dump",
-					   (unsigned long long)va, (unsigned long long)pa);
-		if (rc < 0)
-			return rc;
-		out += chunk;
-		len -= chunk;
-		va += chunk;
-	}
-	return VMC_OK;
+	if (rc == VMC_NOPAGE && f.in_read)
+		return vmc_set_err(d, VMC_NOPAGE,
+				   "virtual address 0x%llx (physical 0x%llx) is not in the dump",
+				   (unsigned long long)f.va, (unsigned long long)f.addr);
+	return rc;
 }
 
 int vmc_kernel_layout(vmc_dump *d, struct vmc_layout *out)

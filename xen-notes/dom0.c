@@ -49,6 +49,33 @@ int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint
 	return XNOTE_OK;
 }
 
+int xnote_read_virt(xnote_xlate_fn xlate, xnote_read_fn read, void *arg, uint64_t va,
+		    void *buf, size_t len, struct xnote_virt_fail *fail)
+{
+	uint8_t *out = buf;
+
+	while (len) {
+		size_t chunk = 4096 - (size_t)(va & 4095);
+		uint64_t a = 0;
+		int rc = xlate(arg, va, &a);
+		bool in_read = rc == XNOTE_OK;
+
+		if (chunk > len)
+			chunk = len;
+		if (in_read)
+			rc = read(arg, a, out, chunk);
+		if (rc != XNOTE_OK) {
+			if (fail)
+				*fail = (struct xnote_virt_fail){ va, a, in_read };
+			return rc;
+		}
+		out += chunk;
+		va += chunk;
+		len -= chunk;
+	}
+	return XNOTE_OK;
+}
+
 static bool starts_text(const uint8_t *p, size_t len)
 {
 	return len > 10 && memcmp(p, "OSRELEASE=", 10) == 0;

@@ -223,28 +223,19 @@ int xnote_xen_vtom(struct xnote_xen *x, uint64_t va, uint64_t *ma)
 	return XNOTE_OK;
 }
 
+static int vtom_cb(void *x, uint64_t va, uint64_t *ma)
+{
+	return xnote_xen_vtom(x, va, ma);
+}
+
+static int mread_cb(void *x, uint64_t ma, void *buf, size_t len)
+{
+	return mread(x, ma, buf, len, "xen memory");
+}
+
 int xnote_xen_read(struct xnote_xen *x, uint64_t va, void *buf, size_t len)
 {
-	uint8_t *out = buf;
-
-	while (len) {
-		size_t chunk = (size_t)(PAGE - (va & (PAGE - 1)));
-		uint64_t ma;
-		int rc;
-
-		if (chunk > len)
-			chunk = len;
-		rc = xnote_xen_vtom(x, va, &ma);
-		if (rc != XNOTE_OK)
-			return rc;
-		rc = mread(x, ma, out, chunk, "xen memory");
-		if (rc != XNOTE_OK)
-			return rc;
-		out += chunk;
-		va += chunk;
-		len -= chunk;
-	}
-	return XNOTE_OK;
+	return xnote_read_virt(vtom_cb, mread_cb, x, va, buf, len, NULL);
 }
 
 int xnote_read_string(xnote_read_fn read, void *arg, uint64_t ma, char *buf, size_t cap)

@@ -317,6 +317,18 @@ struct xnote_pt_stop {
 };
 int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint64_t clear,
 		  uint64_t va, uint64_t *ma, struct xnote_pt_stop *stop);
+/* Read len bytes at virtual address va, one 4 KiB page at a time: xlate
+ * gives the address of each page, read reads from there (both get arg).  The
+ * first status other than XNOTE_OK (VMC-style 0/1/negative codes pass through
+ * unchanged) is returned; fail (optional) then says where and whether the
+ * read or the translation failed. */
+typedef int (*xnote_xlate_fn)(void *arg, uint64_t va, uint64_t *addr);
+struct xnote_virt_fail {
+	uint64_t va, addr;   /* addr: valid when in_read */
+	bool in_read;
+};
+int xnote_read_virt(xnote_xlate_fn xlate, xnote_read_fn read, void *arg, uint64_t va,
+		    void *buf, size_t len, struct xnote_virt_fail *fail);
 /* Does this page start dom0's VMCOREINFO?  Accepts Linux's vmcoreinfo_note
  * (an ELF note "VMCOREINFO" at offset 0, text after it) and the
  * vmcoreinfo_data page (text at offset 0).  On success *text and *len give
