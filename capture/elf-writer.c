@@ -10,7 +10,9 @@
  * are found in a first pass and the data written in a second.
  */
 #include "internal.h"
+#include "../common/le.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +43,6 @@ struct ew {
 	size_t nruns, cap;
 	uint8_t *page;
 };
-
-static void le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++, v >>= 8) p[i] = (uint8_t)v; }
-static void le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++, v >>= 8) p[i] = (uint8_t)v; }
 
 static int source_segments(struct ew *w)
 {
@@ -212,21 +210,21 @@ int cap_write_elf(struct cap_ctx *c)
 		goto out;
 	}
 	memcpy(hdr, "\177ELF\2\1\1", 7);
-	le16(hdr + 16, 4);                              /* ET_CORE */
-	le16(hdr + 18, vmc_elf_machine(c->src) ? vmc_elf_machine(c->src) : 62);
-	le32(hdr + 20, 1);
-	le64(hdr + 32, EHDR);                           /* e_phoff */
-	le64(hdr + 40, xnum ? EHDR + phnum * PHDR : 0); /* e_shoff */
-	le16(hdr + 52, EHDR);
-	le16(hdr + 54, PHDR);
-	le16(hdr + 56, xnum ? PN_XNUM : (uint16_t)phnum);
-	le16(hdr + 58, xnum ? SHDR : 0);
-	le16(hdr + 60, xnum ? 1 : 0);
+	le_put16(hdr + 16, ET_CORE);
+	le_put16(hdr + 18, vmc_elf_machine(c->src) ? vmc_elf_machine(c->src) : EM_X86_64);
+	le_put32(hdr + 20, 1);
+	le_put64(hdr + 32, EHDR);                           /* e_phoff */
+	le_put64(hdr + 40, xnum ? EHDR + phnum * PHDR : 0); /* e_shoff */
+	le_put16(hdr + 52, EHDR);
+	le_put16(hdr + 54, PHDR);
+	le_put16(hdr + 56, xnum ? PN_XNUM : (uint16_t)phnum);
+	le_put16(hdr + 58, xnum ? SHDR : 0);
+	le_put16(hdr + 60, xnum ? 1 : 0);
 	uint8_t *ph = hdr + EHDR;
-	le32(ph, 4);                                    /* PT_NOTE */
-	le64(ph + 8, note_off);
-	le64(ph + 32, note_len);
-	le64(ph + 40, note_len);
+	le_put32(ph, PT_NOTE);
+	le_put64(ph + 8, note_off);
+	le_put64(ph + 32, note_len);
+	le_put64(ph + 40, note_len);
 	uint64_t off = data_off;
 	for (size_t i = 0; i < w.nruns; i++) {
 		uint64_t pa, fs, ms;
@@ -235,18 +233,18 @@ int cap_write_elf(struct cap_ctx *c)
 		uint8_t *p = ph + (i + 1) * PHDR;
 		/* keep p_offset congruent to p_paddr modulo the page, as /proc/vmcore does */
 		off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
-		le32(p, 1);                             /* PT_LOAD */
-		le32(p + 4, 7);                         /* RWX, as /proc/vmcore */
-		le64(p + 8, off);
-		le64(p + 16, s->vaddr ? s->vaddr + (pa - s->paddr) : 0);
-		le64(p + 24, pa);
-		le64(p + 32, fs);
-		le64(p + 40, ms);
+		le_put32(p, PT_LOAD);
+		le_put32(p + 4, 7);                         /* RWX, as /proc/vmcore */
+		le_put64(p + 8, off);
+		le_put64(p + 16, s->vaddr ? s->vaddr + (pa - s->paddr) : 0);
+		le_put64(p + 24, pa);
+		le_put64(p + 32, fs);
+		le_put64(p + 40, ms);
 		off += fs;
 		total += (w.runs[i].nfile);
 	}
 	if (xnum)
-		le32(hdr + EHDR + phnum * PHDR + 44, (uint32_t)phnum);  /* sh_info */
+		le_put32(hdr + EHDR + phnum * PHDR + 44, (uint32_t)phnum);  /* sh_info */
 	cap_progress_init(&c->prog, c->o->progress, c->o->progress_interval, "writing", total);
 	rc = cap_sink_reserve(&c->sink, data_off);
 	if (rc == 0)
@@ -295,7 +293,7 @@ int cap_write_elf(struct cap_ctx *c)
 	cap_progress_end(&c->prog, c->pages_done, c->r->bytes_in);
 	if (rc < 0) {
 		uint8_t fl[4];
-		le32(fl, ELF_INCOMPLETE);
+		le_put32(fl, ELF_INCOMPLETE);
 		c->sink.cache_len = 0;
 		cap_sink_patch(&c->sink, 48, fl, 4);
 		cap_sink_sync(&c->sink);

@@ -10,15 +10,13 @@
  * incomplete flag is set, as makedumpfile does.
  */
 #include "internal.h"
+#include "../common/le.h"
+#include "../vmcore/kdump-format.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define KD_HDR_SIZE 464
-#define KD_SUB_SIZE 104
-#define KD_DESC 24
-#define KD_STATUS_INCOMPLETE 0x08
 #define DESC_BUF 4096            /* descriptors buffered before a write */
 
 struct kw {
@@ -34,18 +32,6 @@ struct kw {
 	uint8_t *cbuf;            /* main-thread compression output */
 	uint8_t *vbuf;            /* page re-read to confirm a duplicate */
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
 
 /* utsname: the source's kdump header, else init_uts_ns in the dump's memory,
  * else what VMCOREINFO says. */
@@ -101,18 +87,18 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 
 	if (!blk)
 		return -ENOMEM;
-	memcpy(blk, "KDUMP   ", 8);
-	put_le32(blk + 8, 6);
-	fill_utsname(src, blk + 12);
+	memcpy(blk, KDUMP_SIGNATURE, KDUMP_SIG_LEN);
+	le_put32(blk + KDUMP_HDR_VERSION, KDUMP_VERSION_MAX);
+	fill_utsname(src, blk + KDUMP_HDR_UTSNAME);
 	if (vmc_vmci_crashtime(src, &t) != VMC_OK)
 		vmc_kdump_timestamp(src, &t);
-	put_le64(blk + 408, (uint64_t)t);
-	put_le32(blk + 424, w->codec);
-	put_le32(blk + 428, (uint32_t)w->ps);
-	put_le32(blk + 432, sub_blocks);
-	put_le32(blk + 436, bitmap_blocks);
-	put_le32(blk + 440, c->plan.max_pfn > UINT32_MAX ? UINT32_MAX : (uint32_t)c->plan.max_pfn);
-	put_le32(blk + 460, (uint32_t)vmc_cpu_count(src));
+	le_put64(blk + KDUMP_HDR_TIMESTAMP, (uint64_t)t);
+	le_put32(blk + KDUMP_HDR_STATUS, w->codec);
+	le_put32(blk + KDUMP_HDR_BLOCK_SIZE, (uint32_t)w->ps);
+	le_put32(blk + KDUMP_HDR_SUB_HDR_SIZE, sub_blocks);
+	le_put32(blk + KDUMP_HDR_BITMAP_BLOCKS, bitmap_blocks);
+	le_put32(blk + KDUMP_HDR_MAX_MAPNR, c->plan.max_pfn > UINT32_MAX ? UINT32_MAX : (uint32_t)c->plan.max_pfn);
+	le_put32(blk + KDUMP_HDR_NR_CPUS, (uint32_t)vmc_cpu_count(src));
 	rc = cap_sink_write(&c->sink, 0, blk, w->ps);
 	free(blk);
 	if (rc < 0)
@@ -123,7 +109,7 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 		const struct vmc_note *n = vmc_note(src, i);
 		if (n->type == 0 && strcmp(n->name, "VMCOREINFO") == 0 && notes &&
 		    n->desc >= notes && n->desc < notes + note_len) {
-			vmci_off = w->ps + KD_SUB_SIZE + (uint64_t)(n->desc - notes);
+			vmci_off = w->ps + KDUMP_SUB_SIZE + (uint64_t)(n->desc - notes);
 			vmci_len = n->descsz_declared;
 			break;
 		}
@@ -138,15 +124,15 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 		phys_base = lay.phys_base;
 	else
 		vmc_kdump_phys_base(src, &phys_base);
-	put_le64(sub + 0, phys_base);
-	put_le32(sub + 8, (uint32_t)c->plan.level);
-	put_le64(sub + 32, vmci_off);
-	put_le64(sub + 40, vmci_len);
-	put_le64(sub + 48, note_len ? w->ps + KD_SUB_SIZE : 0);
-	put_le64(sub + 56, note_len);
-	put_le64(sub + 96, c->plan.max_pfn);
+	le_put64(sub + KDUMP_SUB_PHYS_BASE, phys_base);
+	le_put32(sub + KDUMP_SUB_DUMP_LEVEL, (uint32_t)c->plan.level);
+	le_put64(sub + KDUMP_SUB_OFF_VMCOREINFO, vmci_off);
+	le_put64(sub + KDUMP_SUB_SIZE_VMCOREINFO, vmci_len);
+	le_put64(sub + KDUMP_SUB_OFF_NOTE, note_len ? w->ps + KDUMP_SUB_SIZE : 0);
+	le_put64(sub + KDUMP_SUB_SIZE_NOTE, note_len);
+	le_put64(sub + KDUMP_SUB_MAX_MAPNR_64, c->plan.max_pfn);
 	if (note_len)
-		memcpy(sub + KD_SUB_SIZE, notes, note_len);
+		memcpy(sub + KDUMP_SUB_SIZE, notes, note_len);
 	rc = cap_sink_write(&c->sink, w->ps, sub, sublen);
 	free(sub);
 	(void)num_dumpable;
@@ -158,8 +144,8 @@ static int flush_descs(struct kw *w)
 	int rc;
 	if (!w->ndesc)
 		return 0;
-	rc = cap_sink_write(&w->c->sink, w->desc_off + w->desc_base * KD_DESC, w->descs,
-			    w->ndesc * KD_DESC);
+	rc = cap_sink_write(&w->c->sink, w->desc_off + w->desc_base * KDUMP_PD_LEN, w->descs,
+			    w->ndesc * KDUMP_PD_LEN);
 	if (rc < 0)
 		return rc;
 	w->desc_base += w->ndesc;
@@ -169,11 +155,11 @@ static int flush_descs(struct kw *w)
 
 static int add_desc(struct kw *w, uint64_t off, uint32_t size, uint32_t flags)
 {
-	uint8_t *d = w->descs + w->ndesc * KD_DESC;
-	put_le64(d, off);
-	put_le32(d + 8, size);
-	put_le32(d + 12, flags);
-	put_le64(d + 16, 0);
+	uint8_t *d = w->descs + w->ndesc * KDUMP_PD_LEN;
+	le_put64(d + KDUMP_PD_OFFSET, off);
+	le_put32(d + KDUMP_PD_SIZE, size);
+	le_put32(d + KDUMP_PD_FLAGS, flags);
+	le_put64(d + KDUMP_PD_PAGE_FLAGS, 0);
 	w->ndesc++;
 	w->next_index++;
 	if (w->ndesc == DESC_BUF)
@@ -255,31 +241,27 @@ static int salvage_partial(struct kw *w, int err)
 	c->sink.cache_len = 0;   /* unwritten data is lost anyway */
 	/* buffered descriptors: keep those whose data is entirely on disk */
 	for (size_t i = 0; i < w->ndesc; i++) {
-		uint8_t *d = w->descs + i * KD_DESC;
-		uint64_t off = 0, size = 0;
-		for (int k = 7; k >= 0; k--)
-			off = off << 8 | d[k];
-		for (int k = 3; k >= 0; k--)
-			size = size << 8 | d[8 + k];
+		uint8_t *d = w->descs + i * KDUMP_PD_LEN;
+		uint64_t off = le_get64(d + KDUMP_PD_OFFSET), size = le_get32(d + KDUMP_PD_SIZE);
 		if (off && off + size > valid)
-			memset(d, 0, KD_DESC);
+			memset(d, 0, KDUMP_PD_LEN);
 	}
 	uint64_t kept = 0;
 	for (size_t i = 0; i < w->ndesc; i++)
 		for (int k = 0; k < 8; k++)
-			if (w->descs[i * KD_DESC + k]) {
+			if (w->descs[i * KDUMP_PD_LEN + k]) {
 				kept++;
 				break;
 			}
 	if (w->ndesc)
-		cap_sink_patch(&c->sink, w->desc_off + w->desc_base * KD_DESC, w->descs,
-			       w->ndesc * KD_DESC);
+		cap_sink_patch(&c->sink, w->desc_off + w->desc_base * KDUMP_PD_LEN, w->descs,
+			       w->ndesc * KDUMP_PD_LEN);
 	/* descriptors flushed earlier all point at data that was on disk then */
 	c->r->pages_written = w->desc_base + kept;
 	c->r->pages_written -= c->r->pages_unreadable < c->r->pages_written ?
 			       c->r->pages_unreadable : c->r->pages_written;
-	put_le32(st, w->codec | KD_STATUS_INCOMPLETE);
-	int prc = cap_sink_patch(&c->sink, 424, st, 4);
+	le_put32(st, w->codec | KDUMP_DH_COMPRESSED_INCOMPLETE);
+	int prc = cap_sink_patch(&c->sink, KDUMP_HDR_STATUS, st, 4);
 	cap_sink_sync(&c->sink);
 	c->r->incomplete = true;
 	return cap_fail(c->r, CAP_INCOMPLETE, "writing %s: %s; dump incomplete%s",
@@ -353,13 +335,13 @@ int cap_write_kdump(struct cap_ctx *c)
 	}
 	num = pl->pages_dumpable;
 	vmc_note_bytes(c->src, &note_len);
-	uint32_t sub_blocks = (uint32_t)((KD_SUB_SIZE + note_len + w.ps - 1) / w.ps);
+	uint32_t sub_blocks = (uint32_t)((KDUMP_SUB_SIZE + note_len + w.ps - 1) / w.ps);
 	uint64_t bm_each = ((pl->max_pfn + 7) / 8 + w.ps - 1) / w.ps;
 	w.bm1_off = (1 + (uint64_t)sub_blocks) * w.ps;
 	w.bm2_off = w.bm1_off + bm_each * w.ps;
 	w.desc_off = w.bm2_off + bm_each * w.ps;
-	w.data_start = w.desc_off + KD_DESC * num;
-	w.descs = malloc(DESC_BUF * KD_DESC);
+	w.data_start = w.desc_off + KDUMP_PD_LEN * num;
+	w.descs = malloc(DESC_BUF * KDUMP_PD_LEN);
 	w.cbuf = malloc(cap_codec_bound(w.ps));
 	w.vbuf = malloc(w.ps);
 	if (!w.descs || !w.cbuf || !w.vbuf) {

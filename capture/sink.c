@@ -8,6 +8,8 @@
  * ENOSPC the writer can tell which pages were saved.
  */
 #include "internal.h"
+#include "../common/le.h"
+#include "../vmcore/kdump-format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,14 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define FLAT_HDR_SIZE 4096
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
 
 static int write_all(struct cap_sink *s, const void *buf, size_t len, uint64_t off,
 		     size_t *done)
@@ -157,9 +151,9 @@ static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 	if (!len)
 		return 0;
 	if (s->flat) {
-		uint8_t hdr[16];
-		put_be64(hdr, off);
-		put_be64(hdr + 8, len);
+		uint8_t hdr[FLAT_REC_HDR];
+		be_put64(hdr, off);
+		be_put64(hdr + 8, len);
 		rc = write_all(s, hdr, sizeof(hdr), 0, &done);
 		if (rc == 0)
 			rc = write_all(s, buf, len, 0, &done);
@@ -208,9 +202,9 @@ int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
 		uint8_t hdr[FLAT_HDR_SIZE];
 		size_t done;
 		memset(hdr, 0, sizeof(hdr));
-		memcpy(hdr, "makedumpfile", 12);
-		put_be64(hdr + 16, 1);  /* TYPE_FLAT_HEADER */
-		put_be64(hdr + 24, 1);  /* VERSION_FLAT_HEADER */
+		memcpy(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE) - 1);
+		be_put64(hdr + FLAT_HDR_TYPE, FLAT_TYPE_HEADER);
+		be_put64(hdr + FLAT_HDR_VERSION, FLAT_VERSION);
 		return write_all(s, hdr, sizeof(hdr), 0, &done);
 	}
 	return 0;

@@ -6,14 +6,22 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <pthread.h>
 #include <stdlib.h>
+
+/* lzo_init once per process, whichever thread decompresses first */
+static pthread_once_t lzo_once = PTHREAD_ONCE_INIT;
+static int lzo_state;   /* 1 ok, -1 failed; written once, under lzo_once */
+
+static void lzo_setup(void)
+{
+	lzo_state = lzo_init() == LZO_E_OK ? 1 : -1;
+}
 
 static int lzo_ready(void)
 {
-	static int state; /* 0 untried, 1 ok, -1 failed */
-	if (!state)
-		state = lzo_init() == LZO_E_OK ? 1 : -1;
-	return state;
+	pthread_once(&lzo_once, lzo_setup);
+	return lzo_state;
 }
 
 void vmc_codec_free(vmc_dump *d)

@@ -1,5 +1,6 @@
 /* dump.c - the vmc_dump object: errors, warnings, probing and format dispatch. */
 #include "internal.h"
+#include "kdump-format.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +24,7 @@ void vmc_dump_destroy(vmc_dump *d)
 		d->io->destroy(d->io);
 	vmc_elf_free(&d->elf);
 	vmc_kdump_free(&d->kd);
-	free(d->note_bytes);
-	free(d->notes);
-	free(d->note_names);
-	free(d->cpus);
+	vmc_notes_free(d);
 	vmc_kv_free(&d->vmci);
 	vmc_kv_free(&d->xen_vmci);
 	free(d->ranges);
@@ -75,7 +73,7 @@ int vmc_warn(vmc_dump *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	/* identical warnings (e.g. per-CPU quirks) are kept once with a count */
+	/* identical warnings (e.g. per-CPU quirks) are kept once */
 	for (size_t i = 0; i < d->nwarnings; i++)
 		if (strcmp(d->warnings[i], buf) == 0)
 			return VMC_OK;
@@ -166,7 +164,7 @@ static int open_io(vmc_dump *d, struct vmc_io *io)
 		if (rc < 0)
 			return vmc_prefix_err(d, rc, "cannot read file header");
 	}
-	if (got >= 8 && memcmp(head, "KDUMP   ", 8) == 0) {
+	if (got >= KDUMP_SIG_LEN && memcmp(head, KDUMP_SIGNATURE, KDUMP_SIG_LEN) == 0) {
 		rc = vmc_kdump_open(d);
 	} else if (got >= 8 && memcmp(head, "DISKDUMP", 8) == 0) {
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
@@ -241,11 +239,11 @@ uint64_t vmc_pages_present(const vmc_dump *d) { return d->pages_present; }
 const char *vmc_arch(const vmc_dump *d)
 {
 	switch (d->machine) {
-	case 62:
+	case EM_X86_64:
 		return "x86_64";
-	case 3:
+	case EM_386:
 		return "i386";
-	case 183:
+	case EM_AARCH64:
 		return "aarch64";
 	default:
 		return NULL;
@@ -373,21 +371,21 @@ int vmc_read_phys(vmc_dump *d, uint64_t paddr, void *buf, size_t len)
 	return VMC_OK;
 }
 
-int vmc_kdump_dump_level(const vmc_dump *d, int *level)
-{
-	if (d->format != VMC_FMT_KDUMP || d->kd.version < 1)
-		return VMC_ERR_NOTFOUND;
-	*level = d->kd.dump_level;
-	return VMC_OK;
-}
-
-int vmc_kdump_header_version(const vmc_dump *d, int *version)
-{
-	if (d->format != VMC_FMT_KDUMP)
-		return VMC_ERR_NOTFOUND;
-	*version = d->kd.version;
-	return VMC_OK;
-}
+/* The kdump header facts: VMC_ERR_NOTFOUND unless the dump is kdump and
+ * has the field (present), else the field in *out. */
+#define KDUMP_FACT(fn, type, present, field)                                   \
+	int fn(const vmc_dump *d, type *out)                                   \
+	{                                                                      \
+		if (d->format != VMC_FMT_KDUMP || !(present))                  \
+			return VMC_ERR_NOTFOUND;                               \
+		*out = d->kd.field;                                            \
+		return VMC_OK;                                                 \
+	}
+KDUMP_FACT(vmc_kdump_dump_level, int, d->kd.version >= 1, dump_level)
+KDUMP_FACT(vmc_kdump_header_version, int, true, version)
+KDUMP_FACT(vmc_kdump_timestamp, int64_t, d->kd.timestamp != 0, timestamp)
+KDUMP_FACT(vmc_kdump_phys_base, uint64_t, true, phys_base)
+#undef KDUMP_FACT
 
 const char *vmc_kdump_utsname(const vmc_dump *d, const char *field)
 {
@@ -399,20 +397,4 @@ const char *vmc_kdump_utsname(const vmc_dump *d, const char *field)
 		if (strcmp(field, names[i]) == 0)
 			return d->kd.utsname[i][0] ? d->kd.utsname[i] : NULL;
 	return NULL;
-}
-
-int vmc_kdump_timestamp(const vmc_dump *d, int64_t *secs)
-{
-	if (d->format != VMC_FMT_KDUMP || d->kd.timestamp == 0)
-		return VMC_ERR_NOTFOUND;
-	*secs = d->kd.timestamp;
-	return VMC_OK;
-}
-
-int vmc_kdump_phys_base(const vmc_dump *d, uint64_t *phys_base)
-{
-	if (d->format != VMC_FMT_KDUMP)
-		return VMC_ERR_NOTFOUND;
-	*phys_base = d->kd.phys_base;
-	return VMC_OK;
 }

@@ -12,18 +12,12 @@
 #define EHDR_SIZE 64
 #define PHDR_SIZE 56
 #define SHDR_SIZE 64
-#define PT_LOAD 1
-#define PT_NOTE 4
-#define PN_XNUM 0xffff
-#define ET_CORE 4
 #define ELF_INCOMPLETE 0x1   /* makedumpfile's e_flags bit for a cut-short dump */
-#define MAX_OVERLAP 64
 
 void vmc_elf_free(struct vmc_elf *e)
 {
 	free(e->loads);
-	free(e->by_paddr);
-	free(e->cover_end);
+	free(e->cover_end);   /* by_paddr and scratch share its allocation */
 	memset(e, 0, sizeof(*e));
 }
 
@@ -42,12 +36,12 @@ static int cmp_by_paddr(const void *a, const void *b)
 
 static int read_phnum(vmc_dump *d, const uint8_t *eh, uint64_t *phnum)
 {
-	uint64_t shoff = vmc_le64(eh + 40);
-	uint16_t shentsize = vmc_le16(eh + 58);
+	uint64_t shoff = le_get64(eh + 40);
+	uint16_t shentsize = le_get16(eh + 58);
 	uint8_t sh[SHDR_SIZE];
 	int rc;
 
-	*phnum = vmc_le16(eh + 56);
+	*phnum = le_get16(eh + 56);
 	if (*phnum != PN_XNUM)
 		return VMC_OK;
 	/* extended numbering: the count is in section header 0's sh_info */
@@ -57,7 +51,7 @@ static int read_phnum(vmc_dump *d, const uint8_t *eh, uint64_t *phnum)
 	rc = vmc_io_read_exact(d, sh, sizeof(sh), shoff, "ELF section header 0");
 	if (rc < 0)
 		return rc;
-	*phnum = vmc_le32(sh + 44);
+	*phnum = le_get32(sh + 44);
 	return VMC_OK;
 }
 
@@ -69,9 +63,9 @@ static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_
 
 	for (uint64_t i = 0; i < phnum; i++) {
 		const uint8_t *p = ph + i * PHDR_SIZE;
-		if (vmc_le32(p) != PT_NOTE)
+		if (le_get32(p) != PT_NOTE)
 			continue;
-		uint64_t off = vmc_le64(p + 8), sz = vmc_le64(p + 32), end;
+		uint64_t off = le_get64(p + 8), sz = le_get64(p + 32), end;
 		if (sz == 0) {
 			vmc_warn(d, "empty PT_NOTE (program header %llu)", (unsigned long long)i);
 			continue;
@@ -84,7 +78,7 @@ static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_
 					   (unsigned long long)off, (unsigned long long)fsize);
 		total += (size_t)sz;
 		n++;
-		if (vmc_le64(p + 48) == 8)
+		if (le_get64(p + 48) == 8)
 			align = 8;
 	}
 	if (!n)
@@ -100,8 +94,8 @@ static int collect_notes(vmc_dump *d, const uint8_t *ph, uint64_t phnum, uint64_
 	n = 0;
 	for (uint64_t i = 0; i < phnum; i++) {
 		const uint8_t *p = ph + i * PHDR_SIZE;
-		uint64_t off = vmc_le64(p + 8), sz = vmc_le64(p + 32);
-		if (vmc_le32(p) != PT_NOTE || sz == 0)
+		uint64_t off = le_get64(p + 8), sz = le_get64(p + 32);
+		if (le_get32(p) != PT_NOTE || sz == 0)
 			continue;
 		rc = vmc_io_read_exact(d, d->note_bytes + d->note_len, (size_t)sz, off, "PT_NOTE");
 		if (rc < 0)
@@ -125,14 +119,18 @@ static int build_index(vmc_dump *d)
 	struct vmc_elf *e = &d->elf;
 	uint64_t ps = d->page_size, maxend = 0;
 	struct vmc_range *avail;
-	size_t na = 0;
+	size_t na = 0, n = e->nloads ? e->nloads : 1;
 
-	e->by_paddr = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->by_paddr));
-	e->cover_end = malloc((e->nloads ? e->nloads : 1) * sizeof(*e->cover_end));
-	d->ranges = malloc((e->nloads ? e->nloads : 1) * sizeof(*d->ranges));
-	avail = malloc((e->nloads ? e->nloads : 1) * sizeof(*avail));
-	struct paddr_idx *pi = malloc((e->nloads ? e->nloads : 1) * sizeof(*pi));
-	if (!e->by_paddr || !e->cover_end || !d->ranges || !avail || !pi) {
+	/* nloads is bounded by the program headers read, so this cannot overflow */
+	e->cover_end = malloc(n * (sizeof(uint64_t) + 2 * sizeof(size_t)));
+	if (e->cover_end) {
+		e->by_paddr = (size_t *)(e->cover_end + n);
+		e->scratch = e->by_paddr + n;
+	}
+	d->ranges = malloc(n * sizeof(*d->ranges));
+	avail = malloc(n * sizeof(*avail));
+	struct paddr_idx *pi = malloc(n * sizeof(*pi));
+	if (!e->cover_end || !d->ranges || !avail || !pi) {
 		free(avail);
 		free(pi);
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
@@ -196,21 +194,21 @@ int vmc_elf_open(vmc_dump *d)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
 				   "ELF header: data encoding %u; only little-endian vmcores are supported",
 				   eh[5]);
-	if (vmc_le16(eh + 16) != ET_CORE)
+	if (le_get16(eh + 16) != ET_CORE)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
-				   "ELF header: type %u is not a core file", vmc_le16(eh + 16));
-	if (vmc_le16(eh + 54) != PHDR_SIZE)
+				   "ELF header: type %u is not a core file", le_get16(eh + 16));
+	if (le_get16(eh + 54) != PHDR_SIZE)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
 				   "ELF header: program header size %u, expected %d",
-				   vmc_le16(eh + 54), PHDR_SIZE);
+				   le_get16(eh + 54), PHDR_SIZE);
 	d->format = VMC_FMT_ELF;
-	d->machine = e->machine = vmc_le16(eh + 18);
-	e->e_flags = vmc_le32(eh + 48);
+	d->machine = e->machine = le_get16(eh + 18);
+	e->e_flags = le_get32(eh + 48);
 	if (e->e_flags & ELF_INCOMPLETE) {
 		d->incomplete = true;
 		vmc_warn(d, "ELF header marks the dump incomplete (it was cut short when written)");
 	}
-	phoff = vmc_le64(eh + 32);
+	phoff = le_get64(eh + 32);
 	rc = read_phnum(d, eh, &phnum);
 	if (rc < 0)
 		return rc;
@@ -251,7 +249,7 @@ int vmc_elf_open(vmc_dump *d)
 	}
 
 	for (uint64_t i = 0; i < phnum; i++)
-		e->nloads += vmc_le32(ph + i * PHDR_SIZE) == PT_LOAD;
+		e->nloads += le_get32(ph + i * PHDR_SIZE) == PT_LOAD;
 	e->loads = calloc(e->nloads ? e->nloads : 1, sizeof(*e->loads));
 	if (!e->loads) {
 		rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
@@ -263,14 +261,14 @@ int vmc_elf_open(vmc_dump *d)
 		struct vmc_elf_load *l;
 		uint64_t lend;
 
-		if (vmc_le32(p) != PT_LOAD)
+		if (le_get32(p) != PT_LOAD)
 			continue;
 		l = &e->loads[e->nloads];
-		l->offset = vmc_le64(p + 8);
-		l->vaddr = vmc_le64(p + 16);
-		l->paddr = vmc_le64(p + 24);
-		l->filesz = vmc_le64(p + 32);
-		l->memsz = vmc_le64(p + 40);
+		l->offset = le_get64(p + 8);
+		l->vaddr = le_get64(p + 16);
+		l->paddr = le_get64(p + 24);
+		l->filesz = le_get64(p + 32);
+		l->memsz = le_get64(p + 40);
 		l->filesz_declared = l->filesz;
 		if (l->filesz > l->memsz) {
 			vmc_warn(d, "PT_LOAD %zu: p_filesz 0x%llx larger than p_memsz 0x%llx; using p_filesz",
@@ -302,11 +300,13 @@ out:
 	return rc;
 }
 
-/* Loads touching [start, end), into out (indices), count returned. */
-static size_t touching(const vmc_dump *d, uint64_t start, uint64_t end, size_t *out)
+/* Loads touching [start, end), any number of them (a page may be mapped by
+ * every segment): touch_first gives the walk's start, touch_next the next
+ * touching load's index, false when there is none left. */
+static size_t touch_first(const vmc_dump *d, uint64_t end)
 {
 	const struct vmc_elf *e = &d->elf;
-	size_t lo = 0, hi = e->nloads, n = 0;
+	size_t lo = 0, hi = e->nloads;
 
 	/* first index in by_paddr whose paddr >= end */
 	while (lo < hi) {
@@ -316,23 +316,50 @@ static size_t touching(const vmc_dump *d, uint64_t start, uint64_t end, size_t *
 		else
 			hi = mid;
 	}
-	while (lo > 0 && e->cover_end[lo - 1] > start && n < MAX_OVERLAP) {
-		size_t idx = e->by_paddr[--lo];
-		const struct vmc_elf_load *l = &e->loads[idx];
-		if (l->paddr + l->memsz > start)
-			out[n++] = idx;
+	return lo;
+}
+
+static bool touch_next(const vmc_dump *d, uint64_t start, size_t *pos, size_t *idx)
+{
+	const struct vmc_elf *e = &d->elf;
+
+	while (*pos > 0 && e->cover_end[*pos - 1] > start) {
+		size_t i = e->by_paddr[--*pos];
+		if (e->loads[i].paddr + e->loads[i].memsz > start) {
+			*idx = i;
+			return true;
+		}
 	}
+	return false;
+}
+
+/* Loads touching [start, end) into the dump's scratch array (one slot per
+ * load, so it never overflows), count returned. */
+static size_t touching(vmc_dump *d, uint64_t start, uint64_t end)
+{
+	size_t pos = touch_first(d, end), n = 0, idx;
+
+	while (touch_next(d, start, &pos, &idx))
+		d->elf.scratch[n++] = idx;
 	return n;
+}
+
+/* Whether exactly one load touches [start, end) (its index in *idx). */
+static bool touching_one(const vmc_dump *d, uint64_t start, uint64_t end, size_t *idx)
+{
+	size_t pos = touch_first(d, end), other;
+
+	return touch_next(d, start, &pos, idx) && !touch_next(d, start, &pos, &other);
 }
 
 int vmc_elf_page_state(const vmc_dump *d, uint64_t pfn)
 {
 	uint64_t ps = d->page_size, start = pfn * ps, end = start + ps;
-	size_t idx[MAX_OVERLAP], n = touching(d, start, end, idx);
+	size_t pos = touch_first(d, end), i;
 	int state = VMC_PAGE_HOLE;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct vmc_elf_load *l = &d->elf.loads[idx[i]];
+	while (touch_next(d, start, &pos, &i)) {
+		const struct vmc_elf_load *l = &d->elf.loads[i];
 		if (l->paddr < end && l->paddr + l->filesz > start)
 			return VMC_PAGE_PRESENT;
 		if (l->paddr < end && l->paddr + l->filesz_declared > start)
@@ -352,7 +379,7 @@ static int cmp_desc_size(const void *a, const void *b)
 int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 {
 	uint64_t ps = d->page_size, start = pfn * ps, end = start + ps;
-	size_t idx[MAX_OVERLAP], n = touching(d, start, end, idx);
+	size_t *idx = d->elf.scratch, n = touching(d, start, end);
 	uint8_t *out = buf;
 	bool any = false;
 
@@ -410,19 +437,19 @@ int vmc_elf_load(const vmc_dump *d, size_t i, uint64_t *paddr, uint64_t *vaddr,
 size_t vmc_elf_read_run(vmc_dump *d, uint64_t pfn, size_t n, void *buf)
 {
 	uint64_t ps = d->page_size, start = pfn * ps;
-	size_t idx[MAX_OVERLAP], k = touching(d, start, start + ps, idx);
+	size_t idx;
 
-	if (k != 1)
+	if (!touching_one(d, start, start + ps, &idx))
 		return 0;
-	const struct vmc_elf_load *l = &d->elf.loads[idx[0]];
+	const struct vmc_elf_load *l = &d->elf.loads[idx];
 	if (l->paddr > start || l->paddr + l->filesz < start + ps)
 		return 0;
 	uint64_t avail = (l->paddr + l->filesz - start) / ps;
 	size_t m = avail < n ? (size_t)avail : n;
 	/* a second segment overlapping the run would take precedence: stop there */
 	for (size_t i = 1; i < m; i++) {
-		size_t j[MAX_OVERLAP];
-		if (touching(d, start + i * ps, start + (i + 1) * ps, j) != 1) {
+		size_t j;
+		if (!touching_one(d, start + i * ps, start + (i + 1) * ps, &j)) {
 			m = i;
 			break;
 		}

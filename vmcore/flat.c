@@ -7,12 +7,10 @@
  * reads binary-search.  Target ranges never written read as zeros.
  */
 #include "internal.h"
+#include "kdump-format.h"
 
 #include <stdlib.h>
 
-#define FLAT_HDR_SIZE 4096
-#define FLAT_REC_HDR 16
-#define FLAT_SIG "makedumpfile"
 /* Largest record or target offset accepted: far beyond any real dump, small
  * enough that offset arithmetic cannot overflow. */
 #define FLAT_MAX_OFF (1ULL << 52)
@@ -35,7 +33,7 @@ struct io_flat {
 
 bool vmc_is_flat_signature(const uint8_t *buf, size_t len)
 {
-	return len >= 24 && memcmp(buf, FLAT_SIG, sizeof(FLAT_SIG)) == 0;
+	return len >= FLAT_HDR_VERSION && memcmp(buf, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE)) == 0;
 }
 
 static size_t seg_find(const struct io_flat *f, uint64_t off)
@@ -223,11 +221,12 @@ int vmc_io_flat_create(vmc_dump *d, struct vmc_io *base, struct vmc_io **out)
 		rc = base->read(d, base, sh, sizeof(sh), 0, &got);
 		if (rc < 0)
 			goto fail;
-		if (got < sizeof(sh) || vmc_be64(sh + 16) != 1) {
+		if (got < sizeof(sh) || be_get64(sh + FLAT_HDR_TYPE) != FLAT_TYPE_HEADER) {
 			rc = vmc_set_err(d, VMC_ERR_CORRUPT,
-					 "flattened stream: header type %llu, expected 1",
+					 "flattened stream: header type %llu, expected %d",
 					 got < sizeof(sh) ? 0ULL :
-					 (unsigned long long)vmc_be64(sh + 16));
+					 (unsigned long long)be_get64(sh + FLAT_HDR_TYPE),
+					 FLAT_TYPE_HEADER);
 			goto fail;
 		}
 		if (base->size < FLAT_HDR_SIZE) {
@@ -246,7 +245,7 @@ int vmc_io_flat_create(vmc_dump *d, struct vmc_io *base, struct vmc_io **out)
 				 (unsigned long long)pos);
 			break;
 		}
-		int64_t tgt = (int64_t)vmc_be64(hdr), len = (int64_t)vmc_be64(hdr + 8);
+		int64_t tgt = (int64_t)be_get64(hdr), len = (int64_t)be_get64(hdr + 8);
 		if (tgt == -1 && len == -1) {
 			ended = true;
 			pos += FLAT_REC_HDR;

@@ -3,6 +3,9 @@
 #define SALVAGE_VMCORE_INTERNAL_H
 
 #include "vmcore.h"
+#include "../common/le.h"
+#include "../xen-notes/xnote.h"
+#include <elf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,8 +46,10 @@ struct vmc_elf {
 	uint32_t e_flags;
 	size_t nloads;
 	struct vmc_elf_load *loads;   /* program header order */
-	size_t *by_paddr;             /* indices into loads sorted by paddr */
+	/* one allocation, nloads entries each: */
 	uint64_t *cover_end;          /* running max of paddr+memsz in by_paddr order */
+	size_t *by_paddr;             /* indices into loads sorted by paddr */
+	size_t *scratch;              /* the loads touching one page */
 };
 
 struct vmc_kdump {
@@ -123,6 +128,7 @@ struct vmc_dump {
 	struct vmc_kv_store vmci, xen_vmci;
 	bool has_xen;
 	struct vmc_xen xen;
+	struct xnote_crash_info xen_ci; /* CRASH_INFO as parsed; xen is its public view */
 
 	struct vmc_range *ranges;
 	size_t nranges;
@@ -164,6 +170,8 @@ void vmc_kdump_free(struct vmc_kdump *k);
 int vmc_notes_parse_areas(vmc_dump *d, const size_t *starts, const size_t *lens,
 			  const uint64_t *offs, size_t nareas, uint64_t align_hint);
 int vmc_notes_finish(vmc_dump *d);
+/* Free the note copy, the parsed notes and the CPUs. */
+void vmc_notes_free(vmc_dump *d);
 /* Needs page access: call once the format reader is ready. */
 void vmc_xen_read_strings(vmc_dump *d);
 
@@ -178,31 +186,9 @@ void vmc_codec_free(vmc_dump *d);
 int vmc_decompress(vmc_dump *d, unsigned codec, const void *in, size_t inlen,
 		   void *out, size_t outlen);
 
-/* Little-endian field access on possibly unaligned bytes. */
-static inline uint16_t vmc_le16(const void *p)
-{
-	const uint8_t *b = p;
-	return (uint16_t)(b[0] | b[1] << 8);
-}
-static inline uint32_t vmc_le32(const void *p)
-{
-	const uint8_t *b = p;
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-	       (uint32_t)b[3] << 24;
-}
-static inline uint64_t vmc_le64(const void *p)
-{
-	const uint8_t *b = p;
-	return (uint64_t)vmc_le32(b) | (uint64_t)vmc_le32(b + 4) << 32;
-}
-static inline uint64_t vmc_be64(const void *p)
-{
-	const uint8_t *b = p;
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
+/* Xen (xen.c): called once a dump is open; turns a SALVAGE_XEN note (fixes
+ * made when the dump was written) into warnings. */
+void vmc_xen_after_open(vmc_dump *d);
 
 /* a + b, false on overflow. */
 static inline bool vmc_add_ok(uint64_t a, uint64_t b, uint64_t *r)

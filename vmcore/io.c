@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/magic.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -53,23 +54,28 @@ static void bus_handler(int sig)
 	raise(sig);
 }
 
+/* The SIGBUS handler is installed once per process, by whichever thread
+ * first reads through a mapping, and only over the default action. */
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+static bool bus_ours;   /* written once, under bus_once */
+
+static void bus_install(void)
+{
+	struct sigaction old, sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = bus_handler;
+	/* not blocked while handled: we leave with siglongjmp */
+	sa.sa_flags = SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	bus_ours = sigaction(SIGBUS, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+		   sigaction(SIGBUS, &sa, NULL) == 0;
+}
+
 static bool bus_handler_installed(void)
 {
-	static int state;   /* 0 untried, 1 ours, -1 someone else's handler */
-	if (!state) {
-		struct sigaction old, sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = bus_handler;
-		/* not blocked while handled: we leave with siglongjmp */
-		sa.sa_flags = SA_NODEFER;
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGBUS, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
-		    sigaction(SIGBUS, &sa, NULL) == 0)
-			state = 1;
-		else
-			state = -1;
-	}
-	return state == 1;
+	pthread_once(&bus_once, bus_install);
+	return bus_ours;
 }
 
 static struct win *window(struct io_fd *f, uint64_t off)

@@ -5,24 +5,23 @@
  * (one table look-up plus at most 64 word popcounts).
  */
 #include "internal.h"
+#include "kdump-format.h"
 
 #include <stdlib.h>
 
-#define KD_HDR_SIZE 464
-#define KD_SUB_SIZE 104
-#define KD_DESC_SIZE 24
 #define KD_RANK_BITS 4096
-#define KD_STATUS_INCOMPLETE 0x08
-#define KD_STATUS_EXCLUDED_VMEMMAP 0x10
-#define KD_CODECS (VMC_COMP_ZLIB | VMC_COMP_LZO | VMC_COMP_SNAPPY | VMC_COMP_ZSTD)
+
+/* the public codec bits are the header's and the descriptors' flags */
+_Static_assert(VMC_COMP_ZLIB == KDUMP_DH_COMPRESSED_ZLIB && VMC_COMP_LZO == KDUMP_DH_COMPRESSED_LZO &&
+	       VMC_COMP_SNAPPY == KDUMP_DH_COMPRESSED_SNAPPY &&
+	       VMC_COMP_ZSTD == KDUMP_DH_COMPRESSED_ZSTD, "VMC_COMP_* are kdump codec flags");
 /* Far beyond any real machine (2^44 frames = 64 PiB of 4 KiB pages); keeps
  * size arithmetic away from overflow. */
 #define KD_MAX_MAPNR (1ULL << 44)
 
 void vmc_kdump_free(struct vmc_kdump *k)
 {
-	free(k->bitmap1);
-	free(k->bitmap2);
+	free(k->bitmap1);   /* bitmap2 shares its allocation */
 	free(k->rank);
 	free(k->cbuf);
 	memset(k, 0, sizeof(*k));
@@ -36,10 +35,8 @@ static bool bit(const uint8_t *bm, uint64_t pfn)
 static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, uint64_t *off_note,
 			   uint64_t *size_note, uint64_t *off_vmci, uint64_t *size_vmci)
 {
-	uint8_t sub[KD_SUB_SIZE];
-	uint64_t need = k->version >= 6 ? 104 : k->version >= 5 ? 80 :
-			k->version >= 4 ? 64 : k->version >= 3 ? 48 :
-			k->version >= 2 ? 32 : 12;
+	uint8_t sub[KDUMP_SUB_SIZE];
+	uint64_t need = KDUMP_SUB_SIZE_V(k->version);
 	int rc;
 
 	memset(sub, 0, sizeof(sub));
@@ -50,15 +47,15 @@ static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, uint64_t *off_note,
 	rc = vmc_io_read_exact(d, sub, (size_t)need, k->block_size, "kdump sub header");
 	if (rc < 0)
 		return rc;
-	k->phys_base = vmc_le64(sub);
-	k->dump_level = (int)vmc_le32(sub + 8);
-	k->split = (int)vmc_le32(sub + 12);
-	*off_vmci = vmc_le64(sub + 32);
-	*size_vmci = vmc_le64(sub + 40);
-	*off_note = vmc_le64(sub + 48);
-	*size_note = vmc_le64(sub + 56);
+	k->phys_base = le_get64(sub + KDUMP_SUB_PHYS_BASE);
+	k->dump_level = (int)le_get32(sub + KDUMP_SUB_DUMP_LEVEL);
+	k->split = (int)le_get32(sub + KDUMP_SUB_SPLIT);
+	*off_vmci = le_get64(sub + KDUMP_SUB_OFF_VMCOREINFO);
+	*size_vmci = le_get64(sub + KDUMP_SUB_SIZE_VMCOREINFO);
+	*off_note = le_get64(sub + KDUMP_SUB_OFF_NOTE);
+	*size_note = le_get64(sub + KDUMP_SUB_SIZE_NOTE);
 	if (k->version >= 6) {
-		uint64_t m64 = vmc_le64(sub + 96);
+		uint64_t m64 = le_get64(sub + KDUMP_SUB_MAX_MAPNR_64);
 		if (m64)
 			k->max_mapnr = m64;
 	}
@@ -154,11 +151,13 @@ static int read_bitmaps(vmc_dump *d)
 	k->bitmap_bytes = bm_bytes;
 	/* round up to whole 64-bit words so popcounts can read words */
 	size_t alloc = (size_t)((bm_bytes + 7) / 8 * 8);
-	k->bitmap1 = calloc(1, alloc ? alloc : 8);
-	k->bitmap2 = calloc(1, alloc ? alloc : 8);
-	if (!k->bitmap1 || !k->bitmap2)
+	if (!alloc)
+		alloc = 8;
+	k->bitmap1 = calloc(2, alloc);
+	if (!k->bitmap1)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory for %llu-byte bitmaps",
 				   (unsigned long long)bm_bytes);
+	k->bitmap2 = k->bitmap1 + alloc;
 	rc = vmc_io_read_exact(d, k->bitmap1, (size_t)bm_bytes, bm_off, "kdump bitmap 1");
 	if (rc < 0)
 		return rc;
@@ -229,7 +228,7 @@ static int build_ranges(vmc_dump *d)
 int vmc_kdump_open(vmc_dump *d)
 {
 	struct vmc_kdump *k = &d->kd;
-	uint8_t h[KD_HDR_SIZE];
+	uint8_t h[KDUMP_HDR_SIZE];
 	uint64_t off_note = 0, size_note = 0, off_vmci = 0, size_vmci = 0;
 	int rc;
 
@@ -237,25 +236,25 @@ int vmc_kdump_open(vmc_dump *d)
 	if (rc < 0)
 		return rc;
 	d->format = VMC_FMT_KDUMP;
-	k->version = (int)vmc_le32(h + 8);
-	for (int i = 0; i < 6; i++) {
-		memcpy(k->utsname[i], h + 12 + 65 * i, 65);
-		k->utsname[i][65] = 0;
+	k->version = (int)le_get32(h + KDUMP_HDR_VERSION);
+	for (int i = 0; i < KDUMP_UTS_FIELDS; i++) {
+		memcpy(k->utsname[i], h + KDUMP_HDR_UTSNAME + KDUMP_UTS_LEN * i, KDUMP_UTS_LEN);
+		k->utsname[i][KDUMP_UTS_LEN] = 0;
 	}
-	k->timestamp = (int64_t)vmc_le64(h + 408);
-	k->status = vmc_le32(h + 424);
-	k->block_size = vmc_le32(h + 428);
-	k->sub_hdr_size = vmc_le32(h + 432);
-	k->bitmap_blocks = vmc_le32(h + 436);
-	k->max_mapnr = vmc_le32(h + 440);
-	k->nr_cpus = (int)vmc_le32(h + 460);
+	k->timestamp = (int64_t)le_get64(h + KDUMP_HDR_TIMESTAMP);
+	k->status = le_get32(h + KDUMP_HDR_STATUS);
+	k->block_size = le_get32(h + KDUMP_HDR_BLOCK_SIZE);
+	k->sub_hdr_size = le_get32(h + KDUMP_HDR_SUB_HDR_SIZE);
+	k->bitmap_blocks = le_get32(h + KDUMP_HDR_BITMAP_BLOCKS);
+	k->max_mapnr = le_get32(h + KDUMP_HDR_MAX_MAPNR);
+	k->nr_cpus = (int)le_get32(h + KDUMP_HDR_NR_CPUS);
 
 	if (k->version < 1)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
 				   "kdump header version %u: unknown (needs 1 or later)", (unsigned)k->version);
-	if (k->version > 6)
-		vmc_warn(d, "kdump header version %d is newer than 6; read as version 6",
-			 k->version);
+	if (k->version > KDUMP_VERSION_MAX)
+		vmc_warn(d, "kdump header version %d is newer than %d; read as version %d",
+			 k->version, KDUMP_VERSION_MAX, KDUMP_VERSION_MAX);
 	if (k->block_size < 1024 || k->block_size > 65536 ||
 	    (k->block_size & (k->block_size - 1)))
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: block size %u",
@@ -264,7 +263,7 @@ int vmc_kdump_open(vmc_dump *d)
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: sub header of %u blocks",
 				   k->sub_hdr_size);
 	d->page_size = k->block_size;
-	d->machine = strcmp(k->utsname[4], "x86_64") == 0 ? 62 : 0;
+	d->machine = strcmp(k->utsname[4], "x86_64") == 0 ? EM_X86_64 : 0;
 	rc = read_sub_header(d, k, &off_note, &size_note, &off_vmci, &size_vmci);
 	if (rc < 0)
 		return rc;
@@ -275,12 +274,12 @@ int vmc_kdump_open(vmc_dump *d)
 	if (k->max_mapnr == 0 || k->max_mapnr > KD_MAX_MAPNR)
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: max_mapnr %llu",
 				   (unsigned long long)k->max_mapnr);
-	d->compression = k->status & KD_CODECS;
-	if (k->status & KD_STATUS_INCOMPLETE) {
+	d->compression = k->status & KDUMP_DH_CODECS;
+	if (k->status & KDUMP_DH_COMPRESSED_INCOMPLETE) {
 		d->incomplete = true;
 		vmc_warn(d, "kdump header marks the dump incomplete (it was cut short when written)");
 	}
-	if (k->status & KD_STATUS_EXCLUDED_VMEMMAP)
+	if (k->status & KDUMP_DH_EXCLUDED_VMEMMAP)
 		vmc_warn(d, "vmemmap pages of excluded pages were excluded too (-e)");
 	rc = read_notes(d, off_note, size_note, off_vmci, size_vmci);
 	if (rc < 0)
@@ -290,7 +289,7 @@ int vmc_kdump_open(vmc_dump *d)
 		return rc;
 	{
 		uint64_t dsz, dend;
-		if (!vmc_mul_ok(k->num_desc, KD_DESC_SIZE, &dsz) ||
+		if (!vmc_mul_ok(k->num_desc, KDUMP_PD_LEN, &dsz) ||
 		    !vmc_add_ok(k->desc_off, dsz, &dend) || dend > d->io->size) {
 			if (!d->incomplete)
 				vmc_warn(d, "kdump page descriptors run past end of file; dump truncated");
@@ -299,9 +298,9 @@ int vmc_kdump_open(vmc_dump *d)
 	}
 	d->max_pfn = k->max_mapnr;
 	if (!d->machine && d->has_xen)
-		d->machine = 62;
+		d->machine = EM_X86_64;
 	if (!d->machine && vmc_vmcoreinfo_get(d, "SYMBOL(init_top_pgt)"))
-		d->machine = 62;
+		d->machine = EM_X86_64;
 	k->cbuf = malloc(k->block_size);
 	if (!k->cbuf)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
@@ -330,13 +329,13 @@ static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
 		     uint32_t *size, uint32_t *flags)
 {
 	struct vmc_kdump *k = &d->kd;
-	uint8_t pd[KD_DESC_SIZE];
+	uint8_t pd[KDUMP_PD_LEN];
 	size_t got = 0;
 	uint64_t doff;
 	int rc;
 
 	*idx = desc_index(k, pfn);
-	doff = k->desc_off + *idx * KD_DESC_SIZE;
+	doff = k->desc_off + *idx * KDUMP_PD_LEN;
 	rc = d->io->read(d, d->io, pd, sizeof(pd), doff, &got);
 	if (rc < 0)
 		return vmc_prefix_err(d, rc, "page 0x%llx descriptor %llu",
@@ -349,9 +348,9 @@ static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
 				   (unsigned long long)pfn, (unsigned long long)*idx,
 				   (unsigned long long)doff, (unsigned long long)d->io->size);
 	}
-	*off = vmc_le64(pd);
-	*size = vmc_le32(pd + 8);
-	*flags = vmc_le32(pd + 12);
+	*off = le_get64(pd + KDUMP_PD_OFFSET);
+	*size = le_get32(pd + KDUMP_PD_SIZE);
+	*flags = le_get32(pd + KDUMP_PD_FLAGS);
 	if (*off == 0)
 		return VMC_NOPAGE;
 	return VMC_OK;

@@ -131,19 +131,17 @@ bool vmc_pclass_excluded(int level, enum vmc_pclass c)
 	return false;
 }
 
+static const char *const pclass_names[] = {
+	[VMC_PC_KEEP] = "keep", [VMC_PC_CACHE] = "cache",
+	[VMC_PC_CACHE_PRIVATE] = "cache_private", [VMC_PC_USER] = "user",
+	[VMC_PC_FREE] = "free", [VMC_PC_HWPOISON] = "hwpoison",
+	[VMC_PC_OFFLINE] = "offline", [VMC_PC_NOMAP] = "nomap",
+};
+
 const char *vmc_pclass_name(enum vmc_pclass c)
 {
-	switch (c) {
-	case VMC_PC_KEEP: return "keep";
-	case VMC_PC_CACHE: return "cache";
-	case VMC_PC_CACHE_PRIVATE: return "cache_private";
-	case VMC_PC_USER: return "user";
-	case VMC_PC_FREE: return "free";
-	case VMC_PC_HWPOISON: return "hwpoison";
-	case VMC_PC_OFFLINE: return "offline";
-	case VMC_PC_NOMAP: return "nomap";
-	}
-	return "unknown";
+	return (unsigned)c < sizeof(pclass_names) / sizeof(pclass_names[0]) && pclass_names[c] ?
+	       pclass_names[c] : "unknown";
 }
 
 /* ---- VMCOREINFO look-ups ------------------------------------------------ */
@@ -249,7 +247,7 @@ static int read_u64_virt(vmc_mm *mm, uint64_t va, uint64_t *v)
 	uint8_t b[8];
 	int rc = mm_read(mm, va, b, 8);
 	if (rc == VMC_OK)
-		*v = vmc_le64(b);
+		*v = le_get64(b);
 	return rc;
 }
 
@@ -398,14 +396,14 @@ static bool pfn_in_ram(const vmc_mm *mm, uint64_t pfn)
 
 static inline bool is_tail(const vmc_mm *mm, const uint8_t *s)
 {
-	return mm->has_chead && (vmc_le64(s + mm->off_chead) & 1);
+	return mm->has_chead && (le_get64(s + mm->off_chead) & 1);
 }
 
 /* Order and hugetlb-ness of a compound head s whose first tail is s1. */
 static void compound_info(const vmc_mm *mm, const uint8_t *s1, uint32_t mc,
 			  unsigned *order, bool *huge)
 {
-	uint64_t f1 = vmc_le64(s1 + mm->off_flags), dt = 0;
+	uint64_t f1 = le_get64(s1 + mm->off_flags), dt = 0;
 
 	/* 6.9+: hugetlb is a page type of the head (kernel d99e3140a4d3);
 	 * 6.6-6.8: PG_hugetlb in the first tail's flags (folio._flags_1); both
@@ -422,14 +420,14 @@ static void compound_info(const vmc_mm *mm, const uint8_t *s1, uint32_t mc,
 	}
 	switch (mm->ord) {
 	case ORD_U8: *order = s1[mm->off_order]; break;
-	case ORD_U16: *order = vmc_le16(s1 + mm->off_order); break;
+	case ORD_U16: *order = le_get16(s1 + mm->off_order); break;
 	case ORD_FLAGS1: *order = (unsigned)(f1 & 0xff); break;
 	case ORD_NONE: *order = 0; break;
 	}
 	switch (mm->dtor) {
 	case DTOR_U8: dt = s1[mm->off_dtor]; break;
-	case DTOR_U16: dt = vmc_le16(s1 + mm->off_dtor); break;
-	case DTOR_ULONG: dt = vmc_le64(s1 + mm->off_dtor); break;
+	case DTOR_U16: dt = le_get16(s1 + mm->off_dtor); break;
+	case DTOR_ULONG: dt = le_get64(s1 + mm->off_dtor); break;
 	case DTOR_NONE: return;
 	}
 	*huge = mm->has_dtor_hugetlb && dt == mm->dtor_hugetlb;
@@ -440,9 +438,9 @@ static void compound_info(const vmc_mm *mm, const uint8_t *s1, uint32_t mc,
 static struct mm_verdict classify_page(const vmc_mm *mm, uint64_t pfn,
 				       const uint8_t *s, const uint8_t *s1)
 {
-	uint64_t flags = vmc_le64(s + mm->off_flags);
-	uint64_t mapping = vmc_le64(s + mm->off_mapping);
-	uint32_t mc = mm->has_mapcount ? vmc_le32(s + mm->off_mapcount) : 0;
+	uint64_t flags = le_get64(s + mm->off_flags);
+	uint64_t mapping = le_get64(s + mm->off_mapping);
+	uint32_t mc = mm->has_mapcount ? le_get32(s + mm->off_mapcount) : 0;
 	unsigned order = 0;
 	bool huge = false;
 	struct mm_verdict v = { VMC_PC_KEEP, VMC_PC_KEEP, 1 };
@@ -458,7 +456,7 @@ static struct mm_verdict classify_page(const vmc_mm *mm, uint64_t pfn,
 	uint8_t always = hwpoison ? VMC_PC_HWPOISON : offline ? VMC_PC_OFFLINE : 0;
 
 	if (mm->buddy_ok && !slab && (ptype_is(&mm->t_buddy, mc) || (flags & mm->f_buddy))) {
-		uint64_t o = mm->has_private ? vmc_le64(s + mm->off_private) : 0;
+		uint64_t o = mm->has_private ? le_get64(s + mm->off_private) : 0;
 		if (o >= mm->nr_orders || (pfn & ((1ULL << o) - 1)))
 			return v;
 		v.cls = VMC_PC_FREE;
@@ -497,7 +495,7 @@ static struct mm_verdict classify_page(const vmc_mm *mm, uint64_t pfn,
  * block reaches p, else keep.  The current batch [b, b+bn) is in mm->sp. */
 static int resolve_tail(vmc_mm *mm, uint64_t p, const uint8_t *s, uint64_t b, uint64_t bn)
 {
-	uint64_t ch = vmc_le64(s + mm->off_chead) - 1, ap, ah, diff, head;
+	uint64_t ch = le_get64(s + mm->off_chead) - 1, ap, ah, diff, head;
 	const uint8_t *hs, *hs1;
 	int rc = page_addr(mm, p, &ap);
 

@@ -38,7 +38,7 @@ static bool header_plausible(const uint8_t *buf, size_t len, uint64_t off)
 		return true;
 	if (off > len || len - off < 12)
 		return off <= len && all_zero(buf + off, (size_t)(len - off));
-	uint32_t namesz = vmc_le32(buf + off), descsz = vmc_le32(buf + off + 4);
+	uint32_t namesz = le_get32(buf + off), descsz = le_get32(buf + off + 4);
 	if (namesz == 0 && descsz == 0)
 		return true;
 	if (namesz > 64)
@@ -95,8 +95,8 @@ static int parse_area(vmc_dump *d, struct note_tmp **arr, size_t *cap, size_t st
 				 (unsigned long long)base_off, (unsigned long long)rem);
 			break;
 		}
-		uint32_t namesz = vmc_le32(buf + off), descsz = vmc_le32(buf + off + 4);
-		uint32_t type = vmc_le32(buf + off + 8);
+		uint32_t namesz = le_get32(buf + off), descsz = le_get32(buf + off + 4);
+		uint32_t type = le_get32(buf + off + 8);
 		if (namesz == 0 && descsz == 0 && type == 0) {
 			if (all_zero(buf + off, (size_t)rem)) {
 				vmc_warn(d, "note area at 0x%llx: %llu bytes of zero padding after the notes",
@@ -238,10 +238,10 @@ static int derive_cpus(vmc_dump *d)
 			if (nt->descsz != PRSTATUS_SIZE)
 				vmc_warn(d, "CORE note of cpu %zu: %u bytes, expected %d",
 					 d->ncpus - 1, nt->descsz, PRSTATUS_SIZE);
-			c->pid = vmc_le32(nt->desc + 32);
+			c->pid = le_get32(nt->desc + 32);
 			c->empty = true;
 			for (int r = 0; r < VMC_NREGS; r++) {
-				c->regs[r] = vmc_le64(nt->desc + PRSTATUS_REG_OFF + 8 * r);
+				c->regs[r] = le_get64(nt->desc + PRSTATUS_REG_OFF + 8 * r);
 				if (c->regs[r])
 					c->empty = false;
 			}
@@ -304,23 +304,29 @@ static int derive_xen(vmc_dump *d)
 			vmc_warn(d, "Xen CRASH_INFO note: %u-byte layout (%s)", nt->descsz,
 				 xnote_layout_name(ci.layout));
 		d->has_xen = true;
-		d->xen.major = ci.major;
-		d->xen.minor = ci.minor;
-		d->xen.extra_version_addr = ci.extra_version;
-		d->xen.changeset_addr = ci.changeset;
-		d->xen.compiler_addr = ci.compiler;
-		d->xen.compile_date_addr = ci.compile_date;
-		d->xen.compile_time_addr = ci.compile_time;
-		d->xen.tainted = ci.tainted;
-		d->xen.has_phys_start = ci.has_phys_start;
-		d->xen.phys_start = ci.phys_start;
-		d->xen.has_p2m = ci.has_p2m;
-		d->xen.p2m_mfn = ci.p2m_mfn;
-		d->xen.layout_size = nt->descsz;
+		d->xen_ci = ci;
+		/* the public view of the same note */
+		d->xen = (struct vmc_xen){
+			.major = ci.major, .minor = ci.minor, .tainted = ci.tainted,
+			.extra_version_addr = ci.extra_version, .changeset_addr = ci.changeset,
+			.compiler_addr = ci.compiler, .compile_date_addr = ci.compile_date,
+			.compile_time_addr = ci.compile_time,
+			.has_phys_start = ci.has_phys_start, .phys_start = ci.phys_start,
+			.has_p2m = ci.has_p2m, .p2m_mfn = ci.p2m_mfn,
+			.layout_size = nt->descsz,
+		};
 	}
 	if (d->has_xen)
 		d->xen.pcpus = d->ncpus;
 	return VMC_OK;
+}
+
+void vmc_notes_free(vmc_dump *d)
+{
+	free(d->note_bytes);
+	free(d->notes);
+	free(d->note_names);
+	free(d->cpus);
 }
 
 int vmc_notes_finish(vmc_dump *d)

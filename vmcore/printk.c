@@ -24,6 +24,7 @@ enum { DESC_RESERVED, DESC_COMMITTED, DESC_FINALIZED, DESC_REUSABLE };
 #define MAX_RING_BITS 30          /* count_bits / size_bits accepted */
 #define MAX_STRUCT_SIZE 4096      /* SIZE() of any printk structure accepted */
 #define MAX_LOG_BUF_LEN (1ULL << 31)  /* the kernel caps log_buf_len at 2 GiB */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- VMCOREINFO keys --------------------------------------------------- */
 
@@ -32,21 +33,23 @@ struct key {
 	const char *name;
 	size_t at;            /* offsetof the uint64_t it fills */
 };
+#define KEY(kind, type, field, name) { kind, name, offsetof(type, field) }
 
 static const char *kind_name(char kind)
 {
 	return kind == 'S' ? "SIZE" : "OFFSET";
 }
 
-/* Fill the uint64_t fields of out from table t; when keys are missing, the
- * message lists them (as many as fit). */
-static int load_keys(vmc_dump *d, const struct key *t, size_t n, void *out,
+/* Zero out (size bytes), then fill its uint64_t fields from table t; when
+ * keys are missing, the message lists them (as many as fit). */
+static int load_keys(vmc_dump *d, const struct key *t, size_t n, void *out, size_t size,
 		     const char *prefix, const char *what)
 {
 	char missing[VMC_ERRMSG_MAX] = "";
 	size_t used = 0;
 	int nmissing = 0;
 
+	memset(out, 0, size);
 	for (size_t i = 0; i < n; i++) {
 		char name[128];
 		uint64_t v;
@@ -88,13 +91,25 @@ static bool inside(uint64_t base, uint64_t off, uint64_t width, uint64_t size)
 	return vmc_add_ok(base, off, &a) && vmc_add_ok(a, width, &b) && b <= size;
 }
 
-static int outside_err(vmc_dump *d, const char *field, uint64_t at, uint64_t width,
-		       const char *st, uint64_t size)
+/* A field the readers use: width bytes at base + off of struct st (size bytes). */
+struct field {
+	const char *name;
+	uint64_t base, off, width;
+	const char *st;
+	uint64_t size;
+};
+
+/* Every field inside its structure, else an error naming the first outside. */
+static int check_fields(vmc_dump *d, const struct field *f, size_t n)
 {
-	return vmc_set_err(d, VMC_ERR_CORRUPT,
-			   "dmesg: %s (%llu bytes at offset %llu) lies outside SIZE(%s)=%llu",
-			   field, (unsigned long long)width, (unsigned long long)at, st,
-			   (unsigned long long)size);
+	for (size_t i = 0; i < n; i++)
+		if (!inside(f[i].base, f[i].off, f[i].width, f[i].size))
+			return vmc_set_err(d, VMC_ERR_CORRUPT,
+					   "dmesg: %s (%llu bytes at offset %llu) lies outside SIZE(%s)=%llu",
+					   f[i].name, (unsigned long long)f[i].width,
+					   (unsigned long long)(f[i].base + f[i].off), f[i].st,
+					   (unsigned long long)f[i].size);
+	return VMC_OK;
 }
 
 /* The dump cannot hold more bytes of kernel memory than its stored pages; any
@@ -142,7 +157,7 @@ static int read_word(vmc_dump *d, uint64_t va, const char *what, size_t size, ui
 	if (rc != VMC_OK)
 		return vmc_prefix_err(d, rc == VMC_NOPAGE ? VMC_ERR_NOTFOUND : rc,
 				      "dmesg: %s at 0x%llx", what, (unsigned long long)va);
-	*v = size == 8 ? vmc_le64(b) : vmc_le32(b);
+	*v = size == 8 ? le_get64(b) : le_get32(b);
 	return VMC_OK;
 }
 
@@ -174,7 +189,7 @@ struct prb_layout {
 	bool has_level;           /* facility and level bytes follow text_len */
 };
 
-#define K(kind, field, name) { kind, name, offsetof(struct prb_layout, field) }
+#define K(kind, field, name) KEY(kind, struct prb_layout, field, name)
 static const struct key prb_keys[] = {
 	K('S', rb_size, "printk_ringbuffer"),
 	K('O', rb_desc_ring, "printk_ringbuffer.desc_ring"),
@@ -200,11 +215,9 @@ static const struct key prb_keys[] = {
 
 static int prb_layout_get(vmc_dump *d, struct prb_layout *L)
 {
-	int rc;
+	int rc = load_keys(d, prb_keys, ARRAY_SIZE(prb_keys), L, sizeof(*L), "",
+			   "lockless printk ring buffer");
 
-	memset(L, 0, sizeof(*L));
-	rc = load_keys(d, prb_keys, sizeof(prb_keys) / sizeof(prb_keys[0]), L, "",
-		       "lockless printk ring buffer");
 	if (rc < 0)
 		return rc;
 	if (vmc_vmci_offset(d, "atomic_long_t.counter", &L->counter) != VMC_OK)
@@ -220,12 +233,7 @@ static int prb_layout_get(vmc_dump *d, struct prb_layout *L)
 				   "dmesg: implausible SIZE(printk_ringbuffer)=%llu, SIZE(prb_desc)=%llu or SIZE(printk_info)=%llu",
 				   (unsigned long long)L->rb_size, (unsigned long long)L->desc_size,
 				   (unsigned long long)L->info_size);
-	const struct {
-		const char *field;
-		uint64_t base, off, width;
-		const char *st;
-		uint64_t size;
-	} f[] = {
+	const struct field f[] = {
 		{ "prb_desc_ring.count_bits", L->rb_desc_ring, L->dr_count_bits, 4, "printk_ringbuffer", L->rb_size },
 		{ "prb_desc_ring.descs", L->rb_desc_ring, L->dr_descs, 8, "printk_ringbuffer", L->rb_size },
 		{ "prb_desc_ring.infos", L->rb_desc_ring, L->dr_infos, 8, "printk_ringbuffer", L->rb_size },
@@ -243,11 +251,9 @@ static int prb_layout_get(vmc_dump *d, struct prb_layout *L)
 	};
 	/* every SIZE and OFFSET is at most MAX_STRUCT_SIZE (load_keys): the
 	 * sums here and in the readers below cannot overflow */
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		if (!inside(f[i].base, f[i].off, f[i].width, f[i].size))
-			return outside_err(d, f[i].field, f[i].base + f[i].off, f[i].width,
-					   f[i].st, f[i].size);
-	}
+	rc = check_fields(d, f, ARRAY_SIZE(f));
+	if (rc < 0)
+		return rc;
 	/* struct printk_info { u64 seq; u64 ts_nsec; u16 text_len; u8 facility;
 	 * u8 flags:5; u8 level:3; u32 caller_id; ... } (5.10+): the facility and
 	 * flags/level bytes are not exported; trust them only where the exported
@@ -286,8 +292,8 @@ static int prb_ring_read(vmc_dump *d, uint64_t sym, const struct prb_layout *L,
 	if (rc < 0)
 		return rc;
 	const uint8_t *dr = r->rb + L->rb_desc_ring, *tr = r->rb + L->rb_text_ring;
-	count_bits = vmc_le32(dr + L->dr_count_bits);
-	size_bits = vmc_le32(tr + L->tr_size_bits);
+	count_bits = le_get32(dr + L->dr_count_bits);
+	size_bits = le_get32(tr + L->tr_size_bits);
 	if (count_bits > MAX_RING_BITS)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
 				   "dmesg: printk_ringbuffer at 0x%llx: desc_ring count_bits %u out of range (at most %d)",
@@ -298,11 +304,11 @@ static int prb_ring_read(vmc_dump *d, uint64_t sym, const struct prb_layout *L,
 				   (unsigned long long)prb_va, size_bits, MAX_RING_BITS);
 	r->count = 1ULL << count_bits;
 	r->size = 1ULL << size_bits;
-	descs_va = vmc_le64(dr + L->dr_descs);
-	infos_va = vmc_le64(dr + L->dr_infos);
-	data_va = vmc_le64(tr + L->tr_data);
-	r->head_id = vmc_le64(dr + L->dr_head_id + L->counter);
-	r->tail_id = vmc_le64(dr + L->dr_tail_id + L->counter);
+	descs_va = le_get64(dr + L->dr_descs);
+	infos_va = le_get64(dr + L->dr_infos);
+	data_va = le_get64(tr + L->tr_data);
+	r->head_id = le_get64(dr + L->dr_head_id + L->counter);
+	r->tail_id = le_get64(dr + L->dr_tail_id + L->counter);
 
 	/* count <= 2^30 and sizes <= 4096: these products cannot overflow */
 	rc = read_buf(d, descs_va, r->count * L->desc_size, "desc_ring descriptors", &r->descs);
@@ -341,14 +347,14 @@ static bool prb_record(const struct prb_layout *L, const struct prb_ring *r, uin
 	uint64_t slot = id & (r->count - 1);
 	const uint8_t *desc = r->descs + slot * L->desc_size;
 	const uint8_t *info = r->infos + slot * L->info_size;
-	uint64_t sv = vmc_le64(desc + L->desc_state_var + L->counter);
+	uint64_t sv = le_get64(desc + L->desc_state_var + L->counter);
 	uint64_t state = sv >> DESC_STATE_SHIFT;
 	uint64_t begin, next, text_len;
 
 	if ((sv & DESC_ID_MASK) != id || (state != DESC_COMMITTED && state != DESC_FINALIZED))
 		return false;
-	begin = vmc_le64(desc + L->desc_text_lpos + L->lpos_begin) & (r->size - 1);
-	next = vmc_le64(desc + L->desc_text_lpos + L->lpos_next) & (r->size - 1);
+	begin = le_get64(desc + L->desc_text_lpos + L->lpos_begin) & (r->size - 1);
+	next = le_get64(desc + L->desc_text_lpos + L->lpos_next) & (r->size - 1);
 	if (begin == next)
 		return false;   /* data-less record (FAILED_LPOS, EMPTY_LINE_LPOS) */
 	if (next == 0)
@@ -362,13 +368,13 @@ static bool prb_record(const struct prb_layout *L, const struct prb_ring *r, uin
 	if (next - begin < DATA_BLK_ID_SIZE)
 		return false;   /* no room for the block id: corrupt, skip */
 	begin += DATA_BLK_ID_SIZE;
-	text_len = vmc_le16(info + L->info_text_len);
+	text_len = le_get16(info + L->info_text_len);
 	if (text_len > next - begin)
 		text_len = next - begin;   /* truncated record */
 
-	rec->seq = vmc_le64(info + L->info_seq);
-	rec->ts_nsec = vmc_le64(info + L->info_ts);
-	rec->caller_id = L->has_caller ? vmc_le32(info + L->info_caller) : 0;
+	rec->seq = le_get64(info + L->info_seq);
+	rec->ts_nsec = le_get64(info + L->info_ts);
+	rec->caller_id = L->has_caller ? le_get32(info + L->info_caller) : 0;
 	rec->facility = L->has_level ? info[L->info_text_len + 2] : -1;
 	rec->level = L->has_level ? info[L->info_text_len + 3] >> 5 : -1;
 	rec->text = (const char *)r->data + begin;
@@ -411,14 +417,12 @@ struct log_layout {
 	uint64_t off_dict_len, off_caller;
 };
 
-#define K(kind, field, name) { kind, name, offsetof(struct log_layout, field) }
 static const struct key log_keys[] = {
-	K('S', hdr_size, ""),
-	K('O', off_ts, ".ts_nsec"),
-	K('O', off_len, ".len"),
-	K('O', off_text_len, ".text_len"),
+	KEY('S', struct log_layout, hdr_size, ""),
+	KEY('O', struct log_layout, off_ts, ".ts_nsec"),
+	KEY('O', struct log_layout, off_len, ".len"),
+	KEY('O', struct log_layout, off_text_len, ".text_len"),
 };
-#undef K
 
 static int log_layout_get(vmc_dump *d, struct log_layout *L)
 {
@@ -428,8 +432,7 @@ static int log_layout_get(vmc_dump *d, struct log_layout *L)
 	char name[64];
 	int rc;
 
-	memset(L, 0, sizeof(*L));
-	rc = load_keys(d, log_keys, sizeof(log_keys) / sizeof(log_keys[0]), L, st,
+	rc = load_keys(d, log_keys, ARRAY_SIZE(log_keys), L, sizeof(*L), st,
 		       "variable-length log_buf");
 	if (rc < 0)
 		return rc;
@@ -440,14 +443,16 @@ static int log_layout_get(vmc_dump *d, struct log_layout *L)
 	if (!L->hdr_size || L->hdr_size > 256)
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "dmesg: implausible SIZE(%s)=%llu", st,
 				   (unsigned long long)L->hdr_size);
-	if (!inside(0, L->off_ts, 8, L->hdr_size))
-		return outside_err(d, "ts_nsec", L->off_ts, 8, st, L->hdr_size);
-	if (!inside(0, L->off_len, 2, L->hdr_size))
-		return outside_err(d, "len", L->off_len, 2, st, L->hdr_size);
-	if (!inside(0, L->off_text_len, 2, L->hdr_size))
-		return outside_err(d, "text_len", L->off_text_len, 2, st, L->hdr_size);
-	if (L->has_caller && !inside(0, L->off_caller, 4, L->hdr_size))
-		return outside_err(d, "caller_id", L->off_caller, 4, st, L->hdr_size);
+	const struct field f[] = {
+		{ "ts_nsec", 0, L->off_ts, 8, st, L->hdr_size },
+		{ "len", 0, L->off_len, 2, st, L->hdr_size },
+		{ "text_len", 0, L->off_text_len, 2, st, L->hdr_size },
+		/* ts_nsec inside makes hdr_size at least 8: offset 0 passes */
+		{ "caller_id", 0, L->has_caller ? L->off_caller : 0, 4, st, L->hdr_size },
+	};
+	rc = check_fields(d, f, ARRAY_SIZE(f));
+	if (rc < 0)
+		return rc;
 	/* { u64 ts_nsec; u16 len, text_len, dict_len; u8 facility; u8 flags:5,
 	 * level:3; [u32 caller_id;] }: the facility/level bytes follow dict_len */
 	L->has_level = L->has_dict && L->off_dict_len == L->off_text_len + 2 &&
@@ -486,13 +491,13 @@ static int log_walk(vmc_dump *d, const struct log_walk *w, uint64_t max,
 			return vmc_set_err(d, VMC_ERR_CORRUPT,
 					   "dmesg: log_buf record index %u beyond log_buf_len %u",
 					   idx, w->len);
-		reclen = vmc_le16(w->buf + idx + L->off_len);
+		reclen = le_get16(w->buf + idx + L->off_len);
 		if (reclen == 0) {
 			walked += w->len - idx;
 			idx = 0;
 			if (idx == w->next)
 				break;
-			reclen = vmc_le16(w->buf + L->off_len);
+			reclen = le_get16(w->buf + L->off_len);
 		}
 		h = w->buf + idx;
 		if (reclen < L->hdr_size || reclen > w->len - idx)
@@ -507,12 +512,12 @@ static int log_walk(vmc_dump *d, const struct log_walk *w, uint64_t max,
 					   w->first, w->next);
 		}
 		if (emit) {
-			text_len = vmc_le16(h + L->off_text_len);
+			text_len = le_get16(h + L->off_text_len);
 			if (text_len > reclen - L->hdr_size)
 				text_len = reclen - (uint32_t)L->hdr_size;
 			rec.seq = *n;   /* log_first_seq is not exported: count from 0 */
-			rec.ts_nsec = vmc_le64(h + L->off_ts);
-			rec.caller_id = L->has_caller ? vmc_le32(h + L->off_caller) : 0;
+			rec.ts_nsec = le_get64(h + L->off_ts);
+			rec.caller_id = L->has_caller ? le_get32(h + L->off_caller) : 0;
 			rec.facility = L->has_level ? h[L->off_dict_len + 2] : -1;
 			rec.level = L->has_level ? h[L->off_dict_len + 3] >> 5 : -1;
 			rec.text = (const char *)h + L->hdr_size;
@@ -578,6 +583,10 @@ static int dmesg_logbuf(vmc_dump *d, uint64_t sym_buf, vmc_log_emit emit, void *
 
 int vmc_dmesg(vmc_dump *d, vmc_log_emit emit, void *arg)
 {
+	static const struct {
+		const char *sym;
+		int (*read)(vmc_dump *d, uint64_t sym, vmc_log_emit emit, void *arg);
+	} rings[] = { { "prb", dmesg_lockless }, { "log_buf", dmesg_logbuf } };
 	uint64_t sym;
 	int rc;
 
@@ -586,18 +595,18 @@ int vmc_dmesg(vmc_dump *d, vmc_log_emit emit, void *arg)
 	if (!vmc_vmcoreinfo_count(d))
 		return vmc_set_err(d, VMC_ERR_NOTFOUND,
 				   "dmesg: no VMCOREINFO in the dump (the kernel log is found through it)");
-	rc = vmc_vmci_symbol(d, "prb", &sym);
-	if (rc == VMC_OK)
-		return dmesg_lockless(d, sym, emit, arg);
-	if (rc != VMC_ERR_NOTFOUND)
-		return vmc_set_err(d, VMC_ERR_CORRUPT, "dmesg: SYMBOL(prb)=%s is not an address",
-				   vmc_vmcoreinfo_get(d, "SYMBOL(prb)"));
-	rc = vmc_vmci_symbol(d, "log_buf", &sym);
-	if (rc == VMC_OK)
-		return dmesg_logbuf(d, sym, emit, arg);
-	if (rc != VMC_ERR_NOTFOUND)
-		return vmc_set_err(d, VMC_ERR_CORRUPT, "dmesg: SYMBOL(log_buf)=%s is not an address",
-				   vmc_vmcoreinfo_get(d, "SYMBOL(log_buf)"));
+	/* the lockless ring (5.10+) first, then log_buf */
+	for (size_t i = 0; i < ARRAY_SIZE(rings); i++) {
+		char key[32];
+
+		rc = vmc_vmci_symbol(d, rings[i].sym, &sym);
+		if (rc == VMC_OK)
+			return rings[i].read(d, sym, emit, arg);
+		snprintf(key, sizeof(key), "SYMBOL(%s)", rings[i].sym);
+		if (rc != VMC_ERR_NOTFOUND)
+			return vmc_set_err(d, VMC_ERR_CORRUPT, "dmesg: %s=%s is not an address",
+					   key, vmc_vmcoreinfo_get(d, key));
+	}
 	return vmc_set_err(d, VMC_ERR_NOTFOUND,
 			   "dmesg: no printk ring buffer symbols (SYMBOL(prb) or SYMBOL(log_buf)) in VMCOREINFO");
 }

@@ -10,6 +10,24 @@
  * negative values are failures and leave a message on the dump (vmc_errmsg), written
  * "the failing thing first, lowercase, no full stop", e.g.
  * "page descriptor 5 at 0x4000: data offset 0x9f000 beyond end of file (0x8000)".
+ *
+ * Threads: different vmc_dump handles may be used at the same time from
+ * different threads, handles on the same file included (each has its own
+ * read windows, decompression context and buffers, translation cache and
+ * message); what the library sets up once per process (lzo_init, the SIGBUS
+ * handler of VMC_OPEN_MMAP) is done under pthread_once.  On one handle, once
+ * it is open, the calls that only report what opening found may run
+ * concurrently with each other: vmc_format, vmc_is_flattened, vmc_producer,
+ * vmc_compression, vmc_page_size, vmc_elf_machine, vmc_arch, vmc_incomplete,
+ * vmc_kdump_* header facts, vmc_range_count/vmc_ranges, vmc_elf_load_count/
+ * vmc_elf_load, vmc_max_pfn, vmc_pages_total/present, vmc_warning_count/
+ * vmc_warning, the note, CPU, VMCOREINFO (vmc_vmcoreinfo_*, vmc_vmci_*) and
+ * vmc_xen look-ups.  Every other call (vmc_page_state and vmc_page_state_run
+ * included: a kdump descriptor may be read) uses the handle's read state or
+ * its message, and vmc_mm_create and vmc_dmesg may add warnings: while one
+ * of them runs, nothing else may run on that handle, and vmc_errmsg is read
+ * by the thread that got the error.  A dom0 view and a vmc_mm read through
+ * their dump: count them as the same handle.
  */
 #ifndef SALVAGE_VMCORE_H
 #define SALVAGE_VMCORE_H
@@ -96,7 +114,7 @@ const char *vmc_producer(const vmc_dump *d);
 unsigned vmc_compression(const vmc_dump *d);
 const char *vmc_compression_name(unsigned comp); /* "zlib", ..., "none" */
 uint32_t vmc_page_size(const vmc_dump *d);
-uint16_t vmc_elf_machine(const vmc_dump *d);   /* EM_* of the dump (62 = x86_64) */
+uint16_t vmc_elf_machine(const vmc_dump *d);   /* EM_* of the dump (<elf.h>: EM_X86_64) */
 const char *vmc_arch(const vmc_dump *d);       /* "x86_64", or NULL if unknown */
 bool vmc_incomplete(const vmc_dump *d);
 /* kdump header facts; return VMC_ERR_NOTFOUND for ELF dumps. */
@@ -353,9 +371,6 @@ const char *vmc_xen_dom0_vmcoreinfo(const vmc_dump *v, size_t *len);
  * fx (optional) receives the fixes. */
 int vmc_xen_normalize_notes(vmc_dump *d, const char *dom0_vmcoreinfo, size_t len,
 			    uint64_t maddr, struct xnote_fixes *fx);
-/* Called once a dump is open: turns a SALVAGE_XEN note (fixes made when the
- * dump was written) into warnings. */
-void vmc_xen_after_open(vmc_dump *d);
 
 #ifdef __cplusplus
 }

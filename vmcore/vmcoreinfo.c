@@ -142,21 +142,14 @@ int vmc_vmci_length(const vmc_dump *d, const char *name, uint64_t *val)
 	return get_u64(d, "LENGTH", name, false, val);
 }
 
-int vmc_vmci_number(const vmc_dump *d, const char *name, int64_t *val)
+/* A signed decimal value (v may be NULL: the key is absent). */
+static int parse_i64(const char *v, int64_t *val)
 {
-	const char *v = lookup(d, "NUMBER", name);
 	char *end;
 	long long x;
-	uint64_t u;
 
 	if (!v)
 		return VMC_ERR_NOTFOUND;
-	if (v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
-		if (parse_u64(v, true, &u) < 0)
-			return VMC_ERR_CORRUPT;
-		*val = (int64_t)u;
-		return VMC_OK;
-	}
 	errno = 0;
 	x = strtoll(v, &end, 10);
 	if (errno || !*v || *end)
@@ -165,20 +158,23 @@ int vmc_vmci_number(const vmc_dump *d, const char *name, int64_t *val)
 	return VMC_OK;
 }
 
+int vmc_vmci_number(const vmc_dump *d, const char *name, int64_t *val)
+{
+	const char *v = lookup(d, "NUMBER", name);
+	uint64_t u;
+
+	if (v && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+		if (parse_u64(v, true, &u) < 0)
+			return VMC_ERR_CORRUPT;
+		*val = (int64_t)u;
+		return VMC_OK;
+	}
+	return parse_i64(v, val);
+}
+
 int vmc_vmci_crashtime(const vmc_dump *d, int64_t *secs)
 {
-	const char *v = vmc_kv_get(&d->vmci, "CRASHTIME");
-	char *end;
-	long long x;
-
-	if (!v)
-		return VMC_ERR_NOTFOUND;
-	errno = 0;
-	x = strtoll(v, &end, 10);
-	if (errno || !*v || *end)
-		return VMC_ERR_CORRUPT;
-	*secs = x;
-	return VMC_OK;
+	return parse_i64(vmc_kv_get(&d->vmci, "CRASHTIME"), secs);
 }
 
 int vmc_vmci_kerneloffset(const vmc_dump *d, uint64_t *off)

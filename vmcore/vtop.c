@@ -5,17 +5,16 @@
  * __START_KERNEL_map + phys_base.  NUMBER(pgtable_l5_enabled) chooses 4 or 5
  * levels; NUMBER(sme_mask) is cleared from every entry (AMD SME).  Kernel text
  * and the direct map are translated arithmetically when their bases are known;
- * everything else walks the tables, with a small cache of translations.
+ * everything else walks the tables (xen-notes' xnote_pt_walk, the one walk
+ * shared with Xen's and dom0's tables), with a small cache of translations.
  */
 #include "internal.h"
+#include "../xen-notes/xnote.h"
 
 #include <stdlib.h>
 
 #define START_KERNEL_MAP 0xffffffff80000000ULL
 #define KERNEL_TEXT_SIZE (1ULL << 30)     /* the text mapping spans at most 1 GiB */
-#define PTE_PRESENT 0x1ULL
-#define PTE_PSE 0x80ULL
-#define PTE_ADDR_MASK 0x000ffffffffff000ULL
 
 static int init_vtop(vmc_dump *d)
 {
@@ -26,7 +25,7 @@ static int init_vtop(vmc_dump *d)
 	if (v->ready)
 		return v->ready > 0 ? VMC_OK : vmc_set_err(d, VMC_ERR_NOTFOUND, "%s", v->why);
 	v->ready = -1;
-	if (d->machine && d->machine != 62) {
+	if (d->machine && d->machine != EM_X86_64) {
 		snprintf(v->why, sizeof(v->why),
 			 "virtual addresses: only x86_64 dumps are supported");
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED, "%s", v->why);
@@ -86,26 +85,19 @@ static int init_vtop(vmc_dump *d)
 	return VMC_OK;
 }
 
-static int read_entry(vmc_dump *d, uint64_t table, unsigned idx, uint64_t *e,
-		      uint64_t va, int level)
+/* The xen-notes walk reads Linux's tables through this: the callback's
+ * VMC_OK and VMC_NOPAGE are XNOTE_OK and XNOTE_NOPAGE, and its errors come
+ * back unchanged, with the message on the dump. */
+static int read_phys(void *arg, uint64_t pa, void *buf, size_t len)
 {
-	uint8_t b[8];
-	int rc = vmc_read_phys(d, table + 8ULL * idx, b, 8);
-	if (rc == VMC_NOPAGE)
-		return vmc_set_err(d, VMC_NOPAGE,
-				   "virtual address 0x%llx: level-%d page table at 0x%llx not in the dump",
-				   (unsigned long long)va, level, (unsigned long long)table);
-	if (rc < 0)
-		return vmc_prefix_err(d, rc, "virtual address 0x%llx", (unsigned long long)va);
-	*e = vmc_le64(b) & ~d->vtop.sme_mask;
-	return VMC_OK;
+	return vmc_read_phys(arg, pa, buf, len);
 }
 
 int vmc_vtop_walk(vmc_dump *d, uint64_t va, uint64_t *pa)
 {
 	struct vmc_vtop *v = &d->vtop;
-	uint64_t table = v->root, e = 0;
-	int shift = v->levels == 5 ? 48 : 39;
+	struct xnote_pt_stop st;
+	int rc;
 
 	/* canonical: bits above the top level's reach all equal */
 	int top = v->levels == 5 ? 56 : 47;
@@ -113,22 +105,17 @@ int vmc_vtop_walk(vmc_dump *d, uint64_t va, uint64_t *pa)
 	if (hi != 0 && hi != (~0ULL >> top))
 		return vmc_set_err(d, VMC_NOPAGE, "virtual address 0x%llx is not canonical",
 				   (unsigned long long)va);
-	for (int level = v->levels; level >= 1; level--, shift -= 9) {
-		int rc = read_entry(d, table, (unsigned)(va >> shift) & 511, &e, va, level);
-		if (rc != VMC_OK)
-			return rc;
-		if (!(e & PTE_PRESENT))
-			return vmc_set_err(d, VMC_NOPAGE, "virtual address 0x%llx is not mapped",
-					   (unsigned long long)va);
-		if ((level == 2 || level == 3) && (e & PTE_PSE)) {
-			uint64_t size = 1ULL << shift;
-			*pa = (e & PTE_ADDR_MASK & ~(size - 1)) | (va & (size - 1));
-			return VMC_OK;
-		}
-		table = e & PTE_ADDR_MASK;
-	}
-	*pa = table | (va & 0xfff);
-	return VMC_OK;
+	rc = xnote_pt_walk(read_phys, d, v->root, v->levels, v->sme_mask, va, pa, &st);
+	if (rc == VMC_OK)
+		return VMC_OK;
+	if (rc == VMC_NOPAGE && st.unmapped)
+		return vmc_set_err(d, VMC_NOPAGE, "virtual address 0x%llx is not mapped",
+				   (unsigned long long)va);
+	if (rc == VMC_NOPAGE)
+		return vmc_set_err(d, VMC_NOPAGE,
+				   "virtual address 0x%llx: level-%d page table at 0x%llx not in the dump",
+				   (unsigned long long)va, st.level, (unsigned long long)st.table);
+	return vmc_prefix_err(d, rc, "virtual address 0x%llx", (unsigned long long)va);
 }
 
 int vmc_vtop(vmc_dump *d, uint64_t va, uint64_t *pa)
@@ -166,32 +153,21 @@ int vmc_vtop(vmc_dump *d, uint64_t va, uint64_t *pa)
 	return VMC_OK;
 }
 
+static int vtop_cb(void *d, uint64_t va, uint64_t *pa)
+{
+	return vmc_vtop(d, va, pa);
+}
+
 int vmc_read_virt(vmc_dump *d, uint64_t va, void *buf, size_t len)
 {
-	uint8_t *out = buf;
+	struct xnote_virt_fail f;
+	int rc = xnote_read_virt(vtop_cb, read_phys, d, va, buf, len, &f);
 
-	while (len) {
-		uint64_t pa;
-		size_t chunk = 4096 - (size_t)(va & 0xfff);
-		int rc;
-
-		if (chunk > len)
-			chunk = len;
-		rc = vmc_vtop(d, va, &pa);
-		if (rc != VMC_OK)
-			return rc;
-		rc = vmc_read_phys(d, pa, out, chunk);
-		if (rc == VMC_NOPAGE)
-			return vmc_set_err(d, VMC_NOPAGE,
-					   "virtual address 0x%llx (physical 0x%llx) is not in the dump",
-					   (unsigned long long)va, (unsigned long long)pa);
-		if (rc < 0)
-			return rc;
-		out += chunk;
-		len -= chunk;
-		va += chunk;
-	}
-	return VMC_OK;
+	if (rc == VMC_NOPAGE && f.in_read)
+		return vmc_set_err(d, VMC_NOPAGE,
+				   "virtual address 0x%llx (physical 0x%llx) is not in the dump",
+				   (unsigned long long)f.va, (unsigned long long)f.addr);
+	return rc;
 }
 
 int vmc_kernel_layout(vmc_dump *d, struct vmc_layout *out)

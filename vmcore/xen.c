@@ -50,25 +50,6 @@ int vmc_xen_read_machine(void *dump, uint64_t maddr, void *buf, size_t len)
 	return rc == VMC_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO;
 }
 
-static void crash_info_of(const struct vmc_xen *x, struct xnote_crash_info *ci)
-{
-	memset(ci, 0, sizeof(*ci));
-	ci->layout = x->layout_size >= 80 ? XNOTE_LAYOUT_CURRENT :
-		     x->layout_size >= 72 ? XNOTE_LAYOUT_V1 : XNOTE_LAYOUT_V0;
-	ci->major = x->major;
-	ci->minor = x->minor;
-	ci->extra_version = x->extra_version_addr;
-	ci->changeset = x->changeset_addr;
-	ci->compiler = x->compiler_addr;
-	ci->compile_date = x->compile_date_addr;
-	ci->compile_time = x->compile_time_addr;
-	ci->tainted = x->tainted;
-	ci->has_phys_start = x->has_phys_start;
-	ci->phys_start = x->phys_start;
-	ci->has_p2m = x->has_p2m;
-	ci->p2m_mfn = x->p2m_mfn;
-}
-
 int vmc_xen_phys_start(vmc_dump *d, uint64_t *ps, bool *derived)
 {
 	const struct vmc_xen *x = vmc_xen(d);
@@ -98,7 +79,7 @@ int vmc_xen_phys_start(vmc_dump *d, uint64_t *ps, bool *derived)
 		uint64_t ma;
 		if (!c->has_cr || !c->cr3)
 			continue;
-		if (xnote_pt_walk(vmc_xen_read_machine, d, c->cr3 & PTE_ADDR, 4, pgd, &ma) != XNOTE_OK)
+		if (xnote_pt_walk(vmc_xen_read_machine, d, c->cr3 & PTE_ADDR, 4, 0, pgd, &ma, NULL) != XNOTE_OK)
 			continue;
 		uint64_t cand = ma - (pgd - virt_start);
 		if (cand & ((2u << 20) - 1))
@@ -115,7 +96,6 @@ int vmc_xen_phys_start(vmc_dump *d, uint64_t *ps, bool *derived)
 int vmc_xen_hv_init(vmc_dump *d, struct xnote_xen *x)
 {
 	const struct vmc_xen *vx = vmc_xen(d);
-	struct xnote_crash_info ci;
 	uint64_t ps = 0;
 	bool derived;
 	size_t len = 0;
@@ -124,12 +104,11 @@ int vmc_xen_hv_init(vmc_dump *d, struct xnote_xen *x)
 
 	if (!vx)
 		return vmc_set_err(d, VMC_ERR_NOTFOUND, "not a Xen dump (no CRASH_INFO note)");
-	crash_info_of(vx, &ci);
 	rc = vmc_xen_phys_start(d, &ps, &derived);
 	if (rc < 0)
 		return rc;
 	t = vmc_xen_vmcoreinfo_text(d, &len);
-	rc = xnote_xen_init(x, vmc_xen_read_machine, d, &ci, ps, t, len);
+	rc = xnote_xen_init(x, vmc_xen_read_machine, d, &d->xen_ci, ps, t, len);
 	if (rc < 0)
 		return vmc_set_err(d, xstatus(rc), "xen: %s", x->err);
 	return VMC_OK;
@@ -199,7 +178,7 @@ static int m2p_lookup(struct dom0_view *w, uint64_t mfn, uint64_t *pfn)
 		    vmc_read_phys(w->parent, ma, b, PAGE) != VMC_OK)
 			return VMC_NOPAGE;
 		for (unsigned i = 0; i < 512; i++)
-			w->m2p[slot].e[i] = vmc_le64(b + 8 * i);
+			w->m2p[slot].e[i] = le_get64(b + 8 * i);
 		w->m2p[slot].tag = tag;
 	}
 	uint64_t v = w->m2p[slot].e[mfn % 512];
@@ -251,15 +230,14 @@ static bool is_pt(const struct dom0_view *w, uint64_t mfn)
 static void translate_pt(struct dom0_view *w, uint8_t *page)
 {
 	for (unsigned i = 0; i < 512; i++) {
-		uint64_t e = vmc_le64(page + 8 * i), pfn;
+		uint64_t e = le_get64(page + 8 * i), pfn;
 		if (!(e & PTE_PRESENT))
 			continue;
 		if (mfn_to_pfn(w, (e & PTE_ADDR) >> 12, &pfn) == VMC_OK)
 			e = (e & ~PTE_ADDR) | pfn << 12;
 		else
 			e &= ~PTE_PRESENT;
-		for (unsigned b = 0; b < 8; b++)
-			page[8 * i + b] = (uint8_t)(e >> 8 * b);
+		le_put64(page + 8 * i, e);
 	}
 }
 
@@ -391,7 +369,7 @@ static int find_vmcoreinfo(struct dom0_view *w, const struct vmc_dom0_opts *o)
 			for (size_t i = 0; i < done && !found; i++) {
 				const uint8_t *h = buf + i * PAGE;
 				if (memcmp(h, "OSRELEASE=", 10) != 0 &&
-				    !(vmc_le32(h) == 11 && memcmp(h + 12, "VMCOREINFO", 10) == 0))
+				    !(le_get32(h) == 11 && memcmp(h + 12, "VMCOREINFO", 10) == 0))
 					continue;
 				found = try_page(w, run_mfn + i);
 			}
@@ -443,7 +421,7 @@ static int collect_pt(struct dom0_view *w, uint64_t root_mfn, int levels)
 			if (vmc_read_page(w->parent, pt[t], w->page) != VMC_OK)
 				continue;
 			for (unsigned i = 0; i < 512 && rc == VMC_OK; i++) {
-				uint64_t e = vmc_le64(w->page + 8 * i);
+				uint64_t e = le_get64(w->page + 8 * i);
 				if (level == levels && i >= XEN_L4_FIRST && i <= XEN_L4_LAST && levels == 4)
 					continue;
 				if (!(e & PTE_PRESENT) || ((level == 2 || level == 3) && (e & PTE_PSE)))
@@ -497,8 +475,8 @@ static void setup_paging(struct dom0_view *w)
 	if (collect_pt(w, root_mfn, l5 ? 5 : 4) != VMC_OK)
 		return;
 	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-		if (xnote_pt_walk(vmc_xen_read_machine, w->parent, root_mfn * PAGE, l5 ? 5 : 4,
-				  bases[i] + root_pfn * PAGE, &ma) == XNOTE_OK &&
+		if (xnote_pt_walk(vmc_xen_read_machine, w->parent, root_mfn * PAGE, l5 ? 5 : 4, 0,
+				  bases[i] + root_pfn * PAGE, &ma, NULL) == XNOTE_OK &&
 		    ma == root_mfn * PAGE) {
 			w->info.page_offset = bases[i];
 			break;
@@ -508,12 +486,6 @@ static void setup_paging(struct dom0_view *w)
 }
 
 /* ---- the virtual ELF file ---------------------------------------------------- */
-
-static void put(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
 
 struct run {
 	uint64_t start, n;
@@ -591,48 +563,48 @@ static int build_elf(struct dom0_view *w, const struct run *r, size_t nr)
 	if (!h)
 		return vmc_set_err(w->parent, VMC_ERR_NOMEM, "out of memory");
 	memcpy(h, "\177ELF", 4);
-	h[4] = 2;            /* ELFCLASS64 */
-	h[5] = 1;            /* little endian */
-	h[6] = 1;
-	put(h + 16, 4, 2);   /* ET_CORE */
-	put(h + 18, 62, 2);  /* x86_64 */
-	put(h + 20, 1, 4);
-	put(h + 32, ph_off, 8);
-	put(h + 40, xnum ? sh_off : 0, 8);
-	put(h + 52, EHDR, 2);
-	put(h + 54, PHDR, 2);
-	put(h + 56, xnum ? 0xffff : nph, 2);
-	put(h + 58, 64, 2);
-	put(h + 60, xnum ? 1 : 0, 2);
+	h[EI_CLASS] = ELFCLASS64;
+	h[EI_DATA] = ELFDATA2LSB;
+	h[EI_VERSION] = EV_CURRENT;
+	le_put16(h + 16, ET_CORE);
+	le_put16(h + 18, EM_X86_64);
+	le_put32(h + 20, EV_CURRENT);
+	le_put64(h + 32, ph_off);
+	le_put64(h + 40, xnum ? sh_off : 0);
+	le_put16(h + 52, EHDR);
+	le_put16(h + 54, PHDR);
+	le_put16(h + 56, xnum ? PN_XNUM : nph);
+	le_put16(h + 58, 64);
+	le_put16(h + 60, xnum ? 1 : 0);
 	if (xnum)
-		put(h + sh_off + 44, nph, 4);   /* sh_info of section 0 */
+		le_put32(h + sh_off + 44, nph);   /* sh_info of section 0 */
 	w->data_off = (hdr_len + PAGE - 1) / PAGE * PAGE;
 
 	uint8_t *p = h + ph_off;
-	put(p, 4, 4);                    /* PT_NOTE */
-	put(p + 8, note_off, 8);
-	put(p + 32, w->vmci ? note_sz : 0, 8);
-	put(p + 40, w->vmci ? note_sz : 0, 8);
-	put(p + 48, 4, 8);
+	le_put32(p, PT_NOTE);
+	le_put64(p + 8, note_off);
+	le_put64(p + 32, w->vmci ? note_sz : 0);
+	le_put64(p + 40, w->vmci ? note_sz : 0);
+	le_put64(p + 48, 4);
 	if (w->vmci) {
 		uint8_t *n = h + note_off;
-		put(n, 11, 4);
-		put(n + 4, w->vmci_len, 4);
+		le_put32(n, 11);
+		le_put32(n + 4, w->vmci_len);
 		memcpy(n + 12, "VMCOREINFO", 10);
 		memcpy(n + 24, w->vmci, w->vmci_len);
 	}
 	for (size_t i = 0; i < nr; i++) {
 		p = h + ph_off + (i + 1) * PHDR;
 		uint64_t pa = r[i].start * PAGE, sz = r[i].n * PAGE;
-		put(p, 1, 4);                /* PT_LOAD */
-		put(p + 4, 7, 4);
-		put(p + 8, w->data_off + pa, 8);
+		le_put32(p, PT_LOAD);
+		le_put32(p + 4, PF_R | PF_W | PF_X);
+		le_put64(p + 8, w->data_off + pa);
 		/* the direct-map address, as /proc/vmcore has it (vtop checks it) */
-		put(p + 16, w->info.page_offset ? w->info.page_offset + pa : pa, 8);
-		put(p + 24, pa, 8);
-		put(p + 32, r[i].present ? sz : 0, 8);
-		put(p + 40, sz, 8);
-		put(p + 48, PAGE, 8);
+		le_put64(p + 16, w->info.page_offset ? w->info.page_offset + pa : pa);
+		le_put64(p + 24, pa);
+		le_put64(p + 32, r[i].present ? sz : 0);
+		le_put64(p + 40, sz);
+		le_put64(p + 48, PAGE);
 	}
 	w->hdr = h;
 	w->hdr_len = hdr_len;

@@ -9,7 +9,7 @@
  * shared pages are recognised by repetition, so lookups can say "missing"
  * without reading them.
  */
-#include "xnote.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,25 +17,7 @@
 
 #define PAGE 4096u
 
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static int set_err(struct xnote_p2m *p, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(struct xnote_p2m *p, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(p->err, sizeof(p->err), fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#define set_err(p, ...) xnote_set_err((p)->err, __VA_ARGS__)
 
 /* Read one page of 512 entries at machine frame mfn. */
 static int read_table(struct xnote_p2m *p, uint64_t mfn, uint64_t e[XNOTE_P2M_PER_PAGE],
@@ -55,20 +37,20 @@ static int read_table(struct xnote_p2m *p, uint64_t mfn, uint64_t e[XNOTE_P2M_PE
 		return set_err(p, XNOTE_ERR_IO, "p2m %s page at machine frame 0x%llx unreadable",
 			       what, (unsigned long long)mfn);
 	for (unsigned i = 0; i < XNOTE_P2M_PER_PAGE; i++)
-		e[i] = le64(buf + 8 * i);
+		e[i] = le_get64(buf + 8 * i);
 	return XNOTE_OK;
 }
 
+static const char *const kind_names[] = {
+	[XNOTE_P2M_VALID] = "valid", [XNOTE_P2M_IDENTITY] = "identity",
+	[XNOTE_P2M_FOREIGN] = "foreign", [XNOTE_P2M_INVALID] = "invalid",
+	[XNOTE_P2M_MISSING] = "missing",
+};
+
 const char *xnote_p2m_kind_name(enum xnote_p2m_kind k)
 {
-	switch (k) {
-	case XNOTE_P2M_VALID: return "valid";
-	case XNOTE_P2M_IDENTITY: return "identity";
-	case XNOTE_P2M_FOREIGN: return "foreign";
-	case XNOTE_P2M_INVALID: return "invalid";
-	case XNOTE_P2M_MISSING: return "missing";
-	}
-	return "?";
+	return (unsigned)k < sizeof(kind_names) / sizeof(kind_names[0]) && kind_names[k] ?
+	       kind_names[k] : "?";
 }
 
 /* The most repeated non-zero value of e[], if it repeats at all. */

@@ -5,7 +5,7 @@
  * Everything is found from CRASH_INFO (xen_phys_start) and VMCOREINFO_XEN
  * alone; xen-syms only adds PDX compression and the console symbols.
  */
-#include "xnote.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,33 +13,12 @@
 
 #define PAGE 4096ULL
 #define GIB (1ULL << 30)
-#define PTE_PRESENT 0x1ULL
-#define PTE_PSE 0x80ULL
-#define PTE_ADDR 0x000ffffffffff000ULL
 #define DIRECTMAP 0xffff830000000000ULL          /* !BIGMEM (all x86_64 4.x) */
 #define DIRECTMAP_BIGMEM 0xffff848000000000ULL   /* CONFIG_BIGMEM, 4.6+ */
 #define DIRECTMAP_SIZE (5ULL << 40)
 #define MAX_DOMAINS 65536
 
-static int set_err(struct xnote_xen *x, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(struct xnote_xen *x, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(x->err, sizeof(x->err), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = n; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
+#define set_err(x, ...) xnote_set_err((x)->err, __VA_ARGS__)
 
 static int mread(struct xnote_xen *x, uint64_t ma, void *buf, size_t len, const char *what)
 {
@@ -53,15 +32,15 @@ static int mread(struct xnote_xen *x, uint64_t ma, void *buf, size_t len, const 
 	return XNOTE_OK;
 }
 
+static const char *const pgc_names[] = {
+	[XNOTE_PGC_4_0] = "4.0-4.13", [XNOTE_PGC_4_14] = "4.14-4.16",
+	[XNOTE_PGC_4_17] = "4.17", [XNOTE_PGC_4_18] = "4.18+",
+};
+
 const char *xnote_pgc_layout_name(enum xnote_pgc_layout l)
 {
-	switch (l) {
-	case XNOTE_PGC_4_0: return "4.0-4.13";
-	case XNOTE_PGC_4_14: return "4.14-4.16";
-	case XNOTE_PGC_4_17: return "4.17";
-	case XNOTE_PGC_4_18: return "4.18+";
-	}
-	return "?";
+	return (unsigned)l < sizeof(pgc_names) / sizeof(pgc_names[0]) && pgc_names[l] ?
+	       pgc_names[l] : "?";
 }
 
 enum xnote_pgc_layout xnote_pgc_layout_for(unsigned major, unsigned minor)
@@ -166,22 +145,22 @@ int xnote_xen_init(struct xnote_xen *x, xnote_read_fn read, void *arg,
 
 	/* BIGMEM builds move the direct map: tell by where domain structs are */
 	if (x->sym_domain_list && xnote_xen_read(x, x->sym_domain_list, b, 8) == XNOTE_OK) {
-		uint64_t d0 = le(b, 8);
+		uint64_t d0 = le_get64(b);
 		if (d0 >= DIRECTMAP_BIGMEM && d0 - DIRECTMAP_BIGMEM < DIRECTMAP_SIZE)
 			x->directmap = DIRECTMAP_BIGMEM;
 	}
 	if (x->sym_max_page && xnote_xen_read(x, x->sym_max_page, b, 8) == XNOTE_OK)
-		x->max_page = le(b, 8);
+		x->max_page = le_get64(b);
 	if (sizes && x->sym_frame_table && x->page_info_size >= 16 && x->page_info_size <= 256 &&
 	    x->off_count_info + 8 <= x->page_info_size && x->off_domain + 4 <= x->page_info_size &&
 	    xnote_xen_read(x, x->sym_frame_table, b, 8) == XNOTE_OK) {
-		x->frame_table = le(b, 8);
+		x->frame_table = le_get64(b);
 		x->have_frame_table = x->frame_table != 0;
 	}
 	if (x->sym_dom_xen && xnote_xen_read(x, x->sym_dom_xen, b, 8) == XNOTE_OK)
-		x->owner_xen = xnote_xen_pickle(x, le(b, 8));
+		x->owner_xen = xnote_xen_pickle(x, le_get64(b));
 	if (x->sym_dom_io && xnote_xen_read(x, x->sym_dom_io, b, 8) == XNOTE_OK)
-		x->owner_io = xnote_xen_pickle(x, le(b, 8));
+		x->owner_io = xnote_xen_pickle(x, le_get64(b));
 	x->err[0] = 0;
 	return XNOTE_OK;
 }
@@ -196,12 +175,12 @@ int xnote_xen_set_pdx(struct xnote_xen *x, uint64_t s_shift, uint64_t s_bottom, 
 		rc = xnote_xen_read(x, s_shift, b, 8);
 		if (rc != XNOTE_OK)
 			return rc;
-		shift = le(b, 8) & 0xffffffffu;   /* unsigned int in Xen */
+		shift = le_get64(b) & 0xffffffffu;   /* unsigned int in Xen */
 	}
 	if (s_bottom && (rc = xnote_xen_read(x, s_bottom, b, 8)) == XNOTE_OK)
-		bottom = le(b, 8);
+		bottom = le_get64(b);
 	if (s_top && (rc = xnote_xen_read(x, s_top, b, 8)) == XNOTE_OK)
-		top = le(b, 8);
+		top = le_get64(b);
 	if (shift >= 64)
 		return set_err(x, XNOTE_ERR_CORRUPT, "pfn_pdx_hole_shift %llu out of range",
 			       (unsigned long long)shift);
@@ -214,8 +193,7 @@ int xnote_xen_set_pdx(struct xnote_xen *x, uint64_t s_shift, uint64_t s_bottom, 
 
 int xnote_xen_vtom(struct xnote_xen *x, uint64_t va, uint64_t *ma)
 {
-	uint8_t b[8];
-	uint64_t table = x->root, e = 0;
+	struct xnote_pt_stop st;
 	int rc;
 
 	if (va >= x->virt_start && va - x->virt_start < GIB) {
@@ -231,53 +209,33 @@ int xnote_xen_vtom(struct xnote_xen *x, uint64_t va, uint64_t *ma)
 		*ma = x->tlb[slot].mpage | (va & 0xfff);
 		return XNOTE_OK;
 	}
-	for (int level = 4, shift = 39; level >= 1; level--, shift -= 9) {
-		rc = x->read(x->arg, table + 8 * ((va >> shift) & 511), b, 8);
-		if (rc != XNOTE_OK)
-			return set_err(x, rc == XNOTE_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO,
-				       "xen virtual 0x%llx: level-%d page table at machine 0x%llx %s",
-				       (unsigned long long)va, level, (unsigned long long)table,
-				       rc == XNOTE_NOPAGE ? "not in the dump" : "unreadable");
-		e = le(b, 8);
-		if (!(e & PTE_PRESENT))
-			return set_err(x, XNOTE_NOPAGE, "xen virtual 0x%llx is not mapped",
-				       (unsigned long long)va);
-		if ((level == 2 || level == 3) && (e & PTE_PSE)) {
-			uint64_t size = 1ULL << shift;
-			*ma = (e & PTE_ADDR & ~(size - 1)) | (va & (size - 1));
-			goto done;
-		}
-		table = e & PTE_ADDR;
-	}
-	*ma = table | (va & 0xfff);
-done:
+	rc = xnote_pt_walk(x->read, x->arg, x->root, 4, 0, va, ma, &st);
+	if (rc != XNOTE_OK && st.unmapped)
+		return set_err(x, XNOTE_NOPAGE, "xen virtual 0x%llx is not mapped",
+			       (unsigned long long)va);
+	if (rc != XNOTE_OK)
+		return set_err(x, rc == XNOTE_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO,
+			       "xen virtual 0x%llx: level-%d page table at machine 0x%llx %s",
+			       (unsigned long long)va, st.level, (unsigned long long)st.table,
+			       rc == XNOTE_NOPAGE ? "not in the dump" : "unreadable");
 	x->tlb[slot].vpage = va | 0xfff;
 	x->tlb[slot].mpage = *ma & ~0xfffULL;
 	return XNOTE_OK;
 }
 
+static int vtom_cb(void *x, uint64_t va, uint64_t *ma)
+{
+	return xnote_xen_vtom(x, va, ma);
+}
+
+static int mread_cb(void *x, uint64_t ma, void *buf, size_t len)
+{
+	return mread(x, ma, buf, len, "xen memory");
+}
+
 int xnote_xen_read(struct xnote_xen *x, uint64_t va, void *buf, size_t len)
 {
-	uint8_t *out = buf;
-
-	while (len) {
-		size_t chunk = (size_t)(PAGE - (va & (PAGE - 1)));
-		uint64_t ma;
-		int rc;
-
-		if (chunk > len)
-			chunk = len;
-		rc = xnote_xen_vtom(x, va, &ma);
-		if (rc != XNOTE_OK)
-			return rc;
-		rc = mread(x, ma, out, chunk, "xen memory");
-		if (rc != XNOTE_OK)
-			return rc;
-		out += chunk;
-		va += chunk;
-		len -= chunk;
-	}
-	return XNOTE_OK;
+	return xnote_read_virt(vtom_cb, mread_cb, x, va, buf, len, NULL);
 }
 
 int xnote_read_string(xnote_read_fn read, void *arg, uint64_t ma, char *buf, size_t cap)
@@ -337,16 +295,16 @@ int xnote_xen_page_info(struct xnote_xen *x, uint64_t mfn, struct xnote_page_inf
 			x->pi_tag = ma & ~(PAGE - 1);
 		}
 		off = ma & (PAGE - 1);
-		xnote_pgc_decode(x->pgc, le(x->pi_page + off + x->off_count_info, 8), pi);
-		pi->owner = (uint32_t)le(x->pi_page + off + x->off_domain, 4);
+		xnote_pgc_decode(x->pgc, le_get64(x->pi_page + off + x->off_count_info), pi);
+		pi->owner = (uint32_t)le_get32(x->pi_page + off + x->off_domain);
 		return XNOTE_OK;
 	}
 	uint8_t b[256];
 	rc = xnote_xen_read(x, va, b, (size_t)x->page_info_size);
 	if (rc != XNOTE_OK)
 		return rc;
-	xnote_pgc_decode(x->pgc, le(b + x->off_count_info, 8), pi);
-	pi->owner = (uint32_t)le(b + x->off_domain, 4);
+	xnote_pgc_decode(x->pgc, le_get64(b + x->off_count_info), pi);
+	pi->owner = (uint32_t)le_get32(b + x->off_domain);
 	return XNOTE_OK;
 }
 
@@ -389,7 +347,7 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 	rc = xnote_xen_read(x, x->sym_domain_list, b, 8);
 	if (rc != XNOTE_OK)
 		return rc;
-	first = va = le(b, 8);
+	first = va = le_get64(b);
 	while (va) {
 		uint64_t ma;
 		if (k >= MAX_DOMAINS)
@@ -401,7 +359,7 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 		if (rc != XNOTE_OK)
 			return rc;
 		if (k < cap) {
-			out[k].id = (uint16_t)le(b, 2);
+			out[k].id = (uint16_t)le_get16(b);
 			out[k].va = va;
 			out[k].maddr = ma;
 			out[k].owner = xnote_xen_pickle(x, va);
@@ -410,7 +368,7 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 		rc = xnote_xen_read(x, va + x->off_next_in_list, b, 8);
 		if (rc != XNOTE_OK)
 			return rc;
-		va = le(b, 8);
+		va = le_get64(b);
 		if (va == first)
 			return set_err(x, XNOTE_ERR_CORRUPT, "domain_list loops back to its head");
 		*n = k;
@@ -433,7 +391,7 @@ int xnote_xen_m2p(struct xnote_xen *x, uint64_t mfn, uint64_t *pfn)
 	rc = mread(x, ma, b, 8, "m2p entry");
 	if (rc != XNOTE_OK)
 		return rc;
-	v = le(b, 8);
+	v = le_get64(b);
 	/* INVALID_M2P_ENTRY ~0, SHARED_M2P_ENTRY ~0 - 1 */
 	if (v >= XNOTE_P2M_MAX_PFN)
 		return XNOTE_NOPAGE;
@@ -456,13 +414,13 @@ int xnote_xen_conring(struct xnote_xen *x, const struct xnote_conring_syms *s, c
 			       "console ring symbols (conring, conring_size, conringp) not given");
 	if ((rc = xnote_xen_read(x, s->conring, b, 8)) != XNOTE_OK)
 		return rc;
-	ring = le(b, 8);
+	ring = le_get64(b);
 	if ((rc = xnote_xen_read(x, s->conring_size, b, 4)) != XNOTE_OK)
 		return rc;
-	size = (uint32_t)le(b, 4);
+	size = (uint32_t)le_get32(b);
 	if ((rc = xnote_xen_read(x, s->conringp, b, 4)) != XNOTE_OK)
 		return rc;
-	prod = (uint32_t)le(b, 4);
+	prod = (uint32_t)le_get32(b);
 	if (!size || (size & (size - 1)) || size > (64u << 20))
 		return set_err(x, XNOTE_ERR_CORRUPT, "conring_size %u is not a power of two up to 64 MiB",
 			       size);

@@ -1,17 +1,19 @@
 /* xnote.c - Xen crash note decoding, KEY=VALUE text, and the normalised notes
  * salvage writes into the Xen dumps it produces (formats.md §4.3-§4.6). */
-#include "xnote.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static uint64_t le64(const uint8_t *p)
+int xnote_set_err(char err[XNOTE_ERR_MAX], int rc, const char *fmt, ...)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, XNOTE_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int xnote_parse_crash_info(const uint8_t *desc, size_t len, struct xnote_crash_info *out)
@@ -21,25 +23,25 @@ int xnote_parse_crash_info(const uint8_t *desc, size_t len, struct xnote_crash_i
 
 	if (len < XNOTE_CRASH_INFO_MIN)
 		return -1;
-	ci.major = le64(desc + 0);
-	ci.minor = le64(desc + 8);
-	ci.extra_version = le64(desc + 16);
-	ci.changeset = le64(desc + 24);
-	ci.compiler = le64(desc + 32);
-	ci.compile_date = le64(desc + 40);
-	ci.compile_time = le64(desc + 48);
-	ci.tainted = le64(desc + 56);
+	ci.major = le_get64(desc + 0);
+	ci.minor = le_get64(desc + 8);
+	ci.extra_version = le_get64(desc + 16);
+	ci.changeset = le_get64(desc + 24);
+	ci.compiler = le_get64(desc + 32);
+	ci.compile_date = le_get64(desc + 40);
+	ci.compile_time = le_get64(desc + 48);
+	ci.tainted = le_get64(desc + 56);
 	if (words == 8) {
 		ci.layout = XNOTE_LAYOUT_V0;
 	} else {
 		ci.has_p2m = true;
-		ci.p2m_mfn = le64(desc + (words - 1) * 8);
+		ci.p2m_mfn = le_get64(desc + (words - 1) * 8);
 		if (words == 9) {
 			ci.layout = XNOTE_LAYOUT_V1;
 		} else {
 			ci.layout = words == 10 ? XNOTE_LAYOUT_CURRENT : XNOTE_LAYOUT_LONGER;
 			ci.has_phys_start = true;
-			ci.phys_start = le64(desc + 64);
+			ci.phys_start = le_get64(desc + 64);
 		}
 	}
 	*out = ci;
@@ -66,14 +68,8 @@ int xnote_parse_crash_regs(const uint8_t *desc, size_t len, uint64_t cr[4])
 	if (len < 32)
 		return -1;
 	for (int i = 0; i < 4; i++)
-		cr[i] = le64(desc + 8 * i);
+		cr[i] = le_get64(desc + 8 * i);
 	return 0;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (uint8_t)v;
 }
 
 void xnote_write_crash_info(const struct xnote_crash_info *ci, uint8_t out[XNOTE_CRASH_INFO_SIZE])
@@ -85,7 +81,7 @@ void xnote_write_crash_info(const struct xnote_crash_info *ci, uint8_t out[XNOTE
 		ci->has_p2m ? ci->p2m_mfn : 0,
 	};
 	for (int i = 0; i < 10; i++)
-		put64(out + 8 * i, w[i]);
+		le_put64(out + 8 * i, w[i]);
 }
 
 /* ---- KEY=VALUE text ------------------------------------------------------ */
@@ -237,11 +233,9 @@ static void emit(struct outbuf *b, const char *name, uint32_t type, const void *
 	}
 	h = b->p + b->len;
 	memset(h, 0, sz);
-	for (int i = 0; i < 4; i++) {
-		h[i] = (uint8_t)(nl >> 8 * i);
-		h[4 + i] = (uint8_t)(descsz >> 8 * i);
-		h[8 + i] = (uint8_t)(type >> 8 * i);
-	}
+	le_put32(h, (uint32_t)nl);
+	le_put32(h + 4, (uint32_t)descsz);
+	le_put32(h + 8, (uint32_t)type);
 	memcpy(h + 12, name, nl);
 	if (descsz)
 		memcpy(h + 12 + align4(nl), desc, descsz);

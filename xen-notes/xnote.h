@@ -301,12 +301,34 @@ unsigned xnote_conring_score(const uint8_t *page, size_t len);
 
 /* ---- dom0 ---------------------------------------------------------------- */
 
-/* Walk x86_64 page tables whose entries hold machine frames: a PV dom0's
- * (Xen validates them) or Xen's own, from the machine address of the top
- * table (4 or 5 levels).  XNOTE_NOPAGE when not mapped or a table is not in
- * the dump. */
-int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root_maddr, int levels,
-		  uint64_t va, uint64_t *ma);
+/* The one x86_64 page-table walk (4 or 5 levels, 1 GiB and 2 MiB pages),
+ * from the address of the top table, reading entries through read: Xen's
+ * own tables and a PV dom0's (their entries hold machine frames, which Xen
+ * validates), and, through vmcore, Linux's (physical frames).  clear: bits
+ * cleared from every entry before use (Linux's SME mask; 0 otherwise).
+ * Returns XNOTE_OK with *ma set; XNOTE_NOPAGE when va is not mapped or a
+ * table is not in the dump; a negative value read returned, unchanged
+ * (XNOTE_ERR_ARG for levels other than 4 and 5).  stop (optional) says
+ * where a walk that failed stopped. */
+struct xnote_pt_stop {
+	int level;          /* level of the table read last */
+	uint64_t table;     /* its address */
+	bool unmapped;      /* its entry was not present (else reading it failed) */
+};
+int xnote_pt_walk(xnote_read_fn read, void *arg, uint64_t root, int levels, uint64_t clear,
+		  uint64_t va, uint64_t *ma, struct xnote_pt_stop *stop);
+/* Read len bytes at virtual address va, one 4 KiB page at a time: xlate
+ * gives the address of each page, read reads from there (both get arg).  The
+ * first status other than XNOTE_OK (VMC-style 0/1/negative codes pass through
+ * unchanged) is returned; fail (optional) then says where and whether the
+ * read or the translation failed. */
+typedef int (*xnote_xlate_fn)(void *arg, uint64_t va, uint64_t *addr);
+struct xnote_virt_fail {
+	uint64_t va, addr;   /* addr: valid when in_read */
+	bool in_read;
+};
+int xnote_read_virt(xnote_xlate_fn xlate, xnote_read_fn read, void *arg, uint64_t va,
+		    void *buf, size_t len, struct xnote_virt_fail *fail);
 /* Does this page start dom0's VMCOREINFO?  Accepts Linux's vmcoreinfo_note
  * (an ELF note "VMCOREINFO" at offset 0, text after it) and the
  * vmcoreinfo_data page (text at offset 0).  On success *text and *len give

@@ -273,9 +273,11 @@ def qemu_desc(kv):
 
 
 class Load:
-    def __init__(self, paddr, memsz, filesz, vaddr, gap, align_to, ktext):
+    def __init__(self, paddr, memsz, filesz, vaddr, gap, align_to, ktext,
+                 own=None):
         self.paddr, self.memsz, self.filesz = paddr, memsz, filesz
         self.vaddr, self.gap, self.align, self.ktext = vaddr, gap, align_to, ktext
+        self.own = own          # seed of this segment's own data, or None
         self.offset = None
 
 
@@ -354,7 +356,7 @@ def parse_line(d, toks, lines, i):
         if len(args) > 1:
             d.seed = parse_int(args[1])
     elif cmd in ("ram", "ktext"):
-        pos, kv = kv_args(args, {"filesz", "vaddr", "gap", "align"})
+        pos, kv = kv_args(args, {"filesz", "vaddr", "gap", "align", "own"})
         start, end = parse_int(pos[0]), parse_int(pos[1])
         memsz = end - start
         filesz = parse_int(kv["filesz"]) if "filesz" in kv else memsz
@@ -364,7 +366,8 @@ def parse_line(d, toks, lines, i):
         d.loads.append(Load(start, memsz, filesz,
                             None if vaddr is None else parse_int(vaddr),
                             parse_int(kv.get("gap", "0")),
-                            parse_int(kv.get("align", "0")), cmd == "ktext"))
+                            parse_int(kv.get("align", "0")), cmd == "ktext",
+                            parse_int(kv["own"]) if "own" in kv else None))
     elif cmd == "fill":
         start, end = parse_int(args[0]), parse_int(args[1])
         kind = args[2]
@@ -656,7 +659,15 @@ def build_elf(d):
                          ld.paddr, ld.filesz, ld.memsz, 0)
         b.phdrs.append(ph)
         ph += 56
-        out[coff:coff + n] = d.mem.read(lo, n)
+        if ld.own is None:
+            out[coff:coff + n] = d.mem.read(lo, n)
+        else:
+            # data of its own, so overlapping segments can be told apart
+            first = lo // ps
+            own = b"".join(pattern_page("random", ld.own, pfn, ps)
+                           for pfn in range(first, (lo + n + ps - 1) // ps + 1))
+            o = lo - first * ps
+            out[coff:coff + n] = own[o:o + n]
     b.data = out
     b.anchor = {"data": data_off, "notes": note_off, "end": total,
                 "phdr": 64, "shdr": shoff}
