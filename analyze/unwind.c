@@ -6,6 +6,7 @@
  * frame pointers, and when all fail a scan of the rest of the stack for
  * kernel text addresses, each marked unreliable.  The tables: orc.c. */
 #include "kern.h"
+#include "../common/le.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -93,8 +94,7 @@ static bool retaddr_step(struct az_kernel *k, struct ustate *s, uint64_t hi)
 			return false;
 		if (!az_syms_is_text(&k->syms, w) || az_read(k, w - 5, call, 5) < 0 || call[0] != 0xe8)
 			continue;
-		int32_t rel = (int32_t)((uint32_t)call[1] | (uint32_t)call[2] << 8 |
-					(uint32_t)call[3] << 16 | (uint32_t)call[4] << 24);
+		int32_t rel = (int32_t)le_get32(call + 1);
 		if (w + (uint64_t)(int64_t)rel != fn)
 			continue;
 		s->ip = w;

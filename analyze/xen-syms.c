@@ -7,6 +7,7 @@
  * its GNU build id, which Xen's image also carries in memory.
  */
 #include "xsyms.h"
+#include "../common/le.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,14 +29,6 @@ struct az_xsyms {
 	uint64_t build_id_va;       /* where the note's descriptor sits in memory */
 };
 
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = n; i-- > 0;)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static bool in_file(const struct az_xsyms *s, uint64_t off, uint64_t len)
 {
 	return off <= s->len && len <= s->len - off;
@@ -47,8 +40,8 @@ static void find_build_id(struct az_xsyms *s, uint64_t off, uint64_t len, uint64
 	uint64_t p = 0;
 
 	while (p + 12 <= len) {
-		uint64_t nsz = le(s->buf + off + p, 4), dsz = le(s->buf + off + p + 4, 4);
-		uint64_t type = le(s->buf + off + p + 8, 4);
+		uint64_t nsz = le_get32(s->buf + off + p), dsz = le_get32(s->buf + off + p + 4);
+		uint64_t type = le_get32(s->buf + off + p + 8);
 		uint64_t desc = p + 12 + ((nsz + 3) & ~3ULL);
 		if (desc > len || dsz > len - desc)
 			return;
@@ -90,15 +83,15 @@ int az_xsyms_load(const char *path, struct az_xsyms **out, char *err, size_t err
 		snprintf(err, errlen, "%s: not a little-endian ELF64 file", path);
 		goto fail;
 	}
-	uint64_t shoff = le(s->buf + 40, 8), shentsize = le(s->buf + 58, 2), shnum = le(s->buf + 60, 2);
+	uint64_t shoff = le_get64(s->buf + 40), shentsize = le_get16(s->buf + 58), shnum = le_get16(s->buf + 60);
 	if (shentsize != SHDR || !in_file(s, shoff, shnum * SHDR)) {
 		snprintf(err, errlen, "%s: section headers out of bounds", path);
 		goto fail;
 	}
 	for (uint64_t i = 0; i < shnum; i++) {
 		const uint8_t *sh = s->buf + shoff + i * SHDR;
-		uint64_t type = le(sh + 4, 4), addr = le(sh + 16, 8), off = le(sh + 24, 8);
-		uint64_t size = le(sh + 32, 8), link = le(sh + 40, 4);
+		uint64_t type = le_get32(sh + 4), addr = le_get64(sh + 16), off = le_get64(sh + 24);
+		uint64_t size = le_get64(sh + 32), link = le_get32(sh + 40);
 		if (type == SHT_NOTE && in_file(s, off, size))
 			find_build_id(s, off, size, addr);
 		if (type != SHT_SYMTAB || s->sym)
@@ -108,7 +101,7 @@ int az_xsyms_load(const char *path, struct az_xsyms **out, char *err, size_t err
 			goto fail;
 		}
 		const uint8_t *st = s->buf + shoff + link * SHDR;
-		uint64_t soff = le(st + 24, 8), ssize = le(st + 32, 8);
+		uint64_t soff = le_get64(st + 24), ssize = le_get64(st + 32);
 		if (!in_file(s, soff, ssize)) {
 			snprintf(err, errlen, "%s: string table out of bounds", path);
 			goto fail;
@@ -148,7 +141,7 @@ bool az_xsyms_find(const struct az_xsyms *s, const char *name, uint64_t *addr)
 
 	for (size_t i = 0; s && i < s->nsym; i++) {
 		const uint8_t *e = s->sym + i * SYM;
-		uint64_t n = le(e, 4);
+		uint64_t n = le_get32(e);
 		if (n >= s->strlen_)
 			continue;
 		const char *nm = (const char *)s->str + n;
@@ -156,13 +149,13 @@ bool az_xsyms_find(const struct az_xsyms *s, const char *name, uint64_t *addr)
 		if (strnlen(nm, max) == max)
 			continue;
 		if (strcmp(nm, name) == 0) {
-			*addr = le(e + 8, 8);
+			*addr = le_get64(e + 8);
 			return true;
 		}
 		if (!found_local && strncmp(nm, name, nl) == 0 && nm[nl] == '.' &&
 		    nm[nl + 1] >= '0' && nm[nl + 1] <= '9') {
 			found_local = true;
-			local = le(e + 8, 8);
+			local = le_get64(e + 8);
 		}
 	}
 	if (found_local)

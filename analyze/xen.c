@@ -6,6 +6,7 @@
 #include "salvage.h"
 #include "xsyms.h"
 #include "../xen-notes/xnote.h"
+#include "../common/le.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -199,8 +200,7 @@ static int crashing_cpu(struct xctx *c, const struct ring *r, const char **how)
 
 	/* one_cpu_only()'s function-static (common/kexec.c), set by cmpxchg */
 	if (c->hv_ok && sym(c, "crashing_cpu", &a) && xnote_xen_read(c->hv, a, b, 4) == XNOTE_OK) {
-		uint32_t v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-			     (uint32_t)b[3] << 24;
+		uint32_t v = le_get32(b);
 		if (v < n) {
 			*how = "xen-syms";
 			return (int)v;

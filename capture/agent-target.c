@@ -20,6 +20,7 @@
  *   "XFSB" (be32), sb_uuid[16] at +32, sb_fname[12] at +108.
  */
 #include "agent-internal.h"
+#include "../common/le.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,16 +45,6 @@
 #define EXT_INCOMPAT_JOURNAL_DEV 0x8
 #define XFS_UUID_OFF 32
 #define XFS_FNAME_OFF 108
-static unsigned le16(const unsigned char *p)
-{
-	return p[0] | (unsigned)p[1] << 8;
-}
-
-static unsigned long le32(const unsigned char *p)
-{
-	return p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 |
-	       (unsigned long)p[3] << 24;
-}
 
 static void fmt_uuid(const unsigned char *u, char *out, size_t len)
 {
@@ -97,8 +88,8 @@ int cap_agent_probe(const char *dev, struct cap_agent_fsinfo *fi)
 	}
 	close(fd);
 
-	if (got >= EXT_SB + 0x88 && le16(buf + EXT_SB + EXT_MAGIC_OFF) == 0xEF53 &&
-	    !(le32(buf + EXT_SB + EXT_INCOMPAT_OFF) & EXT_INCOMPAT_JOURNAL_DEV)) {
+	if (got >= EXT_SB + 0x88 && le_get16(buf + EXT_SB + EXT_MAGIC_OFF) == 0xEF53 &&
+	    !(le_get32(buf + EXT_SB + EXT_INCOMPAT_OFF) & EXT_INCOMPAT_JOURNAL_DEV)) {
 		/* the ext4 driver mounts ext2 and ext3 as well */
 		snprintf(fi->type, sizeof(fi->type), "ext4");
 		fmt_uuid(buf + EXT_SB + EXT_UUID_OFF, fi->uuid, sizeof(fi->uuid));

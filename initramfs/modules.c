@@ -18,7 +18,9 @@
 #include "initramfs.h"
 #include "../kmod/kmod.h"
 #include "../config/strbuf.h"
+#include "../common/le.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -379,15 +381,13 @@ int irfs_elf_is_dynamic(const void *data, size_t len)
 
 	if (len < 64 || memcmp(p, "\177ELF", 4) || p[4] != 2 || p[5] != 1)
 		return -1;   /* ELF64 little-endian only: the agent is x86_64 */
-	memcpy(&phoff, p + 32, 8);
-	memcpy(&phentsize, p + 54, 2);
-	memcpy(&phnum, p + 56, 2);
+	phoff = le_get64(p + 32);
+	phentsize = le_get16(p + 54);
+	phnum = le_get16(p + 56);
 	if (phentsize < 56 || phoff > len || (uint64_t)phnum * phentsize > len - phoff)
 		return -1;
 	for (uint16_t i = 0; i < phnum; i++) {
-		uint32_t type;
-		memcpy(&type, p + phoff + (uint64_t)i * phentsize, 4);
-		if (type == 3)   /* PT_INTERP */
+		if (le_get32(p + phoff + (uint64_t)i * phentsize) == PT_INTERP)
 			return 1;
 	}
 	return 0;

@@ -228,19 +228,6 @@ else
 	t_skip "finding 9" "generator failed: $(tail -1 "$OUT/gen.log")"
 fi
 
-# ---- dependencies point one way: programs -> libraries -> leaves -------------
-# (analyze/, capture/) -> (initramfs/, config/, kmod/, vmcore/) -> xen-notes/
-SRC=$(cd "$T_HERE/.." && pwd)
-cross() {   # cross DIR PATTERN: includes of DIR's sources matching PATTERN
-	grep -HnE "^#[[:space:]]*include[[:space:]]*\"($2)" "$SRC/$1"/*.[ch] 2>/dev/null
-}
-for rule in "config:\\.\\./" "kmod:\\.\\./" "initramfs:\\.\\./(analyze|capture|vmcore|xen-notes)/" \
-	"vmcore:\\.\\./(analyze|capture|initramfs|config|kmod)/" "xen-notes:\\.\\./" \
-	"capture:\\.\\./(analyze|initramfs)/" "analyze:\\.\\./capture/"; do
-	dir=${rule%%:*} pat=${rule#*:}
-	hits=$(cross "$dir" "$pat")
-	[ -z "$hits" ] && t_ok "includes of $dir/" ||
-		t_fail "includes of $dir/" "$(echo "$hits" | head -3 | sed "s|$SRC/||" | tr '\n' ' ')"
-done
+# (the dependency direction is checked once, by scripts/check-layers.sh)
 
 t_summary
