@@ -5,7 +5,7 @@
  * The kernel checks the image (and its signature, if enforced) itself.
  * A Xen PV dom0 cannot use it: the crash image belongs to the hypervisor and
  * is loaded through hypercalls, which kexec-tools' `kexec -p` does; arm hands
- * over to it there (shared/docs/qemu-kdump.md, "Xen flow that worked").
+ * over to it there (tests/vm/xen-e2e.sh runs that flow under QEMU).
  */
 #include "../initramfs/initramfs.h"
 #include "salvage.h"

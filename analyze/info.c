@@ -55,7 +55,7 @@ static void gather(vmc_dump *d, struct facts *f)
 	f->cpus = vmc_cpu_count(d);
 	f->panic_cpu = vmc_panic_cpu(d);
 	/* VMCOREINFO first: QEMU writes a wrong phys_base in its kdump sub header
-	 * (formats.md §5.3) */
+	 * (docs/formats.md §5.3) */
 	if (vmc_vmci_number(d, "phys_base", &n) == VMC_OK) {
 		f->has_phys_base = true;
 		f->phys_base = (uint64_t)n;

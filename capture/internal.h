@@ -179,7 +179,7 @@ static inline bool cap_bit(const uint8_t *bm, uint64_t i)
 	return bm[i >> 3] >> (i & 7) & 1;
 }
 
-/* ---- xen-filter.c: Xen dumps (machine frames, formats.md §4.8) ---------- */
+/* ---- xen-filter.c: Xen dumps (machine frames, docs/formats.md §4.8) ---------- */
 /* -X (makedumpfile's "exclude domU pages") rides on cap_options.dump_level
  * above the 0-31 levels; cap_plan_init takes it off. */
 /* A class that plan.c excludes whatever the level (domU frames with -X,

@@ -1,4 +1,4 @@
-/* kdump-writer.c - kdump-compressed output, header version 6 (formats.md §1).
+/* kdump-writer.c - kdump-compressed output, header version 6 (docs/formats.md §1).
  *
  * File: header block | sub header + note copy | bitmap1 | bitmap2 |
  *       descriptors (24 bytes per dumped frame) | shared zero page | page data.

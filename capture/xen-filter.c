@@ -2,7 +2,7 @@
  *
  * A Xen /proc/vmcore holds every machine frame: the hypervisor, dom0 and all
  * domUs.  Each frame is classified through Xen's frame_table (page_info
- * count_info and owner, in the layout of this Xen version; formats.md §4.8):
+ * count_info and owner, in the layout of this Xen version; docs/formats.md §4.8):
  *
  *   Xen's own (heap, not allocated to a domain, dom_xen/dom_io)  kept
  *   free, offlined or broken         dropped with -d 16 (free pages) or -X

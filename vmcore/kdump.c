@@ -1,6 +1,6 @@
 /* kdump.c - kdump-compressed files (makedumpfile, QEMU), header versions 1-6.
  *
- * Layout: formats.md §1.  Both bitmaps are read at open; a table of set-bit
+ * Layout: docs/formats.md §1.  Both bitmaps are read at open; a table of set-bit
  * counts every 4096 frames of bitmap2 makes finding a page's descriptor O(1)
  * (one table look-up plus at most 64 word popcounts).
  */

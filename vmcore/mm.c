@@ -1,5 +1,5 @@
 /* mm.c - page classification for filtering, from VMCOREINFO alone
- * (formats.md §2.5-§2.7 for the keys and encodings, §3.2 for the rules).
+ * (docs/formats.md §2.5-§2.7 for the keys and encodings, §3.2 for the rules).
  *
  * makedumpfile (__exclude_unnecessary_pages) walks mem_map in PFN order; a page
  * that starts a multi-page block (a free buddy block, an unaccepted block, an
@@ -433,7 +433,7 @@ static void compound_info(const vmc_mm *mm, const uint8_t *s1, uint32_t mc,
 	*huge = mm->has_dtor_hugetlb && dt == mm->dtor_hugetlb;
 }
 
-/* Class of a page that is not a compound tail (formats.md §3.2, in order);
+/* Class of a page that is not a compound tail (docs/formats.md §3.2, in order);
  * s1 is the next struct page or NULL when it could not be read. */
 static struct mm_verdict classify_page(const vmc_mm *mm, uint64_t pfn,
 				       const uint8_t *s, const uint8_t *s1)

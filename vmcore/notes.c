@@ -1,7 +1,7 @@
 /* notes.c - ELF note parsing, tolerant of the quirks real producers emit, and the
  * facts derived from notes: CPU registers, VMCOREINFO, Xen crash info.
  *
- * Every quirk we tolerate is reported as a warning (formats.md §2.2, §4.3, §4.6).
+ * Every quirk we tolerate is reported as a warning (docs/formats.md §2.2, §4.3, §4.6).
  */
 #include "internal.h"
 #include "../xen-notes/xnote.h"

@@ -1,6 +1,6 @@
 /* printk.c - the kernel log (dmesg) from VMCOREINFO alone.
  *
- * Two layouts (formats.md §2.5, §2.8, §3.6):
+ * Two layouts (docs/formats.md §2.5, §2.8, §3.6):
  *  - 5.10+ lockless printk_ringbuffer (SYMBOL(prb), a pointer): a descriptor
  *    ring (prb_desc: state_var = 2-bit state | 62-bit id, text_blk_lpos) with a
  *    parallel printk_info array, and a text data ring of blocks

@@ -365,7 +365,7 @@ int vmc_xen_dom0_mfn_to_pfn(vmc_dump *v, uint64_t mfn, uint64_t *pfn);
 const char *vmc_xen_dom0_vmcoreinfo(const vmc_dump *v, size_t *len);
 
 /* Replace d's notes with the normalised ones (xnote_normalize: quirks of
- * formats.md §4.6 fixed, xen_phys_start derived into old CRASH_INFO layouts,
+ * docs/formats.md §4.6 fixed, xen_phys_start derived into old CRASH_INFO layouts,
  * dom0's VMCOREINFO added when dom0_vmcoreinfo is given, a SALVAGE_XEN note
  * listing the fixes).  Writers that copy vmc_note_bytes() then write them.
  * fx (optional) receives the fixes. */

@@ -1,4 +1,4 @@
-/* vmcoreinfo.c - VMCOREINFO and VMCOREINFO_XEN "KEY=VALUE" text (formats.md §2.4). */
+/* vmcoreinfo.c - VMCOREINFO and VMCOREINFO_XEN "KEY=VALUE" text (docs/formats.md §2.4). */
 #include "internal.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* xen.c - Xen dumps: the bridge to xen-notes, dom0's memory as a dump of its
- * own ("view"), and the normalised notes writers copy (formats.md §4).
+ * own ("view"), and the normalised notes writers copy (docs/formats.md §4).
  *
  * The dom0 view is an ELF core that exists only in memory: its headers and
  * note (dom0's VMCOREINFO) are built here, and its page data is read through

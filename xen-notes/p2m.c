@@ -1,4 +1,4 @@
-/* p2m.c - dom0's pseudo-physical to machine map (formats.md §4.7).
+/* p2m.c - dom0's pseudo-physical to machine map (docs/formats.md §4.7).
  *
  * The tree Linux publishes for tools (arch/x86/xen/p2m.c,
  * xen_build_mfn_list_list): a top page ("frame list list", its MFN in

@@ -1,6 +1,6 @@
 /* xenmem.c - the hypervisor's memory: its address space, frame_table and
  * page_info ownership, domain_list, the M2P table and the console ring
- * (formats.md §4.5, §4.8).
+ * (docs/formats.md §4.5, §4.8).
  *
  * Everything is found from CRASH_INFO (xen_phys_start) and VMCOREINFO_XEN
  * alone; xen-syms only adds PDX compression and the console symbols.
@@ -55,7 +55,7 @@ enum xnote_pgc_layout xnote_pgc_layout_for(unsigned major, unsigned minor)
 }
 
 /* PG_shift(i) = 64 - i.  Xen 4.17's asm/mm.h moved PGC_broken and PGC_state
- * up (formats.md §4.8, read at the RELEASE-4.x tags) and 4.18 put PGC_extra
+ * up (docs/formats.md §4.8, read at the RELEASE-4.x tags) and 4.18 put PGC_extra
  * where PGC_page_table was; allocated and xen_heap never moved. */
 void xnote_pgc_decode(enum xnote_pgc_layout l, uint64_t ci, struct xnote_page_info *pi)
 {

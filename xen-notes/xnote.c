@@ -1,5 +1,5 @@
 /* xnote.c - Xen crash note decoding, KEY=VALUE text, and the normalised notes
- * salvage writes into the Xen dumps it produces (formats.md §4.3-§4.6). */
+ * salvage writes into the Xen dumps it produces (docs/formats.md §4.3-§4.6). */
 #include "internal.h"
 
 #include <stdarg.h>

@@ -3,7 +3,7 @@
  * Pure functions: no I/O and no allocation.  Machine memory is read through a
  * caller's callback (xnote_read_fn), so everything here is tested on plain
  * buffers; contexts are structures the caller places where it likes.
- * Layouts and quirks: formats.md §4.
+ * Layouts and quirks: docs/formats.md §4.
  *
  *   notes     CRASH_INFO (every layout), CRASH_REGS, VMCOREINFO_XEN keys,
  *             normalisation of a Xen dump's notes (quirks fixed and listed)
@@ -185,7 +185,7 @@ int xnote_p2m_tree_frames(struct xnote_p2m *p, uint64_t *mfns, size_t cap, size_
 
 /* ---- xen: the hypervisor's address space and data ------------------------ */
 
-/* count_info layouts (formats.md §4.8 table), chosen by version. */
+/* count_info layouts (docs/formats.md §4.8 table), chosen by version. */
 enum xnote_pgc_layout {
 	XNOTE_PGC_4_0,     /* 4.0-4.13: broken bit 57, state bits 55-56 */
 	XNOTE_PGC_4_14,    /* 4.14-4.16: same flags, extra bit 54 */
@@ -228,7 +228,7 @@ struct xnote_xen {
 	uint64_t virt_start;      /* XEN_VIRT_START: SYMBOL(domain_list) & ~(1 GiB-1) */
 	uint64_t directmap;       /* DIRECTMAP_VIRT_START */
 	uint64_t root;            /* machine address of idle_pg_table (pgd_l4) */
-	/* VMCOREINFO_XEN (formats.md §4.5); 0 when absent */
+	/* VMCOREINFO_XEN (docs/formats.md §4.5); 0 when absent */
 	uint64_t sym_domain_list, sym_frame_table, sym_max_page, sym_dom_xen, sym_dom_io,
 		 sym_pgd_l4;
 	uint64_t page_info_size, domain_size, off_count_info, off_domain, off_domain_id,
@@ -264,7 +264,7 @@ int xnote_xen_read(struct xnote_xen *x, uint64_t va, void *buf, size_t len);
 int xnote_read_string(xnote_read_fn read, void *arg, uint64_t ma, char *buf, size_t cap);
 /* page_info of a machine frame. */
 int xnote_xen_page_info(struct xnote_xen *x, uint64_t mfn, struct xnote_page_info *pi);
-/* Who owns a machine frame (makedumpfile's Xen 4 decision, formats.md §4.8,
+/* Who owns a machine frame (makedumpfile's Xen 4 decision, docs/formats.md §4.8,
  * with the count_info layout of this Xen).  dom0_owner: pickled dom0. */
 enum xnote_frame_owner xnote_xen_frame_owner(struct xnote_xen *x, uint64_t mfn,
 					     uint32_t dom0_owner, struct xnote_page_info *pi);

@@ -11,7 +11,7 @@ OUTPUT_PAGES: `vmcheck --pages` of the capture output.
 FORMAT: kdump or elf; or subset (a partial dump: only check that every page
   it holds equals the source's).
 
-Rules (makedumpfile's, formats.md 3.1-3.2): level bits 2/4/8/16 exclude
+Rules (makedumpfile's, docs/formats.md §3.1-3.2): level bits 2/4/8/16 exclude
 cache / all cache / user / free pages; hwpoison and offline pages go whenever
 classification runs (any of those bits); zero pages (bit 1) stay in kdump output
 as the shared zero page but leave ELF output.  Every page the output holds must

@@ -2,7 +2,7 @@
 makedumpfile (and our own analysis code) to work on it.
 
 Used by mkdump.py for a `kernel ... end` block.  What is built (Debian 6.1-like
-numbers, formats.md 1.15, 2.4-2.8):
+numbers, docs/formats.md §1.15, 2.4-2.8):
 
 * a kernel image of `image_size` bytes at physical `text_phys`, mapped at
   0xffffffff81000000 + kaslr (a kernel-text PT_LOAD is added in front of the
@@ -180,7 +180,7 @@ def build(d, mem, mk):
     vmemmap_base = num("vmemmap", 0xFFFFEA0000000000 if levels == 4
                        else 0xFFD4000000000000)
     # memsec=pointer: SYMBOL(mem_section) is the address of a pointer to
-    # the root array, as older kernels exported it (formats.md 2.4)
+    # the root array, as older kernels exported it (docs/formats.md §2.4)
     memsec = kv.get("memsec", "array")
     if memsec not in ("array", "pointer"):
         raise KernelError("memsec must be array or pointer")

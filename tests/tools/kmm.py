@@ -2,7 +2,7 @@
 several kernel versions, and the page classification they are meant to have
 (`mkdump.py --classes FILE`).
 
-Written from /work/shared/docs/formats.md (2.5-2.7, 3.1-3.2) only, without
+Written from docs/formats.md (2.5-2.7, 3.1-3.2) only, without
 the reader library.  The expected classes are not decoded from the struct
 pages: each block line says what its pages *are* (free, page cache, user
 data, ...), and the class follows from that intent.
@@ -39,7 +39,7 @@ Block lines (ranges [START, END) physical, page aligned):
     unaccepted START END          unaccepted memory (6.16), blocks of
                                   MAX_ORDER-1
     zsmalloc START END            zsmalloc page type with type data (6.12+)
-  hostile (the class is what makedumpfile's rules give, formats.md 2.6/3.2):
+  hostile (the class is what makedumpfile's rules give, docs/formats.md §2.6/3.2):
     buddy ADDR order=N            one buddy head of order N, nothing else:
                                   free block if N < MAX_ORDER, ADDR is
                                   aligned to it and in RAM, else an
@@ -55,7 +55,7 @@ import struct
 
 CLASSES = ["keep", "cache", "cache_private", "user", "free", "hwpoison",
            "offline", "nomap"]
-# formats.md 3.1: dump level bits that drop each class (hwpoison and
+# docs/formats.md §3.1: dump level bits that drop each class (hwpoison and
 # offline pages are dropped at every level)
 DROPPED_BY = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16,
               "hwpoison": 0xFF, "offline": 0xFF}
@@ -387,7 +387,7 @@ class Builder:
                 raise Error("hwpoison only on order-0 pages (pfn %#x)" % q)
             self.put(q, OFF_FLAGS, "<Q",
                      self.get(q, OFF_FLAGS, "<Q") | self.flag("hwpoison"))
-            # always dropped, whatever else the page is (formats.md 3.1)
+            # always dropped, whatever else the page is (docs/formats.md §3.1)
             self.cls[q] = "hwpoison"
             self.kind[q] = "page"
 
@@ -429,7 +429,7 @@ class Builder:
         self.plain(p, 0, refcount=0)
         self.set_type(p, "buddy")
         self.put(p, OFF_PRIVATE, "<Q", order)
-        # formats.md 2.6: a free block is 1 << private pages, private <
+        # docs/formats.md §2.6: a free block is 1 << private pages, private <
         # LENGTH(zone.free_area); blocks are aligned to their size.  3.2
         # step 0: a frame outside RAM is never looked at
         if not self.in_ram(p * self.ps):
@@ -459,7 +459,7 @@ class Builder:
         self.compound(h, order)
         cls = "user" if kind == "anon" else "cache"
         if h % n:
-            # a misaligned order is no order (formats.md 3.2): the head is
+            # a misaligned order is no order (docs/formats.md §3.2): the head is
             # one page and the tails are not looked at
             self.mark(h, h + 1, cls)
             self.mark(h + 1, h + n, "keep")

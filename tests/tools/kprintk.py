@@ -3,7 +3,7 @@
 
 Written from the kernel's writer side (kernel/printk/printk_ringbuffer.c of
 5.10-6.19, kernel/printk/printk.c log_store() of 3.5-5.9) and from
-makedumpfile 1.7.2's reader rules (formats.md 2.5, 2.8, 3.6), without the
+makedumpfile 1.7.2's reader rules (docs/formats.md §2.5, 2.8, 3.6), without the
 reader library.  The writer is simulated step by step on the same bytes the
 dump will hold: descriptors are reserved, recycled and pushed, data blocks are
 allocated, wrapped and invalidated as the kernel does it, so long logs through

@@ -1,7 +1,7 @@
 """kxen.py - a Xen host's machine memory for fixtures: the hypervisor's data
 that salvage reads without symbols, and a PV dom0 behind its P2M.
 
-Written from /work/shared/docs/formats.md §4 (not from the C reader).  Used by
+Written from docs/formats.md §4 (not from the C reader).  Used by
 mkdump.py for an `xen ... end` block and an optional `dom0-kernel ... end`
 block (the latter is a kmem.py `kernel` block built in dom0's pseudo-physical
 memory and scattered into machine frames through the P2M).
@@ -309,7 +309,7 @@ def vmcoreinfo_xen(x):
     return "".join(k + "\n" for k in keys)
 
 
-# ---- count_info encodings (formats.md §4.8) --------------------------------------
+# ---- count_info encodings (docs/formats.md §4.8) --------------------------------------
 
 def count_info(x, kind):
     new = (x.major, x.minor) >= (4, 17)

@@ -3,7 +3,7 @@
 
 Usage: mkdump.py DESC OUT [--pages PAGES] [--plain PLAIN]
 
-Written from /work/shared/docs/formats.md only; it must not share code with the
+Written from docs/formats.md only; it must not share code with the
 reader library it is meant to check.  The description language is documented in
 tests/fixtures/README.md.  Standard library only, plus the Debian packages
 python3-lzo, python3-snappy and python3-zstandard for the kdump codecs (imported
@@ -23,7 +23,7 @@ import kprintk
 import kxen
 
 # --------------------------------------------------------------------------
-# constants from formats.md
+# constants from docs/formats.md
 
 PT_LOAD, PT_NOTE = 1, 4
 PN_XNUM = 0xFFFF
@@ -40,11 +40,11 @@ KDUMP_HDR_SIZE = 464
 KDUMP_SUB_SIZE = 104
 PAGE_DESC_SIZE = 24
 
-# elf_prstatus pr_reg order (formats.md 2.3)
+# elf_prstatus pr_reg order (docs/formats.md §2.3)
 PR_REGS = ["r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
            "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags",
            "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"]
-# QEMUCPUState general registers (formats.md 5.1), offsets
+# QEMUCPUState general registers (docs/formats.md §5.1), offsets
 QEMU_REGS = {"rax": 8, "rbx": 16, "rcx": 24, "rdx": 32, "rsi": 40, "rdi": 48,
              "rsp": 56, "rbp": 64, "r8": 72, "r9": 80, "r10": 88, "r11": 96,
              "r12": 104, "r13": 112, "r14": 120, "r15": 128, "rip": 136,
@@ -893,7 +893,7 @@ def build_kdump(d):
 
 
 # --------------------------------------------------------------------------
-# flattened format (formats.md 1.14)
+# flattened format (docs/formats.md §1.14)
 
 FLAT_END = struct.pack(">qq", -1, -1)
 

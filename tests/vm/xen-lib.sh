@@ -3,7 +3,7 @@
 # tests/vm/xen-lib.sh - helpers of xen-e2e.sh (sourced after lib.sh): Debian's
 # Xen hypervisor from the package archive, the dom0 initramfs that arms the
 # crash kernel through kexec-tools, the crash initramfs that runs the static
-# salvage-capture, and the QEMU command line of ../shared/docs/qemu-kdump.md.
+# salvage-capture, and the QEMU command line that boots them.
 #
 # Cache ($SALVAGE_CACHE, default /var/cache/salvage):
 #   debs/xen-hypervisor-4.17-amd64{,-dbg}_*.deb
