@@ -53,26 +53,16 @@ $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# each library is an archive of its folder's objects
 $(BUILD)/libxnote.a: $(call obj,$(XNOTE_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 $(BUILD)/libvmcore.a: $(call obj,$(VMCORE_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 # the agent's configuration schema and parser (both programs)
 $(BUILD)/libsvconfig.a: $(call obj,$(CONFIG_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 # kernel module trees (both programs)
 $(BUILD)/libsvkmod.a: $(call obj,$(KMOD_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 # building the crash initramfs (salvage mkinitramfs)
 $(BUILD)/libinitramfs.a: $(call obj,$(INITRAMFS_SRC))
+$(addprefix $(BUILD)/,libxnote.a libvmcore.a libsvconfig.a libsvkmod.a libinitramfs.a):
 	@rm -f $@
 	ar rcs $@ $^
 
