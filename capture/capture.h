@@ -55,6 +55,8 @@ struct cap_options {
 	bool fail_flush;            /* test hook: the first background flush of
 				     * the output fails with EIO */
 	bool no_dedup;              /* store every page, even identical ones */
+	bool overwrite;             /* -f: replace existing outputs (the dump and
+				     * the kernel log); never through a symlink */
 };
 
 struct cap_result {

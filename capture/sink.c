@@ -180,9 +180,31 @@ static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 	return flush_as_we_go(s, len);
 }
 
-int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
-		  uint64_t fail_after, bool fail_flush)
+/* The output file: created exclusively unless overwriting is allowed, and
+ * never through a symbolic link (a dangling one would create its target). */
+static int open_output(const char *path, bool overwrite)
 {
+	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+	struct stat st;
+	int fd;
+
+	fd = open(path, flags | (overwrite ? 0 : O_EXCL), 0600);
+	if (fd < 0)
+		return -errno;
+	/* truncate only regular files: a device given with -f is written in place */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size && ftruncate(fd, 0) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
+		  uint64_t fail_after, bool fail_flush, bool overwrite)
+{
+	int rc;
+
 	memset(s, 0, sizeof(*s));
 	s->fail_flush = fail_flush;
 	s->flat = flat;
@@ -194,9 +216,9 @@ int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
 	if (flat && strcmp(path, "-") == 0) {
 		s->fd = STDOUT_FILENO;
 	} else {
-		s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		s->fd = open_output(path, overwrite);
 		if (s->fd < 0) {
-			int e = -errno;
+			int e = s->fd;
 			free(s->cache);
 			s->cache = NULL;
 			return e;
@@ -211,7 +233,16 @@ int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
 		memcpy(hdr, "makedumpfile", 12);
 		put_be64(hdr + 16, 1);  /* TYPE_FLAT_HEADER */
 		put_be64(hdr + 24, 1);  /* VERSION_FLAT_HEADER */
-		return write_all(s, hdr, sizeof(hdr), 0, &done);
+		rc = write_all(s, hdr, sizeof(hdr), 0, &done);
+		if (rc < 0) {
+			/* the caller gets no sink to close, and a file that
+			 * does not even start a stream is no dump */
+			bool created = s->owned;
+			cap_sink_close(s);
+			if (created)
+				unlink(path);
+			return rc;
+		}
 	}
 	return 0;
 }
