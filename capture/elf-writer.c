@@ -183,8 +183,8 @@ static void run_bytes(const struct ew *w, const struct run *r, uint64_t *pa, uin
 int cap_write_elf(struct cap_ctx *c)
 {
 	struct ew w;
-	size_t note_len = 0;
-	const uint8_t *notes = vmc_note_bytes(c->src, &note_len);
+	size_t note_len = c->notes.len;
+	const uint8_t *notes = c->notes.bytes;
 	int rc;
 
 	memset(&w, 0, sizeof(w));

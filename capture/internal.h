@@ -208,6 +208,7 @@ struct cap_ctx {
 	struct cap_dedup dedup;
 	struct cap_progress prog;
 	uint64_t pages_done;
+	struct vmc_notes_out notes;  /* what the writers copy, never the raw notes */
 };
 
 int cap_write_kdump(struct cap_ctx *c);

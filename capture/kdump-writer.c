@@ -93,8 +93,8 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 	struct cap_ctx *c = w->c;
 	vmc_dump *src = c->src;
 	uint8_t *blk = calloc(1, w->ps);
-	size_t note_len = 0;
-	const uint8_t *notes = vmc_note_bytes(src, &note_len);
+	size_t note_len = c->notes.len;
+	const uint8_t *notes = c->notes.bytes;
 	uint64_t vmci_off = 0, vmci_len = 0;
 	int64_t t = 0;
 	int rc;
@@ -119,14 +119,9 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 		return rc;
 
 	/* the VMCOREINFO note's descriptor inside the note copy */
-	for (size_t i = 0; i < vmc_note_count(src); i++) {
-		const struct vmc_note *n = vmc_note(src, i);
-		if (n->type == 0 && strcmp(n->name, "VMCOREINFO") == 0 && notes &&
-		    n->desc >= notes && n->desc < notes + note_len) {
-			vmci_off = w->ps + KD_SUB_SIZE + (uint64_t)(n->desc - notes);
-			vmci_len = n->descsz_declared;
-			break;
-		}
+	if (c->notes.vmcoreinfo_off != UINT64_MAX) {
+		vmci_off = w->ps + KD_SUB_SIZE + c->notes.vmcoreinfo_off;
+		vmci_len = c->notes.vmcoreinfo_len;
 	}
 	size_t sublen = (size_t)sub_blocks * w->ps;
 	uint8_t *sub = calloc(1, sublen);
@@ -352,7 +347,7 @@ int cap_write_kdump(struct cap_ctx *c)
 			return cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
 	}
 	num = pl->pages_dumpable;
-	vmc_note_bytes(c->src, &note_len);
+	note_len = c->notes.len;
 	uint32_t sub_blocks = (uint32_t)((KD_SUB_SIZE + note_len + w.ps - 1) / w.ps);
 	uint64_t bm_each = ((pl->max_pfn + 7) / 8 + w.ps - 1) / w.ps;
 	w.bm1_off = (1 + (uint64_t)sub_blocks) * w.ps;

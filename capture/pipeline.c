@@ -223,6 +223,14 @@ static int save_dmesg(vmc_dump *src, const char *path, bool overwrite, struct ca
 	return 0;
 }
 
+static void add_warning(struct cap_result *r, const char *s)
+{
+	char *d;
+
+	if (r->nwarnings < sizeof(r->warnings) / sizeof(r->warnings[0]) && (d = strdup(s)))
+		r->warnings[r->nwarnings++] = d;
+}
+
 static void copy_warnings(vmc_dump *src, struct cap_result *r)
 {
 	size_t n = vmc_warning_count(src);
@@ -294,6 +302,14 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		cap_fail(r, CAP_ERR, "out of memory for the page bitmaps");
 		goto out;
 	}
+	/* after the plan: a Xen source's notes are normalised there first */
+	if (vmc_notes_encode(c.src, &c.notes) < 0) {
+		cap_fail(r, CAP_ERR, "%s", vmc_errmsg(c.src));
+		goto out_plan;
+	}
+	if (c.notes.changed)
+		add_warning(r, "notes written normalised (4-byte alignment, padding and "
+			    "empty notes dropped): the source's note area had quirks");
 	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes,
 			   o->fail_flush, o->overwrite);
 	if (rc < 0) {
@@ -344,6 +360,7 @@ out_plan:
 	r->pages_dumpable = c.plan.pages_dumpable;
 	memcpy(r->pages_excluded, c.plan.excluded, sizeof(r->pages_excluded));
 	cap_plan_fini(&c.plan);
+	vmc_notes_out_free(&c.notes);
 out:
 	if (r->status != CAP_OK && r->status != CAP_INCOMPLETE && r->dmesg_saved)
 		r->status = CAP_DMESG_ONLY;
