@@ -80,6 +80,9 @@ static void log_error(vmc_dump *d, const struct log_out *lo, int rc, char *err, 
 {
 	const char *msg = vmc_errmsg(d);
 
+	if (msg && strncmp(msg, "dmesg: ", 7) == 0)
+		msg += 7;   /* the caller says "dmesg: " once */
+
 	if (lo->err)
 		snprintf(err, errlen, "%swriting the log: %s", prefix, strerror(lo->err));
 	else if (rc < 0 && msg && msg[0])
@@ -241,6 +244,51 @@ static void copy_warnings(vmc_dump *src, struct cap_result *r)
 	}
 }
 
+/* Physical address bits when VMCOREINFO does not say (x86-64 and arm64
+ * page tables reach 52 bits; nothing larger exists). */
+#define PHYS_BITS_MAX 52
+/* Frames the source may map per frame it holds data for.  Filtered ELF
+ * dumps (makedumpfile -E) legitimately map far more memory than they
+ * store, but a 16 TiB machine whose dump holds 1 MB is a hostile header:
+ * every mapped frame costs two bitmap bits in the output and time. */
+#define MAP_PER_PRESENT 65536ULL
+#define MAP_FREE_FRAMES (1ULL << 24)
+
+/* Refuse, before writing anything, a source whose memory the file cannot
+ * justify: none at all, beyond the physical address width, or out of all
+ * proportion to the pages it holds. */
+static int check_extent(vmc_dump *src, const char *input, struct cap_result *r)
+{
+	uint64_t max_pfn = vmc_max_pfn(src), ps = vmc_page_size(src);
+	uint64_t present = vmc_pages_present(src), limit;
+	unsigned bits = PHYS_BITS_MAX;
+	const char *why = "the largest physical address width";
+	int64_t n;
+
+	if (!vmc_range_count(src) || !max_pfn || !ps)
+		return cap_fail(r, CAP_ERR, "%s: no memory in the dump (%s): nothing to capture",
+				input, vmc_format(src) == VMC_FMT_ELF ? "no PT_LOAD segment"
+								     : "no page frames");
+	if (vmc_vmci_number(src, "MAX_PHYSMEM_BITS", &n) == VMC_OK && n >= 20 &&
+	    n < PHYS_BITS_MAX && !vmc_xen(src)) {
+		bits = (unsigned)n;
+		why = "MAX_PHYSMEM_BITS in VMCOREINFO";
+	}
+	if (max_pfn > (1ULL << bits) / ps)
+		return cap_fail(r, CAP_ERR,
+				"%s: memory reaches 0x%llx, beyond %s (%u bits): not a real machine's dump",
+				input, (unsigned long long)max_pfn * ps, why, bits);
+	limit = present > MAP_FREE_FRAMES / MAP_PER_PRESENT ? present * MAP_PER_PRESENT
+							     : MAP_FREE_FRAMES;
+	if (max_pfn > limit)
+		return cap_fail(r, CAP_ERR,
+				"%s: the dump maps 0x%llx page frames but holds data for %llu: "
+				"more than %llu frames per stored page is no machine's dump",
+				input, (unsigned long long)max_pfn, (unsigned long long)present,
+				MAP_PER_PRESENT);
+	return 0;
+}
+
 enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 {
 	struct cap_ctx c;
@@ -262,6 +310,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		goto out;
 	}
 	copy_warnings(c.src, r);
+	if (check_extent(c.src, o->input, r) < 0)
+		goto out;
 	{
 		const char *rel = vmc_vmcoreinfo_get(c.src, "OSRELEASE");
 		if (!rel)
