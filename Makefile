@@ -131,7 +131,7 @@ demo: deps
 	@bash scripts/demo.sh $(BUILD)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_TARGETS := notes vmcoreinfo kdump flat elf
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf capture
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
@@ -140,6 +140,12 @@ FUZZ_SECONDS ?= 60
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(VMCORE_SRC) $(XNOTE_SRC) vmcore/internal.h vmcore/vmcore.h
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(VMCORE_SRC) $(XNOTE_SRC) $(LIBS_CODEC)
+
+# the capture writer's round trip links the capture core (not main, not the agent)
+CAPTURE_CORE_SRC := $(filter-out capture/main.c capture/agent%.c,$(wildcard capture/*.c))
+$(FUZZ_BUILD)/fuzz_capture: tests/fuzz/fuzz_capture.c $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) capture/internal.h capture/capture.h vmcore/vmcore.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(LIBS_CODEC) -lxxhash
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 

@@ -117,8 +117,14 @@ static int keep(struct ew *w, uint64_t p, bool *out)
 	if (rc < 0)
 		return rc;
 	*out = cap_bit(pl->bm2, p - pl->cyc_start);
-	if (*out && (pl->level & VMC_DL_ZERO) &&
-	    vmc_read_page(w->c->src, p, w->page) == VMC_OK && zero_page(w->page, w->ps)) {
+	if (!*out)
+		return 0;
+	/* a page the source cannot give is left out of the runs: an ELF file
+	 * has no "missing" mark, and zeros in its place would be a lie */
+	if (vmc_read_page(w->c->src, p, w->page) != VMC_OK) {
+		*out = false;
+		w->c->r->pages_unreadable++;
+	} else if ((pl->level & VMC_DL_ZERO) && zero_page(w->page, w->ps)) {
 		*out = false;
 		w->c->r->pages_zero++;
 	}
@@ -141,7 +147,8 @@ static int find_runs(struct ew *w)
 			if (!k) {
 				gap++;
 				gap_readable = gap_readable &&
-					vmc_page_state(w->c->src, p) == VMC_PAGE_PRESENT;
+					vmc_page_state(w->c->src, p) == VMC_PAGE_PRESENT &&
+					vmc_read_page(w->c->src, p, w->page) == VMC_OK;
 				continue;
 			}
 			if (gap && nfile && gap < GAP_FILL && gap_readable) {
@@ -180,12 +187,41 @@ static void run_bytes(const struct ew *w, const struct run *r, uint64_t *pa, uin
 	*memsz = me > a ? me - a : 0;
 }
 
+/* Cut short at file offset valid: each PT_LOAD keeps, as p_filesz, only the
+ * whole pages that reached the file, so that no reader takes a half-written
+ * page (or, in a stream, a record completed with zeros) for data. */
+static void cut_segments(struct ew *w, uint8_t *hdr, uint64_t phnum, uint64_t valid)
+{
+	for (uint64_t i = 1; i < phnum; i++) {
+		uint8_t *p = hdr + EHDR + i * PHDR;
+		uint64_t off = 0, pa = 0, fs = 0, keep = 0;
+		for (int k = 7; k >= 0; k--) {
+			off = off << 8 | p[8 + k];
+			pa = pa << 8 | p[24 + k];
+			fs = fs << 8 | p[32 + k];
+		}
+		if (valid > off) {
+			keep = valid - off;
+			if (keep < fs)
+				keep = (pa + keep) / w->ps * w->ps > pa ? (pa + keep) / w->ps * w->ps - pa : 0;
+			else
+				keep = fs;
+		}
+		if (keep != fs)
+			le64(p + 32, keep);
+	}
+	w->c->sink.cache_len = 0;
+	cap_sink_patch(&w->c->sink, EHDR, hdr + EHDR, (size_t)((phnum) * PHDR));
+}
+
 int cap_write_elf(struct cap_ctx *c)
 {
 	struct ew w;
 	size_t note_len = c->notes.len;
 	const uint8_t *notes = c->notes.bytes;
 	int rc;
+
+	uint8_t *hdr = NULL;
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
@@ -205,7 +241,7 @@ int cap_write_elf(struct cap_ctx *c)
 	uint64_t hdr_len = EHDR + phnum * PHDR + (xnum ? SHDR : 0);
 	uint64_t note_off = hdr_len;
 	uint64_t data_off = (note_off + note_len + w.ps - 1) / w.ps * w.ps;
-	uint8_t *hdr = calloc(1, (size_t)hdr_len);
+	hdr = calloc(1, (size_t)hdr_len);
 	if (!hdr) {
 		rc = cap_fail(c->r, CAP_ERR, "out of memory for %llu program headers",
 			      (unsigned long long)phnum);
@@ -253,7 +289,16 @@ int cap_write_elf(struct cap_ctx *c)
 		rc = cap_sink_write(&c->sink, 0, hdr, (size_t)hdr_len);
 	if (rc == 0 && note_len)
 		rc = cap_sink_write(&c->sink, note_off, notes, note_len);
-	free(hdr);
+	if (rc == 0)
+		rc = cap_sink_flush(&c->sink);
+	if (rc < 0) {
+		/* without its headers the file is no dump: the caller removes it */
+		c->r->no_output = true;
+		rc = cap_fail(c->r, CAP_ERR,
+			      "%s: %s before any page was written (the dump's headers need %llu bytes)",
+			      c->o->output, strerror(-rc), (unsigned long long)data_off);
+		goto out;
+	}
 	cap_sink_data_start(&c->sink, data_off);
 
 	off = data_off;
@@ -271,10 +316,12 @@ int cap_write_elf(struct cap_ctx *c)
 		for (uint64_t b = pa; b < pa + fs && rc == 0;) {
 			uint64_t pfn = b / w.ps, in = b % w.ps;
 			uint64_t n = w.ps - in < pa + fs - b ? w.ps - in : pa + fs - b;
+			/* the first pass read it: a failure now is no longer
+			 * the source's quirk but an error */
 			int r = vmc_read_page(c->src, pfn, w.page);
 			if (r != VMC_OK) {
-				memset(w.page, 0, w.ps);
-				c->r->pages_unreadable++;
+				rc = -EIO;
+				break;
 			}
 			rc = cap_sink_write(&c->sink, off, w.page + in, (size_t)n);
 			off += n;
@@ -298,6 +345,7 @@ int cap_write_elf(struct cap_ctx *c)
 		le32(fl, ELF_INCOMPLETE);
 		c->sink.cache_len = 0;
 		cap_sink_patch(&c->sink, 48, fl, 4);
+		cut_segments(&w, hdr, phnum, c->sink.data_end);
 		cap_sink_sync(&c->sink);
 		c->r->incomplete = true;
 		c->r->pages_written = (c->sink.data_end - data_off) / w.ps;
@@ -308,6 +356,7 @@ int cap_write_elf(struct cap_ctx *c)
 	}
 	c->r->bytes_out = c->sink.size;
 out:
+	free(hdr);
 	free(w.page);
 	free(w.segs);
 	free(w.runs);

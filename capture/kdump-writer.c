@@ -273,6 +273,12 @@ static int salvage_partial(struct kw *w, int err)
 	c->r->pages_written = w->desc_base + kept;
 	c->r->pages_written -= c->r->pages_unreadable < c->r->pages_written ?
 			       c->r->pages_unreadable : c->r->pages_written;
+	/* a stream cut inside the bitmaps or descriptors: give it its full
+	 * metadata extent (what was not written reads as zero: no page) */
+	if (c->sink.flat && c->sink.size < w->data_start) {
+		uint8_t z = 0;
+		cap_sink_patch(&c->sink, w->data_start - 1, &z, 1);
+	}
 	put_le32(st, w->codec | KD_STATUS_INCOMPLETE);
 	int prc = cap_sink_patch(&c->sink, 424, st, 4);
 	cap_sink_sync(&c->sink);
@@ -368,6 +374,9 @@ int cap_write_kdump(struct cap_ctx *c)
 	rc = cap_sink_reserve(&c->sink, w.data_start + w.ps);
 	if (rc == 0)
 		rc = write_headers(&w, num, sub_blocks, (uint32_t)(2 * bm_each));
+	/* out now: a stream (-F) cut before them would hold no dump at all */
+	if (rc == 0)
+		rc = cap_sink_flush(&c->sink);
 	if (rc < 0) {
 		free(w.descs);
 		free(w.cbuf);

@@ -148,6 +148,28 @@ static int flush_as_we_go(struct cap_sink *s, size_t len)
 	return rc;
 }
 
+/* Best effort after a write error inside a flattened record: the rest of
+ * its header, then zeros for the data that did not make it (the failure
+ * hook does not apply: a real full disk fails here too, and nothing is lost
+ * by trying). */
+static void complete_record(struct cap_sink *s, const uint8_t *hdr, size_t hdone, size_t left)
+{
+	static const uint8_t zeros[4096];
+	uint64_t saved = s->fail_after;
+	size_t done;
+
+	s->fail_after = 0;
+	if (hdone < 16 && write_all(s, hdr + hdone, 16 - hdone, 0, &done) < 0)
+		left = 0;
+	while (left) {
+		size_t n = left < sizeof(zeros) ? left : sizeof(zeros);
+		if (write_all(s, zeros, n, 0, &done) < 0)
+			break;
+		left -= n;
+	}
+	s->fail_after = saved;
+}
+
 /* Write [off, off+len) to the output now. */
 static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 {
@@ -158,14 +180,21 @@ static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 		return 0;
 	if (s->flat) {
 		uint8_t hdr[16];
+		size_t hdone;
 		put_be64(hdr, off);
 		put_be64(hdr + 8, len);
-		rc = write_all(s, hdr, sizeof(hdr), 0, &done);
+		rc = write_all(s, hdr, sizeof(hdr), 0, &hdone);
+		done = 0;
 		if (rc == 0)
 			rc = write_all(s, buf, len, 0, &done);
-		/* a cut record is useless to a reader: nothing of it counts */
-		if (rc < 0)
+		/* a cut record is useless to a reader: nothing of it counts,
+		 * but it is completed so that later records (the incomplete
+		 * flag) are not read as its data */
+		if (rc < 0) {
+			if (hdone)
+				complete_record(s, hdr, hdone, len - done);
 			return rc;
+		}
 	} else {
 		rc = write_all(s, buf, len, off, &done);
 		if (off == s->data_end)
