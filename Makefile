@@ -151,6 +151,7 @@ fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 
 fuzz-smoke: fuzz
 	@bash tests/fuzz/smoke.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@bash tests/fuzz/regress.sh $(FUZZ_BUILD)
 
 clean:
 	rm -rf $(BUILD)

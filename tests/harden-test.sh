@@ -111,13 +111,13 @@ ram 0x0 0x10000
 ram 0x100000 0x140000
 put 0x120000 string "salvage harden-test page\n"
 note prstatus pid=1 rip=0xffffffff81000100
-note_trailing 24
+note_trailing 16
 ptnote
 note vmcoreinfo
   OSRELEASE=6.1.0-56-amd64
   PAGESIZE=4096
 end
-note_trailing 36
+note_trailing 10
 EOF
 gen "$FIX/quirk-note-align8.desc" "$OUT/align8.src" || t_fail "generate align8" "$(tail -1 "$OUT/align8.src.gen.log")"
 gen "$OUT/ptnote-trailing2.desc" "$OUT/trail2.src" || t_fail "generate trail2" "$(tail -1 "$OUT/trail2.src.gen.log")"

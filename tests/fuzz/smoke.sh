@@ -24,6 +24,13 @@ seed() {
 		for f in "$FIXOUT"/elf-*.dump "$FIXOUT"/quirk-note*.dump "$FIXOUT"/xen-*.dump; do
 			{ printf '\0'; dd if="$f" bs=4096 skip=1 count=2 status=none; } >"$dir/$(basename "$f").notes"
 		done ;;
+	capture)
+		# an options byte (tests/fuzz/fuzz_capture.c), then a source dump
+		local i=0
+		for f in "$FIXOUT"/quirk-*.dump "$FIXOUT"/elf-*.dump "$FIXOUT"/kdump-z*.dump; do
+			{ printf "\\$(printf %o $((i * 37 % 256)))"; cat "$f"; } >"$dir/$(basename "$f").cap"
+			i=$((i + 1))
+		done ;;
 	vmcoreinfo)
 		for f in "$HERE"/../fixtures/*.expect; do
 			sed -n 's/^vmcoreinfo: //p' "$f" >"$dir/$(basename "$f").txt"
