@@ -100,6 +100,7 @@ test-interop: all
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
+	@bash tests/harden-test.sh $(BUILD)
 
 # real kernels crashed under QEMU, captured by our agent (tests/vm/README.md)
 test-vm: all
