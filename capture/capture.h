@@ -81,6 +81,9 @@ struct cap_result {
 	size_t nwarnings;
 	char osrelease[65];
 	char notes[512];            /* what filtering could or could not do */
+	char dmesg_error[320];      /* why the kernel log was not saved, e.g.
+				     * "dmesg: no printk ring buffer symbols ...";
+				     * empty when it was (no file is left then) */
 };
 
 void cap_options_init(struct cap_options *o);

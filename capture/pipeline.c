@@ -343,6 +343,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 			snprintf(r->dmesg_file, sizeof(r->dmesg_file), "%s", dr.dmesg_file);
 		} else {
 			/* no log is no reason to give up the dump */
+			snprintf(r->dmesg_error, sizeof(r->dmesg_error), "%.300s", dr.error);
 			snprintf(r->notes, sizeof(r->notes), "kernel log not saved: %.200s", dr.error);
 		}
 		r->seconds_dmesg = cap_now() - td;
