@@ -306,7 +306,13 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		goto out;
 	}
 	if (vmc_open_path_flags(c.src, o->input, VMC_OPEN_MMAP) < 0) {
-		cap_fail(r, CAP_ERR, "%s: %s", o->input, vmc_errmsg(c.src));
+		const char *m = vmc_errmsg(c.src);
+		size_t il = strlen(o->input);
+		/* the library's message may already name the file */
+		if (strncmp(m, o->input, il) == 0 && m[il] == ':')
+			cap_fail(r, CAP_ERR, "%s", m);
+		else
+			cap_fail(r, CAP_ERR, "%s: %s", o->input, m);
 		goto out;
 	}
 	copy_warnings(c.src, r);
@@ -369,9 +375,11 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 			cap_fail(r, CAP_ERR, "%s exists (use -f to overwrite)", o->output);
 		else if (rc == -ELOOP)
 			cap_fail(r, CAP_ERR, "%s: is a symbolic link (not followed)", o->output);
-		else
+		else if (rc == -ENOSPC || rc == -EIO || rc == -EPIPE)
 			cap_fail(r, CAP_ERR, "%s: %s before any page was written", o->output,
 				 strerror(-rc));
+		else
+			cap_fail(r, CAP_ERR, "%s: %s", o->output, strerror(-rc));
 		r->no_output = rc != -EEXIST && rc != -ELOOP;
 		goto out_plan;
 	}

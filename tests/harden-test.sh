@@ -271,5 +271,13 @@ elif ! "$CHECK" "$OUT/xlevel.out" 2>/dev/null | grep -q '^kdump: version 6 level
 else
 	t_ok "-X level"
 fi
+# a missing input is named once ("X: X: No such file..." before)
+t_timeout 30 "$CAP" --progress=off -d 31 "$OUT/missing.src" "$OUT/missing.out" >"$OUT/missing.log" 2>&1
+rc=$?
+if [ $rc -ne 1 ] || [ "$(grep -o "$OUT/missing.src" "$OUT/missing.log" | wc -l)" -ne 1 ]; then
+	t_fail "missing input named once" "exit $rc: $(head -1 "$OUT/missing.log")"
+else
+	t_ok "missing input named once"
+fi
 
 t_summary
