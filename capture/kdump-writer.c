@@ -155,6 +155,11 @@ static int flush_descs(struct kw *w)
 		return 0;
 	rc = cap_sink_write(&w->c->sink, w->desc_off + w->desc_base * KD_DESC, w->descs,
 			    w->ndesc * KD_DESC);
+	/* out of the cache now (they do not continue the data stream anyway):
+	 * until they are on disk they stay here, for salvage_partial to patch
+	 * (a cut write would leave half a descriptor) */
+	if (rc == 0)
+		rc = cap_sink_flush(&w->c->sink);
 	if (rc < 0)
 		return rc;
 	w->desc_base += w->ndesc;
