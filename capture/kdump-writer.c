@@ -25,6 +25,8 @@ struct kw {
 	struct cap_ctx *c;
 	uint64_t ps;
 	uint64_t bm1_off, bm2_off, desc_off, data_start, zero_off;
+	uint64_t bm_bytes;        /* each bitmap's area (whole blocks) */
+	uint64_t cycle;           /* the cycle being written (pass 2) */
 	uint64_t data_pos;        /* next page data offset */
 	uint8_t *descs;           /* DESC_BUF entries */
 	uint64_t desc_base;       /* index of descs[0] */
@@ -245,6 +247,35 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 	return rc;
 }
 
+/* A stream cut inside the bitmaps leaves parts of them unstored, and a
+ * reader cannot take a dump whose bitmaps are missing.  Write them whole
+ * again (later records win): cycles up to the one being written as planned,
+ * the rest empty (their frames read as absent), and zeros to the end of each
+ * area.  Best effort, like every patch after a failure. */
+static void flat_bitmaps_again(struct kw *w)
+{
+	static const uint8_t zeros[4096];
+	struct cap_plan *pl = &w->c->plan;
+	struct cap_sink *sk = &w->c->sink;
+
+	for (int k = 0; k < 2; k++) {
+		uint64_t base = k ? w->bm2_off : w->bm1_off, done = 0;
+		for (uint64_t cyc = 0; cyc <= w->cycle && cyc < pl->ncycles; cyc++) {
+			if (cap_plan_cycle(pl, cyc) < 0)
+				break;
+			uint64_t n = (pl->cyc_end - pl->cyc_start + 7) / 8;
+			cap_sink_patch(sk, base + pl->cyc_start / 8, k ? pl->bm2 : pl->bm1, (size_t)n);
+			done = pl->cyc_start / 8 + n;
+		}
+		while (done < w->bm_bytes) {
+			uint64_t n = w->bm_bytes - done < sizeof(zeros) ? w->bm_bytes - done : sizeof(zeros);
+			if (cap_sink_patch(sk, base + done, zeros, (size_t)n) < 0)
+				break;
+			done += n;
+		}
+	}
+}
+
 /* Out of space or a write error: keep what reached the file, set the flag. */
 static int salvage_partial(struct kw *w, int err)
 {
@@ -280,6 +311,8 @@ static int salvage_partial(struct kw *w, int err)
 			       c->r->pages_unreadable : c->r->pages_written;
 	/* a stream cut inside the bitmaps or descriptors: give it its full
 	 * metadata extent (what was not written reads as zero: no page) */
+	if (c->sink.flat)
+		flat_bitmaps_again(w);
 	if (c->sink.flat && c->sink.size < w->data_start) {
 		uint8_t z = 0;
 		cap_sink_patch(&c->sink, w->data_start - 1, &z, 1);
@@ -361,6 +394,7 @@ int cap_write_kdump(struct cap_ctx *c)
 	note_len = c->notes.len;
 	uint32_t sub_blocks = (uint32_t)((KD_SUB_SIZE + note_len + w.ps - 1) / w.ps);
 	uint64_t bm_each = ((pl->max_pfn + 7) / 8 + w.ps - 1) / w.ps;
+	w.bm_bytes = bm_each * w.ps;
 	w.bm1_off = (1 + (uint64_t)sub_blocks) * w.ps;
 	w.bm2_off = w.bm1_off + bm_each * w.ps;
 	w.desc_off = w.bm2_off + bm_each * w.ps;
@@ -416,6 +450,7 @@ int cap_write_kdump(struct cap_ctx *c)
 			rc = cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
 			break;
 		}
+		w.cycle = cyc;
 		rc = dump_cycle(&w, cyc, &cur);
 	}
 	if (rc >= 0 && cur && cur->n) {
