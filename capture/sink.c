@@ -37,6 +37,11 @@ static int write_all(struct cap_sink *s, const void *buf, size_t len, uint64_t o
 		if (s->fail_after) {
 			if (s->bytes_written >= s->fail_after)
 				return -ENOSPC;
+			/* a record header or end marker goes out whole or not at
+			 * all, as a small write to a pipe does: half an end marker
+			 * would hide every record after it */
+			if (s->flat && len <= 16 && !*done && s->fail_after - s->bytes_written < len)
+				return -ENOSPC;
 			if (want > s->fail_after - s->bytes_written)
 				want = (size_t)(s->fail_after - s->bytes_written);
 		}
