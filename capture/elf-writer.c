@@ -211,9 +211,9 @@ static void cut_segments(struct ew *w, uint8_t *hdr, uint64_t phnum, uint64_t va
 			le64(p + 32, keep);
 		/* nothing of a segment that starts inside a page: readers take
 		 * that first page as present even with p_filesz 0, so the
-		 * segment goes (its frames read as a hole, not as data) */
+		 * segment goes (PT_NULL: its frames read as a hole, not data) */
 		if (!keep && fs && pa % w->ps)
-			le64(p + 40, 0);
+			le32(p, 0);
 	}
 	w->c->sink.cache_len = 0;
 	cap_sink_patch(&w->c->sink, EHDR, hdr + EHDR, (size_t)((phnum) * PHDR));
