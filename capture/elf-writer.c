@@ -275,7 +275,10 @@ int cap_write_elf(struct cap_ctx *c)
 		const struct seg *s = &w.segs[w.runs[i].seg];
 		uint8_t *p = ph + (i + 1) * PHDR;
 		/* keep p_offset congruent to p_paddr modulo the page, as /proc/vmcore does */
-		off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
+		/* (a run without data stays where the data is: an offset past
+		 * the end of the file would read as a truncated dump) */
+		if (fs)
+			off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
 		le32(p, 1);                             /* PT_LOAD */
 		le32(p + 4, 7);                         /* RWX, as /proc/vmcore */
 		le64(p + 8, off);
@@ -294,6 +297,14 @@ int cap_write_elf(struct cap_ctx *c)
 		rc = cap_sink_write(&c->sink, 0, hdr, (size_t)hdr_len);
 	if (rc == 0 && note_len)
 		rc = cap_sink_write(&c->sink, note_off, notes, note_len);
+	/* the padding up to the data too: the file reaches data_off even when
+	 * no run has data (offsets past the end read as a truncated dump) */
+	if (rc == 0 && data_off > note_off + note_len) {
+		uint8_t *pad = calloc(1, (size_t)(data_off - note_off - note_len));
+		rc = pad ? cap_sink_write(&c->sink, note_off + note_len, pad,
+					  (size_t)(data_off - note_off - note_len)) : -ENOMEM;
+		free(pad);
+	}
 	if (rc == 0)
 		rc = cap_sink_flush(&c->sink);
 	if (rc < 0) {
@@ -310,7 +321,7 @@ int cap_write_elf(struct cap_ctx *c)
 	for (size_t i = 0; i < w.nruns && rc == 0; i++) {
 		uint64_t pa, fs, ms;
 		run_bytes(&w, &w.runs[i], &pa, &fs, &ms);
-		uint64_t at = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
+		uint64_t at = fs ? (off + w.ps - 1) / w.ps * w.ps + pa % w.ps : off;
 		/* alignment padding keeps the data stream contiguous */
 		static const uint8_t zeros[4096];
 		while (off < at && rc == 0) {
