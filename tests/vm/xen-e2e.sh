@@ -33,13 +33,14 @@ set -euo pipefail
 
 raw=0 do_crash=0 busybox=0 timeout_s=900 flavour=amd64
 e2e_own_opt() {
-	E2E_SHIFT=1
+	# E2E_SHIFT stays e2e_args' own when the option is not one of these
 	case $1 in
 	--raw) raw=1 busybox=1 ;;
 	--busybox) busybox=1 ;;
 	--crash) do_crash=1 ;;
 	*) return 1 ;;
 	esac
+	E2E_SHIFT=1
 }
 e2e_args "$@"
 E2E_SCRATCH=raw.img
