@@ -11,7 +11,8 @@
  *   - struct domain holds a pointer to its vcpu[] array, found by what it
  *     points at (vcpu 0, 1, ... of this domain).
  * A cpu_info is accepted only when current_vcpu's processor equals its
- * processor_id; a guest frame only when its CS is a 64-bit PV guest's. */
+ * processor_id; a guest frame only when its CS is a 64-bit PV guest's.
+ * domain_id's offset comes from VMCOREINFO_XEN (OFFSET(domain.domain_id)). */
 #include "xenbt.h"
 #include "../xen-notes/xnote.h"
 #include "../common/le.h"
@@ -29,6 +30,7 @@
 #define DOMAIN_SCAN 4096           /* struct domain prefix searched for vcpu[] */
 #define PV_CS64 0xe033             /* FLAT_RING3_CS64: a 64-bit PV guest, kernel or user */
 #define PV_SS64 0xe02b             /* FLAT_RING3_SS64 */
+#define DOMID_IDLE 0x7fff
 #define XEN_CS 0xe008              /* __HYPERVISOR_CS */
 #define XEN_PRIMARY_STACK 0x6000   /* pages 6-7 of the block: the primary stack */
 
@@ -46,6 +48,15 @@ static bool read_vcpu(struct xnote_xen *x, uint64_t va, struct vhdr *h)
 	h->processor = le_get32(b + 4);
 	h->domain = le_get64(b + 16);
 	return true;
+}
+
+/* DOMID_IDLE: a pCPU running its idle vCPU.  Another guest's vCPU there
+ * means dom0's state was saved into its struct vcpu. */
+static bool idle_domain(struct xnote_xen *x, uint64_t dva)
+{
+	uint8_t b[2];
+	return xnote_xen_read(x, dva + x->off_domain_id, b, 2) == XNOTE_OK &&
+	       le_get16(b) == DOMID_IDLE;
 }
 
 /* struct cpu_user_regs at b -> pt_regs order.  Its first 15 registers are
@@ -236,7 +247,7 @@ int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, cha
 			struct vhdr ch;
 			bool running_elsewhere = false;
 			if (!pc[i].ok || pc[i].proc != h.processor || !guest_frame(pc[i].frame) ||
-			    !read_vcpu(x, pc[i].cur, &ch) || ch.domain == dom0)
+			    !read_vcpu(x, pc[i].cur, &ch) || !idle_domain(x, ch.domain))
 				continue;
 			for (size_t j = 0; j < npc; j++)
 				running_elsewhere |= pc[j].ok && pc[j].cur == v[k];
