@@ -778,7 +778,7 @@ static int cmd_bt(struct xctx *c, bool json)
 			az_json_khex(&j, "rsp", cpu->regs[VMC_REG_RSP]);
 			az_json_key(&j, "frames");
 			az_json_begin_array(&j);
-			for (size_t k = 0; ok && k <= nw; k++) {
+			for (size_t k = 0; !cpu->empty && k <= nw; k++) {
 				uint64_t ip = k ? w[k - 1].val : cpu->regs[VMC_REG_RIP];
 				const char *name = NULL;
 				uint64_t off = 0, size = 0;

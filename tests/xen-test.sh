@@ -39,6 +39,20 @@ for desc in "$T_FIX"/xen-*.desc "$T_FIX"/kdump-xen.desc; do
 		else
 			t_ok "$name"
 		fi
+		# no memory behind the notes: dom0 fails in one line saying what is
+		# missing; xen bt does too, or prints the RIPs and why no stack
+		for cmd in "bt --dom0" "ps --dom0" "xen bt"; do
+			# shellcheck disable=SC2086  # cmd is two words
+			run "$BUILD/salvage" $cmd "$o.dump" >"$o.nomem.out" 2>"$o.nomem.err"
+			rc=$?
+			if [ "$cmd" = "xen bt" ] && [ $rc -eq 0 ] && [ ! -s "$o.nomem.err" ] &&
+				grep -q 'not in the dump\|no saved state' "$o.nomem.out"; then
+				continue
+			fi
+			if [ $rc -ne 1 ] || [ "$(wc -l <"$o.nomem.err")" -ne 1 ]; then
+				t_fail "$name" "salvage $cmd without hypervisor memory: exit $rc, $(wc -l <"$o.nomem.err") stderr lines"
+			fi
+		done
 		continue
 	fi
 	t_mkdump "$name" "$desc" "$o.dump" --xen-expect "$o.exp" || continue
