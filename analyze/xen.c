@@ -667,12 +667,22 @@ static int cmd_p2m(struct xctx *c, bool json)
 #define MAX_TRACE 64
 #define XEN_IMAGE_SPAN (16ULL << 20)   /* without symbols: text is in the image's first 16 MiB */
 
-static void xen_symbolize(const struct xctx *c, uint64_t a, char *buf, size_t len)
+/* xen-syms when given and matching, else Xen's own table from the dump */
+static bool xen_lookup(const struct xctx *c, const struct az_xen_symtab *own, uint64_t a,
+		       const char **name, uint64_t *off, uint64_t *size)
+{
+	if (c->syms_ok)
+		return az_xsyms_lookup(c->syms, a, name, off, size);
+	return own && az_xen_symtab_lookup(own, a, name, off, size);
+}
+
+static void xen_symbolize(const struct xctx *c, const struct az_xen_symtab *own, uint64_t a,
+			  char *buf, size_t len)
 {
 	const char *name;
 	uint64_t off, size;
 
-	if (c->syms_ok && az_xsyms_lookup(c->syms, a, &name, &off, &size))
+	if (xen_lookup(c, own, a, &name, &off, &size))
 		snprintf(buf, len, "%s+0x%" PRIx64 "/0x%" PRIx64, name, off, size);
 	else
 		snprintf(buf, len, "0x%" PRIx64, a);
@@ -723,7 +733,8 @@ static int cmd_bt(struct xctx *c, bool json)
 	size_t n = vmc_cpu_count(c->d), ntrace;
 	int tcpu;
 	struct az_json j;
-	char sbuf[256], esc[1024];
+	char sbuf[256], esc[1024], own_err[256] = "";
+	struct az_xen_symtab *own = NULL;
 
 	if (!w)
 		return AZ_EXIT_FAIL;
@@ -732,7 +743,10 @@ static int cmd_bt(struct xctx *c, bool json)
 		free(w);
 		return AZ_EXIT_FAIL;
 	}
-	if (!(sym(c, "_stext", &lo) && sym(c, "_etext", &hi) && lo < hi)) {
+	if (!c->syms_ok)
+		az_xen_symtab_load(c->d, &own, own_err, sizeof(own_err));
+	if (!(sym(c, "_stext", &lo) && sym(c, "_etext", &hi) && lo < hi) &&
+	    !(!c->syms_ok && az_xen_symtab_text(own, &lo, &hi))) {
 		lo = c->hv->virt_start;
 		hi = lo + XEN_IMAGE_SPAN;
 	}
@@ -744,11 +758,13 @@ static int cmd_bt(struct xctx *c, bool json)
 	if (json) {
 		az_json_init(&j, stdout);
 		az_json_begin_object(&j);
-		az_json_kstr(&j, "symbols", c->syms_ok ? "xen-syms" : NULL);
+		az_json_kstr(&j, "symbols", c->syms_ok ? "xen-syms" : own ? "xen-image" : NULL);
 		az_json_key(&j, "pcpus");
 		az_json_begin_array(&j);
+	} else if (!c->syms_ok && own) {
+		printf("(symbols: Xen's own table in the dump, %zu entries)\n", az_xen_symtab_count(own));
 	} else if (!c->syms_ok) {
-		printf("(no symbols: give --xen-syms; words in Xen's image are listed)\n");
+		printf("(no symbols: %s; give --xen-syms; words in Xen's image are listed)\n", own_err);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct vmc_cpu *cpu = vmc_cpu(c->d, i);
@@ -782,8 +798,7 @@ static int cmd_bt(struct xctx *c, bool json)
 				uint64_t ip = k ? w[k - 1].val : cpu->regs[VMC_REG_RIP];
 				const char *name = NULL;
 				uint64_t off = 0, size = 0;
-				if (c->syms_ok)
-					az_xsyms_lookup(c->syms, ip, &name, &off, &size);
+				xen_lookup(c, own, ip, &name, &off, &size);
 				az_json_begin_object(&j);
 				az_json_khex(&j, "sp", k ? w[k - 1].sp : cpu->regs[VMC_REG_RSP]);
 				az_json_khex(&j, "ip", ip);
@@ -811,11 +826,11 @@ static int cmd_bt(struct xctx *c, bool json)
 			printf("    (no saved state)\n");
 			continue;
 		}
-		xen_symbolize(c, cpu->regs[VMC_REG_RIP], sbuf, sizeof(sbuf));
+		xen_symbolize(c, own, cpu->regs[VMC_REG_RIP], sbuf, sizeof(sbuf));
 		printf(" #0  [%016" PRIx64 "] %s at %016" PRIx64 "\n", cpu->regs[VMC_REG_RSP],
 		       az_tesc(esc, sizeof(esc), sbuf), cpu->regs[VMC_REG_RIP]);
 		for (size_t k = 0; k < nw; k++) {
-			xen_symbolize(c, w[k].val, sbuf, sizeof(sbuf));
+			xen_symbolize(c, own, w[k].val, sbuf, sizeof(sbuf));
 			printf("?#%-2zu [%016" PRIx64 "] ? %s at %016" PRIx64 "  (stack scan)\n", k + 1,
 			       w[k].sp, az_tesc(esc, sizeof(esc), sbuf), w[k].val);
 		}
@@ -832,6 +847,7 @@ static int cmd_bt(struct xctx *c, bool json)
 	}
 	free(r.text);
 	free(w);
+	az_xen_symtab_free(own);
 	return AZ_EXIT_OK;
 }
 

@@ -44,4 +44,16 @@ struct az_xen_word {
 int az_xen_stack_scan(vmc_dump *top, size_t cpu, uint64_t text_lo, uint64_t text_hi,
 		      struct az_xen_word *out, size_t cap, size_t *n, char *err, size_t errlen);
 
+/* Xen's own symbol table (symbols_names & co) found in the hypervisor
+ * image in the dump (xen-symtab.c, docs/formats.md §4.11). */
+struct az_xen_symtab;
+int az_xen_symtab_load(vmc_dump *top, struct az_xen_symtab **out, char *err, size_t errlen);
+void az_xen_symtab_free(struct az_xen_symtab *s);
+size_t az_xen_symtab_count(const struct az_xen_symtab *s);
+/* _stext.._etext when the table has them. */
+bool az_xen_symtab_text(const struct az_xen_symtab *s, uint64_t *lo, uint64_t *hi);
+/* The symbol holding a (name inside s); false past the last one. */
+bool az_xen_symtab_lookup(const struct az_xen_symtab *s, uint64_t a, const char **name,
+			  uint64_t *off, uint64_t *size);
+
 #endif

@@ -7,9 +7,10 @@ against what dom0 and Xen printed themselves:
   - ps --dom0: the task the log names ("CPU: N PID: P Comm: C") is running
     on that CPU; as many tasks as sys --dom0 counts;
   - sys --dom0 and info: dom0's release and panic line;
-  - xen bt: two pCPUs with frames, kexec_crash on the crashed one's stack.
+  - xen bt: two pCPUs with frames, kexec_crash on the crashed one's stack;
+    without xen-syms, Xen's own table in the dump names the same frames.
 Files in OUT: dom0-dmesg.txt, dom0-bt.json, dom0-ps.json, dom0-sys.json,
-info.json, xen-bt.json."""
+info.json, xen-bt.json, xen-bt.nosyms.json."""
 
 import json
 import re
@@ -80,6 +81,11 @@ def main():
     crashed = [c for c in xb["pcpus"] if c["crashed"]]
     if len(crashed) != 1 or "kexec_crash" not in [f["function"] for f in crashed[0]["frames"]]:
         bad.append("xen bt: the crashed pCPU's stack lacks kexec_crash")
+    # without xen-syms: Xen's own symbol table in the dump names the same
+    own = load("xen-bt.nosyms.json")
+    names = lambda m: [(c["cpu"], f["ip"], f["function"]) for c in m["pcpus"] for f in c["frames"]]
+    if own["symbols"] != "xen-image" or names(own) != names(xb):
+        bad.append("xen bt without xen-syms: symbols %r, frames differ from xen-syms'" % own["symbols"])
     for b in bad:
         print("[vm] ERROR: " + b, file=sys.stderr)
     return 1 if bad else 0

@@ -183,7 +183,7 @@ t_ok "salvage xen log, info, domains"
 "$build/salvage" sym --dom0 "$dump" panic >/dev/null || sv_die "salvage sym --dom0 failed"
 "$build/salvage" info --json "$dump" >"$out/info.json" || sv_die "salvage info --json failed"
 "$build/salvage" xen bt --json --xen-syms "$XE_SYMS" "$dump" >"$out/xen-bt.json" || sv_die "salvage xen bt failed"
-"$build/salvage" xen bt "$dump" >"$out/xen-bt.nosyms.txt" || sv_die "salvage xen bt (no symbols) failed"
+"$build/salvage" xen bt --json "$dump" >"$out/xen-bt.nosyms.json" || sv_die "salvage xen bt (no symbols) failed"
 "$SV_PYTHON" "$(dirname "$0")/xen-check.py" "$out" "$kver" || sv_die "dom0 bt/ps/sys or xen bt check failed"
 t_ok "salvage bt/ps/sys/sym --dom0 and xen bt"
 if [ "$raw" = 1 ]; then
