@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IMAGE_SKIP (2ULL << 20)      /* Xen's image starts 2 MiB above XEN_VIRT_START */
-#define IMAGE_SPAN (14ULL << 20)     /* and is searched this far */
+#define IMAGE_SPAN (16ULL << 20)     /* Xen's image (text at +2 MiB) from XEN_VIRT_START */
 #define MAX_MARKERS 4096             /* a million symbols */
 #define NAMES_MAX (8u << 20)
 #define PAGE 4096
@@ -170,6 +169,8 @@ static int find_at(struct az_xen_symtab *s, const struct img *m, uint64_t origin
 			if (!inc)
 				continue;
 			uint64_t span = le_get32(m->b + mk + 4 * (nm - 1)) + 256ULL * 256;
+			if (span > NAMES_MAX)
+				continue;
 			/* symbols_num_syms: a count that fits the markers, then the names */
 			for (size_t p = mk & ~(size_t)3; p >= 4 && mk - p <= span + 8; p -= 4) {
 				size_t at = p - 4;
@@ -202,11 +203,11 @@ int az_xen_symtab_load(vmc_dump *top, struct az_xen_symtab **out, char *err, siz
 		snprintf(err, errlen, "hypervisor memory: %s", vmc_errmsg(top));
 		goto out;
 	}
-	/* the image as far as it reads, a page at a time */
-	uint64_t base = x->virt_start + IMAGE_SKIP;
+	/* the image a page at a time; what is not in the dump reads as zeros,
+	 * which no table matches */
 	for (m.len = 0; m.len < IMAGE_SPAN; m.len += PAGE)
-		if (xnote_xen_read(x, base + m.len, m.b + m.len, PAGE) != XNOTE_OK)
-			break;
+		if (xnote_xen_read(x, x->virt_start + m.len, m.b + m.len, PAGE) != XNOTE_OK)
+			memset(m.b + m.len, 0, PAGE);
 	for (size_t o = 0; o + 512 <= m.len; o += 4) {
 		if (le_get16(m.b + o) || le_get16(m.b + o + 2) < 2 || le_get16(m.b + o + 2) > 64)
 			continue;

@@ -131,6 +131,16 @@ for c in m["pcpus"]:
     print("cpu %d: %s" % (c["cpu"], " ".join(f["function"] or "?" for f in c["frames"])))' \
 			"$o.xenbt.json" >"$o.xenbt.out" 2>&1
 		t_diff "$name: xen bt (the generator's)" "$o.exp.xenbt" "$o.xenbt.out" 10 && t_ok "$name: xen bt"
+		# without xen-syms: Xen's own table in the image names the same
+		run "$BUILD/salvage" xen bt --json "$o.dump" >"$o.xenbt-own.json" 2>"$o.xenbt-own.err"
+		"$PY" -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+assert m["symbols"] == "xen-image", m["symbols"]
+for c in m["pcpus"]:
+    print("cpu %d: %s" % (c["cpu"], " ".join(f["function"] or "?" for f in c["frames"])))' \
+			"$o.xenbt-own.json" >"$o.xenbt-own.out" 2>&1
+		t_diff "$name: xen bt with Xen's own symbols (the generator's)" "$o.exp.xenbt" "$o.xenbt-own.out" 10 &&
+			t_ok "$name: xen bt, Xen's own symbols"
 		# a call trace in the console ring: every address found, in order
 		if grep -q 'Xen call trace' "$o.exp.ring" &&
 			! "$PY" -c 'import json,sys

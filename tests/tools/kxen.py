@@ -43,7 +43,8 @@ frame left on its stack (lazy) and a stale copy in struct vcpu, or runs a
 domU vCPU with vCPU 1's registers saved in struct vcpu (saved).  dom0's
 struct domain points at its vcpu[] array.  The crashing pCPU's stack holds
 Xen return addresses (kexec_crash <- hwdom_shutdown <- domain_shutdown <-
-do_sched_op) that the generated xen-syms names.  ktask's answers become
+do_sched_op) that the generated xen-syms names, and so does Xen's own
+symbol table in the image (I_SYMTAB).  ktask's answers become
 the dump's az_expect (for `bt/ps/sys/sym --dom0`; written as PREFIX.az.json),
 and PREFIX.xenbt lists each pCPU's expected `xen bt` functions.
 
@@ -85,6 +86,7 @@ I_BUILD_ID = 0x4000
 I_PT_POOL = 0x10000          # Xen page-table pages (to 0x40000)
 I_STACKS = 0x100000          # vcpus=: pCPU stacks, 32 KiB each
 I_VCPU = 0x120000            # vcpus=: struct vcpus, vcpu[], the idle domain
+I_SYMTAB = 0x140000          # vcpus=: Xen's own symbol table (symbols_*)
 STACK = 0x8000
 CPU_INFO = 0x140             # sizeof(struct cpu_info) of this fake Xen
 VCPU_REGS = 0x2C0            # struct vcpu's arch.user_regs
@@ -493,6 +495,36 @@ def user_regs(regs):
     return bytes(b)
 
 
+def own_symtab():
+    """Xen's embedded symbol table (docs/formats.md §4.11): offsets from
+    XEN_VIRT_START, num_syms, names (length byte, token numbers; a name is
+    its type letter and the symbol), markers, token table, token index.
+    Token c is the single character c, so a name's tokens are its bytes."""
+    syms = sorted([(0x200000, "T_stext"), (0x400000, "T_etext")] +
+                  [(off, "T" + n) for n, off, _ in XEN_FUNCS] +
+                  [(0x3000, "dxen.c#version_strings")])
+    b = bytearray(struct.pack("<%dI" % len(syms), *[a for a, _ in syms]))
+    b += struct.pack("<I", len(syms))
+    names = bytearray()
+    markers = []
+    for k, (_, n) in enumerate(syms):
+        if k % 256 == 0:
+            markers.append(len(names))
+        names += bytes([len(n)]) + n.encode()
+    b += names
+    b += bytes((-len(b)) % 4)
+    b += struct.pack("<%dI" % len(markers), *markers)
+    tokens = [b"@@"] + [bytes([i]) for i in range(1, 256)]
+    table, index = bytearray(), []
+    for t in tokens:
+        index.append(len(table))
+        table += t + b"\0"
+    b += table
+    b += bytes((-len(b)) % 4)
+    b += struct.pack("<256H", *index)
+    return bytes(b)
+
+
 def build_vcpus(x, mem):
     regs = getattr(x, "dom0_regs", None) or []
     if len(regs) != 2 or x.cpus != 2:
@@ -541,6 +573,7 @@ def build_vcpus(x, mem):
         ci[0:200] = frame
         struct.pack_into("<IIQ", ci, 200, c, 0, cur)
         mem.write(base + STACK - CPU_INFO, bytes(ci))
+    mem.write(ma_img(x, I_SYMTAB), own_symtab())
     x.xen_bt = {}
     for c in range(2):
         base = ma_img(x, I_STACKS + STACK * c)
