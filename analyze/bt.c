@@ -267,8 +267,11 @@ int az_cmd_bt(int argc, char **argv)
 	/* dom0: its vCPUs are its CPUs; the registers are Xen's copy */
 	for (size_t i = 0; i < nvc; i++) {
 		struct thread *t = &th[nth];
-		if (!vc[i].have_regs)
+		if (!vc[i].have_regs) {
+			fprintf(stderr, "salvage bt: %s: warning: dom0 vCPU %u: Xen's saved registers not found\n",
+				a->pos[0], vc[i].id);
 			continue;
+		}
 		t->cpu = (int)vc[i].id;
 		if (have_tasks && t->cpu < tasks.ncpu && t->cpu < 64)
 			for (size_t n = 0; n < tasks.n; n++)
