@@ -153,8 +153,23 @@ int az_run_kernel(struct az_run *r, unsigned need)
 	vmc_dump *d = az_open(r->a.pos[0]);
 
 	memset(&r->k, 0, sizeof(r->k));
+	r->xen = NULL;
 	if (!d)
 		return AZ_EXIT_FAIL;
+	if (r->a.dom0) {
+		/* the view reads through the Xen dump: both live until close */
+		vmc_dump *view = NULL;
+		if (!vmc_xen(d))
+			snprintf(r->k.err, sizeof(r->k.err), "--dom0: not a Xen dump (no Xen CRASH_INFO note)");
+		else if (vmc_xen_dom0_open(d, NULL, &view) != VMC_OK)
+			snprintf(r->k.err, sizeof(r->k.err), "dom0: %s", az_dom0_errmsg(d));
+		if (!view) {
+			vmc_dump_destroy(d);
+			return az_run_fail(r);
+		}
+		r->xen = d;
+		d = view;
+	}
 	if (az_kernel_open(&r->k, d, r->a.vmlinux, need) < 0)
 		return az_run_fail(r);
 	return -1;
@@ -166,12 +181,16 @@ int az_run_fail(struct az_run *r)
 		fprintf(stderr, "salvage %s: %s: %s\n", r->cmd->name, r->a.pos[0], r->k.err);
 	}
 	az_kernel_close(&r->k);
+	vmc_dump_destroy(r->xen);
+	r->xen = NULL;
 	return AZ_EXIT_FAIL;
 }
 
 int az_run_close(struct az_run *r, int ret)
 {
 	az_kernel_close(&r->k);
+	vmc_dump_destroy(r->xen);
+	r->xen = NULL;
 	return fflush(stdout) == 0 ? ret : AZ_EXIT_FAIL;
 }
 

@@ -2,6 +2,7 @@
  * task each CPU was running (registers from NT_PRSTATUS), or of any task
  * (its registers saved by the scheduler: thread.sp -> inactive_task_frame). */
 #include "salvage.h"
+#include "xenbt.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 #define MAX_FRAMES 96
 
 static const char bt_usage[] =
-	"usage: salvage bt [--json] [--vmlinux FILE] DUMP [PID]\n\n"
+	"usage: salvage bt [--json] [--vmlinux FILE] [--dom0] DUMP [PID]\n\n"
 	"Backtrace of every CPU's active task from the registers the CPUs saved\n"
 	"(NT_PRSTATUS), or of task PID.  Unwinds with the kernel's ORC tables read\n"
 	"from the dump, then frame pointers, then a scan of the rest of the stack\n"
@@ -19,7 +20,9 @@ static const char bt_usage[] =
 	"dump's kallsyms, or from --vmlinux FILE, which adds file:line and inlined\n"
 	"functions.\n"
 	"  --json   an object {symbols, unwinder, threads: [{cpu, pid, task, comm,\n"
-	"           panic, regs_from, frames: [...], note}]}\n";
+	"           panic, regs_from, frames: [...], note}]}\n"
+	"  --dom0   Xen host dumps: dom0's vCPUs, with the registers Xen saved for\n"
+	"           them (docs/formats.md §4.10), and dom0's tasks\n";
 
 static const char *const how_name[] = { "regs", "orc", "fp", "scan", "retaddr" };
 static const char *const reg_name[21] = {
@@ -196,7 +199,7 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 }
 
 static const struct az_cmd bt_cmd = {
-	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX, .minpos = 1, .maxpos = 2,
+	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX | AZ_OPT_DOM0, .minpos = 1, .maxpos = 2,
 };
 
 int az_cmd_bt(int argc, char **argv)
@@ -228,7 +231,11 @@ int az_cmd_bt(int argc, char **argv)
 	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
 	if (pid >= 0 && !have_tasks)
 		goto fail;
-	th = calloc(vmc_cpu_count(k->d) + 1, sizeof(*th));
+	struct az_vcpu vc[64];
+	size_t nvc = 0;
+	if (r.xen && az_dom0_vcpus(r.xen, vc, 64, &nvc, k->err, sizeof(k->err)) < 0)
+		goto fail;
+	th = calloc(vmc_cpu_count(k->d) + nvc + 1, sizeof(*th));
 	if (!th) {
 		snprintf(k->err, sizeof(k->err), "out of memory");
 		goto fail;
@@ -257,6 +264,26 @@ int az_cmd_bt(int argc, char **argv)
 		t->regs_from = "NT_PRSTATUS";
 		nth++;
 	}
+	/* dom0: its vCPUs are its CPUs; the registers are Xen's copy */
+	for (size_t i = 0; i < nvc; i++) {
+		struct thread *t = &th[nth];
+		if (!vc[i].have_regs) {
+			fprintf(stderr, "salvage bt: %s: warning: dom0 vCPU %u: Xen's saved registers not found\n",
+				a->pos[0], vc[i].id);
+			continue;
+		}
+		t->cpu = (int)vc[i].id;
+		if (have_tasks && t->cpu < tasks.ncpu && t->cpu < 64)
+			for (size_t n = 0; n < tasks.n; n++)
+				if (tasks.v[n].addr == tasks.curr[t->cpu])
+					t->task = &tasks.v[n];
+		t->pid = t->task ? t->task->pid : -1;
+		if (want && t->task != want && !(want->active_cpu == t->cpu && want->active_cpu >= 0))
+			continue;
+		memcpy(t->regs, vc[i].regs, sizeof(t->regs));
+		t->regs_from = vc[i].from;
+		nth++;
+	}
 	if (want && nth == 0) {
 		struct thread *t = &th[0];
 		t->cpu = want->cpu;
@@ -271,7 +298,8 @@ int az_cmd_bt(int argc, char **argv)
 		nth = 1;
 	}
 	if (nth == 0) {
-		snprintf(k->err, sizeof(k->err), "no CPU saved registers in this dump (no NT_PRSTATUS)");
+		snprintf(k->err, sizeof(k->err), r.xen ? "no vCPU of dom0 with registers in this dump" :
+			 "no CPU saved registers in this dump (no NT_PRSTATUS)");
 		goto fail;
 	}
 	for (size_t i = 0; i < nth; i++)

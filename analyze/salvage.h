@@ -75,11 +75,14 @@ const char *az_dom0_errmsg(vmc_dump *d);
 
 /* The preamble of the commands that read the kernel: parse the arguments,
  * open pos[0] and the kernel model with `need`.  Returns -1 to go on (r->k
- * open), else the exit status (the error printed). */
+ * open), else the exit status (the error printed).  With --dom0 the model
+ * is dom0's, read through the Xen dump's P2M (r->xen). */
 struct az_run {
 	const struct az_cmd *cmd;
 	struct az_args a;
 	struct az_kernel k;
+	/* --dom0: the Xen dump; k reads dom0's view of it (vmc_xen_dom0_open) */
+	vmc_dump *xen;
 };
 int az_run_open(struct az_run *r, int argc, char **argv, const struct az_cmd *c,
 		unsigned need);

@@ -9,12 +9,13 @@
 #include <string.h>
 
 static const char sym_usage[] =
-	"usage: salvage sym [--json] [--vmlinux FILE] DUMP [NAME|0xADDR ...]\n\n"
+	"usage: salvage sym [--json] [--vmlinux FILE] [--dom0] DUMP [NAME|0xADDR ...]\n\n"
 	"Without NAME or ADDR: every symbol as 'ADDRESS TYPE NAME' (like\n"
 	"/proc/kallsyms), from the dump's own kallsyms (no debug package needed)\n"
 	"or from --vmlinux FILE (relocated by the dump's KASLR offset).  With\n"
 	"arguments: the address of each NAME, the function+offset/size of each\n"
 	"0xADDR.\n"
+	"  --dom0   Xen host dumps: dom0's kernel symbols\n"
 	"  --json   an array of {name, address, type} (lookups: {query, name,\n"
 	"           address, offset, size}, null when not found)\n";
 
@@ -86,7 +87,7 @@ static int sym_run(struct az_run *r)
 	return ret;
 }
 
-static const struct az_cmd sym_cmd = { "sym", sym_usage, AZ_OPT_VMLINUX, 1, -1, AZ_NEED_SYMS, sym_run };
+static const struct az_cmd sym_cmd = { "sym", sym_usage, AZ_OPT_VMLINUX | AZ_OPT_DOM0, 1, -1, AZ_NEED_SYMS, sym_run };
 
 int az_cmd_sym(int argc, char **argv)
 {
