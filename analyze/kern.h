@@ -362,4 +362,60 @@ struct az_stack {
 int az_stacks_load(struct az_kernel *k, const struct az_tasks *tasks, const struct az_task *want,
 		   struct az_stack **out, size_t *n);
 
+/* ---- crash class and signature (crashsig.c) -------------------------------- */
+/* What crashed, from the kernel log and the panic CPU's stack: the calls a
+ * one-screen summary (triage) and a crash index (the archive) share. */
+enum az_crash_class {
+	AZ_CC_UNKNOWN, AZ_CC_SYSRQ, AZ_CC_NULL_DEREF, AZ_CC_PAGE_FAULT, AZ_CC_GPF, AZ_CC_BUG,
+	AZ_CC_WARN, AZ_CC_HARD_LOCKUP, AZ_CC_SOFT_LOCKUP, AZ_CC_HUNG_TASK, AZ_CC_RCU_STALL,
+	AZ_CC_OOM, AZ_CC_MCE, AZ_CC_OOPS, AZ_CC_PANIC
+};
+const char *az_crash_class_id(enum az_crash_class c);    /* "null-deref" */
+const char *az_crash_class_text(enum az_crash_class c);  /* "NULL pointer dereference" */
+
+#define AZ_CRASH_BEFORE 8
+struct az_crashlog_scan {     /* az_crashlog_line's own state */
+	char last[AZ_CRASH_BEFORE][256];
+	int nlast, head;
+	char why[256];
+	enum az_crash_class why_cls;
+	uint64_t why_ts;
+	char why_before[AZ_CRASH_BEFORE][256];
+	int why_nbefore;
+	bool oopsed;
+};
+struct az_crashlog {
+	enum az_crash_class cls;
+	char cause[256];          /* the log line that told the class, "" none */
+	char panic[256];          /* "Kernel panic - not syncing: ..." else the oops line */
+	uint64_t cause_ts_nsec;   /* log time of the cause line (uptime at the crash) */
+	bool have_ts;
+	char before[AZ_CRASH_BEFORE][256];   /* the log lines just before the cause, oldest first */
+	int nbefore;
+	struct az_crashlog_scan scan;
+};
+/* Classify from the kernel log of d (vmc_dmesg).  -1 when there is no log
+ * (cl->cls stays unknown). */
+int az_crashlog_read(vmc_dump *d, struct az_crashlog *cl);
+/* The same over lines handed in one by one (log order), for other sources. */
+void az_crashlog_begin(struct az_crashlog *cl);
+void az_crashlog_line(struct az_crashlog *cl, const char *text, size_t len, uint64_t ts_nsec);
+void az_crashlog_end(struct az_crashlog *cl);
+
+struct az_sig_frame {
+	char function[128];       /* "" when no symbol holds ip */
+	char module[64];          /* "" in the kernel */
+	uint64_t ip, off;
+};
+/* The top meaningful frames of a stack: after an exception frame (the
+ * faulting code and its callers) when there is one, else past the crash
+ * machinery (machine_kexec, panic, oops_end, die, exception entries ...);
+ * guessed ('?') frames never count.  Returns the count. */
+int az_crash_frames(struct az_kernel *k, const struct az_stack *s, struct az_sig_frame *out,
+		    int max);
+/* "class:f1/f2/f3" with compiler suffixes (.constprop.0, .isra.0, .cold)
+ * dropped and module frames as f[mod]: stable across builds of one source. */
+void az_crash_signature(enum az_crash_class c, const struct az_sig_frame *f, int n,
+			char *buf, size_t len);
+
 #endif

@@ -14,9 +14,10 @@ static const char sym_usage[] =
 	"/proc/kallsyms), from the dump's own kallsyms (no debug package needed)\n"
 	"or from --vmlinux FILE (relocated by the dump's KASLR offset).  With\n"
 	"arguments: the address of each NAME, the function+offset/size of each\n"
-	"0xADDR.\n"
+	"0xADDR; in a module (its own kallsyms in the dump) with ' [module]', as\n"
+	"crash prints it.\n"
 	"  --json   an array of {name, address, type} (lookups: {query, name,\n"
-	"           address, offset, size}, null when not found)\n";
+	"           module, address, offset, size}, null when not found)\n";
 
 static int sym_run(struct az_run *r)
 {
@@ -49,14 +50,30 @@ static int sym_run(struct az_run *r)
 		const char *q = a->pos[i];
 		uint64_t addr = 0, off = 0, size = 0;
 		const struct az_sym *y = NULL;
+		const struct az_module *mod = NULL;
+		const struct az_syms *tab = &k->syms;
 		bool found;
 		if (!strncmp(q, "0x", 2)) {
 			char *end;
+			struct az_where w;
 			addr = strtoull(q, &end, 16);
-			y = *end ? NULL : az_syms_find(&k->syms, addr, &off, &size);
-			found = y != NULL;
+			found = !*end && az_lookup(k, addr, &w);
+			if (found) {
+				y = w.sym;
+				tab = w.tab;
+				off = w.off;
+				size = w.size;
+				mod = w.mod;
+			}
 		} else {
 			found = az_syms_addr(&k->syms, q, &addr) == 0;
+			/* else a module's own symbol */
+			if (!found && az_modules_load(k) == 0)
+				for (size_t m = 0; m < k->mods.n && !found; m++)
+					if (az_syms_addr(&k->mods.v[m].syms, q, &addr) == 0) {
+						found = true;
+						mod = &k->mods.v[m];
+					}
 		}
 		if (!found)
 			ret = AZ_EXIT_FAIL;
@@ -68,12 +85,14 @@ static int sym_run(struct az_run *r)
 				az_symbolize(k, addr, buf, sizeof(buf));
 				printf("%s: %s\n", q, az_tesc(esc, sizeof(esc), buf));
 			} else
-				printf("%s: %016" PRIx64 "\n", q, addr);
+				printf("%s: %016" PRIx64 "%s%s%s\n", q, addr, mod ? " [" : "",
+				       mod ? az_tesc(esc, sizeof(esc), mod->name) : "", mod ? "]" : "");
 			continue;
 		}
 		az_json_begin_object(&j);
 		az_json_kstr(&j, "query", q);
-		az_json_kstr(&j, "name", !found ? NULL : y ? az_sym_name(&k->syms, y) : q);
+		az_json_kstr(&j, "name", !found ? NULL : y ? az_sym_name(tab, y) : q);
+		az_json_kstr(&j, "module", mod ? mod->name : NULL);
 		az_json_khex_if(&j, "address", found, y ? y->addr : addr);
 		az_json_ku64(&j, "offset", off);
 		az_json_ku64(&j, "size", size);
