@@ -149,6 +149,7 @@ test-vm: all
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
+	@bash tests/vm/e2e-modoops.sh --out $(BUILD)/vm-modoops $(BUILD)
 
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps

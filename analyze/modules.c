@@ -5,7 +5,7 @@
  * point at), its own kallsyms (mod->kallsyms: symtab, num_symtab, strtab,
  * typetab; Elf64_Sym values are absolute once loaded) and its ORC table
  * (mod->arch: num_orcs, orc_unwind_ip, orc_unwind; sorted by the loader).
- * Layout notes: docs/formats.md §7.3. */
+ * Layout notes: docs/formats.md §7.1-7.3. */
 #include "kern.h"
 #include "../common/le.h"
 

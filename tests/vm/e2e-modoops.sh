@@ -216,7 +216,8 @@ for t in b["threads"]:
     if ex:
         cr = [n for n in cr if n != norm(ex.group(1))]
         ours = [n for n in ours if n != norm(ex.group(1))]
-    start = "oops_end" if t["panic"] else None
+    # the panic CPU: the whole stack, from machine_kexec
+    start = cr[0] if t["panic"] and cr else None
     if start is None:
         common = [n for n in cr if n in ours]
         start = common[0] if common else None
