@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char bt_usage[] =
-	"usage: salvage bt [--json] [--vmlinux FILE] DUMP [PID]\n\n"
+	"usage: salvage bt [--json] [--vmlinux FILE] [--mod-dir DIR] DUMP [PID]\n\n"
 	"Backtrace of every CPU's active task from the registers the CPUs saved\n"
 	"(NT_PRSTATUS), or of task PID.  Unwinds with the kernel's ORC tables read\n"
 	"from the dump, then frame pointers, then a scan of the rest of the stack\n"
@@ -22,6 +22,9 @@ static const char bt_usage[] =
 	"exception frame ([exception RIP: ...] and its registers), then the\n"
 	"faulting code's callers.  Module addresses read 'function+off/size\n"
 	"[module]', from the module's own kallsyms and ORC in the dump.\n"
+	"--mod-dir DIR: a directory of .ko files (or Debian's -dbg module files,\n"
+	"NAME.ko or NAME.ko.debug at any depth) adds file:line to module frames;\n"
+	"a file is used only when its GNU build id is the loaded module's.\n"
 	"  --json   an object {symbols, unwinder, threads: [{cpu, pid, task, comm,\n"
 	"           panic, regs_from, crash_path, frames: [{sp, ip, function,\n"
 	"           offset, module, how, reliable, ...}], note}]}\n";
@@ -93,7 +96,7 @@ static void print_text(struct az_kernel *k, const struct az_stack *t)
 		       f->how == AZ_HOW_SCAN ? "  (stack scan)" :
 		       f->how == AZ_HOW_RETADDR ? "  (return address found by its call)" :
 		       f->how == AZ_HOW_CALLED ? "  (running, called by the next frame)" : "");
-		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
+		int np = az_source_at(k, where_addr(f, i, t->first_is_call), pos, 8);
 		for (int p = 0; p < np; p++) {
 			if (pos[p].func[0])
 				printf("        inlined %s at %s:%u\n", az_tesc(esc, sizeof(esc), pos[p].func),
@@ -135,7 +138,7 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct az_
 		az_json_kstr(j, "module", w.mod ? w.mod->name : NULL);
 		az_json_kstr(j, "how", how_name[f->how]);
 		az_json_kbool(j, "reliable", f->reliable);
-		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
+		int np = az_source_at(k, where_addr(f, i, t->first_is_call), pos, 8);
 		if (np > 0) {
 			az_json_key(j, "source");
 			az_json_begin_array(j);
@@ -172,7 +175,8 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct az_
 }
 
 static const struct az_cmd bt_cmd = {
-	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX, .minpos = 1, .maxpos = 2,
+	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX | AZ_OPT_MOD_DIR, .minpos = 1,
+	.maxpos = 2,
 };
 
 int az_cmd_bt(int argc, char **argv)
@@ -201,6 +205,7 @@ int az_cmd_bt(int argc, char **argv)
 	ret = az_run_kernel(&r, AZ_NEED_SYMS | AZ_NEED_ORC | (pid >= 0 ? AZ_NEED_TYPES : 0));
 	if (ret >= 0)
 		return ret;
+	k->mod_dir = a->mod_dir;
 	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
 	if (pid >= 0 && !have_tasks)
 		goto fail;
@@ -222,6 +227,14 @@ int az_cmd_bt(int argc, char **argv)
 		for (size_t i = 0; i < nth; i++)
 			json_thread(k, &j, &th[i]);
 		az_json_end_array(&j);
+		if (a->mod_dir) {
+			az_json_key(&j, "mod_dir_notes");
+			az_json_begin_array(&j);
+			for (size_t m = 0; m < k->mods.n; m++)
+				if (k->mods.v[m].file_why[0])
+					az_json_str(&j, k->mods.v[m].file_why);
+			az_json_end_array(&j);
+		}
 		az_json_end_object(&j);
 		az_json_finish(&j);
 	} else {
@@ -232,6 +245,12 @@ int az_cmd_bt(int argc, char **argv)
 				printf("\n");
 			print_text(k, &th[i]);
 		}
+		for (size_t m = 0; a->mod_dir && m < k->mods.n; m++)
+			if (k->mods.v[m].file_why[0]) {
+				char esc[1600];
+				printf("(--mod-dir: %s: %s)\n", k->mods.v[m].name,
+				       az_tesc(esc, sizeof(esc), k->mods.v[m].file_why));
+			}
 	}
 	free(th);
 	az_tasks_free(&tasks);

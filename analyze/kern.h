@@ -161,6 +161,17 @@ struct az_srcpos {
 };
 int az_dwarf_where(struct az_vmlinux *v, uint64_t addr, struct az_srcpos *out,
 		   int max);
+/* A module's file with DWARF (a .ko, or Debian's -dbg copy of it), opened
+ * only when its GNU build id equals id (the loaded module's); its
+ * az_dwarf_where takes addresses in the file (section-relative). */
+int az_modfile_open(const char *path, const uint8_t *id, int idlen, struct az_vmlinux **out,
+		    char *err, size_t errlen);
+/* st_value of function `name` in the module file's .symtab. */
+int az_modfile_symval(struct az_vmlinux *v, const char *name, uint64_t *value);
+/* az_dwarf_where at file address addr inside function func (its name tells
+ * the sections apart: they all start at 0 in a module's file). */
+int az_modfile_where(struct az_vmlinux *v, const char *func, uint64_t addr,
+		     struct az_srcpos *out, int max);
 
 /* ---- ORC tables (orc.c) --------------------------------------------------------- */
 struct az_orc_entry {
@@ -210,6 +221,9 @@ struct az_module {
 	struct az_syms syms;           /* its kallsyms, absolute addresses */
 	struct az_orc orc;             /* its ORC entries (n 0 when none) */
 	char warn[160];                /* what could not be read, "" */
+	struct az_vmlinux *file;       /* its file from --mod-dir (az_source_at), or NULL */
+	bool file_tried;
+	char file_why[384];            /* why there is none, "" */
 };
 struct az_modules {
 	struct az_module *v;
@@ -238,6 +252,10 @@ bool az_lookup(struct az_kernel *k, uint64_t addr, struct az_where *w);
 bool az_is_text(struct az_kernel *k, uint64_t addr);
 /* The ORC entry for ip, from the kernel's or its module's table. */
 bool az_find_orc(struct az_kernel *k, uint64_t ip, struct az_orc_entry *e);
+/* Source position of addr (as az_dwarf_where): the --vmlinux for the
+ * kernel, the module's file found under k->mod_dir (NAME.ko or
+ * NAME.ko.debug at any depth, '-' and '_' alike) for a module. */
+int az_source_at(struct az_kernel *k, uint64_t addr, struct az_srcpos *out, int max);
 
 /* ---- the kernel context (kernel.c) --------------------------------------- */
 enum { AZ_NEED_SYMS = 1, AZ_NEED_TYPES = 2, AZ_NEED_ORC = 4 };
@@ -251,6 +269,7 @@ struct az_kernel {
 	struct az_vmlinux *vml;
 	struct az_orc orc;
 	struct az_modules mods;        /* az_modules_load; read on first need */
+	const char *mod_dir;           /* --mod-dir: modules' files with DWARF, or NULL */
 	uint64_t kaslr;
 	char why_syms[256], why_types[256], why_orc[256];
 	char err[512];

@@ -9,9 +9,11 @@
 #include "kern.h"
 #include "../common/le.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_MODULES 8192
 #define MAX_MOD_SYMS (1u << 20)
@@ -308,6 +310,7 @@ int az_modules_load(struct az_kernel *k)
 void az_modules_free(struct az_modules *ms)
 {
 	for (size_t i = 0; i < ms->n; i++) {
+		az_vmlinux_close(ms->v[i].file);
 		az_syms_free(&ms->v[i].syms);
 		az_orc_free(&ms->v[i].orc);
 	}
@@ -379,4 +382,72 @@ bool az_find_orc(struct az_kernel *k, uint64_t ip, struct az_orc_entry *e)
 	if (m)
 		return m->orc.n && az_orc_find(&m->orc, ip, e);
 	return k->have_orc && az_orc_find(&k->orc, ip, e);
+}
+
+/* ---- the modules' files (--mod-dir) ------------------------------------------ */
+
+/* name.ko or name.ko.debug, '-' and '_' alike (module names use '_') */
+static bool file_is(const char *fname, const char *mod)
+{
+	size_t i = 0;
+	for (; mod[i] && fname[i]; i++) {
+		char a = fname[i] == '-' ? '_' : fname[i];
+		if (a != mod[i])
+			return false;
+	}
+	return !mod[i] && (!strcmp(fname + i, ".ko") || !strcmp(fname + i, ".ko.debug"));
+}
+
+/* depth-first search of dir (at most 8 levels) for the module's file */
+static bool find_file(const char *dir, const char *mod, int depth, char *out, size_t len)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	if (!dh)
+		return false;
+	while (!found && (e = readdir(dh))) {
+		char p[4096];
+		struct stat st;
+		if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= sizeof(p) ||
+		    lstat(p, &st) < 0)
+			continue;
+		if (S_ISREG(st.st_mode) && file_is(e->d_name, mod)) {
+			snprintf(out, len, "%s", p);
+			found = true;
+		} else if (S_ISDIR(st.st_mode) && depth < 8) {
+			found = find_file(p, mod, depth + 1, out, len);
+		}
+	}
+	closedir(dh);
+	return found;
+}
+
+int az_source_at(struct az_kernel *k, uint64_t addr, struct az_srcpos *out, int max)
+{
+	const struct az_module *cm = az_module_at(k, addr);
+	if (!cm)
+		return k->vml ? az_dwarf_where(k->vml, addr, out, max) : 0;
+	if (!k->mod_dir)
+		return 0;
+	struct az_module *m = &k->mods.v[cm - k->mods.v];
+	if (!m->file_tried) {
+		char path[4096];
+		m->file_tried = true;
+		if (!find_file(k->mod_dir, m->name, 0, path, sizeof(path)))
+			snprintf(m->file_why, sizeof(m->file_why), "no %s.ko or %s.ko.debug under %s",
+				 m->name, m->name, k->mod_dir);
+		else
+			az_modfile_open(path, m->build_id, m->build_id_len, &m->file, m->file_why,
+					sizeof(m->file_why));
+	}
+	struct az_where w;
+	uint64_t val;
+	if (!m->file || !az_lookup(k, addr, &w) ||
+	    az_modfile_symval(m->file, az_sym_name(w.tab, w.sym), &val) < 0)
+		return 0;
+	return az_modfile_where(m->file, az_sym_name(w.tab, w.sym), val + w.off, out, max);
 }

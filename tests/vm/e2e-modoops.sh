@@ -21,6 +21,7 @@
 # faulting RIP, the module's functions named `[oopsmod]`, kthread,
 # ret_from_fork, and the other CPU's stack (the NMI-stopped spinner in
 # oopsmod_spin); `salvage sym` of the faulting RIP names oopsmod_deref;
+# `bt --mod-dir` gives oopsmod.c:17 from the .ko and refuses another build;
 # `salvage triage` classifies a NULL dereference in oopsmod; crash's `bt`
 # with the debug vmlinux (tests/vm/get-vmlinux.sh) gives the same frame
 # order from oops_end on.
@@ -176,6 +177,23 @@ grep -q "^$frip: oopsmod_deref[^ ]*+0x[0-9a-f]*/0x[0-9a-f]* \[oopsmod\]" "$out/s
 [ -z "$rip" ] || grep -q "${rip#RIP: 0010:}" "$out/sym.out" ||
 	sv_die "salvage sym ($(cat "$out/sym.out")) disagrees with the kernel's '$rip'"
 t_ok "salvage sym of the faulting RIP: $(cat "$out/sym.out")"
+# --mod-dir: file:line for module frames from the .ko, checked by build id
+az bt-moddir bt --mod-dir "$out/mod" "$dump"
+grep -A1 'oopsmod_deref+0x5/0x[0-9a-f]* \[oopsmod\] at' "$out/bt-moddir.out" | grep -q 'oopsmod\.c:17$' ||
+	{ cat "$out/bt-moddir.out" >&2; sv_die "bt --mod-dir: oopsmod_deref is not at oopsmod.c:17"; }
+rm -rf "$out/wrongmod"
+mkdir -p "$out/wrongmod"
+ko=$(find "$SALVAGE_CACHE/kernels/$kver/root/" -name 'virtio_blk.ko' | head -n 1)
+if [ -n "$ko" ]; then
+	cp "$ko" "$out/wrongmod/oopsmod.ko"
+	az bt-wrongmod bt --mod-dir "$out/wrongmod" "$dump"
+	grep -q '^(--mod-dir: oopsmod: .*does not match the dump: its build-id is' "$out/bt-wrongmod.out" &&
+		! grep -q 'oopsmod\.c:' "$out/bt-wrongmod.out" ||
+		{ tail -n 3 "$out/bt-wrongmod.out" >&2; sv_die "bt --mod-dir used (or did not refuse) a file of another build"; }
+	t_ok "bt --mod-dir: oopsmod.c:17 from the .ko; a file of another build refused"
+else
+	t_ok "bt --mod-dir: oopsmod.c:17 from the .ko"
+fi
 az triage triage "$dump"
 az triage-json triage --json "$dump"
 e2e_json "$out/triage-json.out" "m['class'] == 'null-deref'" "m['module'] == 'oopsmod'" \
