@@ -120,6 +120,7 @@ test-fixtures: all
 	@bash tests/mm-test.sh $(BUILD)
 	@bash tests/az-test.sh $(BUILD)
 	@bash tests/az-harden-test.sh $(BUILD)
+	@bash tests/triage-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)

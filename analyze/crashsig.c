@@ -112,6 +112,29 @@ static void snapshot_before(struct az_crashlog_scan *ls)
 	}
 }
 
+#define RECENT 20   /* lines: a why line older than this is not the oops's */
+
+static void set_why(struct az_crashlog_scan *ls, enum az_crash_class c, const char *t,
+		    size_t len, uint64_t ts)
+{
+	snapshot_before(ls);
+	copy_line(ls->why, sizeof(ls->why), t, len);
+	ls->why_cls = c;
+	ls->why_ts = ts;
+	ls->why_line = ls->line_no;
+}
+
+/* die()'s header: "TEXT: %04lx [#N]" (Oops, invalid opcode, general
+ * protection fault, ...) */
+static bool oops_header(const char *t, size_t len)
+{
+	for (size_t i = 0; i + 4 <= len; i++)
+		if (t[i] == ' ' && t[i + 1] == '[' && t[i + 2] == '#' && t[i + 3] >= '0' &&
+		    t[i + 3] <= '9')
+			return memchr(t, ':', i) != NULL;
+	return false;
+}
+
 static void fix_cause(struct az_crashlog *cl, const struct az_crashlog_scan *ls)
 {
 	cl->cls = ls->why_cls;
@@ -126,30 +149,28 @@ void az_crashlog_line(struct az_crashlog *cl, const char *t, size_t len, uint64_
 {
 	struct az_crashlog_scan *ls = &cl->scan;
 
-	for (size_t i = 0; i < sizeof(why_lines) / sizeof(why_lines[0]); i++) {
-		if (!has(t, len, why_lines[i].s))
-			continue;
-		if (!ls->oopsed) {
-			snapshot_before(ls);
-			copy_line(ls->why, sizeof(ls->why), t, len);
-			ls->why_cls = why_lines[i].c;
-			ls->why_ts = ts;
-		}
-		/* the oops's first line stands for the panic until a panic line */
-		if (!cl->panic[0] && !ls->oopsed && why_lines[i].c != AZ_CC_WARN &&
-		    why_lines[i].c != AZ_CC_SYSRQ)
+	enum az_crash_class c = AZ_CC_UNKNOWN;
+
+	ls->line_no++;
+	for (size_t i = 0; i < sizeof(why_lines) / sizeof(why_lines[0]) && !c; i++)
+		if (has(t, len, why_lines[i].s))
+			c = why_lines[i].c;
+	/* a run of lines of one class (kernel BUG at ..., then the oops
+	 * header "invalid opcode: ...") is told by its first line */
+	if (c && !ls->oopsed &&
+	    !(ls->why[0] && ls->why_cls == c && ls->line_no - ls->why_line <= RECENT)) {
+		set_why(ls, c, t, len, ts);
+		/* the first oops line stands for the panic until a panic line */
+		if (!cl->panic[0] && c != AZ_CC_WARN && c != AZ_CC_SYSRQ)
 			copy_line(cl->panic, sizeof(cl->panic), t, len);
-		break;
 	}
-	if (!ls->oopsed && len >= 6 && !memcmp(t, "Oops: ", 6)) {
-		/* the first oops: its cause is the why line just before it */
+	if (!ls->oopsed && oops_header(t, len)) {
+		/* the first oops (die() prints "TEXT: %04lx [#1] ..."): its
+		 * cause is the recent why line before it, else the header */
 		ls->oopsed = true;
-		if (!ls->why[0] || ls->why_cls == AZ_CC_WARN || ls->why_cls == AZ_CC_SYSRQ) {
-			snapshot_before(ls);
-			copy_line(ls->why, sizeof(ls->why), t, len);
-			ls->why_cls = AZ_CC_OOPS;
-			ls->why_ts = ts;
-		}
+		if (!ls->why[0] || ls->why_cls == AZ_CC_WARN || ls->why_cls == AZ_CC_SYSRQ ||
+		    ls->line_no - ls->why_line > RECENT)
+			set_why(ls, c ? c : AZ_CC_OOPS, t, len, ts);
 		fix_cause(cl, ls);
 		if (!cl->panic[0])
 			copy_line(cl->panic, sizeof(cl->panic), t, len);
@@ -158,7 +179,7 @@ void az_crashlog_line(struct az_crashlog *cl, const char *t, size_t len, uint64_
 	if (len >= sizeof(kp) - 1 && !memcmp(t, kp, sizeof(kp) - 1)) {
 		copy_line(cl->panic, sizeof(cl->panic), t, len);
 		if (!ls->oopsed) {
-			enum az_crash_class c = AZ_CC_PANIC;
+			c = AZ_CC_PANIC;
 			for (size_t i = 0; i < sizeof(panic_reasons) / sizeof(panic_reasons[0]); i++)
 				if (has(t, len, panic_reasons[i].s)) {
 					c = panic_reasons[i].c;
@@ -168,10 +189,7 @@ void az_crashlog_line(struct az_crashlog *cl, const char *t, size_t len, uint64_
 			 * a WARN counts only when the panic says panic_on_warn */
 			if (!ls->why[0] || (ls->why_cls == AZ_CC_WARN && c != AZ_CC_WARN) ||
 			    (c != AZ_CC_PANIC && c != AZ_CC_OOPS && ls->why_cls != c)) {
-				snapshot_before(ls);
-				copy_line(ls->why, sizeof(ls->why), t, len);
-				ls->why_cls = c;
-				ls->why_ts = ts;
+				set_why(ls, c, t, len, ts);
 			}
 			fix_cause(cl, ls);
 			ls->oopsed = true;

@@ -402,6 +402,7 @@ struct az_crashlog_scan {     /* az_crashlog_line's own state */
 	char why_before[AZ_CRASH_BEFORE][256];
 	int why_nbefore;
 	bool oopsed;
+	uint64_t line_no, why_line;
 };
 struct az_crashlog {
 	enum az_crash_class cls;
