@@ -103,7 +103,8 @@ bool az_syms_is_text(const struct az_syms *s, uint64_t addr);
 	X(NOTES_N, "module_notes_attrs", "notes") \
 	X(NOTES_ATTRS, "module_notes_attrs", "attrs") \
 	X(BINATTR_PRIVATE, "bin_attribute", "private") \
-	X(BINATTR_SIZE, "bin_attribute", "size")
+	X(BINATTR_SIZE, "bin_attribute", "size") \
+	X(CEA_NMI_STACK, "cea_exception_stacks", "NMI_stack")
 
 enum az_field {
 #define AZ_F_ENUM(id, st, m) AZ_F_##id,
@@ -352,6 +353,14 @@ int az_unwind(struct az_kernel *k, const uint64_t regs[21], bool first_is_call,
 int az_unwind_crash_path(struct az_kernel *k, const uint64_t regs[21],
 			 const struct az_unwind_opts *o, struct az_frame *out, int max,
 			 char *why, size_t whylen);
+/* For a CPU the crash NMI stopped (crash_nmi_callback saved regs, the
+ * interrupted context): its NMI stack on top, crash_nmi_callback
+ * (AZ_HOW_CALLED) ... end_repeat_nmi with the NMI's exception frame (equal
+ * to regs), then the interrupted code and its callers.  0 when regs are not
+ * such registers. */
+int az_unwind_nmi_path(struct az_kernel *k, const uint64_t regs[21], int cpu,
+		       const struct az_unwind_opts *o, struct az_frame *out, int max,
+		       char *why, size_t whylen);
 /* Registers of a task that is not running, from the inactive_task_frame
  * switch_to() left at its thread.sp, for az_unwind (first_is_call false
  * when it will return into ret_from_fork), and its stack's bounds in o

@@ -27,6 +27,9 @@ static void unwind(struct az_kernel *k, struct az_stack *t)
 	if (!strcmp(t->regs_from, "NT_PRSTATUS")) {
 		t->nf = az_unwind_crash_path(k, t->regs, &o, t->f, AZ_MAX_FRAMES, t->why,
 					     sizeof(t->why));
+		if (!t->nf)
+			t->nf = az_unwind_nmi_path(k, t->regs, t->cpu, &o, t->f, AZ_MAX_FRAMES,
+						   t->why, sizeof(t->why));
 		t->crash_path = t->nf > 0;
 	}
 	if (!t->nf)

@@ -381,3 +381,54 @@ int az_unwind_crash_path(struct az_kernel *k, const uint64_t regs[21],
 	*why = 0;
 	return 0;
 }
+
+/* The NMI stack above an NMI-stopped CPU's registers (docs/formats.md §7.4).
+ * The CPU runs crash_nmi_callback() on its NMI stack (cea_exception_stacks'
+ * NMI_stack, per CPU) with the interrupted context's pt_regs at the stack's
+ * top.  crash_nmi_callback spins in its halt loop: the return addresses of
+ * the calls it made (saving this CPU's registers) are still right below its
+ * frame, each a place in it from which its frame unwinds; the unwind must
+ * meet the NMI's exception frame holding exactly regs. */
+int az_unwind_nmi_path(struct az_kernel *k, const uint64_t regs[21], int cpu,
+		       const struct az_unwind_opts *o, struct az_frame *out, int max,
+		       char *why, size_t whylen)
+{
+	uint64_t cn, pcpu, cea, lo, hi;
+	struct az_where w;
+	int64_t off = k->lay.off[AZ_F_CEA_NMI_STACK];
+	uint32_t size = k->lay.size[AZ_F_CEA_NMI_STACK];
+
+	(void)o;
+	*why = 0;
+	if (max < 3 || cpu < 0 || off < 0 || size < 1024 || size > 65536 ||
+	    az_sym(k, "crash_nmi_callback", &cn) < 0 || !az_lookup(k, cn, &w) || !w.size ||
+	    az_sym(k, "cea_exception_stacks", &pcpu) < 0 ||
+	    az_percpu(k, pcpu, (unsigned)cpu, &pcpu) < 0 || az_read_u64(k, pcpu, &cea) < 0 || !cea)
+		return 0;
+	lo = cea + (uint64_t)off;
+	hi = lo + size;
+	if (hi < lo)
+		return 0;
+	struct az_unwind_opts no = { lo, hi };
+	for (uint64_t a = lo; a + 8 <= hi; a += 8) {
+		uint64_t v, tmp[PT_REGS_WORDS] = { 0 };
+		if (az_read_u64(k, a, &v) < 0)
+			return 0;
+		if (v <= cn || v - cn >= w.size)
+			continue;
+		tmp[R_IP] = v;
+		tmp[R_SP] = a + 8;
+		tmp[R_CS] = regs[R_CS] & ~3ull;
+		int n = az_unwind(k, tmp, true, &no, out, max, why, whylen);
+		for (int i = 1; i < n; i++) {
+			const struct az_frame *f = &out[i];
+			if (!f->has_regs || f->partial_regs || f->regs[R_IP] != regs[R_IP] ||
+			    f->regs[R_SP] != regs[R_SP])
+				continue;
+			out[0].how = AZ_HOW_CALLED;
+			return n;
+		}
+	}
+	*why = 0;
+	return 0;
+}

@@ -19,8 +19,8 @@
 # of the oopsing CPU lists, in order, oops_end, page_fault_oops,
 # exc_page_fault, asm_exc_page_fault with the exception frame of the
 # faulting RIP, the module's functions named `[oopsmod]`, kthread,
-# ret_from_fork, and the other CPU's stack (the NMI-stopped spinner in
-# oopsmod_spin); `salvage sym` of the faulting RIP names oopsmod_deref;
+# ret_from_fork, and the other CPU's whole stack (crash_nmi_callback ...
+# end_repeat_nmi, the NMI's exception frame, the spinner in oopsmod_spin); `salvage sym` of the faulting RIP names oopsmod_deref;
 # `bt --mod-dir` gives oopsmod.c:17 from the .ko and refuses another build;
 # `salvage triage` classifies a NULL dereference in oopsmod; crash's `bt`
 # with the debug vmlinux (tests/vm/get-vmlinux.sh) gives the same frame
@@ -161,8 +161,12 @@ if nxt["ip"] != rip or not nxt["function"].startswith("oopsmod_deref"):
 oth = [t for t in ths if not t["panic"]][0]
 on = [(f["function"] or "?") for f in oth["frames"] if f["reliable"]]
 print("other CPU:", " ".join(on))
-if not any(n.startswith("oopsmod_spin") for n in on) or "kthread" not in on:
-    sys.exit("the other CPU's stack lacks oopsmod_spin or kthread")
+pos = -1
+for w in ["crash_nmi_callback", "default_do_nmi", "exc_nmi", "end_repeat_nmi", "oopsmod_spin",
+          "oopsmod_spinner", "kthread", "ret_from_fork"]:
+    if w not in on[pos + 1:]:
+        sys.exit("the other CPU's stack: missing or out of order: %s" % w)
+    pos = on.index(w, pos + 1)
 print(rip)
 PY
 sed 's/^/[vm]   /' "$out/bt-check.out" >&2
@@ -229,16 +233,11 @@ for t in b["threads"]:
     ours = [norm(f["function"] or "?") for f in t["frames"] if f["reliable"]]
     # crash names the interrupted function in "[exception RIP: f+off]" and
     # lists it as a frame after an NMI but not after a page fault: compared
-    # without it; below an NMI crash also shows the NMI stack, which salvage
-    # does not (yet): compared from the first frame both have
+    # without it; otherwise the whole stack, from its first frame
     if ex:
         cr = [n for n in cr if n != norm(ex.group(1))]
         ours = [n for n in ours if n != norm(ex.group(1))]
-    # the panic CPU: the whole stack, from machine_kexec
-    start = cr[0] if t["panic"] and cr else None
-    if start is None:
-        common = [n for n in cr if n in ours]
-        start = common[0] if common else None
+    start = cr[0] if cr else None
     if start not in cr or start not in ours:
         print("CPU %d: %s not in both: crash %s / ours %s" % (t["cpu"], start, cr, ours)); ok = False; continue
     c = cr[cr.index(start):]
