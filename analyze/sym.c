@@ -11,7 +11,8 @@
 static const char sym_usage[] =
 	"usage: salvage sym [--json] [--vmlinux FILE] DUMP [NAME|0xADDR ...]\n\n"
 	"Without NAME or ADDR: every symbol as 'ADDRESS TYPE NAME' (like\n"
-	"/proc/kallsyms), from the dump's own kallsyms (no debug package needed)\n"
+	"/proc/kallsyms, modules' own symbols last with '\\t[module]'), from the\n"
+	"dump's own kallsyms (no debug package needed)\n"
 	"or from --vmlinux FILE (relocated by the dump's KASLR offset).  With\n"
 	"arguments: the address of each NAME, the function+offset/size of each\n"
 	"0xADDR; in a module (its own kallsyms in the dump) with ' [module]', as\n"
@@ -45,6 +46,30 @@ static int sym_run(struct az_run *r)
 			az_json_kstr(&j, "type", t);
 			az_json_end_object(&j);
 		}
+		/* then each module's own, as /proc/kallsyms lists them */
+		if (az_modules_load(k) == 0)
+			for (size_t m = 0; m < k->mods.n; m++) {
+				const struct az_module *md = &k->mods.v[m];
+				for (size_t i = 0; i < md->syms.n; i++) {
+					const struct az_sym *y = &md->syms.v[i];
+					const char *nm = az_sym_name(&md->syms, y);
+					char t[2] = { y->type, 0 };
+					if (!a->json) {
+						printf("%016" PRIx64 " %c ", y->addr, y->type);
+						az_tput(stdout, nm, strlen(nm), false);
+						printf("\t[");
+						az_tput(stdout, md->name, strlen(md->name), false);
+						printf("]\n");
+						continue;
+					}
+					az_json_begin_object(&j);
+					az_json_kstr(&j, "name", nm);
+					az_json_khex(&j, "address", y->addr);
+					az_json_kstr(&j, "type", t);
+					az_json_kstr(&j, "module", md->name);
+					az_json_end_object(&j);
+				}
+			}
 	}
 	for (int i = 1; i < a->npos; i++) {
 		const char *q = a->pos[i];
