@@ -108,6 +108,7 @@ if not m["signature"].startswith("bug:" + m["frames"][0]["function"].split(".")[
 if m["release"] != "6.1.0-56-cloud-amd64" or m["crash_time"] != 1795317288: bad.append("release/crash_time")
 print("; ".join(bad)); sys.exit(1 if bad else 0)' "$T_OUT/az-61.bt.out" "$T_OUT/az-61.triage.out"
 	t_run az-61.text "$SALVAGE" triage "$dump"
+	# shellcheck disable=SC2016  # the script is for the inner bash
 	t_check "az-61: text has WHAT WHERE WHEN KERNEL LOG CPUS NEXT" bash -c '
 for s in WHAT WHERE WHEN KERNEL LOG CPUS NEXT; do grep -q "^$s" "$1" || { echo "no $s"; exit 1; }; done' _ "$T_OUT/az-61.text.out"
 fi
