@@ -348,8 +348,9 @@ int az_unwind(struct az_kernel *k, const uint64_t regs[21], bool first_is_call,
  * (an oops, BUG() or another trap with panic_on_oops), the whole stack:
  * machine_kexec (AZ_HOW_CALLED), __crash_kexec, ... the exception frame
  * (has_regs, equal to regs), then the faulting code and its callers.
- * Returns the frame count, or 0 when regs are not such registers (then
- * az_unwind is the answer). */
+ * When regs are __crash_kexec's own (panic() without an exception), the
+ * same with machine_kexec above them.  Returns the frame count, or 0 when
+ * regs are neither (then az_unwind is the answer). */
 int az_unwind_crash_path(struct az_kernel *k, const uint64_t regs[21],
 			 const struct az_unwind_opts *o, struct az_frame *out, int max,
 			 char *why, size_t whylen);

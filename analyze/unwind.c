@@ -337,7 +337,10 @@ int az_task_saved_regs(struct az_kernel *k, const struct az_task *p, uint64_t re
  * machine_kexec().  Its start is the return address whose call instruction
  * targets machine_kexec (which never returns, so no stale copy of that
  * call can sit on the stack); the unwind from there must meet an exception
- * frame holding exactly these registers, or nothing is claimed. */
+ * frame holding exactly these registers, or nothing is claimed.  When the
+ * registers were taken in the function that made that call (panic() without
+ * an exception: __crash_kexec's crash_setup_regs), machine_kexec is added
+ * above them. */
 int az_unwind_crash_path(struct az_kernel *k, const uint64_t regs[21],
 			 const struct az_unwind_opts *o, struct az_frame *out, int max,
 			 char *why, size_t whylen)
@@ -375,6 +378,20 @@ int az_unwind_crash_path(struct az_kernel *k, const uint64_t regs[21],
 			out[0].reliable = true;
 			out[1].how = AZ_HOW_RETADDR;
 			return n + 1;
+		}
+		/* panic() without an exception: the registers are
+		 * __crash_kexec's own (crash_setup_regs), taken in the function
+		 * that then called machine_kexec; only that call is added */
+		struct az_where wa, wr;
+		if (az_lookup(k, w, &wa) && az_lookup(k, regs[R_IP], &wr) && wa.sym == wr.sym &&
+		    a + 8 <= sp) {
+			int m = az_unwind(k, regs, false, o, out + 1, max - 1, why, whylen);
+			memset(&out[0], 0, sizeof(out[0]));
+			out[0].ip = mk;
+			out[0].sp = a;
+			out[0].how = AZ_HOW_CALLED;
+			out[0].reliable = true;
+			return m + 1;
 		}
 		break;   /* only one call of machine_kexec can be live */
 	}
