@@ -110,6 +110,7 @@ test-fixtures: all
 	@bash tests/mm-test.sh $(BUILD)
 	@bash tests/az-test.sh $(BUILD)
 	@bash tests/az-harden-test.sh $(BUILD)
+	@bash tests/triage-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
@@ -140,6 +141,7 @@ test-vm: all
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
+	@bash tests/vm/e2e-modoops.sh --out $(BUILD)/vm-modoops $(BUILD)
 
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps

@@ -32,6 +32,7 @@ int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args 
 		{ AZ_OPT_VMLINUX, "--vmlinux", "needs a file" },
 		{ AZ_OPT_XEN_SYMS, "--xen-syms", "takes a file" },
 		{ AZ_OPT_LOG, "--level", "takes a level from 0 to 7" },
+		{ AZ_OPT_MOD_DIR, "--mod-dir", "needs a directory" },
 	};
 
 	memset(a, 0, sizeof(*a));
@@ -79,6 +80,8 @@ int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args 
 				a->vmlinux = val;
 			else if (valued[v].opt == AZ_OPT_XEN_SYMS)
 				a->xen_syms = val;
+			else if (valued[v].opt == AZ_OPT_MOD_DIR)
+				a->mod_dir = val;
 			else
 				a->level = val[0] - '0';
 		}

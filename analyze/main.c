@@ -14,6 +14,8 @@ static const struct {
 	{ "bt", az_cmd_bt, "backtraces of the CPUs' active tasks (or of PID); ORC from the dump" },
 	{ "ps", az_cmd_ps, "the task list (PID, PPID, CPU, state, command), running tasks marked" },
 	{ "sys", az_cmd_sys, "crash-like summary: release, uptime, load, memory, panic string" },
+	{ "mod", az_cmd_mod, "loaded modules (name, base, size, state, taint, build id) without debuginfo" },
+	{ "triage", az_cmd_triage, "one screen: what crashed, where, when, which kernel, last log lines, CPUs" },
 	{ "sym", az_cmd_sym, "kernel symbols from the dump's kallsyms (or --vmlinux): list, look up" },
 	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },

@@ -29,6 +29,8 @@ int az_cmd_sym(int argc, char **argv);      /* sym.c */
 int az_cmd_mkinitramfs(int argc, char **argv);   /* mkinitramfs front-end */
 int az_cmd_arm(int argc, char **argv);           /* arm front-end */
 int az_cmd_xen(int argc, char **argv);           /* xen.c */
+int az_cmd_mod(int argc, char **argv);           /* mod.c */
+int az_cmd_triage(int argc, char **argv);        /* triage.c */
 
 /* ---- argument parsing (args.c) --------------------------------------------- */
 /* Options a command accepts besides --json and --help. */
@@ -37,6 +39,7 @@ enum {
 	AZ_OPT_XEN_SYMS = 2,    /* --xen-syms FILE */
 	AZ_OPT_DOM0 = 4,        /* --dom0 */
 	AZ_OPT_LOG = 8,         /* --raw, --caller, --level N */
+	AZ_OPT_MOD_DIR = 16,    /* --mod-dir DIR */
 };
 
 struct az_run;
@@ -54,7 +57,7 @@ struct az_cmd {
 struct az_args {
 	bool json, dom0, raw, caller;
 	int level;              /* --level N, 7 when not given */
-	const char *vmlinux, *xen_syms;
+	const char *vmlinux, *xen_syms, *mod_dir;
 	const char **pos;       /* the positional arguments (inside argv) */
 	int npos;
 };
