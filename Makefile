@@ -44,6 +44,7 @@ VMCORE_SRC := $(wildcard vmcore/*.c)
 CONFIG_SRC := $(wildcard config/*.c)
 KMOD_SRC := $(wildcard kmod/*.c)
 INITRAMFS_SRC := $(wildcard initramfs/*.c)
+ARCHIVE_SRC := $(wildcard archive/*.c)
 ANALYZE_SRC := $(wildcard analyze/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
 
@@ -76,12 +77,17 @@ $(BUILD)/libinitramfs.a: $(call obj,$(INITRAMFS_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
+# the dump archive's index (salvage archive): SQLite, signatures
+$(BUILD)/libsvarchive.a: $(call obj,$(ARCHIVE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
 LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
-		$(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf
+		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lxxhash
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.

@@ -21,6 +21,8 @@ PKGS=(
 	# Xen end-to-end test (tests/vm/xen-e2e.sh): kexec-tools' kexec (linked
 	# with the Xen libraries) goes into the dom0 initramfs
 	kexec-tools
+	# salvage archive: the index (SQLite with FTS5)
+	libsqlite3-dev sqlite3
 )
 
 missing=()
