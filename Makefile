@@ -129,6 +129,7 @@ test-fixtures: all
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
+	@bash tests/archive-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures test-capture

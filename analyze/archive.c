@@ -956,9 +956,8 @@ static int delete_files(const struct victim *v)
  * the directory, makedumpfile's -incomplete file) is left alone */
 static bool being_written(const struct victim *v)
 {
-	struct arc_found f;
 	char err[256];
-	return v->dir && arc_classify(v->dir, &f, err, sizeof(err)) == 0 && f.kind == ARC_KIND_WRITING;
+	return v->dir && arc_dir_writing(v->dir, err, sizeof(err)) == 1;
 }
 
 static int remove_one(struct arc_db *db, const struct opts *o, const struct victim *v,
@@ -1148,9 +1147,9 @@ int az_cmd_archive(int argc, char **argv)
 	const char *cmd = NULL;
 	/* the command is the first argument that is not an option (or the
 	 * value of --db) */
-	rc = parse(argc - 1, argv + 1, &o);
+	rc = parse(argc - 1, argv + 1, &o);   /* 1: --help printed; else a usage error */
 	if (rc)
-		return rc > 0 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
+		return rc == 1 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
 	if (!o.npos) {
 		fputs(archive_usage, stderr);
 		return AZ_EXIT_USAGE;

@@ -74,6 +74,9 @@ struct arc_found {
  * holding no dump gives ARC_KIND_NONE. */
 int arc_classify(const char *path, struct arc_found *f, char *err, size_t errlen);
 const char *arc_kind_name(enum arc_kind k);
+/* 1 when a writer is at work in directory dir (our agent's temporary
+ * names, makedumpfile's "-incomplete"), 0 when not, -1 on error. */
+int arc_dir_writing(const char *dir, char *err, size_t errlen);
 
 /* meta.json values (meta.c): a path of keys ("dump.file"); returns a
  * malloc'd string (numbers and booleans as written, null as NULL) or NULL

@@ -95,7 +95,6 @@ static bool exists(const char *dir, const char *name, char *out, size_t size)
 int arc_classify(const char *path, struct arc_found *f, char *err, size_t errlen)
 {
 	struct stat st;
-	char tmp[4096];
 
 	memset(f, 0, sizeof(*f));
 	if (stat(path, &st) < 0) {
@@ -113,8 +112,14 @@ int arc_classify(const char *path, struct arc_found *f, char *err, size_t errlen
 	}
 	if (!S_ISDIR(st.st_mode))
 		return 0;
-	/* our agent: meta.json is renamed into place last (capture/agent-meta.c);
-	 * before that the directory holds only temporary names */
+	int w = arc_dir_writing(path, err, errlen);
+	if (w < 0)
+		return -1;
+	if (w) {
+		f->kind = ARC_KIND_WRITING;
+		return 0;
+	}
+	/* our agent: meta.json is renamed into place last (capture/agent-meta.c) */
 	if (exists(path, "meta.json", f->meta, sizeof(f->meta))) {
 		f->kind = ARC_KIND_AGENT;
 		if (!exists(path, "vmcore", f->dump, sizeof(f->dump)))
@@ -124,15 +129,8 @@ int arc_classify(const char *path, struct arc_found *f, char *err, size_t errlen
 			f->kind = ARC_KIND_NONE;
 		return 0;
 	}
-	if (exists(path, ".vmcore.tmp", tmp, sizeof(tmp)) ||
-	    exists(path, ".dmesg.txt.tmp", tmp, sizeof(tmp)) ||
-	    exists(path, ".meta.json.tmp", tmp, sizeof(tmp))) {
-		f->kind = ARC_KIND_WRITING;
-		return 0;
-	}
 	/* kdump-tools: dump.<stamp> and dmesg.<stamp>; the kexec-tools/kdump
-	 * layout: vmcore and vmcore-dmesg.txt; makedumpfile writing leaves
-	 * vmcore-incomplete or dump-incomplete, never indexed as finished */
+	 * layout: vmcore and vmcore-dmesg.txt */
 	DIR *dp = opendir(path);
 	if (!dp) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -148,13 +146,35 @@ int arc_classify(const char *path, struct arc_found *f, char *err, size_t errlen
 			exists(path, e->d_name, f->dump, sizeof(f->dump));
 		else if (!strcmp(e->d_name, "vmcore-dmesg.txt") && !f->dmesg[0])
 			exists(path, e->d_name, f->dmesg, sizeof(f->dmesg));
-		else if (strstr(e->d_name, "-incomplete"))
-			f->kind = ARC_KIND_WRITING;
 	}
 	closedir(dp);
-	if (f->kind != ARC_KIND_WRITING)
-		f->kind = f->dump[0] ? ARC_KIND_KDUMP_TOOLS : ARC_KIND_NONE;
+	f->kind = f->dump[0] ? ARC_KIND_KDUMP_TOOLS : ARC_KIND_NONE;
 	return 0;
+}
+
+int arc_dir_writing(const char *dir, char *err, size_t errlen)
+{
+	/* our agent writes under these names and renames each file when it is
+	 * complete (capture/agent.c); makedumpfile (kdump-tools) writes
+	 * dump-incomplete / vmcore-incomplete and renames it at the end */
+	static const char *const tmp[] = { ".vmcore.tmp", ".dmesg.txt.tmp", ".meta.json.tmp" };
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	int w = 0;
+
+	if (!dp) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while (!w && (e = readdir(dp))) {
+		for (size_t i = 0; i < sizeof(tmp) / sizeof(tmp[0]); i++)
+			if (!strcmp(e->d_name, tmp[i]))
+				w = 1;
+		if (strstr(e->d_name, "-incomplete"))
+			w = 1;
+	}
+	closedir(dp);
+	return w;
 }
 
 char *arc_read_file(const char *path, size_t max)
