@@ -1053,7 +1053,7 @@ static int rm_gc(struct arc_db *db, const struct opts *o, bool gc)
 
 /* ---- watch ---------------------------------------------------------------------------------- */
 
-static int watch_pass(struct arc_db *db, const struct opts *o, const char *dir)
+static int watch_pass(struct arc_db *db, const struct opts *o, const char *dir, struct az_json *j)
 {
 	DIR *dp = opendir(dir);
 	struct dirent *e;
@@ -1082,7 +1082,7 @@ static int watch_pass(struct arc_db *db, const struct opts *o, const char *dir)
 			if (!ok)
 				continue;
 		}
-		if (add_one(db, o, p, true, NULL) < 0)
+		if (add_one(db, o, p, true, j) < 0)
 			failed++;
 	}
 	closedir(dp);
@@ -1095,14 +1095,24 @@ static int cmd_watch(struct arc_db *db, const struct opts *o)
 	int64_t rounds = o->once ? 1 : o->rounds > 0 ? o->rounds : -1;
 	int64_t interval = o->interval > 0 ? o->interval : 10;
 	int failed = 0;
+	struct az_json j;
 
 	if (o->npos != 1)
 		return usage_err("watch needs one directory%s", "");
+	/* --json: one array of what was added, closed when the rounds end */
+	if (o->json) {
+		az_json_init(&j, stdout);
+		az_json_begin_array(&j);
+	}
 	for (int64_t r = 0; rounds < 0 || r < rounds; r++) {
 		if (r)
 			sleep((unsigned)interval);
-		if (watch_pass(db, o, o->pos[0]) < 0)
+		if (watch_pass(db, o, o->pos[0], o->json ? &j : NULL) < 0)
 			failed = 1;
+	}
+	if (o->json) {
+		az_json_end_array(&j);
+		az_json_finish(&j);
 	}
 	return failed ? AZ_EXIT_FAIL : AZ_EXIT_OK;
 }

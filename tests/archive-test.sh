@@ -151,8 +151,8 @@ expect "agent dir: facts from meta.json" \
 	"$(pyq "$W/show-ag.json" '(d["source"], d["capture_time"], d["dump_level"], d["status"], d["capture_ms"], d["dir"].endswith("agenthost-20261127T031448Z"))')" \
 	"('agent', $((T0 + 5 * DAY + 14)), 31, 'ok', 2250, True)"
 expect "kdump-tools dir" "$(pyq "$W/l-layouts.json" 'd[0]["path"].endswith("202611280314/dump.202611280314")')" True
-ar watch --once "$tgt" >"$W/watch2.out" 2>&1
-expect "watch again: nothing new" "$(wc -l <"$W/watch2.out")" 0
+ar watch --once --json "$tgt" >"$W/watch2.json" 2>&1
+expect "watch again: nothing new (--json)" "$(pyq "$W/watch2.json" 'len(d)')" 0
 # the writer finishes: meta.json renamed into place last
 mv "$tgt/writing-20261129T031448Z/.vmcore.tmp" "$tgt/writing-20261129T031448Z/vmcore"
 echo '{"status": "ok", "hostname": "late"}' >"$tgt/writing-20261129T031448Z/meta.json"
