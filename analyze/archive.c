@@ -332,7 +332,11 @@ static void read_backtraces(struct az_kernel *k, struct facts *f)
 			      panic ? " (panic)" : "");
 		for (int j = 0; j < n; j++) {
 			uint64_t off;
-			const struct az_sym *y = az_syms_find(&k->syms, fr[j].ip, &off, NULL);
+			/* a return address after a call that never returns is
+			 * the next function's first byte: name the caller by
+			 * the call instruction (interrupted ips are exact) */
+			bool exact = j == 0 || (fr[j - 1].has_regs && !fr[j - 1].user_regs);
+			const struct az_sym *y = az_syms_find(&k->syms, fr[j].ip - (exact ? 0 : 1), &off, NULL);
 			az_symbolize(k, fr[j].ip, sym, sizeof(sym));
 			strbuf_printf(&f->bt, "  %s%s\n", fr[j].reliable ? "" : "? ", sym);
 			if (fr[j].has_regs && fr[j].user_regs)
