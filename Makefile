@@ -33,7 +33,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz fuzz-smoke bench clean
+.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -77,7 +77,9 @@ $(BUILD)/libinitramfs.a: $(call obj,$(INITRAMFS_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-# the dump archive's index (salvage archive): SQLite, signatures
+# the dump archive's index (salvage archive): SQLite or PostgreSQL, signatures
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+$(BUILD)/obj/archive/pg.o: ALL_CFLAGS += $(PQ_CFLAGS)
 $(BUILD)/libsvarchive.a: $(call obj,$(ARCHIVE_SRC))
 	@rm -f $@
 	ar rcs $@ $^
@@ -87,7 +89,7 @@ LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
 		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lxxhash
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
@@ -129,7 +131,6 @@ test-fixtures: all
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
-	@bash tests/archive-test.sh $(BUILD)
 
 test-san:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SANITIZE=address,undefined test-fixtures test-capture
@@ -148,6 +149,11 @@ test-interop: all
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
 
+# salvage archive on generated dumps, on SQLite and on a throw-away PostgreSQL
+test-archive: all
+	@bash tests/archive-test.sh $(BUILD)
+	@bash tests/archive-test.sh $(BUILD) --pg
+
 # real kernels crashed under QEMU, captured by our agent (tests/vm/README.md)
 test-vm: all
 	@rm -rf $(BUILD)/vm-disk
@@ -165,7 +171,7 @@ bench: deps
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
-CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz-smoke
+CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz-smoke
 check: deps
 	@mkdir -p $(BUILD)
 	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \

@@ -2,19 +2,13 @@
  * (safe from several processes at once: WAL, a busy timeout, one IMMEDIATE
  * transaction per dump, the content identity UNIQUE), listings, full-text
  * search (FTS5 over panic strings and log tails), groups by signature. */
-#include "archive.h"
+#include "internal.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct arc_db {
-	sqlite3 *h;
-	int schema;
-	char err[512];
-};
 
 /* Each entry takes the schema from version i to i+1; user_version records
  * where a database is.  Never edit a released entry: add one. */
@@ -112,6 +106,15 @@ int arc_db_open(const char *path, struct arc_db **out, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (arc_pg_uri(path)) {
+		if (arc_pg_open(db, path) < 0) {
+			snprintf(err, errlen, "%s", db->err);
+			arc_db_close(db);
+			return -1;
+		}
+		*out = db;
+		return 0;
+	}
 	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
 		sqlite3_close(db->h);
@@ -133,6 +136,8 @@ void arc_db_close(struct arc_db *db)
 {
 	if (!db)
 		return;
+	if (db->pg)
+		arc_pg_close(db);
 	sqlite3_close(db->h);
 	free(db);
 }
@@ -165,6 +170,8 @@ static void bind_num(sqlite3_stmt *st, int i, int64_t v)
 
 int arc_db_find(struct arc_db *db, const char *ident, const char *path, int64_t *id)
 {
+	if (db->pg)
+		return arc_pg_find(db, ident, path, id);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -185,6 +192,8 @@ int arc_db_find(struct arc_db *db, const char *ident, const char *path, int64_t 
 int arc_db_add(struct arc_db *db, const struct arc_dump *d, const char *const *labels,
 	       size_t nlabels, int64_t *id)
 {
+	if (db->pg)
+		return arc_pg_add(db, d, labels, nlabels, id);
 	static const char sql[] =
 		"INSERT OR IGNORE INTO dumps (ident, path, dir, stored, source, format, release,"
 		" build_id, xen_version, host, crash_time, capture_time, added_time, capture_ms,"
@@ -340,6 +349,8 @@ static int rows(struct arc_db *db, sqlite3_stmt *st, arc_row_fn fn, void *arg)
 
 int arc_db_list(struct arc_db *db, const struct arc_filter *f, arc_row_fn fn, void *arg)
 {
+	if (db->pg)
+		return arc_pg_list(db, f, fn, arg);
 	char sql[2048];
 	sqlite3_stmt *st;
 	const char *eq = f->label ? strchr(f->label, '=') : NULL;
@@ -375,6 +386,8 @@ int arc_db_list(struct arc_db *db, const struct arc_filter *f, arc_row_fn fn, vo
 
 int arc_db_get(struct arc_db *db, int64_t id, arc_row_fn fn, void *arg)
 {
+	if (db->pg)
+		return arc_pg_get(db, id, fn, arg);
 	sqlite3_stmt *st;
 
 	if (sqlite3_prepare_v2(db->h, "SELECT " COLS " FROM dumps d WHERE d.id = ?1", -1, &st,
@@ -386,6 +399,8 @@ int arc_db_get(struct arc_db *db, int64_t id, arc_row_fn fn, void *arg)
 
 int arc_db_search(struct arc_db *db, const char *text, int64_t limit, arc_row_fn fn, void *arg)
 {
+	if (db->pg)
+		return arc_pg_search(db, text, limit, fn, arg);
 	sqlite3_stmt *st;
 	size_t n = strlen(text);
 	char *q = malloc(2 * n + 3), *o = q;
@@ -419,6 +434,8 @@ int arc_db_search(struct arc_db *db, const char *text, int64_t limit, arc_row_fn
 
 int arc_db_groups(struct arc_db *db, arc_group_fn fn, void *arg)
 {
+	if (db->pg)
+		return arc_pg_groups(db, fn, arg);
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
@@ -451,6 +468,8 @@ int arc_db_groups(struct arc_db *db, arc_group_fn fn, void *arg)
 int arc_db_days(struct arc_db *db, const char *sig_id,
 		int (*fn)(void *arg, int64_t day, int64_t count), void *arg)
 {
+	if (db->pg)
+		return arc_pg_days(db, sig_id, fn, arg);
 	sqlite3_stmt *st;
 	int rc, ret = 0;
 
@@ -471,6 +490,8 @@ int arc_db_days(struct arc_db *db, const char *sig_id,
 
 int arc_db_rm(struct arc_db *db, int64_t id)
 {
+	if (db->pg)
+		return arc_pg_rm(db, id);
 	sqlite3_stmt *st = NULL;
 	static const char *const sql[] = { "DELETE FROM dumps_fts WHERE rowid = ?1",
 					   "DELETE FROM labels WHERE dump_id = ?1",
@@ -497,6 +518,8 @@ fail:
 
 int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 {
+	if (db->pg)
+		return arc_pg_resign(db, total, changed);
 	sqlite3_stmt *st = NULL, *up = NULL;
 	int rc;
 

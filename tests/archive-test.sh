@@ -10,15 +10,57 @@
 # a directory still being written, re-signing, schema versions, and four
 # processes adding at once.
 #
-#   tests/archive-test.sh BUILD      (BUILD/salvage; work files in BUILD/archive)
+#   tests/archive-test.sh BUILD        SQLite (work files in BUILD/archive)
+#   tests/archive-test.sh BUILD --pg   the same cases on PostgreSQL: a throw-away
+#                                      cluster (initdb, pg_ctl; Debian's postgresql)
+#                                      on a Unix socket in BUILD/archive-pg, stopped
+#                                      and removed at the end
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-t_init archive "${1:-}"
+PG=
+[ "${2:-}" = --pg ] && PG=1
+t_init "archive${PG:+-pg}" "${1:-}"
 SALVAGE=$BUILD/salvage
 t_need_built "$SALVAGE"
-W=$T_OUT
+W=$(cd "$T_OUT" && pwd)
+[ -z "$PG" ] || [ ! -f "$W/pg/data/postmaster.pid" ] ||
+	"$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/pg_ctl" -D "$W/pg/data" -m immediate stop >/dev/null 2>&1
 rm -rf "${W:?}"/*
-DB=$W/a.db
+DB=$W/a.db CDB=$W/concurrent.db FDB=$W/future.db
+dbsql() { sqlite3 "$1" "$2"; }
+schema_version() { sqlite3 "$1" 'PRAGMA user_version'; }
+set_future() { sqlite3 "$1" "PRAGMA user_version = 99"; }
+have_sql() { command -v sqlite3 >/dev/null; }
+if [ -n "$PG" ]; then
+	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+	if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
+		t_skip "PostgreSQL backend" "no /usr/lib/postgresql/*/bin/initdb (Debian package postgresql)"
+		t_summary
+	fi
+	# initdb refuses root: the cluster then belongs to Debian's postgres user
+	as_pg=()
+	[ "$(id -u)" != 0 ] || as_pg=(runuser -u postgres --)
+	mkdir -p "$W/pg"
+	[ "$(id -u)" != 0 ] || chown postgres "$W/pg"
+	"${as_pg[@]}" "$PGBIN/initdb" -D "$W/pg/data" -A trust -U salvage >"$W/pg/initdb.log" 2>&1 ||
+		{ t_fail "initdb" "$(tail -3 "$W/pg/initdb.log")"; t_summary; }
+	"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -k $W/pg -c fsync=off" start >/dev/null 2>&1 ||
+		{ t_fail "pg_ctl start" "$(tail -3 "$W/pg/server.log")"; t_summary; }
+	pg_stop() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$W/pg/data" -m fast stop >/dev/null 2>&1; rm -rf "$W/pg/data"; }
+	trap pg_stop EXIT
+	url() { echo "postgresql:///$1?host=$W/pg&user=salvage"; }
+	for d in arc conc future; do
+		"$PGBIN/psql" -q "$(url postgres)" -c "CREATE DATABASE $d" >/dev/null ||
+			{ t_fail "createdb $d"; t_summary; }
+	done
+	DB=$(url arc) CDB=$(url conc) FDB=$(url future)
+	dbsql() { "$PGBIN/psql" -qtAX "$1" -c "$2"; }
+	schema_version() { dbsql "$1" 'SELECT version FROM salvage_schema'; }
+	set_future() { dbsql "$1" "CREATE TABLE salvage_schema (version INTEGER NOT NULL); INSERT INTO salvage_schema VALUES (99)"; }
+	have_sql() { true; }
+	t_ok "a throw-away PostgreSQL cluster ($("$PGBIN/postgres" --version))"
+fi
 
 ar() { "$SALVAGE" archive --db "$DB" "$@"; }
 # jq-like checks in Python: pyq FILE EXPR (EXPR over `d`, the parsed JSON)
@@ -209,15 +251,15 @@ ar gc >/dev/null 2>&1
 expect "gc without a policy is a usage error" "$?" 2
 
 # ---- resign, schema -------------------------------------------------------------------------
-if command -v sqlite3 >/dev/null; then
-	sqlite3 "$DB" "UPDATE dumps SET sig = 'v0 old', sig_id = 'old'"
+if have_sql; then
+	dbsql "$DB" "UPDATE dumps SET sig = 'v0 old', sig_id = 'old'" >/dev/null
 	ar resign --json >"$W/resign.json"
 	expect "resign: recomputed" "$(pyq "$W/resign.json" '(d["dumps"], d["changed"])')" "(1, 1)"
 	ar groups --json >"$W/groups3.json"
 	expect "resign: the signature is back" "$(pyq "$W/groups3.json" 'd[0]["signature"]')" "v1 invalid-opcode: buggy_function < caller_with_bp < fp_function"
-	expect "schema version recorded" "$(sqlite3 "$DB" 'PRAGMA user_version')" 1
-	sqlite3 "$W/future.db" "PRAGMA user_version = 99"
-	"$SALVAGE" archive --db "$W/future.db" list >/dev/null 2>"$W/future.err"
+	expect "schema version recorded" "$(schema_version "$DB")" 1
+	set_future "$FDB" >/dev/null
+	"$SALVAGE" archive --db "$FDB" list >/dev/null 2>"$W/future.err"
 	[ $? = 1 ] && grep -q "newer than this salvage knows" "$W/future.err" && t_ok "a newer schema is refused" ||
 		t_fail "a newer schema is refused" "$(cat "$W/future.err")"
 else
@@ -225,7 +267,6 @@ else
 fi
 
 # ---- four processes at once -------------------------------------------------------------------
-CDB=$W/concurrent.db
 for n in 0 1 2 3; do
 	cp "$W/a1.core" "$W/p$n.core"
 	printf 'x%d' "$n" | dd of="$W/p$n.core" bs=1 seek=$((20578304 - 4)) conv=notrunc status=none
