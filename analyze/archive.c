@@ -4,6 +4,7 @@
 #include "salvage.h"
 #include "../archive/archive.h"
 #include "../config/strbuf.h"
+#include "archive-report.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,12 +40,14 @@ static const char archive_usage[] =
 	"                   newest first; never a dump still being written\n"
 	"  watch [--once] [--interval SECS] [--rounds N] DIR   add dumps as they appear\n"
 	"  resign           recompute every signature (after an algorithm change)\n"
+	"  report --out DIR [--limit N]   static HTML: groups with sparklines, crashes\n"
+	"                   per day, a page per group and per dump (N: dump pages, 1000)\n"
 	"  --db PATH        the index (default " DEFAULT_DB ")\n"
 	"  --json           every listing as JSON\n"
 	"Times (T) are seconds since the epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.\n";
 
 struct opts {
-	const char *db, *store, *host, *kernel, *sig, *label;
+	const char *db, *store, *host, *kernel, *sig, *label, *out;
 	const char *labels[64];
 	size_t nlabels;
 	bool json, move, once, dry_run, delete_files;
@@ -137,7 +140,7 @@ static int parse(int argc, char **argv, struct opts *o)
 {
 	static const char *const valued[] = { "--db", "--store", "--host", "--kernel",
 		"--signature", "--label", "--since", "--until", "--limit", "--keep", "--max-age",
-		"--max-size", "--interval", "--rounds" };
+		"--max-size", "--interval", "--rounds", "--out" };
 
 	for (int i = 0; i < argc; i++) {
 		const char *s = argv[i], *val = NULL, *name = s;
@@ -179,6 +182,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		bool ok = true;
 		if (!strcmp(name, "--db")) o->db = val;
 		else if (!strcmp(name, "--store")) o->store = val;
+		else if (!strcmp(name, "--out")) o->out = val;
 		else if (!strcmp(name, "--host")) o->host = val;
 		else if (!strcmp(name, "--kernel")) o->kernel = val;
 		else if (!strcmp(name, "--signature")) o->sig = val;
@@ -1145,6 +1149,20 @@ static int cmd_resign(struct arc_db *db, const struct opts *o)
 	return AZ_EXIT_OK;
 }
 
+static int cmd_report(struct arc_db *db, const struct opts *o)
+{
+	char err[512];
+
+	if (!o->out || o->npos)
+		return usage_err("report needs --out DIR and no arguments%s", "");
+	if (az_archive_report(db, o->out, o->limit > 0 ? o->limit : 1000, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage archive: report: %s\n", err);
+		return AZ_EXIT_FAIL;
+	}
+	printf("%s/index.html\n", o->out);
+	return AZ_EXIT_OK;
+}
+
 int az_cmd_archive(int argc, char **argv)
 {
 	struct opts o;
@@ -1172,7 +1190,7 @@ int az_cmd_archive(int argc, char **argv)
 	memmove(o.pos, o.pos + 1, (size_t)(o.npos - 1) * sizeof(o.pos[0]));
 	o.npos--;
 	static const char *const known[] = { "add", "list", "show", "search", "groups", "rm", "gc",
-					     "watch", "resign" };
+					     "watch", "resign", "report" };
 	size_t c;
 	for (c = 0; c < sizeof(known) / sizeof(known[0]); c++)
 		if (!strcmp(cmd, known[c]))
@@ -1198,6 +1216,7 @@ int az_cmd_archive(int argc, char **argv)
 	else if (!strcmp(cmd, "rm")) rc = rm_gc(db, &o, false);
 	else if (!strcmp(cmd, "gc")) rc = rm_gc(db, &o, true);
 	else if (!strcmp(cmd, "watch")) rc = cmd_watch(db, &o);
+	else if (!strcmp(cmd, "report")) rc = cmd_report(db, &o);
 	else rc = cmd_resign(db, &o);
 	arc_db_close(db);
 	return fflush(stdout) == 0 ? rc : AZ_EXIT_FAIL;

@@ -24,6 +24,8 @@ PKGS=(
 	# salvage archive: the index (SQLite with FTS5; PostgreSQL through libpq,
 	# tested against a throw-away cluster)
 	libsqlite3-dev sqlite3 libpq-dev postgresql
+	# salvage archive report: the HTML is checked in headless Chromium
+	chromium
 )
 
 missing=()

@@ -158,6 +158,63 @@ expect "search the panic string" "$(pyq "$W/s3.json" 'len(d)')" 5
 ar search "no such words anywhere" >/dev/null
 expect "search without a match: exit 1" "$?" 1
 
+# ---- the HTML report, rendered by headless Chromium ------------------------------------------
+ar report --out "$W/report" >/dev/null
+expect "report: exit 0" "$?" 0
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+# dom PAGE: the page as Chromium rendered it (--no-sandbox: tests may run as root)
+dom() {
+	t_timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --dump-dom "file://$W/report/$1" 2>/dev/null
+}
+# domq PAGE EXPR: EXPR over `tags` (a list of (tag, attrs dict, text inside)) of the rendered page
+domq() {
+	dom "$1" >"$W/report/$1.dom" || { echo "chromium failed"; return; }
+	"$PY" - "$W/report/$1.dom" "$2" <<'PYEOF'
+import sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.open = [], []
+    def handle_starttag(self, tag, attrs):
+        self.tags.append([tag, dict(attrs), ""])
+        self.open.append(self.tags[-1])
+    def handle_endtag(self, tag):
+        while self.open and self.open.pop()[0] != tag:
+            pass
+    def handle_data(self, data):
+        for t in self.open:
+            t[2] += data
+p = P()
+p.feed(open(sys.argv[1], encoding="utf-8").read())
+tags = p.tags
+def by_id(i):
+    return [t for t in tags if t[1].get("id") == i][0]
+print(eval(sys.argv[2]))
+PYEOF
+}
+if [ -n "$CHROMIUM" ]; then
+	expect "report: the group table (3 groups, counts)" \
+		"$(domq index.html '[t[2] for t in tags if t[0] == "td" and t[1].get("class") == "num"]')" "['3', '1', '1']"
+	expect "report: the crashes-per-day plot (a bar for each of 5 days)" \
+		"$(domq index.html 'len([t for t in tags if t[0] == "rect" and t[1].get("class") == "bar"])')" 5
+	expect "report: a sparkline per group" \
+		"$(domq index.html 'len([t for t in tags if t[0] == "svg" and t[1].get("class") == "sparkline"])')" 3
+	expect "report: the dump page (panic, backtrace, log tail)" \
+		"$(domq "dump-$id_a0.html" '(by_id("panic")[2], "buggy_function+0x7/0x40" in by_id("backtrace")[2], "invalid opcode" in by_id("dmesg")[2])')" \
+		"('Kernel panic - not syncing: Fatal exception', True, True)"
+	expect "report: the group page lists its dumps" \
+		"$(domq "group-$sig_a.html" 'len([t for t in tags if t[0] == "a" and t[1].get("href", "").startswith("dump-")])')" 3
+	if t_timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,700 \
+		--screenshot="$W/report.png" "file://$W/report/index.html" >/dev/null 2>&1 && [ -s "$W/report.png" ]; then
+		t_ok "report: a screenshot ($W/report.png)"
+	else
+		t_fail "report: a screenshot"
+	fi
+else
+	t_skip "report in headless Chromium" "no chromium (Debian package chromium)"
+fi
+
 # ---- layouts: agent directory, kdump-tools directory, being written, watch --------------------
 mk d0 "s/crashtime=$T0/crashtime=$((T0 + 5 * DAY))/; s/kaslr=0x19600000/kaslr=0x3c000000/" || t_summary
 mk d1 "s/crashtime=$T0/crashtime=$((T0 + 6 * DAY))/; s/kaslr=0x19600000/kaslr=0x3e000000/" || t_summary
