@@ -10,6 +10,18 @@
 #include <string.h>
 #include <time.h>
 
+/* One summary row a signature, computed from its dumps through the covering
+ * index (sig_id, t, host, release); the text and newest dump by one look-up. */
+#define GROUPS_SELECT(where) \
+	"SELECT g.sig_id," \
+	" (SELECT sig FROM dumps x WHERE x.sig_id = g.sig_id ORDER BY t DESC, id DESC LIMIT 1)," \
+	" g.n, g.first, g.last," \
+	" (SELECT id FROM dumps x WHERE x.sig_id = g.sig_id ORDER BY t DESC, id DESC LIMIT 1)," \
+	" g.hosts, g.kernels" \
+	" FROM (SELECT sig_id, count(*) AS n, min(t) AS first, max(t) AS last," \
+	"   group_concat(DISTINCT host) AS hosts, group_concat(DISTINCT release) AS kernels" \
+	"   FROM dumps WHERE " where " GROUP BY sig_id) g"
+
 /* Each entry takes the schema from version i to i+1; user_version records
  * where a database is.  Never edit a released entry: add one. */
 static const char *const migrations[] = {
@@ -34,6 +46,16 @@ static const char *const migrations[] = {
 	" key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (dump_id, key));"
 	"CREATE INDEX labels_kv ON labels(key, value);"
 	"CREATE VIRTUAL TABLE dumps_fts USING fts5(panic, dmesg);",
+	/* 1 -> 2: groups read one covering index instead of every row */
+	"CREATE INDEX dumps_sig_cover ON dumps(sig_id, t, host, release);"
+	"DROP INDEX dumps_sig;",
+	/* 2 -> 3: the groups kept up to date as dumps come and go (one row a
+	 * signature, rewritten in the transaction that changes its dumps), so
+	 * that `groups` reads a few rows whatever the archive's size */
+	"CREATE TABLE sig_groups (sig_id TEXT PRIMARY KEY, sig TEXT NOT NULL, n INTEGER NOT NULL,"
+	" first INTEGER NOT NULL, last INTEGER NOT NULL, last_id INTEGER NOT NULL, hosts TEXT,"
+	" kernels TEXT);"
+	"INSERT INTO sig_groups " GROUPS_SELECT("1") ";",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -168,6 +190,26 @@ static void bind_num(sqlite3_stmt *st, int i, int64_t v)
 		sqlite3_bind_null(st, i);
 }
 
+/* rewrite the summary of one signature (inside the caller's transaction) */
+static int refresh_group(struct arc_db *db, const char *sig_id)
+{
+	static const char *const sql[] = {
+		"DELETE FROM sig_groups WHERE sig_id = ?1",
+		"INSERT INTO sig_groups " GROUPS_SELECT("sig_id = ?1"),
+	};
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db->h, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return fail(db, "groups summary");
+		sqlite3_bind_text(st, 1, sig_id, -1, SQLITE_TRANSIENT);
+		int rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return fail(db, "groups summary");
+	}
+	return 0;
+}
+
 int arc_db_find(struct arc_db *db, const char *ident, const char *path, int64_t *id)
 {
 	if (db->pg)
@@ -288,7 +330,7 @@ int arc_db_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (exec(db, "COMMIT") < 0)
+	if (refresh_group(db, d->sig_id) < 0 || exec(db, "COMMIT") < 0)
 		goto rollback;
 	return 1;
 rollback:
@@ -359,7 +401,7 @@ int arc_db_list(struct arc_db *db, const struct arc_filter *f, arc_row_fn fn, vo
 		 "SELECT " COLS " FROM dumps d WHERE 1"
 		 "%s%s%s%s%s%s ORDER BY d.t DESC, d.id DESC%s",
 		 f->host ? " AND d.host = ?1" : "", f->kernel ? " AND d.release = ?2" : "",
-		 f->sig ? " AND (d.sig_id = ?3 OR d.sig = ?3)" : "",
+		 f->sig ? " AND d.sig_id = ?3" : "",
 		 f->label ? (eq ? " AND EXISTS (SELECT 1 FROM labels l WHERE l.dump_id = d.id AND"
 				  " l.key = ?4 AND l.value = ?5)"
 				: " AND EXISTS (SELECT 1 FROM labels l WHERE l.dump_id = d.id AND"
@@ -370,7 +412,11 @@ int arc_db_list(struct arc_db *db, const struct arc_filter *f, arc_row_fn fn, vo
 		return fail(db, "list");
 	bind_text(st, 1, f->host);
 	bind_text(st, 2, f->kernel);
-	bind_text(st, 3, f->sig);
+	char sig_id[17];
+	if (f->sig) {
+		arc_sig_id_of(f->sig, sig_id);
+		bind_text(st, 3, sig_id);
+	}
 	if (f->label) {
 		size_t kl = eq ? (size_t)(eq - f->label) : strlen(f->label);
 		sqlite3_bind_text(st, 4, f->label, (int)kl, SQLITE_TRANSIENT);
@@ -440,23 +486,22 @@ int arc_db_groups(struct arc_db *db, arc_group_fn fn, void *arg)
 	int rc, ret = 0;
 
 	if (sqlite3_prepare_v2(db->h,
-			       "SELECT sig_id, max(sig), count(*), min(t), max(t),"
-			       " (SELECT group_concat(h, ' ') FROM (SELECT DISTINCT host AS h FROM dumps x"
-			       "   WHERE x.sig_id = d.sig_id AND host IS NOT NULL ORDER BY h)),"
-			       " (SELECT group_concat(r, ' ') FROM (SELECT DISTINCT release AS r FROM dumps x"
-			       "   WHERE x.sig_id = d.sig_id AND release IS NOT NULL ORDER BY r)),"
-			       " (SELECT id FROM dumps x WHERE x.sig_id = d.sig_id ORDER BY t DESC, id DESC LIMIT 1)"
-			       " FROM dumps d GROUP BY sig_id ORDER BY count(*) DESC, max(t) DESC",
-			       -1, &st, NULL) != SQLITE_OK)
+			       "SELECT sig_id, sig, n, first, last, hosts, kernels, last_id FROM sig_groups"
+			       " ORDER BY n DESC, last DESC", -1, &st, NULL) != SQLITE_OK)
 		return fail(db, "groups");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *hosts = arc_words_sorted(col_text(st, 5), ',');
+		char *kernels = arc_words_sorted(col_text(st, 6), ',');
 		struct arc_group g = {
 			.sig_id = col_text(st, 0), .sig = col_text(st, 1),
 			.count = sqlite3_column_int64(st, 2), .first = sqlite3_column_int64(st, 3),
-			.last = sqlite3_column_int64(st, 4), .hosts = col_text(st, 5),
-			.kernels = col_text(st, 6), .last_id = sqlite3_column_int64(st, 7),
+			.last = sqlite3_column_int64(st, 4), .hosts = hosts, .kernels = kernels,
+			.last_id = sqlite3_column_int64(st, 7),
 		};
-		if ((ret = fn(arg, &g)) != 0)
+		ret = fn(arg, &g);
+		free(hosts);
+		free(kernels);
+		if (ret != 0)
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
@@ -497,8 +542,17 @@ int arc_db_rm(struct arc_db *db, int64_t id)
 					   "DELETE FROM labels WHERE dump_id = ?1",
 					   "DELETE FROM dumps WHERE id = ?1" };
 
+	char sig_id[17] = "";
+
 	if (exec(db, "BEGIN IMMEDIATE") < 0)
 		return -1;
+	if (sqlite3_prepare_v2(db->h, "SELECT sig_id FROM dumps WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW && col_text(st, 0))
+		snprintf(sig_id, sizeof(sig_id), "%s", col_text(st, 0));
+	sqlite3_finalize(st);
+	st = NULL;
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		if (sqlite3_prepare_v2(db->h, sql[i], -1, &st, NULL) != SQLITE_OK)
 			goto fail;
@@ -508,6 +562,8 @@ int arc_db_rm(struct arc_db *db, int64_t id)
 		sqlite3_finalize(st);
 		st = NULL;
 	}
+	if (sig_id[0] && refresh_group(db, sig_id) < 0)
+		goto fail;
 	return exec(db, "COMMIT") < 0 ? -1 : 0;
 fail:
 	fail(db, "rm");
@@ -526,18 +582,18 @@ int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 	*total = *changed = 0;
 	if (exec(db, "BEGIN IMMEDIATE") < 0)
 		return -1;
-	if (sqlite3_prepare_v2(db->h, "SELECT id, panic, dmesg_tail, panic_frames, sig FROM dumps",
+	if (sqlite3_prepare_v2(db->h, "SELECT id, panic, dmesg_tail, panic_frames, sig, sig_id FROM dumps",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db->h, "UPDATE dumps SET sig = ?2, sig_id = ?3, sig_version = ?4"
 			       " WHERE id = ?1", -1, &up, NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *old = col_text(st, 4);
+		const char *old = col_text(st, 4), *old_id = col_text(st, 5);
 		struct arc_sig s;
 
 		arc_sign_text(col_text(st, 1), col_text(st, 2), col_text(st, 3), &s);
 		(*total)++;
-		if (old && !strcmp(old, s.text))
+		if (old && !strcmp(old, s.text) && old_id && !strcmp(old_id, s.id))
 			continue;
 		(*changed)++;
 		sqlite3_reset(up);
@@ -552,6 +608,10 @@ int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 		goto fail;
 	sqlite3_finalize(st);
 	sqlite3_finalize(up);
+	st = up = NULL;
+	/* and every group summary, whatever wrote the rows */
+	if (exec(db, "DELETE FROM sig_groups; INSERT INTO sig_groups " GROUPS_SELECT("1")) < 0)
+		goto fail;
 	return exec(db, "COMMIT") < 0 ? -1 : 0;
 fail:
 	fail(db, "resign");

@@ -15,6 +15,13 @@ struct arc_db {
 	char err[512];
 };
 
+/* s with its sep-separated words sorted and joined by spaces, malloc'd
+ * (NULL for NULL or out of memory). */
+char *arc_words_sorted(const char *s, char sep);
+/* The id a --signature filter means: s itself when it is 16 hex digits,
+ * else the id of the signature text s. */
+void arc_sig_id_of(const char *s, char out[17]);
+
 /* pg.c: the same operations as arc_db_* (archive.h), on db->pg. */
 bool arc_pg_uri(const char *spec);
 int arc_pg_open(struct arc_db *db, const char *uri);

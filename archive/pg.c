@@ -16,6 +16,18 @@
 /* the advisory lock every migrating process takes ("salvage" in ASCII) */
 #define MIGRATE_LOCK "7310575239492871781"
 
+/* one summary row a signature (db.c's GROUPS_SELECT, in this dialect) */
+#define GROUPS_SELECT(where) \
+	"SELECT g.sig_id," \
+	" (SELECT sig FROM dumps x WHERE x.sig_id = g.sig_id ORDER BY t DESC, id DESC LIMIT 1)," \
+	" g.n, g.first, g.last," \
+	" (SELECT id FROM dumps x WHERE x.sig_id = g.sig_id ORDER BY t DESC, id DESC LIMIT 1)," \
+	" g.hosts, g.kernels" \
+	" FROM (SELECT sig_id, count(*) AS n, min(t) AS first, max(t) AS last," \
+	"   string_agg(DISTINCT host, ' ' ORDER BY host) AS hosts," \
+	"   string_agg(DISTINCT release, ' ' ORDER BY release) AS kernels" \
+	"   FROM dumps WHERE " where " GROUP BY sig_id) g"
+
 static const char *const migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE dumps ("
@@ -38,6 +50,14 @@ static const char *const migrations[] = {
 	"CREATE TABLE labels (dump_id BIGINT NOT NULL REFERENCES dumps(id) ON DELETE CASCADE,"
 	" key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (dump_id, key));"
 	"CREATE INDEX labels_kv ON labels(key, value);",
+	/* 1 -> 2: groups read one covering index instead of every row */
+	"CREATE INDEX dumps_sig_cover ON dumps(sig_id, t, host, release);"
+	"DROP INDEX dumps_sig;",
+	/* 2 -> 3: the groups kept up to date (db.c) */
+	"CREATE TABLE sig_groups (sig_id TEXT PRIMARY KEY, sig TEXT NOT NULL, n BIGINT NOT NULL,"
+	" first BIGINT NOT NULL, last BIGINT NOT NULL, last_id BIGINT NOT NULL, hosts TEXT,"
+	" kernels TEXT);"
+	"INSERT INTO sig_groups " GROUPS_SELECT("true") ";",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -164,6 +184,27 @@ void arc_pg_close(struct arc_db *db)
 	db->pg = NULL;
 }
 
+/* rewrite one signature's summary inside the caller's transaction; writers
+ * of one signature take turns on an advisory lock, so each statement after
+ * it sees the other's committed rows (READ COMMITTED) */
+static int refresh_group(struct arc_db *db, const char *sig_id)
+{
+	static const char *const sql[] = {
+		"SELECT pg_advisory_xact_lock(hashtext($1))",
+		"DELETE FROM sig_groups WHERE sig_id = $1",
+		"INSERT INTO sig_groups " GROUPS_SELECT("sig_id = $1"),
+	};
+	struct params p = { .n = 0 };
+	p_text(&p, sig_id);
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		PGresult *r = q(db, sql[i], &p);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+			return fail(db, "groups summary", r);
+		PQclear(r);
+	}
+	return 0;
+}
+
 int arc_pg_find(struct arc_db *db, const char *ident, const char *path, int64_t *id)
 {
 	struct params p = { .n = 0 };
@@ -258,7 +299,7 @@ int arc_pg_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 		}
 		PQclear(r);
 	}
-	if (exec(db, "COMMIT") < 0)
+	if (refresh_group(db, d->sig_id) < 0 || exec(db, "COMMIT") < 0)
 		goto rollback;
 	return 1;
 rollback:
@@ -327,9 +368,10 @@ int arc_pg_list(struct arc_db *db, const struct arc_filter *f, arc_row_fn fn, vo
 		ADD(" AND d.host = $%d", p_text(&p, f->host));
 	if (f->kernel)
 		ADD(" AND d.release = $%d", p_text(&p, f->kernel));
+	char sig_id[17];
 	if (f->sig) {
-		int n = p_text(&p, f->sig);
-		ADD(" AND (d.sig_id = $%d OR d.sig = $%d)", n, n);
+		arc_sig_id_of(f->sig, sig_id);
+		ADD(" AND d.sig_id = $%d", p_text(&p, sig_id));
 	}
 	if (f->label) {
 		snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - f->label) : (int)strlen(f->label),
@@ -371,12 +413,8 @@ int arc_pg_search(struct arc_db *db, const char *text, int64_t limit, arc_row_fn
 
 int arc_pg_groups(struct arc_db *db, arc_group_fn fn, void *arg)
 {
-	PGresult *r = q(db,
-			"SELECT sig_id, max(sig), count(*), min(t), max(t),"
-			" string_agg(DISTINCT host, ' ' ORDER BY host),"
-			" string_agg(DISTINCT release, ' ' ORDER BY release),"
-			" (array_agg(id ORDER BY t DESC, id DESC))[1]"
-			" FROM dumps GROUP BY sig_id ORDER BY count(*) DESC, max(t) DESC", NULL);
+	PGresult *r = q(db, "SELECT sig_id, sig, n, first, last, hosts, kernels, last_id"
+			    " FROM sig_groups ORDER BY n DESC, last DESC", NULL);
 	int ret = 0;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -415,12 +453,25 @@ int arc_pg_rm(struct arc_db *db, int64_t id)
 {
 	struct params p = { .n = 0 };
 	p_num(&p, id, false);
+	if (exec(db, "BEGIN") < 0)
+		return -1;
 	/* the labels go with the row (ON DELETE CASCADE) */
-	PGresult *r = q(db, "DELETE FROM dumps WHERE id = $1", &p);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		return fail(db, "rm", r);
+	PGresult *r = q(db, "DELETE FROM dumps WHERE id = $1 RETURNING sig_id", &p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fail(db, "rm", r);
+		goto rollback;
+	}
+	if (PQntuples(r) > 0 && refresh_group(db, PQgetvalue(r, 0, 0)) < 0) {
+		PQclear(r);
+		goto rollback;
+	}
 	PQclear(r);
+	if (exec(db, "COMMIT") < 0)
+		goto rollback;
 	return 0;
+rollback:
+	rollback(db);
+	return -1;
 }
 
 int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed)
@@ -430,18 +481,18 @@ int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 	*total = *changed = 0;
 	if (exec(db, "BEGIN") < 0)
 		return -1;
-	r = q(db, "SELECT id, panic, dmesg_tail, panic_frames, sig FROM dumps FOR UPDATE", NULL);
+	r = q(db, "SELECT id, panic, dmesg_tail, panic_frames, sig, sig_id FROM dumps FOR UPDATE", NULL);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		fail(db, "resign", r);
 		goto rollback;
 	}
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct arc_sig s;
-		const char *old = col_text(r, i, 4);
+		const char *old = col_text(r, i, 4), *old_id = col_text(r, i, 5);
 
 		arc_sign_text(col_text(r, i, 1), col_text(r, i, 2), col_text(r, i, 3), &s);
 		(*total)++;
-		if (old && !strcmp(old, s.text))
+		if (old && !strcmp(old, s.text) && old_id && !strcmp(old_id, s.id))
 			continue;
 		(*changed)++;
 		struct params p = { .n = 0 };
@@ -458,6 +509,10 @@ int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 		PQclear(u);
 	}
 	PQclear(r);
+	/* and every group summary, whatever wrote the rows */
+	if (exec(db, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")") < 0 ||
+	    exec(db, "DELETE FROM sig_groups; INSERT INTO sig_groups " GROUPS_SELECT("true")) < 0)
+		goto rollback;
 	return exec(db, "COMMIT") < 0 ? -1 : 0;
 rollback:
 	rollback(db);

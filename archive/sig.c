@@ -2,9 +2,10 @@
  * "Crash signatures").  Built only from names and text the kernel printed,
  * never from addresses, so KASLR, a rebuild that moves code and the dump's
  * source (our agent, makedumpfile, QEMU dump-guest-memory) do not change it. */
-#include "archive.h"
+#include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -163,8 +164,61 @@ void arc_sign(const char *panic, const char *log, const char *const *frames, siz
 				      out->frames[i]);
 	if (!out->nframes && o < sizeof(out->text))
 		snprintf(out->text + o, sizeof(out->text) - o, " (no frames)");
-	snprintf(out->id, sizeof(out->id), "%016llx",
-		 (unsigned long long)XXH3_64bits(out->text, strlen(out->text)));
+	arc_sig_id_of(out->text, out->id);
+}
+
+void arc_sig_id_of(const char *s, char out[17])
+{
+	if (strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16) {
+		memcpy(out, s, 17);
+		return;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)XXH3_64bits(s, strlen(s)));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *arc_words_sorted(const char *s, char sep)
+{
+	size_t n = 1, len;
+	char *copy, *out, **w;
+
+	if (!s)
+		return NULL;
+	len = strlen(s);
+	for (const char *p = s; *p; p++)
+		n += *p == sep;
+	copy = strdup(s);
+	out = malloc(len + 1);
+	w = malloc(n * sizeof(*w));
+	if (!copy || !out || !w) {
+		free(copy);
+		free(out);
+		free(w);
+		return NULL;
+	}
+	n = 0;
+	for (char *p = copy, *e; p; p = e) {
+		e = strchr(p, sep);
+		if (e)
+			*e++ = 0;
+		w[n++] = p;
+	}
+	qsort(w, n, sizeof(*w), cmp_str);
+	out[0] = 0;
+	for (size_t i = 0, o = 0; i < n; i++) {
+		size_t l = strlen(w[i]);
+		if (i)
+			out[o++] = ' ';
+		memcpy(out + o, w[i], l + 1);
+		o += l;
+	}
+	free(copy);
+	free(w);
+	return out;
 }
 
 void arc_sign_text(const char *panic, const char *log, const char *frames, struct arc_sig *out)

@@ -302,6 +302,8 @@ expect "gc: the directory being written is kept" "$(pyq "$W/gc4.json" 'len(d)')"
 	t_fail "gc --delete-files: removed the files it said, no others"
 ar list --json >"$W/after-gc.json"
 expect "after gc: only the one being written" "$(pyq "$W/after-gc.json" '[x["host"] for x in d]')" "['agenthost']"
+ar groups --json >"$W/groups-gc.json"
+expect "after rm and gc: the groups count what is left" "$(pyq "$W/groups-gc.json" '[(x["count"], x["hosts"]) for x in d]')" "[(1, 'agenthost')]"
 ar gc --keep x >/dev/null 2>&1
 expect "gc: a bad value is a usage error" "$?" 2
 ar gc >/dev/null 2>&1
@@ -314,7 +316,7 @@ if have_sql; then
 	expect "resign: recomputed" "$(pyq "$W/resign.json" '(d["dumps"], d["changed"])')" "(1, 1)"
 	ar groups --json >"$W/groups3.json"
 	expect "resign: the signature is back" "$(pyq "$W/groups3.json" 'd[0]["signature"]')" "v1 invalid-opcode: buggy_function < caller_with_bp < fp_function"
-	expect "schema version recorded" "$(schema_version "$DB")" 1
+	expect "schema version recorded" "$(schema_version "$DB")" 3
 	set_future "$FDB" >/dev/null
 	"$SALVAGE" archive --db "$FDB" list >/dev/null 2>"$W/future.err"
 	[ $? = 1 ] && grep -q "newer than this salvage knows" "$W/future.err" && t_ok "a newer schema is refused" ||
