@@ -29,9 +29,10 @@ static const char archive_usage[] =
 	"                  the same dump twice is a no-op; --store hard-links (or\n"
 	"                  moves) the files into DIR/<identity>/\n"
 	"  list [--host H] [--kernel R] [--signature S] [--label K[=V]]\n"
-	"       [--since T] [--until T] [--limit N]     newest first\n"
+	"       [--since T] [--until T] [--limit N]     newest first, N (1000; 0: all)\n"
 	"  show ID          everything indexed about one dump\n"
-	"  search TEXT      dumps whose panic string or log tail holds the phrase\n"
+	"  search [--limit N] TEXT   dumps whose panic string or log tail holds the\n"
+	"                   phrase, newest first, N (1000; 0: all)\n"
 	"  groups           dumps grouped by crash signature\n"
 	"  rm [--delete-files] ID...   forget dumps (files in the store are deleted)\n"
 	"  gc [--keep N] [--max-age AGE] [--max-size SIZE] [--delete-files] [--dry-run]\n"
@@ -41,7 +42,8 @@ static const char archive_usage[] =
 	"  watch [--once] [--interval SECS] [--rounds N] DIR   add dumps as they appear\n"
 	"  resign           recompute every signature (after an algorithm change)\n"
 	"  report --out DIR [--limit N]   static HTML: groups with sparklines, crashes\n"
-	"                   per day, a page per group and per dump (N: dump pages, 1000)\n"
+	"                   per day, a page per group and per dump (N: dump pages,\n"
+	"                   1000; 0: all)\n"
 	"  --db PATH        the index (default " DEFAULT_DB ")\n"
 	"  --json           every listing as JSON\n"
 	"Times (T) are seconds since the epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.\n";
@@ -747,11 +749,14 @@ static int listing(struct arc_db *db, const struct opts *o, int kind)
 		printf("%-6s %-20s %-16s %-28s %-16s  %s\n", "ID", "TIME", "HOST", "KERNEL", "SIGNATURE",
 		       "PANIC");
 	}
+	/* the newest 1000 unless told: a listing of a fleet's archive stays a
+	 * screenful of work, not the whole table */
+	int64_t limit = o->limit < 0 ? 1000 : o->limit;
 	if (kind == 0) {
-		struct arc_filter f = { o->host, o->kernel, o->sig, o->label, o->since, o->until, o->limit };
+		struct arc_filter f = { o->host, o->kernel, o->sig, o->label, o->since, o->until, limit };
 		rc = arc_db_list(db, &f, list_row, &l);
 	} else {
-		rc = arc_db_search(db, o->pos[0], o->limit, list_row, &l);
+		rc = arc_db_search(db, o->pos[0], limit, list_row, &l);
 	}
 	if (rc < 0) {
 		fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
@@ -1155,7 +1160,7 @@ static int cmd_report(struct arc_db *db, const struct opts *o)
 
 	if (!o->out || o->npos)
 		return usage_err("report needs --out DIR and no arguments%s", "");
-	if (az_archive_report(db, o->out, o->limit > 0 ? o->limit : 1000, err, sizeof(err)) < 0) {
+	if (az_archive_report(db, o->out, o->limit < 0 ? 1000 : o->limit, err, sizeof(err)) < 0) {
 		fprintf(stderr, "salvage archive: report: %s\n", err);
 		return AZ_EXIT_FAIL;
 	}
@@ -1171,7 +1176,7 @@ int az_cmd_archive(int argc, char **argv)
 	int rc;
 
 	memset(&o, 0, sizeof(o));
-	o.since = o.until = o.keep = o.max_age = o.max_size = -1;
+	o.since = o.until = o.keep = o.max_age = o.max_size = o.limit = -1;
 	if (argc < 2) {
 		fputs(archive_usage, stderr);
 		return AZ_EXIT_USAGE;
