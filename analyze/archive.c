@@ -44,7 +44,8 @@ static const char archive_usage[] =
 	"  report --out DIR [--limit N]   static HTML: groups with sparklines, crashes\n"
 	"                   per day, a page per group and per dump (N: dump pages,\n"
 	"                   1000; 0: all)\n"
-	"  --db PATH        the index (default " DEFAULT_DB ")\n"
+	"  --db PATH        the index: an SQLite file (default " DEFAULT_DB "),\n"
+	"                   or postgresql://[user@host]/db[?host=SOCKET_DIR]\n"
 	"  --json           every listing as JSON\n"
 	"Times (T) are seconds since the epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.\n";
 
@@ -1207,8 +1208,12 @@ int az_cmd_archive(int argc, char **argv)
 		o.label = o.nlabels ? o.labels[0] : NULL;
 	if (!strcmp(cmd, "search") && o.npos != 1)
 		return usage_err("search needs one TEXT%s", "");
-	if (!o.db)
+	if (!o.db) {
 		o.db = DEFAULT_DB;
+		/* the default's folder may not exist on a fresh machine */
+		if (mkdir("/var/lib/salvage", 0755) < 0 && errno != EEXIST)
+			fprintf(stderr, "salvage archive: /var/lib/salvage: %s\n", strerror(errno));
+	}
 	if (arc_db_open(o.db, &db, err, sizeof(err)) < 0) {
 		fprintf(stderr, "salvage archive: %s\n", err);
 		return AZ_EXIT_FAIL;
