@@ -33,7 +33,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz fuzz-smoke bench clean
+.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -44,6 +44,7 @@ VMCORE_SRC := $(wildcard vmcore/*.c)
 CONFIG_SRC := $(wildcard config/*.c)
 KMOD_SRC := $(wildcard kmod/*.c)
 INITRAMFS_SRC := $(wildcard initramfs/*.c)
+ARCHIVE_SRC := $(wildcard archive/*.c)
 ANALYZE_SRC := $(wildcard analyze/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
 
@@ -66,12 +67,19 @@ $(addprefix $(BUILD)/,libxnote.a libvmcore.a libsvconfig.a libsvkmod.a libinitra
 	@rm -f $@
 	ar rcs $@ $^
 
+# the dump archive's index (salvage archive): SQLite or PostgreSQL, signatures
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+$(BUILD)/obj/archive/pg.o: ALL_CFLAGS += $(PQ_CFLAGS)
+$(BUILD)/libsvarchive.a: $(call obj,$(ARCHIVE_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
 LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
-		$(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf
+		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
@@ -133,11 +141,17 @@ test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
 	@bash tests/harden-test.sh $(BUILD)
 
+# salvage archive on generated dumps, on SQLite and on a throw-away PostgreSQL
+test-archive: all
+	@bash tests/archive-test.sh $(BUILD)
+	@bash tests/archive-test.sh $(BUILD) --pg
+
 # real kernels crashed under QEMU, captured by our agent (tests/vm/README.md)
 test-vm: all
 	@rm -rf $(BUILD)/vm-disk
 	@bash tests/vm/e2e-disk.sh --out $(BUILD)/vm-disk $(BUILD)
 	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
+	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump $(BUILD)
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
@@ -147,10 +161,11 @@ test-vm: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/archive-bench.py --build $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
-CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz-smoke
+CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz-smoke
 check: deps
 	@mkdir -p $(BUILD)
 	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \

@@ -19,6 +19,7 @@ static const struct {
 	{ "sym", az_cmd_sym, "kernel symbols from the dump's kallsyms (or --vmlinux): list, look up" },
 	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
+	{ "archive", az_cmd_archive, "index many dumps: add, list, search, groups by signature, gc" },
 	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m, bt" },
 };
 

@@ -31,6 +31,7 @@ int az_cmd_arm(int argc, char **argv);           /* arm front-end */
 int az_cmd_xen(int argc, char **argv);           /* xen.c */
 int az_cmd_mod(int argc, char **argv);           /* mod.c */
 int az_cmd_triage(int argc, char **argv);        /* triage.c */
+int az_cmd_archive(int argc, char **argv);       /* archive.c */
 
 /* ---- argument parsing (args.c) --------------------------------------------- */
 /* Options a command accepts besides --json and --help. */

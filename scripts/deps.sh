@@ -21,6 +21,11 @@ PKGS=(
 	# Xen end-to-end test (tests/vm/xen-e2e.sh): kexec-tools' kexec (linked
 	# with the Xen libraries) goes into the dom0 initramfs
 	kexec-tools
+	# salvage archive: the index (SQLite with FTS5; PostgreSQL through libpq,
+	# tested against a throw-away cluster)
+	libsqlite3-dev sqlite3 libpq-dev postgresql
+	# salvage archive report: the HTML is checked in headless Chromium
+	chromium
 )
 
 missing=()

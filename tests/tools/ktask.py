@@ -9,12 +9,15 @@ Block lines:
     analyzer [cpus=1|2] [percpu=absolute|relative] [orc=old|new]
              [btf=yes|no] [state=new|old] [itf=yes|no] [tick=yes|no]
              [hz=250] [uptime_ms=4460] [load=A,B,C] [bigsym=yes|no]
+             [names=OLD:NEW,...]
         cpus: CPU 0 runs the panicking task (pid 1), CPU 1 (if any) its
         idle task, interrupted in native_safe_halt (IRET-only frame).
         orc=old: the <= 6.2 entry layout, new: 6.4+.  btf=no: no BTF (ps
         must fail, bt works by kallsyms alone).  state=old: task_struct.state
         (long) instead of __state.  itf=no: no inactive_task_frame in BTF.
         tick=no: no tick_nsec (HZ must be guessed from the log).
+        names: the functions below renamed in kallsyms (and in the
+        answers), for another panic path with the same layout.
     task PID COMM [ppid=P] [tgid=T] [state=R|S|D|T|t|Z|X|P|I] [kthread=yes]
              [cpu=N] [stack=blocked|stuck]
         pid 1 must be given (it panics on CPU 0); pid 0 / swapper are made
@@ -168,7 +171,8 @@ class Stack:
 def parse(lines, parse_int):
     cfg = {"cpus": "1", "percpu": "absolute", "orc": "old", "btf": "yes",
            "state": "new", "itf": "yes", "tick": "yes", "hz": "250",
-           "uptime_ms": "4460", "load": "0,0,0", "bigsym": "no"}
+           "uptime_ms": "4460", "load": "0,0,0", "bigsym": "no",
+           "names": ""}
     tasks = []
     for toks in lines:
         kv = dict(t.split("=", 1) for t in toks[1:] if "=" in t)
@@ -213,12 +217,13 @@ def build(d, mem, lines, vmci_note, lay):
     # ---- text: functions and their ORC entries
     mem.write(kpa(IMG_FUNCS), bytes(IMG_ETEXT - IMG_FUNCS))
     fn, prof = {}, {}
+    ren = dict(p.split(":", 1) for p in cfg["names"].split(",") if p)
     syms = [("_stext", "T", kva(0), False), ("_etext", "T", kva(IMG_ETEXT), False)]
     orc = []
     a = kva(IMG_FUNCS)
     for i, (name, size, p) in enumerate(FUNCS):
         fn[name], prof[name] = a, p
-        syms.append((name, "T" if i % 3 else "t", a, False))
+        syms.append((ren.get(name, name), "T" if i % 3 else "t", a, False))
         orc += orc_entries(name, a, size, p)
         a += (size + 0x3F) & ~0x3F
     for i in range(24):          # filler, for token compression variety
@@ -377,7 +382,8 @@ def build(d, mem, lines, vmci_note, lay):
         return stacks[t["addr"]]
 
     def frame(f, n, sp, how, rel=True, exc=None):
-        e = {"function": f, "offset": n, "sp": sp, "how": how, "reliable": rel}
+        e = {"function": ren.get(f, f), "offset": n, "sp": sp, "how": how,
+             "reliable": rel}
         if exc:
             e["exception"] = exc
         return e

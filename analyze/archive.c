@@ -1,0 +1,1233 @@
+/* archive.c - `salvage archive`: index many dumps (archive/ library: SQLite,
+ * signatures), list, search, group them, retention.  This file reads each
+ * dump with the analyzer's model (kern.h) and hands the archive plain facts. */
+#include "salvage.h"
+#include "../archive/archive.h"
+#include "../config/strbuf.h"
+#include "archive-report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#define DEFAULT_DB "/var/lib/salvage/archive.db"
+#define TAIL_LINES 60
+#define MAX_FRAMES 64
+
+static const char archive_usage[] =
+	"usage: salvage archive [--db PATH] COMMAND [OPTIONS]\n\n"
+	"An index of many dumps: every dump findable, the same crash grouped.\n"
+	"  add [--store DIR [--move]] [--label K=V]... DUMP_OR_DIR...\n"
+	"                  index dumps: files, our agent's dump directories (with\n"
+	"                  meta.json), kdump-tools directories (/var/crash/<date>/);\n"
+	"                  the same dump twice is a no-op; --store hard-links (or\n"
+	"                  moves) the files into DIR/<identity>/\n"
+	"  list [--host H] [--kernel R] [--signature S] [--label K[=V]]\n"
+	"       [--since T] [--until T] [--limit N]     newest first, N (1000; 0: all)\n"
+	"  show ID          everything indexed about one dump\n"
+	"  search [--limit N] TEXT   dumps whose panic string or log tail holds the\n"
+	"                   phrase, newest first, N (1000; 0: all)\n"
+	"  groups           dumps grouped by crash signature\n"
+	"  rm [--delete-files] ID...   forget dumps (files in the store are deleted)\n"
+	"  gc [--keep N] [--max-age AGE] [--max-size SIZE] [--delete-files] [--dry-run]\n"
+	"                   retention: keep the N newest, none older than AGE\n"
+	"                   (30d, 12h, 90m, seconds), at most SIZE bytes (K, M, G)\n"
+	"                   newest first; never a dump still being written\n"
+	"  watch [--once] [--interval SECS] [--rounds N] DIR   add dumps as they appear\n"
+	"  resign           recompute every signature (after an algorithm change)\n"
+	"  report --out DIR [--limit N]   static HTML: groups with sparklines, crashes\n"
+	"                   per day, a page per group and per dump (N: dump pages,\n"
+	"                   1000; 0: all)\n"
+	"  --db PATH        the index: an SQLite file (default " DEFAULT_DB "),\n"
+	"                   or postgresql://[user@host]/db[?host=SOCKET_DIR]\n"
+	"  --json           every listing as JSON\n"
+	"Times (T) are seconds since the epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.\n";
+
+struct opts {
+	const char *db, *store, *host, *kernel, *sig, *label, *out;
+	const char *labels[64];
+	size_t nlabels;
+	bool json, move, once, dry_run, delete_files;
+	int64_t since, until, limit, keep, max_age, max_size, interval, rounds;
+	const char *pos[256];
+	int npos;
+};
+
+static int usage_err(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "salvage archive: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	return AZ_EXIT_USAGE;
+}
+
+static bool parse_num(const char *s, int64_t *v)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (errno || end == s || *end || x < 0)
+		return false;
+	*v = x;
+	return true;
+}
+
+/* 30d 12h 90m 45s or plain seconds */
+static bool parse_age(const char *s, int64_t *v)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	int64_t mul = 1;
+	if (errno || end == s || x < 0)
+		return false;
+	if (*end == 'd') mul = 86400;
+	else if (*end == 'h') mul = 3600;
+	else if (*end == 'm') mul = 60;
+	else if (*end == 'w') mul = 7 * 86400;
+	else if (*end && *end != 's') return false;
+	if (*end && end[1])
+		return false;
+	if (x > INT64_MAX / mul)
+		return false;
+	*v = x * mul;
+	return true;
+}
+
+static bool parse_size(const char *s, int64_t *v)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	int64_t mul = 1;
+	if (errno || end == s || x < 0)
+		return false;
+	if (*end == 'K' || *end == 'k') mul = 1024;
+	else if (*end == 'M') mul = 1024 * 1024;
+	else if (*end == 'G') mul = 1024LL * 1024 * 1024;
+	else if (*end == 'T') mul = 1024LL * 1024 * 1024 * 1024;
+	else if (*end) return false;
+	if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
+		return false;
+	if (x > INT64_MAX / mul)
+		return false;
+	*v = x * mul;
+	return true;
+}
+
+static bool parse_time(const char *s, int64_t *v)
+{
+	struct tm tm = { 0 };
+	const char *e;
+
+	if (parse_num(s, v))
+		return true;
+	e = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!e || *e) {
+		memset(&tm, 0, sizeof(tm));
+		e = strptime(s, "%Y-%m-%d", &tm);
+		if (!e || *e)
+			return false;
+	}
+	*v = (int64_t)timegm(&tm);
+	return true;
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const char *const valued[] = { "--db", "--store", "--host", "--kernel",
+		"--signature", "--label", "--since", "--until", "--limit", "--keep", "--max-age",
+		"--max-size", "--interval", "--rounds", "--out" };
+
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i], *val = NULL, *name = s;
+		char nbuf[32];
+		size_t v;
+
+		if (!strcmp(s, "--json")) { o->json = true; continue; }
+		if (!strcmp(s, "--move")) { o->move = true; continue; }
+		if (!strcmp(s, "--once")) { o->once = true; continue; }
+		if (!strcmp(s, "--dry-run")) { o->dry_run = true; continue; }
+		if (!strcmp(s, "--delete-files")) { o->delete_files = true; continue; }
+		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+			fputs(archive_usage, stdout);
+			return 1;
+		}
+		if (s[0] != '-' || !s[1]) {
+			if (o->npos >= (int)(sizeof(o->pos) / sizeof(o->pos[0])))
+				return usage_err("too many arguments%s", "");
+			o->pos[o->npos++] = s;
+			continue;
+		}
+		const char *eq = strchr(s, '=');
+		if (eq && (size_t)(eq - s) < sizeof(nbuf)) {
+			memcpy(nbuf, s, (size_t)(eq - s));
+			nbuf[eq - s] = 0;
+			name = nbuf;
+			val = eq + 1;
+		}
+		for (v = 0; v < sizeof(valued) / sizeof(valued[0]); v++)
+			if (!strcmp(name, valued[v]))
+				break;
+		if (v == sizeof(valued) / sizeof(valued[0]))
+			return usage_err("unknown option '%s'", s);
+		if (!val) {
+			if (i + 1 >= argc)
+				return usage_err("%s needs a value", name);
+			val = argv[++i];
+		}
+		bool ok = true;
+		if (!strcmp(name, "--db")) o->db = val;
+		else if (!strcmp(name, "--store")) o->store = val;
+		else if (!strcmp(name, "--out")) o->out = val;
+		else if (!strcmp(name, "--host")) o->host = val;
+		else if (!strcmp(name, "--kernel")) o->kernel = val;
+		else if (!strcmp(name, "--signature")) o->sig = val;
+		else if (!strcmp(name, "--label")) {
+			if (o->nlabels >= sizeof(o->labels) / sizeof(o->labels[0]))
+				return usage_err("too many labels%s", "");
+			o->labels[o->nlabels++] = val;
+		}
+		else if (!strcmp(name, "--since")) ok = parse_time(val, &o->since);
+		else if (!strcmp(name, "--until")) ok = parse_time(val, &o->until);
+		else if (!strcmp(name, "--limit")) ok = parse_num(val, &o->limit);
+		else if (!strcmp(name, "--keep")) ok = parse_num(val, &o->keep);
+		else if (!strcmp(name, "--max-age")) ok = parse_age(val, &o->max_age);
+		else if (!strcmp(name, "--max-size")) ok = parse_size(val, &o->max_size);
+		else if (!strcmp(name, "--interval")) ok = parse_num(val, &o->interval);
+		else if (!strcmp(name, "--rounds")) ok = parse_num(val, &o->rounds);
+		if (!ok)
+			return usage_err("bad value for %s", name);
+	}
+	return 0;
+}
+
+/* ---- reading one dump --------------------------------------------------------------- */
+
+struct facts {
+	struct arc_dump d;
+	char format[32], build_id[128], xen[96], host[128], release[128], status[32];
+	char panic[512], cmdline[2048];
+	struct strbuf tail, bt, frames;
+	char *lines[TAIL_LINES];     /* the log's last lines, a ring */
+	size_t nlines;
+	int panic_prio;
+};
+
+static void facts_free(struct facts *f)
+{
+	for (size_t i = 0; i < TAIL_LINES; i++)
+		free(f->lines[i]);
+	free(f->tail.s);
+	free(f->bt.s);
+	free(f->frames.s);
+}
+
+static int log_cb(void *arg, const struct vmc_logrec *r)
+{
+	struct facts *f = arg;
+	static const struct {
+		const char *pfx;
+		int prio;
+	} pats[] = { { "Kernel panic - not syncing", 3 }, { "BUG: ", 2 }, { "Oops: ", 2 },
+		     { "general protection fault", 2 }, { "kernel BUG at", 2 }, { "WARNING: ", 1 } };
+	size_t n = r->text_len;
+	const char *nl = memchr(r->text, '\n', n);
+	char *line;
+
+	if (nl)
+		n = (size_t)(nl - r->text);
+	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		size_t pl = strlen(pats[i].pfx);
+		if (n >= pl && !memcmp(r->text, pats[i].pfx, pl) && pats[i].prio > f->panic_prio) {
+			size_t m = n < sizeof(f->panic) - 1 ? n : sizeof(f->panic) - 1;
+			memcpy(f->panic, r->text, m);
+			f->panic[m] = 0;
+			f->panic_prio = pats[i].prio;
+		}
+	}
+	line = malloc(r->text_len + 1);
+	if (!line)
+		return 0;
+	memcpy(line, r->text, r->text_len);
+	line[r->text_len] = 0;
+	free(f->lines[f->nlines % TAIL_LINES]);
+	f->lines[f->nlines % TAIL_LINES] = line;
+	f->nlines++;
+	return 0;
+}
+
+static void read_cmdline(struct az_kernel *k, struct facts *f)
+{
+	uint64_t a, p;
+	char buf[sizeof(f->cmdline)];
+
+	if (az_sym(k, "saved_command_line", &a) < 0 || az_read_u64(k, a, &p) < 0 || !p)
+		return;
+	/* read what can be read, a page at a time (the string may end before
+	 * a page that is not in the dump) */
+	size_t got = 0;
+	while (got < sizeof(buf) - 1) {
+		size_t chunk = 256 - ((p + got) & 255);
+		if (chunk > sizeof(buf) - 1 - got)
+			chunk = sizeof(buf) - 1 - got;
+		if (az_read(k, p + got, buf + got, chunk) < 0)
+			break;
+		if (memchr(buf + got, 0, chunk)) {
+			got += chunk;
+			break;
+		}
+		got += chunk;
+	}
+	buf[got] = 0;
+	if (got && strnlen(buf, got) > 0)
+		snprintf(f->cmdline, sizeof(f->cmdline), "%s", buf);
+}
+
+static bool is_panic_thread(struct az_kernel *k, const struct az_frame *fr, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t off;
+		const struct az_sym *y = az_syms_find(&k->syms, fr[i].ip, &off, NULL);
+		if (!y || !fr[i].reliable)
+			continue;
+		const char *s = az_sym_name(&k->syms, y);
+		if (!strcmp(s, "panic") || !strcmp(s, "vpanic") || !strcmp(s, "__crash_kexec") ||
+		    !strcmp(s, "crash_kexec") || !strcmp(s, "oops_end") || !strcmp(s, "die"))
+			return true;
+	}
+	return false;
+}
+
+/* per-CPU backtraces (text, for show) and the panicking CPU's frames (for
+ * the signature) */
+static void read_backtraces(struct az_kernel *k, struct facts *f)
+{
+	struct az_tasks tasks = { 0 };
+	struct az_frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
+	int panic_cpu = vmc_panic_cpu(k->d), chosen = -1;
+	struct strbuf best = { 0 };
+
+	if (!fr)
+		return;
+	for (size_t i = 0; i < vmc_cpu_count(k->d); i++) {
+		const struct vmc_cpu *c = vmc_cpu(k->d, i);
+		struct strbuf names = { 0 };
+		char why[256] = "", sym[256];
+		int cpu = az_note_cpu(k, i), pid = c->empty ? 0 : (int)c->pid;
+		const char *comm = NULL;
+
+		if (c->empty)
+			continue;
+		if (have_tasks && cpu >= 0 && cpu < tasks.ncpu)
+			for (size_t t = 0; t < tasks.n; t++)
+				if (tasks.v[t].addr == tasks.curr[cpu]) {
+					comm = tasks.v[t].comm;
+					pid = tasks.v[t].pid;
+				}
+		struct az_unwind_opts uo = { 0, 0 };
+		int n = az_unwind(k, c->regs, false, &uo, fr, MAX_FRAMES, why, sizeof(why));
+		bool panic = n > 0 && is_panic_thread(k, fr, n);
+		strbuf_printf(&f->bt, "CPU %d PID %d%s%s%s\n", cpu, pid, comm ? " " : "", comm ? comm : "",
+			      panic ? " (panic)" : "");
+		for (int j = 0; j < n; j++) {
+			uint64_t off;
+			/* a return address after a call that never returns is
+			 * the next function's first byte: name the caller by
+			 * the call instruction (interrupted ips are exact) */
+			bool exact = j == 0 || (fr[j - 1].has_regs && !fr[j - 1].user_regs);
+			const struct az_sym *y = az_syms_find(&k->syms, fr[j].ip - (exact ? 0 : 1), &off, NULL);
+			az_symbolize(k, fr[j].ip, sym, sizeof(sym));
+			strbuf_printf(&f->bt, "  %s%s\n", fr[j].reliable ? "" : "? ", sym);
+			if (fr[j].has_regs && fr[j].user_regs)
+				break;
+			if (!fr[j].reliable)
+				continue;
+			strbuf_printf(&names, "%s\n", y ? az_sym_name(&k->syms, y) : "");
+			if (fr[j].has_regs)
+				strbuf_puts(&names, "|\n");
+		}
+		if (why[0])
+			strbuf_printf(&f->bt, "  (%s)\n", why);
+		/* the panicking CPU: one whose stack holds the panic path, else
+		 * the one the dump names */
+		int rank = panic ? 2 : cpu == panic_cpu ? 1 : 0;
+		if (names.s && (chosen < rank)) {
+			free(best.s);
+			best = names;
+			chosen = rank;
+		} else {
+			free(names.s);
+		}
+	}
+	f->frames = best;
+	free(fr);
+	az_tasks_free(&tasks);
+}
+
+static void read_dump(vmc_dump *d, struct facts *f)
+{
+	const char *s;
+	int64_t n;
+	int level;
+
+	snprintf(f->format, sizeof(f->format), "%s%s",
+		 vmc_format(d) == VMC_FMT_KDUMP ? "kdump" : "elf", vmc_is_flattened(d) ? "-flattened" : "");
+	f->d.format = f->format;
+	s = vmc_vmcoreinfo_get(d, "OSRELEASE");
+	if (!s)
+		s = vmc_kdump_utsname(d, "release");
+	if (s) {
+		snprintf(f->release, sizeof(f->release), "%s", s);
+		f->d.release = f->release;
+	}
+	if ((s = vmc_vmcoreinfo_get(d, "BUILD-ID"))) {
+		snprintf(f->build_id, sizeof(f->build_id), "%s", s);
+		f->d.build_id = f->build_id;
+	}
+	if (!f->d.host && (s = vmc_kdump_utsname(d, "nodename")) && *s) {
+		snprintf(f->host, sizeof(f->host), "%s", s);
+		f->d.host = f->host;
+	}
+	if (f->d.crash_time < 0 &&
+	    (vmc_vmci_crashtime(d, &n) == VMC_OK || vmc_kdump_timestamp(d, &n) == VMC_OK))
+		f->d.crash_time = n;
+	if (vmc_kdump_dump_level(d, &level) == VMC_OK && level >= 0 && level <= 31)
+		f->d.dump_level = level;
+	f->d.incomplete = f->d.incomplete || vmc_incomplete(d);
+	f->d.mem_bytes = (int64_t)(vmc_max_pfn(d) * vmc_page_size(d));
+	const struct vmc_xen *x = vmc_xen(d);
+	if (x) {
+		snprintf(f->xen, sizeof(f->xen), "%" PRIu64 ".%" PRIu64 "%s", x->major, x->minor,
+			 x->extra_version);
+		f->d.xen_version = f->xen;
+	}
+	vmc_dmesg(d, log_cb, f);
+	size_t first = f->nlines > TAIL_LINES ? f->nlines - TAIL_LINES : 0;
+	for (size_t i = first; i < f->nlines; i++)
+		strbuf_printf(&f->tail, "%s\n", f->lines[i % TAIL_LINES]);
+	if (f->panic[0])
+		f->d.panic = f->panic;
+	f->d.dmesg_tail = f->tail.s;
+}
+
+/* the kernel model: symbols, tasks, unwinding, the node name and command
+ * line from memory; what cannot be had is left out, never an error */
+static void read_kernel(struct az_kernel *k, struct facts *f)
+{
+	uint64_t a, v, off = 0;
+
+	if (!k->have_syms)
+		return;
+	/* ORC is wanted but not needed: opened with need 0 so that a dump
+	 * without symbols is still indexed, the tables are loaded here */
+	if (!k->have_orc && az_orc_load(k->d, &k->syms, &k->orc, k->why_orc, sizeof(k->why_orc)) == 0)
+		k->have_orc = true;
+	if (!f->d.host && vmc_vmci_symbol(k->d, "init_uts_ns", &a) == VMC_OK) {
+		char buf[2 * 65];
+		vmc_vmci_offset(k->d, "uts_namespace.name", &off);
+		if (az_read(k, a + off, buf, sizeof(buf)) == 0) {
+			memcpy(f->host, buf + 65, 64);
+			f->host[64] = 0;
+			if (f->host[0])
+				f->d.host = f->host;
+		}
+	}
+	if (az_sym(k, "tainted_mask", &a) == 0 && az_read_u64(k, a, &v) == 0)
+		f->d.taint = (int64_t)(v & INT64_MAX);
+	read_cmdline(k, f);
+	if (f->cmdline[0])
+		f->d.cmdline = f->cmdline;
+	read_backtraces(k, f);
+	f->d.backtrace = f->bt.s;
+	f->d.panic_frames = f->frames.s;
+}
+
+/* meta.json of our agent: the host, times and status it knew */
+static void read_meta(const char *path, struct facts *f)
+{
+	char *json = arc_read_file(path, 1 << 20), *v;
+
+	if (!json)
+		return;
+	if ((v = arc_json_get(json, "hostname")) && *v) {
+		snprintf(f->host, sizeof(f->host), "%s", v);
+		f->d.host = f->host;
+	}
+	free(v);
+	if ((v = arc_json_get(json, "crash_time")) && *v)
+		f->d.crash_time = strtoll(v, NULL, 10);
+	free(v);
+	if ((v = arc_json_get(json, "capture_started_utc")) && *v) {
+		struct tm tm = { 0 };
+		const char *e = strptime(v, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (e && !*e)
+			f->d.capture_time = (int64_t)timegm(&tm);
+	}
+	free(v);
+	if ((v = arc_json_get(json, "status"))) {
+		snprintf(f->status, sizeof(f->status), "%s", v);
+		f->d.status = f->status;
+	}
+	free(v);
+	if ((v = arc_json_get(json, "incomplete")))
+		f->d.incomplete = !strcmp(v, "true");
+	free(v);
+	if ((v = arc_json_get(json, "seconds.capture")))
+		f->d.capture_seconds_ms = (int64_t)(strtod(v, NULL) * 1000);
+	free(v);
+	if ((v = arc_json_get(json, "dump.level")) && *v)
+		f->d.dump_level = strtoll(v, NULL, 10);
+	free(v);
+	free(json);
+}
+
+/* ---- store ------------------------------------------------------------------------------ */
+
+static int place(const char *src, const char *dir, bool move, char *out, size_t size)
+{
+	const char *base = strrchr(src, '/');
+	base = base ? base + 1 : src;
+	int n = snprintf(out, size, "%s/%s", dir, base);
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	if (move ? rename(src, out) : link(src, out))
+		return errno == EEXIST ? 0 : -errno;
+	return 0;
+}
+
+/* STORE/<identity>/ with the dump and what was written beside it */
+static int store_files(const char *store, const char *ident, bool move, struct arc_found *fd,
+		       char *dir, size_t dsize)
+{
+	char p[4096];
+	int rc;
+
+	if (mkdir(store, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	int n = snprintf(dir, dsize, "%s/%s", store, ident);
+	if (n < 0 || (size_t)n >= dsize)
+		return -ENAMETOOLONG;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if ((rc = place(fd->dump, dir, move, p, sizeof(p))) < 0)
+		return rc;
+	snprintf(fd->dump, sizeof(fd->dump), "%s", p);
+	if (fd->dmesg[0] && place(fd->dmesg, dir, move, p, sizeof(p)) == 0)
+		snprintf(fd->dmesg, sizeof(fd->dmesg), "%s", p);
+	if (fd->meta[0] && place(fd->meta, dir, move, p, sizeof(p)) == 0)
+		snprintf(fd->meta, sizeof(fd->meta), "%s", p);
+	return 0;
+}
+
+/* ---- add ---------------------------------------------------------------------------------- */
+
+/* 1 added, 0 already there or not a dump (skip), -1 failed */
+static int add_one(struct arc_db *db, const struct opts *o, const char *path, bool quiet_none,
+		   struct az_json *j)
+{
+	struct arc_found fd;
+	struct facts f;
+	char err[512], ident[128], dir[4096] = "", abspath[PATH_MAX];
+	struct arc_sig sig;
+	int64_t id;
+	int rc, ret = -1;
+
+	if (arc_classify(path, &fd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage archive: %s\n", err);
+		return -1;
+	}
+	if (fd.kind == ARC_KIND_WRITING || fd.kind == ARC_KIND_NONE) {
+		if (!quiet_none)
+			fprintf(stderr, "salvage archive: %s: %s, skipped\n", path,
+				fd.kind == ARC_KIND_WRITING ? "still being written" : "no dump in it");
+		return fd.kind == ARC_KIND_WRITING || quiet_none ? 0 : -1;
+	}
+	if (arc_ident(fd.dump, ident, sizeof(ident), err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage archive: %s\n", err);
+		return -1;
+	}
+	if ((rc = arc_db_find(db, ident, NULL, &id)) != 0) {
+		if (rc < 0) {
+			fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+			return -1;
+		}
+		if (!j && !quiet_none)
+			printf("%" PRId64 " %s (already archived)\n", id, path);
+		return 0;
+	}
+	memset(&f, 0, sizeof(f));
+	f.d.crash_time = f.d.capture_time = f.d.added_time = f.d.capture_seconds_ms = -1;
+	f.d.dump_level = f.d.taint = -1;
+	f.d.source = arc_kind_name(fd.kind);
+	if (fd.meta[0])
+		read_meta(fd.meta, &f);
+	vmc_dump *d = az_open(fd.dump);
+	if (!d)
+		goto out;
+	read_dump(d, &f);
+	struct az_kernel k;
+	memset(&k, 0, sizeof(k));
+	if (az_kernel_open(&k, d, NULL, 0) == 0)
+		read_kernel(&k, &f);
+	/* the dump is read; now move it if asked, before the index names it */
+	if (o->store) {
+		if ((rc = store_files(o->store, ident, o->move, &fd, dir, sizeof(dir))) < 0) {
+			fprintf(stderr, "salvage archive: %s: into %s: %s\n", path, o->store, strerror(-rc));
+			az_kernel_close(&k);
+			goto out;
+		}
+		f.d.stored = true;
+	}
+	struct stat st;
+	if (stat(fd.dump, &st) == 0)
+		f.d.dump_bytes = (int64_t)st.st_size;
+	if (!realpath(fd.dump, abspath))
+		snprintf(abspath, sizeof(abspath), "%s", fd.dump);
+	f.d.path = abspath;
+	if (fd.kind != ARC_KIND_FILE || f.d.stored) {
+		char *slash = strrchr(abspath, '/');
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - abspath) : 0, abspath);
+		f.d.dir = dir;
+	}
+	f.d.ident = ident;
+	arc_sign_text(f.d.panic, f.d.dmesg_tail, f.d.panic_frames, &sig);
+	f.d.sig = sig.text;
+	f.d.sig_id = sig.id;
+	f.d.sig_version = ARC_SIG_VERSION;
+	rc = arc_db_add(db, &f.d, o->labels, o->nlabels, &id);
+	az_kernel_close(&k);
+	if (rc < 0) {
+		fprintf(stderr, "salvage archive: %s: %s\n", path, arc_db_err(db));
+		goto out;
+	}
+	if (j) {
+		az_json_begin_object(j);
+		az_json_ki64(j, "id", id);
+		az_json_kstr(j, "path", abspath);
+		az_json_kbool(j, "added", rc == 1);
+		az_json_kstr(j, "signature", sig.text);
+		az_json_kstr(j, "signature_id", sig.id);
+		az_json_end_object(j);
+	} else {
+		printf("%" PRId64 " %s %s%s\n", id, path, sig.text, rc == 1 ? "" : " (already archived)");
+	}
+	ret = rc;
+out:
+	facts_free(&f);
+	return ret;
+}
+
+static int cmd_add(struct arc_db *db, const struct opts *o)
+{
+	struct az_json j;
+	int failed = 0;
+
+	if (o->npos < 1)
+		return usage_err("add needs a dump or a directory%s", "");
+	if (o->json) {
+		az_json_init(&j, stdout);
+		az_json_begin_array(&j);
+	}
+	for (int i = 0; i < o->npos; i++)
+		if (add_one(db, o, o->pos[i], false, o->json ? &j : NULL) < 0)
+			failed++;
+	if (o->json) {
+		az_json_end_array(&j);
+		az_json_finish(&j);
+	}
+	return failed ? AZ_EXIT_FAIL : AZ_EXIT_OK;
+}
+
+/* ---- listings ------------------------------------------------------------------------------ */
+
+static void utc(char *buf, size_t len, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (t < 0 || !gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, len, "-");
+}
+
+static void json_dump(struct az_json *j, const struct arc_dump *d, bool full)
+{
+	char t[32];
+
+	az_json_begin_object(j);
+	az_json_ki64(j, "id", d->id);
+	az_json_kstr(j, "host", d->host);
+	az_json_kstr(j, "kernel", d->release);
+	az_json_ki64_if(j, "crash_time", d->crash_time >= 0, d->crash_time);
+	utc(t, sizeof(t), d->crash_time);
+	az_json_kstr(j, "crash_time_utc", d->crash_time >= 0 ? t : NULL);
+	az_json_kstr(j, "signature", d->sig);
+	az_json_kstr(j, "signature_id", d->sig_id);
+	az_json_kstr(j, "panic", d->panic);
+	az_json_kstr(j, "path", d->path);
+	az_json_ki64_if(j, "dump_bytes", d->dump_bytes >= 0, d->dump_bytes);
+	az_json_key(j, "labels");
+	az_json_begin_object(j);
+	for (const char *l = d->labels; l && *l;) {
+		const char *nl = strchr(l, '\n'), *eq = strchr(l, '=');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		char key[256], val[1024];
+		if (eq && (size_t)(eq - l) < len) {
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - l), l);
+			snprintf(val, sizeof(val), "%.*s", (int)(len - (size_t)(eq - l) - 1), eq + 1);
+			az_json_kstr(j, key, val);
+		}
+		l = nl ? nl + 1 : l + len;
+	}
+	az_json_end_object(j);
+	if (full) {
+		az_json_kstr(j, "identity", d->ident);
+		az_json_kstr(j, "dir", d->dir);
+		az_json_kbool(j, "stored", d->stored);
+		az_json_kstr(j, "source", d->source);
+		az_json_kstr(j, "format", d->format);
+		az_json_kstr(j, "build_id", d->build_id);
+		az_json_kstr(j, "xen_version", d->xen_version);
+		az_json_ki64_if(j, "capture_time", d->capture_time >= 0, d->capture_time);
+		az_json_ki64(j, "added_time", d->added_time);
+		az_json_ki64_if(j, "capture_ms", d->capture_seconds_ms >= 0, d->capture_seconds_ms);
+		az_json_ki64_if(j, "memory_bytes", d->mem_bytes >= 0, d->mem_bytes);
+		az_json_ki64_if(j, "dump_level", d->dump_level >= 0, d->dump_level);
+		az_json_kbool(j, "incomplete", d->incomplete);
+		az_json_kstr(j, "status", d->status);
+		az_json_ki64_if(j, "taint", d->taint >= 0, d->taint);
+		/* the analyzer does not list modules yet (issue 13) */
+		az_json_kstr(j, "tainted_modules", NULL);
+		az_json_kstr(j, "cmdline", d->cmdline);
+		az_json_ki64(j, "signature_version", d->sig_version);
+		az_json_kstr(j, "backtrace", d->backtrace);
+		az_json_kstr(j, "panic_frames", d->panic_frames);
+		az_json_kstr(j, "dmesg_tail", d->dmesg_tail);
+	}
+	az_json_end_object(j);
+}
+
+struct lister {
+	const struct opts *o;
+	struct az_json j;
+	int64_t n;
+};
+
+static int list_row(void *arg, const struct arc_dump *d)
+{
+	struct lister *l = arg;
+	char t[32], e1[256], e2[256], e3[512];
+
+	l->n++;
+	if (l->o->json) {
+		json_dump(&l->j, d, false);
+		return 0;
+	}
+	utc(t, sizeof(t), d->crash_time >= 0 ? d->crash_time : d->capture_time >= 0 ? d->capture_time
+											   : d->added_time);
+	printf("%-6" PRId64 " %-20s %-16s %-28s %s  %s\n", d->id, t,
+	       az_tesc(e1, sizeof(e1), d->host ? d->host : "-"),
+	       az_tesc(e2, sizeof(e2), d->release ? d->release : "-"), d->sig_id,
+	       az_tesc(e3, sizeof(e3), d->panic ? d->panic : "(no panic message)"));
+	return 0;
+}
+
+static int listing(struct arc_db *db, const struct opts *o, int kind)
+{
+	struct lister l = { .o = o };
+	int rc;
+
+	if (o->json) {
+		az_json_init(&l.j, stdout);
+		az_json_begin_array(&l.j);
+	} else {
+		printf("%-6s %-20s %-16s %-28s %-16s  %s\n", "ID", "TIME", "HOST", "KERNEL", "SIGNATURE",
+		       "PANIC");
+	}
+	/* the newest 1000 unless told: a listing of a fleet's archive stays a
+	 * screenful of work, not the whole table */
+	int64_t limit = o->limit < 0 ? 1000 : o->limit;
+	if (kind == 0) {
+		struct arc_filter f = { o->host, o->kernel, o->sig, o->label, o->since, o->until, limit };
+		rc = arc_db_list(db, &f, list_row, &l);
+	} else {
+		rc = arc_db_search(db, o->pos[0], limit, list_row, &l);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+		return AZ_EXIT_FAIL;
+	}
+	if (o->json) {
+		az_json_end_array(&l.j);
+		az_json_finish(&l.j);
+	}
+	return kind == 1 && l.n == 0 ? AZ_EXIT_FAIL : AZ_EXIT_OK;
+}
+
+static void show_line(const char *label, const char *s, char *esc, size_t size)
+{
+	printf("%-14s%s\n", label, s ? az_tesc(esc, size, s) : "-");
+}
+
+static int show_row(void *arg, const struct arc_dump *d)
+{
+	struct lister *l = arg;
+	char t[32], esc[1024];
+
+	l->n++;
+	if (l->o->json) {
+		json_dump(&l->j, d, true);
+		return 0;
+	}
+#define P(label, s) show_line(label, s, esc, sizeof(esc))
+	printf("%-14s%" PRId64 "\n", "id:", d->id);
+	P("path:", d->path);
+	P("source:", d->source);
+	P("format:", d->format);
+	P("host:", d->host);
+	P("kernel:", d->release);
+	P("build id:", d->build_id);
+	P("xen:", d->xen_version);
+	utc(t, sizeof(t), d->crash_time);
+	P("crash time:", t);
+	utc(t, sizeof(t), d->capture_time);
+	P("captured:", t);
+	utc(t, sizeof(t), d->added_time);
+	P("added:", t);
+	if (d->capture_seconds_ms >= 0)
+		printf("%-14s%.3f s\n", "capture took:", (double)d->capture_seconds_ms / 1000);
+	printf("%-14s%" PRId64 " bytes (memory %" PRId64 ")\n", "size:", d->dump_bytes, d->mem_bytes);
+	if (d->dump_level >= 0)
+		printf("%-14s%" PRId64 "\n", "dump level:", d->dump_level);
+	printf("%-14s%s%s%s\n", "complete:", d->incomplete ? "no" : "yes", d->status ? ", status " : "",
+	       d->status ? d->status : "");
+	if (d->taint >= 0)
+		printf("%-14s0x%" PRIx64 "\n", "taint:", (uint64_t)d->taint);
+	printf("%-14s(unknown: the analyzer does not list modules yet)\n", "modules:");
+	P("cmdline:", d->cmdline);
+	P("identity:", d->ident);
+	P("signature:", d->sig);
+	P("sig id:", d->sig_id);
+	P("panic:", d->panic);
+	if (d->labels) {
+		printf("labels:\n");
+		az_tput(stdout, d->labels, strlen(d->labels), true);
+		printf("\n");
+	}
+	printf("backtraces:\n");
+	if (d->backtrace)
+		az_tput(stdout, d->backtrace, strlen(d->backtrace), true);
+	else
+		printf("  (none: no symbols or no CPU registers in the dump)\n");
+	printf("log tail:\n");
+	if (d->dmesg_tail)
+		az_tput(stdout, d->dmesg_tail, strlen(d->dmesg_tail), true);
+#undef P
+	return 0;
+}
+
+static bool parse_id(const char *s, int64_t *id)
+{
+	return parse_num(s, id) && *id > 0;
+}
+
+static int cmd_show(struct arc_db *db, const struct opts *o)
+{
+	struct lister l = { .o = o };
+	int64_t id;
+
+	if (o->npos != 1 || !parse_id(o->pos[0], &id))
+		return usage_err("show needs one dump ID%s", "");
+	if (o->json)
+		az_json_init(&l.j, stdout);
+	if (arc_db_get(db, id, show_row, &l) < 0) {
+		fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+		return AZ_EXIT_FAIL;
+	}
+	if (!l.n) {
+		fprintf(stderr, "salvage archive: no dump %" PRId64 "\n", id);
+		return AZ_EXIT_FAIL;
+	}
+	if (o->json)
+		az_json_finish(&l.j);
+	return AZ_EXIT_OK;
+}
+
+static int group_row(void *arg, const struct arc_group *g)
+{
+	struct lister *l = arg;
+	char a[32], b[32], esc[512];
+
+	utc(a, sizeof(a), g->first);
+	utc(b, sizeof(b), g->last);
+	if (l->o->json) {
+		az_json_begin_object(&l->j);
+		az_json_kstr(&l->j, "signature_id", g->sig_id);
+		az_json_kstr(&l->j, "signature", g->sig);
+		az_json_ki64(&l->j, "count", g->count);
+		az_json_ki64(&l->j, "first", g->first);
+		az_json_ki64(&l->j, "last", g->last);
+		az_json_ki64(&l->j, "last_id", g->last_id);
+		az_json_kstr(&l->j, "hosts", g->hosts);
+		az_json_kstr(&l->j, "kernels", g->kernels);
+		az_json_end_object(&l->j);
+		return 0;
+	}
+	printf("%-16s %6" PRId64 "  %s  %s  %s\n", g->sig_id, g->count, a, b,
+	       az_tesc(esc, sizeof(esc), g->sig));
+	printf("%-16s hosts: %s\n", "", az_tesc(esc, sizeof(esc), g->hosts ? g->hosts : "-"));
+	printf("%-16s kernels: %s\n", "", az_tesc(esc, sizeof(esc), g->kernels ? g->kernels : "-"));
+	return 0;
+}
+
+static int cmd_groups(struct arc_db *db, const struct opts *o)
+{
+	struct lister l = { .o = o };
+
+	if (o->json) {
+		az_json_init(&l.j, stdout);
+		az_json_begin_array(&l.j);
+	} else {
+		printf("%-16s %6s  %-20s  %-20s  %s\n", "SIGNATURE", "COUNT", "FIRST", "LAST", "CRASH");
+	}
+	if (arc_db_groups(db, group_row, &l) < 0) {
+		fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+		return AZ_EXIT_FAIL;
+	}
+	if (o->json) {
+		az_json_end_array(&l.j);
+		az_json_finish(&l.j);
+	}
+	return AZ_EXIT_OK;
+}
+
+/* ---- rm, gc --------------------------------------------------------------------------------- */
+
+struct victim {
+	int64_t id, t, bytes;
+	char *path, *dir;
+	bool stored;
+};
+
+static int collect_row(void *arg, const struct arc_dump *d)
+{
+	struct { struct victim *v; size_t n, cap; } *c = arg;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		struct victim *v = realloc(c->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		c->v = v;
+		c->cap = cap;
+	}
+	struct victim *x = &c->v[c->n++];
+	x->id = d->id;
+	x->t = d->crash_time >= 0 ? d->crash_time : d->capture_time >= 0 ? d->capture_time : d->added_time;
+	x->bytes = d->dump_bytes > 0 ? d->dump_bytes : 0;
+	x->path = strdup(d->path ? d->path : "");
+	x->dir = d->dir ? strdup(d->dir) : NULL;
+	x->stored = d->stored;
+	return 0;
+}
+
+/* the files of a dump: the dump itself; in a directory of its own (the
+ * store's, an agent's, kdump-tools') every regular file, then the
+ * directory.  Returns -errno of the first failure. */
+static int delete_files(const struct victim *v)
+{
+	int rc = 0;
+
+	if (!v->dir) {
+		if (unlink(v->path) < 0 && errno != ENOENT)
+			rc = -errno;
+		return rc;
+	}
+	DIR *dp = opendir(v->dir);
+	if (!dp)
+		return errno == ENOENT ? 0 : -errno;
+	struct dirent *e;
+	char p[4096];
+	while ((e = readdir(dp))) {
+		struct stat st;
+		if (snprintf(p, sizeof(p), "%s/%s", v->dir, e->d_name) >= (int)sizeof(p))
+			continue;
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && unlink(p) < 0 && !rc)
+			rc = -errno;
+	}
+	closedir(dp);
+	if (rmdir(v->dir) < 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+/* a dump whose directory is being written again (an agent writing into
+ * the directory, makedumpfile's -incomplete file) is left alone */
+static bool being_written(const struct victim *v)
+{
+	char err[256];
+	return v->dir && arc_dir_writing(v->dir, err, sizeof(err)) == 1;
+}
+
+static int remove_one(struct arc_db *db, const struct opts *o, const struct victim *v,
+		      struct az_json *j)
+{
+	int rc = 0;
+
+	if (being_written(v)) {
+		fprintf(stderr, "salvage archive: %" PRId64 ": %s is being written, kept\n", v->id, v->dir);
+		return 0;
+	}
+	if (!o->dry_run) {
+		if ((v->stored || o->delete_files) && (rc = delete_files(v)) < 0)
+			fprintf(stderr, "salvage archive: %" PRId64 ": %s: %s\n", v->id,
+				v->dir ? v->dir : v->path, strerror(-rc));
+		if (rc == 0 && arc_db_rm(db, v->id) < 0) {
+			fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+			rc = -1;
+		}
+	}
+	if (rc < 0)
+		return -1;
+	if (j) {
+		az_json_begin_object(j);
+		az_json_ki64(j, "id", v->id);
+		az_json_kstr(j, "path", v->path);
+		az_json_kbool(j, "files_deleted", !o->dry_run && (v->stored || o->delete_files));
+		az_json_end_object(j);
+	} else {
+		printf("%s%" PRId64 " %s\n", o->dry_run ? "would remove " : "removed ", v->id, v->path);
+	}
+	return 1;
+}
+
+static int rm_gc(struct arc_db *db, const struct opts *o, bool gc)
+{
+	struct { struct victim *v; size_t n, cap; } c = { 0 };
+	struct az_json j;
+	int failed = 0;
+
+	if (gc && o->npos)
+		return usage_err("gc takes no arguments%s", "");
+	if (!gc && !o->npos)
+		return usage_err("rm needs dump IDs%s", "");
+	if (!gc) {
+		for (int i = 0; i < o->npos; i++) {
+			int64_t id;
+			if (!parse_id(o->pos[i], &id))
+				return usage_err("not a dump ID: '%s'", o->pos[i]);
+			size_t before = c.n;
+			if (arc_db_get(db, id, collect_row, &c) < 0) {
+				fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+				return AZ_EXIT_FAIL;
+			}
+			if (c.n == before) {
+				fprintf(stderr, "salvage archive: no dump %" PRId64 "\n", id);
+				failed++;
+			}
+		}
+	} else {
+		struct arc_filter f = { NULL, NULL, NULL, NULL, -1, -1, 0 };
+		if (o->keep < 0 && o->max_age < 0 && o->max_size < 0)
+			return usage_err("gc needs --keep, --max-age or --max-size%s", "");
+		if (arc_db_list(db, &f, collect_row, &c) < 0) {
+			fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+			return AZ_EXIT_FAIL;
+		}
+	}
+	if (o->json) {
+		az_json_init(&j, stdout);
+		az_json_begin_array(&j);
+	}
+	/* newest first: the policy keeps a prefix, by count, age and size */
+	int64_t now = (int64_t)time(NULL), total = 0;
+	for (size_t i = 0; i < c.n; i++) {
+		struct victim *v = &c.v[i];
+		total += v->bytes;
+		bool go = !gc || (o->keep >= 0 && (int64_t)i >= o->keep) ||
+			  (o->max_age >= 0 && v->t < now - o->max_age) ||
+			  (o->max_size >= 0 && total > o->max_size);
+		if (go && remove_one(db, o, v, o->json ? &j : NULL) < 0)
+			failed++;
+		free(v->path);
+		free(v->dir);
+	}
+	free(c.v);
+	if (o->json) {
+		az_json_end_array(&j);
+		az_json_finish(&j);
+	}
+	return failed ? AZ_EXIT_FAIL : AZ_EXIT_OK;
+}
+
+/* ---- watch ---------------------------------------------------------------------------------- */
+
+static int watch_pass(struct arc_db *db, const struct opts *o, const char *dir, struct az_json *j)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	char p[4096];
+	int failed = 0;
+
+	if (!dp) {
+		fprintf(stderr, "salvage archive: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(dp))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p))
+			continue;
+		/* a file that is no dump is not an error here: the directory
+		 * also holds logs and whatever else was put there */
+		struct arc_found f;
+		char err[256];
+		if (arc_classify(p, &f, err, sizeof(err)) < 0 || f.kind == ARC_KIND_NONE)
+			continue;
+		if (f.kind == ARC_KIND_FILE) {
+			vmc_dump *d = vmc_dump_create();
+			bool ok = d && vmc_open_path(d, p) == 0;
+			vmc_dump_destroy(d);
+			if (!ok)
+				continue;
+		}
+		if (add_one(db, o, p, true, j) < 0)
+			failed++;
+	}
+	closedir(dp);
+	fflush(stdout);
+	return failed ? -1 : 0;
+}
+
+static int cmd_watch(struct arc_db *db, const struct opts *o)
+{
+	int64_t rounds = o->once ? 1 : o->rounds > 0 ? o->rounds : -1;
+	int64_t interval = o->interval > 0 ? o->interval : 10;
+	int failed = 0;
+	struct az_json j;
+
+	if (o->npos != 1)
+		return usage_err("watch needs one directory%s", "");
+	/* --json: one array of what was added, closed when the rounds end */
+	if (o->json) {
+		az_json_init(&j, stdout);
+		az_json_begin_array(&j);
+	}
+	for (int64_t r = 0; rounds < 0 || r < rounds; r++) {
+		if (r)
+			sleep((unsigned)interval);
+		if (watch_pass(db, o, o->pos[0], o->json ? &j : NULL) < 0)
+			failed = 1;
+	}
+	if (o->json) {
+		az_json_end_array(&j);
+		az_json_finish(&j);
+	}
+	return failed ? AZ_EXIT_FAIL : AZ_EXIT_OK;
+}
+
+static int cmd_resign(struct arc_db *db, const struct opts *o)
+{
+	int64_t total, changed;
+
+	if (arc_db_resign(db, &total, &changed) < 0) {
+		fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+		return AZ_EXIT_FAIL;
+	}
+	if (o->json) {
+		struct az_json j;
+		az_json_init(&j, stdout);
+		az_json_begin_object(&j);
+		az_json_ki64(&j, "dumps", total);
+		az_json_ki64(&j, "changed", changed);
+		az_json_ki64(&j, "signature_version", ARC_SIG_VERSION);
+		az_json_end_object(&j);
+		az_json_finish(&j);
+	} else {
+		printf("re-signed %" PRId64 " dumps (v%d): %" PRId64 " changed\n", total,
+		       ARC_SIG_VERSION, changed);
+	}
+	return AZ_EXIT_OK;
+}
+
+static int cmd_report(struct arc_db *db, const struct opts *o)
+{
+	char err[512];
+
+	if (!o->out || o->npos)
+		return usage_err("report needs --out DIR and no arguments%s", "");
+	if (az_archive_report(db, o->out, o->limit < 0 ? 1000 : o->limit, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage archive: report: %s\n", err);
+		return AZ_EXIT_FAIL;
+	}
+	printf("%s/index.html\n", o->out);
+	return AZ_EXIT_OK;
+}
+
+int az_cmd_archive(int argc, char **argv)
+{
+	struct opts o;
+	struct arc_db *db;
+	char err[512];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.since = o.until = o.keep = o.max_age = o.max_size = o.limit = -1;
+	if (argc < 2) {
+		fputs(archive_usage, stderr);
+		return AZ_EXIT_USAGE;
+	}
+	const char *cmd = NULL;
+	/* the command is the first argument that is not an option (or the
+	 * value of --db) */
+	rc = parse(argc - 1, argv + 1, &o);   /* 1: --help printed; else a usage error */
+	if (rc)
+		return rc == 1 ? AZ_EXIT_OK : AZ_EXIT_USAGE;
+	if (!o.npos) {
+		fputs(archive_usage, stderr);
+		return AZ_EXIT_USAGE;
+	}
+	cmd = o.pos[0];
+	memmove(o.pos, o.pos + 1, (size_t)(o.npos - 1) * sizeof(o.pos[0]));
+	o.npos--;
+	static const char *const known[] = { "add", "list", "show", "search", "groups", "rm", "gc",
+					     "watch", "resign", "report" };
+	size_t c;
+	for (c = 0; c < sizeof(known) / sizeof(known[0]); c++)
+		if (!strcmp(cmd, known[c]))
+			break;
+	if (c == sizeof(known) / sizeof(known[0]))
+		return usage_err("unknown command '%s'", cmd);
+	/* add and watch attach labels; the listings filter on one */
+	if (strcmp(cmd, "add") && strcmp(cmd, "watch"))
+		o.label = o.nlabels ? o.labels[0] : NULL;
+	if (!strcmp(cmd, "search") && o.npos != 1)
+		return usage_err("search needs one TEXT%s", "");
+	if (!o.db) {
+		o.db = DEFAULT_DB;
+		/* the default's folder may not exist on a fresh machine */
+		if (mkdir("/var/lib/salvage", 0755) < 0 && errno != EEXIST)
+			fprintf(stderr, "salvage archive: /var/lib/salvage: %s\n", strerror(errno));
+	}
+	if (arc_db_open(o.db, &db, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage archive: %s\n", err);
+		return AZ_EXIT_FAIL;
+	}
+	if (!strcmp(cmd, "add")) rc = cmd_add(db, &o);
+	else if (!strcmp(cmd, "list")) rc = o.npos ? usage_err("list takes no arguments%s", "") : listing(db, &o, 0);
+	else if (!strcmp(cmd, "search")) rc = listing(db, &o, 1);
+	else if (!strcmp(cmd, "show")) rc = cmd_show(db, &o);
+	else if (!strcmp(cmd, "groups")) rc = cmd_groups(db, &o);
+	else if (!strcmp(cmd, "rm")) rc = rm_gc(db, &o, false);
+	else if (!strcmp(cmd, "gc")) rc = rm_gc(db, &o, true);
+	else if (!strcmp(cmd, "watch")) rc = cmd_watch(db, &o);
+	else if (!strcmp(cmd, "report")) rc = cmd_report(db, &o);
+	else rc = cmd_resign(db, &o);
+	arc_db_close(db);
+	return fflush(stdout) == 0 ? rc : AZ_EXIT_FAIL;
+}
