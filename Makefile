@@ -44,6 +44,7 @@ VMCORE_SRC := $(wildcard vmcore/*.c)
 CONFIG_SRC := $(wildcard config/*.c)
 KMOD_SRC := $(wildcard kmod/*.c)
 INITRAMFS_SRC := $(wildcard initramfs/*.c)
+NET_SRC := $(wildcard net/*.c)
 ANALYZE_SRC := $(wildcard analyze/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
 
@@ -76,19 +77,24 @@ $(BUILD)/libinitramfs.a: $(call obj,$(INITRAMFS_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
+# the network transport: keys, handshake, records (both programs; libsodium)
+$(BUILD)/libsvnet.a: $(call obj,$(NET_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
 LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
-		$(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf
+		$(BUILD)/libsvconfig.a $(BUILD)/libsvnet.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsodium
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
 $(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvconfig.a \
-		$(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lstdc++ -lm
+		$(BUILD)/libsvnet.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lsodium -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)

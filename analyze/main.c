@@ -17,6 +17,8 @@ static const struct {
 	{ "sym", az_cmd_sym, "kernel symbols from the dump's kallsyms (or --vmlinux): list, look up" },
 	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
+	{ "keygen", az_cmd_keygen, "a key pair for an agent or a receiver of dumps over the network" },
+	{ "receive", az_cmd_receive, "receive dumps from agents over the network (authenticated, encrypted)" },
 	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m" },
 };
 

@@ -29,6 +29,8 @@ int az_cmd_sym(int argc, char **argv);      /* sym.c */
 int az_cmd_mkinitramfs(int argc, char **argv);   /* mkinitramfs front-end */
 int az_cmd_arm(int argc, char **argv);           /* arm front-end */
 int az_cmd_xen(int argc, char **argv);           /* xen.c */
+int az_cmd_keygen(int argc, char **argv);        /* keygen.c */
+int az_cmd_receive(int argc, char **argv);       /* receive.c */
 
 /* ---- argument parsing (args.c) --------------------------------------------- */
 /* Options a command accepts besides --json and --help. */

@@ -17,6 +17,7 @@ vmcore     library
 config     library
 kmod       library
 initramfs  library
+net        library
 xen-notes  leaf
 common     leaf
 tests      test
