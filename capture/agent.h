@@ -22,4 +22,24 @@
  * UUID and label of a device or image, then exit), --help. */
 int cap_agent_main(int argc, char **argv);
 
+#include <stddef.h>
+#include <stdint.h>
+
+/* Send a dump to `salvage receive` (capture/agent-net.c).  src: meta.json,
+ * dmesg.txt, the dump, each a file (path) or bytes in memory (mem, len), or
+ * neither (empty).  Retries a cut connection with back-off, resuming at the
+ * receiver's durable offset, at most attempts times (0: 10) and deadline
+ * seconds (0: 600).  Logs each reconnection through cap_log.  Returns 0 or a
+ * negative errno with the reason in err. */
+struct cap_net_send {
+	const char *target;             /* HOST:PORT */
+	const char *key;                /* the agent's private key file */
+	const char *receiver_key;       /* the receiver's .pub file */
+	struct { const char *path; const char *mem; uint64_t len; } src[3];
+	uint64_t crash_time;            /* seconds since the epoch (names the directory) */
+	int attempts;
+	double deadline;
+};
+int cap_net_send(const struct cap_net_send *o, char *err, size_t errlen);
+
 #endif
