@@ -146,6 +146,7 @@ test-interop: all
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
+	@bash tests/net-test.sh $(BUILD)
 
 # real kernels crashed under QEMU, captured by our agent (tests/vm/README.md)
 test-vm: all
