@@ -293,7 +293,8 @@ int cap_net_send(const struct cap_net_send *o, char *err, size_t errlen)
 	randombytes_buf(s->id, sizeof(s->id));
 	crypto_generichash_init(&s->hash, NULL, 0, 32);
 	int attempts = o->attempts > 0 ? o->attempts : 10;
-	double deadline = o->deadline > 0 ? o->deadline : 600;
+	double deadline = o->deadline > 0 ? o->deadline : 600, t_progress = t0;
+	uint64_t best = 0;
 	for (int a = 1;; a++) {
 		bool fatal = false;
 		uint64_t reached = 0;
@@ -314,7 +315,12 @@ int cap_net_send(const struct cap_net_send *o, char *err, size_t errlen)
 			rc = fd;
 			fatal = fd == -EINVAL;
 		}
-		if (fatal || a >= attempts || now() - t0 >= deadline) {
+		if (reached > best) {
+			/* the deadline counts time without progress */
+			best = reached;
+			t_progress = now();
+		}
+		if (fatal || a >= attempts || now() - t_progress >= deadline) {
 			snprintf(err, errlen, "%s: %s (attempt %d of %d)", o->target, s->err, a,
 				 attempts);
 			goto out;
@@ -322,8 +328,8 @@ int cap_net_send(const struct cap_net_send *o, char *err, size_t errlen)
 		double wait = 0.2 * (double)(1u << (a < 5 ? a - 1 : 4));
 		if (wait > 5)
 			wait = 5;
-		if (now() - t0 + wait > deadline)
-			wait = deadline - (now() - t0);
+		if (now() - t_progress + wait > deadline)
+			wait = deadline - (now() - t_progress);
 		cap_log("net: %s; reconnecting in %.1f s (attempt %d of %d)", s->err, wait, a + 1,
 			attempts);
 		struct timespec ts = { .tv_sec = (time_t)wait,

@@ -28,8 +28,8 @@ int cap_agent_main(int argc, char **argv);
 /* Send a dump to `salvage receive` (capture/agent-net.c).  src: meta.json,
  * dmesg.txt, the dump, each a file (path) or bytes in memory (mem, len), or
  * neither (empty).  Retries a cut connection with back-off, resuming at the
- * receiver's durable offset, at most attempts times (0: 10) and deadline
- * seconds (0: 600).  Logs each reconnection through cap_log.  Returns 0 or a
+ * receiver's durable offset, at most attempts times (0: 10) and until
+ * deadline seconds (0: 600) pass without a byte of progress.  Logs each reconnection through cap_log.  Returns 0 or a
  * negative errno with the reason in err. */
 struct cap_net_send {
 	const char *target;             /* HOST:PORT */

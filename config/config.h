@@ -76,7 +76,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 	X(minfree,        SIZE, "0",            0, 1024 * CFG_T, NULL, "delete the oldest dumps until DIR's file system has this much free") \
 	X(timeout,        SECS, "3600",         CFG_TIMEOUT_MIN, CFG_TIMEOUT_MAX, NULL, "watchdog: the whole run is bounded by this many seconds") \
 	X(wait,           SECS, "60",           0, 3600, NULL, "seconds to wait for the target device") \
-	X(net,            STR,  "dhcp",         0, 127, NULL, "net: targets: dhcp or static:ADDR/PREFIX[:GATEWAY] (IPv4)") \
+	X(net,            STR,  "dhcp",         0, 127, NULL, "net: targets: dhcp, static:ADDR/PREFIX[:GATEWAY] (IPv4), or none (already up: the kernel's ip=)") \
 	X(iface,          STR,  "",             0, 63, NULL, "net: targets: the interface's name or MAC (empty: the first with carrier)") \
 	X(net_key,        STR,  "/etc/salvage/agent.key", 0, 255, NULL, "net: targets: the agent's private key (salvage keygen)") \
 	X(receiver_key,   STR,  "/etc/salvage/receiver.pub", 0, 255, NULL, "net: targets: the receiver's public key") \
