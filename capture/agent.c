@@ -809,7 +809,7 @@ static enum cap_status stage_net(vmc_dump *src, const char *addr)
 	}
 	memset(&run.target, 0, sizeof(run.target));
 	run.target.is_dir = true;
-	snprintf(run.target.dir, sizeof(run.target.dir), "/run/salvage-net");
+	snprintf(run.target.dir, sizeof(run.target.dir), "%s", run.cfg.net_stage);
 	mkdir(run.target.dir, 0700);
 	if (!run.cfg.fail_after)
 		run.cfg.fail_after = mem_available() / 2;

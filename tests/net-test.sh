@@ -188,5 +188,37 @@ kill -0 "$RXPID" 2>/dev/null || t_fail "served meanwhile" "the receiver died"
 [ "$(incoming)" = 0 ] || t_fail "served meanwhile" "parts left in .incoming: $(ls "$W/store/.incoming")"
 t_case_end
 
+# ---- the crash-kernel agent's net: targets (net=none: this host's network) ----
+agent() { # tag target...
+	local tag=$1
+	shift
+	t_run "$tag" "$CAP" --init --set vmcore="$W/src.core" --set net=none --set net_wait=5 \
+		--set net_stage="$W/stage" --set net_key="$W/agent" --set receiver_key="$W/rx.pub" \
+		--set action=exit --set failure_action=exit --set hostname=h1 --set progress=0 "$@"
+}
+t_case "agent: net target equals a local capture"
+agent agent-net --set target="net:127.0.0.1:$PORT"
+line=$(grep -o "stored as web1-[0-9-]*" "$T_OUT/agent-net.err" | tail -1)
+d=$W/store/${line#stored as }
+if [ "$rc" != 0 ] || [ -z "$line" ] || [ ! -f "$d/vmcore" ]; then
+	t_fail "agent net" "exit $rc: $(tail -2 "$T_OUT/agent-net.err")"
+else
+	cmp -s "$W/local.kd" "$d/vmcore" || t_fail "agent net" "the agent's dump differs from salvage-capture's"
+	grep -q '"status": "ok"' "$d/meta.json" || t_fail "agent net" "meta.json: $(head -c 300 "$d/meta.json")"
+	[ -z "$(ls -A "$W/stage")" ] || t_fail "agent net" "the staged copy was not removed"
+fi
+t_case_end
+t_case "agent: fallback to the next target"
+mkdir -p "$W/fallback"
+agent agent-fb --set target="net:127.0.0.1:1,dir:$W/fallback"
+if [ "$rc" != 0 ]; then
+	t_fail "agent fallback" "exit $rc: $(tail -2 "$T_OUT/agent-fb.err")"
+else
+	grep -q 'target: trying the next one, dir:' "$T_OUT/agent-fb.err" || t_fail "agent fallback" "no fallback line"
+	f=$(find "$W/fallback" -name vmcore | head -1)
+	[ -n "$f" ] && cmp -s "$W/local.kd" "$f" || t_fail "agent fallback" "no identical vmcore in the fallback directory"
+fi
+t_case_end
+
 [ -n "${T_VERBOSE:-}" ] && cat "$W/rx.log"
 t_summary
