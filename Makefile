@@ -155,6 +155,7 @@ test-vm: all
 	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
+	@bash tests/vm/e2e-net.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
 
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
