@@ -162,6 +162,7 @@ test-vm: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/net-bench.py --build $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end

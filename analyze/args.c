@@ -119,6 +119,10 @@ vmc_dump *az_open(const char *path)
 		return NULL;
 	}
 	if (vmc_open_path(d, path) < 0) {
+		if (az_say_sealed(path)) {
+			vmc_dump_destroy(d);
+			return NULL;
+		}
 		/* the library's message may already start with the path
 		 * (an open(2) failure): say it once */
 		const char *m = vmc_errmsg(d);

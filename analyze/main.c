@@ -19,6 +19,7 @@ static const struct {
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
 	{ "keygen", az_cmd_keygen, "a key pair for an agent or a receiver of dumps over the network" },
 	{ "receive", az_cmd_receive, "receive dumps from agents over the network (authenticated, encrypted)" },
+	{ "unseal", az_cmd_unseal, "decrypt a sealed dump or log (salvage-capture --seal-to) with its key" },
 	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m" },
 };
 

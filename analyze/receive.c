@@ -10,7 +10,9 @@
  * whole stream's hash matches, the parts are fsynced, renamed (meta.json
  * last) and the directory renamed to DIR/LABEL-CRASHTIME, both names chosen
  * here: the label from the authorized-keys line, the time from the agent's
- * number.
+ * number.  A Poly1305 MAC under the transfer's key (sent in the open
+ * message) covers what was written: it runs over the bytes as they are
+ * stored, and over the stored prefix again when a transfer resumes.
  */
 #include "salvage.h"
 #include "../net/net.h"
@@ -134,6 +136,7 @@ struct xfer {
 	uint64_t crash_time;
 	uint8_t open_msg[NET_OPEN_BYTES];
 	int slot;                       /* in active_ids, -1 none */
+	crypto_onetimeauth_state mac;   /* of the stream up to the current offset */
 };
 
 static void xfer_close(struct xfer *x)
@@ -317,25 +320,24 @@ static int xfer_sync(struct xfer *x)
 	return 0;
 }
 
-/* BLAKE2b-256 of the stored stream, read back. */
-static int xfer_hash(struct xfer *x, uint8_t out[32], uint8_t *buf, size_t cap)
+/* Start the stream's MAC with the stored prefix [0, upto): read back once,
+ * when a transfer resumes; new bytes are hashed as they arrive. */
+static int xfer_hash_prefix(struct xfer *x, uint64_t upto, uint8_t *buf, size_t cap)
 {
-	crypto_generichash_state st;
-
-	crypto_generichash_init(&st, NULL, 0, 32);
-	for (int i = 0; i < NET_FILES; i++) {
-		for (uint64_t off = 0; off < x->size[i];) {
-			size_t want = x->size[i] - off < cap ? (size_t)(x->size[i] - off) : cap;
+	crypto_onetimeauth_init(&x->mac, x->open_msg + NET_OPEN_BYTES - NET_MAC_KEY_BYTES);
+	for (int i = 0; i < NET_FILES && upto > x->start[i]; i++) {
+		uint64_t end = upto - x->start[i] < x->size[i] ? upto - x->start[i] : x->size[i];
+		for (uint64_t off = 0; off < end;) {
+			size_t want = end - off < cap ? (size_t)(end - off) : cap;
 			ssize_t r = pread(x->fd[i], buf, want, (off_t)off);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
 				return r < 0 ? -errno : -EIO;
-			crypto_generichash_update(&st, buf, (size_t)r);
+			crypto_onetimeauth_update(&x->mac, buf, (size_t)r);
 			off += (uint64_t)r;
 		}
 	}
-	crypto_generichash_final(&st, out, 32);
 	return 0;
 }
 
@@ -386,7 +388,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	char err[NET_ERR_MAX], why[512], fp[17];
 	struct xfer x = { .dfd = -1, .fd = { -1, -1, -1 }, .slot = -1 };
 	size_t who, n;
-	uint8_t type, digest[32], reply[8];
+	uint8_t type, digest[NET_MAC_BYTES], reply[8];
 	uint64_t off, acked, limit, total = 0;
 	struct timespec t0, t1;
 	int rc;
@@ -448,6 +450,12 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		xfer_close(&x);
 		return;
 	}
+	if ((rc = xfer_hash_prefix(&x, off, buf, NET_REC_MAX)) < 0) {
+		snprintf(why, sizeof(why), "reading the stored parts: %s", strerror(-rc));
+		refuse(c, s, why);
+		xfer_close(&x);
+		return;
+	}
 	if (off)
 		rlog(s, "resuming transfer at offset %" PRIu64 " of %" PRIu64, off, total);
 	else
@@ -488,6 +496,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 				xfer_close(&x);
 				return;
 			}
+			crypto_onetimeauth_update(&x.mac, buf + 8, n - 8);
 			off += n - 8;
 			if (off - acked >= ACK_EVERY) {
 				if ((rc = xfer_sync(&x)) < 0) {
@@ -507,21 +516,21 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 			}
 			continue;
 		}
-		if (type != NET_MSG_END || n != 32 || off != total) {
+		if (type != NET_MSG_END || n != NET_MAC_BYTES || off != total) {
 			refuse(c, s, "unexpected message or early end");
 			xfer_discard(&x);
 			return;
 		}
-		memcpy(digest, buf, 32);
-		if ((rc = xfer_sync(&x)) < 0 || (rc = xfer_hash(&x, buf + 32, buf + 64,
-								NET_REC_MAX - 64)) < 0) {
+		memcpy(digest, buf, NET_MAC_BYTES);
+		crypto_onetimeauth_final(&x.mac, buf + 32);
+		if ((rc = xfer_sync(&x)) < 0) {
 			snprintf(why, sizeof(why), "storing: %s", strerror(-rc));
 			refuse(c, s, why);
 			xfer_close(&x);
 			return;
 		}
-		if (sodium_memcmp(digest, buf + 32, 32)) {
-			refuse(c, s, "the stored stream's hash differs from the agent's; discarded");
+		if (sodium_memcmp(digest, buf + 32, NET_MAC_BYTES)) {
+			refuse(c, s, "the stored stream's MAC differs from the agent's; discarded");
 			xfer_discard(&x);
 			return;
 		}

@@ -31,6 +31,10 @@ int az_cmd_arm(int argc, char **argv);           /* arm front-end */
 int az_cmd_xen(int argc, char **argv);           /* xen.c */
 int az_cmd_keygen(int argc, char **argv);        /* keygen.c */
 int az_cmd_receive(int argc, char **argv);       /* receive.c */
+int az_cmd_unseal(int argc, char **argv);        /* unseal.c */
+/* When path is a sealed file, print "salvage: PATH: sealed ..." and return
+ * true (unseal.c). */
+bool az_say_sealed(const char *path);
 
 /* ---- argument parsing (args.c) --------------------------------------------- */
 /* Options a command accepts besides --json and --help. */

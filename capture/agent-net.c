@@ -4,8 +4,9 @@
  * size in the open message; the receiver answers with the offset it holds
  * durably and the agent sends from there.  A cut connection is retried with
  * back-off, bounded in attempts and time, and resumes at the receiver's
- * offset: nothing is sent twice into the stored files.  The whole stream's
- * BLAKE2b-256 closes the transfer; the receiver compares it with what it
+ * offset: nothing is sent twice into the stored files.  A Poly1305 MAC of
+ * the whole stream (under a key made for this transfer, sent in the open
+ * message) closes the transfer; the receiver compares it with what it
  * stored before it keeps anything.
  *
  * The dump is a finished file (salvage-capture writes it first, or it
@@ -40,7 +41,8 @@ struct sender {
 	int fd[NET_FILES];
 	uint64_t size[NET_FILES], start[NET_FILES], total;
 	uint8_t id[NET_ID_BYTES];
-	crypto_generichash_state hash;
+	uint8_t mac_key[NET_MAC_KEY_BYTES];   /* the transfer's Poly1305 key */
+	crypto_onetimeauth_state hash;
 	uint64_t hashed;                /* stream bytes in hash */
 	struct net_conn c;
 	uint8_t buf[NET_REC_MAX];
@@ -92,14 +94,14 @@ static int hash_to(struct sender *s, uint64_t off)
 	int rc;
 
 	if (s->hashed > off) {
-		crypto_generichash_init(&s->hash, NULL, 0, 32);
+		crypto_onetimeauth_init(&s->hash, s->mac_key);
 		s->hashed = 0;
 	}
 	while (s->hashed < off) {
 		uint64_t want = off - s->hashed < CHUNK ? off - s->hashed : CHUNK;
 		if ((rc = stream_read(s, s->hashed, s->buf, (size_t)want, &got)) < 0)
 			return rc;
-		crypto_generichash_update(&s->hash, s->buf, got);
+		crypto_onetimeauth_update(&s->hash, s->buf, got);
 		s->hashed += got;
 	}
 	return 0;
@@ -203,6 +205,7 @@ static int session(struct sender *s, int fd, bool *fatal, uint64_t *reached)
 	net_put64(open_msg + NET_ID_BYTES, s->o->crash_time);
 	for (int i = 0; i < NET_FILES; i++)
 		net_put64(open_msg + NET_ID_BYTES + 8 + 8 * i, s->size[i]);
+	memcpy(open_msg + NET_OPEN_BYTES - NET_MAC_KEY_BYTES, s->mac_key, NET_MAC_KEY_BYTES);
 	if ((rc = net_send(&s->c, NET_MSG_OPEN, open_msg, sizeof(open_msg))) < 0)
 		return snprintf(s->err, sizeof(s->err), "send: %s", strerror(-rc)), rc;
 	if ((rc = take_reply(s, &type, &off, fatal)) < 0)
@@ -227,7 +230,7 @@ static int session(struct sender *s, int fd, bool *fatal, uint64_t *reached)
 			return snprintf(s->err, sizeof(s->err), "reading the dump: %s",
 					strerror(-rc)), rc;
 		}
-		crypto_generichash_update(&s->hash, p, got);
+		crypto_onetimeauth_update(&s->hash, p, got);
 		s->hashed += got;
 		net_put64(s->buf, off);
 		if ((rc = net_send(&s->c, NET_MSG_DATA, s->buf, 8 + got)) < 0)
@@ -242,9 +245,9 @@ static int session(struct sender *s, int fd, bool *fatal, uint64_t *reached)
 			pf.revents = 0;
 		}
 	}
-	crypto_generichash_state fin = s->hash;
-	uint8_t digest[32];
-	crypto_generichash_final(&fin, digest, sizeof(digest));
+	crypto_onetimeauth_state fin = s->hash;
+	uint8_t digest[NET_MAC_BYTES];
+	crypto_onetimeauth_final(&fin, digest);
 	if ((rc = net_send(&s->c, NET_MSG_END, digest, sizeof(digest))) < 0)
 		return snprintf(s->err, sizeof(s->err), "connection lost at the end: %s",
 				strerror(-rc)), rc;
@@ -291,7 +294,8 @@ int cap_net_send(const struct cap_net_send *o, char *err, size_t errlen)
 		s->total += s->size[i];
 	}
 	randombytes_buf(s->id, sizeof(s->id));
-	crypto_generichash_init(&s->hash, NULL, 0, 32);
+	crypto_onetimeauth_keygen(s->mac_key);
+	crypto_onetimeauth_init(&s->hash, s->mac_key);
 	int attempts = o->attempts > 0 ? o->attempts : 10;
 	double deadline = o->deadline > 0 ? o->deadline : 600, t_progress = t0;
 	uint64_t best = 0;

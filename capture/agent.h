@@ -42,4 +42,31 @@ struct cap_net_send {
 };
 int cap_net_send(const struct cap_net_send *o, char *err, size_t errlen);
 
+/* salvage-capture --seal-to (capture/seal.c): start turns the options into a
+ * flattened capture through pipes whose bytes threads seal into the output
+ * and log files; finish (after cap_run) closes the pipes, waits, restores
+ * the options' paths.  fp: the recipient key's fingerprint. */
+#include <pthread.h>
+#include <stdbool.h>
+struct cap_seal_job {
+	int rfd, ofd, rc;
+	uint8_t pk[32];
+	pthread_t th;
+	bool started;
+	char path[4096];
+};
+struct cap_sealer {
+	struct cap_seal_job dump, dmesg;
+	int saved_stdout, dmesg_wfd;
+	char dmesg_fdpath[32];
+	const char *out_path;
+	char dmesg_out[4096];
+};
+struct cap_options;
+struct cap_result;
+int cap_seal_start(struct cap_sealer *s, struct cap_options *o, const char *pubfile,
+		   char fp[17], char *err, size_t errlen);
+int cap_seal_finish(struct cap_sealer *s, struct cap_options *o, struct cap_result *r,
+		    char *err, size_t errlen);
+
 #endif

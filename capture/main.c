@@ -63,6 +63,9 @@ static void usage(FILE *f)
 "  --receiver-key FILE the receiver's public key (its .pub file)\n"
 "  --send              send the existing dump DUMP (and DUMP.dmesg.txt, or\n"
 "                      --dmesg FILE) instead of capturing\n"
+"  --seal-to PUBFILE   seal OUTPUT and its kernel log to a public key (salvage\n"
+"                      keygen's .pub): only its private key opens them\n"
+"                      (salvage unseal); the dump is written flattened\n"
 "  --net-retries N     connection attempts (default 10), --net-deadline SECS\n"
 "                      the time for all of them (default 600)\n"
 "  --fail-after SIZE   testing: fail writes with ENOSPC after SIZE bytes\n"
@@ -131,7 +134,7 @@ enum {
 	OPT_MSG = 256, OPT_DMESG_ONLY, OPT_COMPRESS, OPT_THREADS, OPT_BUDGET, OPT_DMESG,
 	OPT_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_FAIL_AFTER, OPT_FAIL_FLUSH, OPT_HELP, OPT_VERSION,
 	OPT_CYCLE, OPT_NO_DEDUP, OPT_TARGET, OPT_KEY, OPT_RX_KEY, OPT_SEND, OPT_NET_RETRIES,
-	OPT_NET_DEADLINE,
+	OPT_NET_DEADLINE, OPT_SEAL_TO,
 };
 
 static const struct option longopts[] = {
@@ -154,6 +157,7 @@ static const struct option longopts[] = {
 	{ "send", no_argument, NULL, OPT_SEND },
 	{ "net-retries", required_argument, NULL, OPT_NET_RETRIES },
 	{ "net-deadline", required_argument, NULL, OPT_NET_DEADLINE },
+	{ "seal-to", required_argument, NULL, OPT_SEAL_TO },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -197,21 +201,23 @@ static void report(const struct cap_options *o, const struct cap_result *r, int 
 
 /* meta.json for a dump sent from the command line (the agent writes its own). */
 static void net_meta(char *buf, size_t len, const char *status, const char *osrelease,
-		     uint64_t dump_bytes)
+		     uint64_t dump_bytes, const char *sealed_fp)
 {
 	bool plain = osrelease && *osrelease;
 
 	for (const char *p = osrelease; plain && *p; p++)
 		plain = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
 	snprintf(buf, len, "{\n  \"sender\": \"salvage-capture\",\n  \"status\": \"%s\",\n"
-		 "  \"dump\": \"vmcore\",\n  \"dump_bytes\": %llu,\n  \"osrelease\": %s%s%s\n}\n",
+		 "  \"dump\": \"vmcore\",\n  \"dump_bytes\": %llu,\n  \"osrelease\": %s%s%s,\n"
+		 "  \"sealed_to\": %s%s%s\n}\n",
 		 status, (unsigned long long)dump_bytes, plain ? "\"" : "",
-		 plain ? osrelease : "null", plain ? "\"" : "");
+		 plain ? osrelease : "null", plain ? "\"" : "", *sealed_fp ? "\"" : "",
+		 *sealed_fp ? sealed_fp : "null", *sealed_fp ? "\"" : "");
 }
 
 /* --target net:...: send DUMP, its kernel log and a meta.json. */
 static int net_send_dump(struct cap_net_send *ns, const char *dump, const char *dmesg,
-			 const char *status, const char *osrelease)
+			 const char *status, const char *osrelease, const char *sealed_fp)
 {
 	char meta[1024], err[512];
 	struct stat st;
@@ -220,7 +226,7 @@ static int net_send_dump(struct cap_net_send *ns, const char *dump, const char *
 		fprintf(stderr, "salvage-capture: %s: %s\n", dump, strerror(errno));
 		return CAP_ERR;
 	}
-	net_meta(meta, sizeof(meta), status, osrelease, (uint64_t)st.st_size);
+	net_meta(meta, sizeof(meta), status, osrelease, (uint64_t)st.st_size, sealed_fp);
 	ns->src[0].mem = meta;
 	ns->src[0].len = strlen(meta);
 	ns->src[1].path = dmesg && access(dmesg, R_OK) == 0 ? dmesg : NULL;
@@ -237,6 +243,8 @@ int main(int argc, char **argv)
 {
 	struct cap_net_send ns = { 0 };
 	bool send_only = false;
+	const char *seal_to = NULL;
+	char sealed_fp[17] = "";
 	struct cap_options o;
 	struct cap_result r;
 	bool force = false, level_set = false, xen_domu = false;
@@ -329,6 +337,7 @@ int main(int argc, char **argv)
 		case OPT_KEY: ns.key = optarg; break;
 		case OPT_RX_KEY: ns.receiver_key = optarg; break;
 		case OPT_SEND: send_only = true; break;
+		case OPT_SEAL_TO: seal_to = optarg; break;
 		case OPT_NET_RETRIES:
 			if (parse_size(optarg, &v) < 0 || v < 1 || v > 1000)
 				return bad("--net-retries (1-1000)", optarg);
@@ -364,7 +373,7 @@ int main(int argc, char **argv)
 		}
 		snprintf(dm, sizeof(dm), "%s.dmesg.txt", argv[optind]);
 		return net_send_dump(&ns, argv[optind], o.dmesg_path ? o.dmesg_path : dm,
-				     "sent", NULL);
+				     "sent", NULL, "");
 	}
 	if (rest == 2) {
 		o.input = argv[optind];
@@ -384,12 +393,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "salvage-capture: %s exists (use -f to overwrite)\n", o.output);
 		return CAP_USAGE;
 	}
+	struct cap_sealer sealer;
+	if (seal_to) {
+		char err[512];
+		if (cap_seal_start(&sealer, &o, seal_to, sealed_fp, err, sizeof(err)) < 0) {
+			fprintf(stderr, "salvage-capture: --seal-to: %s\n", err);
+			return CAP_ERR;
+		}
+	}
 	cap_run(&o, &r);
+	if (seal_to) {
+		char err[512];
+		if (cap_seal_finish(&sealer, &o, &r, err, sizeof(err)) < 0) {
+			fprintf(stderr, "salvage-capture: --seal-to: %s\n", err);
+			if (r.status == CAP_OK)
+				r.status = CAP_ERR;
+		}
+	}
 	report(&o, &r, ml);
 	int status = r.status;
 	if (ns.target && (status == CAP_OK || status == CAP_INCOMPLETE) && !r.no_output) {
 		int s = net_send_dump(&ns, o.output, r.dmesg_saved ? r.dmesg_file : NULL,
-				      status == CAP_OK ? "complete" : "incomplete", r.osrelease);
+				      status == CAP_OK ? "complete" : "incomplete", r.osrelease,
+				      sealed_fp);
 		if (s != CAP_OK)
 			status = s;
 	}

@@ -100,21 +100,52 @@ int net_write_all(int fd, const void *p, size_t n);
 
 /* ---- the transfer protocol's messages (record types) ---- */
 enum net_msg {
-	NET_MSG_OPEN = 1,       /* c->s: id[16], crash_time u64, sizes u64[3] */
+	NET_MSG_OPEN = 1,       /* c->s: id[16], crash_time u64, sizes u64[3], mac key[32] */
 	NET_MSG_ACCEPT = 2,     /* s->c: resume offset u64 */
 	NET_MSG_REFUSE = 3,     /* s->c: reason text */
 	NET_MSG_DATA = 4,       /* c->s: offset u64, bytes */
 	NET_MSG_ACK = 5,        /* s->c: durable offset u64 */
-	NET_MSG_END = 6,        /* c->s: BLAKE2b-256 of the whole stream */
+	NET_MSG_END = 6,        /* c->s: Poly1305 tag of the whole stream (16) */
 	NET_MSG_DONE = 7,       /* s->c: the stored directory's name */
 };
 #define NET_FILES 3             /* meta.json, dmesg.txt, the dump: in this order */
 #define NET_ID_BYTES 16
-#define NET_OPEN_BYTES (NET_ID_BYTES + 8 + 8 * NET_FILES)
+#define NET_MAC_KEY_BYTES 32
+#define NET_MAC_BYTES 16
+#define NET_OPEN_BYTES (NET_ID_BYTES + 8 + 8 * NET_FILES + NET_MAC_KEY_BYTES)
 
 /* Little-endian helpers for the messages. */
 void net_put64(uint8_t *p, uint64_t v);
 uint64_t net_get64(const uint8_t *p);
+
+/* ---- sealed files (seal.c) ---- */
+#define NET_SEAL_MAGIC "SLVGSEAL"
+#define NET_SEAL_VERSION 1
+#define NET_SEAL_CHUNK (1u << 20)
+#define NET_SEAL_HDR 152        /* magic, version, chunk, pk, sealed key, stream header */
+
+/* Do the first n bytes at p start a sealed file? */
+bool net_is_sealed(const void *p, size_t n);
+/* The recipient's public key from a sealed file's first NET_SEAL_HDR bytes. */
+int net_seal_recipient(const void *hdr, size_t n, uint8_t pk[NET_KEY_BYTES]);
+
+/* Writing a sealed file to fd: begin (the header), write any number of
+ * times, end (the final chunk), free.  Two chunk buffers, allocated at
+ * begin.  -errno on failure. */
+struct net_seal {
+	int fd;
+	crypto_secretstream_xchacha20poly1305_state st;
+	uint8_t hdr[NET_SEAL_HDR];
+	uint8_t *buf, *cbuf;
+	size_t fill;
+};
+int net_seal_begin(struct net_seal *s, int fd, const uint8_t pk[NET_KEY_BYTES]);
+int net_seal_write(struct net_seal *s, const void *p, size_t n);
+int net_seal_end(struct net_seal *s);
+void net_seal_free(struct net_seal *s);
+/* Unseal in to out with kp (the recipient's key pair); *bytes written. */
+int net_unseal(int in, int out, const struct net_keypair *kp, uint64_t *bytes, char *err,
+	       size_t errlen);
 
 /* "HOST:PORT" (HOST a name or an IPv4/IPv6 literal, [v6]:port too) into
  * host and port. */

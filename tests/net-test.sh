@@ -220,5 +220,54 @@ else
 fi
 t_case_end
 
+# ---- sealed dumps ---------------------------------------------------------------
+t_case "sealed: unreadable without the key, equal after unseal"
+t_run flat "$CAP" --progress=off -F "$W/src.core"
+cp "$T_OUT/flat.out" "$W/plain.flat"
+t_run sealcap "$CAP" --progress=off "$W/src.core" "$W/sealed.kd" --seal-to "$W/rx.pub"
+if [ "$rc" != 0 ]; then
+	t_fail sealed "exit $rc: $(tail -2 "$T_OUT/sealcap.err")"
+else
+	[ "$(head -c 8 "$W/sealed.kd")" = SLVGSEAL ] && [ "$(head -c 8 "$W/sealed.kd.dmesg.txt")" = SLVGSEAL ] ||
+		t_fail sealed "dump or dmesg.txt not sealed"
+	grep -q "Linux version" "$W/sealed.kd" "$W/sealed.kd.dmesg.txt" && t_fail sealed "kernel log text in the clear"
+	t_run sealinfo "$SALVAGE" info "$W/sealed.kd"
+	[ "$rc" = 1 ] && grep -q 'sealed (to key [0-9a-f]\{16\})' "$T_OUT/sealinfo.err" ||
+		t_fail sealed "salvage info: exit $rc: $(head -1 "$T_OUT/sealinfo.err")"
+	"$SALVAGE" unseal --key "$W/rx" "$W/sealed.kd" "$W/unsealed.kd" 2>"$W/unseal.err" ||
+		t_fail sealed "unseal: $(cat "$W/unseal.err")"
+	cmp -s "$W/plain.flat" "$W/unsealed.kd" || t_fail sealed "unsealed dump differs from the plain -F capture"
+	"$SALVAGE" unseal --key "$W/rx" "$W/sealed.kd.dmesg.txt" - >"$W/unsealed.dmesg" 2>/dev/null &&
+		cmp -s "$W/local.kd.dmesg.txt" "$W/unsealed.dmesg" || t_fail sealed "unsealed dmesg.txt differs"
+	"$SALVAGE" dmesg "$W/unsealed.kd" >/dev/null 2>&1 || t_fail sealed "salvage dmesg on the unsealed dump"
+fi
+t_case_end
+t_case "sealed: wrong key, altered byte, cut file refused"
+"$SALVAGE" unseal --key "$W/agent" "$W/sealed.kd" "$W/x.kd" 2>"$W/u1.err" && t_fail "unseal refusals" "opened with another key"
+grep -q 'not to this one' "$W/u1.err" || t_fail "unseal refusals" "wrong key: $(cat "$W/u1.err")"
+cp "$W/sealed.kd" "$W/altered.kd"
+printf '\x55' | dd of="$W/altered.kd" bs=1 seek=500000 conv=notrunc 2>/dev/null
+"$SALVAGE" unseal --key "$W/rx" "$W/altered.kd" "$W/x.kd" 2>"$W/u2.err" && t_fail "unseal refusals" "altered file opened"
+grep -q 'does not verify' "$W/u2.err" || t_fail "unseal refusals" "altered: $(cat "$W/u2.err")"
+head -c 1048000 "$W/sealed.kd" >"$W/cut.kd"
+"$SALVAGE" unseal --key "$W/rx" "$W/cut.kd" "$W/x.kd" 2>"$W/u3.err" && t_fail "unseal refusals" "cut file opened"
+grep -q 'cut short\|does not verify' "$W/u3.err" || t_fail "unseal refusals" "cut: $(cat "$W/u3.err")"
+[ ! -e "$W/x.kd" ] && [ ! -e "$W/x.kd.tmp" ] || t_fail "unseal refusals" "an output was left"
+t_case_end
+t_case "sealed dump over the network"
+t_run sealnet "$CAP" --progress=off "$W/src.core" "$W/sealed2.kd" --seal-to "$W/rx.pub" \
+	--target "net:127.0.0.1:$PORT" --key "$W/agent" --receiver-key "$W/rx.pub"
+line=$(grep -o "stored as web1-[0-9-]*" "$T_OUT/sealnet.err" | tail -1)
+d=$W/store/${line#stored as }
+if [ "$rc" != 0 ] || [ -z "$line" ]; then
+	t_fail "sealed net" "exit $rc: $(tail -2 "$T_OUT/sealnet.err")"
+else
+	cmp -s "$W/sealed2.kd" "$d/vmcore" || t_fail "sealed net" "stored dump differs from the sealed file"
+	grep -q '"sealed_to": "[0-9a-f]\{16\}"' "$d/meta.json" || t_fail "sealed net" "meta.json: $(cat "$d/meta.json")"
+	"$SALVAGE" unseal --key "$W/rx" "$d/vmcore" - 2>/dev/null | cmp -s - "$W/plain.flat" ||
+		t_fail "sealed net" "the received dump does not unseal to the plain capture"
+fi
+t_case_end
+
 [ -n "${T_VERBOSE:-}" ] && cat "$W/rx.log"
 t_summary
