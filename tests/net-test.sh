@@ -22,8 +22,7 @@ trap cleanup EXIT
 
 # wait_file FILE: up to 10 s for FILE to be non-empty
 wait_file() {
-	local i
-	for i in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+	for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
 	return 1
 }
 # a relay in the background; its port in RPORT
@@ -65,7 +64,7 @@ t_case_end
 	--key "$W/rx" --authorized-keys "$W/auth" --max-size 5T --min-free 1M --timeout 20 \
 	2>"$W/rx.log" &
 RXPID=$!
-PIDS+=($RXPID)
+PIDS+=("$RXPID")
 if ! wait_file "$W/rx.port"; then
 	t_fail receiver "did not start: $(head -3 "$W/rx.log")"
 	t_summary
@@ -123,7 +122,7 @@ relay slow --delay 0.05
 SLOWPID=$!
 t_timeout 30 "$PY" "$RELAY" --to "$PORT" --silent 15 >/dev/null 2>&1 &
 SILENTPID=$!
-PIDS+=($SLOWPID $SILENTPID)
+PIDS+=("$SLOWPID" "$SILENTPID")
 sleep 1
 base=$(stored)
 
