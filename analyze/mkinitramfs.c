@@ -33,6 +33,7 @@
 #define DEFAULT_NET_MODULES "virtio_net,e1000,e1000e"
 #define NET_KEY_PATH "/etc/salvage/agent.key"
 #define NET_RX_PATH "/etc/salvage/receiver.pub"
+#define SEAL_PATH "/etc/salvage/seal.pub"
 
 /* The image's configuration: the values, and which keys the file spells out. */
 struct conf {
@@ -84,6 +85,7 @@ static void usage(FILE *f)
 "  --key FILE              the agent's private key (salvage keygen), as " NET_KEY_PATH "\n"
 "  --receiver-key FILE     the receiver's public key, as " NET_RX_PATH "\n"
 "  --net-modules LIST      more NIC drivers\n"
+"  --seal-to FILE          seal dumps to this public key (.pub), as " SEAL_PATH "\n"
 "  --agent PATH            agent binary (default: salvage-capture next to salvage)\n"
 "  --shell PATH            add a static shell as /bin/sh (for --action shell)\n"
 "  --compress C            zstd, gzip or none (default zstd)\n"
@@ -264,7 +266,7 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 	enum { OPT_KVER = 256, OPT_MODDIR, OPT_TARGET, OPT_LEVEL, OPT_CODEC, OPT_FORMAT, OPT_ACTION,
 	       OPT_FACTION, OPT_KEEP, OPT_MINFREE, OPT_TIMEOUT, OPT_WAIT, OPT_HOST, OPT_SET, OPT_MODULES,
 	       OPT_ADDMOD, OPT_FS, OPT_AGENT, OPT_SHELL, OPT_COMPRESS, OPT_CHECK, OPT_NET, OPT_NETKEY,
-	       OPT_RXKEY, OPT_NETMOD };
+	       OPT_RXKEY, OPT_NETMOD, OPT_SEAL };
 	static const struct option lo[] = {
 		{ "output", required_argument, NULL, 'o' }, { "kver", required_argument, NULL, OPT_KVER },
 		{ "moddir", required_argument, NULL, OPT_MODDIR }, { "target", required_argument, NULL, OPT_TARGET },
@@ -282,6 +284,7 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 		{ "net", no_argument, NULL, OPT_NET }, { "key", required_argument, NULL, OPT_NETKEY },
 		{ "receiver-key", required_argument, NULL, OPT_RXKEY },
 		{ "net-modules", required_argument, NULL, OPT_NETMOD },
+		{ "seal-to", required_argument, NULL, OPT_SEAL },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const optkey[] = {
@@ -308,7 +311,7 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 	unsigned nmod = 0;
 	uint32_t mtime = 0;
 	bool quiet = false, modules_set = false, fs_set = false, net = false;
-	const char *netkey = NULL, *rxkey = NULL, *netmod = "";
+	const char *netkey = NULL, *rxkey = NULL, *netmod = "", *seal = NULL;
 	struct strbuf nics = { 0 };
 	int opt, rc = AZ_EXIT_FAIL;
 
@@ -331,6 +334,7 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 		case OPT_NETKEY: netkey = optarg; break;
 		case OPT_RXKEY: rxkey = optarg; break;
 		case OPT_NETMOD: netmod = optarg; break;
+		case OPT_SEAL: seal = optarg; break;
 		case OPT_SHELL: shell = optarg; break;
 		case OPT_COMPRESS:
 			if (!strcmp(optarg, "zstd")) codec = IRFS_CPIO_ZSTD;
@@ -374,6 +378,14 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 		net = true;
 	if (net && (rc = net_files(netkey, rxkey)) != AZ_EXIT_OK)
 		return rc;
+	if (seal) {
+		struct net_pubkey spk;
+		char serr[NET_ERR_MAX];
+		if (net_init() < 0 || net_pubkey_load(seal, &spk, serr, sizeof(serr)) < 0)
+			return die("--seal-to: %s%s", serr, "");
+		if ((rc = set_key(&conf, "seal_to", SEAL_PATH)) != 0)
+			return rc;
+	}
 	rc = AZ_EXIT_FAIL;
 	if (strchr(kver, '/') || !*kver)
 		return die("--kver %s: not a kernel release%s", kver, ""), AZ_EXIT_USAGE;
@@ -406,6 +418,11 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 	    irfs_modtree_stage(mt, c, list, sizeof(list), &nmod, &modbytes, err, sizeof(err)) < 0) {
 		if (nics.failed)
 			snprintf(err, sizeof(err), "out of memory");
+		die("%s%s", err, "");
+		goto out;
+	}
+	if (seal && ((!net && irfs_cpio_add_dir(c, "/etc/salvage", 0755) < 0) ||
+		     irfs_cpio_add_file(c, SEAL_PATH, 0644, seal, err, sizeof(err)) < 0)) {
 		die("%s%s", err, "");
 		goto out;
 	}

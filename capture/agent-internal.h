@@ -144,6 +144,7 @@ struct cap_agent_run {
 	uint64_t dump_bytes;
 	char dmesg_file[32];
 	uint64_t dmesg_bytes;
+	char sealed_to[17];       /* fingerprint of the seal_to key ("" plain) */
 	char *log[CAP_AGENT_LOGLINES];
 	size_t nlog;
 };

@@ -432,7 +432,24 @@ static enum cap_status capture(vmc_dump *src)
 	o.progress_interval = run.cfg.progress;
 	o.fail_after_bytes = run.cfg.fail_after;
 
+	/* sealed: the writers' bytes go through pipes into sealed files */
+	struct cap_sealer sealer;
+	bool sealed = run.cfg.seal_to[0] != 0;
+	char err[512];
+	if (sealed && cap_seal_start(&sealer, &o, run.cfg.seal_to, run.sealed_to, err,
+				     sizeof(err)) < 0) {
+		alog("seal: %s", err);
+		snprintf(run.error, sizeof(run.error), "seal: %.400s", err);
+		run.sealed_to[0] = 0;
+		run.status = "failed";
+		return CAP_ERR;
+	}
 	s = cap_run(&o, &run.result);
+	if (sealed && cap_seal_finish(&sealer, &o, &run.result, err, sizeof(err)) < 0) {
+		alog("seal: %s", err);
+		if (s == CAP_OK)
+			s = CAP_ERR;
+	}
 	run.have_result = true;
 	run.t_capture = cap_agent_now() - t0;
 	if (s != CAP_OK)
@@ -441,7 +458,7 @@ static enum cap_status capture(vmc_dump *src)
 
 	/* the log first: it is the part that must survive */
 	snprintf(fin, sizeof(fin), "%s/dmesg.txt", run.dumpdir);
-	if (!run.result.dmesg_saved || stat(dmesg, &st) < 0) {
+	if (!sealed && (!run.result.dmesg_saved || stat(dmesg, &st) < 0)) {
 		int rc = write_dmesg(src, dmesg);
 		if (rc < 0)
 			alog("dmesg: %s", rc == -EIO ? strerror(EIO) : vmc_errmsg(src));
@@ -456,7 +473,7 @@ static enum cap_status capture(vmc_dump *src)
 		}
 	}
 	/* a writer cut short before its headers leaves bytes no reader accepts */
-	if (s != CAP_OK && stat(out, &st) == 0) {
+	if (s != CAP_OK && !sealed && stat(out, &st) == 0) {
 		vmc_dump *chk = vmc_dump_create();
 
 		if (chk && vmc_open_path(chk, out) < 0) {

@@ -82,6 +82,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 	X(receiver_key,   STR,  "/etc/salvage/receiver.pub", 0, 255, NULL, "net: targets: the receiver's public key") \
 	X(net_modules,    STR,  "",             0, 2047, NULL, "net: targets: NIC drivers in the image, loaded when no modalias names one") \
 	X(net_stage,      STR,  "/run/salvage-net", 0, 255, NULL, "net: targets: where the dump is staged before it is sent (in memory in the crash kernel)") \
+	X(seal_to,        STR,  "",             0, 255, NULL, "seal the dump and dmesg.txt to this public key file (salvage keygen's .pub; empty: plain)") \
 	X(net_wait,       SECS, "30",           1, 600, NULL, "net: targets: seconds for the link and the address; also bounds each send's retries with timeout") \
 	X(modules,        STR,  "",             0, 2047, NULL, "kernel modules to load first, comma separated (dependencies from modules.dep)") \
 	X(hostname,       STR,  "",             0, 64, NULL, "host name for the dump directory (empty: the crashed kernel's)") \

@@ -268,5 +268,20 @@ else
 fi
 t_case_end
 
+t_case "agent: sealed dump over the network"
+agent agent-seal --set target="net:127.0.0.1:$PORT" --set seal_to="$W/rx.pub"
+line=$(grep -o "stored as web1-[0-9-]*" "$T_OUT/agent-seal.err" | tail -1)
+d=$W/store/${line#stored as }
+if [ "$rc" != 0 ] || [ -z "$line" ]; then
+	t_fail "agent sealed" "exit $rc: $(tail -2 "$T_OUT/agent-seal.err")"
+else
+	[ "$(head -c 8 "$d/vmcore")" = SLVGSEAL ] && [ "$(head -c 8 "$d/dmesg.txt")" = SLVGSEAL ] ||
+		t_fail "agent sealed" "stored files not sealed"
+	grep -q '"sealed_to": "[0-9a-f]\{16\}"' "$d/meta.json" || t_fail "agent sealed" "meta.json does not name the key"
+	"$SALVAGE" unseal --key "$W/rx" "$d/vmcore" - 2>/dev/null | cmp -s - "$W/plain.flat" ||
+		t_fail "agent sealed" "does not unseal to the plain capture"
+fi
+t_case_end
+
 [ -n "${T_VERBOSE:-}" ] && cat "$W/rx.log"
 t_summary
