@@ -57,6 +57,17 @@ grep -Eq '^salvage-x25519 [A-Za-z0-9+/=]{44} web1$' "$W/agent.pub" && [ "$(wc -l
 "$SALVAGE" keygen -o "$W/agent" --label web1 >/dev/null 2>&1 && t_fail keygen "overwrote a key"
 "$SALVAGE" keygen -o "$W/bad" --label ../x >/dev/null 2>&1 && t_fail keygen "accepted label ../x"
 t_case_end
+t_case "net: targets in the configuration and mkinitramfs"
+for bad in net:host:1 net:1.2.3.4:0 net:1.2.3.4 'net:1.2.3.4:80,,dir:/x'; do
+	"$CAP" --init --set target="$bad" --print-config 2>&1 | grep -q "^target=$" ||
+		t_fail "net targets" "target=$bad accepted"
+done
+"$CAP" --init --set target='net:10.0.2.100:7440,disk:LABEL=crash' --print-config 2>&1 |
+	grep -q '^target=net:10.0.2.100:7440,disk:LABEL=crash$' || t_fail "net targets" "a net,disk list refused"
+"$SALVAGE" mkinitramfs -o "$W/x.img" --target net:10.0.2.100:7440 >/dev/null 2>"$W/mk.err" &&
+	t_fail "net targets" "mkinitramfs made an image without keys"
+grep -q 'needs --key FILE and --receiver-key FILE' "$W/mk.err" || t_fail "net targets" "mkinitramfs: $(cat "$W/mk.err")"
+t_case_end
 { echo "# test agents"; echo "$(cat "$W/agent.pub") limit=1G"; cat "$W/agent2.pub"; } >"$W/auth"
 
 # ---- the receiver --------------------------------------------------------------
