@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f, "\nDUMP is an ELF vmcore (/proc/vmcore copy, QEMU dump-guest-memory),\n"
 		   "a kdump-compressed file (makedumpfile, QEMU), or a makedumpfile flattened\n"
-		   "stream (-F) of either.  'salvage COMMAND --help' describes a command.\n");
+		   "stream (-F) of either; a sealed one (salvage-capture --seal-to) with\n"
+		   "--key FILE.  'salvage COMMAND --help' describes a command.\n");
 }
 
 int main(int argc, char **argv)

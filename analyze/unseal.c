@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static const char usage_text[] =
@@ -19,7 +20,19 @@ static const char usage_text[] =
 "into OUTPUT (\"-\": standard output) with the private key FILE whose public\n"
 "key it was sealed to.  A damaged, altered or cut file is refused and no\n"
 "OUTPUT is left.  A sealed dump holds the flattened format, which every\n"
-"salvage command reads.\n";
+"salvage command reads.  Every command also takes --key FILE and reads a\n"
+"sealed dump directly (unsealed into memory).\n";
+
+bool az_is_sealed(const char *path)
+{
+	uint8_t m[8];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, m, sizeof(m));
+
+	if (fd >= 0)
+		close(fd);
+	return n == (ssize_t)sizeof(m) && net_is_sealed(m, sizeof(m));
+}
 
 bool az_say_sealed(const char *path)
 {
@@ -34,13 +47,46 @@ bool az_say_sealed(const char *path)
 		return false;
 	if (net_seal_recipient(hdr, (size_t)n, pk) == 0) {
 		net_fingerprint(pk, fp);
-		fprintf(stderr, "salvage: %s: sealed (to key %s): salvage unseal --key FILE "
-			"opens it\n", path, fp);
+		fprintf(stderr, "salvage: %s: sealed (to key %s): --key FILE reads it, "
+			"salvage unseal writes it plain\n", path, fp);
 	} else {
 		fprintf(stderr, "salvage: %s: sealed, in a format this salvage does not know\n",
 			path);
 	}
 	return true;
+}
+
+int az_unseal_memfd(const char *path, const char *keyfile)
+{
+	char err[NET_ERR_MAX];
+	struct net_keypair kp;
+	uint64_t bytes;
+	int in, out, rc;
+
+	if (net_init() < 0 || net_key_load(keyfile, &kp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage: --key: %s\n", err);
+		return -1;
+	}
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	out = memfd_create("salvage-unsealed", MFD_CLOEXEC);
+	if (in < 0 || out < 0) {
+		fprintf(stderr, "salvage: %s: %s\n", path, strerror(errno));
+		sodium_memzero(&kp, sizeof(kp));
+		if (in >= 0)
+			close(in);
+		if (out >= 0)
+			close(out);
+		return -1;
+	}
+	rc = net_unseal(in, out, &kp, &bytes, err, sizeof(err));
+	sodium_memzero(&kp, sizeof(kp));
+	close(in);
+	if (rc < 0) {
+		fprintf(stderr, "salvage: %s: %s\n", path, err);
+		close(out);
+		return -1;
+	}
+	return out;
 }
 
 int az_cmd_unseal(int argc, char **argv)

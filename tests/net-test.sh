@@ -250,6 +250,12 @@ else
 	"$SALVAGE" unseal --key "$W/rx" "$W/sealed.kd.dmesg.txt" - >"$W/unsealed.dmesg" 2>/dev/null &&
 		cmp -s "$W/local.kd.dmesg.txt" "$W/unsealed.dmesg" || t_fail sealed "unsealed dmesg.txt differs"
 	"$SALVAGE" dmesg "$W/unsealed.kd" >/dev/null 2>&1 || t_fail sealed "salvage dmesg on the unsealed dump"
+	"$SALVAGE" dmesg "$W/unsealed.kd" >"$W/dmesg.plain" 2>&1
+	"$SALVAGE" dmesg --key "$W/rx" "$W/sealed.kd" >"$W/dmesg.key" 2>&1 &&
+		cmp -s "$W/dmesg.plain" "$W/dmesg.key" || t_fail sealed "salvage dmesg --key on the sealed dump"
+	"$SALVAGE" info --key "$W/rx" "$W/sealed.kd" 2>/dev/null | grep -q 'kdump-flattened' ||
+		t_fail sealed "salvage info --key on the sealed dump"
+	"$SALVAGE" info --key "$W/agent" "$W/sealed.kd" >/dev/null 2>&1 && t_fail sealed "info --key with the wrong key succeeded"
 fi
 t_case_end
 t_case "sealed: wrong key, altered byte, cut file refused"
