@@ -33,6 +33,7 @@ int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args 
 		{ AZ_OPT_VMLINUX, "--vmlinux", "needs a file" },
 		{ AZ_OPT_XEN_SYMS, "--xen-syms", "takes a file" },
 		{ AZ_OPT_LOG, "--level", "takes a level from 0 to 7" },
+		{ AZ_OPT_MOD_DIR, "--mod-dir", "needs a directory" },
 	};
 
 	memset(a, 0, sizeof(*a));
@@ -92,6 +93,8 @@ int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args 
 				a->vmlinux = val;
 			else if (valued[v].opt == AZ_OPT_XEN_SYMS)
 				a->xen_syms = val;
+			else if (valued[v].opt == AZ_OPT_MOD_DIR)
+				a->mod_dir = val;
 			else
 				a->level = val[0] - '0';
 		}
@@ -186,8 +189,23 @@ int az_run_kernel(struct az_run *r, unsigned need)
 	vmc_dump *d = az_open(r->a.pos[0]);
 
 	memset(&r->k, 0, sizeof(r->k));
+	r->xen = NULL;
 	if (!d)
 		return AZ_EXIT_FAIL;
+	if (r->a.dom0) {
+		/* the view reads through the Xen dump: both live until close */
+		vmc_dump *view = NULL;
+		if (!vmc_xen(d))
+			snprintf(r->k.err, sizeof(r->k.err), "--dom0: not a Xen dump (no Xen CRASH_INFO note)");
+		else if (vmc_xen_dom0_open(d, NULL, &view) != VMC_OK)
+			snprintf(r->k.err, sizeof(r->k.err), "dom0: %s", az_dom0_errmsg(d));
+		if (!view) {
+			vmc_dump_destroy(d);
+			return az_run_fail(r);
+		}
+		r->xen = d;
+		d = view;
+	}
 	if (az_kernel_open(&r->k, d, r->a.vmlinux, need) < 0)
 		return az_run_fail(r);
 	return -1;
@@ -199,12 +217,16 @@ int az_run_fail(struct az_run *r)
 		fprintf(stderr, "salvage %s: %s: %s\n", r->cmd->name, r->a.pos[0], r->k.err);
 	}
 	az_kernel_close(&r->k);
+	vmc_dump_destroy(r->xen);
+	r->xen = NULL;
 	return AZ_EXIT_FAIL;
 }
 
 int az_run_close(struct az_run *r, int ret)
 {
 	az_kernel_close(&r->k);
+	vmc_dump_destroy(r->xen);
+	r->xen = NULL;
 	return fflush(stdout) == 0 ? ret : AZ_EXIT_FAIL;
 }
 

@@ -2,15 +2,14 @@
  * task each CPU was running (registers from NT_PRSTATUS), or of any task
  * (its registers saved by the scheduler: thread.sp -> inactive_task_frame). */
 #include "salvage.h"
+#include "xenbt.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FRAMES 96
-
 static const char bt_usage[] =
-	"usage: salvage bt [--json] [--vmlinux FILE] DUMP [PID]\n\n"
+	"usage: salvage bt [--json] [--vmlinux FILE] [--mod-dir DIR] [--dom0] DUMP [PID]\n\n"
 	"Backtrace of every CPU's active task from the registers the CPUs saved\n"
 	"(NT_PRSTATUS), or of task PID.  Unwinds with the kernel's ORC tables read\n"
 	"from the dump, then frame pointers, then a scan of the rest of the stack\n"
@@ -18,51 +17,25 @@ static const char bt_usage[] =
 	"interrupts, NMIs) are shown with their registers.  Symbols come from the\n"
 	"dump's kallsyms, or from --vmlinux FILE, which adds file:line and inlined\n"
 	"functions.\n"
+	"When the panic CPU's registers are an oops's exception registers\n"
+	"(panic_on_oops: crash_kexec(regs)), the crash path below the exception\n"
+	"frame comes first (machine_kexec ... asm_exc_page_fault), then the\n"
+	"exception frame ([exception RIP: ...] and its registers), then the\n"
+	"faulting code's callers.  Module addresses read 'function+off/size\n"
+	"[module]', from the module's own kallsyms and ORC in the dump.\n"
+	"--mod-dir DIR: a directory of .ko files (or Debian's -dbg module files,\n"
+	"NAME.ko or NAME.ko.debug at any depth) adds file:line to module frames;\n"
+	"a file is used only when its GNU build id is the loaded module's.\n"
 	"  --json   an object {symbols, unwinder, threads: [{cpu, pid, task, comm,\n"
-	"           panic, regs_from, frames: [...], note}]}\n";
+	"           panic, regs_from, crash_path, frames: [{sp, ip, function,\n"
+	"           offset, module, how, reliable, ...}], note}]}\n"
+	"  --dom0   Xen host dumps: dom0's vCPUs, with the registers Xen saved for\n"
+	"           them (docs/formats.md §4.10), and dom0's tasks\n";
 
-static const char *const how_name[] = { "regs", "orc", "fp", "scan", "retaddr" };
+static const char *const how_name[] = { "regs", "orc", "fp", "scan", "retaddr", "called" };
 static const char *const reg_name[21] = {
 	"R15", "R14", "R13", "R12", "RBP", "RBX", "R11", "R10", "R9", "R8", "RAX",
 	"RCX", "RDX", "RSI", "RDI", "ORIG_RAX", "RIP", "CS", "RFLAGS", "RSP", "SS" };
-
-struct thread {
-	int cpu;
-	const struct az_task *task;
-	int pid;
-	const char *regs_from;
-	uint64_t regs[21];
-	bool first_is_call;
-	uint64_t stack_lo, stack_hi;
-	struct az_frame f[MAX_FRAMES];
-	int nf;
-	char why[256];
-	bool panic;
-};
-
-static bool is_panic_path(struct az_kernel *k, const struct thread *t)
-{
-	static const char *const names[] = { "panic", "__crash_kexec", "crash_kexec", "oops_end",
-					     "die", "vpanic" };
-	for (int i = 0; i < t->nf; i++) {
-		uint64_t off;
-		const struct az_sym *y = az_syms_find(&k->syms, t->f[i].ip, &off, NULL);
-		if (!y || !t->f[i].reliable)
-			continue;
-		for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++)
-			if (!strcmp(az_sym_name(&k->syms, y), names[n]))
-				return true;
-	}
-	return false;
-}
-
-static void unwind(struct az_kernel *k, struct thread *t)
-{
-	struct az_unwind_opts o = { t->stack_lo, t->stack_hi };
-	t->nf = az_unwind(k, t->regs, t->first_is_call, &o, t->f, MAX_FRAMES, t->why,
-			  sizeof(t->why));
-	t->panic = is_panic_path(k, t);
-}
 
 /* the lookup address for source positions: inside the call instruction
  * for return addresses */
@@ -75,9 +48,15 @@ static uint64_t where_addr(const struct az_frame *f, int i, bool first_is_call)
 	return f->ip - 1;
 }
 
-static void print_regs_text(const struct az_frame *f)
+static void print_regs_text(struct az_kernel *k, const struct az_frame *f)
 {
 	const uint64_t *r = f->regs;
+	char sym[256], esc[1024];
+	if (!f->user_regs) {
+		/* as crash prints it: where the exception hit */
+		az_symbolize(k, r[VMC_REG_RIP], sym, sizeof(sym));
+		printf("    [exception RIP: %s]\n", az_tesc(esc, sizeof(esc), sym));
+	}
 	printf("    -- %s%s exception frame at %016" PRIx64 " --\n",
 	       f->user_regs ? "user-mode" : "kernel-mode", f->partial_regs ? " (IRET only)" : "",
 	       f->regs_addr);
@@ -97,7 +76,7 @@ static void print_regs_text(const struct az_frame *f)
 	}
 }
 
-static void print_text(struct az_kernel *k, const struct thread *t)
+static void print_text(struct az_kernel *k, const struct az_stack *t)
 {
 	char sym[256], esc[1024], esc2[1024];
 	struct az_srcpos pos[8];
@@ -118,8 +97,9 @@ static void print_text(struct az_kernel *k, const struct thread *t)
 		       az_tesc(esc, sizeof(esc), sym), f->ip,
 		       f->how == AZ_HOW_FP ? "  (frame pointer)" : "",
 		       f->how == AZ_HOW_SCAN ? "  (stack scan)" :
-		       f->how == AZ_HOW_RETADDR ? "  (return address found by its call)" : "");
-		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
+		       f->how == AZ_HOW_RETADDR ? "  (return address found by its call)" :
+		       f->how == AZ_HOW_CALLED ? "  (running, called by the next frame)" : "");
+		int np = az_source_at(k, where_addr(f, i, t->first_is_call), pos, 8);
 		for (int p = 0; p < np; p++) {
 			if (pos[p].func[0])
 				printf("        inlined %s at %s:%u\n", az_tesc(esc, sizeof(esc), pos[p].func),
@@ -129,13 +109,13 @@ static void print_text(struct az_kernel *k, const struct thread *t)
 				       pos[p].line);
 		}
 		if (f->has_regs)
-			print_regs_text(f);
+			print_regs_text(k, f);
 	}
 	if (t->why[0])
 		printf("    (%s)\n", az_tesc(esc, sizeof(esc), t->why));
 }
 
-static void json_thread(struct az_kernel *k, struct az_json *j, const struct thread *t)
+static void json_thread(struct az_kernel *k, struct az_json *j, const struct az_stack *t)
 {
 	struct az_srcpos pos[8];
 
@@ -146,20 +126,22 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 	az_json_kstr(j, "comm", t->task ? t->task->comm : NULL);
 	az_json_kbool(j, "panic", t->panic);
 	az_json_kstr(j, "regs_from", t->regs_from);
+	az_json_kbool(j, "crash_path", t->crash_path);
 	az_json_key(j, "frames");
 	az_json_begin_array(j);
 	for (int i = 0; i < t->nf; i++) {
 		const struct az_frame *f = &t->f[i];
-		uint64_t off = 0, size = 0;
-		const struct az_sym *y = az_syms_find(&k->syms, f->ip, &off, &size);
+		struct az_where w;
+		bool found = az_lookup(k, f->ip, &w);
 		az_json_begin_object(j);
 		az_json_khex(j, "sp", f->sp);
 		az_json_khex(j, "ip", f->ip);
-		az_json_kstr(j, "function", y ? az_sym_name(&k->syms, y) : NULL);
-		az_json_ku64(j, "offset", off);
+		az_json_kstr(j, "function", found ? az_sym_name(w.tab, w.sym) : NULL);
+		az_json_ku64(j, "offset", w.off);
+		az_json_kstr(j, "module", w.mod ? w.mod->name : NULL);
 		az_json_kstr(j, "how", how_name[f->how]);
 		az_json_kbool(j, "reliable", f->reliable);
-		int np = k->vml ? az_dwarf_where(k->vml, where_addr(f, i, t->first_is_call), pos, 8) : 0;
+		int np = az_source_at(k, where_addr(f, i, t->first_is_call), pos, 8);
 		if (np > 0) {
 			az_json_key(j, "source");
 			az_json_begin_array(j);
@@ -196,14 +178,15 @@ static void json_thread(struct az_kernel *k, struct az_json *j, const struct thr
 }
 
 static const struct az_cmd bt_cmd = {
-	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX, .minpos = 1, .maxpos = 2,
+	.name = "bt", .usage = bt_usage, .opts = AZ_OPT_VMLINUX | AZ_OPT_MOD_DIR | AZ_OPT_DOM0,
+	.minpos = 1, .maxpos = 2,
 };
 
 int az_cmd_bt(int argc, char **argv)
 {
 	struct az_run r;
 	struct az_tasks tasks = { 0 };
-	struct thread *th = NULL;
+	struct az_stack *th = NULL;
 	size_t nth = 0;
 	int ret = az_args_status(az_parse_args(argc, argv, &bt_cmd, &r.a)), pid = -1;
 	const struct az_args *a = &r.a;
@@ -225,57 +208,34 @@ int az_cmd_bt(int argc, char **argv)
 	ret = az_run_kernel(&r, AZ_NEED_SYMS | AZ_NEED_ORC | (pid >= 0 ? AZ_NEED_TYPES : 0));
 	if (ret >= 0)
 		return ret;
+	k->mod_dir = a->mod_dir;
 	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
 	if (pid >= 0 && !have_tasks)
 		goto fail;
-	th = calloc(vmc_cpu_count(k->d) + 1, sizeof(*th));
-	if (!th) {
-		snprintf(k->err, sizeof(k->err), "out of memory");
+	/* dom0 of a Xen dump: its vCPUs are its CPUs; the registers are Xen's copy */
+	struct az_vcpu vc[64];
+	struct az_regset rs[64];
+	size_t nvc = 0, nrs = 0;
+	if (r.xen && az_dom0_vcpus(r.xen, vc, 64, &nvc, k->err, sizeof(k->err)) < 0)
 		goto fail;
+	for (size_t i = 0; i < nvc; i++) {
+		if (!vc[i].have_regs) {
+			fprintf(stderr, "salvage bt: %s: warning: dom0 vCPU %u: Xen's saved registers not found\n",
+				a->pos[0], vc[i].id);
+			continue;
+		}
+		rs[nrs].cpu = (int)vc[i].id;
+		rs[nrs].from = vc[i].from;
+		memcpy(rs[nrs].regs, vc[i].regs, sizeof(rs[nrs].regs));
+		nrs++;
 	}
 	const struct az_task *want = pid >= 0 ? az_task_by_pid(&tasks, pid) : NULL;
 	if (pid >= 0 && !want) {
 		snprintf(k->err, sizeof(k->err), "no task with PID %d", pid);
 		goto fail;
 	}
-	for (size_t i = 0; i < vmc_cpu_count(k->d); i++) {
-		const struct vmc_cpu *c = vmc_cpu(k->d, i);
-		struct thread *t = &th[nth];
-		if (c->empty)
-			continue;
-		t->cpu = az_note_cpu(k, i);
-		t->pid = (int)c->pid;
-		if (have_tasks && t->cpu >= 0 && t->cpu < tasks.ncpu)
-			for (size_t n = 0; n < tasks.n; n++)
-				if (tasks.v[n].addr == tasks.curr[t->cpu])
-					t->task = &tasks.v[n];
-		if (t->task)
-			t->pid = t->task->pid;
-		if (want && t->task != want && !(want->active_cpu == t->cpu && want->active_cpu >= 0))
-			continue;
-		memcpy(t->regs, c->regs, sizeof(t->regs));
-		t->regs_from = "NT_PRSTATUS";
-		nth++;
-	}
-	if (want && nth == 0) {
-		struct thread *t = &th[0];
-		t->cpu = want->cpu;
-		t->task = want;
-		t->pid = want->pid;
-		struct az_unwind_opts o;
-		t->regs_from = "inactive_task_frame";
-		if (az_task_saved_regs(k, want, t->regs, &t->first_is_call, &o) < 0)
-			goto fail;
-		t->stack_lo = o.stack_lo;
-		t->stack_hi = o.stack_hi;
-		nth = 1;
-	}
-	if (nth == 0) {
-		snprintf(k->err, sizeof(k->err), "no CPU saved registers in this dump (no NT_PRSTATUS)");
+	if (az_stacks_load(k, have_tasks ? &tasks : NULL, want, r.xen ? rs : NULL, nrs, &th, &nth) < 0)
 		goto fail;
-	}
-	for (size_t i = 0; i < nth; i++)
-		unwind(k, &th[i]);
 	if (a->json) {
 		struct az_json j;
 		az_json_init(&j, stdout);
@@ -287,6 +247,14 @@ int az_cmd_bt(int argc, char **argv)
 		for (size_t i = 0; i < nth; i++)
 			json_thread(k, &j, &th[i]);
 		az_json_end_array(&j);
+		if (a->mod_dir) {
+			az_json_key(&j, "mod_dir_notes");
+			az_json_begin_array(&j);
+			for (size_t m = 0; m < k->mods.n; m++)
+				if (k->mods.v[m].file_why[0])
+					az_json_str(&j, k->mods.v[m].file_why);
+			az_json_end_array(&j);
+		}
 		az_json_end_object(&j);
 		az_json_finish(&j);
 	} else {
@@ -297,6 +265,12 @@ int az_cmd_bt(int argc, char **argv)
 				printf("\n");
 			print_text(k, &th[i]);
 		}
+		for (size_t m = 0; a->mod_dir && m < k->mods.n; m++)
+			if (k->mods.v[m].file_why[0]) {
+				char esc[1600];
+				printf("(--mod-dir: %s: %s)\n", k->mods.v[m].name,
+				       az_tesc(esc, sizeof(esc), k->mods.v[m].file_why));
+			}
 	}
 	free(th);
 	az_tasks_free(&tasks);

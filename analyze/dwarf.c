@@ -33,6 +33,10 @@ struct az_vmlinux {
 	bool scanned;
 	Dwarf_Arange *aranges;
 	Dwarf_Signed naranges;
+	/* a module's file: its sections all start at 0, so the subprogram
+	 * holding pc is told by name too (az_modfile_where) */
+	const char *want_func;
+	size_t want_len;
 };
 
 /* ---- ELF: symbols and identity ---------------------------------------- */
@@ -239,6 +243,78 @@ void az_vmlinux_close(struct az_vmlinux *v)
 	if (v->fd >= 0)
 		close(v->fd);
 	free(v);
+}
+
+/* ---- a module's file (--mod-dir) ------------------------------------------ */
+
+int az_modfile_open(const char *path, const uint8_t *id, int idlen, struct az_vmlinux **out,
+		    char *err, size_t errlen)
+{
+	struct az_vmlinux *v = calloc(1, sizeof(*v));
+	Dwarf_Error de = NULL;
+	char want[48] = "", got[48] = "";
+
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	v->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (v->fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(v);
+		return -1;
+	}
+	elf_version(EV_CURRENT);
+	v->elf = elf_begin(v->fd, ELF_C_READ_MMAP, NULL);
+	GElf_Ehdr eh;
+	if (!v->elf || elf_kind(v->elf) != ELF_K_ELF || !gelf_getehdr(v->elf, &eh) ||
+	    eh.e_machine != EM_X86_64 || eh.e_type != ET_REL) {
+		snprintf(err, errlen, "%s: not an x86_64 kernel module (ET_REL)", path);
+		goto fail;
+	}
+	for (int i = 0; i < idlen && i < 20; i++)
+		snprintf(want + 2 * i, 3, "%02x", id[i]);
+	if (!idlen) {
+		snprintf(err, errlen, "%s: the dump records no build id for this module: "
+			 "cannot tell whether the file matches", path);
+		goto fail;
+	}
+	if (!build_id(v->elf, got, sizeof(got)) || strcmp(got, want)) {
+		snprintf(err, errlen, "%s does not match the dump: its build-id is %s, the loaded "
+			 "module's is %s", path, got[0] ? got : "absent", want);
+		goto fail;
+	}
+	if (dwarf_init_b(v->fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, quiet_errors, NULL, &v->dbg, &de) !=
+	    DW_DLV_OK) {
+		snprintf(err, errlen, "%s: no DWARF debug information", path);
+		goto fail;
+	}
+	v->dwarf_ok = true;
+	*out = v;
+	return 0;
+fail:
+	az_vmlinux_close(v);
+	return -1;
+}
+
+int az_modfile_symval(struct az_vmlinux *v, const char *name, uint64_t *value)
+{
+	GElf_Shdr sh;
+	Elf_Scn *scn = find_section(v->elf, ".symtab", &sh);
+	Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
+
+	if (!data || !sh.sh_entsize)
+		return -1;
+	for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+		GElf_Sym y;
+		const char *n;
+		if (!gelf_getsym(data, (int)i, &y) || GELF_ST_TYPE(y.st_info) != STT_FUNC ||
+		    !(n = elf_strptr(v->elf, sh.sh_link, y.st_name)) || strcmp(n, name))
+			continue;
+		*value = y.st_value;
+		return 0;
+	}
+	return -1;
 }
 
 /* ---- DWARF: struct layouts --------------------------------------------- */
@@ -593,7 +669,26 @@ static int collect_inlined(struct pcq *q, Dwarf_Die die, struct inl *out, int n)
 static Dwarf_Die subprogram_at(struct pcq *q, Dwarf_Die cu)
 {
 	Dwarf_Half tag;
-	return child_at(q, cu, DW_TAG_subprogram, DW_TAG_subprogram, &tag);
+	Dwarf_Die c, sib;
+	char name[128];
+
+	if (!q->v->want_func)
+		return child_at(q, cu, DW_TAG_subprogram, DW_TAG_subprogram, &tag);
+	if (dwarf_child(cu, &c, NULL) != DW_DLV_OK)
+		return NULL;
+	for (;;) {
+		tag = 0;
+		dwarf_tag(c, &tag, NULL);
+		if (tag == DW_TAG_subprogram && die_has_pc(q, c)) {
+			origin_name(q->v, c, name, sizeof(name));
+			if (strlen(name) == q->v->want_len &&
+			    !strncmp(name, q->v->want_func, q->v->want_len))
+				return c;
+		}
+		if (dwarf_siblingof_b(q->v->dbg, c, 1, &sib, NULL) != DW_DLV_OK)
+			return NULL;
+		c = sib;
+	}
 }
 
 /* "kernel/panic.c" from "/build/.../linux-6.1.192/kernel/panic.c" */
@@ -652,7 +747,10 @@ int az_dwarf_where(struct az_vmlinux *v, uint64_t addr, struct az_srcpos *out, i
 				if (end || dwarf_lineaddr(lines[i], &a0, NULL) != DW_DLV_OK ||
 				    dwarf_lineaddr(lines[i + 1], &a1, NULL) != DW_DLV_OK)
 					continue;
-				if (a0 <= q.pc && q.pc < a1) {
+				/* the first row that covers pc: a module's
+				 * sections all start at 0 in its file, and
+				 * .text's rows come first */
+				if (a0 <= q.pc && q.pc < a1 && !src) {
 					dwarf_lineno(lines[i], &line, NULL);
 					dwarf_linesrc(lines[i], &src, NULL);
 				}
@@ -684,5 +782,16 @@ int az_dwarf_where(struct az_vmlinux *v, uint64_t addr, struct az_srcpos *out, i
 	}
 	if (ctx)
 		dwarf_srclines_dealloc_b(ctx);
+	return n;
+}
+
+int az_modfile_where(struct az_vmlinux *v, const char *func, uint64_t addr,
+		     struct az_srcpos *out, int max)
+{
+	/* a clone (.constprop.0, .isra.0, .cold) keeps its source's name */
+	v->want_func = func;
+	v->want_len = strcspn(func, ".");
+	int n = az_dwarf_where(v, addr, out, max);
+	v->want_func = NULL;
 	return n;
 }

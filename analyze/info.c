@@ -1,5 +1,6 @@
 /* info.c - `salvage info [--json] DUMP`: what a dump is and what it holds. */
 #include "salvage.h"
+#include "xenbt.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ struct facts {
 	uint64_t present;       /* frames stored in the dump */
 	uint64_t unwritten;     /* frames the dump should hold but never got */
 	char xen_version[96];
+	/* Xen: dom0's kernel through its P2M (the dom0 view) */
+	char dom0_release[65], dom0_panic[256], dom0_err[256];
 };
 
 static void gather(vmc_dump *d, struct facts *f)
@@ -101,6 +104,22 @@ static void human_size(char *buf, size_t len, uint64_t bytes)
 		u++;
 	}
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+/* dom0's release and panic line, as `dmesg --dom0` reads them */
+static void gather_dom0(vmc_dump *d, struct facts *f)
+{
+	vmc_dump *v = NULL;
+	const char *rel;
+
+	if (vmc_xen_dom0_open(d, NULL, &v) != VMC_OK) {
+		snprintf(f->dom0_err, sizeof(f->dom0_err), "%s", az_dom0_errmsg(d));
+		return;
+	}
+	rel = vmc_vmcoreinfo_get(v, "OSRELEASE");
+	snprintf(f->dom0_release, sizeof(f->dom0_release), "%s", rel ? rel : "");
+	az_log_panic(v, f->dom0_panic, sizeof(f->dom0_panic));
+	vmc_dump_destroy(v);
 }
 
 static void print_text(vmc_dump *d, const struct facts *f)
@@ -180,6 +199,13 @@ static void print_text(vmc_dump *d, const struct facts *f)
 			printf("  dom0 p2m:    frame 0x%" PRIx64 "\n", x->p2m_mfn);
 		else
 			printf("  dom0 p2m:    (not in this CRASH_INFO layout)\n");
+		if (f->dom0_err[0])
+			printf("  dom0:        (%s)\n", az_tesc(esc, sizeof(esc), f->dom0_err));
+		else
+			printf("  dom0:        %s\n", f->dom0_release[0] ?
+			       az_tesc(esc, sizeof(esc), f->dom0_release) : "(release unknown)");
+		if (f->dom0_panic[0])
+			printf("  dom0 panic:  %s\n", az_tesc(esc, sizeof(esc), f->dom0_panic));
 	}
 	if (vmc_warning_count(d)) {
 		printf("warnings:\n");
@@ -264,6 +290,8 @@ static void print_json(vmc_dump *d, const struct facts *f)
 		az_json_khex_if(&j, "phys_start", x->has_phys_start, x->phys_start);
 		az_json_ku64(&j, "pcpus", x->pcpus);
 		az_json_khex_if(&j, "p2m_mfn", x->has_p2m, x->p2m_mfn);
+		az_json_kstr(&j, "dom0_release", f->dom0_release[0] ? f->dom0_release : NULL);
+		az_json_kstr(&j, "dom0_panic", f->dom0_panic[0] ? f->dom0_panic : NULL);
 		az_json_end_object(&j);
 	}
 	az_json_end_object(&j);
@@ -276,7 +304,8 @@ static const char info_usage[] =
 		   "size, crash time, CPUs (the panic CPU's RIP/RSP when the dump tells it),\n"
 		   "phys_base, KASLR offset, memory ranges, page counts, whether the dump is\n"
 		   "incomplete, the quirks tolerated while reading it, and for Xen dumps the\n"
-		   "hypervisor version, load address, physical CPU count and dom0 P2M frame.\n"
+		   "hypervisor version, load address, physical CPU count, dom0 P2M frame, and\n"
+		   "dom0's release and panic line (read through its P2M).\n"
 		   "  --json   stable machine-readable output (unknown values are null)\n";
 
 static const struct az_cmd info_cmd = {
@@ -296,6 +325,8 @@ int az_cmd_info(int argc, char **argv)
 	if (!d)
 		return AZ_EXIT_FAIL;
 	gather(d, &f);
+	if (vmc_xen(d))
+		gather_dom0(d, &f);
 	if (a.json)
 		print_json(d, &f);
 	else

@@ -58,6 +58,8 @@ void az_layout_fill(struct az_layout *l, az_member_fn member, az_sizeof_fn sz, v
 		l->off[AZ_F_ITF_BP] = 40;
 		l->off[AZ_F_ITF_RET] = 48;
 	}
+	l->module_memory_size = sz(ctx, "module_memory", &size) == 0 ? size : 0;
+	l->bin_attribute_size = sz(ctx, "bin_attribute", &size) == 0 ? size : 0;
 	l->source = source;
 }
 
@@ -107,17 +109,21 @@ int az_percpu(struct az_kernel *k, uint64_t sym, unsigned cpu, uint64_t *addr)
 
 void az_symbolize(struct az_kernel *k, uint64_t addr, char *buf, size_t len)
 {
-	uint64_t off, size;
-	const struct az_sym *y = k->have_syms ? az_syms_find(&k->syms, addr, &off, &size) : NULL;
+	struct az_where w;
 	/* beyond the symbol's end by more than a page: not really in it */
-	if (!y || (size && off >= size && off > 4096) || off > (1u << 24)) {
+	if (!az_lookup(k, addr, &w) || (w.size && w.off >= w.size && w.off > 4096) ||
+	    w.off > (1u << 24)) {
 		snprintf(buf, len, "0x%016" PRIx64, addr);
 		return;
 	}
-	if (size)
-		snprintf(buf, len, "%s+0x%" PRIx64 "/0x%" PRIx64, az_sym_name(&k->syms, y), off, size);
+	int n;
+	if (w.size)
+		n = snprintf(buf, len, "%s+0x%" PRIx64 "/0x%" PRIx64, az_sym_name(w.tab, w.sym),
+			     w.off, w.size);
 	else
-		snprintf(buf, len, "%s+0x%" PRIx64, az_sym_name(&k->syms, y), off);
+		n = snprintf(buf, len, "%s+0x%" PRIx64, az_sym_name(w.tab, w.sym), w.off);
+	if (w.mod && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, " [%s]", w.mod->name);
 }
 
 int az_kernel_open(struct az_kernel *k, vmc_dump *d, const char *vmlinux, unsigned need)
@@ -169,6 +175,7 @@ int az_kernel_open(struct az_kernel *k, vmc_dump *d, const char *vmlinux, unsign
 void az_kernel_close(struct az_kernel *k)
 {
 	az_orc_free(&k->orc);
+	az_modules_free(&k->mods);
 	az_btf_free(k->btf);
 	az_vmlinux_close(k->vml);
 	az_syms_free(&k->syms);

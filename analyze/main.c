@@ -14,13 +14,15 @@ static const struct {
 	{ "bt", az_cmd_bt, "backtraces of the CPUs' active tasks (or of PID); ORC from the dump" },
 	{ "ps", az_cmd_ps, "the task list (PID, PPID, CPU, state, command), running tasks marked" },
 	{ "sys", az_cmd_sys, "crash-like summary: release, uptime, load, memory, panic string" },
+	{ "mod", az_cmd_mod, "loaded modules (name, base, size, state, taint, build id) without debuginfo" },
+	{ "triage", az_cmd_triage, "one screen: what crashed, where, when, which kernel, last log lines, CPUs" },
 	{ "sym", az_cmd_sym, "kernel symbols from the dump's kallsyms (or --vmlinux): list, look up" },
 	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
 	{ "keygen", az_cmd_keygen, "a key pair for an agent or a receiver of dumps over the network" },
 	{ "receive", az_cmd_receive, "receive dumps from agents over the network (authenticated, encrypted)" },
 	{ "unseal", az_cmd_unseal, "decrypt a sealed dump or log (salvage-capture --seal-to) with its key" },
-	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m" },
+	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m, bt" },
 };
 
 static void usage(FILE *f)

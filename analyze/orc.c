@@ -29,8 +29,6 @@ int az_orc_load(vmc_dump *d, const struct az_syms *s, struct az_orc *o, char *er
 		size_t errlen)
 {
 	uint64_t ip_start, ip_stop, orc_start;
-	int32_t *rel = NULL;
-	size_t votes[8] = { 0 };
 
 	memset(o, 0, sizeof(*o));
 	if (az_syms_addr(s, "__start_orc_unwind_ip", &ip_start) < 0 ||
@@ -45,7 +43,26 @@ int az_orc_load(vmc_dump *d, const struct az_syms *s, struct az_orc *o, char *er
 			 ip_start, ip_stop);
 		return -1;
 	}
-	o->n = (size_t)(ip_stop - ip_start) / 4;
+	if (az_orc_read(d, ip_start, orc_start, (size_t)(ip_stop - ip_start) / 4, 0, o, err,
+			errlen) < 0)
+		return -1;
+	if (o->layout == 1 && ver63(d))
+		o->layout = 3;
+	return 0;
+}
+
+int az_orc_read(vmc_dump *d, uint64_t ip_start, uint64_t orc_start, size_t n, int layout,
+		struct az_orc *o, char *err, size_t errlen)
+{
+	int32_t *rel = NULL;
+	size_t votes[8] = { 0 };
+
+	memset(o, 0, sizeof(*o));
+	if (n == 0 || n > MAX_ORC) {
+		snprintf(err, errlen, "ORC: implausible entry count %zu", n);
+		return -1;
+	}
+	o->n = n;
 	rel = malloc(o->n * 4);
 	o->ip = malloc(o->n * sizeof(*o->ip));
 	o->raw = malloc(o->n * 6);
@@ -66,9 +83,7 @@ int az_orc_load(vmc_dump *d, const struct az_syms *s, struct az_orc *o, char *er
 		}
 		votes[(o->raw[6 * i + 5] & 7)]++;
 	}
-	o->layout = votes[2] > votes[0] ? 2 : 1;
-	if (o->layout == 1 && ver63(d))
-		o->layout = 3;
+	o->layout = layout ? layout : votes[2] > votes[0] ? 2 : 1;
 	free(rel);
 	return 0;
 fail:

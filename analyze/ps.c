@@ -5,12 +5,13 @@
 #include <stdlib.h>
 
 static const char ps_usage[] =
-	"usage: salvage ps [--json] [--vmlinux FILE] DUMP\n\n"
+	"usage: salvage ps [--json] [--vmlinux FILE] [--dom0] DUMP\n\n"
 	"Lists every task (PID, PPID, CPU, state, command), walking init_task.tasks\n"
 	"and each process's threads with struct layouts from the dump's BTF (or the\n"
 	"DWARF of --vmlinux FILE).  '>' marks the task each CPU was running (the\n"
 	"per-cpu run queue's curr); kernel threads are shown in [brackets].\n"
 	"State letters as in ps(1): R S D T t X Z P I.\n"
+	"  --dom0   Xen host dumps: dom0's tasks, read through its P2M\n"
 	"  --json   an object {tasks: [{pid, tgid, ppid, cpu, active_cpu, state,\n"
 	"           comm, kthread, task}], source, warning}\n";
 
@@ -76,7 +77,7 @@ static int ps_run(struct az_run *r)
 	return AZ_EXIT_OK;
 }
 
-static const struct az_cmd ps_cmd = { "ps", ps_usage, AZ_OPT_VMLINUX, 1, 1, AZ_NEED_TYPES, ps_run };
+static const struct az_cmd ps_cmd = { "ps", ps_usage, AZ_OPT_VMLINUX | AZ_OPT_DOM0, 1, 1, AZ_NEED_TYPES, ps_run };
 
 int az_cmd_ps(int argc, char **argv)
 {

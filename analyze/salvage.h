@@ -29,6 +29,8 @@ int az_cmd_sym(int argc, char **argv);      /* sym.c */
 int az_cmd_mkinitramfs(int argc, char **argv);   /* mkinitramfs front-end */
 int az_cmd_arm(int argc, char **argv);           /* arm front-end */
 int az_cmd_xen(int argc, char **argv);           /* xen.c */
+int az_cmd_mod(int argc, char **argv);           /* mod.c */
+int az_cmd_triage(int argc, char **argv);        /* triage.c */
 int az_cmd_keygen(int argc, char **argv);        /* keygen.c */
 int az_cmd_receive(int argc, char **argv);       /* receive.c */
 int az_cmd_unseal(int argc, char **argv);        /* unseal.c */
@@ -51,6 +53,7 @@ enum {
 	AZ_OPT_XEN_SYMS = 2,    /* --xen-syms FILE */
 	AZ_OPT_DOM0 = 4,        /* --dom0 */
 	AZ_OPT_LOG = 8,         /* --raw, --caller, --level N */
+	AZ_OPT_MOD_DIR = 16,    /* --mod-dir DIR */
 };
 
 struct az_run;
@@ -68,7 +71,7 @@ struct az_cmd {
 struct az_args {
 	bool json, dom0, raw, caller;
 	int level;              /* --level N, 7 when not given */
-	const char *vmlinux, *xen_syms;
+	const char *vmlinux, *xen_syms, *mod_dir;
 	const char **pos;       /* the positional arguments (inside argv) */
 	int npos;
 };
@@ -89,11 +92,14 @@ const char *az_dom0_errmsg(vmc_dump *d);
 
 /* The preamble of the commands that read the kernel: parse the arguments,
  * open pos[0] and the kernel model with `need`.  Returns -1 to go on (r->k
- * open), else the exit status (the error printed). */
+ * open), else the exit status (the error printed).  With --dom0 the model
+ * is dom0's, read through the Xen dump's P2M (r->xen). */
 struct az_run {
 	const struct az_cmd *cmd;
 	struct az_args a;
 	struct az_kernel k;
+	/* --dom0: the Xen dump; k reads dom0's view of it (vmc_xen_dom0_open) */
+	vmc_dump *xen;
 };
 int az_run_open(struct az_run *r, int argc, char **argv, const struct az_cmd *c,
 		unsigned need);

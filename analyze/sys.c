@@ -10,12 +10,13 @@
 #include <time.h>
 
 static const char sys_usage[] =
-	"usage: salvage sys [--json] [--vmlinux FILE] DUMP\n\n"
+	"usage: salvage sys [--json] [--vmlinux FILE] [--dom0] DUMP\n\n"
 	"Prints release, version, machine, node name (init_uts_ns), CPUs, crash\n"
 	"time (VMCOREINFO CRASHTIME), uptime (jiffies_64 since INITIAL_JIFFIES at\n"
 	"the kernel's HZ, HZ from tick_nsec), load average (avenrun), memory\n"
 	"(max_pfn, _totalram_pages, pages in the dump), the number of tasks (when\n"
 	"struct layouts are known) and the panic string from the kernel log.\n"
+	"  --dom0   Xen host dumps: dom0's kernel, read through its P2M\n"
 	"  --json   one object; unknown values are null\n";
 
 struct sysinfo_ {
@@ -295,7 +296,7 @@ static int sys_run(struct az_run *r)
 	return AZ_EXIT_OK;
 }
 
-static const struct az_cmd sys_cmd = { "sys", sys_usage, AZ_OPT_VMLINUX, 1, 1, 0, sys_run };
+static const struct az_cmd sys_cmd = { "sys", sys_usage, AZ_OPT_VMLINUX | AZ_OPT_DOM0, 1, 1, 0, sys_run };
 
 int az_cmd_sys(int argc, char **argv)
 {

@@ -173,9 +173,13 @@ int az_tasks_load(struct az_kernel *k, struct az_tasks *t)
 		snprintf(k->err, sizeof(k->err), "%s has no task_struct.pid or .comm", k->lay.source);
 		return -1;
 	}
-	uint64_t mask = online_mask(k, &known);
+	uint64_t mask = online_mask(k, &known), present;
 	if (!known)
 		mask = vmc_cpu_count(k->d) >= 64 ? ~0ull : (1ull << vmc_cpu_count(k->d)) - 1;
+	/* a panic stops the other CPUs and takes them offline (a Xen dom0's
+	 * too): their runqueues still say what they were running */
+	if (az_sym(k, "__cpu_present_mask", &v) == 0 && az_read_u64(k, v, &present) == 0)
+		mask |= present;
 	if (!mask)
 		mask = 1;
 	add(k, t, init_task, &cap);

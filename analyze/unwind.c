@@ -64,7 +64,7 @@ static void scan(struct az_kernel *k, uint64_t from, uint64_t hi, struct az_fram
 		uint64_t w;
 		if (az_read_u64(k, a, &w) < 0)
 			break;
-		if (!az_syms_is_text(&k->syms, w))
+		if (!az_is_text(k, w))
 			continue;
 		struct az_frame *f = &out[(*n)++];
 		memset(f, 0, sizeof(*f));
@@ -82,17 +82,17 @@ static void scan(struct az_kernel *k, uint64_t from, uint64_t hi, struct az_fram
  * to come from another call of the same function), unlike a plain scan. */
 static bool retaddr_step(struct az_kernel *k, struct ustate *s, uint64_t hi)
 {
-	uint64_t off, fn;
-	const struct az_sym *y = az_syms_find(&k->syms, s->ip, &off, NULL);
-	if (!y)
+	uint64_t fn;
+	struct az_where wh;
+	if (!az_lookup(k, s->ip, &wh))
 		return false;
-	fn = y->addr;
+	fn = wh.sym->addr;
 	for (uint64_t a = s->sp & ~7ull; a + 8 <= hi && a < s->sp + 4096; a += 8) {
 		uint64_t w;
 		uint8_t call[5];
 		if (az_read_u64(k, a, &w) < 0)
 			return false;
-		if (!az_syms_is_text(&k->syms, w) || az_read(k, w - 5, call, 5) < 0 || call[0] != 0xe8)
+		if (!az_is_text(k, w) || az_read(k, w - 5, call, 5) < 0 || call[0] != 0xe8)
 			continue;
 		int32_t rel = (int32_t)le_get32(call + 1);
 		if (w + (uint64_t)(int64_t)rel != fn)
@@ -115,7 +115,7 @@ static bool fp_step(struct az_kernel *k, struct ustate *s, uint64_t hi)
 		return false;
 	if (az_read_u64(k, s->bp, &nbp) < 0 || az_read_u64(k, s->bp + 8, &ret) < 0)
 		return false;
-	if (!az_syms_is_text(&k->syms, ret))
+	if (!az_is_text(k, ret))
 		return false;
 	s->sp = s->bp + 16;
 	s->ip = ret;
@@ -159,7 +159,7 @@ int az_unwind(struct az_kernel *k, const uint64_t regs[21], bool first_is_call,
 		if (s.have_regs && user_mode(s.cur))
 			return n;
 		uint64_t prev_sp = s.sp;
-		if (!k->have_orc || !az_orc_find(&k->orc, s.signal ? s.ip : s.ip - 1, &e) ||
+		if (!az_find_orc(k, s.signal ? s.ip : s.ip - 1, &e) ||
 		    e.type == AZ_ORC_T_UNDEFINED) {
 			/* no ORC for this address: its call site, frame pointers,
 			 * then a scan */
@@ -327,5 +327,125 @@ int az_task_saved_regs(struct az_kernel *k, const struct az_task *p, uint64_t re
 		o->stack_lo = stack;
 		o->stack_hi = stack + STACK_GUESS;
 	}
+	return 0;
+}
+
+/* The crash path below an exception's registers (docs/formats.md §7.4).
+ * oops_end() hands the exception's pt_regs to crash_kexec(), so the saved
+ * registers of an oopsing CPU are the faulting code's, while the stack
+ * below them still holds the path from the exception entry down to
+ * machine_kexec().  Its start is the return address whose call instruction
+ * targets machine_kexec (which never returns, so no stale copy of that
+ * call can sit on the stack); the unwind from there must meet an exception
+ * frame holding exactly these registers, or nothing is claimed.  When the
+ * registers were taken in the function that made that call (panic() without
+ * an exception: __crash_kexec's crash_setup_regs), machine_kexec is added
+ * above them. */
+int az_unwind_crash_path(struct az_kernel *k, const uint64_t regs[21],
+			 const struct az_unwind_opts *o, struct az_frame *out, int max,
+			 char *why, size_t whylen)
+{
+	uint64_t mk, sp = regs[R_SP], lo;
+
+	*why = 0;
+	if (max < 3 || user_mode(regs) || az_sym(k, "machine_kexec", &mk) < 0)
+		return 0;
+	lo = o && o->stack_lo && sp >= o->stack_lo && sp < o->stack_hi ? o->stack_lo :
+		sp & ~(uint64_t)(STACK_GUESS - 1);
+	if (sp < lo + 16 || sp - lo > STACK_GUESS)
+		return 0;
+	for (uint64_t a = (sp - 8) & ~7ull; a >= lo; a -= 8) {
+		uint64_t w, tmp[PT_REGS_WORDS] = { 0 };
+		uint8_t call[5];
+		if (az_read_u64(k, a, &w) < 0)
+			return 0;
+		if (!az_is_text(k, w) || az_read(k, w - 5, call, 5) < 0 || call[0] != 0xe8 ||
+		    w + (uint64_t)(int64_t)(int32_t)le_get32(call + 1) != mk)
+			continue;
+		tmp[R_IP] = w;
+		tmp[R_SP] = a + 8;
+		tmp[R_CS] = regs[R_CS];
+		int n = az_unwind(k, tmp, true, o, out + 1, max - 1, why, whylen);
+		for (int i = 1; i <= n; i++) {
+			const struct az_frame *f = &out[i];
+			if (!f->has_regs || f->user_regs || f->partial_regs ||
+			    f->regs[R_IP] != regs[R_IP] || f->regs[R_SP] != regs[R_SP])
+				continue;
+			memset(&out[0], 0, sizeof(out[0]));
+			out[0].ip = mk;
+			out[0].sp = a;
+			out[0].how = AZ_HOW_CALLED;
+			out[0].reliable = true;
+			out[1].how = AZ_HOW_RETADDR;
+			return n + 1;
+		}
+		/* panic() without an exception: the registers are
+		 * __crash_kexec's own (crash_setup_regs), taken in the function
+		 * that then called machine_kexec; only that call is added */
+		struct az_where wa, wr;
+		if (az_lookup(k, w, &wa) && az_lookup(k, regs[R_IP], &wr) && wa.sym == wr.sym &&
+		    a + 8 <= sp) {
+			int m = az_unwind(k, regs, false, o, out + 1, max - 1, why, whylen);
+			memset(&out[0], 0, sizeof(out[0]));
+			out[0].ip = mk;
+			out[0].sp = a;
+			out[0].how = AZ_HOW_CALLED;
+			out[0].reliable = true;
+			return m + 1;
+		}
+		break;   /* only one call of machine_kexec can be live */
+	}
+	*why = 0;
+	return 0;
+}
+
+/* The NMI stack above an NMI-stopped CPU's registers (docs/formats.md §7.4).
+ * The CPU runs crash_nmi_callback() on its NMI stack (cea_exception_stacks'
+ * NMI_stack, per CPU) with the interrupted context's pt_regs at the stack's
+ * top.  crash_nmi_callback spins in its halt loop: the return addresses of
+ * the calls it made (saving this CPU's registers) are still right below its
+ * frame, each a place in it from which its frame unwinds; the unwind must
+ * meet the NMI's exception frame holding exactly regs. */
+int az_unwind_nmi_path(struct az_kernel *k, const uint64_t regs[21], int cpu,
+		       const struct az_unwind_opts *o, struct az_frame *out, int max,
+		       char *why, size_t whylen)
+{
+	uint64_t cn, pcpu, cea, lo, hi;
+	struct az_where w;
+	int64_t off = k->lay.off[AZ_F_CEA_NMI_STACK];
+	uint32_t size = k->lay.size[AZ_F_CEA_NMI_STACK];
+
+	(void)o;
+	*why = 0;
+	if (max < 3 || cpu < 0 || off < 0 || size < 1024 || size > 65536 ||
+	    az_sym(k, "crash_nmi_callback", &cn) < 0 || !az_lookup(k, cn, &w) || !w.size ||
+	    az_sym(k, "cea_exception_stacks", &pcpu) < 0 ||
+	    az_percpu(k, pcpu, (unsigned)cpu, &pcpu) < 0 || az_read_u64(k, pcpu, &cea) < 0 || !cea)
+		return 0;
+	lo = cea + (uint64_t)off;
+	hi = lo + size;
+	if (hi < lo)
+		return 0;
+	struct az_unwind_opts no = { lo, hi };
+	for (uint64_t a = lo; a + 8 <= hi; a += 8) {
+		uint64_t v, tmp[PT_REGS_WORDS] = { 0 };
+		if (az_read_u64(k, a, &v) < 0)
+			return 0;
+		if (v <= cn || v - cn >= w.size)
+			continue;
+		tmp[R_IP] = v;
+		tmp[R_SP] = a + 8;
+		tmp[R_CS] = regs[R_CS] & ~3ull;
+		int n = az_unwind(k, tmp, true, &no, out, max, why, whylen);
+		for (int i = 1; i < n; i++) {
+			const struct az_frame *f = &out[i];
+			if (!f->has_regs || f->partial_regs || f->regs[R_IP] != regs[R_IP] ||
+			    f->regs[R_SP] != regs[R_SP])
+				continue;
+			out[0].how = AZ_HOW_CALLED;
+			return n;
+		}
+	}
+	*why = 0;
 	return 0;
 }

@@ -171,3 +171,40 @@ const uint8_t *az_xsyms_build_id(const struct az_xsyms *s, size_t *len, uint64_t
 	*va = s->build_id_va;
 	return s->build_id;
 }
+
+/* the function holding addr: the highest STT_FUNC/STT_NOTYPE symbol at or
+ * below it (section symbols and files left out); its size from st_size,
+ * else the distance to the next symbol */
+bool az_xsyms_lookup(const struct az_xsyms *s, uint64_t addr, const char **name, uint64_t *off,
+		     uint64_t *size)
+{
+	const uint8_t *best = NULL;
+	uint64_t bv = 0, next = ~0ULL;
+
+	for (size_t i = 0; s && i < s->nsym; i++) {
+		const uint8_t *e = s->sym + i * SYM;
+		uint64_t v = le_get64(e + 8), n = le_get32(e);
+		unsigned type = e[4] & 0xf;
+		if ((type != 0 && type != 2) || n == 0 || n >= s->strlen_ || !le_get16(e + 6))
+			continue;
+		if (strnlen((const char *)s->str + n, s->strlen_ - (size_t)n) == s->strlen_ - (size_t)n)
+			continue;
+		if (v > addr && v < next)
+			next = v;
+		if (v <= addr && (!best || v > bv || (v == bv && type == 2))) {
+			best = e;
+			bv = v;
+		}
+	}
+	if (!best)
+		return false;
+	uint64_t sz = le_get64(best + 16);
+	if (!sz || bv + sz <= addr)
+		sz = next != ~0ULL ? next - bv : 0;
+	if (!sz || addr - bv >= sz)
+		return false;
+	*name = (const char *)s->str + le_get32(best);
+	*off = addr - bv;
+	*size = sz;
+	return true;
+}

@@ -285,18 +285,42 @@ static int dmesg_emit(void *arg, const struct vmc_logrec *rec)
 	return fwrite(buf, 1, n, arg) == n ? 0 : -EIO;
 }
 
-/* The capture core did not save the log: write it from the dump ourselves. */
-static int write_dmesg(vmc_dump *d, const char *path)
+/* The capture core did not save the log: write it from the dump ourselves,
+ * into a file created here (never through a link left in the directory).  A
+ * log with no record is no log: the file is removed and the reason given. */
+static int write_dmesg(vmc_dump *d, const char *path, char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "we");
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *f;
 	int rc;
+	long end;
 
-	if (!f)
+	if (fd < 0) {
+		snprintf(why, whylen, "%.200s: %s", path, strerror(errno));
 		return -errno;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(path);
+		snprintf(why, whylen, "%.200s: %s", path, strerror(errno));
+		return -ENOMEM;
+	}
 	rc = vmc_dmesg(d, dmesg_emit, f);
-	if (fclose(f) != 0 && rc == 0)
+	end = ftell(f);
+	if (rc < 0)
+		snprintf(why, whylen, "%s", rc == -EIO ? "writing the log: I/O error" : vmc_errmsg(d));
+	if (fclose(f) != 0 && rc == 0) {
 		rc = -errno;
-	return rc < 0 ? (rc == -EIO ? -EIO : -EINVAL) : 0;
+		snprintf(why, whylen, "writing the log: %s", strerror(errno));
+	}
+	if (rc == 0 && end <= 0) {
+		rc = -ENODATA;
+		snprintf(why, whylen, "the kernel log has no records");
+	}
+	if (rc < 0)
+		unlink(path);
+	return rc;
 }
 
 #define MEM_MIN ((uint64_t)8 << 20)
@@ -459,9 +483,13 @@ static enum cap_status capture(vmc_dump *src)
 	/* the log first: it is the part that must survive */
 	snprintf(fin, sizeof(fin), "%s/dmesg.txt", run.dumpdir);
 	if (!sealed && (!run.result.dmesg_saved || stat(dmesg, &st) < 0)) {
-		int rc = write_dmesg(src, dmesg);
-		if (rc < 0)
-			alog("dmesg: %s", rc == -EIO ? strerror(EIO) : vmc_errmsg(src));
+		char why[sizeof(run.result.dmesg_error)];
+		/* the core tried and says why: trying again would say less */
+		if (run.result.dmesg_error[0])
+			alog("%s%s", strncmp(run.result.dmesg_error, "dmesg:", 6) ? "dmesg: " : "",
+			     run.result.dmesg_error);
+		else if (write_dmesg(src, dmesg, why, sizeof(why)) < 0)
+			alog("dmesg: %s", why);
 	}
 	if (stat(dmesg, &st) == 0) {
 		int rc = cap_agent_commit(dmesg, fin);

@@ -54,11 +54,13 @@ struct cap_seal_job {
 	pthread_t th;
 	bool started;
 	char path[4096];
+	char fifo[4200];                /* read from this FIFO ("" a pipe) */
 };
 struct cap_sealer {
 	struct cap_seal_job dump, dmesg;
-	int saved_stdout, dmesg_wfd;
-	char dmesg_fdpath[32];
+	int saved_stdout;
+	char fifo_dir[4200];
+	char dmesg_fdpath[4300];
 	const char *out_path;
 	char dmesg_out[4096];
 };

@@ -1,5 +1,5 @@
 /* seal.c - sealed files: a dump or a kernel log that only the holder of one
- * X25519 private key can read (docs/formats.md §7.2).
+ * X25519 private key can read (docs/formats.md §8.2).
  *
  * A fresh secretstream key is sealed to the recipient's public key with
  * crypto_box_seal; the content follows in secretstream chunks of at most

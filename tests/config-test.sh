@@ -10,7 +10,8 @@
 #   - issue 11 finding 7 (timeout, threads, memory, a long comment line with
 #     a hostname= tail, level=010, wait=08), finding 1 (-o on a fifo, a
 #     symlink, a directory, a device node as root: refused, untouched) and
-#     finding 9 (an old dump nested deep is pruned whole).
+#     finding 9 (an old dump nested deep is pruned whole), and finding 7's
+#     log part (no printk symbols: the reason logged, no empty dmesg.txt).
 #   config-test.sh [BUILD]
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -224,6 +225,15 @@ if "$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/elf-linux.desc" "$DUMP" >"$
 	fi
 	[ $rc -eq 0 ] && ls "$D"/*/vmcore >/dev/null 2>&1 && t_ok "finding 9: the new dump is there" ||
 		t_fail "finding 9: capture" "exit $rc: $(tail -2 "$OUT/f9.log")"
+	# finding 7's log part: this source has no printk symbols; the agent says
+	# so (not "Input/output error") and commits no empty dmesg.txt
+	if grep -q 'dmesg: no printk ring buffer symbols' "$OUT/f9.log" &&
+		! grep -q 'Input/output error' "$OUT/f9.log" && ! ls "$D"/*/dmesg.txt >/dev/null 2>&1 &&
+		grep -q '"dmesg": {"file": null' "$D"/*/meta.json; then
+		t_ok "finding 7: no log is said, not committed empty"
+	else
+		t_fail "finding 7: no log" "$(grep dmesg "$OUT/f9.log" | head -2 | tr '\n' ' ')"
+	fi
 else
 	t_skip "finding 9" "generator failed: $(tail -1 "$OUT/gen.log")"
 fi

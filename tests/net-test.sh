@@ -262,7 +262,7 @@ t_case "sealed: wrong key, altered byte, cut file refused"
 "$SALVAGE" unseal --key "$W/agent" "$W/sealed.kd" "$W/x.kd" 2>"$W/u1.err" && t_fail "unseal refusals" "opened with another key"
 grep -q 'not to this one' "$W/u1.err" || t_fail "unseal refusals" "wrong key: $(cat "$W/u1.err")"
 cp "$W/sealed.kd" "$W/altered.kd"
-printf '\x55' | dd of="$W/altered.kd" bs=1 seek=500000 conv=notrunc 2>/dev/null
+"$PY" -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(500000); b = f.read(1); f.seek(500000); f.write(bytes([b[0] ^ 0xFF]))' "$W/altered.kd"
 "$SALVAGE" unseal --key "$W/rx" "$W/altered.kd" "$W/x.kd" 2>"$W/u2.err" && t_fail "unseal refusals" "altered file opened"
 grep -q 'does not verify' "$W/u2.err" || t_fail "unseal refusals" "altered: $(cat "$W/u2.err")"
 head -c 1048000 "$W/sealed.kd" >"$W/cut.kd"

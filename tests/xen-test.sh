@@ -12,6 +12,10 @@
 #   - the page listing of `salvage-capture -X -d 31` output must equal the
 #     source's with the frames the generator says are dropped excluded, and
 #     the output must give the same dom0 log;
+#   - fixtures with `vcpus=` (a ktask dom0 kernel): `salvage bt/ps/sys/sym
+#     --dom0` must equal ktask's answers (azcheck.py), each vCPU's registers
+#     taken from the right place, and `xen bt --xen-syms` must list the
+#     generator's Xen functions per pCPU;
 #   - `salvage xen info|domains` and the capture's report, and `salvage info`
 #     of the output (the fixes of the notes), must equal NAME.xen-expect.
 # Xen fixtures without hypervisor memory (notes only) must give `salvage xen
@@ -35,6 +39,20 @@ for desc in "$T_FIX"/xen-*.desc "$T_FIX"/kdump-xen.desc; do
 		else
 			t_ok "$name"
 		fi
+		# no memory behind the notes: dom0 fails in one line saying what is
+		# missing; xen bt does too, or prints the RIPs and why no stack
+		for cmd in "bt --dom0" "ps --dom0" "xen bt"; do
+			# shellcheck disable=SC2086  # cmd is two words
+			run "$BUILD/salvage" $cmd "$o.dump" >"$o.nomem.out" 2>"$o.nomem.err"
+			rc=$?
+			if [ "$cmd" = "xen bt" ] && [ $rc -eq 0 ] && [ ! -s "$o.nomem.err" ] &&
+				grep -q 'not in the dump\|no saved state' "$o.nomem.out"; then
+				continue
+			fi
+			if [ $rc -ne 1 ] || [ "$(wc -l <"$o.nomem.err")" -ne 1 ]; then
+				t_fail "$name" "salvage $cmd without hypervisor memory: exit $rc, $(wc -l <"$o.nomem.err") stderr lines"
+			fi
+		done
 		continue
 	fi
 	t_mkdump "$name" "$desc" "$o.dump" --xen-expect "$o.exp" || continue
@@ -59,7 +77,7 @@ for desc in "$T_FIX"/xen-*.desc "$T_FIX"/kdump-xen.desc; do
 	check dmesg "$o.exp.dmesg" run "$BUILD/salvage" dmesg --dom0 "$o.dump"
 	check ring "$o.exp.ring" run "$BUILD/salvage" xen log "$o.dump"
 	check ring-syms "$o.exp.ring" run "$BUILD/salvage" xen log --xen-syms "$o.exp.syms" "$o.dump"
-	rm -f "$o.kdump"
+	rm -f "$o.kdump" "$o.kdump.dmesg.txt"
 	run "$BUILD/salvage-capture" -X -d 31 --compress=zlib --message-level 23 --progress=off \
 		"$o.dump" "$o.kdump" >"$o.capture-log" 2>&1
 	crc=$?
@@ -75,6 +93,63 @@ for desc in "$T_FIX"/xen-*.desc "$T_FIX"/kdump-xen.desc; do
 			t_fail "$name" "salvage xen info --json $(basename "$j"): not JSON with version, phys_start, pcpus[rip, cr3], crashing_cpu"
 		fi
 	done
+	# dom0's kernel through Xen's vCPU state: ktask's answers, exactly
+	if [ -f "$o.exp.az.json" ]; then
+		azc() {   # azc WHAT OUT [KEY]: azcheck.py against the generator's answers
+			if "$PY" "$T_HERE/tools/azcheck.py" "$1" "$o.exp.az.json" "$2" ${3:+"$3"} >"$2.check" 2>&1; then
+				t_ok "$name: $1 --dom0"
+			else
+				t_fail "$name: $1 --dom0 (the generator's): $(head -3 "$2.check" | tr '\n' ' ')"
+			fi
+		}
+		for w in bt ps sys; do
+			run "$BUILD/salvage" "$w" --dom0 --json "$o.dump" >"$o.$w-dom0.json" 2>"$o.$w-dom0.err"
+		done
+		run "$BUILD/salvage" sym --dom0 "$o.dump" >"$o.sym-dom0.out" 2>"$o.sym-dom0.err"
+		azc bt "$o.bt-dom0.json" cpus
+		# the capture keeps what dom0's backtraces need (Xen's stacks and vCPUs)
+		if [ -f "$o.kdump" ]; then
+			run "$BUILD/salvage" bt --dom0 --json "$o.kdump" >"$o.bt-dom0-out.json" 2>&1
+			azc bt "$o.bt-dom0-out.json" cpus
+		fi
+		azc ps "$o.ps-dom0.json"
+		azc sys "$o.sys-dom0.json"
+		azc sym "$o.sym-dom0.out"
+		# where each vCPU's registers came from is the fixture's point
+		case $desc in *saved*) want="struct vcpu" ;; *) want="last guest frame on idle pCPU 0's stack" ;; esac
+		if "$PY" -c 'import json,sys; t=json.load(open(sys.argv[1]))["threads"]; sys.exit(not (t[0]["regs_from"]=="guest frame on pCPU 1'"'"'s stack" and t[1]["regs_from"]==sys.argv[2]))' \
+			"$o.bt-dom0.json" "$want" 2>/dev/null; then
+			t_ok "$name: vCPU registers from the running, then the $want"
+		else
+			t_fail "$name: vCPU registers not from pCPU 1's frame and $want"
+		fi
+		# xen bt with the generated xen-syms: the Xen functions on each stack
+		run "$BUILD/salvage" xen bt --json --xen-syms "$o.exp.syms" "$o.dump" >"$o.xenbt.json" 2>"$o.xenbt.err"
+		"$PY" -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+for c in m["pcpus"]:
+    print("cpu %d: %s" % (c["cpu"], " ".join(f["function"] or "?" for f in c["frames"])))' \
+			"$o.xenbt.json" >"$o.xenbt.out" 2>&1
+		t_diff "$name: xen bt (the generator's)" "$o.exp.xenbt" "$o.xenbt.out" 10 && t_ok "$name: xen bt"
+		# without xen-syms: Xen's own table in the image names the same
+		run "$BUILD/salvage" xen bt --json "$o.dump" >"$o.xenbt-own.json" 2>"$o.xenbt-own.err"
+		"$PY" -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+assert m["symbols"] == "xen-image", m["symbols"]
+for c in m["pcpus"]:
+    print("cpu %d: %s" % (c["cpu"], " ".join(f["function"] or "?" for f in c["frames"])))' \
+			"$o.xenbt-own.json" >"$o.xenbt-own.out" 2>&1
+		t_diff "$name: xen bt with Xen's own symbols (the generator's)" "$o.exp.xenbt" "$o.xenbt-own.out" 10 &&
+			t_ok "$name: xen bt, Xen's own symbols"
+		# a call trace in the console ring: every address found, in order
+		if grep -q 'Xen call trace' "$o.exp.ring" &&
+			! "$PY" -c 'import json,sys
+c = [c for c in json.load(open(sys.argv[1]))["pcpus"] if "console_trace" in c]
+sys.exit(not (len(c) == 1 and c[0]["crashed"] and c[0]["console_trace"]["addresses"] > 1 and
+              c[0]["console_trace"]["found_in_order"] == c[0]["console_trace"]["addresses"]))' "$o.xenbt.json"; then
+			t_fail "$name: xen bt disagrees with the console ring's Xen call trace"
+		fi
+	fi
 	# the reviewed snapshot
 	{
 		echo "== salvage xen info"

@@ -63,6 +63,8 @@ int vmc_prefix_err(vmc_dump *d, int code, const char *fmt, ...)
 	return code;
 }
 
+#define VMC_WARNINGS_MAX 256
+
 int vmc_warn(vmc_dump *d, const char *fmt, ...)
 {
 	char buf[VMC_ERRMSG_MAX];
@@ -73,10 +75,18 @@ int vmc_warn(vmc_dump *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	/* identical warnings (e.g. per-CPU quirks) are kept once */
+	/* identical warnings (e.g. per-CPU quirks) are kept once; a dump with
+	 * more distinct quirks than anyone reads (a hostile one: thousands of
+	 * odd segments) says so in its last warning instead of growing the
+	 * list and the duplicate search without bound */
+	if (d->nwarnings >= VMC_WARNINGS_MAX)
+		return VMC_OK;
 	for (size_t i = 0; i < d->nwarnings; i++)
 		if (strcmp(d->warnings[i], buf) == 0)
 			return VMC_OK;
+	if (d->nwarnings == VMC_WARNINGS_MAX - 1)
+		snprintf(buf, sizeof(buf), "more than %d distinct warnings: the rest are not listed",
+			 VMC_WARNINGS_MAX - 1);
 	s = strdup(buf);
 	if (!s)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");

@@ -124,7 +124,12 @@ def main():
     ap.add_argument("--scratch", default="/var/tmp/salvage-bench")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--levels", default="1,31")
+    ap.add_argument("--modoops", default=None,
+                    help="the module-oops dump of tests/vm/e2e-modoops.sh "
+                         "(default BUILD/vm-modoops/dump/vmcore, as make test-vm leaves it)")
     a = ap.parse_args()
+    if a.modoops is None:
+        a.modoops = os.path.join(a.build, "vm-modoops", "dump", "vmcore")
 
     # private copies: a rebuild while the bench runs must not change them
     os.makedirs(a.scratch, exist_ok=True)
@@ -207,6 +212,7 @@ def main():
     else:
         print("bench: speed, size, threads and memory goals met")
     bench_analyzer(bindir, a.vmcore, a.repeat)
+    bench_modoops(bindir, a.modoops, a.repeat)
     shutil.rmtree(a.scratch, ignore_errors=True)
 
 
@@ -275,6 +281,71 @@ def bench_analyzer(build, vmcore, repeat):
             r = t[theirs] / t[ours]
             print("    %-22s vs %-26s %6.1fx %s" % (ours, theirs, r if r >= 1 else 1 / r,
                                                     "faster" if r >= 1 else "slower"))
+
+
+# ---- analyzer on the module-oops dump (issue 13) ------------------------------
+# Optional: runs when tests/vm/e2e-modoops.sh left its dump (make test-vm does,
+# in BUILD/vm-modoops).  salvage bt and triage without a vmlinux, next to
+# crash's bt and drgn's stack trace of the crashed thread, both with the debug
+# vmlinux.  drgn 0.0.22 stops at the module frame; crash and salvage go on.
+def bench_modoops(build, dump, repeat):
+    import tempfile
+    if not os.path.exists(dump):
+        print()
+        print("module-oops dump: none at %s (tests/vm/e2e-modoops.sh --out DIR makes it); "
+              "section skipped" % dump)
+        return
+    salvage = os.path.join(build, "salvage")
+    outdir = os.path.dirname(os.path.dirname(dump))
+    vmlinux = os.path.join(outdir, "vmlinux")
+    kver_f = os.path.join(outdir, "kver")
+    if not os.path.exists(vmlinux) and os.path.exists(kver_f):
+        vmlinux = "/var/cache/salvage/kernels/%s/vmlinux" % open(kver_f).read().strip()
+    have_vml = os.path.exists(vmlinux)
+    print()
+    print("module-oops dump %s (median of %d runs; crash and drgn %s)" % (
+        dump, repeat, "with %s" % vmlinux if have_vml else "skipped: no vmlinux"))
+    work = tempfile.mkdtemp(prefix="salvage-modoops-bench.")
+
+    def tool(cmd):
+        def fn():
+            w, r = run(cmd)
+            return w, r, 0
+        return fn
+
+    rows = []
+    try:
+        rows.append(("salvage bt", timed(tool([salvage, "bt", dump]), repeat)))
+        rows.append(("salvage triage", timed(tool([salvage, "triage", dump]), repeat)))
+        rows.append(("salvage bt --json", timed(tool([salvage, "bt", "--json", dump]), repeat)))
+        if have_vml and shutil.which("crash"):
+            cf = os.path.join(work, "crash-bt.cmd")
+            with open(cf, "w") as f:
+                f.write("bt -a\nquit\n")
+            rows.append(("crash bt -a (vmlinux)", timed(
+                tool(["crash", "-s", vmlinux, dump, "-i", cf]), repeat)))
+        if have_vml and shutil.which("drgn"):
+            df = os.path.join(work, "drgn-bt.py")
+            with open(df, "w") as f:
+                f.write("print(prog.crashed_thread().stack_trace())\n")
+            rows.append(("drgn crashed_thread (vmlinux)", timed(
+                tool(["drgn", "-c", dump, "-s", vmlinux, "--no-default-symbols", "-q", df]),
+                repeat)))
+    except RuntimeError as e:
+        print("  failed: %s" % e)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    print("  %-30s %9s %10s" % ("tool", "wall s", "RSS KiB"))
+    for name, (w, r, _) in rows:
+        print("  %-30s %9.3f %10d" % (name, w, r))
+    t = {name: w for name, (w, r, _) in rows}
+    for ours in ("salvage bt", "salvage triage"):
+        for theirs in ("crash bt -a (vmlinux)", "drgn crashed_thread (vmlinux)"):
+            if theirs in t:
+                r = t[theirs] / t[ours]
+                print("    %-16s vs %-30s %6.1fx %s" % (ours, theirs, r if r >= 1 else 1 / r,
+                                                        "faster" if r >= 1 else "slower"))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ memory and scattered into machine frames through the P2M).
     xen version=4.17 [phys_start=0x200000] [cpus=2] [crashing=N]
         [layout=64|72|80] [p2m=tree|zero|invalid] [notes=yes|no]
         [vmcoreinfo_xen=full|minimal] [dup=vmcoreinfo_xen,crash_info]
-        [dom0_note=no|yes] [empty_cpu=no|yes] [ring=N]
+        [dom0_note=no|yes] [empty_cpu=no|yes] [ring=N] [vcpus=lazy|saved]
       dom0 pages=N [hole=PFN:COUNT] [identity=PFN:COUNT] [foreign=PFN:COUNT]
            [invalid=PFN:COUNT] [extra=COUNT]
       domain ID START END       machine frames [START, END) of domU ID
@@ -34,6 +34,20 @@ The P2M is Linux's tree for tools: a top page, mid pages, leaves; absent
 ranges point at a shared p2m_mid_missing / p2m_missing pair; leaves carry
 identity (bit 62), foreign (bit 63) and invalid (~0) entries as asked.
 
+vcpus=lazy|saved (with a dom0-kernel block holding a ktask `analyzer`, 2
+CPUs): dom0's vCPUs as Xen keeps them (docs/formats.md §4.10).  The pCPU
+stacks move into the image (I_STACKS, 32 KiB each) with a struct cpu_info
+at each top; vCPU 0 (the panicking CPU of ktask) runs on the crashing pCPU,
+its registers the guest frame there; vCPU 1's pCPU is idle with vCPU 1's
+frame left on its stack (lazy) and a stale copy in struct vcpu, or runs a
+domU vCPU with vCPU 1's registers saved in struct vcpu (saved).  dom0's
+struct domain points at its vcpu[] array.  The crashing pCPU's stack holds
+Xen return addresses (kexec_crash <- hwdom_shutdown <- domain_shutdown <-
+do_sched_op) that the generated xen-syms names, and so does Xen's own
+symbol table in the image (I_SYMTAB).  ktask's answers become
+the dump's az_expect (for `bt/ps/sys/sym --dom0`; written as PREFIX.az.json),
+and PREFIX.xenbt lists each pCPU's expected `xen bt` functions.
+
 Expected outputs (mkdump.py --xen-expect PREFIX): PREFIX.frames (`salvage xen
 frames`), PREFIX.p2m (`salvage xen p2m`), PREFIX.capture (page listing of
 `salvage-capture -X -d 31` output: the source listing with the dropped
@@ -41,6 +55,7 @@ frames excluded), PREFIX.dmesg (kprintk's, for `salvage dmesg --dom0`), and
 PREFIX.syms, a xen-syms ELF with the symbols of this image.
 """
 
+import json
 import os
 import struct
 
@@ -69,6 +84,19 @@ I_PGD = 0x2000               # idle_pg_table
 I_STRINGS = 0x3000
 I_BUILD_ID = 0x4000
 I_PT_POOL = 0x10000          # Xen page-table pages (to 0x40000)
+I_STACKS = 0x100000          # vcpus=: pCPU stacks, 32 KiB each
+I_VCPU = 0x120000            # vcpus=: struct vcpus, vcpu[], the idle domain
+I_SYMTAB = 0x140000          # vcpus=: Xen's own symbol table (symbols_*)
+STACK = 0x8000
+CPU_INFO = 0x140             # sizeof(struct cpu_info) of this fake Xen
+VCPU_REGS = 0x2C0            # struct vcpu's arch.user_regs
+OFF_VCPU_ARRAY = 0x1A0       # struct domain's vcpu pointer
+DOMID_IDLE = 0x7FFF
+PV_CS, PV_SS = 0xE033, 0xE02B
+# Xen functions on the crashing pCPU's stack (vcpus=): name, text offset, size
+XEN_FUNCS = [("kexec_crash_save_cpu", 0x21ECC0, 0x152), ("kexec_crash", 0x21F100, 0x66),
+             ("hwdom_shutdown", 0x230470, 0xB4), ("domain_shutdown", 0x207850, 0xF6),
+             ("do_sched_op", 0x250D30, 0x55B)]
 BUILD_ID = bytes.fromhex("151b373fd64b321593bf987fd923cd10dabadac4")
 
 DIRECTIVES = ("xen", "dom0-kernel")
@@ -103,6 +131,9 @@ def parse(d, cmd, args, lines, i, mk):
     x.ring_size = num("ring", 16384)
     x.dup = set(kv.get("dup", "").split(",")) - {""}
     x.p2m_mode = kv.get("p2m", "tree")
+    x.vcpus = kv.get("vcpus")
+    if x.vcpus not in (None, "lazy", "saved"):
+        raise XenError("vcpus must be lazy or saved")
     layout_plan(d, x, mk)
     if kv.get("notes", "yes") == "yes":
         add_notes(d, x, mk)
@@ -251,6 +282,8 @@ def add_notes(d, x, mk):
             # the crashing CPU saved on its primary stack (pages 6-7 of a 32
             # KiB stack), the others on the NMI IST page (page 2)
             stack = dmap((x.ring[1] + 16 + 8 * cpu) * PAGE)
+            if x.vcpus:
+                stack = dmap(ma_img(x, I_STACKS + STACK * cpu))
             rsp = stack + (0x7E08 if cpu == x.crashing else 0x2F10)
             regs = {"rip": 0xFFFF82D04021ED72, "rsp": rsp, "cs": 0xE008,
                     "ss": 0xE010, "eflags": 0x46}
@@ -424,6 +457,8 @@ def build(d, mem, mk):
     w(V_CONRINGP, "<I", len(raw))
     w(V_CONRINGC, "<I", len(raw))
     x.ring_text = raw if len(raw) <= x.ring_size else raw[-x.ring_size:]
+    if x.vcpus:
+        build_vcpus(x, mem)
     # ---- frame table and M2P
     pick = lambda did: x.dom_mfn[did]       # pdx of the struct domain's page
     ft = bytearray((x.ft[1] - x.ft[0]) * PAGE)
@@ -447,6 +482,112 @@ def build(d, mem, mk):
     pt.write()
 
 
+def user_regs(regs):
+    """struct cpu_user_regs (200 bytes) of a 64-bit PV guest from pt_regs
+    order: ring 3 selectors, kernel or user."""
+    b = bytearray(200)
+    struct.pack_into("<15Q", b, 0, *regs[:15])
+    struct.pack_into("<Q", b, 128, regs[16])
+    struct.pack_into("<H", b, 136, PV_CS)
+    struct.pack_into("<Q", b, 144, regs[18] | 2)
+    struct.pack_into("<Q", b, 152, regs[19])
+    struct.pack_into("<H", b, 160, PV_SS)
+    return bytes(b)
+
+
+def own_symtab():
+    """Xen's embedded symbol table (docs/formats.md §4.11): offsets from
+    XEN_VIRT_START, num_syms, names (length byte, token numbers; a name is
+    its type letter and the symbol), markers, token table, token index.
+    Token c is the single character c, so a name's tokens are its bytes."""
+    syms = sorted([(0x200000, "T_stext"), (0x400000, "T_etext")] +
+                  [(off, "T" + n) for n, off, _ in XEN_FUNCS] +
+                  [(0x3000, "dxen.c#version_strings")])
+    b = bytearray(struct.pack("<%dI" % len(syms), *[a for a, _ in syms]))
+    b += struct.pack("<I", len(syms))
+    names = bytearray()
+    markers = []
+    for k, (_, n) in enumerate(syms):
+        if k % 256 == 0:
+            markers.append(len(names))
+        names += bytes([len(n)]) + n.encode()
+    b += names
+    b += bytes((-len(b)) % 4)
+    b += struct.pack("<%dI" % len(markers), *markers)
+    tokens = [b"@@"] + [bytes([i]) for i in range(1, 256)]
+    table, index = bytearray(), []
+    for t in tokens:
+        index.append(len(table))
+        table += t + b"\0"
+    b += table
+    b += bytes((-len(b)) % 4)
+    b += struct.pack("<256H", *index)
+    return bytes(b)
+
+
+def build_vcpus(x, mem):
+    regs = getattr(x, "dom0_regs", None) or []
+    if len(regs) != 2 or x.cpus != 2:
+        raise XenError("vcpus= needs 2 pCPUs and a dom0-kernel analyzer with cpus=2")
+    va = lambda off: dmap(ma_img(x, off))
+    other = 1 - x.crashing
+    vcpu = [va(I_VCPU), va(I_VCPU + 0x1000)]
+    arr, idle_dom = va(I_VCPU + 0x2000), va(I_VCPU + 0x3000)
+    idle = [va(I_VCPU + 0x4000), va(I_VCPU + 0x5000)]
+    domu_vcpu = va(I_VCPU + 0x6000)
+    dom0 = dmap(x.dom_mfn[0] * PAGE)
+
+    def vcpu_page(vid, proc, dom, saved):
+        page = bytearray(PAGE)
+        struct.pack_into("<IIQQ", page, 0, vid, proc, 0, dom)
+        page[VCPU_REGS:VCPU_REGS + 200] = saved
+        return bytes(page)
+    # a stale copy: what the vCPU had at an older context switch
+    stale = lambda r: user_regs([v ^ 0x5A5A00 if i < 15 else v for i, v in enumerate(r)][:16]
+                                + [0xFFFFFFFF81000000 + 0x40 * i for i in (1,)] + list(r[17:]))
+    mem.write(ma_img(x, I_VCPU), vcpu_page(0, x.crashing, dom0, stale(regs[0])))
+    mem.write(ma_img(x, I_VCPU + 0x1000), vcpu_page(
+        1, other, dom0, user_regs(regs[1]) if x.vcpus == "saved" else stale(regs[1])))
+    mem.write(ma_img(x, I_VCPU + 0x2000), struct.pack("<2Q", *vcpu) + bytes(PAGE - 16))
+    page = bytearray(PAGE)
+    struct.pack_into("<H", page, OFF_DOMAIN_ID, DOMID_IDLE)
+    mem.write(ma_img(x, I_VCPU + 0x3000), bytes(page))
+    for c in range(2):
+        mem.write(ma_img(x, I_VCPU + 0x4000 + 0x1000 * c), vcpu_page(c, c, idle_dom, bytes(200)))
+    domu = dmap(x.dom_mfn[x.domu_ids[0]] * PAGE) if x.domu_ids else idle_dom
+    mem.write(ma_img(x, I_VCPU + 0x6000), vcpu_page(0, other, domu, bytes(200)))
+    # dom0's struct domain: the vcpu[] pointer (the page was written above)
+    mem.write(x.dom_mfn[0] * PAGE + OFF_VCPU_ARRAY, struct.pack("<Q", arr))
+    # the stacks: cpu_info at the top, Xen return addresses on the crashing one
+    for c in range(2):
+        base = ma_img(x, I_STACKS + STACK * c)
+        if c == x.crashing:
+            frame, cur = user_regs(regs[0]), vcpu[0]
+        elif x.vcpus == "lazy":
+            frame, cur = user_regs(regs[1]), idle[c]
+        else:
+            # the domU vCPU's own registers: never dom0's
+            frame, cur = user_regs([0x7000 + i for i in range(16)] + [0xFFFFFFFF81234567, 0x10,
+                                                                       0x246, 0xFFFFC90000001000, 0x18]), domu_vcpu
+        ci = bytearray(CPU_INFO)
+        ci[0:200] = frame
+        struct.pack_into("<IIQ", ci, 200, c, 0, cur)
+        mem.write(base + STACK - CPU_INFO, bytes(ci))
+    mem.write(ma_img(x, I_SYMTAB), own_symtab())
+    x.xen_bt = {}
+    for c in range(2):
+        base = ma_img(x, I_STACKS + STACK * c)
+        rsp = 0x7E08 if c == x.crashing else 0x2F10
+        names = [XEN_FUNCS[0][0]]
+        if c == x.crashing:
+            words = [(XEN_FUNCS[k][0], XEN_VIRT_START + XEN_FUNCS[k][1] + XEN_FUNCS[k][2] // 2)
+                     for k in range(1, len(XEN_FUNCS))]
+            for k, (n, a) in enumerate(words):
+                mem.write(base + rsp + 0x18 * k, struct.pack("<Q", a))
+                names.append(n)
+        x.xen_bt[c] = names
+
+
 def build_dom0(d, x, mem, mk):
     d0 = x.dom0
     p2m = d0["p2m"]
@@ -468,6 +609,7 @@ def build_dom0(d, x, mem, mk):
         kvd = dict(kv)
         kvd.setdefault("kaslr", "0")           # PV: no KASLR
         sub.kernel = (kvd, body, note)
+        sub.ptnotes = [[note]]                 # ktask's NT_PRSTATUS go here
         try:
             kmem.build(sub, pm, mk)
         except kmem.KernelError as e:
@@ -475,6 +617,11 @@ def build_dom0(d, x, mem, mk):
         vmci = note.desc
         x.dmesg_expect = getattr(sub, "dmesg_expect", None)
         x.classes = getattr(sub, "mm_classes", None)
+        # dom0's CPU registers as ktask laid them out: Xen's vCPU state
+        x.dom0_regs = [struct.unpack_from("<21Q", n.desc, 112)
+                       for n in sub.ptnotes[0] if n.name == "CORE" and n.type == 1]
+        if getattr(sub, "az_expect", None):
+            d.az_expect = sub.az_expect
         translate_tables(pm, int(kvd.get("text_phys", "0x200000"), 0) + kmem.IMG_PGT, x)
         if x.dom0_note is not None:
             x.dom0_note.desc = vmci
@@ -656,12 +803,20 @@ def xen_syms(x):
             ("conringp", V_CONRINGP), ("conringc", V_CONRINGC),
             ("crashing_cpu.1", V_CRASHING), ("pfn_pdx_hole_shift", V_PDX_SHIFT),
             ("idle_pg_table", I_PGD)]
+    funcs = []
+    if getattr(x, "vcpus", None):
+        syms += [("_stext", 0x200000), ("_etext", 0x400000)]
+        funcs = XEN_FUNCS
     strtab = bytearray(b"\0")
     symtab = bytearray(24)
     for name, off in syms:
         idx = len(strtab)
         strtab += name.encode() + b"\0"
         symtab += struct.pack("<IBBHQQ", idx, 1, 0, 1, xen_va(x, off), 8)
+    for name, off, size in funcs:            # STT_FUNC, global, in section 1
+        idx = len(strtab)
+        strtab += name.encode() + b"\0"
+        symtab += struct.pack("<IBBHQQ", idx, 0x12, 0, 1, xen_va(x, off), size)
     note = struct.pack("<III", 4, len(BUILD_ID), 3) + b"GNU\0" + BUILD_ID
     shstr = b"\0.note.gnu.build-id\0.symtab\0.strtab\0.shstrtab\0"
     body = bytearray(64)
@@ -706,3 +861,9 @@ def write_expected(d, b, prefix, mk):
         f.write(x.ring_text)
     with open(prefix + ".syms", "wb") as f:
         f.write(xen_syms(x))
+    if getattr(d, "az_expect", None):
+        with open(prefix + ".az.json", "w") as f:      # ktask's answers for dom0
+            json.dump(d.az_expect, f, indent=1, sort_keys=True)
+    if getattr(x, "xen_bt", None):
+        with open(prefix + ".xenbt", "w") as f:
+            f.write("".join("cpu %d: %s\n" % (c, " ".join(n)) for c, n in sorted(x.xen_bt.items())))

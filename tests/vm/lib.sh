@@ -417,3 +417,38 @@ EOF
 sv_elf_extent() {
 	"$SV_PYTHON" "$SV_LIBDIR/elf-extent.py" -v "$1"
 }
+
+# sv_prepare_headers KVER -> sets SV_KHEADERS, the kbuild tree of
+# linux-headers-KVER (for `make -C $SV_KHEADERS M=DIR modules`).  The
+# headers package and the linux-headers-*/linux-kbuild-* packages it
+# depends on are downloaded once into $SALVAGE_CACHE/debs and unpacked
+# together into $SALVAGE_CACHE/kernels/KVER/headers (stamp .headers-ready),
+# so the relative links between them resolve.
+sv_prepare_headers() {
+	local kver=$1 kdir hdir pkg deb
+	kdir=$SALVAGE_CACHE/kernels/$kver
+	hdir=$kdir/headers
+	sv_lock
+	if [ ! -e "$kdir/.headers-ready" ]; then
+		sv_need apt-get apt-cache dpkg
+		rm -rf "$hdir" "$hdir.tmp"
+		mkdir -p "$hdir.tmp"
+		for pkg in "linux-headers-$kver" $(apt-cache depends "linux-headers-$kver" 2>/dev/null |
+			awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }'); do
+			deb=$(ls -t "$SALVAGE_CACHE/debs/${pkg}_"*.deb 2>/dev/null | head -n 1 || true)
+			if [ -z "$deb" ] || ! dpkg-deb --info "$deb" >/dev/null 2>&1; then
+				deb=$(sv_apt_download "$pkg" "$SALVAGE_CACHE/debs") || exit 1
+			fi
+			dpkg -x "$deb" "$hdir.tmp" || sv_die "dpkg -x $deb failed"
+		done
+		[ -f "$hdir.tmp/usr/src/linux-headers-$kver/Makefile" ] ||
+			sv_die "no usr/src/linux-headers-$kver/Makefile in linux-headers-$kver"
+		# the packages name each other by absolute /usr/src and /usr/lib paths
+		grep -rlZ --include=Makefile '/usr/src/linux-headers-' "$hdir.tmp/usr/src" |
+			xargs -0 -r sed -i "s|/usr/src/linux-headers-|$hdir/usr/src/linux-headers-|g"
+		mv "$hdir.tmp" "$hdir"
+		touch "$kdir/.headers-ready"
+	fi
+	sv_unlock
+	SV_KHEADERS=$hdir/usr/src/linux-headers-$kver
+}
