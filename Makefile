@@ -45,6 +45,7 @@ CONFIG_SRC := $(wildcard config/*.c)
 KMOD_SRC := $(wildcard kmod/*.c)
 INITRAMFS_SRC := $(wildcard initramfs/*.c)
 ARCHIVE_SRC := $(wildcard archive/*.c)
+NET_SRC := $(wildcard net/*.c)
 ANALYZE_SRC := $(wildcard analyze/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
 
@@ -74,19 +75,24 @@ $(BUILD)/libsvarchive.a: $(call obj,$(ARCHIVE_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
+# the network transport: keys, handshake, records (both programs; libsodium)
+$(BUILD)/libsvnet.a: $(call obj,$(NET_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
 LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
-		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash
+		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(BUILD)/libsvnet.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash -lsodium
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
 $(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvconfig.a \
-		$(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lstdc++ -lm
+		$(BUILD)/libsvnet.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lsodium -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
@@ -139,6 +145,7 @@ test-interop: all
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
+	@bash tests/net-test.sh $(BUILD)
 	@bash tests/harden-test.sh $(BUILD)
 
 # salvage archive on generated dumps, on SQLite and on a throw-away PostgreSQL
@@ -154,6 +161,7 @@ test-vm: all
 	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump $(BUILD)
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
+	@bash tests/vm/e2e-net.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
 	@bash tests/vm/e2e-modoops.sh --out $(BUILD)/vm-modoops $(BUILD)
 
@@ -162,6 +170,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/archive-bench.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/net-bench.py --build $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end

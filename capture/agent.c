@@ -456,7 +456,24 @@ static enum cap_status capture(vmc_dump *src)
 	o.progress_interval = run.cfg.progress;
 	o.fail_after_bytes = run.cfg.fail_after;
 
+	/* sealed: the writers' bytes go through pipes into sealed files */
+	struct cap_sealer sealer;
+	bool sealed = run.cfg.seal_to[0] != 0;
+	char err[512];
+	if (sealed && cap_seal_start(&sealer, &o, run.cfg.seal_to, run.sealed_to, err,
+				     sizeof(err)) < 0) {
+		alog("seal: %s", err);
+		snprintf(run.error, sizeof(run.error), "seal: %.400s", err);
+		run.sealed_to[0] = 0;
+		run.status = "failed";
+		return CAP_ERR;
+	}
 	s = cap_run(&o, &run.result);
+	if (sealed && cap_seal_finish(&sealer, &o, &run.result, err, sizeof(err)) < 0) {
+		alog("seal: %s", err);
+		if (s == CAP_OK)
+			s = CAP_ERR;
+	}
 	run.have_result = true;
 	run.t_capture = cap_agent_now() - t0;
 	if (s != CAP_OK)
@@ -465,7 +482,7 @@ static enum cap_status capture(vmc_dump *src)
 
 	/* the log first: it is the part that must survive */
 	snprintf(fin, sizeof(fin), "%s/dmesg.txt", run.dumpdir);
-	if (!run.result.dmesg_saved || stat(dmesg, &st) < 0) {
+	if (!sealed && (!run.result.dmesg_saved || stat(dmesg, &st) < 0)) {
 		char why[sizeof(run.result.dmesg_error)];
 		/* the core tried and says why: trying again would say less */
 		if (run.result.dmesg_error[0])
@@ -484,7 +501,7 @@ static enum cap_status capture(vmc_dump *src)
 		}
 	}
 	/* a writer cut short before its headers leaves bytes no reader accepts */
-	if (s != CAP_OK && stat(out, &st) == 0) {
+	if (s != CAP_OK && !sealed && stat(out, &st) == 0) {
 		vmc_dump *chk = vmc_dump_create();
 
 		if (chk && vmc_open_path(chk, out) < 0) {
@@ -774,6 +791,111 @@ static enum cap_status stage_commit(enum cap_status st)
 	return rc < 0 && st == CAP_OK ? CAP_INCOMPLETE : st;
 }
 
+static enum cap_status done(vmc_dump *src, enum cap_status st)
+{
+	vmc_dump_destroy(src);
+	if (!is_init)
+		cap_result_free(&run.result);
+	return st;
+}
+
+/* Forget a capture whose target failed, before the next target runs. */
+static void forget_capture(void)
+{
+	if (run.have_result)
+		cap_result_free(&run.result);
+	run.have_result = false;
+	run.dumpdir[0] = run.dump_file[0] = run.dmesg_file[0] = run.error[0] = 0;
+	run.dump_bytes = run.dmesg_bytes = 0;
+	run.status = NULL;
+}
+
+/* Remove the staged copy of a dump sent over the network. */
+static void unstage(void)
+{
+	static const char *const names[] = { "vmcore", "vmcore.partial", "dmesg.txt", "meta.json",
+					     ".vmcore.tmp", ".dmesg.txt.tmp", ".meta.json.tmp" };
+	char p[sizeof(run.dumpdir) + 32];
+
+	if (!run.dumpdir[0])
+		return;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", run.dumpdir, names[i]);
+		unlink(p);
+	}
+	rmdir(run.dumpdir);
+}
+
+/* A net:ADDR:PORT target: bring the network up (once), capture into memory
+ * (/run, at most half of what is available: beyond, the dump is incomplete
+ * but readable), send it to the receiver, drop the staged copy. */
+static enum cap_status stage_net(vmc_dump *src, const char *addr)
+{
+	static struct cap_agent_net net;
+	static bool net_ready;
+	char why[512], p[3][sizeof(run.dumpdir) + 48];
+	enum cap_status st;
+	uint64_t saved_fail_after = run.cfg.fail_after;
+	double t = cap_agent_now();
+
+	if (!net_ready) {
+		if (cap_agent_net_up(&run.cfg, &net, why, sizeof(why)) < 0) {
+			alog("net: %s", why);
+			return CAP_ERR;
+		}
+		net_ready = true;
+		if (!strcmp(run.cfg.net, "none"))
+			alog("net: as configured already (net=none)");
+		else
+			alog("net: %s (%s) %s/%u%s%s by %s in %.1f s, drivers: %s", net.ifname,
+			     net.mac, net.addr, net.prefix, net.gw[0] ? " via " : "", net.gw,
+			     net.dhcp ? "DHCP" : "static configuration", cap_agent_now() - t,
+			     net.modules[0] ? net.modules : "none needed");
+	}
+	memset(&run.target, 0, sizeof(run.target));
+	run.target.is_dir = true;
+	snprintf(run.target.dir, sizeof(run.target.dir), "%s", run.cfg.net_stage);
+	mkdir(run.target.dir, 0700);
+	if (!run.cfg.fail_after)
+		run.cfg.fail_after = mem_available() / 2;
+	if (stage_dump_dir() < 0) {
+		run.cfg.fail_after = saved_fail_after;
+		return CAP_ERR;
+	}
+	st = stage_capture(src);
+	st = stage_commit(st);
+	run.cfg.fail_after = saved_fail_after;
+	if (st != CAP_OK && st != CAP_INCOMPLETE) {
+		unstage();
+		forget_capture();
+		return st;
+	}
+	struct cap_net_send ns = { .target = addr, .key = run.cfg.net_key,
+				   .receiver_key = run.cfg.receiver_key };
+	snprintf(p[0], sizeof(p[0]), "%s/meta.json", run.dumpdir);
+	snprintf(p[1], sizeof(p[1]), "%s/dmesg.txt", run.dumpdir);
+	snprintf(p[2], sizeof(p[2]), "%s/%s", run.dumpdir, run.dump_file);
+	for (int i = 0; i < 3; i++)
+		ns.src[i].path = access(p[i], R_OK) == 0 ? p[i] : NULL;
+	ns.crash_time = (uint64_t)(run.crash_time >= 0 ? run.crash_time : run.started);
+	/* net_wait without progress, within the watchdog's deadline less a
+	 * margin for the final action */
+	double left = (double)run.cfg.timeout - (cap_agent_now() - run.t_start) - 20;
+	ns.deadline = left < (double)run.cfg.net_wait ? left : (double)run.cfg.net_wait;
+	if (ns.deadline < 5)
+		ns.deadline = 5;
+	t = cap_agent_now();
+	int rc = cap_net_send(&ns, why, sizeof(why));
+	unstage();
+	if (rc < 0) {
+		alog("net: %s", why);
+		forget_capture();
+		return CAP_ERR;
+	}
+	alog("net: %s: sent in %.1f s", addr, cap_agent_now() - t);
+	return st;
+}
+
 int cap_agent_main(int argc, char **argv)
 {
 	struct args a = { 0 };
@@ -792,21 +914,33 @@ int cap_agent_main(int argc, char **argv)
 	if (!src)
 		return finish(CAP_ERR);
 	stage_modules();
-	if (stage_target() < 0) {
-		print_dmesg_tail(src);
-		return finish(CAP_ERR);
-	}
-	stage_prune();
-	if (stage_dump_dir() < 0) {
-		print_dmesg_tail(src);
+	/* the targets in order: the first that takes the dump ends the run */
+	char list[sizeof(run.cfg.target)], entry[sizeof(run.cfg.target)];
+	snprintf(list, sizeof(list), "%s", run.cfg.target);
+	for (size_t i = 0; !i || cfg_target_entry(list, i, entry, sizeof(entry)) == 0; i++) {
+		if (cfg_target_entry(list, i, entry, sizeof(entry)) < 0)
+			entry[0] = 0;   /* none configured: stage_target says so */
+		if (i)
+			alog("target: trying the next one, %s", entry);
+		if (!strncmp(entry, "net:", 4)) {
+			st = stage_net(src, entry + 4);
+			if (st == CAP_OK || st == CAP_INCOMPLETE)
+				return finish(done(src, st));
+			continue;
+		}
+		snprintf(run.cfg.target, sizeof(run.cfg.target), "%s", entry);
+		if (stage_target() < 0)
+			continue;
+		stage_prune();
+		if (stage_dump_dir() < 0) {
+			cap_agent_target_umount(&run.target);
+			continue;
+		}
+		st = stage_capture(src);
+		st = stage_commit(st);
 		cap_agent_target_umount(&run.target);
-		return finish(CAP_ERR);
+		return finish(done(src, st));
 	}
-	st = stage_capture(src);
-	st = stage_commit(st);
-	cap_agent_target_umount(&run.target);
-	vmc_dump_destroy(src);
-	if (!is_init)
-		cap_result_free(&run.result);
-	return finish(st);
+	print_dmesg_tail(src);
+	return finish(CAP_ERR);
 }
