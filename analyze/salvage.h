@@ -29,6 +29,7 @@ int az_cmd_sym(int argc, char **argv);      /* sym.c */
 int az_cmd_mkinitramfs(int argc, char **argv);   /* mkinitramfs front-end */
 int az_cmd_arm(int argc, char **argv);           /* arm front-end */
 int az_cmd_xen(int argc, char **argv);           /* xen.c */
+int az_cmd_config(int argc, char **argv);        /* config-cmd.c */
 
 /* ---- argument parsing (args.c) --------------------------------------------- */
 /* Options a command accepts besides --json and --help. */
