@@ -21,6 +21,10 @@ PKGS=(
 	# Xen end-to-end test (tests/vm/xen-e2e.sh): kexec-tools' kexec (linked
 	# with the Xen libraries) goes into the dom0 initramfs
 	kexec-tools
+	# the Debian package (make deb) and its admin test in a Debian root
+	# (make test-service): debhelper, lintian, mmdebstrap; groff checks the
+	# man pages
+	debhelper lintian mmdebstrap groff-base
 )
 
 missing=()
