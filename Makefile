@@ -150,6 +150,12 @@ test-vm: all
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
 
+# the installed service: man pages against --help, make install, hooks,
+# stamps, announce (tests/service/README.md)
+test-service: all
+	@bash tests/service/man-test.sh $(BUILD)
+	@bash tests/service/service-test.sh $(BUILD)
+
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -157,7 +163,7 @@ bench: deps
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
-CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz-smoke
+CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm test-service fuzz-smoke
 check: deps
 	@mkdir -p $(BUILD)
 	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The service as installed, without root and without a reboot:
+#   - make install into a private prefix (paths rewritten to it), the same
+#     files a package holds;
+#   - salvage config check: the shipped salvage.conf is valid; a bad file
+#     is refused with FILE:LINE and exit 1, and the service then keeps the
+#     old crash initramfs;
+#   - the kernel hook builds KVER's crash initramfs with the configuration
+#     (read back from the image by zstd and tests/tools/cpiols.py, not by
+#     our code), a second run finds it up to date, a changed configuration
+#     or kernel rebuilds it and says which input changed, the removal hook
+#     deletes it;
+#   - announce: each dump directory once, with the path, the panic line and
+#     the release from the dump; a capture that saved no dump says so.
+#   service-test.sh [BUILD]
+set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
+t_init service-test "${1:-}"
+t_need_built "$BUILD/salvage" "$BUILD/salvage-capture"
+O=$(cd "$T_OUT" && pwd)
+rm -rf "${O:?}"/*
+R=$O/root
+KVER=9.9.9-svc
+
+# ---- make install -------------------------------------------------------------
+if make -s --no-print-directory -C "$T_HERE/.." BUILD="$(cd "$BUILD" && pwd)" install \
+	PREFIX="$R/usr" SYSCONFDIR="$R/etc" UNITDIR="$R/lib/systemd/system" >"$O/install.log" 2>&1; then
+	t_ok "make install"
+else
+	t_fail "make install" "$(tail -n 3 "$O/install.log")"
+	t_summary
+fi
+for f in usr/sbin/salvage usr/sbin/salvage-capture usr/lib/salvage/salvage-service \
+	 etc/kernel/postinst.d/salvage etc/kernel/postrm.d/salvage; do
+	[ -x "$R/$f" ] || t_fail "install $f" "missing or not executable"
+done
+for f in lib/systemd/system/salvage.service etc/salvage/salvage.conf \
+	 usr/share/man/man8/salvage.8 usr/share/man/man8/salvage-capture.8 \
+	 usr/share/man/man5/salvage.conf.5; do
+	[ -f "$R/$f" ] || t_fail "install $f" "missing"
+done
+grep -q "^ExecStart=$R/usr/lib/salvage/salvage-service start$" "$R/lib/systemd/system/salvage.service" ||
+	t_fail "unit ExecStart" "not rewritten to the prefix"
+grep -q "$R/usr/lib/salvage/salvage-service build" "$R/etc/kernel/postinst.d/salvage" ||
+	t_fail "postinst hook" "not rewritten to the prefix"
+# an administrator's file survives a second install
+echo "level=7" >>"$R/etc/salvage/salvage.conf"
+make -s --no-print-directory -C "$T_HERE/.." BUILD="$(cd "$BUILD" && pwd)" install \
+	PREFIX="$R/usr" SYSCONFDIR="$R/etc" UNITDIR="$R/lib/systemd/system" >>"$O/install.log" 2>&1
+grep -qx "level=7" "$R/etc/salvage/salvage.conf" && t_ok "install keeps salvage.conf" ||
+	t_fail "install keeps salvage.conf" "overwritten"
+
+S=$R/usr/sbin/salvage
+CONF=$R/etc/salvage/salvage.conf
+
+# ---- salvage config check ---------------------------------------------------------
+t_check "shipped salvage.conf is valid" "$S" config check "$T_HERE/../systemd/salvage.conf"
+printf 'level=3\n\n# fine\ncodec=brotli\ntimeout=5\nnosuchkey=1\n' >"$O/bad.conf"
+"$S" config check "$O/bad.conf" >"$O/bad.out" 2>&1
+rc=$?
+cat >"$O/bad.want" <<WANT
+$O/bad.conf:4: codec: 'brotli' is not one of zstd zlib lzo snappy none
+$O/bad.conf:5: timeout: '5' is not in 10..604800
+$O/bad.conf:6: nosuchkey: unknown key
+$O/bad.conf: 3 lines refused
+WANT
+if [ $rc = 1 ] && diff -u "$O/bad.want" "$O/bad.out" >"$O/bad.diff"; then
+	t_ok "config check refuses with line numbers"
+else
+	t_fail "config check refuses with line numbers" "exit $rc; $(head -n 8 "$O/bad.diff")"
+fi
+"$S" config check "$O/missing.conf" >/dev/null 2>&1
+[ $? = 1 ] && t_ok "config check: missing file exits 1" || t_fail "config check: missing file" "not exit 1"
+"$S" config check a b >/dev/null 2>&1
+[ $? = 2 ] && t_ok "config check: usage exits 2" || t_fail "config check: usage" "not exit 2"
+
+# ---- a kernel and its modules, as a package installs them -------------------------
+mkdir -p "$R/boot" "$R/lib/modules/$KVER/kernel" "$O/state"
+echo "kernel image $KVER" >"$R/boot/vmlinuz-$KVER"
+for m in virtio_blk ext4; do echo "module $m" >"$R/lib/modules/$KVER/kernel/$m.ko"; done
+printf 'kernel/virtio_blk.ko:\nkernel/ext4.ko:\n' >"$R/lib/modules/$KVER/modules.dep"
+: >"$R/lib/modules/$KVER/modules.builtin"
+export SALVAGE_CONF=$CONF SALVAGE_BOOT=$R/boot SALVAGE_STATE=$O/state SALVAGE_MODROOT=$R \
+	SALVAGE_BIN=$R/usr/sbin SALVAGE_CRASHDIR=$O/crash
+IMG=$R/boot/salvage-initrd.img-$KVER
+printf 'target=disk:LABEL=crash:/dumps\nlevel=17\nkeep=3\n' >"$CONF"
+
+# the image's etc/salvage.conf, read without our code
+image_conf() {
+	rm -rf "$O/x" && mkdir -p "$O/x" && zstd -qdc "$IMG" >"$O/x.cpio" &&
+		"$PY" "$T_HERE/tools/cpiols.py" "$O/x.cpio" "$O/x" >/dev/null && cat "$O/x/etc/salvage.conf"
+}
+
+"$R/etc/kernel/postinst.d/salvage" "$KVER" "$R/boot/vmlinuz-$KVER" >"$O/hook1.out" 2>&1
+if [ -f "$IMG" ] && grep -q "building .* (none yet)" "$O/hook1.out"; then
+	t_ok "postinst hook builds the crash initramfs"
+else
+	t_fail "postinst hook builds the crash initramfs" "$(tail -n 3 "$O/hook1.out")"
+fi
+image_conf >"$O/img1.conf" 2>&1
+if grep -qx "target=disk:LABEL=crash:/dumps" "$O/img1.conf" && grep -qx "level=17" "$O/img1.conf" &&
+	grep -qx "keep=3" "$O/img1.conf" && grep -qx "kver=$KVER" "$O/img1.conf" &&
+	grep -q "^modules=virtio_blk" "$O/img1.conf"; then
+	t_ok "image carries the configuration"
+else
+	t_fail "image carries the configuration" "$(tr '\n' ' ' <"$O/img1.conf")"
+fi
+m1=$(stat -c %Y.%i "$IMG")
+"$R/usr/lib/salvage/salvage-service" build "$KVER" >"$O/build2.out" 2>&1
+grep -q "is up to date" "$O/build2.out" && [ "$(stat -c %Y.%i "$IMG")" = "$m1" ] &&
+	t_ok "unchanged inputs: no rebuild" || t_fail "unchanged inputs: no rebuild" "$(cat "$O/build2.out")"
+
+sed -i 's/level=17/level=1/' "$CONF"
+"$R/usr/lib/salvage/salvage-service" build "$KVER" >"$O/build3.out" 2>&1
+grep -q "(changed: config)" "$O/build3.out" && image_conf | grep -qx "level=1" &&
+	t_ok "changed configuration: rebuilt" || t_fail "changed configuration: rebuilt" "$(cat "$O/build3.out")"
+echo "kernel image $KVER, rebuilt" >"$R/boot/vmlinuz-$KVER"
+"$R/usr/lib/salvage/salvage-service" build "$KVER" >"$O/build4.out" 2>&1
+grep -q "(changed: kernel)" "$O/build4.out" &&
+	t_ok "changed kernel: rebuilt" || t_fail "changed kernel: rebuilt" "$(cat "$O/build4.out")"
+
+echo "level=99" >>"$CONF"
+"$R/usr/lib/salvage/salvage-service" build "$KVER" >"$O/build5.out" 2>&1
+rc=$?
+if [ $rc != 0 ] && grep -q "$CONF:4: level: '99' is not in 0..31" "$O/build5.out" &&
+	image_conf | grep -qx "level=1"; then
+	t_ok "bad configuration: refused, old image kept"
+else
+	t_fail "bad configuration: refused, old image kept" "exit $rc: $(tr '\n' ' ' <"$O/build5.out")"
+fi
+# the hook never fails a kernel's installation
+"$R/etc/kernel/postinst.d/salvage" "$KVER" >"$O/hook2.out" 2>&1 && grep -q warning "$O/hook2.out" &&
+	t_ok "hook: failure reported, exit 0" || t_fail "hook: failure reported, exit 0" "$(cat "$O/hook2.out")"
+sed -i '/level=99/d' "$CONF"
+
+"$R/etc/kernel/postrm.d/salvage" "$KVER" >"$O/rm.out" 2>&1
+[ ! -e "$IMG" ] && [ ! -e "$O/state/stamp-$KVER" ] && t_ok "postrm hook removes the crash initramfs" ||
+	t_fail "postrm hook removes the crash initramfs" "$(cat "$O/rm.out")"
+
+# ---- announce ---------------------------------------------------------------------
+D=$O/dumps
+mkdir -p "$D/az-host-20261122T031448Z" "$D/az-host-20261123T000000Z"
+if t_mkdump announce "$T_FIX/az-61.desc" "$D/az-host-20261122T031448Z/vmcore"; then
+	printf '{\n  "status": "ok",\n  "incomplete": false\n}\n' >"$D/az-host-20261122T031448Z/meta.json"
+	printf '{\n  "status": "failed"\n}\n' >"$D/az-host-20261123T000000Z/meta.json"
+	"$R/usr/lib/salvage/salvage-service" announce "$D" >"$O/ann1.out" 2>&1
+	if grep -q "^<2>salvage: crash dump saved: $D/az-host-20261122T031448Z/vmcore (.*, ok)$" "$O/ann1.out" &&
+		grep -qx '<2>salvage: panic: "Kernel panic - not syncing: Fatal exception"' "$O/ann1.out" &&
+		grep -q "^<2>salvage: 6.1.0-56-cloud-amd64 on az-host, crashed .*2026.*; panic cpu 0, pid 1$" "$O/ann1.out" &&
+		grep -q "^<3>salvage: crash at az-host-20261123T000000Z: no dump was saved (status failed" "$O/ann1.out"; then
+		t_ok "announce: path, panic, triage; a failed capture"
+	else
+		t_fail "announce: path, panic, triage; a failed capture" "$(cat "$O/ann1.out")"
+	fi
+	"$R/usr/lib/salvage/salvage-service" announce "$D" >"$O/ann2.out" 2>&1
+	[ ! -s "$O/ann2.out" ] && t_ok "announce: once" || t_fail "announce: once" "$(cat "$O/ann2.out")"
+fi
+
+t_summary
