@@ -18,6 +18,8 @@ static const struct {
 	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
 	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m" },
+	{ "status", az_cmd_status, "is a crash captured? reservation, crash kernel, initramfs, target space" },
+	{ "setup", az_cmd_setup, "--crashkernel: the reservation to use; --apply: a grub drop-in" },
 	{ "config", az_cmd_config, "check or show the service's configuration (/etc/salvage/salvage.conf)" },
 };
 

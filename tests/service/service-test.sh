@@ -137,6 +137,71 @@ sed -i '/level=99/d' "$CONF"
 [ ! -e "$IMG" ] && [ ! -e "$O/state/stamp-$KVER" ] && t_ok "postrm hook removes the crash initramfs" ||
 	t_fail "postrm hook removes the crash initramfs" "$(cat "$O/rm.out")"
 
+# ---- salvage status and setup on a fake /sys, /proc and /boot ---------------------
+status() { "$S" status --root "$R" --kver "$KVER" --config "$CONF" "$@"; }
+mkdir -p "$R/sys/kernel" "$R/proc" "$R/var/crash"
+printf 'MemTotal: 4194304 kB\nMemFree: 1048576 kB\nCached: 524288 kB\nShmem: 0 kB\nAnonPages: 262144 kB\n' \
+	>"$R/proc/meminfo"
+echo 0 >"$R/sys/kernel/kexec_crash_size"
+echo 0 >"$R/sys/kernel/kexec_crash_loaded"
+printf 'target=disk:LABEL=crash:/var/crash\nlevel=31\n' >"$CONF"
+"$R/usr/lib/salvage/salvage-service" build "$KVER" >"$O/build6.out" 2>&1 ||
+	t_fail "build for status" "$(tail -n 2 "$O/build6.out")"
+# without a target the service picks one (the file system of /var/crash,
+# under --root: $R/var/crash), which status does not compare; the image is
+# older than the configuration file
+printf 'level=31\n' >"$CONF"
+touch -d '-2 seconds' "$CONF"
+status >"$O/st1.out"; rc=$?
+[ $rc = 1 ] && grep -q "^armed: *no: no memory is reserved for a crash kernel" "$O/st1.out" &&
+	t_ok "status: no reservation, exit 1" || t_fail "status: no reservation" "exit $rc: $(head -n 1 "$O/st1.out")"
+echo $((128 << 20)) >"$R/sys/kernel/kexec_crash_size"
+status >"$O/st2.out"; rc=$?
+[ $rc = 1 ] && grep -q "^armed: *no: no crash kernel is loaded" "$O/st2.out" &&
+	t_ok "status: not loaded, exit 1" || t_fail "status: not loaded" "exit $rc: $(head -n 1 "$O/st2.out")"
+echo 1 >"$R/sys/kernel/kexec_crash_loaded"
+status >"$O/st3.out"; rc=$?
+if [ $rc = 0 ] && grep -q "^armed: *yes$" "$O/st3.out" &&
+	grep -q "^initramfs: .*matches the kernel and configuration" "$O/st3.out" &&
+	grep -q "^reservation: *128.0 MiB, crash kernel loaded" "$O/st3.out" &&
+	grep -q "^space: *$R/var/crash: .* free; a dump at level 31 takes at most 2.2 GiB" "$O/st3.out"; then
+	t_ok "status: armed, exit 0"
+else
+	t_fail "status: armed" "exit $rc: $(tr '\n' '|' <"$O/st3.out")"
+fi
+status --json >"$O/st3.json"
+"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["armed"] is True and d["reason"] is None, d
+assert d["reserved_bytes"] == 128 << 20 and d["loaded"] is True, d
+assert d["ram_bytes"] == 4 << 30 and d["dump_max_bytes"] == (4 << 30) - (1792 << 20), d
+assert d["initramfs_current"] is True and d["level"] == 31, d' "$O/st3.json" 2>"$O/st3.err" &&
+	t_ok "status --json" || t_fail "status --json" "$(tail -n 1 "$O/st3.err")"
+printf 'level=1\n' >"$CONF"
+touch -d '+2 seconds' "$CONF"
+status >"$O/st4.out"; rc=$?
+[ $rc = 1 ] && grep -q "^armed: *no: the crash initramfs is stale: level differs, the configuration file is newer" "$O/st4.out" &&
+	t_ok "status: stale image, exit 1" || t_fail "status: stale image" "exit $rc: $(head -n 1 "$O/st4.out")"
+printf 'level=40\n' >"$CONF"
+status >"$O/st5.out"; rc=$?
+[ $rc = 3 ] && grep -q "is not valid" "$O/st5.out" &&
+	t_ok "status: bad configuration, exit 3" || t_fail "status: bad configuration" "exit $rc: $(head -n 1 "$O/st5.out")"
+status --bogus >/dev/null 2>&1
+[ $? = 2 ] && t_ok "status: usage, exit 2" || t_fail "status: usage" "not exit 2"
+
+# the reservation: 64 MiB + twice the kernel + four times the image, rounded up to 8 MiB
+ks=$(stat -c %s "$R/boot/vmlinuz-$KVER")
+is=$(stat -c %s "$IMG")
+M=$((1 << 20))
+want=$(( (64 * M + 2 * ks + 4 * is + 8 * M - 1) / (8 * M) * 8 ))
+got=$("$S" setup --crashkernel --root "$R" --kver "$KVER")
+[ "$got" = "crashkernel=${want}M" ] && t_ok "setup --crashkernel" ||
+	t_fail "setup --crashkernel" "'$got', want crashkernel=${want}M"
+"$S" setup --crashkernel --apply --root "$R" --kver "$KVER" >"$O/setup.out" 2>&1
+grep -qx "GRUB_CMDLINE_LINUX_DEFAULT=\"\$GRUB_CMDLINE_LINUX_DEFAULT crashkernel=${want}M\"" \
+	"$R/etc/default/grub.d/salvage.cfg" 2>/dev/null && grep -q "not running update-grub" "$O/setup.out" &&
+	t_ok "setup --apply writes the grub drop-in" || t_fail "setup --apply" "$(cat "$O/setup.out")"
+
 # ---- announce ---------------------------------------------------------------------
 D=$O/dumps
 mkdir -p "$D/az-host-20261122T031448Z" "$D/az-host-20261123T000000Z"
