@@ -246,7 +246,9 @@ DEB_DIR := $(BUILD)/deb
 deb:
 	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(DEB_DIR)/src
-	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	@# the copy builds with its own defaults: none of this make's variables
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE -u OPT -u PREFIX \
+		-u DESTDIR -u SYSCONFDIR -u SBINDIR -u LIBDIR -u MANDIR -u UNITDIR dpkg-buildpackage -us -uc -b
 	lintian --tag-display-limit 0 --info $(DEB_DIR)/*.changes | tee $(DEB_DIR)/lintian.txt
 	@! grep -q '^E:' $(DEB_DIR)/lintian.txt
 
