@@ -32,6 +32,7 @@ build=$(cd "$1" && pwd)
 t_init service-e2e "$build"
 work=
 cleanup() { [ -z "$work" ] || rm -rf "$work"; }
+# shellcheck disable=SC2034  # read by t_on_exit (tests/lib.sh)
 T_EXIT_HOOK=cleanup
 t_exit_summary
 sv_need mmdebstrap dpkg-buildpackage lintian qemu-system-x86_64 mkfs.ext4 debugfs chroot zstd
@@ -123,6 +124,7 @@ say "boot stage $stage, kernel $(uname -r), $(cat /proc/cmdline)"
 if [ "$stage" = 0 ]; then
 	say "service $(systemctl is-active salvage.service)"
 	systemctl status --no-pager -n 5 salvage.service | sed 's/^/SVCTEST: | /'
+	journalctl -b -u salvage.service --no-pager -o cat | sed 's/^/SVCTEST: journal0: /'
 	salvage status >$st/status.out 2>&1
 	say "status rc=$?"
 	sed 's/^/SVCTEST: | /' $st/status.out
