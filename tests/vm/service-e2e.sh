@@ -13,7 +13,7 @@
 #      (the default target) and reboots;
 #   5. second boot: the journal of salvage.service announces the dump (path,
 #      panic line); `salvage info` and `salvage bt` read it; a second kernel
-#      package (linux-image-*-amd64) gets its crash initramfs from the hook;
+#      package (the 6.12 cloud kernel of bookworm-security) gets its crash initramfs from the hook;
 #      `apt-get purge salvage` leaves nothing of salvage but the dump.
 # A driver unit in the guest (svc-admin-test.service, after salvage.service)
 # runs the steps and prints SVCTEST: lines on the serial console.
@@ -55,7 +55,7 @@ grep '^[WE]:' "$build/deb/lintian.txt" | sed 's/^/[vm] lintian: /' >&2
 
 # ---- 2. the Debian root (cached) ------------------------------------------------------
 kver=$(sv_resolve_kver cloud-amd64)
-kver2=$(sv_resolve_kver amd64)
+kver2=$(sv_resolve_kver 6.12-cloud-amd64)   # small, unlike the generic kernel
 PKGS="systemd-sysv,udev,kmod,initramfs-tools,zstd,e2fsprogs,procps,linux-image-$kver"
 PKGS+=",$(dpkg-deb -f "$deb" Depends | sed 's/ *([^)]*)//g; s/ //g')"
 sources=()
