@@ -149,6 +149,7 @@ test-vm: all
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
+	@bash tests/vm/service-e2e.sh $(BUILD)
 
 # the installed service: man pages against --help, make install, hooks,
 # stamps, announce (tests/service/README.md)
