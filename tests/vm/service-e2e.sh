@@ -20,7 +20,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-timeout_s=900
+timeout_s=1200   # a run takes 12-13 min under TCG; margin for a loaded machine
 while [ $# -gt 1 ]; do
 	case $1 in
 	--timeout) timeout_s=${2:?}; shift 2 ;;
