@@ -24,6 +24,9 @@ static const struct {
 	{ "receive", az_cmd_receive, "receive dumps from agents over the network (authenticated, encrypted)" },
 	{ "unseal", az_cmd_unseal, "decrypt a sealed dump or log (salvage-capture --seal-to) with its key" },
 	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m, bt" },
+	{ "status", az_cmd_status, "is a crash captured? reservation, crash kernel, initramfs, target space" },
+	{ "setup", az_cmd_setup, "--crashkernel: the reservation to use; --apply: a grub drop-in" },
+	{ "config", az_cmd_config, "check or show the service's configuration (/etc/salvage/salvage.conf)" },
 };
 
 static void usage(FILE *f)

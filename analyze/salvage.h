@@ -46,6 +46,12 @@ int az_unseal_memfd(const char *path, const char *keyfile);
 /* --key FILE, accepted by every command: az_open unseals a sealed dump with
  * it (args.c). */
 extern const char *az_seal_key;
+int az_cmd_config(int argc, char **argv);        /* config-cmd.c */
+int az_cmd_status(int argc, char **argv);        /* status.c */
+int az_cmd_setup(int argc, char **argv);         /* setup.c */
+/* The crashkernel= size for a kernel image and crash initramfs of these
+ * sizes, rounded up to 8 MiB (status.c). */
+uint64_t az_crash_need(uint64_t kernel_bytes, uint64_t initrd_bytes);
 
 /* ---- argument parsing (args.c) --------------------------------------------- */
 /* Options a command accepts besides --json and --help. */

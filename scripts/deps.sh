@@ -28,6 +28,10 @@ PKGS=(
 	libsqlite3-dev sqlite3 libpq-dev postgresql
 	# salvage archive report: the HTML is checked in headless Chromium
 	chromium
+	# the Debian package (make deb) and its admin test in a Debian root
+	# (make test-service): debhelper, lintian, mmdebstrap; groff checks the
+	# man pages
+	debhelper lintian mmdebstrap groff-base
 )
 
 missing=()
