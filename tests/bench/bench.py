@@ -177,9 +177,9 @@ def main():
         drop(out)
         print()
         print("dump level %d" % level)
-        print("  %-24s %9s %12s %10s %8s" % ("tool", "wall s", "bytes", "RSS KiB", "MB/s"))
+        print("  %-40s %9s %12s %10s %8s" % ("tool", "wall s", "bytes", "RSS KiB", "MB/s"))
         for name, (w, r, s) in rows.items():
-            print("  %-24s %9.3f %12d %10d %8.0f" % (name, w, s, r, size / w / 1e6))
+            print("  %-40s %9.3f %12d %10d %8.0f" % (name, w, s, r, size / w / 1e6))
         print("  ratios:")
         for m in ("makedumpfile -l", "makedumpfile -c"):
             mw, mr, ms = rows[m]
