@@ -16,6 +16,8 @@
  */
 #include "salvage.h"
 #include "../net/net.h"
+#include "../common/le.h"
+#include "../vmcore/kdump-format.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,7 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ACK_EVERY (8u << 20)            /* bytes between durable acknowledgements */
+#define ACK_EVERY (4u << 20)            /* bytes between durable acknowledgements: a
+					 * quarter of the agent's smallest window */
 #define META_MAX (1u << 20)             /* meta.json */
 #define DMESG_MAX (256u << 20)          /* dmesg.txt */
 #define STACK_BYTES (256u << 10)
@@ -125,15 +128,20 @@ static int parse_size(const char *s, uint64_t *out)
 }
 
 /* ---- one transfer's files ---------------------------------------------------- */
-static const char *const part_name[NET_FILES] = { "meta.json.part", "dmesg.txt.part", "vmcore.part" };
-static const char *const final_name[NET_FILES] = { "meta.json", "dmesg.txt", "vmcore" };
+/* in stream order: the dump, dmesg.txt, meta.json */
+static const char *const part_name[NET_FILES] = { "vmcore.part", "dmesg.txt.part", "meta.json.part" };
+static const char *const final_name[NET_FILES] = { "vmcore", "dmesg.txt", "meta.json" };
+#define F_DUMP 0
+#define F_DMESG 1
+#define F_META 2
 
 struct xfer {
 	char dir[4096];                 /* DIR/.incoming/FP-ID */
 	int dfd;                        /* that directory */
 	int fd[NET_FILES];
 	uint64_t size[NET_FILES], start[NET_FILES + 1];   /* start[NET_FILES] = total */
-	uint64_t crash_time;
+	uint64_t crash_time, flags, bound;
+	bool sizes_known;               /* SIZES came (until then: the dump, up to bound) */
 	uint8_t open_msg[NET_OPEN_BYTES];
 	int slot;                       /* in active_ids, -1 none */
 	crypto_onetimeauth_state mac;   /* of the stream up to the current offset */
@@ -164,6 +172,7 @@ static void xfer_discard(struct xfer *x)
 		for (int i = 0; i < NET_FILES; i++)
 			unlinkat(x->dfd, part_name[i], 0);
 		unlinkat(x->dfd, "state", 0);
+		unlinkat(x->dfd, "vmcore.tmp", 0);
 	}
 	xfer_close(x);
 	rmdir(x->dir);
@@ -218,12 +227,33 @@ static int claim(const uint8_t *pk, const uint8_t *id)
 	return free_slot;
 }
 
+/* The three parts' sizes: before SIZES the dump may fill the whole bound. */
+static int set_sizes(struct xfer *x, const uint64_t size[NET_FILES], bool known)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < NET_FILES; i++) {
+		if (size[i] > UINT64_MAX - total)
+			return -EOVERFLOW;
+		x->size[i] = size[i];
+		x->start[i] = total;
+		total += size[i];
+	}
+	x->start[NET_FILES] = total;
+	if (total > x->bound)
+		return -EFBIG;
+	if (known && (size[F_META] > META_MAX || size[F_DMESG] > DMESG_MAX))
+		return -E2BIG;
+	x->sizes_known = known;
+	return 0;
+}
+
 /* Open or create the transfer's directory; *resume = the durable offset. */
 static int xfer_open(struct xfer *x, const struct session *s, const uint8_t *peer,
 		     uint64_t *resume, char *why, size_t whylen)
 {
 	char fp[17], idhex[2 * NET_ID_BYTES + 1], path[4200];
-	uint8_t old[NET_OPEN_BYTES];
+	uint8_t old[NET_OPEN_BYTES + NET_SIZES_BYTES];
 	bool fresh = false;
 	uint64_t have[NET_FILES];
 	int sfd;
@@ -246,10 +276,19 @@ static int xfer_open(struct xfer *x, const struct session *s, const uint8_t *pee
 	if (sfd < 0)
 		return snprintf(why, whylen, "%.300s/state: %s", x->dir, strerror(errno)), -1;
 	ssize_t got = pread(sfd, old, sizeof(old), 0);
-	if (got == (ssize_t)sizeof(old)) {
-		if (memcmp(old, x->open_msg, sizeof(old))) {
+	if (got >= (ssize_t)NET_OPEN_BYTES) {
+		if (memcmp(old, x->open_msg, NET_OPEN_BYTES)) {
 			close(sfd);
-			return snprintf(why, whylen, "resumed transfer announces other sizes"), -1;
+			return snprintf(why, whylen, "resumed transfer announces another bound"), -1;
+		}
+		if (got == (ssize_t)sizeof(old)) {
+			uint64_t sz[NET_FILES];
+			for (int i = 0; i < NET_FILES; i++)
+				sz[i] = net_get64(old + NET_OPEN_BYTES + 8 * i);
+			if (set_sizes(x, sz, true) < 0) {
+				close(sfd);
+				return snprintf(why, whylen, "the stored sizes are out of range"), -1;
+			}
 		}
 	} else if (pwrite(sfd, x->open_msg, sizeof(x->open_msg), 0) != (ssize_t)sizeof(x->open_msg) ||
 		   fsync(sfd) < 0) {
@@ -283,6 +322,41 @@ static int xfer_open(struct xfer *x, const struct session *s, const uint8_t *pee
 	}
 	if (fresh)
 		fsync_dir(x->dir);
+	return 0;
+}
+
+/* SIZES: the dump has ended at the offset reached; kept in the state file
+ * (fsynced) before any byte past the dump is stored. */
+static int xfer_sizes(struct xfer *x, const uint8_t *msg, uint64_t off, char *why, size_t whylen)
+{
+	uint64_t sz[NET_FILES];
+	uint8_t old[NET_SIZES_BYTES];
+
+	for (int i = 0; i < NET_FILES; i++)
+		sz[i] = net_get64(msg + 8 * i);
+	if (x->sizes_known) {
+		for (int i = 0; i < NET_FILES; i++)
+			net_put64(old + 8 * i, x->size[i]);
+		if (memcmp(old, msg, sizeof(old)))
+			return snprintf(why, whylen, "the sizes differ from the ones announced before"), -1;
+		return 0;
+	}
+	if (sz[F_DUMP] != off)
+		return snprintf(why, whylen, "the dump ends at %" PRIu64 " but %" PRIu64 " came",
+				sz[F_DUMP], off), -1;
+	int rc = set_sizes(x, sz, true);
+	if (rc < 0)
+		return snprintf(why, whylen, "sizes %s", rc == -E2BIG ? "of meta.json or dmesg.txt "
+				"too large" : "above the announced bound"), -1;
+	int sfd = openat(x->dfd, "state", O_WRONLY | O_CLOEXEC);
+	if (sfd < 0 || pwrite(sfd, msg, NET_SIZES_BYTES, NET_OPEN_BYTES) != NET_SIZES_BYTES ||
+	    fsync(sfd) < 0) {
+		snprintf(why, whylen, "state: %s", strerror(errno));
+		if (sfd >= 0)
+			close(sfd);
+		return -1;
+	}
+	close(sfd);
 	return 0;
 }
 
@@ -341,6 +415,66 @@ static int xfer_hash_prefix(struct xfer *x, uint64_t upto, uint8_t *buf, size_t 
 	return 0;
 }
 
+/* A streamed dump arrived as makedumpfile's flattened stream (docs/formats.md
+ * §8.1): write each record at its offset into vmcore.tmp, which becomes the
+ * dump file the agent would have written to a disk.  Every record is checked
+ * against the part's size; a stream cut before its end marker (the capture
+ * failed half-way) keeps the records it has. */
+static int reassemble(struct xfer *x)
+{
+	uint8_t hdr[FLAT_HDR_SIZE], *buf;
+	const size_t cap = 1u << 20;
+	uint64_t in = FLAT_HDR_SIZE, len = x->size[F_DUMP];
+	int out, rc = 0;
+
+	if (len < FLAT_HDR_SIZE || pread(x->fd[F_DUMP], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE) - 1) ||
+	    be_get64(hdr + FLAT_HDR_TYPE) != FLAT_TYPE_HEADER)
+		return -EBADMSG;
+	if (!(buf = malloc(cap)))
+		return -ENOMEM;
+	out = openat(x->dfd, "vmcore.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		free(buf);
+		return -errno;
+	}
+	while (rc == 0 && len - in >= FLAT_REC_HDR) {
+		uint8_t rh[FLAT_REC_HDR];
+		if (pread(x->fd[F_DUMP], rh, sizeof(rh), (off_t)in) != (ssize_t)sizeof(rh)) {
+			rc = -EIO;
+			break;
+		}
+		uint64_t off = be_get64(rh), n = be_get64(rh + 8);
+		in += FLAT_REC_HDR;
+		if (off == UINT64_MAX && n == UINT64_MAX)
+			break;
+		if (n > len - in || off > (uint64_t)INT64_MAX - n) {
+			rc = -EBADMSG;
+			break;
+		}
+		while (n && rc == 0) {
+			size_t k = n < cap ? (size_t)n : cap;
+			if (pread(x->fd[F_DUMP], buf, k, (off_t)in) != (ssize_t)k ||
+			    pwrite(out, buf, k, (off_t)off) != (ssize_t)k)
+				rc = errno ? -errno : -EIO;
+			in += k;
+			off += k;
+			n -= k;
+		}
+	}
+	free(buf);
+	if (rc == 0 && fsync(out) < 0)
+		rc = -errno;
+	close(out);
+	if (rc == 0 && renameat(x->dfd, "vmcore.tmp", x->dfd, final_name[F_DUMP]) < 0)
+		rc = -errno;
+	if (rc == 0)
+		unlinkat(x->dfd, part_name[F_DUMP], 0);
+	else
+		unlinkat(x->dfd, "vmcore.tmp", 0);
+	return rc;
+}
+
 /* Rename the parts (meta.json last) and the directory to its final name. */
 static int xfer_finish(struct xfer *x, const char *label, char *name, size_t namelen)
 {
@@ -353,10 +487,17 @@ static int xfer_finish(struct xfer *x, const char *label, char *name, size_t nam
 		t = time(NULL);
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
-	for (int i = NET_FILES - 1; i >= 0; i--) {
-		if (xfer_sync(x) < 0 || renameat(x->dfd, part_name[i], x->dfd, final_name[i]) < 0)
+	if (xfer_sync(x) < 0)
+		return -errno;
+	for (int i = 0; i < NET_FILES; i++) {
+		if (i == F_DUMP && (x->flags & NET_OPEN_FLAT)) {
+			int rc = reassemble(x);
+			if (rc < 0)
+				return rc;
+		} else if (renameat(x->dfd, part_name[i], x->dfd, final_name[i]) < 0) {
 			return -errno;
-		if (i == 1 && fsync(x->dfd) < 0)
+		}
+		if (i == F_DMESG && fsync(x->dfd) < 0)
 			return -errno;
 	}
 	unlinkat(x->dfd, "state", 0);
@@ -389,7 +530,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	struct xfer x = { .dfd = -1, .fd = { -1, -1, -1 }, .slot = -1 };
 	size_t who, n;
 	uint8_t type, digest[NET_MAC_BYTES], reply[8];
-	uint64_t off, acked, limit, total = 0;
+	uint64_t off, acked, limit;
+#define total (x.start[NET_FILES])     /* the bound until SIZES came */
 	struct timespec t0, t1;
 	int rc;
 
@@ -408,27 +550,21 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	}
 	memcpy(x.open_msg, buf, NET_OPEN_BYTES);
 	x.crash_time = net_get64(buf + NET_ID_BYTES);
-	for (int i = 0; i < NET_FILES; i++) {
-		x.size[i] = net_get64(buf + NET_ID_BYTES + 8 + 8 * i);
-		x.start[i] = total;
-		if (x.size[i] > UINT64_MAX - total) {
-			refuse(c, s, "announced sizes overflow");
-			return;
-		}
-		total += x.size[i];
+	x.flags = net_get64(buf + NET_OPEN_FLAGS);
+	x.bound = net_get64(buf + NET_OPEN_BOUND);
+	if (x.flags & ~(uint64_t)NET_OPEN_FLAT) {
+		refuse(c, s, "unknown flags in the open message");
+		return;
 	}
-	x.start[NET_FILES] = total;
 	limit = a->limit && a->limit < O.max_size ? a->limit : O.max_size;
-	if (total > limit) {
+	if (x.bound > limit) {
 		snprintf(why, sizeof(why), "announces %" PRIu64 " bytes, above its limit of %" PRIu64,
-			 total, limit);
+			 x.bound, limit);
 		refuse(c, s, why);
 		return;
 	}
-	if (x.size[0] > META_MAX || x.size[1] > DMESG_MAX) {
-		refuse(c, s, "meta.json or dmesg.txt announced too large");
-		return;
-	}
+	const uint64_t unknown[NET_FILES] = { x.bound, 0, 0 };
+	set_sizes(&x, unknown, false);
 	if ((x.slot = claim(a->pk, x.open_msg)) < 0) {
 		refuse(c, s, x.slot == -2 ? "transfer already in progress on another connection"
 					  : "too many transfers");
@@ -459,8 +595,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	if (off)
 		rlog(s, "resuming transfer at offset %" PRIu64 " of %" PRIu64, off, total);
 	else
-		rlog(s, "new transfer: %" PRIu64 " bytes (meta.json %" PRIu64 ", dmesg.txt %" PRIu64
-		     ", vmcore %" PRIu64 "), key %s", total, x.size[0], x.size[1], x.size[2], fp);
+		rlog(s, "new transfer: %s%s %" PRIu64 " bytes, key %s",
+		     x.sizes_known ? "" : "streamed, ", x.sizes_known ? "" : "at most", total, fp);
 	net_put64(reply, off);
 	if (net_send(c, NET_MSG_ACCEPT, reply, 8) < 0) {
 		rlog(s, "connection lost before the transfer started");
@@ -516,7 +652,15 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 			}
 			continue;
 		}
-		if (type != NET_MSG_END || n != NET_MAC_BYTES || off != total) {
+		if (type == NET_MSG_SIZES && n == NET_SIZES_BYTES) {
+			if (xfer_sizes(&x, buf, off, why, sizeof(why)) < 0) {
+				refuse(c, s, why);
+				xfer_discard(&x);
+				return;
+			}
+			continue;
+		}
+		if (type != NET_MSG_END || n != NET_MAC_BYTES || off != total || !x.sizes_known) {
 			refuse(c, s, "unexpected message or early end");
 			xfer_discard(&x);
 			return;
@@ -551,6 +695,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		return;
 	}
 }
+#undef total
 
 /* A connection's buffers live in one allocation of fixed size. */
 struct conn_mem {

@@ -98,21 +98,30 @@ void net_conn_wipe(struct net_conn *c);
 int net_read_all(int fd, void *p, size_t n);
 int net_write_all(int fd, const void *p, size_t n);
 
-/* ---- the transfer protocol's messages (record types) ---- */
+/* ---- the transfer protocol's messages (record types) ----
+ * Protocol 2: the stream is the dump, then dmesg.txt, then meta.json.  The
+ * dump may be streamed while it is captured (its size unknown until it
+ * ends): the open message announces a bound on the whole stream, and SIZES,
+ * sent when the dump's bytes are all out, gives the three sizes. */
 enum net_msg {
-	NET_MSG_OPEN = 1,       /* c->s: id[16], crash_time u64, sizes u64[3], mac key[32] */
+	NET_MSG_OPEN = 1,       /* c->s: id[16], crash_time u64, flags u64, bound u64, mac key[32] */
 	NET_MSG_ACCEPT = 2,     /* s->c: resume offset u64 */
 	NET_MSG_REFUSE = 3,     /* s->c: reason text */
 	NET_MSG_DATA = 4,       /* c->s: offset u64, bytes */
 	NET_MSG_ACK = 5,        /* s->c: durable offset u64 */
 	NET_MSG_END = 6,        /* c->s: Poly1305 tag of the whole stream (16) */
 	NET_MSG_DONE = 7,       /* s->c: the stored directory's name */
+	NET_MSG_SIZES = 8,      /* c->s: dump, dmesg.txt, meta.json sizes u64[3] */
 };
-#define NET_FILES 3             /* meta.json, dmesg.txt, the dump: in this order */
+#define NET_FILES 3             /* the dump, dmesg.txt, meta.json: in this order */
 #define NET_ID_BYTES 16
 #define NET_MAC_KEY_BYTES 32
 #define NET_MAC_BYTES 16
-#define NET_OPEN_BYTES (NET_ID_BYTES + 8 + 8 * NET_FILES + NET_MAC_KEY_BYTES)
+#define NET_OPEN_BYTES (NET_ID_BYTES + 8 + 8 + 8 + NET_MAC_KEY_BYTES)
+#define NET_OPEN_FLAGS (NET_ID_BYTES + 8)
+#define NET_OPEN_BOUND (NET_ID_BYTES + 16)
+#define NET_OPEN_FLAT 1u        /* flag: the dump is a flattened stream (receiver reassembles) */
+#define NET_SIZES_BYTES (8 * NET_FILES)
 
 /* Little-endian helpers for the messages. */
 void net_put64(uint8_t *p, uint64_t v);

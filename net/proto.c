@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define MAGIC "SLVG"
-#define VERSION 1
+#define VERSION 2               /* 2: streamed dumps (SIZES, dump first) */
 #define HELLO_BYTES (8 + 2 * NET_KEY_BYTES)
 #define HDR_BYTES crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define PROOF_BYTES 32
