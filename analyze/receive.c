@@ -593,7 +593,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		return;
 	}
 	if (off)
-		rlog(s, "resuming transfer at offset %" PRIu64 " of %" PRIu64, off, total);
+		rlog(s, "resuming transfer at offset %" PRIu64 " of %s%" PRIu64, off,
+		     x.sizes_known ? "" : "at most ", total);
 	else
 		rlog(s, "new transfer: %s%s %" PRIu64 " bytes, key %s",
 		     x.sizes_known ? "" : "streamed, ", x.sizes_known ? "" : "at most", total, fp);
@@ -615,8 +616,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		}
 		if (rc < 0) {
 			xfer_sync(&x);
-			rlog(s, "connection lost at offset %" PRIu64 " of %" PRIu64
-			     " (%s); kept for resuming", off, total, err);
+			rlog(s, "connection lost at offset %" PRIu64 " of %s%" PRIu64
+			     " (%s); kept for resuming", off, x.sizes_known ? "" : "at most ", total, err);
 			xfer_close(&x);
 			return;
 		}

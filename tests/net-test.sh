@@ -230,6 +230,36 @@ else
 fi
 t_case_end
 
+t_case "agent: a streamed dump larger than the window, cut twice"
+# 40 MiB of RAM, captured uncompressed: the stream is well over the 16 MiB
+# window, and each cut falls after the window has wrapped
+sed 's/^ram 0x100000 0x500000$/ram 0x100000 0x2800000/' "$T_FIX/mdf-linux.desc" >"$W/big.desc"
+if t_mkdump mdf-big "$W/big.desc" "$W/big.core"; then
+	t_run bigloc "$CAP" --progress=off -d 0 --compress=none "$W/big.core" "$W/big40.kd"
+	relay acut --cut-after 12000000 --cuts 2
+	SALVAGE_NET_WINDOW=16 agent agent-cut --set vmcore="$W/big.core" --set level=0 \
+		--set codec=none --set net_wait=20 --set target="net:127.0.0.1:$RPORT"
+	line=$(grep -o "stored as web1-[0-9-]*" "$T_OUT/agent-cut.err" | tail -1)
+	d=$W/store/${line#stored as }
+	size=$(stat -c %s "$W/big40.kd")
+	peak=$(sed -n 's/.*streamed the dump with a 16 MiB window, at most \([0-9]*\) bytes.*/\1/p' \
+		"$T_OUT/agent-cut.err")
+	if [ "$rc" != 0 ] || [ -z "$line" ] || [ ! -f "$d/vmcore" ]; then
+		t_fail "streamed, cut" "exit $rc: $(tail -2 "$T_OUT/agent-cut.err")"
+	else
+		cmp -s "$W/big40.kd" "$d/vmcore" || t_fail "streamed, cut" "the stored dump differs from the local capture"
+		[ "$size" -gt $((2 * 16 << 20)) ] || t_fail "streamed, cut" "dump of $size bytes, not above twice the window"
+		[ -n "$peak" ] && [ "$peak" -le $((16 << 20)) ] ||
+			t_fail "streamed, cut" "unacknowledged bytes: '${peak}' (window 16 MiB)"
+		c=$(grep -c 'reconnecting' "$T_OUT/agent-cut.err")
+		[ "$c" -ge 2 ] || t_fail "streamed, cut" "$c reconnections in the agent's log"
+		r=$(grep -c "$(basename "$d" | cut -d- -f1) .*resuming transfer at offset [1-9]" "$W/rx.log")
+		[ "$r" -ge 2 ] || t_fail "streamed, cut" "$r resumptions in the receiver's log"
+		[ -z "$(ls -A "$W/stage")" ] || t_fail "streamed, cut" "the staging directory is not empty"
+	fi
+fi
+t_case_end
+
 # ---- sealed dumps ---------------------------------------------------------------
 t_case "sealed: unreadable without the key, equal after unseal"
 t_run flat "$CAP" --progress=off -F "$W/src.core"
