@@ -56,9 +56,18 @@ int net_authorized_load(const char *path, struct net_pubkey **out, size_t *n,
 /* The first 8 bytes of BLAKE2b(pk) in hex (16 characters and NUL). */
 void net_fingerprint(const uint8_t pk[NET_KEY_BYTES], char out[17]);
 
+/* Record ciphers, negotiated in the handshake (DESIGN.md). */
+enum net_cipher {
+	NET_CIPHER_XCHACHA = 0,         /* secretstream XChaCha20-Poly1305: always */
+	NET_CIPHER_AESGCM = 1,          /* AES-256-GCM, when both CPUs have AES-NI */
+};
+
 /* One connection after its handshake. */
 struct net_conn {
 	int fd;
+	int cipher;                     /* enum net_cipher */
+	crypto_aead_aes256gcm_state atx, arx;   /* AES-256-GCM keys */
+	uint64_t ntx, nrx;              /* AES-256-GCM record counters (the nonces) */
 	crypto_secretstream_xchacha20poly1305_state tx, rx;
 	uint8_t peer[NET_KEY_BYTES];    /* the peer's authenticated static key */
 	uint64_t nrecv;                 /* records received (for messages) */
