@@ -37,8 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ACK_EVERY (4u << 20)            /* bytes between durable acknowledgements: a
-					 * quarter of the agent's smallest window */
+#define ACK_EVERY (4u << 20)            /* bytes between flushes; an ACK lags one
+					 * flush: under half the agent's smallest window */
 #define META_MAX (1u << 20)             /* meta.json */
 #define DMESG_MAX (256u << 20)          /* dmesg.txt */
 #define STACK_BYTES (256u << 10)
@@ -145,10 +145,101 @@ struct xfer {
 	uint8_t open_msg[NET_OPEN_BYTES];
 	int slot;                       /* in active_ids, -1 none */
 	crypto_onetimeauth_state mac;   /* of the stream up to the current offset */
+	/* the flusher: fdatasyncs the parts in its own thread while the session
+	 * goes on receiving; an ACK names what it last made durable */
+	pthread_t fl_th;
+	pthread_mutex_t fl_m;
+	pthread_cond_t fl_cv;
+	bool fl_on, fl_pending, fl_stop;
+	uint64_t fl_req, fl_done;
+	int fl_err;
 };
+
+static int xfer_sync(struct xfer *x);
+
+static void *flusher_main(void *arg)
+{
+	struct xfer *x = arg;
+
+	pthread_mutex_lock(&x->fl_m);
+	for (;;) {
+		while (!x->fl_pending && !x->fl_stop)
+			pthread_cond_wait(&x->fl_cv, &x->fl_m);
+		if (!x->fl_pending)
+			break;
+		uint64_t req = x->fl_req;
+		pthread_mutex_unlock(&x->fl_m);
+		int rc = xfer_sync(x);
+		pthread_mutex_lock(&x->fl_m);
+		if (rc < 0 && !x->fl_err)
+			x->fl_err = rc;
+		x->fl_done = req;
+		x->fl_pending = false;
+		pthread_cond_broadcast(&x->fl_cv);
+	}
+	pthread_mutex_unlock(&x->fl_m);
+	return NULL;
+}
+
+/* Start the flusher (without one, flushes are done in the session). */
+static void flusher_start(struct xfer *x, uint64_t durable)
+{
+	pthread_attr_t at;
+
+	x->fl_done = x->fl_req = durable;
+	pthread_mutex_init(&x->fl_m, NULL);
+	pthread_cond_init(&x->fl_cv, NULL);
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 64u << 10);
+	x->fl_on = pthread_create(&x->fl_th, &at, flusher_main, x) == 0;
+	pthread_attr_destroy(&at);
+	if (!x->fl_on) {
+		pthread_mutex_destroy(&x->fl_m);
+		pthread_cond_destroy(&x->fl_cv);
+	}
+}
+
+/* Ask for the parts up to off to be made durable; *durable: what the
+ * previous request made durable (waited for if still running).  */
+static int flush_request(struct xfer *x, uint64_t off, uint64_t *durable)
+{
+	int rc;
+
+	if (!x->fl_on) {
+		if ((rc = xfer_sync(x)) < 0)
+			return rc;
+		*durable = off;
+		return 0;
+	}
+	pthread_mutex_lock(&x->fl_m);
+	while (x->fl_pending)
+		pthread_cond_wait(&x->fl_cv, &x->fl_m);
+	*durable = x->fl_done;
+	rc = x->fl_err;
+	x->fl_req = off;
+	x->fl_pending = true;
+	pthread_cond_signal(&x->fl_cv);
+	pthread_mutex_unlock(&x->fl_m);
+	return rc;
+}
+
+static void flusher_stop(struct xfer *x)
+{
+	if (!x->fl_on)
+		return;
+	pthread_mutex_lock(&x->fl_m);
+	x->fl_stop = true;
+	pthread_cond_signal(&x->fl_cv);
+	pthread_mutex_unlock(&x->fl_m);
+	pthread_join(x->fl_th, NULL);
+	pthread_mutex_destroy(&x->fl_m);
+	pthread_cond_destroy(&x->fl_cv);
+	x->fl_on = false;
+}
 
 static void xfer_close(struct xfer *x)
 {
+	flusher_stop(x);
 	for (int i = 0; i < NET_FILES; i++)
 		if (x->fd[i] >= 0)
 			close(x->fd[i]);
@@ -576,6 +667,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		xfer_close(&x);
 		return;
 	}
+	flusher_start(&x, off);
 	uint64_t avail = free_bytes(O.dir);
 	if (avail < O.min_free || avail - O.min_free < total - off) {
 		snprintf(why, sizeof(why), "%" PRIu64 " bytes to store, %" PRIu64
@@ -607,6 +699,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	uint64_t first = off;
 	acked = off;
+	uint64_t requested = off, durable;
 	for (;;) {
 		rc = net_recv(c, &type, buf, NET_REC_MAX, &n, err, sizeof(err));
 		if (rc == NET_E_AUTH) {
@@ -635,21 +728,26 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 			}
 			crypto_onetimeauth_update(&x.mac, buf + 8, n - 8);
 			off += n - 8;
-			if (off - acked >= ACK_EVERY) {
-				if ((rc = xfer_sync(&x)) < 0) {
+			if (off - requested >= ACK_EVERY) {
+				/* the flush of the interval before this one has
+				 * (almost always) finished meanwhile: ACK it */
+				if ((rc = flush_request(&x, off, &durable)) < 0) {
 					snprintf(why, sizeof(why), "fsync: %s", strerror(-rc));
 					refuse(c, s, why);
 					xfer_close(&x);
 					return;
 				}
+				requested = off;
 				if (free_bytes(O.dir) < O.min_free) {
 					refuse(c, s, "free space fell below the floor");
 					xfer_close(&x);
 					return;
 				}
-				acked = off;
-				net_put64(reply, acked);
-				net_send(c, NET_MSG_ACK, reply, 8);
+				if (durable > acked) {
+					acked = durable;
+					net_put64(reply, acked);
+					net_send(c, NET_MSG_ACK, reply, 8);
+				}
 			}
 			continue;
 		}
