@@ -25,6 +25,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -150,8 +151,8 @@ struct xfer {
 	pthread_t fl_th;
 	pthread_mutex_t fl_m;
 	pthread_cond_t fl_cv;
-	bool fl_on, fl_pending, fl_stop;
-	uint64_t fl_req, fl_done;
+	bool fl_on, fl_stop;
+	uint64_t fl_req, fl_taken, fl_done;
 	int fl_err;
 };
 
@@ -163,19 +164,18 @@ static void *flusher_main(void *arg)
 
 	pthread_mutex_lock(&x->fl_m);
 	for (;;) {
-		while (!x->fl_pending && !x->fl_stop)
+		while (x->fl_req == x->fl_taken && !x->fl_stop)
 			pthread_cond_wait(&x->fl_cv, &x->fl_m);
-		if (!x->fl_pending)
+		if (x->fl_req == x->fl_taken)
 			break;
-		uint64_t req = x->fl_req;
+		/* one fdatasync covers every request made before it */
+		uint64_t req = x->fl_taken = x->fl_req;
 		pthread_mutex_unlock(&x->fl_m);
 		int rc = xfer_sync(x);
 		pthread_mutex_lock(&x->fl_m);
 		if (rc < 0 && !x->fl_err)
 			x->fl_err = rc;
 		x->fl_done = req;
-		x->fl_pending = false;
-		pthread_cond_broadcast(&x->fl_cv);
 	}
 	pthread_mutex_unlock(&x->fl_m);
 	return NULL;
@@ -186,7 +186,7 @@ static void flusher_start(struct xfer *x, uint64_t durable)
 {
 	pthread_attr_t at;
 
-	x->fl_done = x->fl_req = durable;
+	x->fl_done = x->fl_req = x->fl_taken = durable;
 	pthread_mutex_init(&x->fl_m, NULL);
 	pthread_cond_init(&x->fl_cv, NULL);
 	pthread_attr_init(&at);
@@ -199,26 +199,28 @@ static void flusher_start(struct xfer *x, uint64_t durable)
 	}
 }
 
-/* Ask for the parts up to off to be made durable; *durable: what the
- * previous request made durable (waited for if still running).  */
+/* Ask for the parts up to off (0: nothing new) to be made durable, without
+ * waiting; *durable: how far the flushes done so far reach.  The flusher
+ * runs at the disk's pace: requests made while it works are merged. */
 static int flush_request(struct xfer *x, uint64_t off, uint64_t *durable)
 {
 	int rc;
 
 	if (!x->fl_on) {
-		if ((rc = xfer_sync(x)) < 0)
+		if (off && (rc = xfer_sync(x)) < 0)
 			return rc;
-		*durable = off;
+		if (off)
+			x->fl_done = off;
+		*durable = x->fl_done;
 		return 0;
 	}
 	pthread_mutex_lock(&x->fl_m);
-	while (x->fl_pending)
-		pthread_cond_wait(&x->fl_cv, &x->fl_m);
 	*durable = x->fl_done;
 	rc = x->fl_err;
-	x->fl_req = off;
-	x->fl_pending = true;
-	pthread_cond_signal(&x->fl_cv);
+	if (off > x->fl_req) {
+		x->fl_req = off;
+		pthread_cond_signal(&x->fl_cv);
+	}
 	pthread_mutex_unlock(&x->fl_m);
 	return rc;
 }
@@ -688,8 +690,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		rlog(s, "resuming transfer at offset %" PRIu64 " of %s%" PRIu64, off,
 		     x.sizes_known ? "" : "at most ", total);
 	else
-		rlog(s, "new transfer: %s%s %" PRIu64 " bytes, key %s",
-		     x.sizes_known ? "" : "streamed, ", x.sizes_known ? "" : "at most", total, fp);
+		rlog(s, "new transfer: %s%" PRIu64 " bytes, key %s",
+		     (x.flags & NET_OPEN_FLAT) ? "streamed, at most " : "", total, fp);
 	net_put64(reply, off);
 	if (net_send(c, NET_MSG_ACCEPT, reply, 8) < 0) {
 		rlog(s, "connection lost before the transfer started");
@@ -701,6 +703,21 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	acked = off;
 	uint64_t requested = off, durable;
 	for (;;) {
+		/* flushes still running: acknowledge each as it ends, even while
+		 * the agent sends nothing (its window may be full) */
+		while (acked < requested) {
+			struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+			int pr = poll(&pf, 1, 20);
+			if (flush_request(&x, 0, &durable) < 0)
+				break;
+			if (durable > acked) {
+				acked = durable;
+				net_put64(reply, acked);
+				net_send(c, NET_MSG_ACK, reply, 8);
+			}
+			if (pr != 0)
+				break;
+		}
 		rc = net_recv(c, &type, buf, NET_REC_MAX, &n, err, sizeof(err));
 		if (rc == NET_E_AUTH) {
 			rlog(s, "refused: %s; the transfer is discarded", err);
