@@ -60,18 +60,31 @@ static const char usage_text[] =
 "  --max-clients N       connections at once (default 32)\n"
 "  --timeout SECS        a silent connection is closed after SECS (default 60)\n"
 "  --port-file FILE      write the port listened on (for --listen ADDR:0)\n"
-"Sessions are logged to standard error.  Runs until killed.\n";
+"  --incoming-max-age SECS  remove a transfer's parts from DIR/.incoming\n"
+"                        when nothing was written to them for SECS (default\n"
+"                        604800, a week; at least 3600); checked hourly\n"
+"Sessions are logged to standard error.  SIGHUP reloads the authorized-keys\n"
+"file (sessions under way keep the keys they started with).  Runs until killed.\n";
 
 struct rx_opts {
 	const char *dir;
 	uint64_t max_size, min_free;
 	unsigned max_clients, timeout;
 	struct net_keypair key;
-	struct net_pubkey *auth;
-	size_t nauth;
+	uint64_t incoming_max_age;
+};
+
+/* The authorized keys: replaced whole on SIGHUP; a session holds a
+ * reference to the table it started with. */
+struct authtab {
+	struct net_pubkey *k;
+	size_t n;
+	unsigned refs;                  /* sessions, and one while it is current */
 };
 
 static struct rx_opts O;
+static struct authtab *auth_cur;
+static volatile sig_atomic_t got_hup;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned active, session_seq;
 static uint8_t active_ids[MAX_ACTIVE_IDS][NET_KEY_BYTES + NET_ID_BYTES];
@@ -617,7 +630,8 @@ static void refuse(struct net_conn *c, const struct session *s, const char *why)
 	net_send(c, NET_MSG_REFUSE, why, strlen(why));
 }
 
-static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
+static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
+			const struct authtab *t)
 {
 	char err[NET_ERR_MAX], why[512], fp[17];
 	struct xfer x = { .dfd = -1, .fd = { -1, -1, -1 }, .slot = -1 };
@@ -628,12 +642,12 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	struct timespec t0, t1;
 	int rc;
 
-	rc = net_handshake_server(c, s->fd, &O.key, O.auth, O.nauth, &who, err, sizeof(err));
+	rc = net_handshake_server(c, s->fd, &O.key, t->k, t->n, &who, err, sizeof(err));
 	if (rc < 0) {
 		rlog(s, "refused: %s", err);
 		return;
 	}
-	const struct net_pubkey *a = &O.auth[who];
+	const struct net_pubkey *a = &t->k[who];
 	net_fingerprint(a->pk, fp);
 	snprintf(s->tag, sizeof(s->tag), "#%u %s", s->no, a->label);
 	rc = net_recv(c, &type, buf, NET_REC_MAX, &n, err, sizeof(err));
@@ -820,11 +834,56 @@ struct conn_mem {
 	uint8_t buf[NET_REC_MAX];
 };
 
+static struct authtab *auth_get(void)
+{
+	pthread_mutex_lock(&lock);
+	struct authtab *t = auth_cur;
+	t->refs++;
+	pthread_mutex_unlock(&lock);
+	return t;
+}
+
+static void auth_put(struct authtab *t)
+{
+	pthread_mutex_lock(&lock);
+	bool last = --t->refs == 0;
+	pthread_mutex_unlock(&lock);
+	if (last) {
+		sodium_memzero(t->k, t->n * sizeof(*t->k));
+		free(t->k);
+		free(t);
+	}
+}
+
+/* Read the authorized-keys file into a new current table. */
+static int auth_load(const char *path, char *err, size_t errlen)
+{
+	struct authtab *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	int rc = net_authorized_load(path, &t->k, &t->n, err, errlen);
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
+	t->refs = 1;
+	pthread_mutex_lock(&lock);
+	struct authtab *old = auth_cur;
+	auth_cur = t;
+	pthread_mutex_unlock(&lock);
+	if (old)
+		auth_put(old);
+	return 0;
+}
+
 static void *session_thread(void *arg)
 {
 	struct conn_mem *m = arg;
+	struct authtab *t = auth_get();
 
-	run_session(&m->s, &m->c, m->buf);
+	run_session(&m->s, &m->c, m->buf, t);
+	auth_put(t);
 	net_conn_wipe(&m->c);
 	close(m->s.fd);
 	sodium_memzero(m, sizeof(*m));
@@ -885,6 +944,64 @@ static int listen_on(const char *spec, const char *port_file)
 	return fd;
 }
 
+static void on_hup(int sig)
+{
+	got_hup = 1;
+}
+
+/* Remove transfers in DIR/.incoming that nothing wrote to for
+ * --incoming-max-age seconds and that no connection holds (logged). */
+static void prune_incoming(void)
+{
+	char path[4200], fp[17], idhex[2 * NET_ID_BYTES + 1], name[64];
+	DIR *d;
+	struct dirent *e;
+	time_t now = time(NULL);
+
+	snprintf(path, sizeof(path), "%s/.incoming", O.dir);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		int dfd;
+		if (e->d_name[0] == '.' || strlen(e->d_name) != 16 + 1 + 2 * NET_ID_BYTES)
+			continue;
+		if ((dfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				  O_CLOEXEC)) < 0)
+			continue;
+		time_t newest = fstat(dfd, &st) == 0 ? st.st_mtime : now;
+		static const char *const names[] = { "state", "vmcore.part", "dmesg.txt.part",
+						     "meta.json.part", "vmcore.tmp" };
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime > newest)
+				newest = st.st_mtime;
+		bool held = false;
+		pthread_mutex_lock(&lock);
+		for (int i = 0; i < MAX_ACTIVE_IDS && !held; i++) {
+			if (!active_used[i])
+				continue;
+			net_fingerprint(active_ids[i], fp);
+			sodium_bin2hex(idhex, sizeof(idhex), active_ids[i] + NET_KEY_BYTES, NET_ID_BYTES);
+			snprintf(name, sizeof(name), "%s-%s", fp, idhex);
+			held = !strcmp(name, e->d_name);
+		}
+		pthread_mutex_unlock(&lock);
+		if (held || now - newest < (time_t)O.incoming_max_age) {
+			close(dfd);
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			unlinkat(dfd, names[i], 0);
+		close(dfd);
+		if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0)
+			rlog(NULL, "pruned the stale transfer .incoming/%s (nothing written for %.1f h)",
+			     e->d_name, (double)(now - newest) / 3600);
+		else
+			rlog(NULL, "cannot prune .incoming/%s: %s", e->d_name, strerror(errno));
+	}
+	closedir(d);
+}
+
 int az_cmd_receive(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -897,6 +1014,7 @@ int az_cmd_receive(int argc, char **argv)
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "port-file", required_argument, NULL, 'p' },
+		{ "incoming-max-age", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -909,6 +1027,7 @@ int az_cmd_receive(int argc, char **argv)
 	O.min_free = 1ULL << 30;
 	O.max_clients = 32;
 	O.timeout = 60;
+	O.incoming_max_age = 7 * 86400;
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'L': listen_spec = optarg; break;
@@ -930,6 +1049,14 @@ int az_cmd_receive(int argc, char **argv)
 			}
 			*(opt == 'c' ? &O.max_clients : &O.timeout) = (unsigned)v;
 			break;
+		case 'A':
+			if (parse_size(optarg, &v) < 0 || v < 3600 || v > (1ULL << 40)) {
+				fprintf(stderr, "salvage receive: bad age '%s' (seconds, at least 3600)\n",
+					optarg);
+				return AZ_EXIT_USAGE;
+			}
+			O.incoming_max_age = v;
+			break;
 		case 'h': fputs(usage_text, stdout); return AZ_EXIT_OK;
 		default: fputs(usage_text, stderr); return AZ_EXIT_USAGE;
 		}
@@ -943,7 +1070,7 @@ int az_cmd_receive(int argc, char **argv)
 		return AZ_EXIT_FAIL;
 	}
 	if (net_key_load(keyf, &O.key, err, sizeof(err)) < 0 ||
-	    net_authorized_load(authf, &O.auth, &O.nauth, err, sizeof(err)) < 0) {
+	    auth_load(authf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "salvage receive: %s\n", err);
 		return AZ_EXIT_FAIL;
 	}
@@ -955,7 +1082,12 @@ int az_cmd_receive(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((lfd = listen_on(listen_spec, port_file)) < 0)
 		return AZ_EXIT_FAIL;
-	rlog(NULL, "%zu authorized agent key(s), at most %u connections", O.nauth, O.max_clients);
+	rlog(NULL, "%zu authorized agent key(s), at most %u connections", auth_cur->n, O.max_clients);
+	struct sigaction sa = { .sa_handler = on_hup };     /* no SA_RESTART: poll returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	prune_incoming();
+	time_t pruned = time(NULL);
 
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -964,6 +1096,21 @@ int az_cmd_receive(int argc, char **argv)
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
+		struct pollfd pf = { .fd = lfd, .events = POLLIN };
+		int pr = poll(&pf, 1, 60 * 1000);
+		if (got_hup) {
+			got_hup = 0;
+			if (auth_load(authf, err, sizeof(err)) < 0)
+				rlog(NULL, "SIGHUP: %s; the keys loaded before stay", err);
+			else
+				rlog(NULL, "SIGHUP: %zu authorized agent key(s) reloaded", auth_cur->n);
+		}
+		if (time(NULL) - pruned >= 3600) {
+			prune_incoming();
+			pruned = time(NULL);
+		}
+		if (pr <= 0)
+			continue;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||

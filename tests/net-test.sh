@@ -330,5 +330,42 @@ else
 fi
 t_case_end
 
+# ---- a second receiver: stale parts pruned, keys reloaded on SIGHUP -------------
+t_case "receiver: stale .incoming pruned, SIGHUP reloads the keys"
+mkdir -p "$W/store2/.incoming/0123456789abcdef-00112233445566778899aabbccddeeff" \
+	"$W/store2/.incoming/fedcba9876543210-00112233445566778899aabbccddeeff"
+old=$W/store2/.incoming/0123456789abcdef-00112233445566778899aabbccddeeff
+new=$W/store2/.incoming/fedcba9876543210-00112233445566778899aabbccddeeff
+echo x >"$old/vmcore.part"; echo x >"$old/state"; echo x >"$new/state"
+touch -d '3 hours ago' "$old/vmcore.part" "$old/state" "$old"
+cp "$W/agent.pub" "$W/auth2"
+"$SALVAGE" receive --listen 127.0.0.1:0 --port-file "$W/rx2.port" --dir "$W/store2" \
+	--key "$W/rx" --authorized-keys "$W/auth2" --min-free 1M --timeout 20 \
+	--incoming-max-age 7200 2>"$W/rx2.log" &
+RX2=$!
+PIDS+=("$RX2")
+if ! wait_file "$W/rx2.port"; then
+	t_fail "prune, SIGHUP" "the second receiver did not start: $(head -3 "$W/rx2.log")"
+else
+	P2=$(cat "$W/rx2.port")
+	[ ! -e "$old" ] && grep -q "pruned the stale transfer .incoming/0123456789abcdef-" "$W/rx2.log" ||
+		t_fail "prune, SIGHUP" "the 3-hour-old transfer was not pruned and logged"
+	[ -e "$new/state" ] || t_fail "prune, SIGHUP" "a recent transfer was pruned"
+	send hup1 "$P2" agent2 "$W/sent.kd"
+	[ "$rc" != 0 ] && grep -q 'unknown agent key' "$W/rx2.log" ||
+		t_fail "prune, SIGHUP" "db2's key accepted before it was added (exit $rc)"
+	cat "$W/agent2.pub" >>"$W/auth2"
+	kill -HUP "$RX2"
+	for _ in $(seq 50); do grep -q 'SIGHUP: 2 authorized' "$W/rx2.log" && break; sleep 0.1; done
+	grep -q 'SIGHUP: 2 authorized agent key(s) reloaded' "$W/rx2.log" ||
+		t_fail "prune, SIGHUP" "no reload line: $(tail -2 "$W/rx2.log")"
+	send hup2 "$P2" agent2 "$W/sent.kd"
+	d=$(find "$W/store2" -mindepth 1 -maxdepth 1 -name 'db2-*' | head -1)
+	[ "$rc" = 0 ] && [ -n "$d" ] && cmp -s "$W/sent.kd" "$d/vmcore" ||
+		t_fail "prune, SIGHUP" "db2 after the reload: exit $rc: $(tail -2 "$T_OUT/hup2.err")"
+	kill -0 "$RX2" 2>/dev/null || t_fail "prune, SIGHUP" "the receiver died"
+fi
+t_case_end
+
 [ -n "${T_VERBOSE:-}" ] && cat "$W/rx.log"
 t_summary
