@@ -17,7 +17,7 @@
 
 #define NET_KEY_BYTES 32
 #define NET_LABEL_MAX 64            /* [A-Za-z0-9._-], not starting with '.' */
-#define NET_REC_MAX (64 * 1024)     /* plaintext bytes of one record, type included */
+#define NET_REC_MAX (256 * 1024)    /* plaintext bytes of one record, type included */
 #define NET_ERR_MAX 256
 
 /* A key pair read from a private key file (net_key_load). */
