@@ -16,6 +16,8 @@
  */
 #include "salvage.h"
 #include "../net/net.h"
+#include "../common/le.h"
+#include "../vmcore/kdump-format.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,7 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ACK_EVERY (8u << 20)            /* bytes between durable acknowledgements */
+#define ACK_EVERY (4u << 20)            /* bytes between flushes; an ACK lags one
+					 * flush: under half the agent's smallest window */
 #define META_MAX (1u << 20)             /* meta.json */
 #define DMESG_MAX (256u << 20)          /* dmesg.txt */
 #define STACK_BYTES (256u << 10)
@@ -56,18 +60,31 @@ static const char usage_text[] =
 "  --max-clients N       connections at once (default 32)\n"
 "  --timeout SECS        a silent connection is closed after SECS (default 60)\n"
 "  --port-file FILE      write the port listened on (for --listen ADDR:0)\n"
-"Sessions are logged to standard error.  Runs until killed.\n";
+"  --incoming-max-age SECS  remove a transfer's parts from DIR/.incoming\n"
+"                        when nothing was written to them for SECS (default\n"
+"                        604800, a week; at least 3600); checked hourly\n"
+"Sessions are logged to standard error.  SIGHUP reloads the authorized-keys\n"
+"file (sessions under way keep the keys they started with).  Runs until killed.\n";
 
 struct rx_opts {
 	const char *dir;
 	uint64_t max_size, min_free;
 	unsigned max_clients, timeout;
 	struct net_keypair key;
-	struct net_pubkey *auth;
-	size_t nauth;
+	uint64_t incoming_max_age;
+};
+
+/* The authorized keys: replaced whole on SIGHUP; a session holds a
+ * reference to the table it started with. */
+struct authtab {
+	struct net_pubkey *k;
+	size_t n;
+	unsigned refs;                  /* sessions, and one while it is current */
 };
 
 static struct rx_opts O;
+static struct authtab *auth_cur;
+static volatile sig_atomic_t got_hup;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned active, session_seq;
 static uint8_t active_ids[MAX_ACTIVE_IDS][NET_KEY_BYTES + NET_ID_BYTES];
@@ -125,22 +142,119 @@ static int parse_size(const char *s, uint64_t *out)
 }
 
 /* ---- one transfer's files ---------------------------------------------------- */
-static const char *const part_name[NET_FILES] = { "meta.json.part", "dmesg.txt.part", "vmcore.part" };
-static const char *const final_name[NET_FILES] = { "meta.json", "dmesg.txt", "vmcore" };
+/* in stream order: the dump, dmesg.txt, meta.json */
+static const char *const part_name[NET_FILES] = { "vmcore.part", "dmesg.txt.part", "meta.json.part" };
+static const char *const final_name[NET_FILES] = { "vmcore", "dmesg.txt", "meta.json" };
+#define F_DUMP 0
+#define F_DMESG 1
+#define F_META 2
 
 struct xfer {
 	char dir[4096];                 /* DIR/.incoming/FP-ID */
 	int dfd;                        /* that directory */
 	int fd[NET_FILES];
 	uint64_t size[NET_FILES], start[NET_FILES + 1];   /* start[NET_FILES] = total */
-	uint64_t crash_time;
+	uint64_t crash_time, flags, bound;
+	bool sizes_known;               /* SIZES came (until then: the dump, up to bound) */
 	uint8_t open_msg[NET_OPEN_BYTES];
 	int slot;                       /* in active_ids, -1 none */
 	crypto_onetimeauth_state mac;   /* of the stream up to the current offset */
+	/* the flusher: fdatasyncs the parts in its own thread while the session
+	 * goes on receiving; an ACK names what it last made durable */
+	pthread_t fl_th;
+	pthread_mutex_t fl_m;
+	pthread_cond_t fl_cv;
+	bool fl_on, fl_stop;
+	uint64_t fl_req, fl_taken, fl_done;
+	int fl_err;
 };
+
+static int xfer_sync(struct xfer *x);
+
+static void *flusher_main(void *arg)
+{
+	struct xfer *x = arg;
+
+	pthread_mutex_lock(&x->fl_m);
+	for (;;) {
+		while (x->fl_req == x->fl_taken && !x->fl_stop)
+			pthread_cond_wait(&x->fl_cv, &x->fl_m);
+		if (x->fl_req == x->fl_taken)
+			break;
+		/* one fdatasync covers every request made before it */
+		uint64_t req = x->fl_taken = x->fl_req;
+		pthread_mutex_unlock(&x->fl_m);
+		int rc = xfer_sync(x);
+		pthread_mutex_lock(&x->fl_m);
+		if (rc < 0 && !x->fl_err)
+			x->fl_err = rc;
+		x->fl_done = req;
+	}
+	pthread_mutex_unlock(&x->fl_m);
+	return NULL;
+}
+
+/* Start the flusher (without one, flushes are done in the session). */
+static void flusher_start(struct xfer *x, uint64_t durable)
+{
+	pthread_attr_t at;
+
+	x->fl_done = x->fl_req = x->fl_taken = durable;
+	pthread_mutex_init(&x->fl_m, NULL);
+	pthread_cond_init(&x->fl_cv, NULL);
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 64u << 10);
+	x->fl_on = pthread_create(&x->fl_th, &at, flusher_main, x) == 0;
+	pthread_attr_destroy(&at);
+	if (!x->fl_on) {
+		pthread_mutex_destroy(&x->fl_m);
+		pthread_cond_destroy(&x->fl_cv);
+	}
+}
+
+/* Ask for the parts up to off (0: nothing new) to be made durable, without
+ * waiting; *durable: how far the flushes done so far reach.  The flusher
+ * runs at the disk's pace: requests made while it works are merged. */
+static int flush_request(struct xfer *x, uint64_t off, uint64_t *durable)
+{
+	int rc;
+
+	if (!x->fl_on) {
+		if (off && (rc = xfer_sync(x)) < 0)
+			return rc;
+		if (off)
+			x->fl_done = off;
+		*durable = x->fl_done;
+		return 0;
+	}
+	pthread_mutex_lock(&x->fl_m);
+	*durable = x->fl_done;
+	rc = x->fl_err;
+	if (off > x->fl_req) {
+		x->fl_req = off;
+		pthread_cond_signal(&x->fl_cv);
+	}
+	pthread_mutex_unlock(&x->fl_m);
+	return rc;
+}
+
+static void flusher_stop(struct xfer *x)
+{
+	if (!x->fl_on)
+		return;
+	pthread_mutex_lock(&x->fl_m);
+	x->fl_stop = true;
+	pthread_cond_signal(&x->fl_cv);
+	pthread_mutex_unlock(&x->fl_m);
+	pthread_join(x->fl_th, NULL);
+	pthread_mutex_destroy(&x->fl_m);
+	pthread_cond_destroy(&x->fl_cv);
+	x->fl_on = false;
+}
 
 static void xfer_close(struct xfer *x)
 {
+	flusher_stop(x);
 	for (int i = 0; i < NET_FILES; i++)
 		if (x->fd[i] >= 0)
 			close(x->fd[i]);
@@ -164,6 +278,7 @@ static void xfer_discard(struct xfer *x)
 		for (int i = 0; i < NET_FILES; i++)
 			unlinkat(x->dfd, part_name[i], 0);
 		unlinkat(x->dfd, "state", 0);
+		unlinkat(x->dfd, "vmcore.tmp", 0);
 	}
 	xfer_close(x);
 	rmdir(x->dir);
@@ -218,12 +333,33 @@ static int claim(const uint8_t *pk, const uint8_t *id)
 	return free_slot;
 }
 
+/* The three parts' sizes: before SIZES the dump may fill the whole bound. */
+static int set_sizes(struct xfer *x, const uint64_t size[NET_FILES], bool known)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < NET_FILES; i++) {
+		if (size[i] > UINT64_MAX - total)
+			return -EOVERFLOW;
+		x->size[i] = size[i];
+		x->start[i] = total;
+		total += size[i];
+	}
+	x->start[NET_FILES] = total;
+	if (total > x->bound)
+		return -EFBIG;
+	if (known && (size[F_META] > META_MAX || size[F_DMESG] > DMESG_MAX))
+		return -E2BIG;
+	x->sizes_known = known;
+	return 0;
+}
+
 /* Open or create the transfer's directory; *resume = the durable offset. */
 static int xfer_open(struct xfer *x, const struct session *s, const uint8_t *peer,
 		     uint64_t *resume, char *why, size_t whylen)
 {
 	char fp[17], idhex[2 * NET_ID_BYTES + 1], path[4200];
-	uint8_t old[NET_OPEN_BYTES];
+	uint8_t old[NET_OPEN_BYTES + NET_SIZES_BYTES];
 	bool fresh = false;
 	uint64_t have[NET_FILES];
 	int sfd;
@@ -246,10 +382,19 @@ static int xfer_open(struct xfer *x, const struct session *s, const uint8_t *pee
 	if (sfd < 0)
 		return snprintf(why, whylen, "%.300s/state: %s", x->dir, strerror(errno)), -1;
 	ssize_t got = pread(sfd, old, sizeof(old), 0);
-	if (got == (ssize_t)sizeof(old)) {
-		if (memcmp(old, x->open_msg, sizeof(old))) {
+	if (got >= (ssize_t)NET_OPEN_BYTES) {
+		if (memcmp(old, x->open_msg, NET_OPEN_BYTES)) {
 			close(sfd);
-			return snprintf(why, whylen, "resumed transfer announces other sizes"), -1;
+			return snprintf(why, whylen, "resumed transfer announces another bound"), -1;
+		}
+		if (got == (ssize_t)sizeof(old)) {
+			uint64_t sz[NET_FILES];
+			for (int i = 0; i < NET_FILES; i++)
+				sz[i] = net_get64(old + NET_OPEN_BYTES + 8 * i);
+			if (set_sizes(x, sz, true) < 0) {
+				close(sfd);
+				return snprintf(why, whylen, "the stored sizes are out of range"), -1;
+			}
 		}
 	} else if (pwrite(sfd, x->open_msg, sizeof(x->open_msg), 0) != (ssize_t)sizeof(x->open_msg) ||
 		   fsync(sfd) < 0) {
@@ -283,6 +428,41 @@ static int xfer_open(struct xfer *x, const struct session *s, const uint8_t *pee
 	}
 	if (fresh)
 		fsync_dir(x->dir);
+	return 0;
+}
+
+/* SIZES: the dump has ended at the offset reached; kept in the state file
+ * (fsynced) before any byte past the dump is stored. */
+static int xfer_sizes(struct xfer *x, const uint8_t *msg, uint64_t off, char *why, size_t whylen)
+{
+	uint64_t sz[NET_FILES];
+	uint8_t old[NET_SIZES_BYTES];
+
+	for (int i = 0; i < NET_FILES; i++)
+		sz[i] = net_get64(msg + 8 * i);
+	if (x->sizes_known) {
+		for (int i = 0; i < NET_FILES; i++)
+			net_put64(old + 8 * i, x->size[i]);
+		if (memcmp(old, msg, sizeof(old)))
+			return snprintf(why, whylen, "the sizes differ from the ones announced before"), -1;
+		return 0;
+	}
+	if (sz[F_DUMP] != off)
+		return snprintf(why, whylen, "the dump ends at %" PRIu64 " but %" PRIu64 " came",
+				sz[F_DUMP], off), -1;
+	int rc = set_sizes(x, sz, true);
+	if (rc < 0)
+		return snprintf(why, whylen, "sizes %s", rc == -E2BIG ? "of meta.json or dmesg.txt "
+				"too large" : "above the announced bound"), -1;
+	int sfd = openat(x->dfd, "state", O_WRONLY | O_CLOEXEC);
+	if (sfd < 0 || pwrite(sfd, msg, NET_SIZES_BYTES, NET_OPEN_BYTES) != NET_SIZES_BYTES ||
+	    fsync(sfd) < 0) {
+		snprintf(why, whylen, "state: %s", strerror(errno));
+		if (sfd >= 0)
+			close(sfd);
+		return -1;
+	}
+	close(sfd);
 	return 0;
 }
 
@@ -341,6 +521,66 @@ static int xfer_hash_prefix(struct xfer *x, uint64_t upto, uint8_t *buf, size_t 
 	return 0;
 }
 
+/* A streamed dump arrived as makedumpfile's flattened stream (docs/formats.md
+ * §8.1): write each record at its offset into vmcore.tmp, which becomes the
+ * dump file the agent would have written to a disk.  Every record is checked
+ * against the part's size; a stream cut before its end marker (the capture
+ * failed half-way) keeps the records it has. */
+static int reassemble(struct xfer *x)
+{
+	uint8_t hdr[FLAT_HDR_SIZE], *buf;
+	const size_t cap = 1u << 20;
+	uint64_t in = FLAT_HDR_SIZE, len = x->size[F_DUMP];
+	int out, rc = 0;
+
+	if (len < FLAT_HDR_SIZE || pread(x->fd[F_DUMP], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE) - 1) ||
+	    be_get64(hdr + FLAT_HDR_TYPE) != FLAT_TYPE_HEADER)
+		return -EBADMSG;
+	if (!(buf = malloc(cap)))
+		return -ENOMEM;
+	out = openat(x->dfd, "vmcore.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		free(buf);
+		return -errno;
+	}
+	while (rc == 0 && len - in >= FLAT_REC_HDR) {
+		uint8_t rh[FLAT_REC_HDR];
+		if (pread(x->fd[F_DUMP], rh, sizeof(rh), (off_t)in) != (ssize_t)sizeof(rh)) {
+			rc = -EIO;
+			break;
+		}
+		uint64_t off = be_get64(rh), n = be_get64(rh + 8);
+		in += FLAT_REC_HDR;
+		if (off == UINT64_MAX && n == UINT64_MAX)
+			break;
+		if (n > len - in || off > (uint64_t)INT64_MAX - n) {
+			rc = -EBADMSG;
+			break;
+		}
+		while (n && rc == 0) {
+			size_t k = n < cap ? (size_t)n : cap;
+			if (pread(x->fd[F_DUMP], buf, k, (off_t)in) != (ssize_t)k ||
+			    pwrite(out, buf, k, (off_t)off) != (ssize_t)k)
+				rc = errno ? -errno : -EIO;
+			in += k;
+			off += k;
+			n -= k;
+		}
+	}
+	free(buf);
+	if (rc == 0 && fsync(out) < 0)
+		rc = -errno;
+	close(out);
+	if (rc == 0 && renameat(x->dfd, "vmcore.tmp", x->dfd, final_name[F_DUMP]) < 0)
+		rc = -errno;
+	if (rc == 0)
+		unlinkat(x->dfd, part_name[F_DUMP], 0);
+	else
+		unlinkat(x->dfd, "vmcore.tmp", 0);
+	return rc;
+}
+
 /* Rename the parts (meta.json last) and the directory to its final name. */
 static int xfer_finish(struct xfer *x, const char *label, char *name, size_t namelen)
 {
@@ -353,10 +593,17 @@ static int xfer_finish(struct xfer *x, const char *label, char *name, size_t nam
 		t = time(NULL);
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
-	for (int i = NET_FILES - 1; i >= 0; i--) {
-		if (xfer_sync(x) < 0 || renameat(x->dfd, part_name[i], x->dfd, final_name[i]) < 0)
+	if (xfer_sync(x) < 0)
+		return -errno;
+	for (int i = 0; i < NET_FILES; i++) {
+		if (i == F_DUMP && (x->flags & NET_OPEN_FLAT)) {
+			int rc = reassemble(x);
+			if (rc < 0)
+				return rc;
+		} else if (renameat(x->dfd, part_name[i], x->dfd, final_name[i]) < 0) {
 			return -errno;
-		if (i == 1 && fsync(x->dfd) < 0)
+		}
+		if (i == F_DMESG && fsync(x->dfd) < 0)
 			return -errno;
 	}
 	unlinkat(x->dfd, "state", 0);
@@ -383,22 +630,24 @@ static void refuse(struct net_conn *c, const struct session *s, const char *why)
 	net_send(c, NET_MSG_REFUSE, why, strlen(why));
 }
 
-static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
+static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
+			const struct authtab *t)
 {
 	char err[NET_ERR_MAX], why[512], fp[17];
 	struct xfer x = { .dfd = -1, .fd = { -1, -1, -1 }, .slot = -1 };
 	size_t who, n;
 	uint8_t type, digest[NET_MAC_BYTES], reply[8];
-	uint64_t off, acked, limit, total = 0;
+	uint64_t off, acked, limit;
+#define total (x.start[NET_FILES])     /* the bound until SIZES came */
 	struct timespec t0, t1;
 	int rc;
 
-	rc = net_handshake_server(c, s->fd, &O.key, O.auth, O.nauth, &who, err, sizeof(err));
+	rc = net_handshake_server(c, s->fd, &O.key, t->k, t->n, &who, err, sizeof(err));
 	if (rc < 0) {
 		rlog(s, "refused: %s", err);
 		return;
 	}
-	const struct net_pubkey *a = &O.auth[who];
+	const struct net_pubkey *a = &t->k[who];
 	net_fingerprint(a->pk, fp);
 	snprintf(s->tag, sizeof(s->tag), "#%u %s", s->no, a->label);
 	rc = net_recv(c, &type, buf, NET_REC_MAX, &n, err, sizeof(err));
@@ -408,27 +657,21 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	}
 	memcpy(x.open_msg, buf, NET_OPEN_BYTES);
 	x.crash_time = net_get64(buf + NET_ID_BYTES);
-	for (int i = 0; i < NET_FILES; i++) {
-		x.size[i] = net_get64(buf + NET_ID_BYTES + 8 + 8 * i);
-		x.start[i] = total;
-		if (x.size[i] > UINT64_MAX - total) {
-			refuse(c, s, "announced sizes overflow");
-			return;
-		}
-		total += x.size[i];
+	x.flags = net_get64(buf + NET_OPEN_FLAGS);
+	x.bound = net_get64(buf + NET_OPEN_BOUND);
+	if (x.flags & ~(uint64_t)NET_OPEN_FLAT) {
+		refuse(c, s, "unknown flags in the open message");
+		return;
 	}
-	x.start[NET_FILES] = total;
 	limit = a->limit && a->limit < O.max_size ? a->limit : O.max_size;
-	if (total > limit) {
+	if (x.bound > limit) {
 		snprintf(why, sizeof(why), "announces %" PRIu64 " bytes, above its limit of %" PRIu64,
-			 total, limit);
+			 x.bound, limit);
 		refuse(c, s, why);
 		return;
 	}
-	if (x.size[0] > META_MAX || x.size[1] > DMESG_MAX) {
-		refuse(c, s, "meta.json or dmesg.txt announced too large");
-		return;
-	}
+	const uint64_t unknown[NET_FILES] = { x.bound, 0, 0 };
+	set_sizes(&x, unknown, false);
 	if ((x.slot = claim(a->pk, x.open_msg)) < 0) {
 		refuse(c, s, x.slot == -2 ? "transfer already in progress on another connection"
 					  : "too many transfers");
@@ -440,6 +683,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		xfer_close(&x);
 		return;
 	}
+	flusher_start(&x, off);
 	uint64_t avail = free_bytes(O.dir);
 	if (avail < O.min_free || avail - O.min_free < total - off) {
 		snprintf(why, sizeof(why), "%" PRIu64 " bytes to store, %" PRIu64
@@ -457,10 +701,11 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		return;
 	}
 	if (off)
-		rlog(s, "resuming transfer at offset %" PRIu64 " of %" PRIu64, off, total);
+		rlog(s, "resuming transfer at offset %" PRIu64 " of %s%" PRIu64, off,
+		     x.sizes_known ? "" : "at most ", total);
 	else
-		rlog(s, "new transfer: %" PRIu64 " bytes (meta.json %" PRIu64 ", dmesg.txt %" PRIu64
-		     ", vmcore %" PRIu64 "), key %s", total, x.size[0], x.size[1], x.size[2], fp);
+		rlog(s, "new transfer: %s%" PRIu64 " bytes, key %s",
+		     (x.flags & NET_OPEN_FLAT) ? "streamed, at most " : "", total, fp);
 	net_put64(reply, off);
 	if (net_send(c, NET_MSG_ACCEPT, reply, 8) < 0) {
 		rlog(s, "connection lost before the transfer started");
@@ -470,7 +715,23 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	uint64_t first = off;
 	acked = off;
+	uint64_t requested = off, durable;
 	for (;;) {
+		/* flushes still running: acknowledge each as it ends, even while
+		 * the agent sends nothing (its window may be full) */
+		while (acked < requested) {
+			struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+			int pr = poll(&pf, 1, 20);
+			if (flush_request(&x, 0, &durable) < 0)
+				break;
+			if (durable > acked) {
+				acked = durable;
+				net_put64(reply, acked);
+				net_send(c, NET_MSG_ACK, reply, 8);
+			}
+			if (pr != 0)
+				break;
+		}
 		rc = net_recv(c, &type, buf, NET_REC_MAX, &n, err, sizeof(err));
 		if (rc == NET_E_AUTH) {
 			rlog(s, "refused: %s; the transfer is discarded", err);
@@ -479,8 +740,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		}
 		if (rc < 0) {
 			xfer_sync(&x);
-			rlog(s, "connection lost at offset %" PRIu64 " of %" PRIu64
-			     " (%s); kept for resuming", off, total, err);
+			rlog(s, "connection lost at offset %" PRIu64 " of %s%" PRIu64
+			     " (%s); kept for resuming", off, x.sizes_known ? "" : "at most ", total, err);
 			xfer_close(&x);
 			return;
 		}
@@ -498,25 +759,38 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 			}
 			crypto_onetimeauth_update(&x.mac, buf + 8, n - 8);
 			off += n - 8;
-			if (off - acked >= ACK_EVERY) {
-				if ((rc = xfer_sync(&x)) < 0) {
+			if (off - requested >= ACK_EVERY) {
+				/* the flush of the interval before this one has
+				 * (almost always) finished meanwhile: ACK it */
+				if ((rc = flush_request(&x, off, &durable)) < 0) {
 					snprintf(why, sizeof(why), "fsync: %s", strerror(-rc));
 					refuse(c, s, why);
 					xfer_close(&x);
 					return;
 				}
+				requested = off;
 				if (free_bytes(O.dir) < O.min_free) {
 					refuse(c, s, "free space fell below the floor");
 					xfer_close(&x);
 					return;
 				}
-				acked = off;
-				net_put64(reply, acked);
-				net_send(c, NET_MSG_ACK, reply, 8);
+				if (durable > acked) {
+					acked = durable;
+					net_put64(reply, acked);
+					net_send(c, NET_MSG_ACK, reply, 8);
+				}
 			}
 			continue;
 		}
-		if (type != NET_MSG_END || n != NET_MAC_BYTES || off != total) {
+		if (type == NET_MSG_SIZES && n == NET_SIZES_BYTES) {
+			if (xfer_sizes(&x, buf, off, why, sizeof(why)) < 0) {
+				refuse(c, s, why);
+				xfer_discard(&x);
+				return;
+			}
+			continue;
+		}
+		if (type != NET_MSG_END || n != NET_MAC_BYTES || off != total || !x.sizes_known) {
 			refuse(c, s, "unexpected message or early end");
 			xfer_discard(&x);
 			return;
@@ -551,6 +825,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf)
 		return;
 	}
 }
+#undef total
 
 /* A connection's buffers live in one allocation of fixed size. */
 struct conn_mem {
@@ -559,11 +834,56 @@ struct conn_mem {
 	uint8_t buf[NET_REC_MAX];
 };
 
+static struct authtab *auth_get(void)
+{
+	pthread_mutex_lock(&lock);
+	struct authtab *t = auth_cur;
+	t->refs++;
+	pthread_mutex_unlock(&lock);
+	return t;
+}
+
+static void auth_put(struct authtab *t)
+{
+	pthread_mutex_lock(&lock);
+	bool last = --t->refs == 0;
+	pthread_mutex_unlock(&lock);
+	if (last) {
+		sodium_memzero(t->k, t->n * sizeof(*t->k));
+		free(t->k);
+		free(t);
+	}
+}
+
+/* Read the authorized-keys file into a new current table. */
+static int auth_load(const char *path, char *err, size_t errlen)
+{
+	struct authtab *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	int rc = net_authorized_load(path, &t->k, &t->n, err, errlen);
+	if (rc < 0) {
+		free(t);
+		return rc;
+	}
+	t->refs = 1;
+	pthread_mutex_lock(&lock);
+	struct authtab *old = auth_cur;
+	auth_cur = t;
+	pthread_mutex_unlock(&lock);
+	if (old)
+		auth_put(old);
+	return 0;
+}
+
 static void *session_thread(void *arg)
 {
 	struct conn_mem *m = arg;
+	struct authtab *t = auth_get();
 
-	run_session(&m->s, &m->c, m->buf);
+	run_session(&m->s, &m->c, m->buf, t);
+	auth_put(t);
 	net_conn_wipe(&m->c);
 	close(m->s.fd);
 	sodium_memzero(m, sizeof(*m));
@@ -624,6 +944,64 @@ static int listen_on(const char *spec, const char *port_file)
 	return fd;
 }
 
+static void on_hup(int sig)
+{
+	got_hup = 1;
+}
+
+/* Remove transfers in DIR/.incoming that nothing wrote to for
+ * --incoming-max-age seconds and that no connection holds (logged). */
+static void prune_incoming(void)
+{
+	char path[4200], fp[17], idhex[2 * NET_ID_BYTES + 1], name[64];
+	DIR *d;
+	struct dirent *e;
+	time_t now = time(NULL);
+
+	snprintf(path, sizeof(path), "%s/.incoming", O.dir);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		int dfd;
+		if (e->d_name[0] == '.' || strlen(e->d_name) != 16 + 1 + 2 * NET_ID_BYTES)
+			continue;
+		if ((dfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				  O_CLOEXEC)) < 0)
+			continue;
+		time_t newest = fstat(dfd, &st) == 0 ? st.st_mtime : now;
+		static const char *const names[] = { "state", "vmcore.part", "dmesg.txt.part",
+						     "meta.json.part", "vmcore.tmp" };
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime > newest)
+				newest = st.st_mtime;
+		bool held = false;
+		pthread_mutex_lock(&lock);
+		for (int i = 0; i < MAX_ACTIVE_IDS && !held; i++) {
+			if (!active_used[i])
+				continue;
+			net_fingerprint(active_ids[i], fp);
+			sodium_bin2hex(idhex, sizeof(idhex), active_ids[i] + NET_KEY_BYTES, NET_ID_BYTES);
+			snprintf(name, sizeof(name), "%s-%s", fp, idhex);
+			held = !strcmp(name, e->d_name);
+		}
+		pthread_mutex_unlock(&lock);
+		if (held || now - newest < (time_t)O.incoming_max_age) {
+			close(dfd);
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			unlinkat(dfd, names[i], 0);
+		close(dfd);
+		if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0)
+			rlog(NULL, "pruned the stale transfer .incoming/%s (nothing written for %.1f h)",
+			     e->d_name, (double)(now - newest) / 3600);
+		else
+			rlog(NULL, "cannot prune .incoming/%s: %s", e->d_name, strerror(errno));
+	}
+	closedir(d);
+}
+
 int az_cmd_receive(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -636,6 +1014,7 @@ int az_cmd_receive(int argc, char **argv)
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "port-file", required_argument, NULL, 'p' },
+		{ "incoming-max-age", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -648,6 +1027,7 @@ int az_cmd_receive(int argc, char **argv)
 	O.min_free = 1ULL << 30;
 	O.max_clients = 32;
 	O.timeout = 60;
+	O.incoming_max_age = 7 * 86400;
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'L': listen_spec = optarg; break;
@@ -669,6 +1049,14 @@ int az_cmd_receive(int argc, char **argv)
 			}
 			*(opt == 'c' ? &O.max_clients : &O.timeout) = (unsigned)v;
 			break;
+		case 'A':
+			if (parse_size(optarg, &v) < 0 || v < 3600 || v > (1ULL << 40)) {
+				fprintf(stderr, "salvage receive: bad age '%s' (seconds, at least 3600)\n",
+					optarg);
+				return AZ_EXIT_USAGE;
+			}
+			O.incoming_max_age = v;
+			break;
 		case 'h': fputs(usage_text, stdout); return AZ_EXIT_OK;
 		default: fputs(usage_text, stderr); return AZ_EXIT_USAGE;
 		}
@@ -682,7 +1070,7 @@ int az_cmd_receive(int argc, char **argv)
 		return AZ_EXIT_FAIL;
 	}
 	if (net_key_load(keyf, &O.key, err, sizeof(err)) < 0 ||
-	    net_authorized_load(authf, &O.auth, &O.nauth, err, sizeof(err)) < 0) {
+	    auth_load(authf, err, sizeof(err)) < 0) {
 		fprintf(stderr, "salvage receive: %s\n", err);
 		return AZ_EXIT_FAIL;
 	}
@@ -694,7 +1082,12 @@ int az_cmd_receive(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((lfd = listen_on(listen_spec, port_file)) < 0)
 		return AZ_EXIT_FAIL;
-	rlog(NULL, "%zu authorized agent key(s), at most %u connections", O.nauth, O.max_clients);
+	rlog(NULL, "%zu authorized agent key(s), at most %u connections", auth_cur->n, O.max_clients);
+	struct sigaction sa = { .sa_handler = on_hup };     /* no SA_RESTART: poll returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	prune_incoming();
+	time_t pruned = time(NULL);
 
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
@@ -703,6 +1096,21 @@ int az_cmd_receive(int argc, char **argv)
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
+		struct pollfd pf = { .fd = lfd, .events = POLLIN };
+		int pr = poll(&pf, 1, 60 * 1000);
+		if (got_hup) {
+			got_hup = 0;
+			if (auth_load(authf, err, sizeof(err)) < 0)
+				rlog(NULL, "SIGHUP: %s; the keys loaded before stay", err);
+			else
+				rlog(NULL, "SIGHUP: %zu authorized agent key(s) reloaded", auth_cur->n);
+		}
+		if (time(NULL) - pruned >= 3600) {
+			prune_incoming();
+			pruned = time(NULL);
+		}
+		if (pr <= 0)
+			continue;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||

@@ -39,8 +39,18 @@ struct cap_net_send {
 	uint64_t crash_time;            /* seconds since the epoch (names the directory) */
 	int attempts;
 	double deadline;
+	/* streamed: the dump is the flattened stream read from this FIFO while
+	 * it is captured (src[2] unused), at most bound bytes in all; the
+	 * unacknowledged bytes stay in a window of window bytes; when the dump
+	 * has ended, tail(tail_arg, o) fills src[0] and src[1] (< 0: give up) */
+	const char *dump_fifo;
+	uint64_t bound;
+	size_t window;
+	int (*tail)(void *arg, struct cap_net_send *o);
+	void *tail_arg;
 };
-int cap_net_send(const struct cap_net_send *o, char *err, size_t errlen);
+#define CAP_NET_WINDOW_MIN (16u << 20)  /* four of the receiver's ack intervals */
+int cap_net_send(struct cap_net_send *o, char *err, size_t errlen);
 
 /* salvage-capture --seal-to (capture/seal.c): start turns the options into a
  * flattened capture through pipes whose bytes threads seal into the output

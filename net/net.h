@@ -17,7 +17,7 @@
 
 #define NET_KEY_BYTES 32
 #define NET_LABEL_MAX 64            /* [A-Za-z0-9._-], not starting with '.' */
-#define NET_REC_MAX (64 * 1024)     /* plaintext bytes of one record, type included */
+#define NET_REC_MAX (256 * 1024)    /* plaintext bytes of one record, type included */
 #define NET_ERR_MAX 256
 
 /* A key pair read from a private key file (net_key_load). */
@@ -56,9 +56,18 @@ int net_authorized_load(const char *path, struct net_pubkey **out, size_t *n,
 /* The first 8 bytes of BLAKE2b(pk) in hex (16 characters and NUL). */
 void net_fingerprint(const uint8_t pk[NET_KEY_BYTES], char out[17]);
 
+/* Record ciphers, negotiated in the handshake (DESIGN.md). */
+enum net_cipher {
+	NET_CIPHER_XCHACHA = 0,         /* secretstream XChaCha20-Poly1305: always */
+	NET_CIPHER_AESGCM = 1,          /* AES-256-GCM, when both CPUs have AES-NI */
+};
+
 /* One connection after its handshake. */
 struct net_conn {
 	int fd;
+	int cipher;                     /* enum net_cipher */
+	crypto_aead_aes256gcm_state atx, arx;   /* AES-256-GCM keys */
+	uint64_t ntx, nrx;              /* AES-256-GCM record counters (the nonces) */
 	crypto_secretstream_xchacha20poly1305_state tx, rx;
 	uint8_t peer[NET_KEY_BYTES];    /* the peer's authenticated static key */
 	uint64_t nrecv;                 /* records received (for messages) */
@@ -98,21 +107,30 @@ void net_conn_wipe(struct net_conn *c);
 int net_read_all(int fd, void *p, size_t n);
 int net_write_all(int fd, const void *p, size_t n);
 
-/* ---- the transfer protocol's messages (record types) ---- */
+/* ---- the transfer protocol's messages (record types) ----
+ * Protocol 2: the stream is the dump, then dmesg.txt, then meta.json.  The
+ * dump may be streamed while it is captured (its size unknown until it
+ * ends): the open message announces a bound on the whole stream, and SIZES,
+ * sent when the dump's bytes are all out, gives the three sizes. */
 enum net_msg {
-	NET_MSG_OPEN = 1,       /* c->s: id[16], crash_time u64, sizes u64[3], mac key[32] */
+	NET_MSG_OPEN = 1,       /* c->s: id[16], crash_time u64, flags u64, bound u64, mac key[32] */
 	NET_MSG_ACCEPT = 2,     /* s->c: resume offset u64 */
 	NET_MSG_REFUSE = 3,     /* s->c: reason text */
 	NET_MSG_DATA = 4,       /* c->s: offset u64, bytes */
 	NET_MSG_ACK = 5,        /* s->c: durable offset u64 */
 	NET_MSG_END = 6,        /* c->s: Poly1305 tag of the whole stream (16) */
 	NET_MSG_DONE = 7,       /* s->c: the stored directory's name */
+	NET_MSG_SIZES = 8,      /* c->s: dump, dmesg.txt, meta.json sizes u64[3] */
 };
-#define NET_FILES 3             /* meta.json, dmesg.txt, the dump: in this order */
+#define NET_FILES 3             /* the dump, dmesg.txt, meta.json: in this order */
 #define NET_ID_BYTES 16
 #define NET_MAC_KEY_BYTES 32
 #define NET_MAC_BYTES 16
-#define NET_OPEN_BYTES (NET_ID_BYTES + 8 + 8 * NET_FILES + NET_MAC_KEY_BYTES)
+#define NET_OPEN_BYTES (NET_ID_BYTES + 8 + 8 + 8 + NET_MAC_KEY_BYTES)
+#define NET_OPEN_FLAGS (NET_ID_BYTES + 8)
+#define NET_OPEN_BOUND (NET_ID_BYTES + 16)
+#define NET_OPEN_FLAT 1u        /* flag: the dump is a flattened stream (receiver reassembles) */
+#define NET_SIZES_BYTES (8 * NET_FILES)
 
 /* Little-endian helpers for the messages. */
 void net_put64(uint8_t *p, uint64_t v);

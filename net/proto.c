@@ -14,12 +14,13 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define MAGIC "SLVG"
-#define VERSION 1
+#define VERSION 2               /* 2: streamed dumps (SIZES, dump first) */
 #define HELLO_BYTES (8 + 2 * NET_KEY_BYTES)
 #define HDR_BYTES crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define PROOF_BYTES 32
@@ -28,6 +29,7 @@
 #define REFUSE_MAGIC "SLVGnope"
 #define KDF_CTX "slvgnet1"
 #define ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
+#define GCM_ABYTES crypto_aead_aes256gcm_ABYTES
 
 #define ERR(code, ...) (snprintf(err, errlen, __VA_ARGS__), (code))
 
@@ -98,9 +100,10 @@ struct keys {
 	uint8_t c2s[32], s2c[32], proof_s[32], proof_c[32];
 };
 
-/* Derive the session keys from the four DH results and the transcript. */
+/* Derive the session keys from the four DH results and the transcript
+ * (which has the receiver's header too: the cipher it chose). */
 static int derive(struct keys *k, const uint8_t dh[4][32], const uint8_t *hello,
-		  const uint8_t e_s[NET_KEY_BYTES])
+		  const uint8_t *reply_hdr, const uint8_t e_s[NET_KEY_BYTES])
 {
 	crypto_generichash_state st;
 	uint8_t master[32];
@@ -108,6 +111,7 @@ static int derive(struct keys *k, const uint8_t dh[4][32], const uint8_t *hello,
 	crypto_generichash_init(&st, NULL, 0, sizeof(k->h));
 	crypto_generichash_update(&st, (const uint8_t *)"salvage-net-v1", 14);
 	crypto_generichash_update(&st, hello, HELLO_BYTES);
+	crypto_generichash_update(&st, reply_hdr, 8);
 	crypto_generichash_update(&st, e_s, NET_KEY_BYTES);
 	crypto_generichash_final(&st, k->h, sizeof(k->h));
 
@@ -136,11 +140,13 @@ static void proof(uint8_t out[PROOF_BYTES], const uint8_t key[32], const uint8_t
 	crypto_generichash_final(&st, out, PROOF_BYTES);
 }
 
-static void header(uint8_t *p)
+/* Byte 5: in HELLO the ciphers the agent can use beyond XChaCha20 (bit 1:
+ * AES-256-GCM), in REPLY the one the receiver chose. */
+static void header(uint8_t *p, uint8_t ciphers)
 {
 	memcpy(p, MAGIC, 4);
 	p[4] = VERSION;
-	p[5] = 0;
+	p[5] = ciphers;
 	p[6] = 0;
 	p[7] = 0;
 }
@@ -151,10 +157,33 @@ static int check_header(const uint8_t *p, char *err, size_t errlen)
 		return ERR(NET_E_REFUSED, "the receiver refused this agent's key");
 	if (memcmp(p, MAGIC, 4))
 		return ERR(NET_E_PROTO, "not a salvage handshake");
-	if (p[4] != VERSION || p[5] || p[6] || p[7])
+	if (p[4] != VERSION || p[5] > NET_CIPHER_AESGCM || p[6] || p[7])
 		return ERR(NET_E_VERSION, "protocol version %u not supported (this side speaks %u)",
 			   p[4], VERSION);
 	return 0;
+}
+
+/* AES-256-GCM where libsodium has it on this CPU; SALVAGE_NET_CIPHER=xchacha
+ * forces the portable cipher (tests, measurements). */
+static uint8_t ciphers_here(void)
+{
+	const char *e = getenv("SALVAGE_NET_CIPHER");
+
+	if (e && !strcmp(e, "xchacha"))
+		return 0;
+	return crypto_aead_aes256gcm_is_available() ? NET_CIPHER_AESGCM : 0;
+}
+
+/* The record keys: for AES-256-GCM one per direction from the same subkeys
+ * as the secretstreams (whose headers are exchanged all the same). */
+static void cipher_keys(struct net_conn *c, int cipher, const uint8_t *txk, const uint8_t *rxk)
+{
+	c->cipher = cipher;
+	c->ntx = c->nrx = 0;
+	if (cipher == NET_CIPHER_AESGCM) {
+		crypto_aead_aes256gcm_beforenm(&c->atx, txk);
+		crypto_aead_aes256gcm_beforenm(&c->arx, rxk);
+	}
 }
 
 static int io_err(int rc, const char *what, char *err, size_t errlen)
@@ -176,7 +205,7 @@ int net_handshake_client(struct net_conn *c, int fd, const struct net_keypair *m
 	memset(c, 0, offsetof(struct net_conn, cbuf));
 	c->fd = fd;
 	crypto_kx_keypair(e_pk, e_sk);
-	header(hello);
+	header(hello, ciphers_here());
 	memcpy(hello + 8, e_pk, 32);
 	memcpy(hello + 40, me->pk, 32);
 	if ((rc = net_write_all(fd, hello, sizeof(hello))) < 0)
@@ -196,7 +225,9 @@ int net_handshake_client(struct net_conn *c, int fd, const struct net_keypair *m
 	sodium_memzero(e_sk, sizeof(e_sk));
 	if (rc)
 		return ERR(NET_E_AUTH, "the receiver's ephemeral key is degenerate");
-	derive(&k, (const uint8_t (*)[32])dh, hello, e_s);
+	if (reply[5] && !hello[5])
+		return ERR(NET_E_PROTO, "the receiver chose a cipher this agent did not offer");
+	derive(&k, (const uint8_t (*)[32])dh, hello, reply, e_s);
 	sodium_memzero(dh, sizeof(dh));
 	proof(want, k.proof_s, k.h, NULL);
 	if (sodium_memcmp(want, reply + 40, PROOF_BYTES)) {
@@ -207,6 +238,7 @@ int net_handshake_client(struct net_conn *c, int fd, const struct net_keypair *m
 		return ERR(NET_E_AUTH, "bad stream header");
 	proof(fin, k.proof_c, k.h, reply + 40);
 	crypto_secretstream_xchacha20poly1305_init_push(&c->tx, fin + PROOF_BYTES, k.c2s);
+	cipher_keys(c, reply[5], k.c2s, k.s2c);
 	sodium_memzero(&k, sizeof(k));
 	memcpy(c->peer, server_pk, NET_KEY_BYTES);
 	if ((rc = net_write_all(fd, fin, sizeof(fin))) < 0)
@@ -243,7 +275,7 @@ int net_handshake_server(struct net_conn *c, int fd, const struct net_keypair *m
 		net_write_all(fd, REFUSE_MAGIC, 8);
 		return ERR(NET_E_UNKNOWN, "unknown agent key %s", fp);
 	}
-	header(reply);
+	header(reply, hello[5] & ciphers_here());
 	crypto_kx_keypair(reply + 8, e_sk);
 	rc = 0;
 	rc |= crypto_scalarmult(dh[0], e_sk, e_c);
@@ -253,7 +285,7 @@ int net_handshake_server(struct net_conn *c, int fd, const struct net_keypair *m
 	sodium_memzero(e_sk, sizeof(e_sk));
 	if (rc)
 		return ERR(NET_E_AUTH, "the agent's keys are degenerate");
-	derive(&k, (const uint8_t (*)[32])dh, hello, reply + 8);
+	derive(&k, (const uint8_t (*)[32])dh, hello, reply, reply + 8);
 	sodium_memzero(dh, sizeof(dh));
 	proof(reply + 40, k.proof_s, k.h, NULL);
 	crypto_secretstream_xchacha20poly1305_init_push(&c->tx, reply + 72, k.s2c);
@@ -271,6 +303,7 @@ int net_handshake_server(struct net_conn *c, int fd, const struct net_keypair *m
 		return ERR(NET_E_AUTH, "the agent's proof does not verify (replayed or forged session)");
 	}
 	rc = crypto_secretstream_xchacha20poly1305_init_pull(&c->rx, fin + PROOF_BYTES, k.c2s);
+	cipher_keys(c, reply[5], k.s2c, k.c2s);
 	sodium_memzero(&k, sizeof(k));
 	if (rc < 0)
 		return ERR(NET_E_AUTH, "bad stream header");
@@ -289,9 +322,16 @@ int net_send(struct net_conn *c, uint8_t type, const void *p, size_t n)
 	c->pbuf[0] = type;
 	if (n)
 		memcpy(c->pbuf + 1, p, n);
-	crypto_secretstream_xchacha20poly1305_push(&c->tx, c->cbuf + 4, &clen, c->pbuf, n + 1,
-						   NULL, 0,
-						   crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+	if (c->cipher == NET_CIPHER_AESGCM) {
+		uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = { 0 };
+		net_put64(nonce, c->ntx++);
+		crypto_aead_aes256gcm_encrypt_afternm(c->cbuf + 4, &clen, c->pbuf, n + 1, NULL, 0,
+						      NULL, nonce, &c->atx);
+	} else {
+		crypto_secretstream_xchacha20poly1305_push(&c->tx, c->cbuf + 4, &clen, c->pbuf,
+							   n + 1, NULL, 0,
+							   crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+	}
 	put32(c->cbuf, (uint32_t)clen);
 	if ((rc = net_write_all(c->fd, c->cbuf, (size_t)clen + 4)) < 0)
 		return rc;
@@ -309,13 +349,23 @@ int net_recv(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap, size_t
 	if ((rc = net_read_all(c->fd, len, 4)) < 0)
 		return io_err(rc, "record", err, errlen);
 	clen = get32(len);
-	if (clen <= ABYTES || clen > NET_REC_MAX + ABYTES || clen - ABYTES > cap)
+	size_t ab = c->cipher == NET_CIPHER_AESGCM ? GCM_ABYTES : ABYTES;
+	if (clen <= ab || clen > NET_REC_MAX + ab || clen - ab > cap)
 		return ERR(NET_E_AUTH, "record %llu: length %u out of range (tampered stream)",
 			   (unsigned long long)c->nrecv, clen);
 	if ((rc = net_read_all(c->fd, c->cbuf, clen)) < 0)
 		return io_err(rc, "record", err, errlen);
-	if (crypto_secretstream_xchacha20poly1305_pull(&c->rx, buf, &mlen, &tag, c->cbuf, clen,
-						       NULL, 0) < 0 || mlen < 1)
+	if (c->cipher == NET_CIPHER_AESGCM) {
+		uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = { 0 };
+		net_put64(nonce, c->nrx);
+		rc = crypto_aead_aes256gcm_decrypt_afternm(buf, &mlen, NULL, c->cbuf, clen, NULL, 0,
+							   nonce, &c->arx);
+		c->nrx++;
+	} else {
+		rc = crypto_secretstream_xchacha20poly1305_pull(&c->rx, buf, &mlen, &tag, c->cbuf,
+								clen, NULL, 0);
+	}
+	if (rc < 0 || mlen < 1)
 		return ERR(NET_E_AUTH, "record %llu does not verify (tampered stream)",
 			   (unsigned long long)c->nrecv);
 	c->nrecv++;
@@ -327,6 +377,8 @@ int net_recv(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap, size_t
 
 void net_conn_wipe(struct net_conn *c)
 {
+	sodium_memzero(&c->atx, sizeof(c->atx));
+	sodium_memzero(&c->arx, sizeof(c->arx));
 	sodium_memzero(&c->tx, sizeof(c->tx));
 	sodium_memzero(&c->rx, sizeof(c->rx));
 }

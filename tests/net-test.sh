@@ -230,6 +230,36 @@ else
 fi
 t_case_end
 
+t_case "agent: a streamed dump larger than the window, cut twice"
+# 40 MiB of RAM, captured uncompressed: the stream is well over the 16 MiB
+# window, and each cut falls after the window has wrapped
+sed 's/^ram 0x100000 0x500000$/ram 0x100000 0x2800000/' "$T_FIX/mdf-linux.desc" >"$W/big.desc"
+if t_mkdump mdf-big "$W/big.desc" "$W/big.core"; then
+	t_run bigloc "$CAP" --progress=off -d 0 --compress=none "$W/big.core" "$W/big40.kd"
+	relay acut --cut-after 12000000 --cuts 2
+	SALVAGE_NET_WINDOW=16 agent agent-cut --set vmcore="$W/big.core" --set level=0 \
+		--set codec=none --set net_wait=20 --set target="net:127.0.0.1:$RPORT"
+	line=$(grep -o "stored as web1-[0-9-]*" "$T_OUT/agent-cut.err" | tail -1)
+	d=$W/store/${line#stored as }
+	size=$(stat -c %s "$W/big40.kd")
+	peak=$(sed -n 's/.*streamed the dump with a 16 MiB window, at most \([0-9]*\) bytes.*/\1/p' \
+		"$T_OUT/agent-cut.err")
+	if [ "$rc" != 0 ] || [ -z "$line" ] || [ ! -f "$d/vmcore" ]; then
+		t_fail "streamed, cut" "exit $rc: $(tail -2 "$T_OUT/agent-cut.err")"
+	else
+		cmp -s "$W/big40.kd" "$d/vmcore" || t_fail "streamed, cut" "the stored dump differs from the local capture"
+		[ "$size" -gt $((2 * 16 << 20)) ] || t_fail "streamed, cut" "dump of $size bytes, not above twice the window"
+		[ -n "$peak" ] && [ "$peak" -le $((16 << 20)) ] ||
+			t_fail "streamed, cut" "unacknowledged bytes: '${peak}' (window 16 MiB)"
+		c=$(grep -c 'reconnecting' "$T_OUT/agent-cut.err")
+		[ "$c" -ge 2 ] || t_fail "streamed, cut" "$c reconnections in the agent's log"
+		r=$(grep -c "$(basename "$d" | cut -d- -f1) .*resuming transfer at offset [1-9]" "$W/rx.log")
+		[ "$r" -ge 2 ] || t_fail "streamed, cut" "$r resumptions in the receiver's log"
+		[ -z "$(ls -A "$W/stage")" ] || t_fail "streamed, cut" "the staging directory is not empty"
+	fi
+fi
+t_case_end
+
 # ---- sealed dumps ---------------------------------------------------------------
 t_case "sealed: unreadable without the key, equal after unseal"
 t_run flat "$CAP" --progress=off -F "$W/src.core"
@@ -297,6 +327,43 @@ else
 	grep -q '"sealed_to": "[0-9a-f]\{16\}"' "$d/meta.json" || t_fail "agent sealed" "meta.json does not name the key"
 	"$SALVAGE" unseal --key "$W/rx" "$d/vmcore" - 2>/dev/null | cmp -s - "$W/plain.flat" ||
 		t_fail "agent sealed" "does not unseal to the plain capture"
+fi
+t_case_end
+
+# ---- a second receiver: stale parts pruned, keys reloaded on SIGHUP -------------
+t_case "receiver: stale .incoming pruned, SIGHUP reloads the keys"
+mkdir -p "$W/store2/.incoming/0123456789abcdef-00112233445566778899aabbccddeeff" \
+	"$W/store2/.incoming/fedcba9876543210-00112233445566778899aabbccddeeff"
+old=$W/store2/.incoming/0123456789abcdef-00112233445566778899aabbccddeeff
+new=$W/store2/.incoming/fedcba9876543210-00112233445566778899aabbccddeeff
+echo x >"$old/vmcore.part"; echo x >"$old/state"; echo x >"$new/state"
+touch -d '3 hours ago' "$old/vmcore.part" "$old/state" "$old"
+cp "$W/agent.pub" "$W/auth2"
+"$SALVAGE" receive --listen 127.0.0.1:0 --port-file "$W/rx2.port" --dir "$W/store2" \
+	--key "$W/rx" --authorized-keys "$W/auth2" --min-free 1M --timeout 20 \
+	--incoming-max-age 7200 2>"$W/rx2.log" &
+RX2=$!
+PIDS+=("$RX2")
+if ! wait_file "$W/rx2.port"; then
+	t_fail "prune, SIGHUP" "the second receiver did not start: $(head -3 "$W/rx2.log")"
+else
+	P2=$(cat "$W/rx2.port")
+	[ ! -e "$old" ] && grep -q "pruned the stale transfer .incoming/0123456789abcdef-" "$W/rx2.log" ||
+		t_fail "prune, SIGHUP" "the 3-hour-old transfer was not pruned and logged"
+	[ -e "$new/state" ] || t_fail "prune, SIGHUP" "a recent transfer was pruned"
+	send hup1 "$P2" agent2 "$W/sent.kd"
+	[ "$rc" != 0 ] && grep -q 'unknown agent key' "$W/rx2.log" ||
+		t_fail "prune, SIGHUP" "db2's key accepted before it was added (exit $rc)"
+	cat "$W/agent2.pub" >>"$W/auth2"
+	kill -HUP "$RX2"
+	for _ in $(seq 50); do grep -q 'SIGHUP: 2 authorized' "$W/rx2.log" && break; sleep 0.1; done
+	grep -q 'SIGHUP: 2 authorized agent key(s) reloaded' "$W/rx2.log" ||
+		t_fail "prune, SIGHUP" "no reload line: $(tail -2 "$W/rx2.log")"
+	send hup2 "$P2" agent2 "$W/sent.kd"
+	d=$(find "$W/store2" -mindepth 1 -maxdepth 1 -name 'db2-*' | head -1)
+	[ "$rc" = 0 ] && [ -n "$d" ] && cmp -s "$W/sent.kd" "$d/vmcore" ||
+		t_fail "prune, SIGHUP" "db2 after the reload: exit $rc: $(tail -2 "$T_OUT/hup2.err")"
+	kill -0 "$RX2" 2>/dev/null || t_fail "prune, SIGHUP" "the receiver died"
 fi
 t_case_end
 
