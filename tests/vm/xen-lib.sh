@@ -118,8 +118,9 @@ kexec -p /boot/vmlinuz --initrd=/boot/crash.img --append="$(cat /etc/crash-cmdli
 say "crash kernel loaded through Xen at $(up)s, crashing"
 # dom0's own task list into its kernel log, the oracle of `ps --dom0`: one
 # "salvage-ps TID COMM" record per thread from /proc/*/task/*/stat, then
-# "salvage-ps-end N".  Only shell builtins from here to the sysrq write, so
-# no process is forked after the listing (the lister is this init, PID 1).
+# "salvage-ps-end N".  The lister is this init (PID 1) with shell builtins
+# only, and only the sync that sv_write_init appends runs between it and
+# the sysrq write (waited for), so no user task differs at the crash.
 # Level <15> (user.debug) keeps it off the console; one open per record.
 echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
 n=0
