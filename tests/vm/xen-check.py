@@ -5,7 +5,10 @@ against what dom0 and Xen printed themselves:
     its log's "Call Trace:", from panic out) appears in order in the
     panicking vCPU's frames, on the CPU and task the log names;
   - ps --dom0: the task the log names ("CPU: N PID: P Comm: C") is running
-    on that CPU; as many tasks as sys --dom0 counts;
+    on that CPU; as many tasks as sys --dom0 counts; every thread with its
+    command equals dom0's own listing ("salvage-ps TID COMM" records that
+    its init wrote to /dev/kmsg from /proc just before the crash), both
+    ways, but for the exceptions that task_diff() explains;
   - sys --dom0 and info: dom0's release and panic line;
   - xen bt: two pCPUs with frames, kexec_crash on the crashed one's stack;
     without xen-syms, Xen's own table in the dump names the same frames.
@@ -39,6 +42,56 @@ def in_order(want, have):
     return all(any(f == n for f in it) for n in want)
 
 
+def logged_tasks(log):
+    """dom0's own listing: {tid: comm}, or None without its end record or
+    when the record count differs from the end record's."""
+    tasks, end = {}, None
+    for line in log:
+        m = re.match(r"^\[ *[0-9.]+\] salvage-ps (\d+) (.*)$", line)
+        if m:
+            tasks[int(m.group(1))] = m.group(2)
+        m = re.match(r"^\[ *[0-9.]+\] salvage-ps-end (\d+)$", line)
+        if m:
+            end = int(m.group(1))
+    return tasks if end is not None and end == len(tasks) else None
+
+
+def task_diff(listed, ps):
+    """The differences between dom0's listing and ps --dom0's tasks.
+    Allowed, and only these:
+      - PID 0: the per-CPU idle tasks (swapper/N) are never in /proc;
+      - kernel threads named kworker/...: workqueue pools create and retire
+        workers on their own (idle workers die after a timeout, new ones
+        are forked when work queues up), so one may appear or vanish
+        between the listing and the crash;
+      - /proc shows a kworker's comm with the work queue it runs or last
+        ran appended ("kworker/0:1-events", "+" while running); the task's
+        own comm, which the dump holds, stops before it;
+      - /proc shows a kernel thread's full name (struct kthread's
+        full_name, since Linux 5.17) where task->comm, which the dump
+        holds, keeps its first 15 bytes ("rcu_tasks_kthread" is
+        "rcu_tasks_kthre" in comm).
+    Nothing else forks or exits in between: the listing is done by dom0's
+    init (PID 1) with shell builtins only, and the same init writes the
+    sysrq trigger, so every other task must match by TID and comm."""
+    kw = lambda c: c.startswith("kworker/")
+    dump = {t["pid"]: t["comm"] for t in ps if t["pid"] != 0}
+    kthread = {t["pid"] for t in ps if t["kthread"]}
+    bad = []
+    for pid in sorted(set(listed) | set(dump)):
+        a, b = listed.get(pid), dump.get(pid)
+        if a is None:
+            if not (kw(b) and pid in kthread):
+                bad.append("ps --dom0 has %d %r, dom0's listing has not" % (pid, b))
+        elif b is None:
+            if not kw(a):
+                bad.append("dom0 listed %d %r, ps --dom0 has not" % (pid, a))
+        elif a != b and not (kw(b) and a[len(b):len(b) + 1] in ("-", "+") and a.startswith(b)) \
+                and not (pid in kthread and len(b) == 15 and a.startswith(b)):
+            bad.append("pid %d: dom0 listed %r, ps --dom0 says %r" % (pid, a, b))
+    return bad
+
+
 def main():
     out, kver = sys.argv[1:3]
     load = lambda n: json.load(open("%s/%s" % (out, n)))
@@ -68,6 +121,11 @@ def main():
         if th and (th[0]["pid"] != pid or th[0]["cpu"] != cpu):
             bad.append("bt --dom0 panics on cpu %r pid %r, the log says %d/%d"
                        % (th[0]["cpu"], th[0]["pid"], cpu, pid))
+    listed = logged_tasks(log)
+    if listed is None or len(listed) < 20:
+        bad.append("dom0's log lacks its complete task listing: %r" % listed)
+    else:
+        bad += task_diff(listed, ps)
     if len(ps) < 20 or sysj["tasks"] != len(ps):
         bad.append("ps --dom0 %d tasks, sys --dom0 %r" % (len(ps), sysj["tasks"]))
     if sysj["release"] != kver or "sysrq triggered crash" not in (sysj["panic"] or ""):

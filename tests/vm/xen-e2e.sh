@@ -175,7 +175,8 @@ grep -q "xen notes fixed when this dump was written" "$out/info.txt" || sv_die "
 t_ok "salvage xen log, info, domains"
 # dom0's kernel through the dom0 view, and Xen's stacks (issue 13): the
 # oracle for bt is dom0's own call trace in its log; for ps, the task the
-# log names as panicking ("CPU: N PID: P Comm: C") and sys' count
+# log names as panicking ("CPU: N PID: P Comm: C"), sys' count and the task
+# listing dom0's init wrote into its log just before the crash
 "$build/salvage" bt --dom0 --json "$dump" >"$out/dom0-bt.json" || sv_die "salvage bt --dom0 failed"
 "$build/salvage" bt --dom0 "$dump" >"$out/dom0-bt.txt" || sv_die "salvage bt --dom0 (text) failed"
 "$build/salvage" ps --dom0 --json "$dump" >"$out/dom0-ps.json" || sv_die "salvage ps --dom0 failed"

@@ -116,6 +116,22 @@ dd if=/dev/urandom of=/tmp/filler bs=1M count=64 2>/dev/null
 kexec -p /boot/vmlinuz --initrd=/boot/crash.img --append="$(cat /etc/crash-cmdline)" ||
 	fail "kexec -p failed"
 say "crash kernel loaded through Xen at $(up)s, crashing"
+# dom0's own task list into its kernel log, the oracle of `ps --dom0`: one
+# "salvage-ps TID COMM" record per thread from /proc/*/task/*/stat, then
+# "salvage-ps-end N".  The lister is this init (PID 1) with shell builtins
+# only, and only the sync that sv_write_init appends runs between it and
+# the sysrq write (waited for), so no user task differs at the crash.
+# Level <15> (user.debug) keeps it off the console; one open per record.
+echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
+n=0
+for s in /proc/[0-9]*/task/[0-9]*/stat; do
+	l=
+	read -r l 2>/dev/null <"$s" || [ -n "$l" ] || continue
+	c=${l#*\(}
+	echo "<15>salvage-ps ${l%% *} ${c%\)*}" >/dev/kmsg
+	n=$((n + 1))
+done
+echo "<15>salvage-ps-end $n" >/dev/kmsg
 EOF
 	sv_pack "$stage" "$out"
 }
