@@ -78,7 +78,11 @@ e2e_check_build() {
 	local build=$1 agent=$2
 	[ -x "$build/salvage" ] || sv_die "no $build/salvage (run make)"
 	[ -x "$agent" ] || sv_die "no agent $agent (run make)"
-	"$agent" --init --help 2>&1 | grep -q 'salvage.KEY=VALUE' ||
+	# the help is read whole first: grep -q stopping early would kill the
+	# writer with SIGPIPE, and pipefail would call that a failure
+	local help
+	help=$("$agent" --init --help 2>&1)
+	grep -q 'salvage.KEY=VALUE' <<<"$help" ||
 		sv_die "$agent does not act as the crash-kernel agent (capture/main.c must call cap_agent_main for --init and PID 1)"
 	"$build/salvage" mkinitramfs --help >/dev/null 2>&1 || sv_die "$build/salvage has no mkinitramfs command"
 	"$build/salvage" arm --help >/dev/null 2>&1 || sv_die "$build/salvage has no arm command"
