@@ -572,10 +572,11 @@ fail:
 	return -1;
 }
 
-int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed)
+int arc_db_resign(struct arc_db *db, arc_sign_fn sign, void *arg, int64_t *total,
+		  int64_t *changed)
 {
 	if (db->pg)
-		return arc_pg_resign(db, total, changed);
+		return arc_pg_resign(db, sign, arg, total, changed);
 	sqlite3_stmt *st = NULL, *up = NULL;
 	int rc;
 
@@ -591,7 +592,9 @@ int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 		const char *old = col_text(st, 4), *old_id = col_text(st, 5);
 		struct arc_sig s;
 
-		arc_sign_text(col_text(st, 1), col_text(st, 2), col_text(st, 3), &s);
+		memset(&s, 0, sizeof(s));
+		sign(arg, col_text(st, 1), col_text(st, 2), col_text(st, 3), &s);
+		arc_sig_set_id(&s);
 		(*total)++;
 		if (old && !strcmp(old, s.text) && old_id && !strcmp(old_id, s.id))
 			continue;

@@ -474,7 +474,8 @@ rollback:
 	return -1;
 }
 
-int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed)
+int arc_pg_resign(struct arc_db *db, arc_sign_fn sign, void *arg, int64_t *total,
+		  int64_t *changed)
 {
 	PGresult *r;
 
@@ -490,7 +491,9 @@ int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 		struct arc_sig s;
 		const char *old = col_text(r, i, 4), *old_id = col_text(r, i, 5);
 
-		arc_sign_text(col_text(r, i, 1), col_text(r, i, 2), col_text(r, i, 3), &s);
+		memset(&s, 0, sizeof(s));
+		sign(arg, col_text(r, i, 1), col_text(r, i, 2), col_text(r, i, 3), &s);
+		arc_sig_set_id(&s);
 		(*total)++;
 		if (old && !strcmp(old, s.text) && old_id && !strcmp(old_id, s.id))
 			continue;

@@ -125,7 +125,7 @@ expect "show: panic, log tail, backtrace, labels" \
 	"$(pyq "$W/show.json" '(d["panic"], "invalid opcode" in d["dmesg_tail"], "buggy_function+0x7/0x40" in d["backtrace"], d["labels"])')" \
 	"('Kernel panic - not syncing: Fatal exception', True, True, {'job': 'ci-1', 'test': 'boot'})"
 ar show "$id_a0" >"$W/show.out"
-grep -q "^signature: *v1 invalid-opcode: buggy_function < caller_with_bp < fp_function$" "$W/show.out" &&
+grep -q "^signature: *v2 bug:buggy_function/caller_with_bp/fp_function$" "$W/show.out" &&
 	t_ok "show text: the signature" || t_fail "show text: the signature" "$(grep signature "$W/show.out")"
 ar show 9999 >/dev/null 2>"$W/show-none.err"
 expect "show of no dump: exit 1" "$?" 1
@@ -134,12 +134,20 @@ expect "show of no dump: exit 1" "$?" 1
 ar groups --json >"$W/groups.json"
 expect "groups: three, counts" "$(pyq "$W/groups.json" '[x["count"] for x in d]')" "[3, 1, 1]"
 expect "groups: KASLR and .isra/.cold do not split a crash" \
-	"$(pyq "$W/groups.json" 'd[0]["signature"]')" "v1 invalid-opcode: buggy_function < caller_with_bp < fp_function"
+	"$(pyq "$W/groups.json" 'd[0]["signature"]')" "v2 bug:buggy_function/caller_with_bp/fp_function"
 expect "groups: hosts and first/last seen" \
 	"$(pyq "$W/groups.json" '(d[0]["hosts"], d[0]["first"], d[0]["last"])')" "('az-host other-host', $T0, $((T0 + 2 * DAY)))"
 expect "groups: another panic path, another class" \
 	"$(pyq "$W/groups.json" 'sorted(x["signature"] for x in d[1:])')" \
-	"['v1 invalid-opcode: ext4_bad_inode < ext4_lookup < path_openat', 'v1 null-deref: buggy_function < caller_with_bp < fp_function']"
+	"['v2 bug:ext4_bad_inode/ext4_lookup/path_openat', 'v2 null-deref:buggy_function/caller_with_bp/fp_function']"
+# one classification: each dump's signature is triage's, with the version
+for n in a0 a2 b0 c0; do
+	"$SALVAGE" triage --json "$W/$n.core" >"$W/triage-$n.json" 2>/dev/null
+	ar list --json >"$W/l-tri.json"
+	expect "archive and triage agree: $n" \
+		"$(pyq "$W/l-tri.json" "[x['signature'] for x in d if x['path'].endswith('/$n.core')][0]")" \
+		"v2 $(pyq "$W/triage-$n.json" 'd["signature"]')"
+done
 sig_a=$(pyq "$W/groups.json" 'd[0]["signature_id"]')
 ar list --json --signature "$sig_a" >"$W/l-sig.json"
 expect "list --signature" "$(pyq "$W/l-sig.json" 'len(d)')" 3
@@ -315,7 +323,23 @@ if have_sql; then
 	ar resign --json >"$W/resign.json"
 	expect "resign: recomputed" "$(pyq "$W/resign.json" '(d["dumps"], d["changed"])')" "(1, 1)"
 	ar groups --json >"$W/groups3.json"
-	expect "resign: the signature is back" "$(pyq "$W/groups3.json" 'd[0]["signature"]')" "v1 invalid-opcode: buggy_function < caller_with_bp < fp_function"
+	expect "resign: the signature is back" "$(pyq "$W/groups3.json" 'd[0]["signature"]')" "v2 bug:buggy_function/caller_with_bp/fp_function"
+	# a row signed by version 1 kept the panicking CPU's raw frames ('|'
+	# after an exception frame) and no class line: resign chooses as triage
+	dbsql "$DB" "UPDATE dumps SET sig = 'v1 invalid-opcode: x', sig_id = 'old', sig_version = 1, panic_frames = 'machine_kexec
+__crash_kexec
+oops_end
+do_trap
+|
+buggy_function.isra.0
+caller_with_bp
+fp_function
+do_syscall_64
+'" >/dev/null
+	ar resign --json >"$W/resign1.json"
+	ar groups --json >"$W/groups4.json"
+	expect "resign: a version 1 row gets triage's class and frames" \
+		"$(pyq "$W/groups4.json" '(d[0]["signature"], d[0]["count"])')" "('v2 bug:buggy_function/caller_with_bp/fp_function', 1)"
 	expect "schema version recorded" "$(schema_version "$DB")" 3
 	set_future "$FDB" >/dev/null
 	"$SALVAGE" archive --db "$FDB" list >/dev/null 2>"$W/future.err"
