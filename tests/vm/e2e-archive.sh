@@ -139,8 +139,8 @@ by_path = {d["path"].rsplit("/", 1)[-1]: d for d in dumps}
 q, x = by_path["qemu-sysrq.vmcore"], by_path["qemu-exit.vmcore"]
 for d in dumps:
     print("[vm]   %-20s %s" % (d["path"].rsplit("/", 1)[-1], d["signature"]))
-ok = q["signature"].startswith("v1 sysrq: sysrq_handle_crash")
-ok &= x["signature"] != q["signature"] and x["signature"].startswith("v1 init-exit:")
+ok = q["signature"].startswith("v2 sysrq:sysrq_handle_crash")
+ok &= x["signature"] != q["signature"] and x["signature"].startswith("v2 panic:")
 if sys.argv[3]:
     a = by_path["vmcore"]
     ok &= a["signature_id"] == q["signature_id"]
@@ -149,6 +149,19 @@ else:
     ok &= len(groups) == 2
 sys.exit(0 if ok else 1)
 EOF
+
+# one classification: the archive signs each dump as `salvage triage` does
+for name in qemu-sysrq qemu-exit; do
+	"$S" triage --json "$out/$name.vmcore" >"$out/$name.triage.json" 2>/dev/null
+	"$SV_PYTHON" - "$out/list.json" "$out/$name.triage.json" "$name.vmcore" <<'EOF' &&
+import json, sys
+dumps, tri = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+d = [d for d in dumps if d["path"].endswith("/" + sys.argv[3])][0]
+sys.exit(0 if d["signature"] == "v2 " + tri["signature"] else 1)
+EOF
+		t_ok "$name: the archive's signature is triage's" ||
+		t_fail "$name: the archive's signature is triage's" "see $out/$name.triage.json"
+done
 
 "$S" archive --db "$DB" search --json "Attempted to kill init" >"$out/search.json" &&
 	"$SV_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (len(d) == 1 and d[0]["path"].endswith("qemu-exit.vmcore")))' "$out/search.json" &&
