@@ -213,7 +213,7 @@ struct facts {
 	struct arc_dump d;
 	char format[32], build_id[128], xen[96], host[128], release[128], status[32];
 	char panic[512], cmdline[2048];
-	struct strbuf tail, bt, frames;
+	struct strbuf tail, bt, frames, tmods;
 	char *lines[TAIL_LINES];     /* the log's last lines, a ring */
 	size_t nlines;
 	struct az_crashlog cl;       /* the class and panic line, as triage reads them */
@@ -226,6 +226,7 @@ static void facts_free(struct facts *f)
 	free(f->tail.s);
 	free(f->bt.s);
 	free(f->frames.s);
+	free(f->tmods.s);
 }
 
 static int log_cb(void *arg, const struct vmc_logrec *r)
@@ -393,6 +394,16 @@ static void read_kernel(struct az_kernel *k, struct facts *f)
 	}
 	if (az_sym(k, "tainted_mask", &a) == 0 && az_read_u64(k, a, &v) == 0)
 		f->d.taint = (int64_t)(v & INT64_MAX);
+	/* the modules that tainted it, as lsmod's taint column names them */
+	if (az_modules_load(k) == 0) {
+		char letters[64];
+		for (size_t i = 0; i < k->mods.n; i++)
+			if (k->mods.v[i].taints)
+				strbuf_printf(&f->tmods, "%s%s(%s)", f->tmods.s && f->tmods.s[0] ? " " : "",
+					      k->mods.v[i].name,
+					      az_taint_letters(k->mods.v[i].taints, letters, sizeof(letters)));
+		f->d.tainted_modules = f->tmods.s ? f->tmods.s : "";
+	}
 	read_cmdline(k, f);
 	if (f->cmdline[0])
 		f->d.cmdline = f->cmdline;
@@ -723,8 +734,7 @@ static void json_dump(struct az_json *j, const struct arc_dump *d, bool full)
 		az_json_kbool(j, "incomplete", d->incomplete);
 		az_json_kstr(j, "status", d->status);
 		az_json_ki64_if(j, "taint", d->taint >= 0, d->taint);
-		/* the analyzer does not list modules yet (issue 13) */
-		az_json_kstr(j, "tainted_modules", NULL);
+		az_json_kstr(j, "tainted_modules", d->tainted_modules);
 		az_json_kstr(j, "cmdline", d->cmdline);
 		az_json_ki64(j, "signature_version", d->sig_version);
 		az_json_kstr(j, "backtrace", d->backtrace);
@@ -830,7 +840,8 @@ static int show_row(void *arg, const struct arc_dump *d)
 	       d->status ? d->status : "");
 	if (d->taint >= 0)
 		printf("%-14s0x%" PRIx64 "\n", "taint:", (uint64_t)d->taint);
-	printf("%-14s(unknown: the analyzer does not list modules yet)\n", "modules:");
+	printf("%-14s%s\n", "tainted mods:", !d->tainted_modules ? "(unknown: no module list)" :
+	       d->tainted_modules[0] ? d->tainted_modules : "(none)");
 	P("cmdline:", d->cmdline);
 	P("identity:", d->ident);
 	P("signature:", d->sig);

@@ -86,6 +86,7 @@ struct arc_dump {
 	const char *sig, *sig_id;
 	int sig_version;
 	const char *labels;     /* "k=v\n..." (listing rows) */
+	const char *tainted_modules;   /* "name(LETTERS) ..." of modules with taint, "" none */
 };
 
 struct arc_db;

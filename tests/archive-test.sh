@@ -30,6 +30,7 @@ DB=$W/a.db CDB=$W/concurrent.db FDB=$W/future.db
 dbsql() { sqlite3 "$1" "$2"; }
 schema_version() { sqlite3 "$1" 'PRAGMA user_version'; }
 set_future() { sqlite3 "$1" "PRAGMA user_version = 99"; }
+set_version() { sqlite3 "$1" "PRAGMA user_version = $2"; }
 have_sql() { command -v sqlite3 >/dev/null; }
 if [ -n "$PG" ]; then
 	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -58,6 +59,7 @@ if [ -n "$PG" ]; then
 	dbsql() { "$PGBIN/psql" -qtAX "$1" -c "$2"; }
 	schema_version() { dbsql "$1" 'SELECT version FROM salvage_schema'; }
 	set_future() { dbsql "$1" "CREATE TABLE salvage_schema (version INTEGER NOT NULL); INSERT INTO salvage_schema VALUES (99)"; }
+	set_version() { dbsql "$1" "UPDATE salvage_schema SET version = $2"; }
 	have_sql() { true; }
 	t_ok "a throw-away PostgreSQL cluster ($("$PGBIN/postgres" --version))"
 fi
@@ -124,9 +126,13 @@ expect "show: host, kernel, build id, crash time" \
 expect "show: panic, log tail, backtrace, labels" \
 	"$(pyq "$W/show.json" '(d["panic"], "invalid opcode" in d["dmesg_tail"], "buggy_function+0x7/0x40" in d["backtrace"], d["labels"])')" \
 	"('Kernel panic - not syncing: Fatal exception', True, True, {'job': 'ci-1', 'test': 'boot'})"
+# the generator writes no module list: unknown, not "none"
+expect "show: tainted modules unknown without a module list" "$(pyq "$W/show.json" 'd["tainted_modules"]')" None
 ar show "$id_a0" >"$W/show.out"
 grep -q "^signature: *v2 bug:buggy_function/caller_with_bp/fp_function$" "$W/show.out" &&
 	t_ok "show text: the signature" || t_fail "show text: the signature" "$(grep signature "$W/show.out")"
+grep -q "^tainted mods: *(unknown: no module list)$" "$W/show.out" &&
+	t_ok "show text: tainted modules unknown" || t_fail "show text: tainted modules unknown" "$(grep "tainted" "$W/show.out")"
 ar show 9999 >/dev/null 2>"$W/show-none.err"
 expect "show of no dump: exit 1" "$?" 1
 
@@ -340,7 +346,12 @@ do_syscall_64
 	ar groups --json >"$W/groups4.json"
 	expect "resign: a version 1 row gets triage's class and frames" \
 		"$(pyq "$W/groups4.json" '(d[0]["signature"], d[0]["count"])')" "('v2 bug:buggy_function/caller_with_bp/fp_function', 1)"
-	expect "schema version recorded" "$(schema_version "$DB")" 3
+	expect "schema version recorded" "$(schema_version "$DB")" 4
+	# an index of schema 3 (no tainted_modules column) is brought up to 4
+	dbsql "$DB" "ALTER TABLE dumps DROP COLUMN tainted_modules" >/dev/null
+	set_version "$DB" 3 >/dev/null
+	ar list --json >"$W/l-migrated.json"
+	expect "schema 3 -> 4: migrated, rows kept" "$(schema_version "$DB") $(pyq "$W/l-migrated.json" 'len(d)')" "4 1"
 	set_future "$FDB" >/dev/null
 	"$SALVAGE" archive --db "$FDB" list >/dev/null 2>"$W/future.err"
 	[ $? = 1 ] && grep -q "newer than this salvage knows" "$W/future.err" && t_ok "a newer schema is refused" ||
