@@ -151,11 +151,11 @@ test-vm: all
 	@rm -rf $(BUILD)/vm-disk
 	@bash tests/vm/e2e-disk.sh --out $(BUILD)/vm-disk $(BUILD)
 	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
-	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump $(BUILD)
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
 	@bash tests/vm/e2e-modoops.sh --out $(BUILD)/vm-modoops $(BUILD)
+	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump --modoops-dump $(BUILD)/vm-modoops/dump $(BUILD)
 
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps
