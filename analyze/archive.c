@@ -5,6 +5,7 @@
 #include "../archive/archive.h"
 #include "../config/strbuf.h"
 #include "archive-report.h"
+#include "xenbt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -282,7 +283,8 @@ static void read_cmdline(struct az_kernel *k, struct facts *f)
 /* every CPU's stack (text, for show) and, in the frames column, the crash's
  * class and the panicking CPU's top frames as triage chooses them
  * (crashsig.c): "class CLASS" then one "function [module]" a line */
-static void read_backtraces(struct az_kernel *k, struct facts *f)
+static void read_backtraces(struct az_kernel *k, const struct az_regset *extra, size_t nextra,
+			    struct facts *f)
 {
 	struct az_tasks tasks = { 0 };
 	struct az_stack *st = NULL;
@@ -290,7 +292,7 @@ static void read_backtraces(struct az_kernel *k, struct facts *f)
 	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
 	char sym[256];
 
-	if (az_stacks_load(k, have_tasks ? &tasks : NULL, NULL, NULL, 0, &st, &nst) < 0) {
+	if (az_stacks_load(k, have_tasks ? &tasks : NULL, NULL, extra, nextra, &st, &nst) < 0) {
 		k->err[0] = 0;
 		az_tasks_free(&tasks);
 		return;
@@ -356,12 +358,24 @@ static void read_dump(vmc_dump *d, struct facts *f)
 			 x->extra_version);
 		f->d.xen_version = f->xen;
 	}
+}
+
+/* the kernel log (of a Xen host: dom0's, through its view), its tail and
+ * the class line of the frames column: a Xen host's dump is dom0's crash
+ * when dom0's log tells one, else the hypervisor's */
+static void read_log(vmc_dump *d, bool xen_host, struct facts *f)
+{
 	az_crashlog_begin(&f->cl);
-	vmc_dmesg(d, log_cb, f);
+	if (d)
+		vmc_dmesg(d, log_cb, f);
 	az_crashlog_end(&f->cl);
 	if (f->cl.panic[0])
 		snprintf(f->panic, sizeof(f->panic), "%s", f->cl.panic);
-	strbuf_printf(&f->frames, "class %s\n", az_crash_class_id(f->cl.cls));
+	if (xen_host && f->cl.cls == AZ_CC_UNKNOWN)
+		strbuf_puts(&f->frames, "class xen\n");
+	else
+		strbuf_printf(&f->frames, "class %s%s\n", xen_host ? "dom0 " : "",
+			      az_crash_class_id(f->cl.cls));
 	size_t first = f->nlines > TAIL_LINES ? f->nlines - TAIL_LINES : 0;
 	for (size_t i = first; i < f->nlines; i++)
 		strbuf_printf(&f->tail, "%s\n", f->lines[i % TAIL_LINES]);
@@ -372,7 +386,8 @@ static void read_dump(vmc_dump *d, struct facts *f)
 
 /* the kernel model: symbols, tasks, unwinding, the node name and command
  * line from memory; what cannot be had is left out, never an error */
-static void read_kernel(struct az_kernel *k, struct facts *f)
+static void read_kernel(struct az_kernel *k, const struct az_regset *extra, size_t nextra,
+			struct facts *f)
 {
 	uint64_t a, v, off = 0;
 
@@ -407,7 +422,7 @@ static void read_kernel(struct az_kernel *k, struct facts *f)
 	read_cmdline(k, f);
 	if (f->cmdline[0])
 		f->d.cmdline = f->cmdline;
-	read_backtraces(k, f);
+	read_backtraces(k, extra, nextra, f);
 	f->d.backtrace = f->bt.s;
 	f->d.panic_frames = f->frames.s;
 }
@@ -512,8 +527,14 @@ static void sign_stored(void *arg, const char *panic, const char *log, const cha
 	for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l && nv < 128;
 	     l = strtok_r(NULL, "\n", &save))
 		v[nv++] = l;
+	const char *who = "";   /* a Xen host's: "dom0 " or "xen" */
 	if (!v1) {
-		cls = az_crash_class_of(v[0] + 6);
+		const char *c = v[0] + 6;
+		if (!strcmp(c, "xen"))
+			who = "xen";
+		else if (!strncmp(c, "dom0 ", 5))
+			who = "dom0 ", c += 5;
+		cls = az_crash_class_of(c);
 		start = 1;
 	} else {
 		struct az_crashlog cl;
@@ -552,8 +573,11 @@ static void sign_stored(void *arg, const char *panic, const char *log, const cha
 		snprintf(f->function, sizeof(f->function), "%s", strcmp(line, "?") ? line : "");
 	}
 	free(copy);
-	int w = snprintf(out->text, sizeof(out->text), "v%d ", ARC_SIG_VERSION);
-	az_crash_signature(cls, top, n, out->text + w, sizeof(out->text) - (size_t)w);
+	int w = snprintf(out->text, sizeof(out->text), "v%d %s", ARC_SIG_VERSION, who);
+	if (!strcmp(who, "xen"))   /* the hypervisor crashed: dom0's frames are not it */
+		snprintf(out->text + w, sizeof(out->text) - (size_t)w, ":");
+	else
+		az_crash_signature(cls, top, n, out->text + w, sizeof(out->text) - (size_t)w);
 }
 
 /* ---- add ---------------------------------------------------------------------------------- */
@@ -602,15 +626,46 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	if (!d)
 		goto out;
 	read_dump(d, &f);
+	/* a Xen host's dump: dom0's kernel through its view, its vCPUs'
+	 * registers as Xen saved them for its stacks (as bt --dom0) */
+	vmc_dump *xen_top = NULL, *view = NULL;
+	struct az_regset rs[64];
+	size_t nrs = 0;
+	if (vmc_xen(d)) {
+		struct az_vcpu vc[64];
+		size_t nvc = 0;
+		xen_top = d;
+		if (vmc_xen_dom0_open(d, NULL, &view) == VMC_OK &&
+		    az_dom0_vcpus(d, vc, 64, &nvc, err, sizeof(err)) == 0)
+			for (size_t i = 0; i < nvc; i++)
+				if (vc[i].have_regs) {
+					rs[nrs].cpu = (int)vc[i].id;
+					rs[nrs].from = "dom0 vCPU (Xen's copy)";
+					memcpy(rs[nrs].regs, vc[i].regs, sizeof(rs[nrs].regs));
+					nrs++;
+				}
+		d = view;
+		/* the crashed kernel is dom0's: its release and crash time */
+		const char *rel = view ? vmc_vmcoreinfo_get(view, "OSRELEASE") : NULL;
+		int64_t ct;
+		if (rel && !f.d.release) {
+			snprintf(f.release, sizeof(f.release), "%s", rel);
+			f.d.release = f.release;
+		}
+		if (view && f.d.crash_time < 0 && vmc_vmci_crashtime(view, &ct) == VMC_OK)
+			f.d.crash_time = ct;
+	}
+	read_log(d, xen_top != NULL, &f);
 	struct az_kernel k;
 	memset(&k, 0, sizeof(k));
-	if (az_kernel_open(&k, d, NULL, 0) == 0)
-		read_kernel(&k, &f);
+	if (d && az_kernel_open(&k, d, NULL, 0) == 0)
+		read_kernel(&k, xen_top ? rs : NULL, nrs, &f);
 	/* the dump is read; now move it if asked, before the index names it */
 	if (o->store) {
 		if ((rc = store_files(o->store, ident, o->move, &fd, dir, sizeof(dir))) < 0) {
 			fprintf(stderr, "salvage archive: %s: into %s: %s\n", path, o->store, strerror(-rc));
 			az_kernel_close(&k);
+			vmc_dump_destroy(xen_top);
 			goto out;
 		}
 		f.d.stored = true;
@@ -636,6 +691,7 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	f.d.sig_version = ARC_SIG_VERSION;
 	rc = arc_db_add(db, &f.d, o->labels, o->nlabels, &id);
 	az_kernel_close(&k);
+	vmc_dump_destroy(xen_top);
 	if (rc < 0) {
 		fprintf(stderr, "salvage archive: %s: %s\n", path, arc_db_err(db));
 		goto out;

@@ -360,6 +360,25 @@ else
 	t_skip "resign and schema checks" "no sqlite3 command (Debian package sqlite3)"
 fi
 
+# ---- Xen hosts (the index's backend does not matter: SQLite) --------------------------------
+# dom0 crashed (its log's panic, its frames through the dom0 view and the
+# vCPU registers Xen saved), and the same host with no panic in dom0's log:
+# the hypervisor's crash
+XDB=$W/xen.db
+sed -e '/^  dmesg "Kernel panic - not syncing/d' "$T_FIX/xen-417-vcpus.desc" >"$W/xen-hv.desc"
+if t_mkdump xen-dom0 "$T_FIX/xen-417-vcpus.desc" "$W/xen-dom0.core" &&
+	t_mkdump xen-saved "$T_FIX/xen-417-vcpus-saved.desc" "$W/xen-saved.core" &&
+	t_mkdump xen-hv "$W/xen-hv.desc" "$W/xen-hv.core"; then
+	"$SALVAGE" archive --db "$XDB" add --json "$W/xen-dom0.core" "$W/xen-saved.core" "$W/xen-hv.core" >"$W/xen-add.json" 2>"$W/xen-add.err"
+	expect "xen: dom0's crash, by its class and frames (registers from Xen's frame or struct vcpu)" \
+		"$(pyq "$W/xen-add.json" '[x["signature"] for x in d]')" \
+		"['v2 dom0 oops:buggy_function/caller_with_bp/fp_function', 'v2 dom0 oops:buggy_function/caller_with_bp/fp_function', 'v2 xen:']"
+	"$SALVAGE" archive --db "$XDB" show --json "$(pyq "$W/xen-add.json" 'd[0]["id"]')" >"$W/xen-show.json"
+	expect "xen: dom0's kernel, panic and host" \
+		"$(pyq "$W/xen-show.json" '(d["kernel"], d["panic"], d["host"], d["xen_version"])')" \
+		"('6.1.0-56-amd64', 'Kernel panic - not syncing: Fatal exception', 'xen-dom0', '4.17.7')"
+fi
+
 # ---- four processes at once -------------------------------------------------------------------
 for n in 0 1 2 3; do
 	cp "$W/a1.core" "$W/p$n.core"
