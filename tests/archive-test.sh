@@ -247,7 +247,12 @@ cat >"$ag/meta.json" <<EOF
 EOF
 mv "$W/d1.core" "$tgt/202611280314/dump.202611280314"
 echo "Kernel panic - not syncing: Fatal exception" >"$tgt/202611280314/dmesg.202611280314"
+# the agent in the crash kernel (capture/agent.c): the directory, meta.json's
+# space reserved, the dump and log under temporary names; and one just made
 mv "$W/d2.core" "$tgt/writing-20261129T031448Z/.vmcore.tmp"
+: >"$tgt/writing-20261129T031448Z/.meta.json.tmp"
+echo "Kernel panic - not syncing: Fatal exception" >"$tgt/writing-20261129T031448Z/.dmesg.txt.tmp"
+mkdir -p "$tgt/justmade-20261130T031448Z"
 echo "not a dump" >"$tgt/README"
 ar add "$tgt/writing-20261129T031448Z" >/dev/null 2>"$W/writing.err"
 grep -q "still being written" "$W/writing.err" && t_ok "add: a directory being written is skipped" ||
@@ -266,11 +271,21 @@ expect "agent dir: facts from meta.json" \
 expect "kdump-tools dir" "$(pyq "$W/l-layouts.json" 'd[0]["path"].endswith("202611280314/dump.202611280314")')" True
 ar watch --once --json "$tgt" >"$W/watch2.json" 2>&1
 expect "watch again: nothing new (--json)" "$(pyq "$W/watch2.json" 'len(d)')" 0
-# the writer finishes: meta.json renamed into place last
+# the dump and log renamed, meta.json not yet: still the agent's (not a
+# kexec-tools "vmcore" directory to add without its meta.json)
 mv "$tgt/writing-20261129T031448Z/.vmcore.tmp" "$tgt/writing-20261129T031448Z/vmcore"
-echo '{"status": "ok", "hostname": "late"}' >"$tgt/writing-20261129T031448Z/meta.json"
-ar watch --rounds 1 --interval 1 "$tgt" >"$W/watch3.out" 2>&1
-expect "watch: the finished directory is added" "$(wc -l <"$W/watch3.out")" 1
+mv "$tgt/writing-20261129T031448Z/.dmesg.txt.tmp" "$tgt/writing-20261129T031448Z/dmesg.txt"
+ar watch --once --json "$tgt" >"$W/watch-mid.json" 2>"$W/watch-mid.err"
+expect "watch --once: the agent's directory before meta.json is skipped, quietly" \
+	"$? $(pyq "$W/watch-mid.json" 'len(d)') $(wc -c <"$W/watch-mid.err")" "0 0 0"
+# the writer finishes: meta.json renamed into place last; the next pass adds it
+echo '{"status": "ok", "hostname": "late"}' >"$tgt/writing-20261129T031448Z/.meta.json.tmp"
+mv "$tgt/writing-20261129T031448Z/.meta.json.tmp" "$tgt/writing-20261129T031448Z/meta.json"
+ar watch --rounds 1 --interval 1 --json "$tgt" >"$W/watch3.json" 2>&1
+expect "watch: the finished directory is added on the next pass, with its meta.json" \
+	"$(pyq "$W/watch3.json" '[x["path"].split("/")[-2:] for x in d]')" "[['writing-20261129T031448Z', 'vmcore']]"
+ar list --json --host late >"$W/l-late.json"
+expect "watch: ... as the agent's (host from meta.json)" "$(pyq "$W/l-late.json" '[x["host"] for x in d]')" "['late']"
 ar groups --json >"$W/groups2.json"
 expect "groups: the three layouts join the same crash" "$(pyq "$W/groups2.json" 'd[0]["count"]')" 6
 
