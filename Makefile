@@ -33,7 +33,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz fuzz-smoke bench clean
+.PHONY: install uninstall deb test-service all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -45,6 +45,7 @@ CONFIG_SRC := $(wildcard config/*.c)
 KMOD_SRC := $(wildcard kmod/*.c)
 INITRAMFS_SRC := $(wildcard initramfs/*.c)
 ARCHIVE_SRC := $(wildcard archive/*.c)
+NET_SRC := $(wildcard net/*.c)
 ANALYZE_SRC := $(wildcard analyze/*.c)
 CAPTURE_SRC := $(wildcard capture/*.c)
 
@@ -74,19 +75,24 @@ $(BUILD)/libsvarchive.a: $(call obj,$(ARCHIVE_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
+# the network transport: keys, handshake, records (both programs; libsodium)
+$(BUILD)/libsvnet.a: $(call obj,$(NET_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
 LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
-		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash
+		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(BUILD)/libsvnet.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash -lsodium
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
 $(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvconfig.a \
-		$(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lstdc++ -lm
+		$(BUILD)/libsvnet.a $(LIBS_OURS)
+	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lsodium -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
@@ -139,6 +145,7 @@ test-interop: all
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
+	@bash tests/net-test.sh $(BUILD)
 	@bash tests/harden-test.sh $(BUILD)
 
 # salvage archive on generated dumps, on SQLite and on a throw-away PostgreSQL
@@ -153,19 +160,28 @@ test-vm: all
 	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
+	@bash tests/vm/e2e-net.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
 	@bash tests/vm/e2e-modoops.sh --out $(BUILD)/vm-modoops $(BUILD)
 	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump --modoops-dump $(BUILD)/vm-modoops/dump $(BUILD)
+	@bash tests/vm/service-e2e.sh $(BUILD)
+
+# the installed service: man pages against --help, make install, hooks,
+# stamps, announce (tests/service/README.md)
+test-service: all
+	@bash tests/service/man-test.sh $(BUILD)
+	@bash tests/service/service-test.sh $(BUILD)
 
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/archive-bench.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/net-bench.py --build $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
-CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz-smoke
+CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm test-service fuzz-smoke
 check: deps
 	@mkdir -p $(BUILD)
 	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \
@@ -205,6 +221,60 @@ fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 fuzz-smoke: fuzz
 	@bash tests/fuzz/smoke.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 	@bash tests/fuzz/regress.sh $(FUZZ_BUILD)
+
+# ---- installing (README "Installing as a service") -------------------------
+# FHS places under PREFIX; the configuration and kernel hooks under
+# SYSCONFDIR (/etc); systemd units where systemd looks for PREFIX.  The
+# service's paths are rewritten to these at install time.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+SVC_SED = -e 's|/usr/lib/salvage|$(LIBDIR)/salvage|g' -e 's|/usr/sbin|$(SBINDIR)|g' \
+	-e 's|/etc/salvage|$(SYSCONFDIR)/salvage|g'
+
+install: $(BUILD)/salvage $(BUILD)/salvage-capture
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/salvage $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/salvage \
+		$(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d $(DESTDIR)$(SYSCONFDIR)/kernel/postrm.d
+	install -m 0755 $(BUILD)/salvage $(BUILD)/salvage-capture $(DESTDIR)$(SBINDIR)/
+	sed $(SVC_SED) systemd/salvage-service >$(DESTDIR)$(LIBDIR)/salvage/salvage-service
+	chmod 0755 $(DESTDIR)$(LIBDIR)/salvage/salvage-service
+	sed $(SVC_SED) systemd/salvage.service >$(DESTDIR)$(UNITDIR)/salvage.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/salvage.service
+	for h in postinst.d postrm.d; do \
+		sed $(SVC_SED) systemd/kernel/$$h-salvage >$(DESTDIR)$(SYSCONFDIR)/kernel/$$h/salvage && \
+		chmod 0755 $(DESTDIR)$(SYSCONFDIR)/kernel/$$h/salvage || exit 1; \
+	done
+	install -m 0644 man/salvage.8 man/salvage-capture.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/salvage.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	@# an administrator's configuration is never overwritten
+	[ -e $(DESTDIR)$(SYSCONFDIR)/salvage/salvage.conf ] || \
+		install -m 0644 systemd/salvage.conf $(DESTDIR)$(SYSCONFDIR)/salvage/salvage.conf
+
+# what install wrote, except the configuration (kept, as dpkg keeps it)
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/salvage $(DESTDIR)$(SBINDIR)/salvage-capture \
+		$(DESTDIR)$(LIBDIR)/salvage/salvage-service $(DESTDIR)$(UNITDIR)/salvage.service \
+		$(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d/salvage $(DESTDIR)$(SYSCONFDIR)/kernel/postrm.d/salvage \
+		$(DESTDIR)$(MANDIR)/man8/salvage.8 $(DESTDIR)$(MANDIR)/man8/salvage-capture.8 \
+		$(DESTDIR)$(MANDIR)/man5/salvage.conf.5
+	-rmdir $(DESTDIR)$(LIBDIR)/salvage
+
+# The Debian package, built by Debian's tools from a copy of the tracked and
+# new files in $(BUILD)/deb (dpkg-buildpackage writes next to its source
+# tree); the .deb and the lintian report land there.
+DEB_DIR := $(BUILD)/deb
+deb:
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(DEB_DIR)/src
+	@# the copy builds with its own defaults: none of this make's variables
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD -u SANITIZE -u OPT -u PREFIX \
+		-u DESTDIR -u SYSCONFDIR -u SBINDIR -u LIBDIR -u MANDIR -u UNITDIR dpkg-buildpackage -us -uc -b
+	lintian --tag-display-limit 0 --info $(DEB_DIR)/*.changes | tee $(DEB_DIR)/lintian.txt
+	@! grep -q '^E:' $(DEB_DIR)/lintian.txt
 
 clean:
 	rm -rf $(BUILD)

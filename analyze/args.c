@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* --name VALUE or --name=VALUE at argv[*i]: *match tells whether argv[*i]
  * is that option; the value, or NULL when it is missing (*i moves past a
@@ -50,6 +51,18 @@ int az_parse_args(int argc, char **argv, const struct az_cmd *c, struct az_args 
 		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
 			fputs(c->usage, stdout);
 			return 1;
+		}
+		{
+			/* a sealed dump's key, for every command */
+			const char *k = opt_value(argc, argv, &i, "--key", &match);
+			if (match) {
+				if (!k || !*k) {
+					fprintf(stderr, "salvage %s: --key needs a file\n", c->name);
+					return -1;
+				}
+				az_seal_key = k;
+				continue;
+			}
 		}
 		if ((c->opts & AZ_OPT_DOM0) && !strcmp(s, "--dom0")) {
 			a->dom0 = true;
@@ -114,14 +127,34 @@ int az_args_status(int rc)
 	return rc > 0 ? AZ_EXIT_OK : rc < 0 ? AZ_EXIT_USAGE : -1;
 }
 
+const char *az_seal_key;
+
 vmc_dump *az_open(const char *path)
 {
 	vmc_dump *d = vmc_dump_create();
+	char fdpath[32];
+	int mfd = -1;
+
 	if (!d) {
 		fprintf(stderr, "salvage: out of memory\n");
 		return NULL;
 	}
-	if (vmc_open_path(d, path) < 0) {
+	/* a sealed dump and its key: read the plain stream from memory */
+	if (az_seal_key && az_is_sealed(path)) {
+		if ((mfd = az_unseal_memfd(path, az_seal_key)) < 0) {
+			vmc_dump_destroy(d);
+			return NULL;
+		}
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", mfd);
+	}
+	int orc = vmc_open_path(d, mfd >= 0 ? fdpath : path);
+	if (mfd >= 0)
+		close(mfd);   /* the library holds its own descriptor */
+	if (orc < 0) {
+		if (az_say_sealed(path)) {
+			vmc_dump_destroy(d);
+			return NULL;
+		}
 		/* the library's message may already start with the path
 		 * (an open(2) failure): say it once */
 		const char *m = vmc_errmsg(d);

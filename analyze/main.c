@@ -20,7 +20,13 @@ static const struct {
 	{ "mkinitramfs", az_cmd_mkinitramfs, "build the crash kernel's initramfs around the capture agent" },
 	{ "arm", az_cmd_arm, "load the crash kernel and initramfs (kexec on panic); --status, --unload" },
 	{ "archive", az_cmd_archive, "index many dumps: add, list, search, groups by signature, gc" },
+	{ "keygen", az_cmd_keygen, "a key pair for an agent or a receiver of dumps over the network" },
+	{ "receive", az_cmd_receive, "receive dumps from agents over the network (authenticated, encrypted)" },
+	{ "unseal", az_cmd_unseal, "decrypt a sealed dump or log (salvage-capture --seal-to) with its key" },
 	{ "xen", az_cmd_xen, "Xen dumps: info, log (console ring), domains, frames, p2m, bt" },
+	{ "status", az_cmd_status, "is a crash captured? reservation, crash kernel, initramfs, target space" },
+	{ "setup", az_cmd_setup, "--crashkernel: the reservation to use; --apply: a grub drop-in" },
+	{ "config", az_cmd_config, "check or show the service's configuration (/etc/salvage/salvage.conf)" },
 };
 
 static void usage(FILE *f)
@@ -30,7 +36,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f, "\nDUMP is an ELF vmcore (/proc/vmcore copy, QEMU dump-guest-memory),\n"
 		   "a kdump-compressed file (makedumpfile, QEMU), or a makedumpfile flattened\n"
-		   "stream (-F) of either.  'salvage COMMAND --help' describes a command.\n");
+		   "stream (-F) of either; a sealed one (salvage-capture --seal-to) with\n"
+		   "--key FILE.  'salvage COMMAND --help' describes a command.\n");
 }
 
 int main(int argc, char **argv)

@@ -13,7 +13,10 @@
 #include "../initramfs/initramfs.h"
 #include "../config/config.h"
 #include "../config/strbuf.h"
+#include "../kmod/kmod.h"
+#include "../net/net.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -27,6 +30,10 @@
 
 #define DEFAULT_MODULES "virtio_pci,virtio_blk,virtio_scsi,sd_mod,nvme,ahci"
 #define DEFAULT_FS "ext4,xfs"
+#define DEFAULT_NET_MODULES "virtio_net,e1000,e1000e"
+#define NET_KEY_PATH "/etc/salvage/agent.key"
+#define NET_RX_PATH "/etc/salvage/receiver.pub"
+#define SEAL_PATH "/etc/salvage/seal.pub"
 
 /* The image's configuration: the values, and which keys the file spells out. */
 struct conf {
@@ -53,7 +60,8 @@ static void usage(FILE *f)
 "configuration and the kernel modules the target needs.\n\n"
 "  -o, --output OUT        image to write (replaced atomically)\n"
 "  --target TARGET         disk:UUID=...|LABEL=...|/dev/...[:DIR] (DIR default\n"
-"                          /var/crash) or dir:PATH\n"
+"                          /var/crash), dir:PATH or net:ADDR:PORT; a comma\n"
+"                          list is tried in order (net:...,disk:LABEL=...)\n"
 "  --kver KVER             kernel release (default: the running kernel's)\n"
 "  --moddir ROOT           ROOT/lib/modules/KVER holds the modules (default /)\n"
 "  --level N               dump level 0-31 (default 31)\n"
@@ -70,6 +78,14 @@ static void usage(FILE *f)
 "  --modules LIST          storage drivers (default " DEFAULT_MODULES ")\n"
 "  --add-modules LIST      more modules, e.g. megaraid_sas,mpt3sas\n"
 "  --fs LIST               file system modules (default " DEFAULT_FS ")\n"
+"  --net                   network target (implied by --target net:...): NIC\n"
+"                          drivers (this machine's, virtio_pci and\n"
+"                          " DEFAULT_NET_MODULES ") with their modules.alias\n"
+"                          lines, and the keys below\n"
+"  --key FILE              the agent's private key (salvage keygen), as " NET_KEY_PATH "\n"
+"  --receiver-key FILE     the receiver's public key, as " NET_RX_PATH "\n"
+"  --net-modules LIST      more NIC drivers\n"
+"  --seal-to FILE          seal dumps to this public key (.pub), as " SEAL_PATH "\n"
 "  --agent PATH            agent binary (default: salvage-capture next to salvage)\n"
 "  --shell PATH            add a static shell as /bin/sh (for --action shell)\n"
 "  --compress C            zstd, gzip or none (default zstd)\n"
@@ -127,11 +143,130 @@ static int check_config(const char *image)
 	return nbad ? AZ_EXIT_FAIL : AZ_EXIT_OK;
 }
 
+/* --net: both key files must be what the agent will read. */
+static int net_files(const char *key, const char *rx)
+{
+	struct net_keypair kp;
+	struct net_pubkey pk;
+	char err[NET_ERR_MAX];
+
+	if (!key || !rx)
+		return die("a net: target needs --key FILE and --receiver-key FILE%s%s", "", ""),
+		       AZ_EXIT_USAGE;
+	if (net_init() < 0 || net_key_load(key, &kp, err, sizeof(err)) < 0 ||
+	    net_pubkey_load(rx, &pk, err, sizeof(err)) < 0)
+		return die("%s%s", err, "");
+	sodium_memzero(&kp, sizeof(kp));
+	return AZ_EXIT_OK;
+}
+
+/* The NIC drivers: the defaults, this machine's (what its interfaces are
+ * bound to) and extra. */
+static int nic_list(const char *extra, struct strbuf *out)
+{
+	DIR *d = opendir("/sys/class/net");
+	struct dirent *e;
+	char path[PATH_MAX], link[PATH_MAX];
+
+	strbuf_puts(out, DEFAULT_NET_MODULES);
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver/module", e->d_name);
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		const char *name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+		char want[300];
+		snprintf(want, sizeof(want), ",%.200s,", name);
+		char have[4096];
+		snprintf(have, sizeof(have), ",%s,", out->s ? out->s : "");
+		if (!strstr(have, want))
+			strbuf_printf(out, ",%s", name);
+	}
+	if (d)
+		closedir(d);
+	if (extra[0])
+		strbuf_printf(out, ",%s", extra);
+	return out->failed ? -ENOMEM : 0;
+}
+
+/* Is module (either '-' or '_' spelling) in the comma list? */
+static bool in_list(const char *list, const char *mod, size_t n)
+{
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, ",");
+		if (k == n) {
+			size_t i = 0;
+			for (; i < n; i++) {
+				char a = p[i] == '-' ? '_' : p[i], b = mod[i] == '-' ? '_' : mod[i];
+				if (a != b)
+					break;
+			}
+			if (i == n)
+				return true;
+		}
+		p += k + (p[k] == ',');
+	}
+	return false;
+}
+
+/* --net: the keys, and the modules.alias lines of the NIC drivers in the
+ * image (the agent finds a NIC's driver from its modalias). */
+static int net_stage(struct irfs_cpio *c, struct irfs_modtree *mt, const char *kver,
+		     const char *nics, const char *staged, const char *key, const char *rx,
+		     char *err, size_t errlen)
+{
+	char path[PATH_MAX], dst[300];
+	struct strbuf a = { 0 };
+	void *data = NULL;
+	size_t len = 0;
+
+	if (irfs_cpio_add_dir(c, "/etc/salvage", 0755) < 0 ||
+	    irfs_cpio_add_file(c, NET_KEY_PATH, 0600, key, err, errlen) < 0 ||
+	    irfs_cpio_add_file(c, NET_RX_PATH, 0644, rx, err, errlen) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/modules.alias", irfs_modtree_dir(mt));
+	if (kmod_read_file(path, 64u << 20, &data, &len) < 0) {
+		snprintf(err, errlen, "%.400s: cannot read", path);
+		return -1;
+	}
+	for (char *line = data, *end = (char *)data + len; line < end;) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
+		const char *mod = line + ll;
+		while (mod > line && mod[-1] != ' ')
+			mod--;
+		size_t mn = (size_t)(line + ll - mod);
+		if (ll > 6 && !strncmp(line, "alias ", 6) && mn &&
+		    (in_list(nics, mod, mn) || in_list("virtio_pci", mod, mn)) &&
+		    in_list(staged, mod, mn)) {
+			strbuf_add(&a, line, ll);
+			strbuf_add(&a, "\n", 1);
+		}
+		line += ll + 1;
+	}
+	free(data);
+	if (a.failed) {
+		free(a.s);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(dst, sizeof(dst), "/lib/modules/%s/modules.alias", kver);
+	if (irfs_cpio_add_data(c, dst, 0644, a.s ? a.s : strdup(""), a.len) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int az_cmd_mkinitramfs(int argc, char **argv)
 {
 	enum { OPT_KVER = 256, OPT_MODDIR, OPT_TARGET, OPT_LEVEL, OPT_CODEC, OPT_FORMAT, OPT_ACTION,
 	       OPT_FACTION, OPT_KEEP, OPT_MINFREE, OPT_TIMEOUT, OPT_WAIT, OPT_HOST, OPT_SET, OPT_MODULES,
-	       OPT_ADDMOD, OPT_FS, OPT_AGENT, OPT_SHELL, OPT_COMPRESS, OPT_CHECK };
+	       OPT_ADDMOD, OPT_FS, OPT_AGENT, OPT_SHELL, OPT_COMPRESS, OPT_CHECK, OPT_NET, OPT_NETKEY,
+	       OPT_RXKEY, OPT_NETMOD, OPT_SEAL };
 	static const struct option lo[] = {
 		{ "output", required_argument, NULL, 'o' }, { "kver", required_argument, NULL, OPT_KVER },
 		{ "moddir", required_argument, NULL, OPT_MODDIR }, { "target", required_argument, NULL, OPT_TARGET },
@@ -146,6 +281,10 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 		{ "agent", required_argument, NULL, OPT_AGENT }, { "shell", required_argument, NULL, OPT_SHELL },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "check-config", required_argument, NULL, OPT_CHECK }, { "quiet", no_argument, NULL, 'q' },
+		{ "net", no_argument, NULL, OPT_NET }, { "key", required_argument, NULL, OPT_NETKEY },
+		{ "receiver-key", required_argument, NULL, OPT_RXKEY },
+		{ "net-modules", required_argument, NULL, OPT_NETMOD },
+		{ "seal-to", required_argument, NULL, OPT_SEAL },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const optkey[] = {
@@ -171,7 +310,9 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 	uint64_t raw = 0, size = 0, modbytes = 0;
 	unsigned nmod = 0;
 	uint32_t mtime = 0;
-	bool quiet = false, modules_set = false, fs_set = false;
+	bool quiet = false, modules_set = false, fs_set = false, net = false;
+	const char *netkey = NULL, *rxkey = NULL, *netmod = "", *seal = NULL;
+	struct strbuf nics = { 0 };
 	int opt, rc = AZ_EXIT_FAIL;
 
 	memset(&conf, 0, sizeof(conf));
@@ -189,6 +330,11 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 		case OPT_ADDMOD: addmod = optarg; break;
 		case OPT_FS: fs = optarg; fs_set = true; break;
 		case OPT_AGENT: agent = optarg; break;
+		case OPT_NET: net = true; break;
+		case OPT_NETKEY: netkey = optarg; break;
+		case OPT_RXKEY: rxkey = optarg; break;
+		case OPT_NETMOD: netmod = optarg; break;
+		case OPT_SEAL: seal = optarg; break;
 		case OPT_SHELL: shell = optarg; break;
 		case OPT_COMPRESS:
 			if (!strcmp(optarg, "zstd")) codec = IRFS_CPIO_ZSTD;
@@ -228,6 +374,19 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 			return die("uname: %s%s", strerror(errno), "");
 		kver = u.release;
 	}
+	if (strstr(conf.cfg.target, "net:"))
+		net = true;
+	if (net && (rc = net_files(netkey, rxkey)) != AZ_EXIT_OK)
+		return rc;
+	if (seal) {
+		struct net_pubkey spk;
+		char serr[NET_ERR_MAX];
+		if (net_init() < 0 || net_pubkey_load(seal, &spk, serr, sizeof(serr)) < 0)
+			return die("--seal-to: %s%s", serr, "");
+		if ((rc = set_key(&conf, "seal_to", SEAL_PATH)) != 0)
+			return rc;
+	}
+	rc = AZ_EXIT_FAIL;
 	if (strchr(kver, '/') || !*kver)
 		return die("--kver %s: not a kernel release%s", kver, ""), AZ_EXIT_USAGE;
 	if (set_key(&conf, "kver", kver) != 0)
@@ -254,16 +413,38 @@ int az_cmd_mkinitramfs(int argc, char **argv)
 	    irfs_want_list(mt, modules, modules_set, &builtin, &absent, err, sizeof(err)) < 0 ||
 	    irfs_want_list(mt, addmod, true, &builtin, &absent, err, sizeof(err)) < 0 ||
 	    irfs_want_list(mt, fs, fs_set, &builtin, &absent, err, sizeof(err)) < 0 ||
+	    (net && (nic_list(netmod, &nics) < 0 ||
+		     irfs_want_list(mt, nics.s, false, &builtin, &absent, err, sizeof(err)) < 0)) ||
 	    irfs_modtree_stage(mt, c, list, sizeof(list), &nmod, &modbytes, err, sizeof(err)) < 0) {
+		if (nics.failed)
+			snprintf(err, sizeof(err), "out of memory");
 		die("%s%s", err, "");
+		goto out;
+	}
+	if (seal && ((!net && irfs_cpio_add_dir(c, "/etc/salvage", 0755) < 0) ||
+		     irfs_cpio_add_file(c, SEAL_PATH, 0644, seal, err, sizeof(err)) < 0)) {
+		die("%s%s", err, "");
+		goto out;
+	}
+	if (net && (net_stage(c, mt, kver, nics.s, list, netkey, rxkey, err, sizeof(err)) < 0 ||
+		    (!conf.write[key_index("net_modules")] &&
+		     set_key(&conf, "net_modules", nics.s) != 0))) {
+		if (err[0])
+			die("%s%s", err, "");
 		goto out;
 	}
 	/* the load list names storage drivers only: file systems load on demand */
 	if (!conf.write[key_index("modules")]) {
-		if (irfs_storage_list(list, fs, &storage) < 0) {
+		/* NIC drivers load by modalias, when a net: target is tried */
+		struct strbuf skip = { 0 };
+		strbuf_puts(&skip, fs);
+		if (net)
+			strbuf_printf(&skip, ",%s", nics.s);
+		if (skip.failed || irfs_storage_list(list, skip.s, &storage) < 0) {
 			die("out of memory%s%s", "", "");
 			goto out;
 		}
+		free(skip.s);
 		if (set_key(&conf, "modules", storage.s) != 0)
 			goto out;
 	}
@@ -301,6 +482,7 @@ out:
 	free(builtin.s);
 	free(absent.s);
 	free(storage.s);
+	free(nics.s);
 	free(text.s);
 	irfs_modtree_close(mt);
 	irfs_cpio_destroy(c);

@@ -32,6 +32,26 @@ int az_cmd_xen(int argc, char **argv);           /* xen.c */
 int az_cmd_mod(int argc, char **argv);           /* mod.c */
 int az_cmd_triage(int argc, char **argv);        /* triage.c */
 int az_cmd_archive(int argc, char **argv);       /* archive.c */
+int az_cmd_keygen(int argc, char **argv);        /* keygen.c */
+int az_cmd_receive(int argc, char **argv);       /* receive.c */
+int az_cmd_unseal(int argc, char **argv);        /* unseal.c */
+/* When path is a sealed file, print "salvage: PATH: sealed ..." and return
+ * true (unseal.c). */
+bool az_say_sealed(const char *path);
+/* Does path start as a sealed file (unseal.c)? */
+bool az_is_sealed(const char *path);
+/* The plain content of the sealed file path in an anonymous memory file
+ * (the caller closes it), or -1 after printing why (unseal.c). */
+int az_unseal_memfd(const char *path, const char *keyfile);
+/* --key FILE, accepted by every command: az_open unseals a sealed dump with
+ * it (args.c). */
+extern const char *az_seal_key;
+int az_cmd_config(int argc, char **argv);        /* config-cmd.c */
+int az_cmd_status(int argc, char **argv);        /* status.c */
+int az_cmd_setup(int argc, char **argv);         /* setup.c */
+/* The crashkernel= size for a kernel image and crash initramfs of these
+ * sizes, rounded up to 8 MiB (status.c). */
+uint64_t az_crash_need(uint64_t kernel_bytes, uint64_t initrd_bytes);
 
 /* ---- argument parsing (args.c) --------------------------------------------- */
 /* Options a command accepts besides --json and --help. */

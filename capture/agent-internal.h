@@ -84,6 +84,20 @@ void cap_agent_target_umount(struct cap_agent_target *t);
 /* Free bytes for root (statvfs f_bfree) of the file system holding path. */
 int cap_agent_free_bytes(const char *path, uint64_t *bytes);
 
+/* ---- agent-netif.c: the network for net: targets ---- */
+struct cap_agent_net {
+	char ifname[17];
+	int ifindex;
+	char mac[18];
+	char addr[16], gw[16];    /* dotted IPv4; gw empty: no default route */
+	unsigned prefix;
+	bool dhcp;
+	char modules[256];        /* NIC drivers loaded, comma separated */
+};
+/* Load the NIC drivers, pick the interface, bring it up, address and route
+ * it (c->net: dhcp or static:...), all within c->net_wait seconds. */
+int cap_agent_net_up(const struct cfg *c, struct cap_agent_net *n, char *why, size_t whylen);
+
 /* ---- agent-store.c ---- */
 /* Remove the oldest dump directories in dir so that at most keep-1 remain
  * (keep 0: no limit) and, while free space is below minfree, more.  Names of
@@ -130,6 +144,7 @@ struct cap_agent_run {
 	uint64_t dump_bytes;
 	char dmesg_file[32];
 	uint64_t dmesg_bytes;
+	char sealed_to[17];       /* fingerprint of the seal_to key ("" plain) */
 	char *log[CAP_AGENT_LOGLINES];
 	size_t nlog;
 };

@@ -124,9 +124,16 @@ static void build(struct jbuf *b, const struct cap_agent_run *run)
 	put(b, "{", 1);
 	putf(b, "\"file\": ");
 	str(b, run->dump_file[0] ? run->dump_file : NULL);
-	putf(b, ", \"format\": \"%s\", \"level\": %d, \"codec\": \"%s\", \"bytes\": %" PRIu64 "}",
+	putf(b, ", \"format\": \"%s\", \"level\": %d, \"codec\": \"%s\", \"bytes\": %" PRIu64,
 	     c->format == CFG_FORMAT_ELF ? "elf" : "kdump", (int)c->level,
 	     cap_agent_codec_name(c->codec), run->dump_bytes);
+	/* a sealed dump is the flattened stream, sealed (docs/formats.md §8.2);
+	 * the key only when there is one */
+	if (run->sealed_to[0]) {
+		putf(b, ", \"sealed_to\": ");
+		str(b, run->sealed_to);
+	}
+	put(b, "}", 1);
 	key(b, "dmesg");
 	put(b, "{\"file\": ", 9);
 	str(b, run->dmesg_file[0] ? run->dmesg_file : NULL);

@@ -430,6 +430,10 @@ static int usage(FILE *f, int rc)
 	return rc;
 }
 
+/* A net: target streams the dump: the writer's flattened stream goes into
+ * this FIFO, which the sender reads (stage_net). */
+static const char *stream_fifo;
+
 static enum cap_status capture(vmc_dump *src)
 {
 	struct cap_options o;
@@ -455,8 +459,30 @@ static enum cap_status capture(vmc_dump *src)
 	o.progress = run.cfg.progress ? 2 : 0;
 	o.progress_interval = run.cfg.progress;
 	o.fail_after_bytes = run.cfg.fail_after;
+	if (stream_fifo) {
+		o.output = stream_fifo;
+		o.flattened = true;
+		o.overwrite = true;     /* the FIFO exists, made by stage_net */
+	}
 
+	/* sealed: the writers' bytes go through pipes into sealed files */
+	struct cap_sealer sealer;
+	bool sealed = run.cfg.seal_to[0] != 0;
+	char err[512];
+	if (sealed && cap_seal_start(&sealer, &o, run.cfg.seal_to, run.sealed_to, err,
+				     sizeof(err)) < 0) {
+		alog("seal: %s", err);
+		snprintf(run.error, sizeof(run.error), "seal: %.400s", err);
+		run.sealed_to[0] = 0;
+		run.status = "failed";
+		return CAP_ERR;
+	}
 	s = cap_run(&o, &run.result);
+	if (sealed && cap_seal_finish(&sealer, &o, &run.result, err, sizeof(err)) < 0) {
+		alog("seal: %s", err);
+		if (s == CAP_OK)
+			s = CAP_ERR;
+	}
 	run.have_result = true;
 	run.t_capture = cap_agent_now() - t0;
 	if (s != CAP_OK)
@@ -465,7 +491,7 @@ static enum cap_status capture(vmc_dump *src)
 
 	/* the log first: it is the part that must survive */
 	snprintf(fin, sizeof(fin), "%s/dmesg.txt", run.dumpdir);
-	if (!run.result.dmesg_saved || stat(dmesg, &st) < 0) {
+	if (!sealed && (!run.result.dmesg_saved || stat(dmesg, &st) < 0)) {
 		char why[sizeof(run.result.dmesg_error)];
 		/* the core tried and says why: trying again would say less */
 		if (run.result.dmesg_error[0])
@@ -484,7 +510,7 @@ static enum cap_status capture(vmc_dump *src)
 		}
 	}
 	/* a writer cut short before its headers leaves bytes no reader accepts */
-	if (s != CAP_OK && stat(out, &st) == 0) {
+	if (s != CAP_OK && !sealed && stat(out, &st) == 0) {
 		vmc_dump *chk = vmc_dump_create();
 
 		if (chk && vmc_open_path(chk, out) < 0) {
@@ -508,6 +534,11 @@ static enum cap_status capture(vmc_dump *src)
 			snprintf(run.dump_file, sizeof(run.dump_file), "%s", name);
 			run.dump_bytes = (uint64_t)st.st_size;
 		}
+	}
+	if (stream_fifo && (s == CAP_OK || s == CAP_INCOMPLETE) && run.result.bytes_out) {
+		/* the receiver rebuilds the file from the stream */
+		snprintf(run.dump_file, sizeof(run.dump_file), "vmcore");
+		run.dump_bytes = run.result.bytes_out;
 	}
 	if (s == CAP_DMESG_ONLY && !run.dmesg_file[0])
 		s = CAP_ERR;
@@ -774,6 +805,226 @@ static enum cap_status stage_commit(enum cap_status st)
 	return rc < 0 && st == CAP_OK ? CAP_INCOMPLETE : st;
 }
 
+static enum cap_status done(vmc_dump *src, enum cap_status st)
+{
+	vmc_dump_destroy(src);
+	if (!is_init)
+		cap_result_free(&run.result);
+	return st;
+}
+
+/* Forget a capture whose target failed, before the next target runs. */
+static void forget_capture(void)
+{
+	if (run.have_result)
+		cap_result_free(&run.result);
+	run.have_result = false;
+	run.dumpdir[0] = run.dump_file[0] = run.dmesg_file[0] = run.error[0] = 0;
+	run.dump_bytes = run.dmesg_bytes = 0;
+	run.status = NULL;
+}
+
+/* Remove the staged copy of a dump sent over the network. */
+static void unstage(void)
+{
+	static const char *const names[] = { "vmcore", "vmcore.partial", "dmesg.txt", "meta.json",
+					     ".vmcore.tmp", ".dmesg.txt.tmp", ".meta.json.tmp" };
+	char p[sizeof(run.dumpdir) + 32];
+
+	if (!run.dumpdir[0])
+		return;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", run.dumpdir, names[i]);
+		unlink(p);
+	}
+	rmdir(run.dumpdir);
+}
+
+/* The sender's thread (streamed dumps): it reads the capture's FIFO while
+ * the main thread captures, and waits in net_tail for meta.json. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool ready, ok, done;
+	char paths[2][sizeof(run.dumpdir) + 48];
+	struct cap_net_send ns;
+	char why[512];
+	int rc;
+} nt = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static int net_tail(void *arg, struct cap_net_send *ns)
+{
+	pthread_mutex_lock(&nt.lock);
+	while (!nt.ready)
+		pthread_cond_wait(&nt.cond, &nt.lock);
+	bool ok = nt.ok;
+	pthread_mutex_unlock(&nt.lock);
+	if (!ok)
+		return -EIO;
+	for (int i = 0; i < 2; i++)
+		ns->src[i].path = access(nt.paths[i], R_OK) == 0 ? nt.paths[i] : NULL;
+	return 0;
+}
+
+static void *net_thread(void *arg)
+{
+	nt.rc = cap_net_send(&nt.ns, nt.why, sizeof(nt.why));
+	pthread_mutex_lock(&nt.lock);
+	nt.done = true;
+	pthread_mutex_unlock(&nt.lock);
+	return NULL;
+}
+
+/* The window of unacknowledged bytes: 64 MiB, or an eighth of the memory
+ * available, whichever is smaller, and never below the minimum. */
+static size_t net_window(void)
+{
+	uint64_t w = mem_available() / 8;
+	const char *env = getenv("SALVAGE_NET_WINDOW");    /* tests: a small window */
+
+	if (env && *env)
+		w = strtoull(env, NULL, 10) << 20;
+	if (w > (64u << 20))
+		w = 64u << 20;
+	return w < CAP_NET_WINDOW_MIN ? CAP_NET_WINDOW_MIN : (size_t)w;
+}
+
+/* A net:ADDR:PORT target: bring the network up (once), then capture while
+ * sending: the writer's flattened stream goes through a FIFO in the staging
+ * directory to the sender's thread, which keeps only its window of
+ * unacknowledged bytes in memory; dmesg.txt and meta.json (small) are staged
+ * in /run and follow the dump.  A sealed dump is still captured into /run
+ * first (at most half of what is available), then sent. */
+static enum cap_status stage_net(vmc_dump *src, const char *addr)
+{
+	static struct cap_agent_net net;
+	static bool net_ready;
+	char why[512], p[3][sizeof(run.dumpdir) + 48], fifo[sizeof(run.dumpdir) + 48];
+	enum cap_status st;
+	uint64_t saved_fail_after = run.cfg.fail_after;
+	bool streamed = !run.cfg.seal_to[0];
+	double t = cap_agent_now();
+	struct stat vst = { 0 };
+
+	if (!net_ready) {
+		if (cap_agent_net_up(&run.cfg, &net, why, sizeof(why)) < 0) {
+			alog("net: %s", why);
+			return CAP_ERR;
+		}
+		net_ready = true;
+		if (!strcmp(run.cfg.net, "none"))
+			alog("net: as configured already (net=none)");
+		else
+			alog("net: %s (%s) %s/%u%s%s by %s in %.1f s, drivers: %s", net.ifname,
+			     net.mac, net.addr, net.prefix, net.gw[0] ? " via " : "", net.gw,
+			     net.dhcp ? "DHCP" : "static configuration", cap_agent_now() - t,
+			     net.modules[0] ? net.modules : "none needed");
+	}
+	memset(&run.target, 0, sizeof(run.target));
+	run.target.is_dir = true;
+	snprintf(run.target.dir, sizeof(run.target.dir), "%s", run.cfg.net_stage);
+	mkdir(run.target.dir, 0700);
+	if (!run.cfg.fail_after && !streamed)
+		run.cfg.fail_after = mem_available() / 2;
+	if (stage_dump_dir() < 0) {
+		run.cfg.fail_after = saved_fail_after;
+		return CAP_ERR;
+	}
+	struct cap_net_send ns = { .target = addr, .key = run.cfg.net_key,
+				   .receiver_key = run.cfg.receiver_key };
+	ns.crash_time = (uint64_t)(run.crash_time >= 0 ? run.crash_time : run.started);
+	/* net_wait without progress, within the watchdog's deadline less a
+	 * margin for the final action */
+	double left = (double)run.cfg.timeout - (cap_agent_now() - run.t_start) - 20;
+	ns.deadline = left < (double)run.cfg.net_wait ? left : (double)run.cfg.net_wait;
+	if (ns.deadline < 5)
+		ns.deadline = 5;
+	snprintf(p[0], sizeof(p[0]), "%s/meta.json", run.dumpdir);
+	snprintf(p[1], sizeof(p[1]), "%s/dmesg.txt", run.dumpdir);
+	pthread_t th;
+	if (streamed) {
+		snprintf(fifo, sizeof(fifo), "%s/.vmcore.stream", run.dumpdir);
+		if (mkfifo(fifo, 0600) < 0) {
+			alog("net: %s: %s", fifo, strerror(errno));
+			unstage();
+			return CAP_ERR;
+		}
+		ns.dump_fifo = fifo;
+		/* the stream: at most the source's size, with room for headers,
+		 * bitmaps and the log */
+		ns.bound = (stat(run.cfg.vmcore, &vst) == 0 ? (uint64_t)vst.st_size : 0) +
+			   ((uint64_t)vst.st_size >> 3) + (512u << 20);
+		ns.window = net_window();
+		ns.tail = net_tail;
+		memcpy(nt.paths, p, sizeof(nt.paths));
+		nt.ready = nt.done = false;
+		nt.ns = ns;
+		if (pthread_create(&th, NULL, net_thread, NULL) != 0) {
+			alog("net: cannot start the sender's thread");
+			unlink(fifo);
+			unstage();
+			return CAP_ERR;
+		}
+		stream_fifo = fifo;
+		t = cap_agent_now();
+	}
+	st = stage_capture(src);
+	st = stage_commit(st);
+	run.cfg.fail_after = saved_fail_after;
+	int rc;
+	if (streamed) {
+		stream_fifo = NULL;
+		/* a capture that never opened the FIFO: be its writer, so that
+		 * the sender's open returns (and sees the end at once) */
+		for (;;) {
+			pthread_mutex_lock(&nt.lock);
+			bool done = nt.done;
+			pthread_mutex_unlock(&nt.lock);
+			int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			if (fd >= 0 || done || errno != ENXIO) {
+				if (fd >= 0)
+					close(fd);
+				break;
+			}
+			struct timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		pthread_mutex_lock(&nt.lock);
+		nt.ok = st == CAP_OK || st == CAP_INCOMPLETE;
+		nt.ready = true;
+		pthread_cond_broadcast(&nt.cond);
+		pthread_mutex_unlock(&nt.lock);
+		pthread_join(th, NULL);
+		unlink(fifo);
+		rc = nt.rc;
+		snprintf(why, sizeof(why), "%s", nt.why);
+		if (rc < 0 && !nt.ok) {
+			unstage();
+			forget_capture();
+			return st;
+		}
+	} else {
+		if (st != CAP_OK && st != CAP_INCOMPLETE) {
+			unstage();
+			forget_capture();
+			return st;
+		}
+		snprintf(p[2], sizeof(p[2]), "%s/%s", run.dumpdir, run.dump_file);
+		for (int i = 0; i < 3; i++)
+			ns.src[i].path = access(p[i], R_OK) == 0 ? p[i] : NULL;
+		t = cap_agent_now();
+		rc = cap_net_send(&ns, why, sizeof(why));
+	}
+	unstage();
+	if (rc < 0) {
+		alog("net: %s", why);
+		forget_capture();
+		return CAP_ERR;
+	}
+	alog("net: %s: sent in %.1f s", addr, cap_agent_now() - t);
+	return st;
+}
+
 int cap_agent_main(int argc, char **argv)
 {
 	struct args a = { 0 };
@@ -792,21 +1043,33 @@ int cap_agent_main(int argc, char **argv)
 	if (!src)
 		return finish(CAP_ERR);
 	stage_modules();
-	if (stage_target() < 0) {
-		print_dmesg_tail(src);
-		return finish(CAP_ERR);
-	}
-	stage_prune();
-	if (stage_dump_dir() < 0) {
-		print_dmesg_tail(src);
+	/* the targets in order: the first that takes the dump ends the run */
+	char list[sizeof(run.cfg.target)], entry[sizeof(run.cfg.target)];
+	snprintf(list, sizeof(list), "%s", run.cfg.target);
+	for (size_t i = 0; !i || cfg_target_entry(list, i, entry, sizeof(entry)) == 0; i++) {
+		if (cfg_target_entry(list, i, entry, sizeof(entry)) < 0)
+			entry[0] = 0;   /* none configured: stage_target says so */
+		if (i)
+			alog("target: trying the next one, %s", entry);
+		if (!strncmp(entry, "net:", 4)) {
+			st = stage_net(src, entry + 4);
+			if (st == CAP_OK || st == CAP_INCOMPLETE)
+				return finish(done(src, st));
+			continue;
+		}
+		snprintf(run.cfg.target, sizeof(run.cfg.target), "%s", entry);
+		if (stage_target() < 0)
+			continue;
+		stage_prune();
+		if (stage_dump_dir() < 0) {
+			cap_agent_target_umount(&run.target);
+			continue;
+		}
+		st = stage_capture(src);
+		st = stage_commit(st);
 		cap_agent_target_umount(&run.target);
-		return finish(CAP_ERR);
+		return finish(done(src, st));
 	}
-	st = stage_capture(src);
-	st = stage_commit(st);
-	cap_agent_target_umount(&run.target);
-	vmc_dump_destroy(src);
-	if (!is_init)
-		cap_result_free(&run.result);
-	return finish(st);
+	print_dmesg_tail(src);
+	return finish(CAP_ERR);
 }

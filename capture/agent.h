@@ -22,4 +22,63 @@
  * UUID and label of a device or image, then exit), --help. */
 int cap_agent_main(int argc, char **argv);
 
+#include <stddef.h>
+#include <stdint.h>
+
+/* Send a dump to `salvage receive` (capture/agent-net.c).  src: meta.json,
+ * dmesg.txt, the dump, each a file (path) or bytes in memory (mem, len), or
+ * neither (empty).  Retries a cut connection with back-off, resuming at the
+ * receiver's durable offset, at most attempts times (0: 10) and until
+ * deadline seconds (0: 600) pass without a byte of progress.  Logs each reconnection through cap_log.  Returns 0 or a
+ * negative errno with the reason in err. */
+struct cap_net_send {
+	const char *target;             /* HOST:PORT */
+	const char *key;                /* the agent's private key file */
+	const char *receiver_key;       /* the receiver's .pub file */
+	struct { const char *path; const char *mem; uint64_t len; } src[3];
+	uint64_t crash_time;            /* seconds since the epoch (names the directory) */
+	int attempts;
+	double deadline;
+	/* streamed: the dump is the flattened stream read from this FIFO while
+	 * it is captured (src[2] unused), at most bound bytes in all; the
+	 * unacknowledged bytes stay in a window of window bytes; when the dump
+	 * has ended, tail(tail_arg, o) fills src[0] and src[1] (< 0: give up) */
+	const char *dump_fifo;
+	uint64_t bound;
+	size_t window;
+	int (*tail)(void *arg, struct cap_net_send *o);
+	void *tail_arg;
+};
+#define CAP_NET_WINDOW_MIN (16u << 20)  /* four of the receiver's ack intervals */
+int cap_net_send(struct cap_net_send *o, char *err, size_t errlen);
+
+/* salvage-capture --seal-to (capture/seal.c): start turns the options into a
+ * flattened capture through pipes whose bytes threads seal into the output
+ * and log files; finish (after cap_run) closes the pipes, waits, restores
+ * the options' paths.  fp: the recipient key's fingerprint. */
+#include <pthread.h>
+#include <stdbool.h>
+struct cap_seal_job {
+	int rfd, ofd, rc;
+	uint8_t pk[32];
+	pthread_t th;
+	bool started;
+	char path[4096];
+	char fifo[4200];                /* read from this FIFO ("" a pipe) */
+};
+struct cap_sealer {
+	struct cap_seal_job dump, dmesg;
+	int saved_stdout;
+	char fifo_dir[4200];
+	char dmesg_fdpath[4300];
+	const char *out_path;
+	char dmesg_out[4096];
+};
+struct cap_options;
+struct cap_result;
+int cap_seal_start(struct cap_sealer *s, struct cap_options *o, const char *pubfile,
+		   char fp[17], char *err, size_t errlen);
+int cap_seal_finish(struct cap_sealer *s, struct cap_options *o, struct cap_result *r,
+		    char *err, size_t errlen);
+
 #endif

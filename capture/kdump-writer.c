@@ -190,11 +190,13 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 			const uint8_t *page = b->in + i * w->ps;
 			const uint8_t *data;
 			uint32_t size, flags;
-			if (c->dedup.e) {
-				const struct cap_dedup_entry *e = cap_dedup_find(&c->dedup, &b->hash[i]);
-				/* trust bytes, not the hash: re-read the first copy */
-				if (e && vmc_read_page(c->src, e->pfn, w->vbuf) == VMC_OK &&
-				    memcmp(w->vbuf, page, w->ps) == 0) {
+			bool look = cap_dedup_look(&c->dedup);
+			if (look) {
+				if (!b->hashed)
+					cap_page_hash(page, w->ps, &b->hash[i]);
+				const struct cap_dedup_entry *e =
+					cap_dedup_match(&c->dedup, &b->hash[i], page, c->src, w->vbuf);
+				if (e) {
 					rc = add_desc(w, e->off, e->size, e->flags);
 					c->r->pages_dedup++;
 					break;
@@ -220,7 +222,11 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 				break;
 			w->data_pos += size;
 			rc = add_desc(w, at, size, flags);
-			cap_dedup_insert(&c->dedup, &b->hash[i], b->pfn[i], at, size, flags);
+			if (look)
+				cap_dedup_stored(&c->dedup, size);
+			if (look)
+				cap_dedup_insert(&c->dedup, &b->hash[i], b->pfn[i], at, size, flags,
+						 page);
 			break;
 		}
 		}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* makedumpfile's --message-level bits */
@@ -22,6 +23,9 @@ static void usage(FILE *f)
 "usage: salvage-capture [OPTIONS] VMCORE OUTPUT\n"
 "       salvage-capture -F [OPTIONS] VMCORE > OUTPUT\n"
 "       salvage-capture --dump-dmesg VMCORE LOGFILE\n"
+"       salvage-capture [OPTIONS] VMCORE OUTPUT --target net:ADDR:PORT --key FILE\n"
+"                       --receiver-key FILE   (capture, then send to salvage receive)\n"
+"       salvage-capture --send DUMP --target net:ADDR:PORT --key FILE --receiver-key FILE\n"
 "       salvage-capture --init [--config FILE] [--set KEY=VALUE]...\n"
 "                       (the crash kernel's agent; also when run as PID 1:\n"
 "                       salvage-capture --init --help lists its settings)\n"
@@ -52,6 +56,18 @@ static void usage(FILE *f)
 "  --no-dedup          store identical pages separately (by default a repeated\n"
 "                      page points at the first copy, verified byte by byte)\n"
 "  --cycle-pages N     frames per filtering cycle (default: from --mem-budget)\n"
+"  --target net:ADDR:PORT  also send OUTPUT (and its kernel log) to a receiver\n"
+"                      (salvage receive): authenticated, encrypted, resumed\n"
+"                      after a cut connection\n"
+"  --key FILE          this agent's private key (salvage keygen)\n"
+"  --receiver-key FILE the receiver's public key (its .pub file)\n"
+"  --send              send the existing dump DUMP (and DUMP.dmesg.txt, or\n"
+"                      --dmesg FILE) instead of capturing\n"
+"  --seal-to PUBFILE   seal OUTPUT and its kernel log to a public key (salvage\n"
+"                      keygen's .pub): only its private key opens them\n"
+"                      (salvage unseal); the dump is written flattened\n"
+"  --net-retries N     connection attempts (default 10), --net-deadline SECS\n"
+"                      the time for all of them (default 600)\n"
 "  --fail-after SIZE   testing: fail writes with ENOSPC after SIZE bytes\n"
 "  --fail-flush        testing: the first background flush of OUTPUT fails (EIO)\n"
 "Exit status: 0 done; 1 failed; 2 usage; 3 output incomplete (out of space or a\n"
@@ -117,7 +133,8 @@ static int parse_codec(const char *s, struct cap_options *o)
 enum {
 	OPT_MSG = 256, OPT_DMESG_ONLY, OPT_COMPRESS, OPT_THREADS, OPT_BUDGET, OPT_DMESG,
 	OPT_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_FAIL_AFTER, OPT_FAIL_FLUSH, OPT_HELP, OPT_VERSION,
-	OPT_CYCLE, OPT_NO_DEDUP,
+	OPT_CYCLE, OPT_NO_DEDUP, OPT_TARGET, OPT_KEY, OPT_RX_KEY, OPT_SEND, OPT_NET_RETRIES,
+	OPT_NET_DEADLINE, OPT_SEAL_TO,
 };
 
 static const struct option longopts[] = {
@@ -134,6 +151,13 @@ static const struct option longopts[] = {
 	{ "fail-flush", no_argument, NULL, OPT_FAIL_FLUSH },
 	{ "cycle-pages", required_argument, NULL, OPT_CYCLE },
 	{ "no-dedup", no_argument, NULL, OPT_NO_DEDUP },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "receiver-key", required_argument, NULL, OPT_RX_KEY },
+	{ "send", no_argument, NULL, OPT_SEND },
+	{ "net-retries", required_argument, NULL, OPT_NET_RETRIES },
+	{ "net-deadline", required_argument, NULL, OPT_NET_DEADLINE },
+	{ "seal-to", required_argument, NULL, OPT_SEAL_TO },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -175,8 +199,52 @@ static void report(const struct cap_options *o, const struct cap_result *r, int 
 	}
 }
 
+/* meta.json for a dump sent from the command line (the agent writes its own). */
+static void net_meta(char *buf, size_t len, const char *status, const char *osrelease,
+		     uint64_t dump_bytes, const char *sealed_fp)
+{
+	bool plain = osrelease && *osrelease;
+
+	for (const char *p = osrelease; plain && *p; p++)
+		plain = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+	snprintf(buf, len, "{\n  \"sender\": \"salvage-capture\",\n  \"status\": \"%s\",\n"
+		 "  \"dump\": \"vmcore\",\n  \"dump_bytes\": %llu,\n  \"osrelease\": %s%s%s,\n"
+		 "  \"sealed_to\": %s%s%s\n}\n",
+		 status, (unsigned long long)dump_bytes, plain ? "\"" : "",
+		 plain ? osrelease : "null", plain ? "\"" : "", *sealed_fp ? "\"" : "",
+		 *sealed_fp ? sealed_fp : "null", *sealed_fp ? "\"" : "");
+}
+
+/* --target net:...: send DUMP, its kernel log and a meta.json. */
+static int net_send_dump(struct cap_net_send *ns, const char *dump, const char *dmesg,
+			 const char *status, const char *osrelease, const char *sealed_fp)
+{
+	char meta[1024], err[512];
+	struct stat st;
+
+	if (stat(dump, &st) < 0) {
+		fprintf(stderr, "salvage-capture: %s: %s\n", dump, strerror(errno));
+		return CAP_ERR;
+	}
+	net_meta(meta, sizeof(meta), status, osrelease, (uint64_t)st.st_size, sealed_fp);
+	ns->src[0].mem = meta;
+	ns->src[0].len = strlen(meta);
+	ns->src[1].path = dmesg && access(dmesg, R_OK) == 0 ? dmesg : NULL;
+	ns->src[2].path = dump;
+	ns->crash_time = (uint64_t)time(NULL);
+	if (cap_net_send(ns, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage-capture: net: %s\n", err);
+		return CAP_ERR;
+	}
+	return CAP_OK;
+}
+
 int main(int argc, char **argv)
 {
+	struct cap_net_send ns = { 0 };
+	bool send_only = false;
+	const char *seal_to = NULL;
+	char sealed_fp[17] = "";
 	struct cap_options o;
 	struct cap_result r;
 	bool force = false, level_set = false, xen_domu = false;
@@ -261,6 +329,25 @@ int main(int argc, char **argv)
 			o.fail_after_bytes = v;
 			break;
 		case OPT_FAIL_FLUSH: o.fail_flush = true; break;
+		case OPT_TARGET:
+			if (strncmp(optarg, "net:", 4))
+				return bad("--target (net:ADDR:PORT)", optarg);
+			ns.target = optarg + 4;
+			break;
+		case OPT_KEY: ns.key = optarg; break;
+		case OPT_RX_KEY: ns.receiver_key = optarg; break;
+		case OPT_SEND: send_only = true; break;
+		case OPT_SEAL_TO: seal_to = optarg; break;
+		case OPT_NET_RETRIES:
+			if (parse_size(optarg, &v) < 0 || v < 1 || v > 1000)
+				return bad("--net-retries (1-1000)", optarg);
+			ns.attempts = (int)v;
+			break;
+		case OPT_NET_DEADLINE:
+			if (parse_size(optarg, &v) < 0 || v < 1 || v > 86400)
+				return bad("--net-deadline (seconds)", optarg);
+			ns.deadline = (double)v;
+			break;
 		case 'h': case OPT_HELP: usage(stdout); return CAP_OK;
 		case 'v': case OPT_VERSION: puts("salvage-capture 0.1"); return CAP_OK;
 		default: usage(stderr); return CAP_USAGE;
@@ -272,6 +359,22 @@ int main(int argc, char **argv)
 	o.message_level = ml;
 	o.progress = (ml & ML_PROGRESS) ? progress_mode : 0;
 	int rest = argc - optind;
+	if ((ns.target || send_only) && (!ns.target || !ns.key || !ns.receiver_key ||
+					 o.flattened || o.dmesg_only)) {
+		fprintf(stderr, "salvage-capture: --target net:ADDR:PORT needs --key and "
+			"--receiver-key, a file OUTPUT (not -F or --dump-dmesg); --send needs --target\n");
+		return CAP_USAGE;
+	}
+	if (send_only) {
+		char dm[4096];
+		if (rest != 1) {
+			usage(stderr);
+			return CAP_USAGE;
+		}
+		snprintf(dm, sizeof(dm), "%s.dmesg.txt", argv[optind]);
+		return net_send_dump(&ns, argv[optind], o.dmesg_path ? o.dmesg_path : dm,
+				     "sent", NULL, "");
+	}
 	if (rest == 2) {
 		o.input = argv[optind];
 		o.output = argv[optind + 1];
@@ -304,8 +407,32 @@ int main(int argc, char **argv)
 		return CAP_USAGE;
 	}
 	o.overwrite = force;
+	struct cap_sealer sealer;
+	if (seal_to) {
+		char err[512];
+		if (cap_seal_start(&sealer, &o, seal_to, sealed_fp, err, sizeof(err)) < 0) {
+			fprintf(stderr, "salvage-capture: --seal-to: %s\n", err);
+			return CAP_ERR;
+		}
+	}
 	cap_run(&o, &r);
+	if (seal_to) {
+		char err[512];
+		if (cap_seal_finish(&sealer, &o, &r, err, sizeof(err)) < 0) {
+			fprintf(stderr, "salvage-capture: --seal-to: %s\n", err);
+			if (r.status == CAP_OK)
+				r.status = CAP_ERR;
+		}
+	}
 	report(&o, &r, ml);
+	int status = r.status;
+	if (ns.target && (status == CAP_OK || status == CAP_INCOMPLETE) && !r.no_output) {
+		int s = net_send_dump(&ns, o.output, r.dmesg_saved ? r.dmesg_file : NULL,
+				      status == CAP_OK ? "complete" : "incomplete", r.osrelease,
+				      sealed_fp);
+		if (s != CAP_OK)
+			status = s;
+	}
 	cap_result_free(&r);
-	return r.status;
+	return status;
 }

@@ -387,8 +387,10 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	 * fills and writes others */
 	/* identical pages stored once (kdump only: an ELF file cannot share) */
 	bool dedup = !o->no_dedup && o->format == CAP_FMT_KDUMP;
-	/* a small table: hot repeated contents stay in it, and it stays in cache */
-	if (dedup && cap_dedup_init(&c.dedup, (o->mem_budget ? o->mem_budget : 64u << 20) / 32) < 0) {
+	/* a small table: hot repeated contents stay in it, and it stays in cache;
+	 * three sixteenths of the budget hold pages' bytes to verify hits with */
+	size_t budget = o->mem_budget ? o->mem_budget : 64u << 20;
+	if (dedup && cap_dedup_init(&c.dedup, budget / 32, budget / 16 * 3, c.plan.page_size) < 0) {
 		cap_fail(r, CAP_ERR, "out of memory for the duplicate-page table");
 		goto out_sink;
 	}

@@ -65,6 +65,7 @@ struct cap_pool {
 	bool zero_check;
 	bool hash;
 	const struct cap_dedup *dedup;  /* consulted only without workers */
+	const struct cap_dedup *hint;   /* its `active`: whether to hash at all */
 	_Atomic uint64_t *seen;         /* hint set shared by workers */
 	vmc_dump *src;                  /* the caller's source (reads without workers) */
 	vmc_dump **wsrc;                /* each worker's own handle on the source */
@@ -112,6 +113,9 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump
 	size_t ps = p->page_size, pos = 0, bound = cap_codec_bound(ps);
 
 	read_batch(p, src, b);
+	/* only a hint: the writer hashes what a batch lacks when it looks */
+	b->hashed = p->hash && (!p->hint ||
+				atomic_load_explicit(&p->hint->active, memory_order_relaxed));
 
 	for (size_t i = 0; i < b->n; i++) {
 		const uint8_t *page = b->in + i * ps;
@@ -122,7 +126,7 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump
 			b->size[i] = 0;
 			continue;
 		}
-		if (p->hash) {
+		if (b->hashed) {
 			cap_page_hash(page, ps, &b->hash[i]);
 			bool dup = p->dedup ? cap_dedup_find(p->dedup, &b->hash[i]) != NULL
 					    : p->seen && seen_check_insert(p->seen, b->hash[i].v);
@@ -417,6 +421,7 @@ void cap_pool_put(struct cap_pool *p, struct cap_batch *b)
 void cap_pool_set_dedup(struct cap_pool *p, const struct cap_dedup *d)
 {
 	p->dedup = p->nthreads ? NULL : d;
+	p->hint = d;
 }
 
 size_t cap_pool_compress_one(struct cap_pool *p, const uint8_t *page, uint8_t *out)

@@ -167,6 +167,25 @@ int cfg_target_parse(const char *text, struct cfg_target *t, char *why, size_t w
 	size_t n;
 
 	memset(t, 0, sizeof(*t));
+	if (!strncmp(text, "net:", 4)) {
+		const char *a = text + 4, *colon = strrchr(a, ':');
+		bool ok = colon && colon > a && colon[1] && strlen(a) < sizeof(t->spec) &&
+			  strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+			  strlen(colon + 1) <= 5 && atoi(colon + 1) > 0 && atoi(colon + 1) < 65536;
+		if (ok && a[0] == '[')
+			ok = colon[-1] == ']' && strspn(a + 1, "0123456789abcdefABCDEF:.") ==
+						     (size_t)(colon - a - 2);
+		else if (ok)
+			ok = strspn(a, "0123456789.") == (size_t)(colon - a);
+		if (!ok) {
+			snprintf(why, whylen, "target %.64s: expected net:ADDR:PORT (numeric IPv4 "
+				 "or [IPv6] address)", text);
+			return -EINVAL;
+		}
+		t->is_net = true;
+		snprintf(t->spec, sizeof(t->spec), "%s", a);
+		return 0;
+	}
 	if (!strncmp(text, "dir:", 4)) {
 		t->is_dir = true;
 		if (!safe_dir(text + 4) || strlen(text + 4) >= sizeof(t->dir)) {
@@ -177,7 +196,7 @@ int cfg_target_parse(const char *text, struct cfg_target *t, char *why, size_t w
 		return 0;
 	}
 	if (strncmp(text, "disk:", 5)) {
-		snprintf(why, whylen, "target '%.64s': expected disk:SPEC[:DIR] or dir:PATH", text);
+		snprintf(why, whylen, "target '%.64s': expected disk:SPEC[:DIR], dir:PATH or net:ADDR:PORT", text);
 		return -EINVAL;
 	}
 	rest = text + 5;
@@ -212,6 +231,26 @@ int cfg_target_parse(const char *text, struct cfg_target *t, char *why, size_t w
 	return 0;
 }
 
+int cfg_target_entry(const char *list, size_t i, char *out, size_t outlen)
+{
+	const char *p = list;
+
+	for (; i; i--) {
+		p = strchr(p, ',');
+		if (!p)
+			return -ENOENT;
+		p++;
+	}
+	size_t n = strcspn(p, ",");
+	if (!n && !*p && p == list)
+		return -ENOENT;
+	if (n >= outlen)
+		return -E2BIG;
+	memcpy(out, p, n);
+	out[n] = 0;
+	return 0;
+}
+
 /* Check value for k; on success the parsed number or enum index in *num. */
 static int check(const struct cfg_key *k, const char *value, int64_t *num, char *why,
 		 size_t whylen)
@@ -233,7 +272,15 @@ static int check(const struct cfg_key *k, const char *value, int64_t *num, char 
 		}
 		if (k->type == CFG_TARGET && *value) {
 			struct cfg_target t;
-			return cfg_target_parse(value, &t, why, whylen);
+			char one[512];
+			for (size_t i = 0; (rc = cfg_target_entry(value, i, one, sizeof(one))) != -ENOENT;
+			     i++)
+				if (rc < 0 || (rc = cfg_target_parse(one, &t, why, whylen)) < 0) {
+					if (rc == -E2BIG)
+						snprintf(why, whylen, "%s: entry too long", k->name);
+					return -EINVAL;
+				}
+			return 0;
 		}
 		return 0;
 	case CFG_ENUM:

@@ -63,7 +63,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
  * longest value in bytes (min unused); for ENUM, choices lists the words.
  * A new key is one line here, one field in struct cfg follows from it. */
 #define CFG_KEYS(X) \
-	X(target,         TARGET, "",           0, 511, NULL, "disk:SPEC[:DIR] (SPEC: UUID=, LABEL= or /dev/...; DIR default /var/crash) or dir:PATH") \
+	X(target,         TARGET, "",           0, 511, NULL, "disk:SPEC[:DIR] (SPEC: UUID=, LABEL= or /dev/...; DIR default /var/crash), dir:PATH or net:ADDR:PORT; a comma list is tried in order") \
 	X(fstype,         STR,  "",             0, 31, NULL, "force the target's file system type (empty: read from its superblock)") \
 	X(format,         ENUM, "kdump",        0, 0, CFG_FORMATS, "dump format") \
 	X(level,          UINT, "31",           0, 31, NULL, "dump level (makedumpfile's -d bits)") \
@@ -76,6 +76,14 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 	X(minfree,        SIZE, "0",            0, 1024 * CFG_T, NULL, "delete the oldest dumps until DIR's file system has this much free") \
 	X(timeout,        SECS, "3600",         CFG_TIMEOUT_MIN, CFG_TIMEOUT_MAX, NULL, "watchdog: the whole run is bounded by this many seconds") \
 	X(wait,           SECS, "60",           0, 3600, NULL, "seconds to wait for the target device") \
+	X(net,            STR,  "dhcp",         0, 127, NULL, "net: targets: dhcp, static:ADDR/PREFIX[:GATEWAY] (IPv4), or none (already up: the kernel's ip=)") \
+	X(iface,          STR,  "",             0, 63, NULL, "net: targets: the interface's name or MAC (empty: the first with carrier)") \
+	X(net_key,        STR,  "/etc/salvage/agent.key", 0, 255, NULL, "net: targets: the agent's private key (salvage keygen)") \
+	X(receiver_key,   STR,  "/etc/salvage/receiver.pub", 0, 255, NULL, "net: targets: the receiver's public key") \
+	X(net_modules,    STR,  "",             0, 2047, NULL, "net: targets: NIC drivers in the image, loaded when no modalias names one") \
+	X(net_stage,      STR,  "/run/salvage-net", 0, 255, NULL, "net: targets: where the dump is staged before it is sent (in memory in the crash kernel)") \
+	X(seal_to,        STR,  "",             0, 255, NULL, "seal the dump and dmesg.txt to this public key file (salvage keygen's .pub; empty: plain)") \
+	X(net_wait,       SECS, "30",           1, 600, NULL, "net: targets: seconds for the link and the address; also bounds each send's retries with timeout") \
 	X(modules,        STR,  "",             0, 2047, NULL, "kernel modules to load first, comma separated (dependencies from modules.dep)") \
 	X(hostname,       STR,  "",             0, 64, NULL, "host name for the dump directory (empty: the crashed kernel's)") \
 	X(threads,        UINT, "0",            0, 256, NULL, "compression threads (0: online CPUs; fewer when memory is short)") \
@@ -150,12 +158,17 @@ const char *cfg_enum_word(const char *key, unsigned value, char *out, size_t out
 #define CFG_TARGET_DEVICE_MAX 127        /* a /dev/... SPEC */
 struct cfg_target {
 	bool is_dir;               /* dir:PATH, nothing to mount */
+	bool is_net;               /* net:ADDR:PORT; spec holds ADDR:PORT */
 	char spec[256];            /* disk: UUID=..., LABEL=... or /dev/... */
 	char dir[512];             /* dir: PATH; disk: DIR inside the file system */
 };
 /* Parse a target: 0, or -EINVAL with why ("target 'x': expected
- * disk:SPEC[:DIR] or dir:PATH").  Paths must be absolute, without "..". */
+ * disk:SPEC[:DIR] or dir:PATH").  Paths must be absolute, without "..".
+ * net:ADDR:PORT takes a numeric IPv4 address or [IPv6]. */
 int cfg_target_parse(const char *text, struct cfg_target *t, char *why, size_t whylen);
+/* The i-th entry of a comma-separated target list into out: 0, or -ENOENT
+ * past the last one, -E2BIG when it does not fit. */
+int cfg_target_entry(const char *list, size_t i, char *out, size_t outlen);
 
 /* Print every key as KEY=VALUE, one a line, in CFG_KEYS order. */
 void cfg_print(const struct cfg *c, FILE *f);

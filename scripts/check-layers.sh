@@ -18,6 +18,7 @@ config     library
 kmod       library
 initramfs  library
 archive    library
+net        library
 xen-notes  leaf
 common     leaf
 tests      test

@@ -18,6 +18,8 @@ PKGS=(
 	# crash-kernel agent and initramfs: xz modules (liblzma, when the build
 	# defines SALVAGE_HAVE_LZMA), the XFS target test (tests/vm/e2e-xfs.sh)
 	liblzma-dev xfsprogs
+	# dumps over the network (net/): libsodium, static in the agent
+	libsodium-dev
 	# Xen end-to-end test (tests/vm/xen-e2e.sh): kexec-tools' kexec (linked
 	# with the Xen libraries) goes into the dom0 initramfs
 	kexec-tools
@@ -26,6 +28,10 @@ PKGS=(
 	libsqlite3-dev sqlite3 libpq-dev postgresql
 	# salvage archive report: the HTML is checked in headless Chromium
 	chromium
+	# the Debian package (make deb) and its admin test in a Debian root
+	# (make test-service): debhelper, lintian, mmdebstrap; groff checks the
+	# man pages
+	debhelper lintian mmdebstrap groff-base
 )
 
 missing=()

@@ -166,13 +166,20 @@ def main():
             for t in (1, 2):
                 runs["salvage %s t%d" % (c, t)] = cap_run(
                     cap, a.vmcore, out, ["--compress=" + c, "--threads", str(t), "-d", str(level)])
+        # what de-duplication costs: each setting with and without it, in the
+        # same rounds (issue 12: never more than 5% slower than --no-dedup)
+        dd = {"default": [], "-l": ["-l"], "default --threads 2": ["--threads", "2"]}
+        for name, opts in dd.items():
+            runs["salvage " + name] = cap_run(cap, a.vmcore, out, opts + ["-d", str(level)])
+            runs["salvage " + name + " --no-dedup"] = cap_run(
+                cap, a.vmcore, out, opts + ["--no-dedup", "-d", str(level)])
         rows, walls = timed_rounds(runs, a.repeat)
         drop(out)
         print()
         print("dump level %d" % level)
-        print("  %-24s %9s %12s %10s %8s" % ("tool", "wall s", "bytes", "RSS KiB", "MB/s"))
+        print("  %-40s %9s %12s %10s %8s" % ("tool", "wall s", "bytes", "RSS KiB", "MB/s"))
         for name, (w, r, s) in rows.items():
-            print("  %-24s %9.3f %12d %10d %8.0f" % (name, w, s, r, size / w / 1e6))
+            print("  %-40s %9.3f %12d %10d %8.0f" % (name, w, s, r, size / w / 1e6))
         print("  ratios:")
         for m in ("makedumpfile -l", "makedumpfile -c"):
             mw, mr, ms = rows[m]
@@ -200,6 +207,15 @@ def main():
             failures.append("level %d: --threads 2 at most %.2fx the speed of one thread "
                             "(goal 1.7x; this machine gives two processes %.2fx)"
                             % (level, best_t, calib))
+        for name in dd:
+            r = statistics.median(d / n for d, n in zip(walls["salvage " + name],
+                                                        walls["salvage " + name + " --no-dedup"]))
+            saved = 1 - rows["salvage " + name][2] / rows["salvage " + name + " --no-dedup"][2]
+            print("    dedup cost, %-20s %.3fx the time of --no-dedup, %.1f%% smaller"
+                  % (name + ":", r, 100 * saved))
+            if r > 1.05:
+                failures.append("level %d: dedup costs %.0f%% at %s (goal at most 5%%)"
+                                % (level, 100 * (r - 1), name))
         mdf_rss = max(rows["makedumpfile -l"][1], rows["makedumpfile -c"][1])
         cap_rss = max(r for n, (w, r, s) in rows.items() if n.startswith("salvage"))
         print("    peak RSS salvage / makedumpfile: %d / %d KiB = %.2fx"
