@@ -158,12 +158,12 @@ test-vm: all
 	@rm -rf $(BUILD)/vm-disk
 	@bash tests/vm/e2e-disk.sh --out $(BUILD)/vm-disk $(BUILD)
 	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
-	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump $(BUILD)
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/e2e-net.sh $(BUILD)
 	@bash tests/vm/xen-e2e.sh $(BUILD)
 	@bash tests/vm/e2e-modoops.sh --out $(BUILD)/vm-modoops $(BUILD)
+	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump --modoops-dump $(BUILD)/vm-modoops/dump $(BUILD)
 	@bash tests/vm/service-e2e.sh $(BUILD)
 
 # the installed service: man pages against --help, make install, hooks,

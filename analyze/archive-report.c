@@ -233,6 +233,7 @@ static int dump_page(void *arg, const struct arc_dump *d)
 	fact(f, "size (bytes)", n);
 	fact(f, "complete", d->incomplete ? "no" : "yes");
 	fact(f, "xen", d->xen_version);
+	fact(f, "tainted modules", d->tainted_modules && !d->tainted_modules[0] ? "(none)" : d->tainted_modules);
 	fact(f, "command line", d->cmdline);
 	fact(f, "labels", d->labels);
 	fputs("</table>\n<h2>Backtraces</h2>\n<pre id=\"backtrace\">", f);

@@ -5,6 +5,7 @@
 #include "../archive/archive.h"
 #include "../config/strbuf.h"
 #include "archive-report.h"
+#include "xenbt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +19,6 @@
 
 #define DEFAULT_DB "/var/lib/salvage/archive.db"
 #define TAIL_LINES 60
-#define MAX_FRAMES 64
 
 static const char archive_usage[] =
 	"usage: salvage archive [--db PATH] COMMAND [OPTIONS]\n\n"
@@ -214,10 +214,10 @@ struct facts {
 	struct arc_dump d;
 	char format[32], build_id[128], xen[96], host[128], release[128], status[32];
 	char panic[512], cmdline[2048];
-	struct strbuf tail, bt, frames;
+	struct strbuf tail, bt, frames, tmods;
 	char *lines[TAIL_LINES];     /* the log's last lines, a ring */
 	size_t nlines;
-	int panic_prio;
+	struct az_crashlog cl;       /* the class and panic line, as triage reads them */
 };
 
 static void facts_free(struct facts *f)
@@ -227,30 +227,20 @@ static void facts_free(struct facts *f)
 	free(f->tail.s);
 	free(f->bt.s);
 	free(f->frames.s);
+	free(f->tmods.s);
 }
 
 static int log_cb(void *arg, const struct vmc_logrec *r)
 {
 	struct facts *f = arg;
-	static const struct {
-		const char *pfx;
-		int prio;
-	} pats[] = { { "Kernel panic - not syncing", 3 }, { "BUG: ", 2 }, { "Oops: ", 2 },
-		     { "general protection fault", 2 }, { "kernel BUG at", 2 }, { "WARNING: ", 1 } };
-	size_t n = r->text_len;
-	const char *nl = memchr(r->text, '\n', n);
+	const char *t = r->text, *end = r->text + r->text_len;
 	char *line;
 
-	if (nl)
-		n = (size_t)(nl - r->text);
-	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
-		size_t pl = strlen(pats[i].pfx);
-		if (n >= pl && !memcmp(r->text, pats[i].pfx, pl) && pats[i].prio > f->panic_prio) {
-			size_t m = n < sizeof(f->panic) - 1 ? n : sizeof(f->panic) - 1;
-			memcpy(f->panic, r->text, m);
-			f->panic[m] = 0;
-			f->panic_prio = pats[i].prio;
-		}
+	while (t < end) {   /* a record may hold several lines */
+		const char *nl = memchr(t, '\n', (size_t)(end - t));
+		size_t n = nl ? (size_t)(nl - t) : (size_t)(end - t);
+		az_crashlog_line(&f->cl, t, n, r->ts_nsec);
+		t += n + (nl ? 1 : 0);
 	}
 	line = malloc(r->text_len + 1);
 	if (!line)
@@ -290,85 +280,44 @@ static void read_cmdline(struct az_kernel *k, struct facts *f)
 		snprintf(f->cmdline, sizeof(f->cmdline), "%s", buf);
 }
 
-static bool is_panic_thread(struct az_kernel *k, const struct az_frame *fr, int n)
-{
-	for (int i = 0; i < n; i++) {
-		uint64_t off;
-		const struct az_sym *y = az_syms_find(&k->syms, fr[i].ip, &off, NULL);
-		if (!y || !fr[i].reliable)
-			continue;
-		const char *s = az_sym_name(&k->syms, y);
-		if (!strcmp(s, "panic") || !strcmp(s, "vpanic") || !strcmp(s, "__crash_kexec") ||
-		    !strcmp(s, "crash_kexec") || !strcmp(s, "oops_end") || !strcmp(s, "die"))
-			return true;
-	}
-	return false;
-}
-
-/* per-CPU backtraces (text, for show) and the panicking CPU's frames (for
- * the signature) */
-static void read_backtraces(struct az_kernel *k, struct facts *f)
+/* every CPU's stack (text, for show) and, in the frames column, the crash's
+ * class and the panicking CPU's top frames as triage chooses them
+ * (crashsig.c): "class CLASS" then one "function [module]" a line */
+static void read_backtraces(struct az_kernel *k, const struct az_regset *extra, size_t nextra,
+			    struct facts *f)
 {
 	struct az_tasks tasks = { 0 };
-	struct az_frame *fr = calloc(MAX_FRAMES, sizeof(*fr));
+	struct az_stack *st = NULL;
+	size_t nst = 0;
 	bool have_tasks = k->have_types && az_tasks_load(k, &tasks) == 0;
-	int panic_cpu = vmc_panic_cpu(k->d), chosen = -1;
-	struct strbuf best = { 0 };
+	char sym[256];
 
-	if (!fr)
+	if (az_stacks_load(k, have_tasks ? &tasks : NULL, NULL, extra, nextra, &st, &nst) < 0) {
+		k->err[0] = 0;
+		az_tasks_free(&tasks);
 		return;
-	for (size_t i = 0; i < vmc_cpu_count(k->d); i++) {
-		const struct vmc_cpu *c = vmc_cpu(k->d, i);
-		struct strbuf names = { 0 };
-		char why[256] = "", sym[256];
-		int cpu = az_note_cpu(k, i), pid = c->empty ? 0 : (int)c->pid;
-		const char *comm = NULL;
-
-		if (c->empty)
-			continue;
-		if (have_tasks && cpu >= 0 && cpu < tasks.ncpu)
-			for (size_t t = 0; t < tasks.n; t++)
-				if (tasks.v[t].addr == tasks.curr[cpu]) {
-					comm = tasks.v[t].comm;
-					pid = tasks.v[t].pid;
-				}
-		struct az_unwind_opts uo = { 0, 0 };
-		int n = az_unwind(k, c->regs, false, &uo, fr, MAX_FRAMES, why, sizeof(why));
-		bool panic = n > 0 && is_panic_thread(k, fr, n);
-		strbuf_printf(&f->bt, "CPU %d PID %d%s%s%s\n", cpu, pid, comm ? " " : "", comm ? comm : "",
-			      panic ? " (panic)" : "");
-		for (int j = 0; j < n; j++) {
-			uint64_t off;
-			/* a return address after a call that never returns is
-			 * the next function's first byte: name the caller by
-			 * the call instruction (interrupted ips are exact) */
-			bool exact = j == 0 || (fr[j - 1].has_regs && !fr[j - 1].user_regs);
-			const struct az_sym *y = az_syms_find(&k->syms, fr[j].ip - (exact ? 0 : 1), &off, NULL);
-			az_symbolize(k, fr[j].ip, sym, sizeof(sym));
-			strbuf_printf(&f->bt, "  %s%s\n", fr[j].reliable ? "" : "? ", sym);
-			if (fr[j].has_regs && fr[j].user_regs)
-				break;
-			if (!fr[j].reliable)
-				continue;
-			strbuf_printf(&names, "%s\n", y ? az_sym_name(&k->syms, y) : "");
-			if (fr[j].has_regs)
-				strbuf_puts(&names, "|\n");
-		}
-		if (why[0])
-			strbuf_printf(&f->bt, "  (%s)\n", why);
-		/* the panicking CPU: one whose stack holds the panic path, else
-		 * the one the dump names */
-		int rank = panic ? 2 : cpu == panic_cpu ? 1 : 0;
-		if (names.s && (chosen < rank)) {
-			free(best.s);
-			best = names;
-			chosen = rank;
-		} else {
-			free(names.s);
-		}
 	}
-	f->frames = best;
-	free(fr);
+	const struct az_stack *pan = az_crash_stack(st, nst);
+	for (size_t i = 0; i < nst; i++) {
+		const struct az_stack *s = &st[i];
+		strbuf_printf(&f->bt, "CPU %d PID %d%s%s%s\n", s->cpu, s->pid, s->task ? " " : "",
+			      s->task ? s->task->comm : "", s == pan ? " (panic)" : "");
+		for (int j = 0; j < s->nf; j++) {
+			az_symbolize(k, s->f[j].ip, sym, sizeof(sym));
+			strbuf_printf(&f->bt, "  %s%s\n", s->f[j].reliable ? "" : "? ", sym);
+		}
+		if (s->why[0])
+			strbuf_printf(&f->bt, "  (%s)\n", s->why);
+	}
+	if (pan) {
+		struct az_sig_frame top[3];
+		int n = az_crash_frames(k, pan, top, 3);
+		for (int i = 0; i < n; i++)
+			strbuf_printf(&f->frames, "%s%s%s%s\n", top[i].function[0] ? top[i].function : "?",
+				      top[i].module[0] ? " [" : "", top[i].module,
+				      top[i].module[0] ? "]" : "");
+	}
+	free(st);
 	az_tasks_free(&tasks);
 }
 
@@ -409,7 +358,24 @@ static void read_dump(vmc_dump *d, struct facts *f)
 			 x->extra_version);
 		f->d.xen_version = f->xen;
 	}
-	vmc_dmesg(d, log_cb, f);
+}
+
+/* the kernel log (of a Xen host: dom0's, through its view), its tail and
+ * the class line of the frames column: a Xen host's dump is dom0's crash
+ * when dom0's log tells one, else the hypervisor's */
+static void read_log(vmc_dump *d, bool xen_host, struct facts *f)
+{
+	az_crashlog_begin(&f->cl);
+	if (d)
+		vmc_dmesg(d, log_cb, f);
+	az_crashlog_end(&f->cl);
+	if (f->cl.panic[0])
+		snprintf(f->panic, sizeof(f->panic), "%s", f->cl.panic);
+	if (xen_host && f->cl.cls == AZ_CC_UNKNOWN)
+		strbuf_puts(&f->frames, "class xen\n");
+	else
+		strbuf_printf(&f->frames, "class %s%s\n", xen_host ? "dom0 " : "",
+			      az_crash_class_id(f->cl.cls));
 	size_t first = f->nlines > TAIL_LINES ? f->nlines - TAIL_LINES : 0;
 	for (size_t i = first; i < f->nlines; i++)
 		strbuf_printf(&f->tail, "%s\n", f->lines[i % TAIL_LINES]);
@@ -420,7 +386,8 @@ static void read_dump(vmc_dump *d, struct facts *f)
 
 /* the kernel model: symbols, tasks, unwinding, the node name and command
  * line from memory; what cannot be had is left out, never an error */
-static void read_kernel(struct az_kernel *k, struct facts *f)
+static void read_kernel(struct az_kernel *k, const struct az_regset *extra, size_t nextra,
+			struct facts *f)
 {
 	uint64_t a, v, off = 0;
 
@@ -442,10 +409,20 @@ static void read_kernel(struct az_kernel *k, struct facts *f)
 	}
 	if (az_sym(k, "tainted_mask", &a) == 0 && az_read_u64(k, a, &v) == 0)
 		f->d.taint = (int64_t)(v & INT64_MAX);
+	/* the modules that tainted it, as lsmod's taint column names them */
+	if (az_modules_load(k) == 0) {
+		char letters[64];
+		for (size_t i = 0; i < k->mods.n; i++)
+			if (k->mods.v[i].taints)
+				strbuf_printf(&f->tmods, "%s%s(%s)", f->tmods.s && f->tmods.s[0] ? " " : "",
+					      k->mods.v[i].name,
+					      az_taint_letters(k->mods.v[i].taints, letters, sizeof(letters)));
+		f->d.tainted_modules = f->tmods.s ? f->tmods.s : "";
+	}
 	read_cmdline(k, f);
 	if (f->cmdline[0])
 		f->d.cmdline = f->cmdline;
-	read_backtraces(k, f);
+	read_backtraces(k, extra, nextra, f);
 	f->d.backtrace = f->bt.s;
 	f->d.panic_frames = f->frames.s;
 }
@@ -527,6 +504,82 @@ static int store_files(const char *store, const char *ident, bool move, struct a
 	return 0;
 }
 
+/* ---- signing ---------------------------------------------------------------------------- */
+
+/* The signature `salvage triage` shows (az_crash_signature), from what the
+ * index stores: the frames column as read_backtraces writes it ("class
+ * CLASS", then the chosen frames).  Rows of signature version 1 stored the
+ * panicking CPU's reliable frames instead ('|' after an exception frame):
+ * their class is read from the log tail and panic line, their frames
+ * chosen by az_crash_frames' rule (after the first exception frame, else
+ * past the crash machinery). */
+static void sign_stored(void *arg, const char *panic, const char *log, const char *frames,
+			struct arc_sig *out)
+{
+	struct az_sig_frame top[3];
+	enum az_crash_class cls = AZ_CC_UNKNOWN;
+	char *copy = strdup(frames ? frames : ""), *v[128], *save = NULL;
+	size_t nv = 0, start = 0;
+	bool v1 = !copy || strncmp(copy, "class ", 6) != 0, skipping = v1;
+	int n = 0;
+
+	(void)arg;
+	for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l && nv < 128;
+	     l = strtok_r(NULL, "\n", &save))
+		v[nv++] = l;
+	const char *who = "";   /* a Xen host's: "dom0 " or "xen" */
+	if (!v1) {
+		const char *c = v[0] + 6;
+		if (!strcmp(c, "xen"))
+			who = "xen";
+		else if (!strncmp(c, "dom0 ", 5))
+			who = "dom0 ", c += 5;
+		cls = az_crash_class_of(c);
+		start = 1;
+	} else {
+		struct az_crashlog cl;
+		az_crashlog_begin(&cl);
+		for (const char *t = log ? log : ""; *t;) {
+			const char *nl = strchr(t, '\n');
+			size_t len = nl ? (size_t)(nl - t) : strlen(t);
+			az_crashlog_line(&cl, t, len, 0);
+			t += len + (nl ? 1 : 0);
+		}
+		if (!cl.scan.oopsed && panic)
+			az_crashlog_line(&cl, panic, strlen(panic), 0);
+		az_crashlog_end(&cl);
+		cls = cl.cls;
+		/* az_crash_frames' rule on names: after the first exception
+		 * frame, else past the outermost reporting function */
+		for (size_t i = 0; i < nv && !start; i++)
+			if (!strcmp(v[i], "|"))
+				start = i + 1, skipping = false;
+		for (size_t i = 0; i < nv && skipping; i++)
+			if (az_crash_reporting(v[i]))
+				start = i + 1;
+	}
+	for (size_t i = start; i < nv && n < 3; i++) {
+		char *line = v[i];
+		if (!strcmp(line, "|") || (skipping && az_crash_machinery(line)))
+			continue;
+		skipping = false;
+		struct az_sig_frame *f = &top[n++];
+		memset(f, 0, sizeof(*f));
+		char *mod = strstr(line, " [");
+		if (mod && mod[strlen(mod) - 1] == ']') {
+			*mod = 0;
+			snprintf(f->module, sizeof(f->module), "%.*s", (int)strlen(mod + 2) - 1, mod + 2);
+		}
+		snprintf(f->function, sizeof(f->function), "%s", strcmp(line, "?") ? line : "");
+	}
+	free(copy);
+	int w = snprintf(out->text, sizeof(out->text), "v%d %s", ARC_SIG_VERSION, who);
+	if (!strcmp(who, "xen"))   /* the hypervisor crashed: dom0's frames are not it */
+		snprintf(out->text + w, sizeof(out->text) - (size_t)w, ":");
+	else
+		az_crash_signature(cls, top, n, out->text + w, sizeof(out->text) - (size_t)w);
+}
+
 /* ---- add ---------------------------------------------------------------------------------- */
 
 /* 1 added, 0 already there or not a dump (skip), -1 failed */
@@ -573,15 +626,46 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	if (!d)
 		goto out;
 	read_dump(d, &f);
+	/* a Xen host's dump: dom0's kernel through its view, its vCPUs'
+	 * registers as Xen saved them for its stacks (as bt --dom0) */
+	vmc_dump *xen_top = NULL, *view = NULL;
+	struct az_regset rs[64];
+	size_t nrs = 0;
+	if (vmc_xen(d)) {
+		struct az_vcpu vc[64];
+		size_t nvc = 0;
+		xen_top = d;
+		if (vmc_xen_dom0_open(d, NULL, &view) == VMC_OK &&
+		    az_dom0_vcpus(d, vc, 64, &nvc, err, sizeof(err)) == 0)
+			for (size_t i = 0; i < nvc; i++)
+				if (vc[i].have_regs) {
+					rs[nrs].cpu = (int)vc[i].id;
+					rs[nrs].from = "dom0 vCPU (Xen's copy)";
+					memcpy(rs[nrs].regs, vc[i].regs, sizeof(rs[nrs].regs));
+					nrs++;
+				}
+		d = view;
+		/* the crashed kernel is dom0's: its release and crash time */
+		const char *rel = view ? vmc_vmcoreinfo_get(view, "OSRELEASE") : NULL;
+		int64_t ct;
+		if (rel && !f.d.release) {
+			snprintf(f.release, sizeof(f.release), "%s", rel);
+			f.d.release = f.release;
+		}
+		if (view && f.d.crash_time < 0 && vmc_vmci_crashtime(view, &ct) == VMC_OK)
+			f.d.crash_time = ct;
+	}
+	read_log(d, xen_top != NULL, &f);
 	struct az_kernel k;
 	memset(&k, 0, sizeof(k));
-	if (az_kernel_open(&k, d, NULL, 0) == 0)
-		read_kernel(&k, &f);
+	if (d && az_kernel_open(&k, d, NULL, 0) == 0)
+		read_kernel(&k, xen_top ? rs : NULL, nrs, &f);
 	/* the dump is read; now move it if asked, before the index names it */
 	if (o->store) {
 		if ((rc = store_files(o->store, ident, o->move, &fd, dir, sizeof(dir))) < 0) {
 			fprintf(stderr, "salvage archive: %s: into %s: %s\n", path, o->store, strerror(-rc));
 			az_kernel_close(&k);
+			vmc_dump_destroy(xen_top);
 			goto out;
 		}
 		f.d.stored = true;
@@ -598,12 +682,16 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 		f.d.dir = dir;
 	}
 	f.d.ident = ident;
-	arc_sign_text(f.d.panic, f.d.dmesg_tail, f.d.panic_frames, &sig);
+	f.d.panic_frames = f.frames.s;
+	memset(&sig, 0, sizeof(sig));
+	sign_stored(NULL, f.d.panic, f.d.dmesg_tail, f.d.panic_frames, &sig);
+	arc_sig_set_id(&sig);
 	f.d.sig = sig.text;
 	f.d.sig_id = sig.id;
 	f.d.sig_version = ARC_SIG_VERSION;
 	rc = arc_db_add(db, &f.d, o->labels, o->nlabels, &id);
 	az_kernel_close(&k);
+	vmc_dump_destroy(xen_top);
 	if (rc < 0) {
 		fprintf(stderr, "salvage archive: %s: %s\n", path, arc_db_err(db));
 		goto out;
@@ -702,8 +790,7 @@ static void json_dump(struct az_json *j, const struct arc_dump *d, bool full)
 		az_json_kbool(j, "incomplete", d->incomplete);
 		az_json_kstr(j, "status", d->status);
 		az_json_ki64_if(j, "taint", d->taint >= 0, d->taint);
-		/* the analyzer does not list modules yet (issue 13) */
-		az_json_kstr(j, "tainted_modules", NULL);
+		az_json_kstr(j, "tainted_modules", d->tainted_modules);
 		az_json_kstr(j, "cmdline", d->cmdline);
 		az_json_ki64(j, "signature_version", d->sig_version);
 		az_json_kstr(j, "backtrace", d->backtrace);
@@ -809,7 +896,8 @@ static int show_row(void *arg, const struct arc_dump *d)
 	       d->status ? d->status : "");
 	if (d->taint >= 0)
 		printf("%-14s0x%" PRIx64 "\n", "taint:", (uint64_t)d->taint);
-	printf("%-14s(unknown: the analyzer does not list modules yet)\n", "modules:");
+	printf("%-14s%s\n", "tainted mods:", !d->tainted_modules ? "(unknown: no module list)" :
+	       d->tainted_modules[0] ? d->tainted_modules : "(none)");
 	P("cmdline:", d->cmdline);
 	P("identity:", d->ident);
 	P("signature:", d->sig);
@@ -1135,7 +1223,7 @@ static int cmd_resign(struct arc_db *db, const struct opts *o)
 {
 	int64_t total, changed;
 
-	if (arc_db_resign(db, &total, &changed) < 0) {
+	if (arc_db_resign(db, sign_stored, NULL, &total, &changed) < 0) {
 		fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
 		return AZ_EXIT_FAIL;
 	}

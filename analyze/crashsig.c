@@ -33,6 +33,14 @@ const char *az_crash_class_id(enum az_crash_class c)
 	return (unsigned)c < sizeof(classes) / sizeof(classes[0]) ? classes[c].id : "unknown";
 }
 
+enum az_crash_class az_crash_class_of(const char *id)
+{
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (!strcmp(id, classes[i].id))
+			return (enum az_crash_class)i;
+	return AZ_CC_UNKNOWN;
+}
+
 const char *az_crash_class_text(enum az_crash_class c)
 {
 	return (unsigned)c < sizeof(classes) / sizeof(classes[0]) ? classes[c].text : "unknown";
@@ -246,10 +254,28 @@ static const char *const machinery[] = {
 	"__sysvec_apic_timer_interrupt", "native_machine_crash_shutdown", "crash_setup_regs",
 };
 
-static bool is_machinery(const char *name)
+bool az_crash_machinery(const char *name)
 {
 	for (size_t i = 0; i < sizeof(machinery) / sizeof(machinery[0]); i++)
 		if (!strcmp(name, machinery[i]))
+			return true;
+	return false;
+}
+
+const struct az_stack *az_crash_stack(const struct az_stack *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (st[i].panic)
+			return &st[i];
+	return n == 1 ? &st[0] : NULL;
+}
+
+bool az_crash_reporting(const char *name)
+{
+	static const char *const names[] = { "panic", "vpanic", "nmi_panic", "oops_end", "die",
+					     "__die", "die_addr", "__warn" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(name, names[i]))
 			return true;
 	return false;
 }
@@ -264,7 +290,17 @@ int az_crash_frames(struct az_kernel *k, const struct az_stack *s, struct az_sig
 			start = i + 1;   /* the faulting code and its callers */
 			break;
 		}
+	/* no exception: what lies inside the outermost reporting function is
+	 * how the crash was told, or, in a dump taken after the panic (QEMU's
+	 * dump-guest-memory, panic=0), where the CPU has waited since (the
+	 * delay loop in panic()); the crash is its caller */
 	bool skipping = start == 0;
+	for (int i = 0; skipping && i < s->nf; i++) {
+		struct az_where w;
+		if (s->f[i].reliable && az_lookup(k, s->f[i].ip, &w) && !w.mod &&
+		    az_crash_reporting(az_sym_name(w.tab, w.sym)))
+			start = i + 1;
+	}
 	for (int i = start; i < s->nf && n < max; i++) {
 		const struct az_frame *f = &s->f[i];
 		struct az_where w;
@@ -272,7 +308,7 @@ int az_crash_frames(struct az_kernel *k, const struct az_stack *s, struct az_sig
 			continue;
 		bool found = az_lookup(k, f->ip, &w);
 		const char *name = found ? az_sym_name(w.tab, w.sym) : "";
-		if (skipping && found && !w.mod && is_machinery(name))
+		if (skipping && found && !w.mod && az_crash_machinery(name))
 			continue;
 		skipping = false;
 		if (f->has_regs && f->user_regs)

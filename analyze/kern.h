@@ -409,6 +409,7 @@ enum az_crash_class {
 };
 const char *az_crash_class_id(enum az_crash_class c);    /* "null-deref" */
 const char *az_crash_class_text(enum az_crash_class c);  /* "NULL pointer dereference" */
+enum az_crash_class az_crash_class_of(const char *id);   /* from az_crash_class_id's text */
 
 #define AZ_CRASH_BEFORE 8
 struct az_crashlog_scan {     /* az_crashlog_line's own state */
@@ -446,11 +447,21 @@ struct az_sig_frame {
 	uint64_t ip, off;
 };
 /* The top meaningful frames of a stack: after an exception frame (the
- * faulting code and its callers) when there is one, else past the crash
+ * faulting code and its callers) when there is one, else past the
+ * outermost reporting function (az_crash_reporting) and the crash
  * machinery (machine_kexec, panic, oops_end, die, exception entries ...);
  * guessed ('?') frames never count.  Returns the count. */
 int az_crash_frames(struct az_kernel *k, const struct az_stack *s, struct az_sig_frame *out,
 		    int max);
+/* A function of the crash machinery (panic, oops_end, exception entry ...)
+ * that az_crash_frames skips before the first meaningful frame. */
+bool az_crash_machinery(const char *name);
+/* A function that reports a crash (panic, oops_end, die, __warn ...): with
+ * no exception frame, az_crash_frames starts past the outermost one. */
+bool az_crash_reporting(const char *name);
+/* The panicking CPU's stack among az_stacks_load's: the first with a crash
+ * function on it, else the only one; NULL when neither. */
+const struct az_stack *az_crash_stack(const struct az_stack *st, size_t n);
 /* "class:f1/f2/f3" with compiler suffixes (.constprop.0, .isra.0, .cold)
  * dropped and module frames as f[mod]: stable across builds of one source. */
 void az_crash_signature(enum az_crash_class c, const struct az_sig_frame *f, int n,

@@ -91,11 +91,7 @@ static void gather(struct az_run *r, struct tri *t)
 			k->err[0] = 0;
 		}
 	}
-	for (size_t i = 0; i < t->nst && !t->pan; i++)
-		if (t->st[i].panic)
-			t->pan = &t->st[i];
-	if (!t->pan && t->nst == 1)
-		t->pan = &t->st[0];
+	t->pan = az_crash_stack(t->st, t->nst);
 	if (t->pan)
 		t->ntop = az_crash_frames(k, t->pan, t->top, TOP);
 	az_crash_signature(t->log.cls, t->top, t->ntop, t->sig, sizeof(t->sig));

@@ -18,37 +18,24 @@
 #include <stdint.h>
 
 /* ---- crash signatures (sig.c) ------------------------------------------- */
-/* The version of the algorithm below; a signature carries it ("v1:...") so
- * that dumps signed by an older version can be told apart and re-signed. */
-#define ARC_SIG_VERSION 1
-#define ARC_SIG_FRAMES 3        /* meaningful frames a signature keeps */
+/* The library stores signatures and groups dumps by them; what a signature
+ * says is the analyzer's (analyze/crashsig.c, the class and frames `salvage
+ * triage` shows), handed in as a signer.  The version of those rules; a
+ * signature carries it ("v2 ...") so that dumps signed by an older version
+ * can be told apart and re-signed. */
+#define ARC_SIG_VERSION 2
 
 struct arc_sig {
-	char cls[32];           /* panic class: "null-deref", "bug", "oops", ... */
-	char frames[ARC_SIG_FRAMES][128];   /* normalised function names */
-	int nframes;
-	char text[512];         /* "v1 null-deref: f1 < f2 < f3" */
+	char text[512];         /* "v2 null-deref:f1/f2/f3" */
 	char id[17];            /* 16 hex digits of a hash of text */
 };
-
-/* The panic class from the panic string and the kernel log (text, lines
- * separated by '\n'; either may be NULL). */
-const char *arc_sig_class(const char *panic, const char *log);
-/* Normalise a function name: no "+0x1a/0x40" offset, no ".cold",
- * ".isra.N", ".constprop.N", ".part.N", ".llvm.N" suffix.  Writes into out. */
-void arc_sig_func(const char *name, char *out, size_t size);
-/* True for frames that say how the kernel died rather than where: panic
- * and oops handling, exception and interrupt entry, sysrq dispatch. */
-bool arc_sig_generic(const char *func);
-/* Sign a crash: frames are the panicking CPU's backtrace, innermost first,
- * function names as the analyzer prints them (offsets allowed, NULL for an
- * address no symbol holds); a frame of "|" marks a kernel-mode exception
- * frame.  DESIGN.md ("Crash signatures") gives the rules and examples. */
-void arc_sign(const char *panic, const char *log, const char *const *frames, size_t n,
-	      struct arc_sig *out);
-/* The same from frames as the index stores them: one a line (the first
- * 8 KiB); signing at add time and re-signing both go through here. */
-void arc_sign_text(const char *panic, const char *log, const char *frames, struct arc_sig *out);
+/* Sign a crash from what the index stores of it: the panic line, the log's
+ * tail and the frames column (text, one a line; any may be NULL).  Writes
+ * out->text; the library fills out->id. */
+typedef void (*arc_sign_fn)(void *arg, const char *panic, const char *log, const char *frames,
+			    struct arc_sig *out);
+/* s->id from s->text. */
+void arc_sig_set_id(struct arc_sig *s);
 
 /* ---- dump-side helpers (ident.c) ------------------------------------------ */
 /* The content identity of a dump file: the size and a 128-bit XXH3 over the
@@ -99,6 +86,7 @@ struct arc_dump {
 	const char *sig, *sig_id;
 	int sig_version;
 	const char *labels;     /* "k=v\n..." (listing rows) */
+	const char *tainted_modules;   /* "name(LETTERS) ..." of modules with taint, "" none */
 };
 
 struct arc_db;
@@ -142,8 +130,10 @@ int arc_db_days(struct arc_db *db, const char *sig_id,
 
 /* Remove the index entry (the files are the caller's business). */
 int arc_db_rm(struct arc_db *db, int64_t id);
-/* Re-sign every dump from its stored panic string, log tail and frames;
- * *changed counts the dumps whose signature changed. */
-int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed);
+/* Re-sign every dump from its stored panic string, log tail and frames
+ * with sign (each signature's version set to ARC_SIG_VERSION); *changed
+ * counts the dumps whose signature changed. */
+int arc_db_resign(struct arc_db *db, arc_sign_fn sign, void *arg, int64_t *total,
+		  int64_t *changed);
 
 #endif

@@ -56,6 +56,8 @@ static const char *const migrations[] = {
 	" first INTEGER NOT NULL, last INTEGER NOT NULL, last_id INTEGER NOT NULL, hosts TEXT,"
 	" kernels TEXT);"
 	"INSERT INTO sig_groups " GROUPS_SELECT("1") ";",
+	/* 3 -> 4: the modules that tainted the kernel, "name(LETTERS) ..." */
+	"ALTER TABLE dumps ADD COLUMN tainted_modules TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -240,9 +242,9 @@ int arc_db_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 		"INSERT OR IGNORE INTO dumps (ident, path, dir, stored, source, format, release,"
 		" build_id, xen_version, host, crash_time, capture_time, added_time, capture_ms,"
 		" dump_bytes, mem_bytes, dump_level, incomplete, taint, status, panic, dmesg_tail,"
-		" backtrace, panic_frames, cmdline, sig, sig_id, sig_version, t) VALUES"
+		" backtrace, panic_frames, cmdline, sig, sig_id, sig_version, t, tainted_modules) VALUES"
 		" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-		" ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
+		" ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
 	sqlite3_stmt *st = NULL;
 	int64_t added = d->added_time >= 0 ? d->added_time : (int64_t)time(NULL);
 	int64_t t = d->crash_time >= 0 ? d->crash_time : d->capture_time >= 0 ? d->capture_time : added;
@@ -283,6 +285,7 @@ int arc_db_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 	bind_text(st, 27, d->sig_id);
 	sqlite3_bind_int(st, 28, d->sig_version);
 	sqlite3_bind_int64(st, 29, t);
+	bind_text(st, 30, d->tainted_modules);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		fail(db, "add");
 		goto rollback;
@@ -346,7 +349,8 @@ rollback:
 	" d.capture_ms, d.dump_bytes, d.mem_bytes, d.dump_level, d.incomplete, d.taint," \
 	" d.status, d.panic, d.dmesg_tail, d.backtrace, d.panic_frames, d.cmdline, d.sig," \
 	" d.sig_id, d.sig_version," \
-	" (SELECT group_concat(key || '=' || value, char(10)) FROM labels WHERE dump_id = d.id)"
+	" (SELECT group_concat(key || '=' || value, char(10)) FROM labels WHERE dump_id = d.id)," \
+	" d.tainted_modules"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -379,6 +383,7 @@ static int rows(struct arc_db *db, sqlite3_stmt *st, arc_row_fn fn, void *arg)
 			.panic_frames = col_text(st, 24), .cmdline = col_text(st, 25),
 			.sig = col_text(st, 26), .sig_id = col_text(st, 27),
 			.sig_version = sqlite3_column_int(st, 28), .labels = col_text(st, 29),
+			.tainted_modules = col_text(st, 30),
 		};
 		if ((ret = fn(arg, &d)) != 0)
 			break;
@@ -572,10 +577,11 @@ fail:
 	return -1;
 }
 
-int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed)
+int arc_db_resign(struct arc_db *db, arc_sign_fn sign, void *arg, int64_t *total,
+		  int64_t *changed)
 {
 	if (db->pg)
-		return arc_pg_resign(db, total, changed);
+		return arc_pg_resign(db, sign, arg, total, changed);
 	sqlite3_stmt *st = NULL, *up = NULL;
 	int rc;
 
@@ -591,7 +597,9 @@ int arc_db_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 		const char *old = col_text(st, 4), *old_id = col_text(st, 5);
 		struct arc_sig s;
 
-		arc_sign_text(col_text(st, 1), col_text(st, 2), col_text(st, 3), &s);
+		memset(&s, 0, sizeof(s));
+		sign(arg, col_text(st, 1), col_text(st, 2), col_text(st, 3), &s);
+		arc_sig_set_id(&s);
 		(*total)++;
 		if (old && !strcmp(old, s.text) && old_id && !strcmp(old_id, s.id))
 			continue;

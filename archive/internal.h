@@ -36,6 +36,7 @@ int arc_pg_groups(struct arc_db *db, arc_group_fn fn, void *arg);
 int arc_pg_days(struct arc_db *db, const char *sig_id,
 		int (*fn)(void *arg, int64_t day, int64_t count), void *arg);
 int arc_pg_rm(struct arc_db *db, int64_t id);
-int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed);
+int arc_pg_resign(struct arc_db *db, arc_sign_fn sign, void *arg, int64_t *total,
+		  int64_t *changed);
 
 #endif

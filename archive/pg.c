@@ -58,6 +58,8 @@ static const char *const migrations[] = {
 	" first BIGINT NOT NULL, last BIGINT NOT NULL, last_id BIGINT NOT NULL, hosts TEXT,"
 	" kernels TEXT);"
 	"INSERT INTO sig_groups " GROUPS_SELECT("true") ";",
+	/* 3 -> 4: the modules that tainted the kernel (db.c) */
+	"ALTER TABLE dumps ADD COLUMN tainted_modules TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -227,9 +229,9 @@ int arc_pg_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 		"INSERT INTO dumps (ident, path, dir, stored, source, format, release,"
 		" build_id, xen_version, host, crash_time, capture_time, added_time, capture_ms,"
 		" dump_bytes, mem_bytes, dump_level, incomplete, taint, status, panic, dmesg_tail,"
-		" backtrace, panic_frames, cmdline, sig, sig_id, sig_version, t) VALUES"
+		" backtrace, panic_frames, cmdline, sig, sig_id, sig_version, t, tainted_modules) VALUES"
 		" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-		" $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+		" $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
 		" ON CONFLICT (ident) DO NOTHING RETURNING id";
 	struct params p = { .n = 0 };
 	int64_t added = d->added_time >= 0 ? d->added_time : (int64_t)time(NULL);
@@ -265,6 +267,7 @@ int arc_pg_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 	p_text(&p, d->sig_id);
 	p_num(&p, d->sig_version, false);
 	p_num(&p, t, false);
+	p_text(&p, d->tainted_modules);
 	if (exec(db, "BEGIN") < 0)
 		return -1;
 	r = q(db, sql, &p);
@@ -312,7 +315,8 @@ rollback:
 	" d.capture_ms, d.dump_bytes, d.mem_bytes, d.dump_level, d.incomplete, d.taint," \
 	" d.status, d.panic, d.dmesg_tail, d.backtrace, d.panic_frames, d.cmdline, d.sig," \
 	" d.sig_id, d.sig_version," \
-	" (SELECT string_agg(key || '=' || value, E'\\n' ORDER BY key) FROM labels WHERE dump_id = d.id)"
+	" (SELECT string_agg(key || '=' || value, E'\\n' ORDER BY key) FROM labels WHERE dump_id = d.id)," \
+	" d.tainted_modules"
 
 static const char *col_text(PGresult *r, int row, int c)
 {
@@ -347,6 +351,7 @@ static int rows(struct arc_db *db, PGresult *r, arc_row_fn fn, void *arg)
 			.panic_frames = col_text(r, i, 24), .cmdline = col_text(r, i, 25),
 			.sig = col_text(r, i, 26), .sig_id = col_text(r, i, 27),
 			.sig_version = (int)col_num(r, i, 28), .labels = col_text(r, i, 29),
+			.tainted_modules = col_text(r, i, 30),
 		};
 		ret = fn(arg, &d);
 	}
@@ -474,7 +479,8 @@ rollback:
 	return -1;
 }
 
-int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed)
+int arc_pg_resign(struct arc_db *db, arc_sign_fn sign, void *arg, int64_t *total,
+		  int64_t *changed)
 {
 	PGresult *r;
 
@@ -490,7 +496,9 @@ int arc_pg_resign(struct arc_db *db, int64_t *total, int64_t *changed)
 		struct arc_sig s;
 		const char *old = col_text(r, i, 4), *old_id = col_text(r, i, 5);
 
-		arc_sign_text(col_text(r, i, 1), col_text(r, i, 2), col_text(r, i, 3), &s);
+		memset(&s, 0, sizeof(s));
+		sign(arg, col_text(r, i, 1), col_text(r, i, 2), col_text(r, i, 3), &s);
+		arc_sig_set_id(&s);
 		(*total)++;
 		if (old && !strcmp(old, s.text) && old_id && !strcmp(old_id, s.id))
 			continue;

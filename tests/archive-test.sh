@@ -30,6 +30,7 @@ DB=$W/a.db CDB=$W/concurrent.db FDB=$W/future.db
 dbsql() { sqlite3 "$1" "$2"; }
 schema_version() { sqlite3 "$1" 'PRAGMA user_version'; }
 set_future() { sqlite3 "$1" "PRAGMA user_version = 99"; }
+set_version() { sqlite3 "$1" "PRAGMA user_version = $2"; }
 have_sql() { command -v sqlite3 >/dev/null; }
 if [ -n "$PG" ]; then
 	PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -58,6 +59,7 @@ if [ -n "$PG" ]; then
 	dbsql() { "$PGBIN/psql" -qtAX "$1" -c "$2"; }
 	schema_version() { dbsql "$1" 'SELECT version FROM salvage_schema'; }
 	set_future() { dbsql "$1" "CREATE TABLE salvage_schema (version INTEGER NOT NULL); INSERT INTO salvage_schema VALUES (99)"; }
+	set_version() { dbsql "$1" "UPDATE salvage_schema SET version = $2"; }
 	have_sql() { true; }
 	t_ok "a throw-away PostgreSQL cluster ($("$PGBIN/postgres" --version))"
 fi
@@ -124,9 +126,13 @@ expect "show: host, kernel, build id, crash time" \
 expect "show: panic, log tail, backtrace, labels" \
 	"$(pyq "$W/show.json" '(d["panic"], "invalid opcode" in d["dmesg_tail"], "buggy_function+0x7/0x40" in d["backtrace"], d["labels"])')" \
 	"('Kernel panic - not syncing: Fatal exception', True, True, {'job': 'ci-1', 'test': 'boot'})"
+# the generator writes no module list: unknown, not "none"
+expect "show: tainted modules unknown without a module list" "$(pyq "$W/show.json" 'd["tainted_modules"]')" None
 ar show "$id_a0" >"$W/show.out"
-grep -q "^signature: *v1 invalid-opcode: buggy_function < caller_with_bp < fp_function$" "$W/show.out" &&
+grep -q "^signature: *v2 bug:buggy_function/caller_with_bp/fp_function$" "$W/show.out" &&
 	t_ok "show text: the signature" || t_fail "show text: the signature" "$(grep signature "$W/show.out")"
+grep -q "^tainted mods: *(unknown: no module list)$" "$W/show.out" &&
+	t_ok "show text: tainted modules unknown" || t_fail "show text: tainted modules unknown" "$(grep "tainted" "$W/show.out")"
 ar show 9999 >/dev/null 2>"$W/show-none.err"
 expect "show of no dump: exit 1" "$?" 1
 
@@ -134,12 +140,20 @@ expect "show of no dump: exit 1" "$?" 1
 ar groups --json >"$W/groups.json"
 expect "groups: three, counts" "$(pyq "$W/groups.json" '[x["count"] for x in d]')" "[3, 1, 1]"
 expect "groups: KASLR and .isra/.cold do not split a crash" \
-	"$(pyq "$W/groups.json" 'd[0]["signature"]')" "v1 invalid-opcode: buggy_function < caller_with_bp < fp_function"
+	"$(pyq "$W/groups.json" 'd[0]["signature"]')" "v2 bug:buggy_function/caller_with_bp/fp_function"
 expect "groups: hosts and first/last seen" \
 	"$(pyq "$W/groups.json" '(d[0]["hosts"], d[0]["first"], d[0]["last"])')" "('az-host other-host', $T0, $((T0 + 2 * DAY)))"
 expect "groups: another panic path, another class" \
 	"$(pyq "$W/groups.json" 'sorted(x["signature"] for x in d[1:])')" \
-	"['v1 invalid-opcode: ext4_bad_inode < ext4_lookup < path_openat', 'v1 null-deref: buggy_function < caller_with_bp < fp_function']"
+	"['v2 bug:ext4_bad_inode/ext4_lookup/path_openat', 'v2 null-deref:buggy_function/caller_with_bp/fp_function']"
+# one classification: each dump's signature is triage's, with the version
+for n in a0 a2 b0 c0; do
+	"$SALVAGE" triage --json "$W/$n.core" >"$W/triage-$n.json" 2>/dev/null
+	ar list --json >"$W/l-tri.json"
+	expect "archive and triage agree: $n" \
+		"$(pyq "$W/l-tri.json" "[x['signature'] for x in d if x['path'].endswith('/$n.core')][0]")" \
+		"v2 $(pyq "$W/triage-$n.json" 'd["signature"]')"
+done
 sig_a=$(pyq "$W/groups.json" 'd[0]["signature_id"]')
 ar list --json --signature "$sig_a" >"$W/l-sig.json"
 expect "list --signature" "$(pyq "$W/l-sig.json" 'len(d)')" 3
@@ -233,7 +247,12 @@ cat >"$ag/meta.json" <<EOF
 EOF
 mv "$W/d1.core" "$tgt/202611280314/dump.202611280314"
 echo "Kernel panic - not syncing: Fatal exception" >"$tgt/202611280314/dmesg.202611280314"
+# the agent in the crash kernel (capture/agent.c): the directory, meta.json's
+# space reserved, the dump and log under temporary names; and one just made
 mv "$W/d2.core" "$tgt/writing-20261129T031448Z/.vmcore.tmp"
+: >"$tgt/writing-20261129T031448Z/.meta.json.tmp"
+echo "Kernel panic - not syncing: Fatal exception" >"$tgt/writing-20261129T031448Z/.dmesg.txt.tmp"
+mkdir -p "$tgt/justmade-20261130T031448Z"
 echo "not a dump" >"$tgt/README"
 ar add "$tgt/writing-20261129T031448Z" >/dev/null 2>"$W/writing.err"
 grep -q "still being written" "$W/writing.err" && t_ok "add: a directory being written is skipped" ||
@@ -252,11 +271,21 @@ expect "agent dir: facts from meta.json" \
 expect "kdump-tools dir" "$(pyq "$W/l-layouts.json" 'd[0]["path"].endswith("202611280314/dump.202611280314")')" True
 ar watch --once --json "$tgt" >"$W/watch2.json" 2>&1
 expect "watch again: nothing new (--json)" "$(pyq "$W/watch2.json" 'len(d)')" 0
-# the writer finishes: meta.json renamed into place last
+# the dump and log renamed, meta.json not yet: still the agent's (not a
+# kexec-tools "vmcore" directory to add without its meta.json)
 mv "$tgt/writing-20261129T031448Z/.vmcore.tmp" "$tgt/writing-20261129T031448Z/vmcore"
-echo '{"status": "ok", "hostname": "late"}' >"$tgt/writing-20261129T031448Z/meta.json"
-ar watch --rounds 1 --interval 1 "$tgt" >"$W/watch3.out" 2>&1
-expect "watch: the finished directory is added" "$(wc -l <"$W/watch3.out")" 1
+mv "$tgt/writing-20261129T031448Z/.dmesg.txt.tmp" "$tgt/writing-20261129T031448Z/dmesg.txt"
+ar watch --once --json "$tgt" >"$W/watch-mid.json" 2>"$W/watch-mid.err"
+expect "watch --once: the agent's directory before meta.json is skipped, quietly" \
+	"$? $(pyq "$W/watch-mid.json" 'len(d)') $(wc -c <"$W/watch-mid.err")" "0 0 0"
+# the writer finishes: meta.json renamed into place last; the next pass adds it
+echo '{"status": "ok", "hostname": "late"}' >"$tgt/writing-20261129T031448Z/.meta.json.tmp"
+mv "$tgt/writing-20261129T031448Z/.meta.json.tmp" "$tgt/writing-20261129T031448Z/meta.json"
+ar watch --rounds 1 --interval 1 --json "$tgt" >"$W/watch3.json" 2>&1
+expect "watch: the finished directory is added on the next pass, with its meta.json" \
+	"$(pyq "$W/watch3.json" '[x["path"].split("/")[-2:] for x in d]')" "[['writing-20261129T031448Z', 'vmcore']]"
+ar list --json --host late >"$W/l-late.json"
+expect "watch: ... as the agent's (host from meta.json)" "$(pyq "$W/l-late.json" '[x["host"] for x in d]')" "['late']"
 ar groups --json >"$W/groups2.json"
 expect "groups: the three layouts join the same crash" "$(pyq "$W/groups2.json" 'd[0]["count"]')" 6
 
@@ -315,14 +344,54 @@ if have_sql; then
 	ar resign --json >"$W/resign.json"
 	expect "resign: recomputed" "$(pyq "$W/resign.json" '(d["dumps"], d["changed"])')" "(1, 1)"
 	ar groups --json >"$W/groups3.json"
-	expect "resign: the signature is back" "$(pyq "$W/groups3.json" 'd[0]["signature"]')" "v1 invalid-opcode: buggy_function < caller_with_bp < fp_function"
-	expect "schema version recorded" "$(schema_version "$DB")" 3
+	expect "resign: the signature is back" "$(pyq "$W/groups3.json" 'd[0]["signature"]')" "v2 bug:buggy_function/caller_with_bp/fp_function"
+	# a row signed by version 1 kept the panicking CPU's raw frames ('|'
+	# after an exception frame) and no class line: resign chooses as triage
+	dbsql "$DB" "UPDATE dumps SET sig = 'v1 invalid-opcode: x', sig_id = 'old', sig_version = 1, panic_frames = 'machine_kexec
+__crash_kexec
+oops_end
+do_trap
+|
+buggy_function.isra.0
+caller_with_bp
+fp_function
+do_syscall_64
+'" >/dev/null
+	ar resign --json >"$W/resign1.json"
+	ar groups --json >"$W/groups4.json"
+	expect "resign: a version 1 row gets triage's class and frames" \
+		"$(pyq "$W/groups4.json" '(d[0]["signature"], d[0]["count"])')" "('v2 bug:buggy_function/caller_with_bp/fp_function', 1)"
+	expect "schema version recorded" "$(schema_version "$DB")" 4
+	# an index of schema 3 (no tainted_modules column) is brought up to 4
+	dbsql "$DB" "ALTER TABLE dumps DROP COLUMN tainted_modules" >/dev/null
+	set_version "$DB" 3 >/dev/null
+	ar list --json >"$W/l-migrated.json"
+	expect "schema 3 -> 4: migrated, rows kept" "$(schema_version "$DB") $(pyq "$W/l-migrated.json" 'len(d)')" "4 1"
 	set_future "$FDB" >/dev/null
 	"$SALVAGE" archive --db "$FDB" list >/dev/null 2>"$W/future.err"
 	[ $? = 1 ] && grep -q "newer than this salvage knows" "$W/future.err" && t_ok "a newer schema is refused" ||
 		t_fail "a newer schema is refused" "$(cat "$W/future.err")"
 else
 	t_skip "resign and schema checks" "no sqlite3 command (Debian package sqlite3)"
+fi
+
+# ---- Xen hosts (the index's backend does not matter: SQLite) --------------------------------
+# dom0 crashed (its log's panic, its frames through the dom0 view and the
+# vCPU registers Xen saved), and the same host with no panic in dom0's log:
+# the hypervisor's crash
+XDB=$W/xen.db
+sed -e '/^  dmesg "Kernel panic - not syncing/d' "$T_FIX/xen-417-vcpus.desc" >"$W/xen-hv.desc"
+if t_mkdump xen-dom0 "$T_FIX/xen-417-vcpus.desc" "$W/xen-dom0.core" &&
+	t_mkdump xen-saved "$T_FIX/xen-417-vcpus-saved.desc" "$W/xen-saved.core" &&
+	t_mkdump xen-hv "$W/xen-hv.desc" "$W/xen-hv.core"; then
+	"$SALVAGE" archive --db "$XDB" add --json "$W/xen-dom0.core" "$W/xen-saved.core" "$W/xen-hv.core" >"$W/xen-add.json" 2>"$W/xen-add.err"
+	expect "xen: dom0's crash, by its class and frames (registers from Xen's frame or struct vcpu)" \
+		"$(pyq "$W/xen-add.json" '[x["signature"] for x in d]')" \
+		"['v2 dom0 oops:buggy_function/caller_with_bp/fp_function', 'v2 dom0 oops:buggy_function/caller_with_bp/fp_function', 'v2 xen:']"
+	"$SALVAGE" archive --db "$XDB" show --json "$(pyq "$W/xen-add.json" 'd[0]["id"]')" >"$W/xen-show.json"
+	expect "xen: dom0's kernel, panic and host" \
+		"$(pyq "$W/xen-show.json" '(d["kernel"], d["panic"], d["host"], d["xen_version"])')" \
+		"('6.1.0-56-amd64', 'Kernel panic - not syncing: Fatal exception', 'xen-dom0', '4.17.7')"
 fi
 
 # ---- four processes at once -------------------------------------------------------------------

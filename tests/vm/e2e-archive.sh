@@ -10,6 +10,9 @@
 #   --agent-dump DIR   our agent's dump directory (vmcore, meta.json, dmesg.txt)
 #                      of the sysrq crash: make test-vm passes e2e-disk.sh's
 #                      (BUILD/vm-disk/dump); without it those checks are skipped
+#   --modoops-dump DIR e2e-modoops.sh's dump directory (an oops in a tainting
+#                      module): its tainted modules and module frames in the
+#                      signature, triage's; without it skipped
 #   --kver KVER        kernel ABI version (default: resolved; env SALVAGE_KVER)
 #   --flavour F        kernel flavour (default cloud-amd64)
 #   --out DIR          keep the dumps, consoles and the index in DIR
@@ -28,8 +31,15 @@ set -euo pipefail
 . "$(dirname "$0")/e2e-lib.sh"
 
 agent_dump=""
+modoops_dump=""
 timeout_s=300
-e2e_own_opt() { [ "$1" = --agent-dump ] && agent_dump=${2:?} E2E_SHIFT=2; }
+e2e_own_opt() {
+	case $1 in
+	--agent-dump) agent_dump=${2:?} E2E_SHIFT=2 ;;
+	--modoops-dump) modoops_dump=${2:?} E2E_SHIFT=2 ;;
+	*) return 1 ;;
+	esac
+}
 e2e_args "$@"
 # e2e_start wants the agent built too: this test does not use it
 e2e_start archive qemu-system-x86_64 apt-cache timeout "$SV_PYTHON"
@@ -139,8 +149,8 @@ by_path = {d["path"].rsplit("/", 1)[-1]: d for d in dumps}
 q, x = by_path["qemu-sysrq.vmcore"], by_path["qemu-exit.vmcore"]
 for d in dumps:
     print("[vm]   %-20s %s" % (d["path"].rsplit("/", 1)[-1], d["signature"]))
-ok = q["signature"].startswith("v1 sysrq: sysrq_handle_crash")
-ok &= x["signature"] != q["signature"] and x["signature"].startswith("v1 init-exit:")
+ok = q["signature"].startswith("v2 sysrq:sysrq_handle_crash")
+ok &= x["signature"] != q["signature"] and x["signature"].startswith("v2 panic:")
 if sys.argv[3]:
     a = by_path["vmcore"]
     ok &= a["signature_id"] == q["signature_id"]
@@ -149,6 +159,19 @@ else:
     ok &= len(groups) == 2
 sys.exit(0 if ok else 1)
 EOF
+
+# one classification: the archive signs each dump as `salvage triage` does
+for name in qemu-sysrq qemu-exit; do
+	"$S" triage --json "$out/$name.vmcore" >"$out/$name.triage.json" 2>/dev/null
+	"$SV_PYTHON" - "$out/list.json" "$out/$name.triage.json" "$name.vmcore" <<'EOF' &&
+import json, sys
+dumps, tri = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+d = [d for d in dumps if d["path"].endswith("/" + sys.argv[3])][0]
+sys.exit(0 if d["signature"] == "v2 " + tri["signature"] else 1)
+EOF
+		t_ok "$name: the archive's signature is triage's" ||
+		t_fail "$name: the archive's signature is triage's" "see $out/$name.triage.json"
+done
 
 "$S" archive --db "$DB" search --json "Attempted to kill init" >"$out/search.json" &&
 	"$SV_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not (len(d) == 1 and d[0]["path"].endswith("qemu-exit.vmcore")))' "$out/search.json" &&
@@ -160,6 +183,27 @@ n0=$("$SV_PYTHON" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))'
 add "$out/qemu-sysrq.vmcore" "$out/qemu-exit.vmcore" ${agent_dump:+"$agent_dump"} >/dev/null
 n1=$("$S" archive --db "$DB" list --json | "$SV_PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n0" = "$n1" ] && t_ok "adding the same dumps again changes nothing" || t_fail "adding again" "$n0 -> $n1 dumps"
+
+# a module's oops: its taint letters in the index, its frames in the signature
+if [ -n "$modoops_dump" ] && [ -f "$modoops_dump/vmcore" ]; then
+	add "$modoops_dump" >"$out/add-modoops.json" || sv_die "archive add of $modoops_dump failed"
+	id=$("$SV_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["id"])' "$out/add-modoops.json")
+	"$S" archive --db "$DB" show --json "$id" >"$out/modoops.show.json"
+	"$S" triage --json "$modoops_dump/vmcore" >"$out/modoops.triage.json" 2>/dev/null
+	"$SV_PYTHON" - "$out/modoops.show.json" "$out/modoops.triage.json" <<'EOF' >&2 &&
+import json, re, sys
+d, tri = (json.load(open(p)) for p in sys.argv[1:])
+print("[vm]   modoops: tainted modules %r, %s" % (d["tainted_modules"], d["signature"]))
+ok = re.search(r"(^| )oopsmod\([A-Z]*[OE][A-Z]*\)", d["tainted_modules"] or "") is not None
+ok &= d["signature"] == "v2 " + tri["signature"]
+ok &= d["signature"].startswith("v2 null-deref:oopsmod_deref[oopsmod]/")
+sys.exit(0 if ok else 1)
+EOF
+		t_ok "modoops: tainted modules oopsmod(OE), signature with its frames, triage's" ||
+		t_fail "modoops: tainted modules and signature" "see $out/modoops.show.json"
+else
+	t_skip "module oops checks" "no --modoops-dump DIR (make test-vm passes e2e-modoops.sh's)"
+fi
 
 # the QEMU dumps are large: keep them only with --out
 [ -n "$user_out" ] || rm -f "$out"/*.vmcore
