@@ -228,6 +228,7 @@ bool vmc_is_flattened(const vmc_dump *d) { return d->flattened; }
 const char *vmc_producer(const vmc_dump *d) { return d->producer; }
 unsigned vmc_compression(const vmc_dump *d) { return d->compression; }
 uint32_t vmc_page_size(const vmc_dump *d) { return d->page_size; }
+bool vmc_page_size_known(const vmc_dump *d) { return d->page_size_known; }
 uint16_t vmc_elf_machine(const vmc_dump *d) { return d->machine; }
 bool vmc_incomplete(const vmc_dump *d) { return d->incomplete; }
 size_t vmc_range_count(const vmc_dump *d) { return d->nranges; }
@@ -245,6 +246,12 @@ const char *vmc_arch(const vmc_dump *d)
 		return "i386";
 	case EM_AARCH64:
 		return "aarch64";
+	case EM_RISCV:
+		return "riscv64";
+	case EM_PPC64:
+		return "ppc64le";   /* big-endian dumps are refused at open */
+	case EM_ARM:
+		return "arm";
 	default:
 		return NULL;
 	}

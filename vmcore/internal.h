@@ -67,6 +67,7 @@ struct vmc_kdump {
 	int split;
 	uint64_t desc_off;       /* file offset of the page descriptor array */
 	uint64_t num_desc;       /* set bits in bitmap2 */
+	uint64_t lost;           /* descriptors whose data is past the end of file */
 	uint8_t *bitmap1, *bitmap2;
 	uint64_t bitmap_bytes;   /* bytes of each bitmap */
 	uint64_t *rank;          /* set bits in bitmap2 before each 4096-bit block */
@@ -109,6 +110,7 @@ struct vmc_dump {
 	enum vmc_format format;
 	const char *producer;
 	uint32_t page_size;
+	bool page_size_known;    /* false: page_size is only the unit of access */
 	uint16_t machine;
 	bool incomplete;
 	unsigned compression;
@@ -170,6 +172,8 @@ void vmc_kdump_free(struct vmc_kdump *k);
 int vmc_notes_parse_areas(vmc_dump *d, const size_t *starts, const size_t *lens,
 			  const uint64_t *offs, size_t nareas, uint64_t align_hint);
 int vmc_notes_finish(vmc_dump *d);
+/* Decode the CORE notes into d->cpus for d->machine (again, if it changed). */
+int vmc_notes_decode_cpus(vmc_dump *d);
 /* Free the note copy, the parsed notes and the CPUs. */
 void vmc_notes_free(vmc_dump *d);
 /* Needs page access: call once the format reader is ready. */
