@@ -18,6 +18,7 @@ struct facts {
 	int64_t crash_time;
 	size_t cpus;
 	int panic_cpu;
+	bool page_size_known;
 	bool has_phys_base;
 	uint64_t phys_base;
 	bool has_kaslr;
@@ -48,6 +49,7 @@ static void gather(vmc_dump *d, struct facts *f)
 	if (!f->arch)
 		f->arch = vmc_kdump_utsname(d, "machine");
 	f->page_size = vmc_page_size(d);
+	f->page_size_known = vmc_page_size_known(d);
 	if (vmc_vmci_crashtime(d, &n) == VMC_OK || vmc_kdump_timestamp(d, &n) == VMC_OK) {
 		f->has_crash_time = true;
 		f->crash_time = n;
@@ -103,6 +105,36 @@ static void human_size(char *buf, size_t len, uint64_t bytes)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
+/* The saved registers under the names of the dump's architecture. */
+static void print_regs(vmc_dump *d, const struct vmc_cpu *c)
+{
+	const char *pc = vmc_cpu_reg_name(d, VMC_CPU_PC), *sp = vmc_cpu_reg_name(d, VMC_CPU_SP);
+	const char *lr = vmc_cpu_reg_name(d, VMC_CPU_LR);
+
+	if (!c->decoded) {
+		printf("(registers of this machine not decoded)");
+	} else {
+		printf("%s 0x%016" PRIx64 " %s 0x%016" PRIx64, pc, c->pc, sp, c->sp);
+		if (c->has_lr && lr)
+			printf(" %s 0x%016" PRIx64, lr, c->lr);
+	}
+	printf(" pid %u\n", c->pid);
+}
+
+static void json_regs(struct az_json *j, vmc_dump *d, const struct vmc_cpu *c)
+{
+	const char *lr = vmc_cpu_reg_name(d, VMC_CPU_LR);
+
+	if (!c->decoded) {
+		az_json_kbool(j, "decoded", false);
+		return;
+	}
+	az_json_khex(j, vmc_cpu_reg_name(d, VMC_CPU_PC), c->pc);
+	az_json_khex(j, vmc_cpu_reg_name(d, VMC_CPU_SP), c->sp);
+	if (c->has_lr && lr)
+		az_json_khex(j, lr, c->lr);
+}
+
 static void print_text(vmc_dump *d, const struct facts *f)
 {
 	char sz[32];
@@ -114,7 +146,10 @@ static void print_text(vmc_dump *d, const struct facts *f)
 
 	printf("osrelease:     %s\n", f->osrelease ? az_tesc(esc, sizeof(esc), f->osrelease) : "(unknown)");
 	printf("arch:          %s\n", f->arch ? az_tesc(esc, sizeof(esc), f->arch) : "(unknown)");
-	printf("page size:     %u\n", f->page_size);
+	if (f->page_size_known)
+		printf("page size:     %u\n", f->page_size);
+	else
+		printf("page size:     (unknown: not in VMCOREINFO, not fixed by the machine)\n");
 	if (f->has_crash_time) {
 		char tb[64] = "";
 		time_t t = (time_t)f->crash_time;
@@ -128,8 +163,8 @@ static void print_text(vmc_dump *d, const struct facts *f)
 	printf("cpus:          %zu\n", f->cpus);
 	if (f->panic_cpu >= 0) {
 		const struct vmc_cpu *c = vmc_cpu(d, (size_t)f->panic_cpu);
-		printf("panic cpu:     %d: rip 0x%016" PRIx64 " rsp 0x%016" PRIx64 " pid %u\n",
-		       f->panic_cpu, c->regs[VMC_REG_RIP], c->regs[VMC_REG_RSP], c->pid);
+		printf("panic cpu:     %d: ", f->panic_cpu);
+		print_regs(d, c);
 	} else {
 		printf("panic cpu:     (not told by the dump alone)\n");
 	}
@@ -137,9 +172,10 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		const struct vmc_cpu *c = vmc_cpu(d, i);
 		if (c->empty)
 			printf("  cpu %zu:       (no saved state)\n", i);
-		else
-			printf("  cpu %zu:       rip 0x%016" PRIx64 " rsp 0x%016" PRIx64 " pid %u\n",
-			       i, c->regs[VMC_REG_RIP], c->regs[VMC_REG_RSP], c->pid);
+		else {
+			printf("  cpu %zu:       ", i);
+			print_regs(d, c);
+		}
 	}
 	if (f->has_phys_base)
 		printf("phys_base:     0x%" PRIx64 "\n", f->phys_base);
@@ -161,8 +197,9 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		printf("  0x%012" PRIx64 "-0x%012" PRIx64 "  %s\n", r->start, r->end, sz);
 	}
 	human_size(sz, sizeof(sz), f->present * f->page_size);
-	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump (%s)", vmc_pages_total(d),
-	       f->present, sz);
+	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump%s%s%s", vmc_pages_total(d),
+	       f->present, f->page_size_known ? " (" : "", f->page_size_known ? sz : "",
+	       f->page_size_known ? ")" : " (of 4096-byte units)");
 	if (f->unwritten)
 		printf(", %" PRIu64 " never written (cut short)", f->unwritten);
 	printf("\n");
@@ -198,7 +235,11 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	az_json_kstr(&j, "compression", f->compression);
 	az_json_kstr(&j, "osrelease", f->osrelease);
 	az_json_kstr(&j, "arch", f->arch);
-	az_json_ku64(&j, "page_size", f->page_size);
+	az_json_key(&j, "page_size");
+	if (f->page_size_known)
+		az_json_u64(&j, f->page_size);
+	else
+		az_json_null(&j);
 	az_json_ki64_if(&j, "crash_time", f->has_crash_time, f->crash_time);
 	az_json_ku64(&j, "cpus", f->cpus);
 	az_json_khex_if(&j, "phys_base", f->has_phys_base, f->phys_base);
@@ -218,8 +259,7 @@ static void print_json(vmc_dump *d, const struct facts *f)
 		az_json_begin_object(&j);
 		az_json_ki64(&j, "cpu", f->panic_cpu);
 		az_json_ku64(&j, "pid", c->pid);
-		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
-		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
+		json_regs(&j, d, c);
 		az_json_end_object(&j);
 	} else {
 		az_json_null(&j);
@@ -231,8 +271,7 @@ static void print_json(vmc_dump *d, const struct facts *f)
 		az_json_begin_object(&j);
 		az_json_ku64(&j, "pid", c->pid);
 		az_json_kbool(&j, "saved", !c->empty);
-		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
-		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
+		json_regs(&j, d, c);
 		if (c->has_cr) {
 			az_json_khex(&j, "cr3", c->cr3);
 		}

@@ -11,6 +11,7 @@
  * "pfn A error: message".  Exit 0 if everything read, 1 otherwise.
  */
 #include "../../vmcore/vmcore.h"
+#include <elf.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,7 +38,10 @@ static void print_meta(vmc_dump *d)
 	       vmc_is_flattened(d) ? " flattened" : "");
 	printf("producer: %s\n", vmc_producer(d));
 	printf("compression: %s\n", vmc_compression_name(vmc_compression(d)));
-	printf("page_size: %u\n", vmc_page_size(d));
+	if (vmc_page_size_known(d))
+		printf("page_size: %u\n", vmc_page_size(d));
+	else
+		printf("page_size: unknown (unit %u)\n", vmc_page_size(d));
 	printf("arch: %s\n", vmc_arch(d) ? vmc_arch(d) : "unknown");
 	printf("incomplete: %s\n", vmc_incomplete(d) ? "yes" : "no");
 	if (vmc_kdump_header_version(d, &v) == VMC_OK) {
@@ -70,6 +74,21 @@ static void print_meta(vmc_dump *d)
 	}
 	for (size_t i = 0; i < vmc_cpu_count(d); i++) {
 		const struct vmc_cpu *c = vmc_cpu(d, i);
+		if (vmc_elf_machine(d) != EM_X86_64) {
+			printf("cpu %zu: pid %u %s", i, c->pid, c->empty ? "empty" : "saved");
+			if (!c->decoded)
+				printf(" registers not decoded\n");
+			else if (c->has_lr)
+				printf(" %s 0x%" PRIx64 " %s 0x%" PRIx64 " %s 0x%" PRIx64 "\n",
+				       vmc_cpu_reg_name(d, VMC_CPU_PC), c->pc,
+				       vmc_cpu_reg_name(d, VMC_CPU_SP), c->sp,
+				       vmc_cpu_reg_name(d, VMC_CPU_LR), c->lr);
+			else
+				printf(" %s 0x%" PRIx64 " %s 0x%" PRIx64 "\n",
+				       vmc_cpu_reg_name(d, VMC_CPU_PC), c->pc,
+				       vmc_cpu_reg_name(d, VMC_CPU_SP), c->sp);
+			continue;
+		}
 		printf("cpu %zu: pid %u %s rip 0x%" PRIx64 " rsp 0x%" PRIx64 " rax 0x%" PRIx64
 		       " r15 0x%" PRIx64 " gs 0x%" PRIx64,
 		       i, c->pid, c->empty ? "empty" : "saved", c->regs[VMC_REG_RIP],
