@@ -33,7 +33,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz fuzz-smoke bench clean
+.PHONY: all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-interop-real test-capture test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -137,6 +137,11 @@ test-interop: all
 	@bash tests/interop/makedumpfile.sh $(BUILD)
 	@bash tests/interop/capture.sh $(BUILD)
 	@bash tests/interop/classify.sh $(BUILD)
+	@bash tests/interop/libkdumpfile.sh $(BUILD)
+
+# the real dumps test-vm leaves in $(BUILD), read by libkdumpfile too
+test-interop-real: all
+	@bash tests/interop/libkdumpfile.sh --real $(BUILD)
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
@@ -148,7 +153,7 @@ test-vm: all
 	@bash tests/vm/e2e-analyze.sh $(BUILD) $(BUILD)/vm-disk
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
-	@bash tests/vm/xen-e2e.sh $(BUILD)
+	@bash tests/vm/xen-e2e.sh --out $(BUILD)/vm-xen $(BUILD)
 
 # compares with makedumpfile (and crash) on a real vmcore made under QEMU
 bench: deps
@@ -157,7 +162,7 @@ bench: deps
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
-CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm fuzz-smoke
+CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-vm test-interop-real fuzz-smoke
 check: deps
 	@mkdir -p $(BUILD)
 	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \
