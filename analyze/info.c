@@ -310,16 +310,17 @@ static void print_json(vmc_dump *d, const struct facts *f)
 }
 
 static const char info_usage[] =
-"usage: salvage info [--json] DUMP\n\n"
+"usage: salvage info [--json] DUMP [PART...]\n\n"
 		   "Prints the dump's format and codec, kernel release, architecture, page\n"
 		   "size, crash time, CPUs (the panic CPU's RIP/RSP when the dump tells it),\n"
 		   "phys_base, KASLR offset, memory ranges, page counts, whether the dump is\n"
 		   "incomplete, the quirks tolerated while reading it, and for Xen dumps the\n"
 		   "hypervisor version, load address, physical CPU count and dom0 P2M frame.\n"
+		   "The parts of a makedumpfile --split set are given together.\n"
 		   "  --json   stable machine-readable output (unknown values are null)\n";
 
 static const struct az_cmd info_cmd = {
-	.name = "info", .usage = info_usage, .opts = 0, .minpos = 1, .maxpos = 1,
+	.name = "info", .usage = info_usage, .opts = 0, .minpos = 1, .maxpos = 64,
 };
 
 int az_cmd_info(int argc, char **argv)
@@ -331,7 +332,17 @@ int az_cmd_info(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	d = az_open(a.pos[0]);
+	if (a.npos == 1) {
+		d = az_open(a.pos[0]);
+	} else {
+		/* a split set: the library names the part at fault */
+		d = vmc_dump_create();
+		if (d && vmc_open_paths(d, a.pos, (size_t)a.npos) < 0) {
+			fprintf(stderr, "salvage: %s\n", vmc_errmsg(d));
+			vmc_dump_destroy(d);
+			d = NULL;
+		}
+	}
 	if (!d)
 		return AZ_EXIT_FAIL;
 	gather(d, &f);

@@ -215,6 +215,21 @@ int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags)
 	return open_io(d, io);
 }
 
+int vmc_open_paths(vmc_dump *d, const char *const *paths, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return vmc_set_err(d, VMC_ERR_ARG, "no dump given");
+	if (n == 1)
+		return vmc_open_path(d, paths[0]);
+	d->split_ok = true;
+	rc = vmc_open_path(d, paths[0]);
+	if (rc < 0)
+		return vmc_prefix_err(d, rc, "%s", paths[0]);
+	return vmc_kdump_join(d, paths, n);
+}
+
 int vmc_open_mem(vmc_dump *d, const void *buf, size_t len)
 {
 	struct vmc_io *io = vmc_io_mem_create(d, buf, len);

@@ -49,10 +49,14 @@
 #define KDUMP_SUB_PHYS_BASE     0    /* u64 (1) */
 #define KDUMP_SUB_DUMP_LEVEL    8    /* int (1) */
 #define KDUMP_SUB_SPLIT         12   /* int (2) */
+#define KDUMP_SUB_START_PFN     16   /* ulong (2), split parts: first frame */
+#define KDUMP_SUB_END_PFN       24   /* ulong (2), one past the last */
 #define KDUMP_SUB_OFF_VMCOREINFO 32  /* u64 (3): points into the note copy */
 #define KDUMP_SUB_SIZE_VMCOREINFO 40 /* u64 (3) */
 #define KDUMP_SUB_OFF_NOTE      48   /* u64 (4) */
 #define KDUMP_SUB_SIZE_NOTE     56   /* u64 (4) */
+#define KDUMP_SUB_START_PFN_64  80   /* u64 (6) */
+#define KDUMP_SUB_END_PFN_64    88   /* u64 (6) */
 #define KDUMP_SUB_MAX_MAPNR_64  96   /* u64 (6) */
 #define KDUMP_SUB_SIZE          104  /* the note copy follows it */
 

@@ -117,6 +117,9 @@ static uint64_t get_width(const uint8_t *p, unsigned width)
 
 void vmc_kdump_free(struct vmc_kdump *k)
 {
+	for (size_t i = 0; i < k->nparts; i++)
+		vmc_dump_destroy(k->parts[i]);
+	free(k->parts);
 	free(k->bitmap1);   /* bitmap2 shares its allocation */
 	free(k->rank);
 	free(k->cbuf);
@@ -146,8 +149,11 @@ static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, const struct kd_lay
 		return rc;
 	k->phys_base = get_width(sub + KDUMP_SUB_PHYS_BASE, l->phys_width);
 	k->dump_level = (int)le_get32(sub + l->dump_level);
-	if (k->version >= 2)
+	if (k->version >= 2) {
 		k->split = (int)le_get32(sub + l->split);
+		k->start_pfn = get_width(sub + l->split + 4, l->ulong_width);
+		k->end_pfn = get_width(sub + l->split + 4 + l->ulong_width, l->ulong_width);
+	}
 	if (k->version >= 3) {
 		*off_vmci = le_get64(sub + l->off_vmci);
 		*size_vmci = get_width(sub + l->size_vmci, l->ulong_width);
@@ -160,6 +166,10 @@ static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, const struct kd_lay
 		uint64_t m64 = le_get64(sub + l->mapnr64);
 		if (m64)
 			k->max_mapnr = m64;
+		if (k->split) {
+			k->start_pfn = le_get64(sub + l->mapnr64 - 16);
+			k->end_pfn = le_get64(sub + l->mapnr64 - 8);
+		}
 	}
 	return VMC_OK;
 }
@@ -326,6 +336,8 @@ static int build_ranges(vmc_dump *d)
 	}
 	return VMC_OK;
 }
+
+static uint64_t desc_index(const struct vmc_kdump *k, uint64_t pfn);
 
 /* Descriptor idx: 1 when it lies past the end of the file, 0 read, <0 error. */
 static int desc_at(vmc_dump *d, uint64_t idx, uint64_t *off, uint32_t *size, uint32_t *flags)
@@ -498,10 +510,17 @@ int vmc_kdump_open(vmc_dump *d)
 	rc = read_sub_header(d, k, l, &off_note, &size_note, &off_vmci, &size_vmci);
 	if (rc < 0)
 		return rc;
-	if (k->version >= 2 && k->split)
+	if (k->version >= 2 && k->split && !d->split_ok)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
-				   "this file is one part of a split dump (makedumpfile --split); "
-				   "join the parts with makedumpfile --reassemble first");
+				   "this file is one part of a split dump (makedumpfile --split, "
+				   "frames 0x%llx-0x%llx); give all the parts at once, or join them "
+				   "with makedumpfile --reassemble",
+				   (unsigned long long)k->start_pfn, (unsigned long long)k->end_pfn);
+	if (!(k->version >= 2 && k->split)) {
+		k->split = 0;
+		k->start_pfn = 0;
+		k->end_pfn = UINT64_MAX;
+	}
 	if (k->max_mapnr == 0 || k->max_mapnr > KD_MAX_MAPNR)
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: max_mapnr %llu",
 				   (unsigned long long)k->max_mapnr);
@@ -518,6 +537,20 @@ int vmc_kdump_open(vmc_dump *d)
 	rc = read_bitmaps(d);
 	if (rc < 0)
 		return rc;
+	if (k->split) {
+		if (k->start_pfn >= k->end_pfn || k->end_pfn > k->max_mapnr)
+			return vmc_set_err(d, VMC_ERR_CORRUPT,
+					   "split part: frames 0x%llx-0x%llx outside 0-0x%llx",
+					   (unsigned long long)k->start_pfn,
+					   (unsigned long long)k->end_pfn,
+					   (unsigned long long)k->max_mapnr);
+		k->desc_base = desc_index(k, k->start_pfn);
+		k->num_desc = (k->end_pfn == k->max_mapnr ? k->rank[(k->max_mapnr + KD_RANK_BITS - 1) / KD_RANK_BITS]
+						       : desc_index(k, k->end_pfn)) - k->desc_base;
+		d->pages_present = k->num_desc;
+	} else {
+		k->end_pfn = k->max_mapnr;
+	}
 	{
 		uint64_t dsz, dend;
 		if (!vmc_mul_ok(k->num_desc, KDUMP_PD_LEN, &dsz) ||
@@ -580,7 +613,7 @@ static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
 	uint64_t doff;
 	int rc;
 
-	*idx = desc_index(k, pfn);
+	*idx = desc_index(k, pfn) - k->desc_base;
 	doff = k->desc_off + *idx * KDUMP_PD_LEN;
 	rc = d->io->read(d, d->io, pd, sizeof(pd), doff, &got);
 	if (rc < 0)
@@ -602,9 +635,26 @@ static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
 	return VMC_OK;
 }
 
+/* The part of a split set that holds pfn (d itself when not split). */
+static vmc_dump *part_of(const vmc_dump *d, uint64_t pfn)
+{
+	const struct vmc_kdump *k = &d->kd;
+
+	if (!k->split || (pfn >= k->start_pfn && pfn < k->end_pfn))
+		return (vmc_dump *)d;
+	for (size_t i = 0; i < k->nparts; i++)
+		if (pfn >= k->parts[i]->kd.start_pfn && pfn < k->parts[i]->kd.end_pfn)
+			return k->parts[i];
+	return NULL;   /* vmc_open_paths made sure every frame has a part */
+}
+
 int vmc_kdump_page_state(const vmc_dump *d, uint64_t pfn)
 {
 	const struct vmc_kdump *k = &d->kd;
+	const vmc_dump *p = part_of(d, pfn);
+
+	if (p && p != d)
+		return vmc_kdump_page_state(p, pfn);
 
 	if (bit(k->bitmap2, pfn)) {
 		if (d->incomplete) {
@@ -632,6 +682,18 @@ int vmc_kdump_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 
 	if (!bit(k->bitmap2, pfn))
 		return VMC_NOPAGE;
+	{
+		vmc_dump *p = part_of(d, pfn);
+		if (!p)
+			return vmc_set_err(d, VMC_ERR_CORRUPT, "page 0x%llx: in no part of the split set",
+					   (unsigned long long)pfn);
+		if (p != d) {
+			rc = vmc_kdump_read_page(p, pfn, buf);
+			if (rc < 0)
+				vmc_set_err(d, rc, "%s", vmc_errmsg(p));
+			return rc;
+		}
+	}
 	rc = read_desc(d, pfn, &idx, &off, &size, &flags);
 	if (rc != VMC_OK)
 		return rc;
@@ -668,4 +730,92 @@ int vmc_kdump_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 		return vmc_prefix_err(d, rc, "page 0x%llx (descriptor %llu)",
 				      (unsigned long long)pfn, (unsigned long long)idx);
 	return VMC_OK;
+}
+
+/* A split set (§1.9): d is open on the first part; the others are opened
+ * and checked to be the same dump, and together to cover every frame. */
+static int part_check(vmc_dump *d, vmc_dump *p, const char *path)
+{
+	const struct vmc_kdump *a = &d->kd, *b = &p->kd;
+
+	if (p->format != VMC_FMT_KDUMP || !b->split)
+		return vmc_set_err(d, VMC_ERR_ARG, "%s: not a part of a split dump", path);
+	if (a->max_mapnr != b->max_mapnr || a->block_size != b->block_size ||
+	    a->timestamp != b->timestamp || memcmp(a->utsname, b->utsname, sizeof(a->utsname)) ||
+	    a->bitmap_bytes != b->bitmap_bytes ||
+	    memcmp(a->bitmap1, b->bitmap1, (size_t)a->bitmap_bytes) ||
+	    memcmp(a->bitmap2, b->bitmap2, (size_t)a->bitmap_bytes))
+		return vmc_set_err(d, VMC_ERR_ARG,
+				   "%s: a part of another dump (its header or bitmaps differ from the first part's)",
+				   path);
+	return VMC_OK;
+}
+
+static int range_cmp(const void *x, const void *y)
+{
+	const vmc_dump *a = *(vmc_dump *const *)x, *b = *(vmc_dump *const *)y;
+	return a->kd.start_pfn < b->kd.start_pfn ? -1 : a->kd.start_pfn > b->kd.start_pfn;
+}
+
+int vmc_kdump_join(vmc_dump *d, const char *const *paths, size_t n)
+{
+	struct vmc_kdump *k = &d->kd;
+	vmc_dump **all;
+	uint64_t next = 0;
+	int rc = VMC_OK;
+
+	if (d->format != VMC_FMT_KDUMP || !k->split)
+		return vmc_set_err(d, VMC_ERR_ARG, "%s: not a part of a split dump", paths[0]);
+	k->parts = calloc(n - 1, sizeof(*k->parts));
+	all = calloc(n, sizeof(*all));
+	if (!k->parts || !all) {
+		free(all);
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	}
+	all[0] = d;
+	for (size_t i = 1; i < n && rc >= 0; i++) {
+		vmc_dump *p = vmc_dump_create();
+		if (!p) {
+			rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+			break;
+		}
+		k->parts[k->nparts++] = p;
+		p->split_ok = true;
+		rc = vmc_open_path(p, paths[i]);
+		if (rc < 0)
+			rc = vmc_set_err(d, rc, "%s: %s", paths[i], vmc_errmsg(p));
+		else
+			rc = part_check(d, p, paths[i]);
+		all[i] = p;
+	}
+	if (rc >= 0) {
+		qsort(all, n, sizeof(*all), range_cmp);
+		for (size_t i = 0; i < n && rc >= 0; i++) {
+			const struct vmc_kdump *b = &all[i]->kd;
+			if (b->start_pfn > next)
+				rc = vmc_set_err(d, VMC_ERR_ARG,
+						 "split dump: frames 0x%llx-0x%llx are in none of the parts given (a part is missing)",
+						 (unsigned long long)next, (unsigned long long)b->start_pfn);
+			else if (b->start_pfn < next)
+				rc = vmc_set_err(d, VMC_ERR_ARG,
+						 "split dump: two parts hold frame 0x%llx (a part given twice?)",
+						 (unsigned long long)b->start_pfn);
+			next = b->end_pfn;
+		}
+		if (rc >= 0 && next < k->max_mapnr)
+			rc = vmc_set_err(d, VMC_ERR_ARG,
+					 "split dump: frames 0x%llx-0x%llx are in none of the parts given (a part is missing)",
+					 (unsigned long long)next, (unsigned long long)k->max_mapnr);
+	}
+	if (rc >= 0)
+		for (size_t i = 0; i < k->nparts; i++) {
+			d->pages_present += k->parts[i]->pages_present;
+			if (k->parts[i]->incomplete && !d->incomplete) {
+				d->incomplete = true;
+				vmc_warn(d, "split part %zu is incomplete (cut short)", i + 1);
+			}
+			d->compression |= k->parts[i]->compression;
+		}
+	free(all);
+	return rc;
 }

@@ -93,6 +93,12 @@ int vmc_open_path(vmc_dump *d, const char *path);
  * and interrupt each other to flush TLBs, which costs more than the copies. */
 #define VMC_OPEN_MMAP_PROC 0x2u
 int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags);
+/* A makedumpfile --split set: all its parts, in any order (n == 1 is
+ * vmc_open_path).  The dump reads as one: each frame comes from the part
+ * whose range holds it.  A missing part (frames in none), a foreign one
+ * (another dump's header or bitmaps) or a file that is no part is refused
+ * by name.  The facts (notes, VMCOREINFO, header) are the first path's. */
+int vmc_open_paths(vmc_dump *d, const char *const *paths, size_t n);
 /* fd must be seekable (pread); it is not closed by the library. */
 int vmc_open_fd(vmc_dump *d, int fd);
 /* buf must stay valid and unchanged while d is in use; it is not copied. */

@@ -812,6 +812,13 @@ def build_kdump(d):
     for s, e in d.excludes:
         excl.update(range(s // ps, (e + ps - 1) // ps))
     bm2 = sorted(bm1 - excl)
+    # a --split part: full bitmaps, descriptors and data of its frames only
+    # (docs/formats.md §1.9)
+    if k.get("split_start") is not None:
+        bm2_all = bm2
+        bm2 = [p for p in bm2 if k["split_start"] <= p < k["split_end"]]
+    else:
+        bm2_all = bm2
     # sub header extras
     notes = all_notes(d)
     blob, offs = encode_notes(notes, d.note_align)
@@ -932,7 +939,7 @@ def build_kdump(d):
     for p in bm1:
         bmap1[p >> 3] |= 1 << (p & 7)
     bmap2 = bytearray(bm_blocks_one * ps)
-    for p in bm2:
+    for p in bm2_all:
         bmap2[p >> 3] |= 1 << (p & 7)
     if nbitmaps == 2:
         out[bm1_off:bm1_off + len(bmap1)] = bmap1

@@ -203,7 +203,8 @@ static int list_pages(vmc_dump *d)
 int main(int argc, char **argv)
 {
 	bool pages = false, meta = true;
-	const char *path = NULL;
+	const char *paths[16];
+	size_t npaths = 0;
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -213,17 +214,17 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--all")) {
 			pages = true;
 		}
-		else
-			path = argv[i];
+		else if (npaths < sizeof(paths) / sizeof(paths[0]))
+			paths[npaths++] = argv[i];
 	}
-	if (!path) {
-		fprintf(stderr, "usage: vmcheck [--pages | --all] DUMP\n");
+	if (!npaths) {
+		fprintf(stderr, "usage: vmcheck [--pages | --all] DUMP [PART...]\n");
 		return 2;
 	}
 	vmc_dump *d = vmc_dump_create();
 	if (!d)
 		return 1;
-	rc = vmc_open_path(d, path);
+	rc = vmc_open_paths(d, paths, npaths);
 	if (rc < 0) {
 		printf("error: %s\n", vmc_errmsg(d));
 		vmc_dump_destroy(d);
