@@ -53,26 +53,16 @@ $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# each library is an archive of its folder's objects
 $(BUILD)/libxnote.a: $(call obj,$(XNOTE_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 $(BUILD)/libvmcore.a: $(call obj,$(VMCORE_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 # the agent's configuration schema and parser (both programs)
 $(BUILD)/libsvconfig.a: $(call obj,$(CONFIG_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 # kernel module trees (both programs)
 $(BUILD)/libsvkmod.a: $(call obj,$(KMOD_SRC))
-	@rm -f $@
-	ar rcs $@ $^
-
 # building the crash initramfs (salvage mkinitramfs)
 $(BUILD)/libinitramfs.a: $(call obj,$(INITRAMFS_SRC))
+$(addprefix $(BUILD)/,libxnote.a libvmcore.a libsvconfig.a libsvkmod.a libinitramfs.a):
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -145,6 +135,7 @@ test-interop-real: all
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
+	@bash tests/harden-test.sh $(BUILD)
 
 # real kernels crashed under QEMU, captured by our agent (tests/vm/README.md)
 test-vm: all
@@ -177,7 +168,7 @@ demo: deps
 	@bash scripts/demo.sh $(BUILD)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_TARGETS := notes vmcoreinfo kdump flat elf config
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf config capture
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
@@ -191,11 +182,17 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(VMCORE_SRC) $(XNOTE_SRC) vmcore/inte
 $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRC) config/config.h
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CONFIG_SRC)
+# the capture writer's round trip links the capture core (not main, not the agent)
+CAPTURE_CORE_SRC := $(filter-out capture/main.c capture/agent%.c,$(wildcard capture/*.c))
+$(FUZZ_BUILD)/fuzz_capture: tests/fuzz/fuzz_capture.c $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) capture/internal.h capture/capture.h vmcore/vmcore.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(LIBS_CODEC) -lxxhash
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 
 fuzz-smoke: fuzz
 	@bash tests/fuzz/smoke.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@bash tests/fuzz/regress.sh $(FUZZ_BUILD)
 
 clean:
 	rm -rf $(BUILD)

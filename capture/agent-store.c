@@ -232,9 +232,10 @@ int cap_agent_make_dump_dir(const char *dir, const char *host, int64_t when, cha
 	return -EEXIST;
 }
 
-int cap_agent_sync_dir(const char *dir)
+/* fsync what path names (a file, or a directory with O_DIRECTORY). */
+static int fsync_path(const char *path, int flags)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 	int rc = 0;
 
 	if (fd < 0)
@@ -245,18 +246,17 @@ int cap_agent_sync_dir(const char *dir)
 	return rc;
 }
 
+int cap_agent_sync_dir(const char *dir)
+{
+	return fsync_path(dir, O_DIRECTORY);
+}
+
 int cap_agent_commit(const char *tmppath, const char *newpath)
 {
 	char parent[1024];
 	char *slash;
-	int fd = open(tmppath, O_RDONLY | O_CLOEXEC);
-	int rc = 0;
+	int rc = fsync_path(tmppath, 0);
 
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
 	if (rc < 0)
 		return rc;
 	if (rename(tmppath, newpath) < 0)

@@ -55,6 +55,8 @@ struct cap_options {
 	bool fail_flush;            /* test hook: the first background flush of
 				     * the output fails with EIO */
 	bool no_dedup;              /* store every page, even identical ones */
+	bool overwrite;             /* -f: replace existing outputs (the dump and
+				     * the kernel log); never through a symlink */
 };
 
 struct cap_result {
@@ -79,6 +81,9 @@ struct cap_result {
 	size_t nwarnings;
 	char osrelease[65];
 	char notes[512];            /* what filtering could or could not do */
+	char dmesg_error[320];      /* why the kernel log was not saved, e.g.
+				     * "dmesg: no printk ring buffer symbols ...";
+				     * empty when it was (no file is left then) */
 };
 
 void cap_options_init(struct cap_options *o);

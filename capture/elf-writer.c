@@ -115,8 +115,14 @@ static int keep(struct ew *w, uint64_t p, bool *out)
 	if (rc < 0)
 		return rc;
 	*out = cap_bit(pl->bm2, p - pl->cyc_start);
-	if (*out && (pl->level & VMC_DL_ZERO) &&
-	    vmc_read_page(w->c->src, p, w->page) == VMC_OK && zero_page(w->page, w->ps)) {
+	if (!*out)
+		return 0;
+	/* a page the source cannot give is left out of the runs: an ELF file
+	 * has no "missing" mark, and zeros in its place would be a lie */
+	if (vmc_read_page(w->c->src, p, w->page) != VMC_OK) {
+		*out = false;
+		w->c->r->pages_unreadable++;
+	} else if ((pl->level & VMC_DL_ZERO) && zero_page(w->page, w->ps)) {
 		*out = false;
 		w->c->r->pages_zero++;
 	}
@@ -139,7 +145,8 @@ static int find_runs(struct ew *w)
 			if (!k) {
 				gap++;
 				gap_readable = gap_readable &&
-					vmc_page_state(w->c->src, p) == VMC_PAGE_PRESENT;
+					vmc_page_state(w->c->src, p) == VMC_PAGE_PRESENT &&
+					vmc_read_page(w->c->src, p, w->page) == VMC_OK;
 				continue;
 			}
 			if (gap && nfile && gap < GAP_FILL && gap_readable) {
@@ -178,12 +185,46 @@ static void run_bytes(const struct ew *w, const struct run *r, uint64_t *pa, uin
 	*memsz = me > a ? me - a : 0;
 }
 
+/* Cut short at file offset valid: each PT_LOAD keeps, as p_filesz, only the
+ * whole pages that reached the file, so that no reader takes a half-written
+ * page (or, in a stream, a record completed with zeros) for data. */
+static void cut_segments(struct ew *w, uint8_t *hdr, uint64_t phnum, uint64_t valid)
+{
+	for (uint64_t i = 1; i < phnum; i++) {
+		uint8_t *p = hdr + EHDR + i * PHDR;
+		uint64_t off = 0, pa = 0, fs = 0, keep = 0;
+		for (int k = 7; k >= 0; k--) {
+			off = off << 8 | p[8 + k];
+			pa = pa << 8 | p[24 + k];
+			fs = fs << 8 | p[32 + k];
+		}
+		if (valid > off) {
+			keep = valid - off;
+			if (keep < fs)
+				keep = (pa + keep) / w->ps * w->ps > pa ? (pa + keep) / w->ps * w->ps - pa : 0;
+			else
+				keep = fs;
+		}
+		if (keep != fs)
+			le_put64(p + 32, keep);
+		/* nothing of a segment that starts inside a page: readers take
+		 * that first page as present even with p_filesz 0, so the
+		 * segment goes (PT_NULL: its frames read as a hole, not data) */
+		if (!keep && fs && pa % w->ps)
+			le_put32(p, 0);
+	}
+	w->c->sink.cache_len = 0;
+	cap_sink_patch(&w->c->sink, EHDR, hdr + EHDR, (size_t)((phnum) * PHDR));
+}
+
 int cap_write_elf(struct cap_ctx *c)
 {
 	struct ew w;
-	size_t note_len = 0;
-	const uint8_t *notes = vmc_note_bytes(c->src, &note_len);
+	size_t note_len = c->notes.len;
+	const uint8_t *notes = c->notes.bytes;
 	int rc;
+
+	uint8_t *hdr = NULL;
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
@@ -203,7 +244,7 @@ int cap_write_elf(struct cap_ctx *c)
 	uint64_t hdr_len = EHDR + phnum * PHDR + (xnum ? SHDR : 0);
 	uint64_t note_off = hdr_len;
 	uint64_t data_off = (note_off + note_len + w.ps - 1) / w.ps * w.ps;
-	uint8_t *hdr = calloc(1, (size_t)hdr_len);
+	hdr = calloc(1, (size_t)hdr_len);
 	if (!hdr) {
 		rc = cap_fail(c->r, CAP_ERR, "out of memory for %llu program headers",
 			      (unsigned long long)phnum);
@@ -232,7 +273,10 @@ int cap_write_elf(struct cap_ctx *c)
 		const struct seg *s = &w.segs[w.runs[i].seg];
 		uint8_t *p = ph + (i + 1) * PHDR;
 		/* keep p_offset congruent to p_paddr modulo the page, as /proc/vmcore does */
-		off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
+		/* (a run without data stays where the data is: an offset past
+		 * the end of the file would read as a truncated dump) */
+		if (fs)
+			off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
 		le_put32(p, PT_LOAD);
 		le_put32(p + 4, 7);                         /* RWX, as /proc/vmcore */
 		le_put64(p + 8, off);
@@ -251,14 +295,31 @@ int cap_write_elf(struct cap_ctx *c)
 		rc = cap_sink_write(&c->sink, 0, hdr, (size_t)hdr_len);
 	if (rc == 0 && note_len)
 		rc = cap_sink_write(&c->sink, note_off, notes, note_len);
-	free(hdr);
+	/* the padding up to the data too: the file reaches data_off even when
+	 * no run has data (offsets past the end read as a truncated dump) */
+	if (rc == 0 && data_off > note_off + note_len) {
+		uint8_t *pad = calloc(1, (size_t)(data_off - note_off - note_len));
+		rc = pad ? cap_sink_write(&c->sink, note_off + note_len, pad,
+					  (size_t)(data_off - note_off - note_len)) : -ENOMEM;
+		free(pad);
+	}
+	if (rc == 0)
+		rc = cap_sink_flush(&c->sink);
+	if (rc < 0) {
+		/* without its headers the file is no dump: the caller removes it */
+		c->r->no_output = true;
+		rc = cap_fail(c->r, CAP_ERR,
+			      "%s: %s before any page was written (the dump's headers need %llu bytes)",
+			      c->o->output, strerror(-rc), (unsigned long long)data_off);
+		goto out;
+	}
 	cap_sink_data_start(&c->sink, data_off);
 
 	off = data_off;
 	for (size_t i = 0; i < w.nruns && rc == 0; i++) {
 		uint64_t pa, fs, ms;
 		run_bytes(&w, &w.runs[i], &pa, &fs, &ms);
-		uint64_t at = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
+		uint64_t at = fs ? (off + w.ps - 1) / w.ps * w.ps + pa % w.ps : off;
 		/* alignment padding keeps the data stream contiguous */
 		static const uint8_t zeros[4096];
 		while (off < at && rc == 0) {
@@ -269,10 +330,12 @@ int cap_write_elf(struct cap_ctx *c)
 		for (uint64_t b = pa; b < pa + fs && rc == 0;) {
 			uint64_t pfn = b / w.ps, in = b % w.ps;
 			uint64_t n = w.ps - in < pa + fs - b ? w.ps - in : pa + fs - b;
+			/* the first pass read it: a failure now is no longer
+			 * the source's quirk but an error */
 			int r = vmc_read_page(c->src, pfn, w.page);
 			if (r != VMC_OK) {
-				memset(w.page, 0, w.ps);
-				c->r->pages_unreadable++;
+				rc = -EIO;
+				break;
 			}
 			rc = cap_sink_write(&c->sink, off, w.page + in, (size_t)n);
 			off += n;
@@ -296,6 +359,7 @@ int cap_write_elf(struct cap_ctx *c)
 		le_put32(fl, ELF_INCOMPLETE);
 		c->sink.cache_len = 0;
 		cap_sink_patch(&c->sink, 48, fl, 4);
+		cut_segments(&w, hdr, phnum, c->sink.data_end);
 		cap_sink_sync(&c->sink);
 		c->r->incomplete = true;
 		c->r->pages_written = (c->sink.data_end - data_off) / w.ps;
@@ -306,6 +370,7 @@ int cap_write_elf(struct cap_ctx *c)
 	}
 	c->r->bytes_out = c->sink.size;
 out:
+	free(hdr);
 	free(w.page);
 	free(w.segs);
 	free(w.runs);

@@ -33,8 +33,11 @@ struct cap_sink {
 	bool fail_flush;        /* test hook: the first flush reports EIO */
 };
 
+/* Opens path ("-" with flat: stdout).  Without overwrite an existing path is
+ * refused (EEXIST); a symbolic link is never followed (ELOOP).  On failure
+ * nothing is left to close. */
 int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
-		  uint64_t fail_after, bool fail_flush);
+		  uint64_t fail_after, bool fail_flush, bool overwrite);
 int cap_sink_write(struct cap_sink *s, uint64_t off, const void *buf, size_t len);
 int cap_sink_flush(struct cap_sink *s);
 int cap_sink_reserve(struct cap_sink *s, uint64_t len);
@@ -205,6 +208,7 @@ struct cap_ctx {
 	struct cap_dedup dedup;
 	struct cap_progress prog;
 	uint64_t pages_done;
+	struct vmc_notes_out notes;  /* what the writers copy, never the raw notes */
 };
 
 int cap_write_kdump(struct cap_ctx *c);

@@ -23,6 +23,8 @@ struct kw {
 	struct cap_ctx *c;
 	uint64_t ps;
 	uint64_t bm1_off, bm2_off, desc_off, data_start, zero_off;
+	uint64_t bm_bytes;        /* each bitmap's area (whole blocks) */
+	uint64_t cycle;           /* the cycle being written (pass 2) */
 	uint64_t data_pos;        /* next page data offset */
 	uint8_t *descs;           /* DESC_BUF entries */
 	uint64_t desc_base;       /* index of descs[0] */
@@ -79,8 +81,8 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 	struct cap_ctx *c = w->c;
 	vmc_dump *src = c->src;
 	uint8_t *blk = calloc(1, w->ps);
-	size_t note_len = 0;
-	const uint8_t *notes = vmc_note_bytes(src, &note_len);
+	size_t note_len = c->notes.len;
+	const uint8_t *notes = c->notes.bytes;
 	uint64_t vmci_off = 0, vmci_len = 0;
 	int64_t t = 0;
 	int rc;
@@ -105,14 +107,9 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 		return rc;
 
 	/* the VMCOREINFO note's descriptor inside the note copy */
-	for (size_t i = 0; i < vmc_note_count(src); i++) {
-		const struct vmc_note *n = vmc_note(src, i);
-		if (n->type == 0 && strcmp(n->name, "VMCOREINFO") == 0 && notes &&
-		    n->desc >= notes && n->desc < notes + note_len) {
-			vmci_off = w->ps + KDUMP_SUB_SIZE + (uint64_t)(n->desc - notes);
-			vmci_len = n->descsz_declared;
-			break;
-		}
+	if (c->notes.vmcoreinfo_off != UINT64_MAX) {
+		vmci_off = w->ps + KDUMP_SUB_SIZE + c->notes.vmcoreinfo_off;
+		vmci_len = c->notes.vmcoreinfo_len;
 	}
 	size_t sublen = (size_t)sub_blocks * w->ps;
 	uint8_t *sub = calloc(1, sublen);
@@ -146,6 +143,11 @@ static int flush_descs(struct kw *w)
 		return 0;
 	rc = cap_sink_write(&w->c->sink, w->desc_off + w->desc_base * KDUMP_PD_LEN, w->descs,
 			    w->ndesc * KDUMP_PD_LEN);
+	/* out of the cache now (they do not continue the data stream anyway):
+	 * until they are on disk they stay here, for salvage_partial to patch
+	 * (a cut write would leave half a descriptor) */
+	if (rc == 0)
+		rc = cap_sink_flush(&w->c->sink);
 	if (rc < 0)
 		return rc;
 	w->desc_base += w->ndesc;
@@ -231,6 +233,35 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 	return rc;
 }
 
+/* A stream cut inside the bitmaps leaves parts of them unstored, and a
+ * reader cannot take a dump whose bitmaps are missing.  Write them whole
+ * again (later records win): cycles up to the one being written as planned,
+ * the rest empty (their frames read as absent), and zeros to the end of each
+ * area.  Best effort, like every patch after a failure. */
+static void flat_bitmaps_again(struct kw *w)
+{
+	static const uint8_t zeros[4096];
+	struct cap_plan *pl = &w->c->plan;
+	struct cap_sink *sk = &w->c->sink;
+
+	for (int k = 0; k < 2; k++) {
+		uint64_t base = k ? w->bm2_off : w->bm1_off, done = 0;
+		for (uint64_t cyc = 0; cyc <= w->cycle && cyc < pl->ncycles; cyc++) {
+			if (cap_plan_cycle(pl, cyc) < 0)
+				break;
+			uint64_t n = (pl->cyc_end - pl->cyc_start + 7) / 8;
+			cap_sink_patch(sk, base + pl->cyc_start / 8, k ? pl->bm2 : pl->bm1, (size_t)n);
+			done = pl->cyc_start / 8 + n;
+		}
+		while (done < w->bm_bytes) {
+			uint64_t n = w->bm_bytes - done < sizeof(zeros) ? w->bm_bytes - done : sizeof(zeros);
+			if (cap_sink_patch(sk, base + done, zeros, (size_t)n) < 0)
+				break;
+			done += n;
+		}
+	}
+}
+
 /* Out of space or a write error: keep what reached the file, set the flag. */
 static int salvage_partial(struct kw *w, int err)
 {
@@ -260,6 +291,14 @@ static int salvage_partial(struct kw *w, int err)
 	c->r->pages_written = w->desc_base + kept;
 	c->r->pages_written -= c->r->pages_unreadable < c->r->pages_written ?
 			       c->r->pages_unreadable : c->r->pages_written;
+	/* a stream cut inside the bitmaps or descriptors: give it its full
+	 * metadata extent (what was not written reads as zero: no page) */
+	if (c->sink.flat)
+		flat_bitmaps_again(w);
+	if (c->sink.flat && c->sink.size < w->data_start) {
+		uint8_t z = 0;
+		cap_sink_patch(&c->sink, w->data_start - 1, &z, 1);
+	}
 	le_put32(st, w->codec | KDUMP_DH_COMPRESSED_INCOMPLETE);
 	int prc = cap_sink_patch(&c->sink, KDUMP_HDR_STATUS, st, 4);
 	cap_sink_sync(&c->sink);
@@ -334,9 +373,10 @@ int cap_write_kdump(struct cap_ctx *c)
 			return cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
 	}
 	num = pl->pages_dumpable;
-	vmc_note_bytes(c->src, &note_len);
+	note_len = c->notes.len;
 	uint32_t sub_blocks = (uint32_t)((KDUMP_SUB_SIZE + note_len + w.ps - 1) / w.ps);
 	uint64_t bm_each = ((pl->max_pfn + 7) / 8 + w.ps - 1) / w.ps;
+	w.bm_bytes = bm_each * w.ps;
 	w.bm1_off = (1 + (uint64_t)sub_blocks) * w.ps;
 	w.bm2_off = w.bm1_off + bm_each * w.ps;
 	w.desc_off = w.bm2_off + bm_each * w.ps;
@@ -355,6 +395,9 @@ int cap_write_kdump(struct cap_ctx *c)
 	rc = cap_sink_reserve(&c->sink, w.data_start + w.ps);
 	if (rc == 0)
 		rc = write_headers(&w, num, sub_blocks, (uint32_t)(2 * bm_each));
+	/* out now: a stream (-F) cut before them would hold no dump at all */
+	if (rc == 0)
+		rc = cap_sink_flush(&c->sink);
 	if (rc < 0) {
 		free(w.descs);
 		free(w.cbuf);
@@ -389,6 +432,7 @@ int cap_write_kdump(struct cap_ctx *c)
 			rc = cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
 			break;
 		}
+		w.cycle = cyc;
 		rc = dump_cycle(&w, cyc, &cur);
 	}
 	if (rc >= 0 && cur && cur->n) {

@@ -286,10 +286,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "salvage-capture: -F writes a binary stream to stdout; redirect it\n");
 		return CAP_USAGE;
 	}
-	if (strcmp(o.output, "-") != 0 && !force && access(o.output, F_OK) == 0) {
+	/* lstat: a dangling symlink exists too (writing through it would
+	 * create its target); the kernel log's file obeys -f as well */
+	struct stat st;
+	char dpath[600] = "";
+	if (o.dmesg_path)
+		snprintf(dpath, sizeof(dpath), "%s", o.dmesg_path);
+	else if (!o.dmesg_only && strcmp(o.output, "-") != 0)
+		snprintf(dpath, sizeof(dpath), "%s.dmesg.txt", o.output);
+	if (strcmp(o.output, "-") != 0 && !force && lstat(o.output, &st) == 0) {
 		fprintf(stderr, "salvage-capture: %s exists (use -f to overwrite)\n", o.output);
 		return CAP_USAGE;
 	}
+	if (dpath[0] && strcmp(dpath, "-") != 0 && !force && lstat(dpath, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "salvage-capture: %s exists (use -f to overwrite)\n", dpath);
+		return CAP_USAGE;
+	}
+	o.overwrite = force;
 	cap_run(&o, &r);
 	report(&o, &r, ml);
 	cap_result_free(&r);

@@ -59,18 +59,41 @@ void cap_result_free(struct cap_result *r)
 struct log_out {
 	FILE *f;
 	char *buf;
+	int err;                /* errno of the first failed write */
 };
 
 static int emit_line(void *arg, const struct vmc_logrec *rec)
 {
 	struct log_out *lo = arg;
 	size_t n = vmc_logrec_format(rec, lo->buf, LOG_LINE_BUF);
-	return fwrite(lo->buf, 1, n, lo->f) == n ? 0 : -EIO;
+	if (fwrite(lo->buf, 1, n, lo->f) == n)
+		return 0;
+	if (!lo->err)
+		lo->err = errno ? errno : EIO;
+	return -EIO;
+}
+
+/* Why the log could not be written: the output's own error when a write
+ * failed (e.g. ENOSPC), else what the library said. */
+static void log_error(vmc_dump *d, const struct log_out *lo, int rc, char *err, size_t errlen,
+		      const char *prefix)
+{
+	const char *msg = vmc_errmsg(d);
+
+	if (msg && strncmp(msg, "dmesg: ", 7) == 0)
+		msg += 7;   /* the caller says "dmesg: " once */
+
+	if (lo->err)
+		snprintf(err, errlen, "%swriting the log: %s", prefix, strerror(lo->err));
+	else if (rc < 0 && msg && msg[0])
+		snprintf(err, errlen, "%s%s", prefix, msg);
+	else
+		snprintf(err, errlen, "%sno kernel log records found", prefix);
 }
 
 /* The kernel log of the dump; for a Xen dump, dom0's (the hypervisor keeps
  * no such log), read through a view of dom0's memory found without symbols.
- * On failure the message is on src. */
+ * On failure the reason is in err. */
 static int log_of(vmc_dump *src, struct log_out *lo, char *err, size_t errlen)
 {
 	vmc_dump *view = NULL;
@@ -79,7 +102,7 @@ static int log_of(vmc_dump *src, struct log_out *lo, char *err, size_t errlen)
 	if (!vmc_xen(src)) {
 		rc = vmc_dmesg(src, emit_line, lo);
 		if (rc != VMC_OK)
-			snprintf(err, errlen, "%s", rc < 0 ? vmc_errmsg(src) : strerror(EIO));
+			log_error(src, lo, rc, err, errlen, "");
 		return rc;
 	}
 	rc = vmc_xen_dom0_open(src, NULL, &view);
@@ -90,14 +113,33 @@ static int log_of(vmc_dump *src, struct log_out *lo, char *err, size_t errlen)
 	}
 	rc = vmc_dmesg(view, emit_line, lo);
 	if (rc != VMC_OK)
-		snprintf(err, errlen, "dom0: %s", rc < 0 ? vmc_errmsg(view) : strerror(EIO));
+		log_error(view, lo, rc, err, errlen, "dom0: ");
 	vmc_dump_destroy(view);
 	return rc;
 }
 
-/* Write the log to path (under a temporary name, fsynced, then renamed).
- * Returns 0, or negative errno / vmc status with r->error set. */
-static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
+/* Put the finished tmp in path's place: replacing what is there only with
+ * overwrite (and then the link itself, never its target). */
+static int commit_file(const char *tmp, const char *path, bool overwrite)
+{
+	if (overwrite)
+		return rename(tmp, path) < 0 ? -errno : 0;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* a filesystem without RENAME_NOREPLACE: a hard link cannot replace */
+	if (link(tmp, path) < 0)
+		return -errno;
+	unlink(tmp);
+	return 0;
+}
+
+/* Write the log to path (under a temporary name created exclusively,
+ * fsynced, then renamed).  A log without a single record is no log: it is
+ * reported as missing, never committed as a success.  Returns 0, or -1 with
+ * r->error set. */
+static int save_dmesg(vmc_dump *src, const char *path, bool overwrite, struct cap_result *r)
 {
 	char tmp[600];
 	struct log_out lo;
@@ -106,6 +148,7 @@ static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
 	char err[300] = "";
 
 	lo.buf = line;
+	lo.err = 0;
 
 	if (strcmp(path, "-") == 0) {
 		lo.f = stdout;
@@ -116,38 +159,79 @@ static int save_dmesg(vmc_dump *src, const char *path, struct cap_result *r)
 		return rc == VMC_OK ? 0 : -1;
 	}
 	/* a device or pipe (e.g. /dev/null, a console) is written in place: the
-	 * temporary name and rename are only for regular files */
+	 * temporary name and rename are only for regular files; a symbolic link
+	 * is never followed */
 	struct stat st;
-	bool in_place = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
-	if (in_place)
+	bool in_place = lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) &&
+			!S_ISDIR(st.st_mode);
+	if (!in_place && !overwrite && lstat(path, &st) == 0)
+		return cap_fail(r, CAP_ERR, "%s exists (use -f to overwrite)", path);
+	if (in_place) {
 		snprintf(tmp, sizeof(tmp), "%s", path);
-	else
-		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | (in_place ? 0 : O_TRUNC) | O_CLOEXEC, 0600);
+		fd = open(tmp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	} else {
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+			return cap_fail(r, CAP_ERR, "%s: %s", path, strerror(ENAMETOOLONG));
+		/* exclusive: whatever sits at the temporary name (a symlink an
+		 * attacker planted, a leftover) is not ours to write through */
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST && overwrite && lstat(tmp, &st) == 0 &&
+		    S_ISREG(st.st_mode) && unlink(tmp) == 0)
+			fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
 	if (fd < 0)
 		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(errno));
 	lo.f = fdopen(fd, "w");
 	if (!lo.f) {
 		close(fd);
+		if (!in_place)
+			unlink(tmp);
 		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(errno));
 	}
+	long start = in_place ? -1 : 0;
 	rc = log_of(src, &lo, err, sizeof(err));
+	if (rc == VMC_OK && fflush(lo.f) != 0) {
+		rc = -EIO;
+		snprintf(err, sizeof(err), "writing the log: %s", strerror(errno));
+	}
+	if (rc == VMC_OK && start == 0 && ftell(lo.f) == 0) {
+		rc = VMC_ERR_NOTFOUND;
+		snprintf(err, sizeof(err), "no kernel log records found in the dump");
+	}
 	if (rc != VMC_OK) {
 		fclose(lo.f);
-		unlink(tmp);
+		if (!in_place)
+			unlink(tmp);
 		return cap_fail(r, CAP_ERR, "dmesg: %s", err);
 	}
-	if (fflush(lo.f) != 0 || (!in_place && fsync(fileno(lo.f)) < 0)) {
+	if (!in_place && fsync(fileno(lo.f)) < 0) {
 		int e = errno;
 		fclose(lo.f);
+		unlink(tmp);
 		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(e));
 	}
-	fclose(lo.f);
-	if (!in_place && rename(tmp, path) < 0)
-		return cap_fail(r, CAP_ERR, "%s: %s", path, strerror(errno));
+	if (fclose(lo.f) != 0) {
+		int e = errno;
+		if (!in_place)
+			unlink(tmp);
+		return cap_fail(r, CAP_ERR, "%s: %s", tmp, strerror(e));
+	}
+	if (!in_place && (rc = commit_file(tmp, path, overwrite)) < 0) {
+		unlink(tmp);
+		return cap_fail(r, CAP_ERR, "%s: %s", path,
+				rc == -EEXIST ? "exists (use -f to overwrite)" : strerror(-rc));
+	}
 	snprintf(r->dmesg_file, sizeof(r->dmesg_file), "%s", path);
 	r->dmesg_saved = true;
 	return 0;
+}
+
+static void add_warning(struct cap_result *r, const char *s)
+{
+	char *d;
+
+	if (r->nwarnings < sizeof(r->warnings) / sizeof(r->warnings[0]) && (d = strdup(s)))
+		r->warnings[r->nwarnings++] = d;
 }
 
 static void copy_warnings(vmc_dump *src, struct cap_result *r)
@@ -158,6 +242,51 @@ static void copy_warnings(vmc_dump *src, struct cap_result *r)
 		if (s)
 			r->warnings[r->nwarnings++] = s;
 	}
+}
+
+/* Physical address bits when VMCOREINFO does not say (x86-64 and arm64
+ * page tables reach 52 bits; nothing larger exists). */
+#define PHYS_BITS_MAX 52
+/* Frames the source may map per frame it holds data for.  Filtered ELF
+ * dumps (makedumpfile -E) legitimately map far more memory than they
+ * store, but a 16 TiB machine whose dump holds 1 MB is a hostile header:
+ * every mapped frame costs two bitmap bits in the output and time. */
+#define MAP_PER_PRESENT 65536ULL
+#define MAP_FREE_FRAMES (1ULL << 24)
+
+/* Refuse, before writing anything, a source whose memory the file cannot
+ * justify: none at all, beyond the physical address width, or out of all
+ * proportion to the pages it holds. */
+static int check_extent(vmc_dump *src, const char *input, struct cap_result *r)
+{
+	uint64_t max_pfn = vmc_max_pfn(src), ps = vmc_page_size(src);
+	uint64_t present = vmc_pages_present(src), limit;
+	unsigned bits = PHYS_BITS_MAX;
+	const char *why = "the largest physical address width";
+	int64_t n;
+
+	if (!vmc_range_count(src) || !max_pfn || !ps)
+		return cap_fail(r, CAP_ERR, "%s: no memory in the dump (%s): nothing to capture",
+				input, vmc_format(src) == VMC_FMT_ELF ? "no PT_LOAD segment"
+								     : "no page frames");
+	if (vmc_vmci_number(src, "MAX_PHYSMEM_BITS", &n) == VMC_OK && n >= 20 &&
+	    n < PHYS_BITS_MAX && !vmc_xen(src)) {
+		bits = (unsigned)n;
+		why = "MAX_PHYSMEM_BITS in VMCOREINFO";
+	}
+	if (max_pfn > (1ULL << bits) / ps)
+		return cap_fail(r, CAP_ERR,
+				"%s: memory reaches 0x%llx, beyond %s (%u bits): not a real machine's dump",
+				input, (unsigned long long)max_pfn * ps, why, bits);
+	limit = present > MAP_FREE_FRAMES / MAP_PER_PRESENT ? present * MAP_PER_PRESENT
+							     : MAP_FREE_FRAMES;
+	if (max_pfn > limit)
+		return cap_fail(r, CAP_ERR,
+				"%s: the dump maps 0x%llx page frames but holds data for %llu: "
+				"more than %llu frames per stored page is no machine's dump",
+				input, (unsigned long long)max_pfn, (unsigned long long)present,
+				MAP_PER_PRESENT);
+	return 0;
 }
 
 enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
@@ -177,10 +306,18 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		goto out;
 	}
 	if (vmc_open_path_flags(c.src, o->input, VMC_OPEN_MMAP) < 0) {
-		cap_fail(r, CAP_ERR, "%s: %s", o->input, vmc_errmsg(c.src));
+		const char *m = vmc_errmsg(c.src);
+		size_t il = strlen(o->input);
+		/* the library's message may already name the file */
+		if (strncmp(m, o->input, il) == 0 && m[il] == ':')
+			cap_fail(r, CAP_ERR, "%s", m);
+		else
+			cap_fail(r, CAP_ERR, "%s: %s", o->input, m);
 		goto out;
 	}
 	copy_warnings(c.src, r);
+	if (check_extent(c.src, o->input, r) < 0)
+		goto out;
 	{
 		const char *rel = vmc_vmcoreinfo_get(c.src, "OSRELEASE");
 		if (!rel)
@@ -191,7 +328,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 
 	/* the kernel log first: if anything below fails, the reason survives */
 	if (o->dmesg_only) {
-		save_dmesg(c.src, o->output, r);
+		save_dmesg(c.src, o->output, o->overwrite, r);
 		r->seconds_dmesg = cap_now() - t0;
 		if (!r->error[0])
 			r->status = CAP_OK;
@@ -207,11 +344,12 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		double td = cap_now();
 		struct cap_result dr;
 		memset(&dr, 0, sizeof(dr));
-		if (save_dmesg(c.src, dpath, &dr) == 0) {
+		if (save_dmesg(c.src, dpath, o->overwrite, &dr) == 0) {
 			r->dmesg_saved = true;
 			snprintf(r->dmesg_file, sizeof(r->dmesg_file), "%s", dr.dmesg_file);
 		} else {
 			/* no log is no reason to give up the dump */
+			snprintf(r->dmesg_error, sizeof(r->dmesg_error), "%.300s", dr.error);
 			snprintf(r->notes, sizeof(r->notes), "kernel log not saved: %.200s", dr.error);
 		}
 		r->seconds_dmesg = cap_now() - td;
@@ -221,11 +359,28 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		cap_fail(r, CAP_ERR, "out of memory for the page bitmaps");
 		goto out;
 	}
+	/* after the plan: a Xen source's notes are normalised there first */
+	if (vmc_notes_encode(c.src, &c.notes) < 0) {
+		cap_fail(r, CAP_ERR, "%s", vmc_errmsg(c.src));
+		goto out_plan;
+	}
+	if (c.notes.changed)
+		add_warning(r, "notes written normalised (4-byte alignment, padding and "
+			    "empty notes dropped): the source's note area had quirks");
 	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes,
-			   o->fail_flush);
+			   o->fail_flush, o->overwrite);
 	if (rc < 0) {
-		cap_fail(r, rc == -ENOSPC ? CAP_INCOMPLETE : CAP_ERR, "%s: %s", o->output,
-			 strerror(-rc));
+		/* not even the stream's header: there is no dump */
+		if (rc == -EEXIST)
+			cap_fail(r, CAP_ERR, "%s exists (use -f to overwrite)", o->output);
+		else if (rc == -ELOOP)
+			cap_fail(r, CAP_ERR, "%s: is a symbolic link (not followed)", o->output);
+		else if (rc == -ENOSPC || rc == -EIO || rc == -EPIPE)
+			cap_fail(r, CAP_ERR, "%s: %s before any page was written", o->output,
+				 strerror(-rc));
+		else
+			cap_fail(r, CAP_ERR, "%s: %s", o->output, strerror(-rc));
+		r->no_output = rc != -EEXIST && rc != -ELOOP;
 		goto out_plan;
 	}
 	/* batches: enough for every worker to have one while the main thread
@@ -257,13 +412,14 @@ out_sink:
 	cap_dedup_fini(&c.dedup);
 	if (cap_sink_close(&c.sink) < 0 && r->status == CAP_OK)
 		cap_fail(r, CAP_INCOMPLETE, "%s: closing failed", o->output);
-	if (r->no_output && !o->flattened)
+	if (r->no_output && strcmp(o->output, "-") != 0)
 		unlink(o->output);
 out_plan:
 	r->pages_ram = c.plan.pages_ram;
 	r->pages_dumpable = c.plan.pages_dumpable;
 	memcpy(r->pages_excluded, c.plan.excluded, sizeof(r->pages_excluded));
 	cap_plan_fini(&c.plan);
+	vmc_notes_out_free(&c.notes);
 out:
 	if (r->status != CAP_OK && r->status != CAP_INCOMPLETE && r->dmesg_saved)
 		r->status = CAP_DMESG_ONLY;

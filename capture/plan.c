@@ -35,9 +35,12 @@ int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
 		int rc = vmc_mm_create(src, &pl->mm);
 		if (rc < 0) {
 			/* save what we can: a bigger dump beats no dump */
-			snprintf(r->notes, sizeof(r->notes),
-				 "dump level %d not applied, only zero pages excluded: %s",
-				 level, vmc_errmsg(src));
+			/* after what is there (the kernel log's fate); the
+			 * level as given, without the internal -X bit */
+			size_t used = strlen(r->notes);
+			snprintf(r->notes + used, sizeof(r->notes) - used,
+				 "%sdump level %d not applied, only zero pages excluded: %s",
+				 used ? "; " : "", level & 31, vmc_errmsg(src));
 			pl->mm = NULL;
 			pl->level = level & VMC_DL_ZERO;
 		}

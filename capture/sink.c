@@ -31,6 +31,11 @@ static int write_all(struct cap_sink *s, const void *buf, size_t len, uint64_t o
 		if (s->fail_after) {
 			if (s->bytes_written >= s->fail_after)
 				return -ENOSPC;
+			/* a record header or end marker goes out whole or not at
+			 * all, as a small write to a pipe does: half an end marker
+			 * would hide every record after it */
+			if (s->flat && len <= 16 && !*done && s->fail_after - s->bytes_written < len)
+				return -ENOSPC;
 			if (want > s->fail_after - s->bytes_written)
 				want = (size_t)(s->fail_after - s->bytes_written);
 		}
@@ -142,6 +147,28 @@ static int flush_as_we_go(struct cap_sink *s, size_t len)
 	return rc;
 }
 
+/* Best effort after a write error inside a flattened record: the rest of
+ * its header, then zeros for the data that did not make it (the failure
+ * hook does not apply: a real full disk fails here too, and nothing is lost
+ * by trying). */
+static void complete_record(struct cap_sink *s, const uint8_t *hdr, size_t hdone, size_t left)
+{
+	static const uint8_t zeros[4096];
+	uint64_t saved = s->fail_after;
+	size_t done;
+
+	s->fail_after = 0;
+	if (hdone < 16 && write_all(s, hdr + hdone, 16 - hdone, 0, &done) < 0)
+		left = 0;
+	while (left) {
+		size_t n = left < sizeof(zeros) ? left : sizeof(zeros);
+		if (write_all(s, zeros, n, 0, &done) < 0)
+			break;
+		left -= n;
+	}
+	s->fail_after = saved;
+}
+
 /* Write [off, off+len) to the output now. */
 static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 {
@@ -152,14 +179,21 @@ static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 		return 0;
 	if (s->flat) {
 		uint8_t hdr[FLAT_REC_HDR];
+		size_t hdone;
 		be_put64(hdr, off);
 		be_put64(hdr + 8, len);
-		rc = write_all(s, hdr, sizeof(hdr), 0, &done);
+		rc = write_all(s, hdr, sizeof(hdr), 0, &hdone);
+		done = 0;
 		if (rc == 0)
 			rc = write_all(s, buf, len, 0, &done);
-		/* a cut record is useless to a reader: nothing of it counts */
-		if (rc < 0)
+		/* a cut record is useless to a reader: nothing of it counts,
+		 * but it is completed so that later records (the incomplete
+		 * flag) are not read as its data */
+		if (rc < 0) {
+			if (hdone)
+				complete_record(s, hdr, hdone, len - done);
 			return rc;
+		}
 	} else {
 		rc = write_all(s, buf, len, off, &done);
 		if (off == s->data_end)
@@ -174,9 +208,31 @@ static int emit(struct cap_sink *s, uint64_t off, const void *buf, size_t len)
 	return flush_as_we_go(s, len);
 }
 
-int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
-		  uint64_t fail_after, bool fail_flush)
+/* The output file: created exclusively unless overwriting is allowed, and
+ * never through a symbolic link (a dangling one would create its target). */
+static int open_output(const char *path, bool overwrite)
 {
+	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+	struct stat st;
+	int fd;
+
+	fd = open(path, flags | (overwrite ? 0 : O_EXCL), 0600);
+	if (fd < 0)
+		return -errno;
+	/* truncate only regular files: a device given with -f is written in place */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size && ftruncate(fd, 0) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
+		  uint64_t fail_after, bool fail_flush, bool overwrite)
+{
+	int rc;
+
 	memset(s, 0, sizeof(*s));
 	s->fail_flush = fail_flush;
 	s->flat = flat;
@@ -188,9 +244,9 @@ int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
 	if (flat && strcmp(path, "-") == 0) {
 		s->fd = STDOUT_FILENO;
 	} else {
-		s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		s->fd = open_output(path, overwrite);
 		if (s->fd < 0) {
-			int e = -errno;
+			int e = s->fd;
 			free(s->cache);
 			s->cache = NULL;
 			return e;
@@ -205,7 +261,16 @@ int cap_sink_open(struct cap_sink *s, const char *path, bool flat, size_t cache,
 		memcpy(hdr, FLAT_SIGNATURE, sizeof(FLAT_SIGNATURE) - 1);
 		be_put64(hdr + FLAT_HDR_TYPE, FLAT_TYPE_HEADER);
 		be_put64(hdr + FLAT_HDR_VERSION, FLAT_VERSION);
-		return write_all(s, hdr, sizeof(hdr), 0, &done);
+		rc = write_all(s, hdr, sizeof(hdr), 0, &done);
+		if (rc < 0) {
+			/* the caller gets no sink to close, and a file that
+			 * does not even start a stream is no dump */
+			bool created = s->owned;
+			cap_sink_close(s);
+			if (created)
+				unlink(path);
+			return rc;
+		}
 	}
 	return 0;
 }

@@ -154,18 +154,24 @@ int irfs_cpio_add_symlink(struct irfs_cpio *c, const char *path, const char *tar
 	return add(c, path, S_IFLNK | 0777, 0, 0, t, strlen(target));
 }
 
+int irfs_read_file(const char *src, size_t max, void **data, size_t *len, char *err,
+		   size_t errlen)
+{
+	int rc = kmod_read_file(src, max, data, len);
+
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", src, strerror(-rc));
+	return rc;
+}
+
 int irfs_cpio_add_file(struct irfs_cpio *c, const char *path, mode_t mode, const char *src,
 		     char *err, size_t errlen)
 {
 	void *data;
 	size_t len;
-	int rc = kmod_read_file(src, (size_t)1 << 31, &data, &len);
+	int rc = irfs_read_file(src, (size_t)1 << 31, &data, &len, err, errlen);
 
-	if (rc < 0) {
-		snprintf(err, errlen, "%s: %s", src, strerror(-rc));
-		return rc;
-	}
-	return irfs_cpio_add_data(c, path, mode, data, len);
+	return rc < 0 ? rc : irfs_cpio_add_data(c, path, mode, data, len);
 }
 
 /* ---- output: raw, gzip or zstd ----------------------------------------- */

@@ -26,12 +26,10 @@ int irfs_add_static(struct irfs_cpio *c, const char *path, const char *src, cons
 {
 	void *data;
 	size_t len;
-	int rc = kmod_read_file(src, (size_t)256 << 20, &data, &len);
+	int rc = irfs_read_file(src, (size_t)256 << 20, &data, &len, err, errlen);
 
-	if (rc < 0) {
-		snprintf(err, errlen, "%s: %s", src, strerror(-rc));
+	if (rc < 0)
 		return rc;
-	}
 	rc = irfs_elf_is_dynamic(data, len);
 	if (rc != 0) {
 		free(data);

@@ -30,6 +30,10 @@ void irfs_cpio_destroy(struct irfs_cpio *c);
 int irfs_cpio_add_dir(struct irfs_cpio *c, const char *path, mode_t mode);
 int irfs_cpio_add_data(struct irfs_cpio *c, const char *path, mode_t mode, void *data,
 		     size_t len);
+/* Read a whole file of at most max bytes (malloc'd); on failure "SRC: reason"
+ * in err. */
+int irfs_read_file(const char *src, size_t max, void **data, size_t *len, char *err,
+		   size_t errlen);
 int irfs_cpio_add_file(struct irfs_cpio *c, const char *path, mode_t mode, const char *src,
 		     char *err, size_t errlen);
 int irfs_cpio_add_node(struct irfs_cpio *c, const char *path, mode_t mode, unsigned major,

@@ -59,7 +59,7 @@ for desc in "$T_FIX"/xen-*.desc "$T_FIX"/kdump-xen.desc; do
 	check dmesg "$o.exp.dmesg" run "$BUILD/salvage" dmesg --dom0 "$o.dump"
 	check ring "$o.exp.ring" run "$BUILD/salvage" xen log "$o.dump"
 	check ring-syms "$o.exp.ring" run "$BUILD/salvage" xen log --xen-syms "$o.exp.syms" "$o.dump"
-	rm -f "$o.kdump"
+	rm -f "$o.kdump" "$o.kdump.dmesg.txt"
 	run "$BUILD/salvage-capture" -X -d 31 --compress=zlib --message-level 23 --progress=off \
 		"$o.dump" "$o.kdump" >"$o.capture-log" 2>&1
 	crc=$?

@@ -254,6 +254,19 @@ size_t vmc_note_count(const vmc_dump *d);
 const struct vmc_note *vmc_note(const vmc_dump *d, size_t i);
 /* The raw note bytes as found in the dump (kdump: the sub-header copy). */
 const uint8_t *vmc_note_bytes(const vmc_dump *d, size_t *len);
+/* The notes as a writer should copy them (vmcore/notes-out.c): the parsed
+ * notes re-encoded with 4-byte alignment and no padding or empty notes, in
+ * bytes the caller frees with vmc_notes_out_free.  changed: they differ from
+ * vmc_note_bytes().  vmcoreinfo_off: where the VMCOREINFO descriptor starts
+ * in bytes (UINT64_MAX if there is none). */
+struct vmc_notes_out {
+	uint8_t *bytes;
+	size_t len;
+	bool changed;
+	uint64_t vmcoreinfo_off, vmcoreinfo_len;
+};
+int vmc_notes_encode(vmc_dump *d, struct vmc_notes_out *out);
+void vmc_notes_out_free(struct vmc_notes_out *out);
 
 /* CPU registers from CORE/NT_PRSTATUS notes, in note order.  The layout of
  * the note is the dump's machine's (vmc_elf_machine): x86_64, aarch64,

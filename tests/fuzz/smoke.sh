@@ -32,6 +32,13 @@ seed() {
 		# text files (hint byte 0) and command lines (1)
 		{ printf '\0'; printf 'target=dir:/var/crash\nlevel=31\n# c\nhostname="a b"\n'; } >"$dir/conf.txt"
 		{ printf '\1'; printf 'quiet salvage.level=1 "salvage.hostname=x y"'; } >"$dir/cmdline.txt" ;;
+	capture)
+		# an options byte (tests/fuzz/fuzz_capture.c), then a source dump
+		local i=0
+		for f in "$FIXOUT"/quirk-*.dump "$FIXOUT"/elf-*.dump "$FIXOUT"/kdump-z*.dump; do
+			{ printf "\\$(printf %o $((i * 37 % 256)))"; cat "$f"; } >"$dir/$(basename "$f").cap"
+			i=$((i + 1))
+		done ;;
 	vmcoreinfo)
 		for f in "$HERE"/../fixtures/*.expect; do
 			sed -n 's/^vmcoreinfo: //p' "$f" >"$dir/$(basename "$f").txt"
