@@ -111,6 +111,7 @@ test-fixtures: all
 	@bash tests/az-test.sh $(BUILD)
 	@bash tests/az-harden-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
+	@bash tests/p2m-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
 
