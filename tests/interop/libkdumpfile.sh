@@ -72,7 +72,13 @@ cross() { # tag dump
 		# file makedumpfile -R rebuilds from ours
 		read=$T_OUT/$tag.R
 		if ! "$MDF" -R "$read" <"$dump" >/dev/null 2>&1; then
-			t_fail "$tag" "makedumpfile -R cannot rebuild the flattened stream"
+			# a stream without its end (salvage reads it as incomplete):
+			# there is no second reader to compare with
+			if grep -q '^incomplete: yes' "$T_OUT/$tag.vm"; then
+				t_skip_ok "$tag" "makedumpfile -R refuses this cut stream and libkdumpfile reads no flattened one"
+			else
+				t_fail "$tag" "makedumpfile -R cannot rebuild the flattened stream"
+			fi
 			return
 		fi
 	fi
@@ -128,8 +134,10 @@ captures() { # tag src [xen]
 
 if [ $real = 0 ]; then
 	read -ra pats <<<"${FIXTURES:-*}"
-	for desc in "${pats[@]/#/$T_FIX/}"; do
-		desc=$desc.desc
+	descs=()
+	for pat in "${pats[@]}"; do descs+=("$T_FIX"/$pat.desc); done
+	[ -f "${descs[0]}" ] || t_fail "fixtures" "none matches '${FIXTURES:-*}'"
+	for desc in "${descs[@]}"; do
 		[ -f "$desc" ] || continue
 		name=$(basename "$desc" .desc)
 		t_mkdump "$name" "$desc" "$T_OUT/$name.dump" || continue

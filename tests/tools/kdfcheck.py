@@ -157,7 +157,7 @@ def main():
             # of the file gives there
             refused += 1
         elif (data == zero and s["pages"].get(pfn + 1, ("hole",))[0] != "hole"
-              and s["format"] == "elf"):
+              and s["format"].startswith("elf")):
             # libkdumpfile 0.5.1 returns a page of zeros for the page just
             # below a PT_LOAD that starts on a page boundary; no PT_LOAD
             # holds it (docs/formats.md §6)
