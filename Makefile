@@ -33,7 +33,7 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS_SAN) $(LDFLAGS)
 LIBS_CODEC := -lzstd -lz -llzo2 -lsnappy
 
-.PHONY: install uninstall deb test-service all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm fuzz fuzz-smoke bench clean
+.PHONY: install uninstall deb test-service all deps check demo test test-layers test-fixtures test-san test-tsan test-interop test-interop-real test-capture test-archive test-vm fuzz fuzz-smoke bench clean
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 all: $(BUILD)/salvage $(BUILD)/salvage-capture $(UNIT_BINS)
@@ -126,6 +126,7 @@ test-fixtures: all
 	@bash tests/az-harden-test.sh $(BUILD)
 	@bash tests/triage-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
+	@bash tests/p2m-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
 
@@ -142,6 +143,11 @@ test-interop: all
 	@bash tests/interop/makedumpfile.sh $(BUILD)
 	@bash tests/interop/capture.sh $(BUILD)
 	@bash tests/interop/classify.sh $(BUILD)
+	@bash tests/interop/libkdumpfile.sh $(BUILD)
+
+# the real dumps test-vm leaves in $(BUILD), read by libkdumpfile too
+test-interop-real: all
+	@bash tests/interop/libkdumpfile.sh --real $(BUILD)
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
@@ -161,7 +167,7 @@ test-vm: all
 	@bash tests/vm/e2e-full.sh $(BUILD)
 	@bash tests/vm/e2e-xfs.sh $(BUILD)
 	@bash tests/vm/e2e-net.sh $(BUILD)
-	@bash tests/vm/xen-e2e.sh $(BUILD)
+	@bash tests/vm/xen-e2e.sh --out $(BUILD)/vm-xen $(BUILD)
 	@bash tests/vm/e2e-modoops.sh --out $(BUILD)/vm-modoops $(BUILD)
 	@bash tests/vm/e2e-archive.sh --agent-dump $(BUILD)/vm-disk/dump --modoops-dump $(BUILD)/vm-modoops/dump $(BUILD)
 	@bash tests/vm/service-e2e.sh $(BUILD)
@@ -181,7 +187,7 @@ bench: deps
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
-CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm test-service fuzz-smoke
+CHECK_PARTS := all test-layers test-fixtures test-san test-tsan test-interop test-capture test-archive test-vm test-interop-real test-service fuzz-smoke
 check: deps
 	@mkdir -p $(BUILD)
 	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \

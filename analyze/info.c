@@ -19,6 +19,7 @@ struct facts {
 	int64_t crash_time;
 	size_t cpus;
 	int panic_cpu;
+	bool page_size_known;
 	bool has_phys_base;
 	uint64_t phys_base;
 	bool has_kaslr;
@@ -51,6 +52,7 @@ static void gather(vmc_dump *d, struct facts *f)
 	if (!f->arch)
 		f->arch = vmc_kdump_utsname(d, "machine");
 	f->page_size = vmc_page_size(d);
+	f->page_size_known = vmc_page_size_known(d);
 	if (vmc_vmci_crashtime(d, &n) == VMC_OK || vmc_kdump_timestamp(d, &n) == VMC_OK) {
 		f->has_crash_time = true;
 		f->crash_time = n;
@@ -122,6 +124,36 @@ static void gather_dom0(vmc_dump *d, struct facts *f)
 	vmc_dump_destroy(v);
 }
 
+/* The saved registers under the names of the dump's architecture. */
+static void print_regs(vmc_dump *d, const struct vmc_cpu *c)
+{
+	const char *pc = vmc_cpu_reg_name(d, VMC_CPU_PC), *sp = vmc_cpu_reg_name(d, VMC_CPU_SP);
+	const char *lr = vmc_cpu_reg_name(d, VMC_CPU_LR);
+
+	if (!c->decoded) {
+		printf("(registers of this machine not decoded)");
+	} else {
+		printf("%s 0x%016" PRIx64 " %s 0x%016" PRIx64, pc, c->pc, sp, c->sp);
+		if (c->has_lr && lr)
+			printf(" %s 0x%016" PRIx64, lr, c->lr);
+	}
+	printf(" pid %u\n", c->pid);
+}
+
+static void json_regs(struct az_json *j, vmc_dump *d, const struct vmc_cpu *c)
+{
+	const char *lr = vmc_cpu_reg_name(d, VMC_CPU_LR);
+
+	if (!c->decoded) {
+		az_json_kbool(j, "decoded", false);
+		return;
+	}
+	az_json_khex(j, vmc_cpu_reg_name(d, VMC_CPU_PC), c->pc);
+	az_json_khex(j, vmc_cpu_reg_name(d, VMC_CPU_SP), c->sp);
+	if (c->has_lr && lr)
+		az_json_khex(j, lr, c->lr);
+}
+
 static void print_text(vmc_dump *d, const struct facts *f)
 {
 	char sz[32];
@@ -133,7 +165,10 @@ static void print_text(vmc_dump *d, const struct facts *f)
 
 	printf("osrelease:     %s\n", f->osrelease ? az_tesc(esc, sizeof(esc), f->osrelease) : "(unknown)");
 	printf("arch:          %s\n", f->arch ? az_tesc(esc, sizeof(esc), f->arch) : "(unknown)");
-	printf("page size:     %u\n", f->page_size);
+	if (f->page_size_known)
+		printf("page size:     %u\n", f->page_size);
+	else
+		printf("page size:     (unknown: not in VMCOREINFO, not fixed by the machine)\n");
 	if (f->has_crash_time) {
 		char tb[64] = "";
 		time_t t = (time_t)f->crash_time;
@@ -147,8 +182,8 @@ static void print_text(vmc_dump *d, const struct facts *f)
 	printf("cpus:          %zu\n", f->cpus);
 	if (f->panic_cpu >= 0) {
 		const struct vmc_cpu *c = vmc_cpu(d, (size_t)f->panic_cpu);
-		printf("panic cpu:     %d: rip 0x%016" PRIx64 " rsp 0x%016" PRIx64 " pid %u\n",
-		       f->panic_cpu, c->regs[VMC_REG_RIP], c->regs[VMC_REG_RSP], c->pid);
+		printf("panic cpu:     %d: ", f->panic_cpu);
+		print_regs(d, c);
 	} else {
 		printf("panic cpu:     (not told by the dump alone)\n");
 	}
@@ -156,9 +191,10 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		const struct vmc_cpu *c = vmc_cpu(d, i);
 		if (c->empty)
 			printf("  cpu %zu:       (no saved state)\n", i);
-		else
-			printf("  cpu %zu:       rip 0x%016" PRIx64 " rsp 0x%016" PRIx64 " pid %u\n",
-			       i, c->regs[VMC_REG_RIP], c->regs[VMC_REG_RSP], c->pid);
+		else {
+			printf("  cpu %zu:       ", i);
+			print_regs(d, c);
+		}
 	}
 	if (f->has_phys_base)
 		printf("phys_base:     0x%" PRIx64 "\n", f->phys_base);
@@ -180,8 +216,9 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		printf("  0x%012" PRIx64 "-0x%012" PRIx64 "  %s\n", r->start, r->end, sz);
 	}
 	human_size(sz, sizeof(sz), f->present * f->page_size);
-	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump (%s)", vmc_pages_total(d),
-	       f->present, sz);
+	printf("pages:         %" PRIu64 " total, %" PRIu64 " in dump%s%s%s", vmc_pages_total(d),
+	       f->present, f->page_size_known ? " (" : "", f->page_size_known ? sz : "",
+	       f->page_size_known ? ")" : " (of 4096-byte units)");
 	if (f->unwritten)
 		printf(", %" PRIu64 " never written (cut short)", f->unwritten);
 	printf("\n");
@@ -224,7 +261,11 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	az_json_kstr(&j, "compression", f->compression);
 	az_json_kstr(&j, "osrelease", f->osrelease);
 	az_json_kstr(&j, "arch", f->arch);
-	az_json_ku64(&j, "page_size", f->page_size);
+	az_json_key(&j, "page_size");
+	if (f->page_size_known)
+		az_json_u64(&j, f->page_size);
+	else
+		az_json_null(&j);
 	az_json_ki64_if(&j, "crash_time", f->has_crash_time, f->crash_time);
 	az_json_ku64(&j, "cpus", f->cpus);
 	az_json_khex_if(&j, "phys_base", f->has_phys_base, f->phys_base);
@@ -244,8 +285,7 @@ static void print_json(vmc_dump *d, const struct facts *f)
 		az_json_begin_object(&j);
 		az_json_ki64(&j, "cpu", f->panic_cpu);
 		az_json_ku64(&j, "pid", c->pid);
-		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
-		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
+		json_regs(&j, d, c);
 		az_json_end_object(&j);
 	} else {
 		az_json_null(&j);
@@ -257,8 +297,7 @@ static void print_json(vmc_dump *d, const struct facts *f)
 		az_json_begin_object(&j);
 		az_json_ku64(&j, "pid", c->pid);
 		az_json_kbool(&j, "saved", !c->empty);
-		az_json_khex(&j, "rip", c->regs[VMC_REG_RIP]);
-		az_json_khex(&j, "rsp", c->regs[VMC_REG_RSP]);
+		json_regs(&j, d, c);
 		if (c->has_cr) {
 			az_json_khex(&j, "cr3", c->cr3);
 		}
@@ -299,17 +338,18 @@ static void print_json(vmc_dump *d, const struct facts *f)
 }
 
 static const char info_usage[] =
-"usage: salvage info [--json] DUMP\n\n"
+"usage: salvage info [--json] DUMP [PART...]\n\n"
 		   "Prints the dump's format and codec, kernel release, architecture, page\n"
 		   "size, crash time, CPUs (the panic CPU's RIP/RSP when the dump tells it),\n"
 		   "phys_base, KASLR offset, memory ranges, page counts, whether the dump is\n"
 		   "incomplete, the quirks tolerated while reading it, and for Xen dumps the\n"
 		   "hypervisor version, load address, physical CPU count, dom0 P2M frame, and\n"
 		   "dom0's release and panic line (read through its P2M).\n"
+		   "The parts of a makedumpfile --split set are given together.\n"
 		   "  --json   stable machine-readable output (unknown values are null)\n";
 
 static const struct az_cmd info_cmd = {
-	.name = "info", .usage = info_usage, .opts = 0, .minpos = 1, .maxpos = 1,
+	.name = "info", .usage = info_usage, .opts = 0, .minpos = 1, .maxpos = 64,
 };
 
 int az_cmd_info(int argc, char **argv)
@@ -321,7 +361,17 @@ int az_cmd_info(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	d = az_open(a.pos[0]);
+	if (a.npos == 1) {
+		d = az_open(a.pos[0]);
+	} else {
+		/* a split set: the library names the part at fault */
+		d = vmc_dump_create();
+		if (d && vmc_open_paths(d, a.pos, (size_t)a.npos) < 0) {
+			fprintf(stderr, "salvage: %s\n", vmc_errmsg(d));
+			vmc_dump_destroy(d);
+			d = NULL;
+		}
+	}
 	if (!d)
 		return AZ_EXIT_FAIL;
 	gather(d, &f);

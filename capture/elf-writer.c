@@ -217,6 +217,42 @@ static void cut_segments(struct ew *w, uint8_t *hdr, uint64_t phnum, uint64_t va
 	cap_sink_patch(&w->c->sink, EHDR, hdr + EHDR, (size_t)((phnum) * PHDR));
 }
 
+static int frame_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Frames with data in the output, each once: runs may overlap (the kernel
+ * text PT_LOAD duplicates RAM) and two runs may share a partial page. */
+static uint64_t distinct_frames(struct ew *w)
+{
+	uint64_t (*iv)[2] = calloc(w->nruns ? w->nruns : 1, sizeof(*iv)), n = 0, end = 0;
+	size_t k = 0;
+
+	if (!iv)
+		return w->c->pages_done;
+	for (size_t i = 0; i < w->nruns; i++) {
+		uint64_t pa, fs, ms;
+		run_bytes(w, &w->runs[i], &pa, &fs, &ms);
+		if (!fs)
+			continue;
+		iv[k][0] = pa / w->ps;
+		iv[k][1] = (pa + fs + w->ps - 1) / w->ps;
+		k++;
+	}
+	qsort(iv, k, sizeof(*iv), frame_cmp);
+	for (size_t i = 0; i < k; i++) {
+		uint64_t a = iv[i][0] > end ? iv[i][0] : end;
+		if (iv[i][1] > a)
+			n += iv[i][1] - a;
+		if (iv[i][1] > end)
+			end = iv[i][1];
+	}
+	free(iv);
+	return n;
+}
+
 int cap_write_elf(struct cap_ctx *c)
 {
 	struct ew w;
@@ -349,6 +385,13 @@ int cap_write_elf(struct cap_ctx *c)
 	}
 	if (rc == 0)
 		rc = cap_sink_flush(&c->sink);
+	if (rc == 0 && (c->pages_lost || c->r->pages_unreadable)) {
+		/* pages left out of the PT_LOADs that the source was to hold */
+		uint8_t fl[4];
+		le_put32(fl, ELF_INCOMPLETE);
+		rc = cap_sink_patch(&c->sink, 48, fl, 4);
+		c->r->incomplete = rc >= 0;
+	}
 	if (rc == 0)
 		rc = cap_sink_finish(&c->sink);
 	if (rc == 0)
@@ -366,7 +409,7 @@ int cap_write_elf(struct cap_ctx *c)
 		rc = cap_fail(c->r, CAP_INCOMPLETE, "writing %s: %s; dump incomplete",
 			      c->o->output, strerror(-rc));
 	} else {
-		c->r->pages_written = c->pages_done;
+		c->r->pages_written = distinct_frames(&w);
 	}
 	c->r->bytes_out = c->sink.size;
 out:

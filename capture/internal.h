@@ -238,6 +238,9 @@ struct cap_ctx {
 	struct cap_dedup dedup;
 	struct cap_progress prog;
 	uint64_t pages_done;
+	uint64_t pages_lost;         /* frames the source should hold but lost
+				      * (cut short): absent from the output,
+				      * which the writers mark incomplete */
 	struct vmc_notes_out notes;  /* what the writers copy, never the raw notes */
 };
 

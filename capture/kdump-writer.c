@@ -35,44 +35,69 @@ struct kw {
 	uint8_t *vbuf;            /* page re-read to confirm a duplicate */
 };
 
-/* utsname: the source's kdump header, else init_uts_ns in the dump's memory,
- * else what VMCOREINFO says. */
+/* utsname (docs/formats.md §1.2): the source's kdump header when it is
+ * complete, else init_uts_ns in the dump's memory, else built from what the
+ * dump says (VMCOREINFO OSRELEASE, Xen's version and extra version, the
+ * machine); a field nothing tells is "(unknown)", never empty: readers
+ * (libkdumpfile, crash) ignore a header with an empty field and with it
+ * the machine. */
 static void fill_utsname(vmc_dump *src, uint8_t *uts /* 6 x 65 */)
 {
 	static const char *const f[] = { "sysname", "nodename", "release", "version",
 					 "machine", "domainname" };
+	const struct vmc_xen *x = vmc_xen(src);
 	uint64_t sym, off = 0;
 	const char *rel;
+	int i;
 
 	memset(uts, 0, 6 * 65);
-	if (vmc_kdump_utsname(src, "release")) {
-		for (int i = 0; i < 6; i++) {
+	for (i = 0; i < 5 && vmc_kdump_utsname(src, f[i]); i++)
+		;
+	if (i == 5) {
+		for (i = 0; i < 6; i++) {
 			const char *s = vmc_kdump_utsname(src, f[i]);
 			if (s)
 				strncpy((char *)uts + 65 * i, s, 64);
 		}
 		return;
 	}
-	if (vmc_vmci_symbol(src, "init_uts_ns", &sym) == VMC_OK) {
-		vmc_vmci_offset(src, "uts_namespace.name", &off);
+	if (!x && vmc_vmci_symbol(src, "init_uts_ns", &sym) == VMC_OK) {
 		/* before 5.11 the name follows a kref: OFFSET absent, 4 bytes in */
 		if (vmc_vmci_offset(src, "uts_namespace.name", &off) != VMC_OK)
 			off = 4;
 		if (vmc_read_virt(src, sym + off, uts, 6 * 65) == VMC_OK) {
-			for (int i = 0; i < 6; i++)
+			for (i = 0; i < 6; i++)
 				uts[65 * i + 64] = 0;
 			rel = vmc_vmcoreinfo_get(src, "OSRELEASE");
-			if (!rel || strcmp((char *)uts + 130, rel) == 0)
+			if ((!rel || strcmp((char *)uts + 130, rel) == 0) && uts[0] && uts[65] &&
+			    uts[130] && uts[195] && uts[260])
 				return;
 		}
 		memset(uts, 0, 6 * 65);
 	}
-	strcpy((char *)uts, "Linux");
+	for (i = 0; i < 6; i++) {
+		const char *s = vmc_kdump_utsname(src, f[i]);
+		if (s)
+			strncpy((char *)uts + 65 * i, s, 64);
+	}
+	/* sysname stays "Linux" for a Xen host too, as makedumpfile writes it:
+	 * readers take the header only from a Linux kdump (libkdumpfile
+	 * ignores it otherwise, and with it the machine and the Xen notes) */
+	if (!uts[0])
+		strcpy((char *)uts, "Linux");
 	rel = vmc_vmcoreinfo_get(src, "OSRELEASE");
 	if (rel)
-		strncpy((char *)uts + 130, rel, 64);
+		snprintf((char *)uts + 130, 65, "%s", rel);
+	else if (x && !uts[130])
+		snprintf((char *)uts + 130, 65, "xen-%llu.%llu%.24s", (unsigned long long)x->major,
+			 (unsigned long long)x->minor, x->extra_version);
 	if (vmc_arch(src))
-		strncpy((char *)uts + 260, vmc_arch(src), 64);
+		snprintf((char *)uts + 260, 65, "%s", vmc_arch(src));
+	for (i = 0; i < 5; i++)
+		if (!uts[65 * i])
+			strcpy((char *)uts + 65 * i, "(unknown)");
+	if (!uts[325])
+		strcpy((char *)uts + 325, "(none)");
 }
 
 static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_blocks,
@@ -460,6 +485,14 @@ int cap_write_kdump(struct cap_ctx *c)
 		rc = flush_descs(&w);
 	if (rc >= 0)
 		rc = cap_sink_flush(&c->sink);
+	if (rc >= 0 && (c->pages_lost || c->r->pages_unreadable)) {
+		/* pages left out (lost in the source) or written as "never
+		 * written" descriptors (unreadable): readers must know */
+		uint8_t st[4];
+		le_put32(st, w.codec | KDUMP_DH_COMPRESSED_INCOMPLETE);
+		rc = cap_sink_patch(&c->sink, KDUMP_HDR_STATUS, st, 4);
+		c->r->incomplete = rc >= 0;
+	}
 	if (rc >= 0)
 		rc = cap_sink_finish(&c->sink);
 	if (rc >= 0)

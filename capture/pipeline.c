@@ -289,6 +289,24 @@ static int check_extent(vmc_dump *src, const char *input, struct cap_result *r)
 	return 0;
 }
 
+/* Frames the source was to hold but lost (a dump cut short): counted
+ * before writing, so the writers can mark their output incomplete. */
+static uint64_t lost_frames(vmc_dump *src)
+{
+	uint64_t n = 0, ps = vmc_page_size(src);
+
+	if (!vmc_incomplete(src))
+		return 0;
+	for (size_t i = 0; i < vmc_range_count(src); i++) {
+		const struct vmc_range *rg = &vmc_ranges(src)[i];
+		uint64_t b = (rg->end + ps - 1) / ps;
+		for (uint64_t p = rg->start / ps, run; p < b; p += run)
+			if (vmc_page_state_run(src, p, b - p, &run) == VMC_PAGE_INCOMPLETE)
+				n += run;
+	}
+	return n;
+}
+
 enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 {
 	struct cap_ctx c;
@@ -367,6 +385,19 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	if (c.notes.changed)
 		add_warning(r, "notes written normalised (4-byte alignment, padding and "
 			    "empty notes dropped): the source's note area had quirks");
+	/* what a kdump file cannot say right is refused before it is written */
+	if (o->format == CAP_FMT_KDUMP && !vmc_page_size_known(c.src)) {
+		cap_fail(r, CAP_ERR, "the source's page size is unknown (no PAGESIZE in VMCOREINFO): "
+			 "a kdump file needs it as its block size; -E writes ELF");
+		goto out_plan;
+	}
+	if (o->format == CAP_FMT_KDUMP && vmc_arch(c.src) &&
+	    (!strcmp(vmc_arch(c.src), "i386") || !strcmp(vmc_arch(c.src), "arm"))) {
+		cap_fail(r, CAP_ERR, "kdump output of a 32-bit machine (%s) is not written "
+			 "(salvage writes the 64-bit layout only); -E writes ELF", vmc_arch(c.src));
+		goto out_plan;
+	}
+	c.pages_lost = lost_frames(c.src);
 	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes,
 			   o->fail_flush, o->overwrite);
 	if (rc < 0) {
@@ -409,6 +440,10 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		rc = cap_write_kdump(&c);
 	if (rc >= 0)
 		r->status = CAP_OK;
+	if (rc >= 0 && r->incomplete)
+		cap_fail(r, CAP_INCOMPLETE, "%s: %llu pages of the source lost (it was cut short) "
+			 "and %llu unreadable: left out, the output is marked incomplete", o->output,
+			 (unsigned long long)c.pages_lost, (unsigned long long)r->pages_unreadable);
 	cap_pool_destroy(c.pool);
 out_sink:
 	cap_dedup_fini(&c.dedup);

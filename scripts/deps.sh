@@ -13,6 +13,8 @@ PKGS=(
 	python3 python3-lzo python3-snappy python3-zstandard
 	# oracles and interoperability
 	makedumpfile crash python3-drgn time
+	# the independent reader of tests/interop/libkdumpfile.sh
+	python3-libkdumpfile
 	# QEMU end-to-end tests (tests/vm)
 	qemu-system-x86 busybox-static kmod e2fsprogs cpio zstd xz-utils
 	# crash-kernel agent and initramfs: xz modules (liblzma, when the build

@@ -109,15 +109,18 @@ else
 	t_ok "flush EIO"
 fi
 # an unreadable source page is skipped and reported, not fatal: the output
-# keeps every other page and leaves that one's descriptor unwritten
+# keeps every other page, leaves that one's descriptor unwritten and is
+# marked incomplete (exit 3: a capture that lost a page never exits 0)
 "$PY" "$T_HERE/tools/mkdump.py" "$T_HERE/fixtures/bad-kdump-desc-offset.desc" "$T_OUT/unreadable.src" \
 	--pages "$T_OUT/unreadable.pages" >/dev/null 2>&1
 f=$T_OUT/unreadable.out
 rm -f "$f" "$f.dmesg.txt"
 "$CAP" --progress=off --message-level 6 -d 0 "$T_OUT/unreadable.src" "$f" 2>"$f.err"
 rc=$?
-if [ $rc -ne 0 ]; then
-	t_fail "unreadable page: exit $rc: $(tail -1 "$f.err")"
+if [ $rc -ne 3 ]; then
+	t_fail "unreadable page: exit $rc, expected 3: $(tail -1 "$f.err")"
+elif ! "$BUILD/salvage" info "$f" | grep -q '^incomplete: *yes'; then
+	t_fail "unreadable page: output not marked incomplete"
 elif ! grep -q '1 unreadable' "$f.err" || ! grep -q 'page 0x120 unreadable' "$f.err"; then
 	t_fail "unreadable page: not reported ($(tail -1 "$f.err"))"
 elif ! "$CHECK" --pages "$f" >"$f.pages" || ! grep -q '^pfn 0x120 incomplete$' "$f.pages"; then

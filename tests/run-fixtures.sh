@@ -69,4 +69,37 @@ for desc in "${descs[@]}"; do
 	done
 	t_case_end
 done
+
+# a makedumpfile --split set (tests/fixtures/split/: three parts of
+# kdump-zlib.desc, and a part of another dump): read as one dump in any
+# order, every page as the whole file's; a missing or foreign part refused
+if [ -z "${FIXTURES:-}" ]; then
+	s=$T_OUT/split
+	mkdir -p "$s"
+	for p in part1 part2 part3 foreign; do
+		t_mkdump "split-$p" "$T_FIX/split/$p.desc" "$s/$p.kdump"
+	done
+	t_mkdump split-whole "$T_FIX/kdump-zlib.desc" "$s/whole.kdump" --pages "$s/whole.pages"
+	t_case "split set"
+	"$BUILD/tests/vmcheck" --pages "$s/part3.kdump" "$s/part1.kdump" "$s/part2.kdump" >"$s/set.pages" 2>&1 ||
+		t_fail "split set" "vmcheck of the three parts failed: $(head -1 "$s/set.pages")"
+	diff -u "$s/whole.pages" "$s/set.pages" >"$s/set.diff" ||
+		t_fail "split set" "pages differ from the whole dump's ($s/set.diff)"
+	"$BUILD/salvage" info "$s/part1.kdump" "$s/part2.kdump" "$s/part3.kdump" >"$s/info" 2>&1 ||
+		t_fail "split set" "salvage info of the three parts failed: $(head -1 "$s/info")"
+	t_case_end
+	for v in "missing|a part is missing|part1 part3" "foreign|a part of another dump|part1 foreign part3" \
+		"alone|one part of a split dump|part2"; do
+		IFS='|' read -r tag want parts <<<"$v"
+		args=()
+		for p in $parts; do args+=("$s/$p.kdump"); done
+		if "$BUILD/salvage" info "${args[@]}" >/dev/null 2>"$s/$tag.err"; then
+			t_fail "split $tag" "salvage info accepted it"
+		elif grep -q "$want" "$s/$tag.err" && [ "$(wc -l <"$s/$tag.err")" = 1 ]; then
+			t_ok "split $tag: $(cat "$s/$tag.err")"
+		else
+			t_fail "split $tag" "refused without saying '$want': $(head -1 "$s/$tag.err")"
+		fi
+	done
+fi
 t_summary

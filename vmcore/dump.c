@@ -225,6 +225,21 @@ int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags)
 	return open_io(d, io);
 }
 
+int vmc_open_paths(vmc_dump *d, const char *const *paths, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return vmc_set_err(d, VMC_ERR_ARG, "no dump given");
+	if (n == 1)
+		return vmc_open_path(d, paths[0]);
+	d->split_ok = true;
+	rc = vmc_open_path(d, paths[0]);
+	if (rc < 0)
+		return vmc_prefix_err(d, rc, "%s", paths[0]);
+	return vmc_kdump_join(d, paths, n);
+}
+
 int vmc_open_mem(vmc_dump *d, const void *buf, size_t len)
 {
 	struct vmc_io *io = vmc_io_mem_create(d, buf, len);
@@ -238,6 +253,7 @@ bool vmc_is_flattened(const vmc_dump *d) { return d->flattened; }
 const char *vmc_producer(const vmc_dump *d) { return d->producer; }
 unsigned vmc_compression(const vmc_dump *d) { return d->compression; }
 uint32_t vmc_page_size(const vmc_dump *d) { return d->page_size; }
+bool vmc_page_size_known(const vmc_dump *d) { return d->page_size_known; }
 uint16_t vmc_elf_machine(const vmc_dump *d) { return d->machine; }
 bool vmc_incomplete(const vmc_dump *d) { return d->incomplete; }
 size_t vmc_range_count(const vmc_dump *d) { return d->nranges; }
@@ -255,6 +271,12 @@ const char *vmc_arch(const vmc_dump *d)
 		return "i386";
 	case EM_AARCH64:
 		return "aarch64";
+	case EM_RISCV:
+		return "riscv64";
+	case EM_PPC64:
+		return "ppc64le";   /* big-endian dumps are refused at open */
+	case EM_ARM:
+		return "arm";
 	default:
 		return NULL;
 	}

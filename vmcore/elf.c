@@ -234,18 +234,27 @@ int vmc_elf_open(vmc_dump *d)
 	if (rc < 0)
 		goto out;
 
+	/* the page size is told by the dump or fixed by the machine, never
+	 * guessed (docs/formats.md §2.5) */
 	d->page_size = 4096;
+	d->page_size_known = e->machine == EM_X86_64 || e->machine == EM_386 ||
+			     e->machine == EM_RISCV;
 	{
 		const char *ps = vmc_vmcoreinfo_get(d, "PAGESIZE");
 		if (!ps)
 			ps = vmc_xen_vmcoreinfo_get(d, "PAGESIZE");
 		if (ps) {
 			unsigned long v = strtoul(ps, NULL, 10);
-			if (v >= 1024 && v <= 65536 && !(v & (v - 1)))
+			if (v >= 1024 && v <= 65536 && !(v & (v - 1))) {
 				d->page_size = (uint32_t)v;
-			else
-				vmc_warn(d, "VMCOREINFO PAGESIZE=%s is not usable; assuming 4096", ps);
+				d->page_size_known = true;
+			} else {
+				vmc_warn(d, "VMCOREINFO PAGESIZE=%s is not usable", ps);
+			}
 		}
+		if (!d->page_size_known)
+			vmc_warn(d, "page size unknown (no usable PAGESIZE in VMCOREINFO); "
+				 "pages addressed in units of 4096 bytes");
 	}
 
 	for (uint64_t i = 0; i < phnum; i++)

@@ -67,6 +67,12 @@ struct vmc_kdump {
 	int split;
 	uint64_t desc_off;       /* file offset of the page descriptor array */
 	uint64_t num_desc;       /* set bits in bitmap2 */
+	uint64_t lost;           /* descriptors whose data is past the end of file */
+	/* a part of a split set (§1.9): its frames [start_pfn, end_pfn); its
+	 * descriptors count from start_pfn (desc_base bits of bitmap2 before) */
+	uint64_t start_pfn, end_pfn, desc_base;
+	vmc_dump **parts;        /* the set's other parts (on the first part) */
+	size_t nparts;
 	uint8_t *bitmap1, *bitmap2;
 	uint64_t bitmap_bytes;   /* bytes of each bitmap */
 	uint64_t *rank;          /* set bits in bitmap2 before each 4096-bit block */
@@ -103,12 +109,14 @@ struct vmc_dump {
 	char **warnings;
 	size_t nwarnings;
 	bool opened;
+	bool split_ok;           /* opening one part of a split set (vmc_open_paths) */
 
 	struct vmc_io *io;        /* the dump's bytes (flat already resolved) */
 	bool flattened;
 	enum vmc_format format;
 	const char *producer;
 	uint32_t page_size;
+	bool page_size_known;    /* false: page_size is only the unit of access */
 	uint16_t machine;
 	bool incomplete;
 	unsigned compression;
@@ -162,6 +170,8 @@ void vmc_elf_free(struct vmc_elf *e);
 int vmc_kdump_open(vmc_dump *d);
 int vmc_kdump_page_state(const vmc_dump *d, uint64_t pfn);
 int vmc_kdump_read_page(vmc_dump *d, uint64_t pfn, void *buf);
+/* d is open on paths[0], a split part: open and check the others. */
+int vmc_kdump_join(vmc_dump *d, const char *const *paths, size_t n);
 void vmc_kdump_free(struct vmc_kdump *k);
 
 /* Notes: d->note_bytes holds the concatenated note areas; area i starts at
@@ -170,6 +180,8 @@ void vmc_kdump_free(struct vmc_kdump *k);
 int vmc_notes_parse_areas(vmc_dump *d, const size_t *starts, const size_t *lens,
 			  const uint64_t *offs, size_t nareas, uint64_t align_hint);
 int vmc_notes_finish(vmc_dump *d);
+/* Decode the CORE notes into d->cpus for d->machine (again, if it changed). */
+int vmc_notes_decode_cpus(vmc_dump *d);
 /* Free the note copy, the parsed notes and the CPUs. */
 void vmc_notes_free(vmc_dump *d);
 /* Needs page access: call once the format reader is ready. */

@@ -25,6 +25,16 @@
 #define KDUMP_HDR_SIZE        464
 #define KDUMP_VERSION_MAX     6      /* the newest version; what the writer writes */
 
+/* disk_dump_header of 32-bit writers (i386, 32-bit ARM; §1.12): struct
+ * timeval is two 4-byte longs at 404, so everything after it moves up */
+#define KDUMP32_HDR_TIMESTAMP   404  /* i32 tv_sec, i32 tv_usec */
+#define KDUMP32_HDR_STATUS      412
+#define KDUMP32_HDR_BLOCK_SIZE  416
+#define KDUMP32_HDR_SUB_HDR_SIZE 420
+#define KDUMP32_HDR_BITMAP_BLOCKS 424
+#define KDUMP32_HDR_MAX_MAPNR   428
+#define KDUMP32_HDR_NR_CPUS     448
+
 /* status flags (§1.4); the codec bits double as page_desc flags */
 #define KDUMP_DH_COMPRESSED_ZLIB       0x01u
 #define KDUMP_DH_COMPRESSED_LZO        0x02u
@@ -39,12 +49,34 @@
 #define KDUMP_SUB_PHYS_BASE     0    /* u64 (1) */
 #define KDUMP_SUB_DUMP_LEVEL    8    /* int (1) */
 #define KDUMP_SUB_SPLIT         12   /* int (2) */
+#define KDUMP_SUB_START_PFN     16   /* ulong (2), split parts: first frame */
+#define KDUMP_SUB_END_PFN       24   /* ulong (2), one past the last */
 #define KDUMP_SUB_OFF_VMCOREINFO 32  /* u64 (3): points into the note copy */
 #define KDUMP_SUB_SIZE_VMCOREINFO 40 /* u64 (3) */
 #define KDUMP_SUB_OFF_NOTE      48   /* u64 (4) */
 #define KDUMP_SUB_SIZE_NOTE     56   /* u64 (4) */
+#define KDUMP_SUB_START_PFN_64  80   /* u64 (6) */
+#define KDUMP_SUB_END_PFN_64    88   /* u64 (6) */
 #define KDUMP_SUB_MAX_MAPNR_64  96   /* u64 (6) */
 #define KDUMP_SUB_SIZE          104  /* the note copy follows it */
+
+/* kdump_sub_header of 32-bit writers (§1.12): unsigned long is 4 bytes;
+ * i386 packs the 8-byte fields at 4-byte alignment, ARM aligns them to 8. */
+#define KDUMP_SUB32I_OFF_VMCOREINFO 20
+#define KDUMP_SUB32I_SIZE_VMCOREINFO 28  /* u32 */
+#define KDUMP_SUB32I_OFF_NOTE    32
+#define KDUMP_SUB32I_SIZE_NOTE   40      /* u32 */
+#define KDUMP_SUB32I_MAX_MAPNR_64 72
+#define KDUMP_SUB32I_SIZE        80
+#define KDUMP_SUB32A_OFF_VMCOREINFO 24
+#define KDUMP_SUB32A_SIZE_VMCOREINFO 32  /* u32 */
+#define KDUMP_SUB32A_OFF_NOTE    40
+#define KDUMP_SUB32A_SIZE_NOTE   48      /* u32 */
+#define KDUMP_SUB32A_MAX_MAPNR_64 88
+#define KDUMP_SUB32A_SIZE        96
+/* phys_base (u32) at 0, dump_level at 4 and split at 8 in both */
+#define KDUMP_SUB32_DUMP_LEVEL   4
+#define KDUMP_SUB32_SPLIT        8
 
 /* Bytes of the sub header a given header version defines (§1.3). */
 #define KDUMP_SUB_SIZE_V(v) ((v) >= 6 ? 104 : (v) >= 5 ? 80 : (v) >= 4 ? 64 : \

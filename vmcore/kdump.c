@@ -19,8 +19,107 @@ _Static_assert(VMC_COMP_ZLIB == KDUMP_DH_COMPRESSED_ZLIB && VMC_COMP_LZO == KDUM
  * size arithmetic away from overflow. */
 #define KD_MAX_MAPNR (1ULL << 44)
 
+/* Where the fields of the header and sub header lie for the writer's C
+ * layout (§1.2, §1.5, §1.12).  The x86_64 layout is every 64-bit
+ * little-endian machine's. */
+struct kd_layout {
+	const char *name;
+	uint16_t ts, ts_width, status, block_size, sub_hdr_size, bitmap_blocks,
+		 max_mapnr, nr_cpus;
+	uint16_t phys_width, dump_level, split, off_vmci, size_vmci, off_note,
+		 size_note, ulong_width, mapnr64, sub_size;
+};
+
+static const struct kd_layout kd_layout64 = {
+	"64-bit", KDUMP_HDR_TIMESTAMP, 8, KDUMP_HDR_STATUS, KDUMP_HDR_BLOCK_SIZE,
+	KDUMP_HDR_SUB_HDR_SIZE, KDUMP_HDR_BITMAP_BLOCKS, KDUMP_HDR_MAX_MAPNR,
+	KDUMP_HDR_NR_CPUS,
+	8, KDUMP_SUB_DUMP_LEVEL, KDUMP_SUB_SPLIT, KDUMP_SUB_OFF_VMCOREINFO,
+	KDUMP_SUB_SIZE_VMCOREINFO, KDUMP_SUB_OFF_NOTE, KDUMP_SUB_SIZE_NOTE, 8,
+	KDUMP_SUB_MAX_MAPNR_64, KDUMP_SUB_SIZE,
+};
+static const struct kd_layout kd_layout_i386 = {
+	"i386", KDUMP32_HDR_TIMESTAMP, 4, KDUMP32_HDR_STATUS, KDUMP32_HDR_BLOCK_SIZE,
+	KDUMP32_HDR_SUB_HDR_SIZE, KDUMP32_HDR_BITMAP_BLOCKS, KDUMP32_HDR_MAX_MAPNR,
+	KDUMP32_HDR_NR_CPUS,
+	4, KDUMP_SUB32_DUMP_LEVEL, KDUMP_SUB32_SPLIT, KDUMP_SUB32I_OFF_VMCOREINFO,
+	KDUMP_SUB32I_SIZE_VMCOREINFO, KDUMP_SUB32I_OFF_NOTE, KDUMP_SUB32I_SIZE_NOTE, 4,
+	KDUMP_SUB32I_MAX_MAPNR_64, KDUMP_SUB32I_SIZE,
+};
+static const struct kd_layout kd_layout_arm = {
+	"arm", KDUMP32_HDR_TIMESTAMP, 4, KDUMP32_HDR_STATUS, KDUMP32_HDR_BLOCK_SIZE,
+	KDUMP32_HDR_SUB_HDR_SIZE, KDUMP32_HDR_BITMAP_BLOCKS, KDUMP32_HDR_MAX_MAPNR,
+	KDUMP32_HDR_NR_CPUS,
+	4, KDUMP_SUB32_DUMP_LEVEL, KDUMP_SUB32_SPLIT, KDUMP_SUB32A_OFF_VMCOREINFO,
+	KDUMP_SUB32A_SIZE_VMCOREINFO, KDUMP_SUB32A_OFF_NOTE, KDUMP_SUB32A_SIZE_NOTE, 4,
+	KDUMP_SUB32A_MAX_MAPNR_64, KDUMP_SUB32A_SIZE,
+};
+
+/* The machine the header's utsname names, and with it the layout; like
+ * libkdumpfile and crash, the layout follows the machine.  Big-endian
+ * machines are known by name so that they can be refused by name. */
+static const struct {
+	const char *uts;
+	uint16_t em;
+	const struct kd_layout *l;   /* NULL: big-endian, not read */
+} kd_machines[] = {
+	{ "x86_64", EM_X86_64, &kd_layout64 },
+	{ "aarch64", EM_AARCH64, &kd_layout64 },
+	{ "arm64", EM_AARCH64, &kd_layout64 },
+	{ "riscv64", EM_RISCV, &kd_layout64 },
+	{ "ppc64le", EM_PPC64, &kd_layout64 },
+	{ "i386", EM_386, &kd_layout_i386 },
+	{ "i486", EM_386, &kd_layout_i386 },
+	{ "i586", EM_386, &kd_layout_i386 },
+	{ "i686", EM_386, &kd_layout_i386 },
+	{ "ppc64", EM_PPC64, NULL },
+	{ "ppc", EM_PPC, NULL },
+	{ "s390x", EM_S390, NULL },
+	{ "s390", EM_S390, NULL },
+	{ "sparc64", EM_SPARCV9, NULL },
+	{ "mips", EM_MIPS, NULL },
+	{ "mips64", EM_MIPS, NULL },
+};
+
+static const struct kd_layout *kd_machine(const char *uts, uint16_t *em, bool *known)
+{
+	*known = true;
+	for (size_t i = 0; i < sizeof(kd_machines) / sizeof(kd_machines[0]); i++)
+		if (strcmp(uts, kd_machines[i].uts) == 0) {
+			*em = kd_machines[i].em;
+			return kd_machines[i].l;
+		}
+	/* armv5tel, armv6l, armv7l...; "armeb"/"armv7b" are big-endian */
+	if (strncmp(uts, "arm", 3) == 0 && strcmp(uts, "arm64") != 0) {
+		size_t n = strlen(uts);
+		*em = EM_ARM;
+		return strstr(uts, "eb") || (n && uts[n - 1] == 'b') ? NULL : &kd_layout_arm;
+	}
+	*known = false;
+	*em = 0;
+	return &kd_layout64;
+}
+
+/* A header string fit for a message: bytes outside printable ASCII become '?'. */
+static void printable(char *out, size_t len, const char *in)
+{
+	size_t i = 0;
+
+	for (; in[i] && i + 1 < len; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[i] = 0;
+}
+
+static uint64_t get_width(const uint8_t *p, unsigned width)
+{
+	return width == 8 ? le_get64(p) : le_get32(p);
+}
+
 void vmc_kdump_free(struct vmc_kdump *k)
 {
+	for (size_t i = 0; i < k->nparts; i++)
+		vmc_dump_destroy(k->parts[i]);
+	free(k->parts);
 	free(k->bitmap1);   /* bitmap2 shares its allocation */
 	free(k->rank);
 	free(k->cbuf);
@@ -32,11 +131,12 @@ static bool bit(const uint8_t *bm, uint64_t pfn)
 	return bm[pfn >> 3] >> (pfn & 7) & 1;
 }
 
-static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, uint64_t *off_note,
-			   uint64_t *size_note, uint64_t *off_vmci, uint64_t *size_vmci)
+static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, const struct kd_layout *l,
+			   uint64_t *off_note, uint64_t *size_note, uint64_t *off_vmci,
+			   uint64_t *size_vmci)
 {
 	uint8_t sub[KDUMP_SUB_SIZE];
-	uint64_t need = KDUMP_SUB_SIZE_V(k->version);
+	uint64_t need = l == &kd_layout64 ? KDUMP_SUB_SIZE_V(k->version) : l->sub_size;
 	int rc;
 
 	memset(sub, 0, sizeof(sub));
@@ -47,17 +147,29 @@ static int read_sub_header(vmc_dump *d, struct vmc_kdump *k, uint64_t *off_note,
 	rc = vmc_io_read_exact(d, sub, (size_t)need, k->block_size, "kdump sub header");
 	if (rc < 0)
 		return rc;
-	k->phys_base = le_get64(sub + KDUMP_SUB_PHYS_BASE);
-	k->dump_level = (int)le_get32(sub + KDUMP_SUB_DUMP_LEVEL);
-	k->split = (int)le_get32(sub + KDUMP_SUB_SPLIT);
-	*off_vmci = le_get64(sub + KDUMP_SUB_OFF_VMCOREINFO);
-	*size_vmci = le_get64(sub + KDUMP_SUB_SIZE_VMCOREINFO);
-	*off_note = le_get64(sub + KDUMP_SUB_OFF_NOTE);
-	*size_note = le_get64(sub + KDUMP_SUB_SIZE_NOTE);
+	k->phys_base = get_width(sub + KDUMP_SUB_PHYS_BASE, l->phys_width);
+	k->dump_level = (int)le_get32(sub + l->dump_level);
+	if (k->version >= 2) {
+		k->split = (int)le_get32(sub + l->split);
+		k->start_pfn = get_width(sub + l->split + 4, l->ulong_width);
+		k->end_pfn = get_width(sub + l->split + 4 + l->ulong_width, l->ulong_width);
+	}
+	if (k->version >= 3) {
+		*off_vmci = le_get64(sub + l->off_vmci);
+		*size_vmci = get_width(sub + l->size_vmci, l->ulong_width);
+	}
+	if (k->version >= 4) {
+		*off_note = le_get64(sub + l->off_note);
+		*size_note = get_width(sub + l->size_note, l->ulong_width);
+	}
 	if (k->version >= 6) {
-		uint64_t m64 = le_get64(sub + KDUMP_SUB_MAX_MAPNR_64);
+		uint64_t m64 = le_get64(sub + l->mapnr64);
 		if (m64)
 			k->max_mapnr = m64;
+		if (k->split) {
+			k->start_pfn = le_get64(sub + l->mapnr64 - 16);
+			k->end_pfn = le_get64(sub + l->mapnr64 - 8);
+		}
 	}
 	return VMC_OK;
 }
@@ -225,12 +337,125 @@ static int build_ranges(vmc_dump *d)
 	return VMC_OK;
 }
 
+static uint64_t desc_index(const struct vmc_kdump *k, uint64_t pfn);
+
+/* Descriptor idx: 1 when it lies past the end of the file, 0 read, <0 error. */
+static int desc_at(vmc_dump *d, uint64_t idx, uint64_t *off, uint32_t *size, uint32_t *flags)
+{
+	uint8_t pd[KDUMP_PD_LEN];
+	size_t got = 0;
+	int rc = d->io->read(d, d->io, pd, sizeof(pd), d->kd.desc_off + idx * KDUMP_PD_LEN, &got);
+
+	if (rc < 0)
+		return rc;
+	if (got < sizeof(pd))
+		return 1;
+	*off = le_get64(pd + KDUMP_PD_OFFSET);
+	*size = le_get32(pd + KDUMP_PD_SIZE);
+	*flags = le_get32(pd + KDUMP_PD_FLAGS);
+	return 0;
+}
+
+/* Is the data of descriptor idx, or of the first one at or after it that
+ * has data of its own, past the end of the file?  Descriptors written as
+ * zero (never written) and those sharing the zero page at the start of
+ * the data area (§1.7) say nothing about where the writer stopped. */
+static int data_lost_from(vmc_dump *d, uint64_t idx, uint64_t data_start, unsigned *seen)
+{
+	struct vmc_kdump *k = &d->kd;
+
+	for (uint64_t i = idx; i < k->num_desc && i < idx + 64; i++) {
+		uint64_t off, end;
+		uint32_t size, flags;
+		int rc = desc_at(d, i, &off, &size, &flags);
+		if (rc)
+			return rc;
+		if (off == 0 || off < data_start + k->block_size)
+			continue;
+		*seen |= flags & KDUMP_DH_CODECS;
+		return !vmc_add_ok(off, size, &end) || end > d->io->size;
+	}
+	return 0;
+}
+
+/* Data cut short after the descriptors (a full disk): the data is written
+ * in descriptor order, so the last descriptor tells whether anything is
+ * missing and a binary search finds where it starts; only the descriptors
+ * of the lost tail are read one by one, to count them (§1.10).  The codecs
+ * seen on the way are what the pages use (the header may name none). */
+static int scan_data(vmc_dump *d, unsigned *seen)
+{
+	struct vmc_kdump *k = &d->kd;
+	uint64_t data_start, lo, hi, lost = 0;
+	int rc;
+
+	if (!k->num_desc || !vmc_add_ok(k->desc_off, k->num_desc * KDUMP_PD_LEN, &data_start) ||
+	    data_start > d->io->size)
+		return VMC_OK;   /* the descriptors themselves are cut: incomplete already */
+	rc = data_lost_from(d, 0, data_start, seen);
+	if (rc < 0)
+		return rc;
+	rc = data_lost_from(d, k->num_desc > 64 ? k->num_desc - 64 : 0, data_start, seen);
+	if (rc < 0)
+		return rc;
+	/* the last descriptor with data of its own */
+	rc = 0;
+	for (uint64_t i = k->num_desc; i-- > 0 && k->num_desc - i <= 64;) {
+		uint64_t off, end;
+		uint32_t size, flags;
+		rc = desc_at(d, i, &off, &size, &flags);
+		if (rc)
+			break;
+		if (off == 0 || off < data_start + k->block_size)
+			continue;
+		*seen |= flags & KDUMP_DH_CODECS;
+		rc = !vmc_add_ok(off, size, &end) || end > d->io->size;
+		break;
+	}
+	if (rc < 0)
+		return rc;
+	if (rc != 1)
+		return VMC_OK;
+	lo = 0;
+	hi = k->num_desc - 1;   /* data_lost_from(hi) is true */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		rc = data_lost_from(d, mid, data_start, seen);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	for (uint64_t i = lo; i < k->num_desc; i++) {
+		uint64_t off, end;
+		uint32_t size, flags;
+		rc = desc_at(d, i, &off, &size, &flags);
+		if (rc < 0)
+			return rc;
+		if (rc == 1 || off == 0 || !vmc_add_ok(off, size, &end) || end > d->io->size)
+			lost++;
+	}
+	k->lost = lost;
+	if (lost) {
+		d->incomplete = true;
+		vmc_warn(d, "kdump page data cut short: %llu pages past end of file (0x%llx); dump truncated",
+			 (unsigned long long)lost, (unsigned long long)d->io->size);
+	}
+	return VMC_OK;
+}
+
 int vmc_kdump_open(vmc_dump *d)
 {
 	struct vmc_kdump *k = &d->kd;
 	uint8_t h[KDUMP_HDR_SIZE];
 	uint64_t off_note = 0, size_note = 0, off_vmci = 0, size_vmci = 0;
 	int rc;
+
+	const struct kd_layout *l;
+	bool known;
+	uint16_t em;
 
 	rc = vmc_io_read_exact(d, h, sizeof(h), 0, "kdump header");
 	if (rc < 0)
@@ -241,13 +466,28 @@ int vmc_kdump_open(vmc_dump *d)
 		memcpy(k->utsname[i], h + KDUMP_HDR_UTSNAME + KDUMP_UTS_LEN * i, KDUMP_UTS_LEN);
 		k->utsname[i][KDUMP_UTS_LEN] = 0;
 	}
-	k->timestamp = (int64_t)le_get64(h + KDUMP_HDR_TIMESTAMP);
-	k->status = le_get32(h + KDUMP_HDR_STATUS);
-	k->block_size = le_get32(h + KDUMP_HDR_BLOCK_SIZE);
-	k->sub_hdr_size = le_get32(h + KDUMP_HDR_SUB_HDR_SIZE);
-	k->bitmap_blocks = le_get32(h + KDUMP_HDR_BITMAP_BLOCKS);
-	k->max_mapnr = le_get32(h + KDUMP_HDR_MAX_MAPNR);
-	k->nr_cpus = (int)le_get32(h + KDUMP_HDR_NR_CPUS);
+	l = kd_machine(k->utsname[4], &em, &known);
+	if (!l || (!known && le_get32(h + KDUMP_HDR_VERSION) > 0xffff &&
+		   __builtin_bswap32(le_get32(h + KDUMP_HDR_VERSION)) >= 1 &&
+		   __builtin_bswap32(le_get32(h + KDUMP_HDR_VERSION)) <= 0xffff)) {
+		char m[2 * KDUMP_UTS_LEN];
+		printable(m, sizeof(m), k->utsname[4]);
+		return vmc_set_err(d, VMC_ERR_UNSUPPORTED, "big-endian kdump file (%s): not supported",
+				   m[0] ? m : "machine not named");
+	}
+	if (!known && k->utsname[4][0]) {
+		char m[2 * KDUMP_UTS_LEN];
+		printable(m, sizeof(m), k->utsname[4]);
+		vmc_warn(d, "kdump header: machine \"%s\" unknown; read with the 64-bit layout", m);
+	}
+	k->timestamp = l->ts_width == 8 ? (int64_t)le_get64(h + l->ts) :
+					   (int64_t)(int32_t)le_get32(h + l->ts);
+	k->status = le_get32(h + l->status);
+	k->block_size = le_get32(h + l->block_size);
+	k->sub_hdr_size = le_get32(h + l->sub_hdr_size);
+	k->bitmap_blocks = le_get32(h + l->bitmap_blocks);
+	k->max_mapnr = le_get32(h + l->max_mapnr);
+	k->nr_cpus = (int)le_get32(h + l->nr_cpus);
 
 	if (k->version < 1)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
@@ -257,20 +497,30 @@ int vmc_kdump_open(vmc_dump *d)
 			 k->version, KDUMP_VERSION_MAX, KDUMP_VERSION_MAX);
 	if (k->block_size < 1024 || k->block_size > 65536 ||
 	    (k->block_size & (k->block_size - 1)))
-		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: block size %u",
-				   k->block_size);
+		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: block size %u%s%s%s",
+				   k->block_size, l == &kd_layout64 ? "" : " (",
+				   l == &kd_layout64 ? "" : l->name,
+				   l == &kd_layout64 ? "" : " layout)");
 	if (k->sub_hdr_size == 0 || k->sub_hdr_size > (1u << 20))
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: sub header of %u blocks",
 				   k->sub_hdr_size);
 	d->page_size = k->block_size;
-	d->machine = strcmp(k->utsname[4], "x86_64") == 0 ? EM_X86_64 : 0;
-	rc = read_sub_header(d, k, &off_note, &size_note, &off_vmci, &size_vmci);
+	d->page_size_known = true;
+	d->machine = em;
+	rc = read_sub_header(d, k, l, &off_note, &size_note, &off_vmci, &size_vmci);
 	if (rc < 0)
 		return rc;
-	if (k->version >= 2 && k->split)
+	if (k->version >= 2 && k->split && !d->split_ok)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
-				   "this file is one part of a split dump (makedumpfile --split); "
-				   "join the parts with makedumpfile --reassemble first");
+				   "this file is one part of a split dump (makedumpfile --split, "
+				   "frames 0x%llx-0x%llx); give all the parts at once, or join them "
+				   "with makedumpfile --reassemble",
+				   (unsigned long long)k->start_pfn, (unsigned long long)k->end_pfn);
+	if (!(k->version >= 2 && k->split)) {
+		k->split = 0;
+		k->start_pfn = 0;
+		k->end_pfn = UINT64_MAX;
+	}
 	if (k->max_mapnr == 0 || k->max_mapnr > KD_MAX_MAPNR)
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "kdump header: max_mapnr %llu",
 				   (unsigned long long)k->max_mapnr);
@@ -287,6 +537,20 @@ int vmc_kdump_open(vmc_dump *d)
 	rc = read_bitmaps(d);
 	if (rc < 0)
 		return rc;
+	if (k->split) {
+		if (k->start_pfn >= k->end_pfn || k->end_pfn > k->max_mapnr)
+			return vmc_set_err(d, VMC_ERR_CORRUPT,
+					   "split part: frames 0x%llx-0x%llx outside 0-0x%llx",
+					   (unsigned long long)k->start_pfn,
+					   (unsigned long long)k->end_pfn,
+					   (unsigned long long)k->max_mapnr);
+		k->desc_base = desc_index(k, k->start_pfn);
+		k->num_desc = (k->end_pfn == k->max_mapnr ? k->rank[(k->max_mapnr + KD_RANK_BITS - 1) / KD_RANK_BITS]
+						       : desc_index(k, k->end_pfn)) - k->desc_base;
+		d->pages_present = k->num_desc;
+	} else {
+		k->end_pfn = k->max_mapnr;
+	}
 	{
 		uint64_t dsz, dend;
 		if (!vmc_mul_ok(k->num_desc, KDUMP_PD_LEN, &dsz) ||
@@ -296,11 +560,26 @@ int vmc_kdump_open(vmc_dump *d)
 			d->incomplete = true;
 		}
 	}
+	{
+		unsigned seen = 0;
+		rc = scan_data(d, &seen);
+		if (rc < 0)
+			return rc;
+		if (seen & ~d->compression) {
+			vmc_warn(d, "kdump header names codec %s, pages use %s",
+				 vmc_compression_name(d->compression),
+				 vmc_compression_name(seen | d->compression));
+			d->compression |= seen;
+		}
+	}
 	d->max_pfn = k->max_mapnr;
-	if (!d->machine && d->has_xen)
+	if (!d->machine && (d->has_xen || vmc_vmcoreinfo_get(d, "SYMBOL(init_top_pgt)"))) {
+		/* the notes were decoded before the machine was known */
 		d->machine = EM_X86_64;
-	if (!d->machine && vmc_vmcoreinfo_get(d, "SYMBOL(init_top_pgt)"))
-		d->machine = EM_X86_64;
+		rc = vmc_notes_decode_cpus(d);
+		if (rc < 0)
+			return rc;
+	}
 	k->cbuf = malloc(k->block_size);
 	if (!k->cbuf)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
@@ -334,7 +613,7 @@ static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
 	uint64_t doff;
 	int rc;
 
-	*idx = desc_index(k, pfn);
+	*idx = desc_index(k, pfn) - k->desc_base;
 	doff = k->desc_off + *idx * KDUMP_PD_LEN;
 	rc = d->io->read(d, d->io, pd, sizeof(pd), doff, &got);
 	if (rc < 0)
@@ -356,16 +635,36 @@ static int read_desc(vmc_dump *d, uint64_t pfn, uint64_t *idx, uint64_t *off,
 	return VMC_OK;
 }
 
+/* The part of a split set that holds pfn (d itself when not split). */
+static vmc_dump *part_of(const vmc_dump *d, uint64_t pfn)
+{
+	const struct vmc_kdump *k = &d->kd;
+
+	if (!k->split || (pfn >= k->start_pfn && pfn < k->end_pfn))
+		return (vmc_dump *)d;
+	for (size_t i = 0; i < k->nparts; i++)
+		if (pfn >= k->parts[i]->kd.start_pfn && pfn < k->parts[i]->kd.end_pfn)
+			return k->parts[i];
+	return NULL;   /* vmc_open_paths made sure every frame has a part */
+}
+
 int vmc_kdump_page_state(const vmc_dump *d, uint64_t pfn)
 {
 	const struct vmc_kdump *k = &d->kd;
+	const vmc_dump *p = part_of(d, pfn);
+
+	if (p && p != d)
+		return vmc_kdump_page_state(p, pfn);
 
 	if (bit(k->bitmap2, pfn)) {
 		if (d->incomplete) {
 			uint64_t idx, off;
 			uint32_t size, flags;
 			/* reading a descriptor only touches the error message */
-			if (read_desc((vmc_dump *)d, pfn, &idx, &off, &size, &flags) == VMC_NOPAGE)
+			uint64_t end;
+			int rc = read_desc((vmc_dump *)d, pfn, &idx, &off, &size, &flags);
+			if (rc == VMC_NOPAGE || (rc == VMC_OK && (!vmc_add_ok(off, size, &end) ||
+								  end > d->io->size)))
 				return VMC_PAGE_INCOMPLETE;
 		}
 		return VMC_PAGE_PRESENT;
@@ -383,6 +682,18 @@ int vmc_kdump_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 
 	if (!bit(k->bitmap2, pfn))
 		return VMC_NOPAGE;
+	{
+		vmc_dump *p = part_of(d, pfn);
+		if (!p)
+			return vmc_set_err(d, VMC_ERR_CORRUPT, "page 0x%llx: in no part of the split set",
+					   (unsigned long long)pfn);
+		if (p != d) {
+			rc = vmc_kdump_read_page(p, pfn, buf);
+			if (rc < 0)
+				vmc_set_err(d, rc, "%s", vmc_errmsg(p));
+			return rc;
+		}
+	}
 	rc = read_desc(d, pfn, &idx, &off, &size, &flags);
 	if (rc != VMC_OK)
 		return rc;
@@ -419,4 +730,92 @@ int vmc_kdump_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 		return vmc_prefix_err(d, rc, "page 0x%llx (descriptor %llu)",
 				      (unsigned long long)pfn, (unsigned long long)idx);
 	return VMC_OK;
+}
+
+/* A split set (§1.9): d is open on the first part; the others are opened
+ * and checked to be the same dump, and together to cover every frame. */
+static int part_check(vmc_dump *d, vmc_dump *p, const char *path)
+{
+	const struct vmc_kdump *a = &d->kd, *b = &p->kd;
+
+	if (p->format != VMC_FMT_KDUMP || !b->split)
+		return vmc_set_err(d, VMC_ERR_ARG, "%s: not a part of a split dump", path);
+	if (a->max_mapnr != b->max_mapnr || a->block_size != b->block_size ||
+	    a->timestamp != b->timestamp || memcmp(a->utsname, b->utsname, sizeof(a->utsname)) ||
+	    a->bitmap_bytes != b->bitmap_bytes ||
+	    memcmp(a->bitmap1, b->bitmap1, (size_t)a->bitmap_bytes) ||
+	    memcmp(a->bitmap2, b->bitmap2, (size_t)a->bitmap_bytes))
+		return vmc_set_err(d, VMC_ERR_ARG,
+				   "%s: a part of another dump (its header or bitmaps differ from the first part's)",
+				   path);
+	return VMC_OK;
+}
+
+static int range_cmp(const void *x, const void *y)
+{
+	const vmc_dump *a = *(vmc_dump *const *)x, *b = *(vmc_dump *const *)y;
+	return a->kd.start_pfn < b->kd.start_pfn ? -1 : a->kd.start_pfn > b->kd.start_pfn;
+}
+
+int vmc_kdump_join(vmc_dump *d, const char *const *paths, size_t n)
+{
+	struct vmc_kdump *k = &d->kd;
+	vmc_dump **all;
+	uint64_t next = 0;
+	int rc = VMC_OK;
+
+	if (d->format != VMC_FMT_KDUMP || !k->split)
+		return vmc_set_err(d, VMC_ERR_ARG, "%s: not a part of a split dump", paths[0]);
+	k->parts = calloc(n - 1, sizeof(*k->parts));
+	all = calloc(n, sizeof(*all));
+	if (!k->parts || !all) {
+		free(all);
+		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+	}
+	all[0] = d;
+	for (size_t i = 1; i < n && rc >= 0; i++) {
+		vmc_dump *p = vmc_dump_create();
+		if (!p) {
+			rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
+			break;
+		}
+		k->parts[k->nparts++] = p;
+		p->split_ok = true;
+		rc = vmc_open_path(p, paths[i]);
+		if (rc < 0)
+			rc = vmc_set_err(d, rc, "%s: %s", paths[i], vmc_errmsg(p));
+		else
+			rc = part_check(d, p, paths[i]);
+		all[i] = p;
+	}
+	if (rc >= 0) {
+		qsort(all, n, sizeof(*all), range_cmp);
+		for (size_t i = 0; i < n && rc >= 0; i++) {
+			const struct vmc_kdump *b = &all[i]->kd;
+			if (b->start_pfn > next)
+				rc = vmc_set_err(d, VMC_ERR_ARG,
+						 "split dump: frames 0x%llx-0x%llx are in none of the parts given (a part is missing)",
+						 (unsigned long long)next, (unsigned long long)b->start_pfn);
+			else if (b->start_pfn < next)
+				rc = vmc_set_err(d, VMC_ERR_ARG,
+						 "split dump: two parts hold frame 0x%llx (a part given twice?)",
+						 (unsigned long long)b->start_pfn);
+			next = b->end_pfn;
+		}
+		if (rc >= 0 && next < k->max_mapnr)
+			rc = vmc_set_err(d, VMC_ERR_ARG,
+					 "split dump: frames 0x%llx-0x%llx are in none of the parts given (a part is missing)",
+					 (unsigned long long)next, (unsigned long long)k->max_mapnr);
+	}
+	if (rc >= 0)
+		for (size_t i = 0; i < k->nparts; i++) {
+			d->pages_present += k->parts[i]->pages_present;
+			if (k->parts[i]->incomplete && !d->incomplete) {
+				d->incomplete = true;
+				vmc_warn(d, "split part %zu is incomplete (cut short)", i + 1);
+			}
+			d->compression |= k->parts[i]->compression;
+		}
+	free(all);
+	return rc;
 }

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 
 #define NT_PRSTATUS 1
-#define PRSTATUS_REG_OFF 112
-#define PRSTATUS_SIZE 336
 #define NOTE_NAME_MAX 32
 
 struct note_tmp {
@@ -213,10 +211,88 @@ int vmc_notes_parse_areas(vmc_dump *d, const size_t *starts, const size_t *lens,
 	return rc;
 }
 
-static int derive_cpus(vmc_dump *d)
+/* Where each architecture's elf_prstatus keeps the registers we decode
+ * (docs/formats.md §2.3): pr_reg starts at 112 in every 64-bit layout and at
+ * 72 in the 32-bit ones; idx_* are register slots of width `width`, -1 when
+ * the architecture has no such register. */
+struct prstatus_layout {
+	uint16_t machine;
+	uint8_t width;          /* bytes per register */
+	uint16_t reg_off, nregs, size;
+	int idx_pc, idx_sp, idx_lr;
+	const char *pc, *sp, *lr;
+};
+
+static const struct prstatus_layout prstatus_layouts[] = {
+	{ EM_X86_64, 8, 112, 27, 336, 16, 19, -1, "rip", "rsp", NULL },
+	{ EM_AARCH64, 8, 112, 34, 392, 32, 31, 30, "pc", "sp", "lr" },
+	{ EM_RISCV, 8, 112, 32, 376, 0, 2, 1, "pc", "sp", "ra" },
+	{ EM_PPC64, 8, 112, 48, 504, 32, 1, 36, "nip", "r1", "lr" },
+	{ EM_386, 4, 72, 17, 144, 12, 15, -1, "eip", "esp", NULL },
+	{ EM_ARM, 4, 72, 18, 148, 15, 13, 14, "pc", "sp", "lr" },
+};
+
+static const struct prstatus_layout *prstatus_layout(uint16_t machine)
 {
+	for (size_t i = 0; i < sizeof(prstatus_layouts) / sizeof(prstatus_layouts[0]); i++)
+		if (prstatus_layouts[i].machine == machine)
+			return &prstatus_layouts[i];
+	return NULL;
+}
+
+const char *vmc_cpu_reg_name(const vmc_dump *d, int reg)
+{
+	const struct prstatus_layout *l = prstatus_layout(d->machine);
+
+	if (!l)
+		return NULL;
+	return reg == VMC_CPU_PC ? l->pc : reg == VMC_CPU_SP ? l->sp :
+	       reg == VMC_CPU_LR ? l->lr : NULL;
+}
+
+static uint64_t reg_get(const struct prstatus_layout *l, const uint8_t *desc, int idx)
+{
+	const uint8_t *p = desc + l->reg_off + (size_t)idx * l->width;
+	return l->width == 8 ? le_get64(p) : le_get32(p);
+}
+
+static void decode_prstatus(vmc_dump *d, const struct prstatus_layout *l,
+			    const struct vmc_note *nt, struct vmc_cpu *c, size_t n)
+{
+	uint32_t need = l->reg_off + (uint32_t)l->nregs * l->width;
+
+	if (nt->descsz < need) {
+		vmc_warn(d, "CORE note of cpu %zu: %u bytes, too short for %s registers (%u)",
+			 n, nt->descsz, vmc_arch(d), need);
+		c->empty = true;
+		return;
+	}
+	if (nt->descsz != l->size)
+		vmc_warn(d, "CORE note of cpu %zu: %u bytes, expected %u",
+			 n, nt->descsz, l->size);
+	c->pid = le_get32(nt->desc + (l->width == 8 ? 32 : 24));
+	c->decoded = true;
+	c->empty = all_zero(nt->desc + l->reg_off, (size_t)l->nregs * l->width);
+	if (l->machine == EM_X86_64)
+		for (int r = 0; r < VMC_NREGS; r++)
+			c->regs[r] = le_get64(nt->desc + l->reg_off + 8 * r);
+	c->pc = reg_get(l, nt->desc, l->idx_pc);
+	c->sp = reg_get(l, nt->desc, l->idx_sp);
+	c->has_lr = l->idx_lr >= 0;
+	if (c->has_lr)
+		c->lr = reg_get(l, nt->desc, l->idx_lr);
+}
+
+/* (Re)build d->cpus from the notes for d->machine; a kdump reader calls it
+ * again when it learns the machine only after the notes. */
+int vmc_notes_decode_cpus(vmc_dump *d)
+{
+	const struct prstatus_layout *l = prstatus_layout(d->machine);
 	size_t n = 0;
 
+	free(d->cpus);
+	d->cpus = NULL;
+	d->ncpus = 0;
 	for (size_t i = 0; i < d->nnotes; i++)
 		if (d->notes[i].type == NT_PRSTATUS && strcmp(d->notes[i].name, "CORE") == 0)
 			n++;
@@ -229,21 +305,12 @@ static int derive_cpus(vmc_dump *d)
 		const struct vmc_note *nt = &d->notes[i];
 		if (nt->type == NT_PRSTATUS && strcmp(nt->name, "CORE") == 0) {
 			struct vmc_cpu *c = &d->cpus[d->ncpus++];
-			if (nt->descsz < PRSTATUS_REG_OFF + 8 * VMC_NREGS) {
-				vmc_warn(d, "CORE note of cpu %zu: %u bytes, too short for x86_64 registers",
-					 d->ncpus - 1, nt->descsz);
-				c->empty = true;
-				continue;
-			}
-			if (nt->descsz != PRSTATUS_SIZE)
-				vmc_warn(d, "CORE note of cpu %zu: %u bytes, expected %d",
-					 d->ncpus - 1, nt->descsz, PRSTATUS_SIZE);
-			c->pid = le_get32(nt->desc + 32);
-			c->empty = true;
-			for (int r = 0; r < VMC_NREGS; r++) {
-				c->regs[r] = le_get64(nt->desc + PRSTATUS_REG_OFF + 8 * r);
-				if (c->regs[r])
-					c->empty = false;
+			if (l) {
+				decode_prstatus(d, l, nt, c, d->ncpus - 1);
+			} else {
+				/* registers of a machine we cannot decode: the CPU
+				 * counts, its state is unknown, never guessed */
+				c->empty = all_zero(nt->desc, nt->descsz);
 			}
 		} else if (nt->type == XNOTE_TYPE_CRASH_REGS &&
 			   strcmp(nt->name, XNOTE_NAME) == 0 && d->ncpus) {
@@ -261,6 +328,8 @@ static int derive_cpus(vmc_dump *d)
 			c->cr4 = cr[3];
 		}
 	}
+	if (!l && d->machine)
+		vmc_warn(d, "CORE notes of machine %u: registers not decoded", d->machine);
 	return VMC_OK;
 }
 
@@ -331,7 +400,7 @@ void vmc_notes_free(vmc_dump *d)
 
 int vmc_notes_finish(vmc_dump *d)
 {
-	int rc = derive_cpus(d);
+	int rc = vmc_notes_decode_cpus(d);
 	if (rc < 0)
 		return rc;
 	rc = derive_text(d, &d->vmci, "VMCOREINFO");

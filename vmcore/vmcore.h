@@ -93,6 +93,12 @@ int vmc_open_path(vmc_dump *d, const char *path);
  * and interrupt each other to flush TLBs, which costs more than the copies. */
 #define VMC_OPEN_MMAP_PROC 0x2u
 int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags);
+/* A makedumpfile --split set: all its parts, in any order (n == 1 is
+ * vmc_open_path).  The dump reads as one: each frame comes from the part
+ * whose range holds it.  A missing part (frames in none), a foreign one
+ * (another dump's header or bitmaps) or a file that is no part is refused
+ * by name.  The facts (notes, VMCOREINFO, header) are the first path's. */
+int vmc_open_paths(vmc_dump *d, const char *const *paths, size_t n);
 /* fd must be seekable (pread); it is not closed by the library. */
 int vmc_open_fd(vmc_dump *d, int fd);
 /* buf must stay valid and unchanged while d is in use; it is not copied. */
@@ -113,9 +119,15 @@ const char *vmc_producer(const vmc_dump *d);
 /* Codec set in the kdump header (one VMC_COMP_* bit), or 0 for uncompressed. */
 unsigned vmc_compression(const vmc_dump *d);
 const char *vmc_compression_name(unsigned comp); /* "zlib", ..., "none" */
+/* The page size: the kdump block size, VMCOREINFO PAGESIZE, or the one the
+ * machine fixes (x86_64, i386, riscv64: 4096).  When none of those tells it,
+ * vmc_page_size_known is false and vmc_page_size (4096) is only the unit in
+ * which pages are addressed: frame numbers then are not the machine's. */
 uint32_t vmc_page_size(const vmc_dump *d);
+bool vmc_page_size_known(const vmc_dump *d);
 uint16_t vmc_elf_machine(const vmc_dump *d);   /* EM_* of the dump (<elf.h>: EM_X86_64) */
-const char *vmc_arch(const vmc_dump *d);       /* "x86_64", or NULL if unknown */
+/* "x86_64", "aarch64", "riscv64", "ppc64le", "i386", "arm", or NULL if unknown */
+const char *vmc_arch(const vmc_dump *d);
 bool vmc_incomplete(const vmc_dump *d);
 /* kdump header facts; return VMC_ERR_NOTFOUND for ELF dumps. */
 int vmc_kdump_dump_level(const vmc_dump *d, int *level);
@@ -256,11 +268,19 @@ struct vmc_notes_out {
 int vmc_notes_encode(vmc_dump *d, struct vmc_notes_out *out);
 void vmc_notes_out_free(struct vmc_notes_out *out);
 
-/* CPU registers from CORE/NT_PRSTATUS notes, in note order. */
+/* CPU registers from CORE/NT_PRSTATUS notes, in note order.  The layout of
+ * the note is the dump's machine's (vmc_elf_machine): x86_64, aarch64,
+ * riscv64, ppc64(le), i386 and 32-bit arm are decoded; for any other
+ * machine `decoded` is false and no register is filled in. */
 struct vmc_cpu {
 	uint32_t pid;            /* pr_pid */
 	bool empty;              /* all registers zero: the CPU saved no state */
-	uint64_t regs[27];       /* user_regs_struct order, see VMC_REG_* */
+	bool decoded;            /* pc, sp (and lr) hold the saved registers */
+	uint64_t pc, sp;         /* program counter, stack pointer (rip/rsp,
+				  * pc/sp, nip/r1); names: vmc_cpu_reg_name */
+	bool has_lr;
+	uint64_t lr;             /* link register (aarch64 x30, riscv ra, ppc lr, arm r14) */
+	uint64_t regs[27];       /* x86_64 only: user_regs_struct order, see VMC_REG_* */
 	/* Xen CRASH_REGS of the same physical CPU, when present */
 	bool has_cr;
 	uint64_t cr0, cr2, cr3, cr4;
@@ -275,6 +295,11 @@ enum {
 };
 size_t vmc_cpu_count(const vmc_dump *d);
 const struct vmc_cpu *vmc_cpu(const vmc_dump *d, size_t i);
+/* The name a user of the dump's architecture expects for VMC_CPU_PC, _SP or
+ * _LR ("rip", "pc", "nip", "r1", "lr", "ra"...); NULL when the machine is not
+ * decoded or has no such register. */
+enum { VMC_CPU_PC, VMC_CPU_SP, VMC_CPU_LR };
+const char *vmc_cpu_reg_name(const vmc_dump *d, int reg);
 /* Index of the CPU that crashed when it can be told from the dump alone
  * (one CPU saved state); -1 when it cannot. */
 int vmc_panic_cpu(const vmc_dump *d);

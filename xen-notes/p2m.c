@@ -185,6 +185,9 @@ int xnote_p2m_lookup(struct xnote_p2m *p, uint64_t pfn, uint64_t *mfn,
 	return XNOTE_OK;
 }
 
+/* A tree page that is not in the dump hides what it maps: the end is then
+ * taken as the end of the range it covers (lookups there fail, each naming
+ * that page), so the rest of the P2M still translates (§4.7). */
 int xnote_p2m_find_end(struct xnote_p2m *p, uint64_t *end_pfn)
 {
 	int rc;
@@ -193,6 +196,10 @@ int xnote_p2m_find_end(struct xnote_p2m *p, uint64_t *end_pfn)
 		if (!p->top[ti] || p->top[ti] == XNOTE_P2M_NONE || p->top[ti] == p->missing_mid)
 			continue;
 		rc = load_mid(p, ti);
+		if (rc == XNOTE_NOPAGE) {
+			p->end_pfn = (ti + 1) * 512 * 512;
+			goto found;
+		}
 		if (rc != XNOTE_OK)
 			return rc;
 		for (uint64_t mi = XNOTE_P2M_PER_PAGE; mi-- > 0;) {
@@ -200,6 +207,10 @@ int xnote_p2m_find_end(struct xnote_p2m *p, uint64_t *end_pfn)
 			if (!lm || lm == XNOTE_P2M_NONE || lm == p->missing_leaf)
 				continue;
 			const uint64_t *leaf = load_leaf(p, ti * 512 + mi, lm, &rc);
+			if (!leaf && rc == XNOTE_NOPAGE) {
+				p->end_pfn = (ti * 512 + mi + 1) * 512;
+				goto found;
+			}
 			if (!leaf)
 				return rc;
 			for (uint64_t k = XNOTE_P2M_PER_PAGE; k-- > 0;) {
@@ -207,14 +218,15 @@ int xnote_p2m_find_end(struct xnote_p2m *p, uint64_t *end_pfn)
 				enum xnote_p2m_kind kd = decode(leaf[k], &m);
 				if (kd != XNOTE_P2M_INVALID) {
 					p->end_pfn = (ti * 512 + mi) * 512 + k + 1;
-					*end_pfn = p->end_pfn;
-					return XNOTE_OK;
+					goto found;
 				}
 			}
 		}
 	}
 	p->end_pfn = 0;
-	*end_pfn = 0;
+found:
+	p->err[0] = 0;
+	*end_pfn = p->end_pfn;
 	return XNOTE_OK;
 }
 
@@ -235,6 +247,8 @@ int xnote_p2m_tree_frames(struct xnote_p2m *p, uint64_t *mfns, size_t cap, size_
 			continue;
 		ADD(p->top[ti]);
 		rc = load_mid(p, ti);
+		if (rc == XNOTE_NOPAGE)
+			continue;   /* its leaves are not known: they cannot be listed */
 		if (rc != XNOTE_OK)
 			return rc;
 		for (uint64_t mi = 0; mi < XNOTE_P2M_PER_PAGE; mi++) {
@@ -244,6 +258,7 @@ int xnote_p2m_tree_frames(struct xnote_p2m *p, uint64_t *mfns, size_t cap, size_
 		}
 	}
 #undef ADD
+	p->err[0] = 0;
 	*n = k;
 	return XNOTE_OK;
 }

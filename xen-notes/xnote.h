@@ -176,7 +176,9 @@ int xnote_p2m_init(struct xnote_p2m *p, xnote_read_fn read, void *arg, uint64_t 
 int xnote_p2m_lookup(struct xnote_p2m *p, uint64_t pfn, uint64_t *mfn,
 		     enum xnote_p2m_kind *kind);
 /* Find end_pfn by walking the tree from the top (mid pages only: a leaf is
- * read only for the last populated range). */
+ * read only for the last populated range).  A tree page not in the dump
+ * does not fail it: the end is then the end of the range that page maps
+ * (the lookups there give XNOTE_NOPAGE, naming the page). */
 int xnote_p2m_find_end(struct xnote_p2m *p, uint64_t *end_pfn);
 /* The MFNs of the tree's own pages (top, mid and leaf pages that are not the
  * shared missing ones), for callers that must keep them; *n set to the count

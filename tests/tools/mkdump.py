@@ -51,6 +51,40 @@ QEMU_REGS = {"rax": 8, "rbx": 16, "rcx": 24, "rdx": 32, "rsi": 40, "rdi": 48,
              "rflags": 144, "cr0": 392, "cr1": 400, "cr2": 408, "cr3": 416,
              "cr4": 424}
 QEMU_SEGS = ["cs", "ds", "es", "fs", "gs", "ss", "ldt", "tr", "gdt", "idt"]
+# Machines (docs/formats.md §1.12, §2.3): ELF e_machine, kdump utsname
+# machine, header layout ("64", "i386": 8-byte fields at 4-byte alignment,
+# "arm": at 8-byte alignment), byte order, and the elf_prstatus layout:
+# (offset of pr_reg, register width, register names in pr_reg order, size).
+AARCH64_REGS = ["x%d" % i for i in range(31)] + ["sp", "pc", "pstate"]
+RISCV_REGS = ["pc", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1"] + \
+    ["a%d" % i for i in range(8)] + ["s%d" % i for i in range(2, 12)] + \
+    ["t3", "t4", "t5", "t6"]
+PPC64_REGS = ["r%d" % i for i in range(32)] + [
+    "nip", "msr", "orig_gpr3", "ctr", "link", "xer", "ccr", "softe", "trap",
+    "dar", "dsisr", "result"] + ["pad%d" % i for i in range(4)]
+I386_REGS = ["ebx", "ecx", "edx", "esi", "edi", "ebp", "eax", "ds", "es", "fs",
+             "gs", "orig_eax", "eip", "cs", "eflags", "esp", "ss"]
+ARM_REGS = ["r%d" % i for i in range(16)] + ["cpsr", "orig_r0"]
+MACHINES = {
+    # name: (e_machine, layout, endian, (reg_off, width, regs, prstatus size))
+    "x86_64": (62, "64", "<", (112, 8, None, 336)),
+    "aarch64": (183, "64", "<", (112, 8, AARCH64_REGS, 392)),
+    "riscv64": (243, "64", "<", (112, 8, RISCV_REGS, 376)),
+    "ppc64le": (21, "64", "<", (112, 8, PPC64_REGS, 504)),
+    "ppc64": (21, "64", ">", (112, 8, PPC64_REGS, 504)),
+    "s390x": (22, "64", ">", (112, 8, None, 336)),
+    "i686": (3, "i386", "<", (72, 4, I386_REGS, 144)),
+    "armv7l": (40, "arm", "<", (72, 4, ARM_REGS, 148)),
+}
+# kdump_sub_header per layout: (phys_base fmt, dump_level, split,
+# vmcoreinfo offset/size, note offset/size, eraseinfo offset/size,
+# start_pfn_64, size of the structure); sizes are unsigned long wide
+KDUMP_SUB_LAYOUT = {
+    "64": dict(ulong="Q", split=12, vmci=32, note=48, erase=64, pfn64=80, size=104),
+    "i386": dict(ulong="I", split=8, vmci=20, note=32, erase=44, pfn64=56, size=80),
+    "arm": dict(ulong="I", split=8, vmci=24, note=40, erase=56, pfn64=72, size=96),
+}
+
 XEN_INFO_FIELDS = ["major", "minor", "extra", "changeset", "compiler",
                    "compile_date", "compile_time", "tainted", "phys_start",
                    "p2m_mfn"]
@@ -235,7 +269,19 @@ def encode_notes(notes, align_to):
     return bytes(out), desc_offs
 
 
-def prstatus_desc(kv):
+def prstatus_desc(kv, machine="x86_64"):
+    reg_off, width, regs, size = MACHINES[machine][3]
+    if regs is not None:
+        # another machine's elf_prstatus: pid where its layout puts it
+        d = bytearray(size)
+        struct.pack_into("<i", d, 32 if width == 8 else 24,
+                         parse_int(kv.pop("pid", "0")))
+        for i, r in enumerate(regs):
+            if r in kv:
+                struct.pack_into("<Q" if width == 8 else "<I", d,
+                                 reg_off + width * i,
+                                 parse_int(kv.pop(r)) & (2**(8 * width) - 1))
+        return bytes(d)
     d = bytearray(336)
     struct.pack_into("<i", d, 32, parse_int(kv.pop("pid", "0")))
     for k in ("ppid", "pgrp", "sid"):
@@ -284,6 +330,7 @@ class Load:
 class Desc:
     def __init__(self):
         self.format = "elf"
+        self.machine = "x86_64"
         self.page_size = 4096
         self.seed = 1
         self.default_kind = "mixed"
@@ -347,6 +394,10 @@ def parse_line(d, toks, lines, i):
         if args[0] not in ("elf", "kdump"):
             raise DescError("format must be elf or kdump")
         d.format = args[0]
+    elif cmd == "machine":
+        if args[0] not in MACHINES:
+            raise DescError("machine must be one of " + " ".join(MACHINES))
+        d.machine = args[0]
     elif cmd == "page_size":
         d.page_size = parse_int(args[0])
     elif cmd == "seed":
@@ -485,7 +536,8 @@ def parse_note(d, args, lines, i):
         pos.remove("nonul")
     pad = parse_int(kv.pop("pad", "0"))
     if kind == "prstatus":
-        note = Note(kv.pop("name", "CORE"), NT_PRSTATUS, prstatus_desc(kv))
+        note = Note(kv.pop("name", "CORE"), NT_PRSTATUS,
+                    prstatus_desc(kv, d.machine))
     elif kind == "qemu":
         note = Note("QEMU", 0, qemu_desc(kv))
     elif kind in ("vmcoreinfo", "vmcoreinfo-xen", "text"):
@@ -629,7 +681,7 @@ def build_elf(d):
     e_phnum = PN_XNUM if xnum else nph
     shoff = 64 + 56 * nph if xnum else 0
     out[0:16] = b"\x7fELF\x02\x01\x01" + bytes(9)
-    struct.pack_into("<HHIQQQIHHHHHH", out, 16, ET_CORE, EM_X86_64, 1, 0, 64,
+    struct.pack_into("<HHIQQQIHHHHHH", out, 16, ET_CORE, MACHINES[d.machine][0], 1, 0, 64,
                      shoff, d.elf["flags"], 64, 56, e_phnum,
                      64 if xnum else 0, 1 if xnum else 0, 0)
     if xnum:
@@ -744,6 +796,10 @@ def vmcoreinfo_value(d, key):
 def build_kdump(d):
     ps = d.page_size
     k = d.kdump
+    lay = MACHINES[d.machine][1]
+    E = MACHINES[d.machine][2]
+    sl = KDUMP_SUB_LAYOUT[lay]
+    sub_size = sl["size"]
     b = Built()
     ver = k["version"]
     pfns = ram_pfns(d)
@@ -756,6 +812,13 @@ def build_kdump(d):
     for s, e in d.excludes:
         excl.update(range(s // ps, (e + ps - 1) // ps))
     bm2 = sorted(bm1 - excl)
+    # a --split part: full bitmaps, descriptors and data of its frames only
+    # (docs/formats.md §1.9)
+    if k.get("split_start") is not None:
+        bm2_all = bm2
+        bm2 = [p for p in bm2 if k["split_start"] <= p < k["split_end"]]
+    else:
+        bm2_all = bm2
     # sub header extras
     notes = all_notes(d)
     blob, offs = encode_notes(notes, d.note_align)
@@ -766,17 +829,17 @@ def build_kdump(d):
         extra = blob
         for i, n in enumerate(notes):
             if n.name == "VMCOREINFO":
-                vmci_off = ps + KDUMP_SUB_SIZE + offs[i]
+                vmci_off = ps + sub_size + offs[i]
                 vmci_size = len(n.desc)
                 break
     elif ver == 3:
         for n in notes:
             if n.name == "VMCOREINFO":
                 extra = n.desc
-                vmci_off = ps + KDUMP_SUB_SIZE
+                vmci_off = ps + sub_size
                 vmci_size = len(n.desc)
                 break
-    sub_hdr_size = (KDUMP_SUB_SIZE + len(extra) + ps - 1) // ps
+    sub_hdr_size = (sub_size + len(extra) + ps - 1) // ps
     bm_blocks_one = ((max_mapnr + 7) // 8 + ps - 1) // ps
     nbitmaps = k["bitmaps"]
     bitmap_blocks = bm_blocks_one * nbitmaps
@@ -801,7 +864,7 @@ def build_kdump(d):
             listing_data[pfn] = None
             continue
         if share_zero and page == zero:
-            struct.pack_into("<qIIQ", descs, PAGE_DESC_SIZE * idx, data_start,
+            struct.pack_into(E + "qIIQ", descs, PAGE_DESC_SIZE * idx, data_start,
                              ps, 0, 0)
             continue
         c = compress_page(codec, page) if cflag else page
@@ -809,7 +872,7 @@ def build_kdump(d):
             flags = cflag
         else:
             c, flags = page, 0
-        struct.pack_into("<qIIQ", descs, PAGE_DESC_SIZE * idx,
+        struct.pack_into(E + "qIIQ", descs, PAGE_DESC_SIZE * idx,
                          data_start + len(data), len(c), flags, 0)
         data += c
     end = data_start + len(data)
@@ -821,10 +884,10 @@ def build_kdump(d):
     # main header
     uts = dict(sysname="Linux", nodename="salvage-test",
                release=vmcoreinfo_value(d, "OSRELEASE") or "",
-               version="#1 SMP", machine="x86_64", domainname="(none)")
+               version="#1 SMP", machine=d.machine, domainname="(none)")
     uts.update(d.utsname)
     out[0:8] = b"KDUMP   "
-    struct.pack_into("<i", out, 8, ver)
+    struct.pack_into(E + "i", out, 8, ver)
     for j, f in enumerate(("sysname", "nodename", "release", "version",
                            "machine", "domainname")):
         out[12 + 65 * j:12 + 65 * (j + 1)] = fixed(uts[f], 65)
@@ -838,38 +901,45 @@ def build_kdump(d):
     nr_cpus = k.get("nr_cpus",
                     sum(1 for n in notes if n.type == NT_PRSTATUS
                         and n.name == "CORE"))
-    struct.pack_into("<qqIiiIIIIIIi", out, 408, ts, 0, status, ps,
-                     sub_hdr_size, bitmap_blocks, min(max_mapnr, 0xFFFFFFFF),
-                     0, 0, 0, 0, nr_cpus)
+    if lay == "64":
+        struct.pack_into(E + "qqIiiIIIIIIi", out, 408, ts, 0, status, ps,
+                         sub_hdr_size, bitmap_blocks, min(max_mapnr, 0xFFFFFFFF),
+                         0, 0, 0, 0, nr_cpus)
+    else:
+        # 32-bit writers: struct timeval of two 4-byte longs at 404
+        struct.pack_into(E + "iiIiiIIIIIIi", out, 404, ts, 0, status, ps,
+                         sub_hdr_size, bitmap_blocks, min(max_mapnr, 0xFFFFFFFF),
+                         0, 0, 0, 0, nr_cpus)
     # sub header
     phys_base = k.get("phys_base")
     if phys_base is None:
         pb = vmcoreinfo_value(d, "NUMBER(phys_base)")
         phys_base = int(pb, 0) if pb else 0
-    sub = bytearray(KDUMP_SUB_SIZE)
-    struct.pack_into("<Q", sub, 0, phys_base & (2**64 - 1))
+    sub = bytearray(sub_size)
+    ul = sl["ulong"]
+    struct.pack_into(E + ul, sub, 0, phys_base & (2**(8 * struct.calcsize(ul)) - 1))
     if ver >= 1:
-        struct.pack_into("<i", sub, 8, k["dump_level"])
+        struct.pack_into(E + "i", sub, 8 if lay == "64" else 4, k["dump_level"])
     split_start, split_end = k.get("split_start"), k.get("split_end")
     if ver >= 2 and split_start is not None:
-        struct.pack_into("<iQQ", sub, 12, 1, min(split_start, 0xFFFFFFFF),
-                         min(split_end, 0xFFFFFFFF))
+        struct.pack_into(E + "i" + ul + ul, sub, sl["split"], 1,
+                         min(split_start, 0xFFFFFFFF), min(split_end, 0xFFFFFFFF))
     if ver >= 3:
-        struct.pack_into("<qQ", sub, 32, vmci_off, vmci_size)
+        struct.pack_into(E + "q" + ul, sub, sl["vmci"], vmci_off, vmci_size)
     if ver >= 4 and extra:
-        struct.pack_into("<qQ", sub, 48, ps + KDUMP_SUB_SIZE, len(extra))
+        struct.pack_into(E + "q" + ul, sub, sl["note"], ps + sub_size, len(extra))
     if ver >= 5:
-        struct.pack_into("<qQ", sub, 64, erase_off, erase_size)
+        struct.pack_into(E + "q" + ul, sub, sl["erase"], erase_off, erase_size)
     if ver >= 6:
-        struct.pack_into("<QQQ", sub, 80, split_start or 0,
+        struct.pack_into(E + "QQQ", sub, sl["pfn64"], split_start or 0,
                          split_end or 0, max_mapnr)
-    out[ps:ps + KDUMP_SUB_SIZE] = sub
-    out[ps + KDUMP_SUB_SIZE:ps + KDUMP_SUB_SIZE + len(extra)] = extra
+    out[ps:ps + sub_size] = sub
+    out[ps + sub_size:ps + sub_size + len(extra)] = extra
     bmap1 = bytearray(bm_blocks_one * ps)
     for p in bm1:
         bmap1[p >> 3] |= 1 << (p & 7)
     bmap2 = bytearray(bm_blocks_one * ps)
-    for p in bm2:
+    for p in bm2_all:
         bmap2[p >> 3] |= 1 << (p & 7)
     if nbitmaps == 2:
         out[bm1_off:bm1_off + len(bmap1)] = bmap1

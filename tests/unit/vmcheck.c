@@ -11,6 +11,7 @@
  * "pfn A error: message".  Exit 0 if everything read, 1 otherwise.
  */
 #include "../../vmcore/vmcore.h"
+#include <elf.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,7 +38,10 @@ static void print_meta(vmc_dump *d)
 	       vmc_is_flattened(d) ? " flattened" : "");
 	printf("producer: %s\n", vmc_producer(d));
 	printf("compression: %s\n", vmc_compression_name(vmc_compression(d)));
-	printf("page_size: %u\n", vmc_page_size(d));
+	if (vmc_page_size_known(d))
+		printf("page_size: %u\n", vmc_page_size(d));
+	else
+		printf("page_size: unknown (unit %u)\n", vmc_page_size(d));
 	printf("arch: %s\n", vmc_arch(d) ? vmc_arch(d) : "unknown");
 	printf("incomplete: %s\n", vmc_incomplete(d) ? "yes" : "no");
 	if (vmc_kdump_header_version(d, &v) == VMC_OK) {
@@ -70,6 +74,21 @@ static void print_meta(vmc_dump *d)
 	}
 	for (size_t i = 0; i < vmc_cpu_count(d); i++) {
 		const struct vmc_cpu *c = vmc_cpu(d, i);
+		if (vmc_elf_machine(d) != EM_X86_64) {
+			printf("cpu %zu: pid %u %s", i, c->pid, c->empty ? "empty" : "saved");
+			if (!c->decoded)
+				printf(" registers not decoded\n");
+			else if (c->has_lr)
+				printf(" %s 0x%" PRIx64 " %s 0x%" PRIx64 " %s 0x%" PRIx64 "\n",
+				       vmc_cpu_reg_name(d, VMC_CPU_PC), c->pc,
+				       vmc_cpu_reg_name(d, VMC_CPU_SP), c->sp,
+				       vmc_cpu_reg_name(d, VMC_CPU_LR), c->lr);
+			else
+				printf(" %s 0x%" PRIx64 " %s 0x%" PRIx64 "\n",
+				       vmc_cpu_reg_name(d, VMC_CPU_PC), c->pc,
+				       vmc_cpu_reg_name(d, VMC_CPU_SP), c->sp);
+			continue;
+		}
 		printf("cpu %zu: pid %u %s rip 0x%" PRIx64 " rsp 0x%" PRIx64 " rax 0x%" PRIx64
 		       " r15 0x%" PRIx64 " gs 0x%" PRIx64,
 		       i, c->pid, c->empty ? "empty" : "saved", c->regs[VMC_REG_RIP],
@@ -184,7 +203,8 @@ static int list_pages(vmc_dump *d)
 int main(int argc, char **argv)
 {
 	bool pages = false, meta = true;
-	const char *path = NULL;
+	const char *paths[16];
+	size_t npaths = 0;
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
@@ -194,17 +214,17 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--all")) {
 			pages = true;
 		}
-		else
-			path = argv[i];
+		else if (npaths < sizeof(paths) / sizeof(paths[0]))
+			paths[npaths++] = argv[i];
 	}
-	if (!path) {
-		fprintf(stderr, "usage: vmcheck [--pages | --all] DUMP\n");
+	if (!npaths) {
+		fprintf(stderr, "usage: vmcheck [--pages | --all] DUMP [PART...]\n");
 		return 2;
 	}
 	vmc_dump *d = vmc_dump_create();
 	if (!d)
 		return 1;
-	rc = vmc_open_path(d, path);
+	rc = vmc_open_paths(d, paths, npaths);
 	if (rc < 0) {
 		printf("error: %s\n", vmc_errmsg(d));
 		vmc_dump_destroy(d);
