@@ -181,28 +181,42 @@ static void quiet_errors(Dwarf_Error e, Dwarf_Ptr arg)
 	(void)arg;
 }
 
-int az_vmlinux_open(vmc_dump *d, const char *path, struct az_vmlinux **out,
-		    struct az_syms *syms, char *err, size_t errlen)
+/* A new handle on the ELF file path (libelf over a read-only mapping),
+ * its header in *eh; NULL with err set.  The caller checks the kind. */
+static struct az_vmlinux *elf_file_open(const char *path, GElf_Ehdr *eh, char *err,
+					size_t errlen)
 {
 	struct az_vmlinux *v = calloc(1, sizeof(*v));
-	Dwarf_Error de = NULL;
 
-	memset(syms, 0, sizeof(*syms));
 	if (!v) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	v->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (v->fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		free(v);
-		return -1;
+		return NULL;
 	}
 	elf_version(EV_CURRENT);
 	v->elf = elf_begin(v->fd, ELF_C_READ_MMAP, NULL);
+	if (!v->elf || elf_kind(v->elf) != ELF_K_ELF || !gelf_getehdr(v->elf, eh))
+		memset(eh, 0, sizeof(*eh));
+	return v;
+}
+
+int az_vmlinux_open(vmc_dump *d, const char *path, struct az_vmlinux **out,
+		    struct az_syms *syms, char *err, size_t errlen)
+{
 	GElf_Ehdr eh;
-	if (!v->elf || elf_kind(v->elf) != ELF_K_ELF || !gelf_getehdr(v->elf, &eh) ||
-	    eh.e_machine != EM_X86_64) {
+	struct az_vmlinux *v;
+	Dwarf_Error de = NULL;
+
+	memset(syms, 0, sizeof(*syms));
+	v = elf_file_open(path, &eh, err, errlen);
+	if (!v)
+		return -1;
+	if (eh.e_machine != EM_X86_64) {
 		snprintf(err, errlen, "%s: not an x86_64 ELF kernel image", path);
 		goto fail;
 	}
@@ -250,25 +264,15 @@ void az_vmlinux_close(struct az_vmlinux *v)
 int az_modfile_open(const char *path, const uint8_t *id, int idlen, struct az_vmlinux **out,
 		    char *err, size_t errlen)
 {
-	struct az_vmlinux *v = calloc(1, sizeof(*v));
+	GElf_Ehdr eh;
+	struct az_vmlinux *v;
 	Dwarf_Error de = NULL;
 	char want[48] = "", got[48] = "";
 
-	if (!v) {
-		snprintf(err, errlen, "out of memory");
+	v = elf_file_open(path, &eh, err, errlen);
+	if (!v)
 		return -1;
-	}
-	v->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (v->fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		free(v);
-		return -1;
-	}
-	elf_version(EV_CURRENT);
-	v->elf = elf_begin(v->fd, ELF_C_READ_MMAP, NULL);
-	GElf_Ehdr eh;
-	if (!v->elf || elf_kind(v->elf) != ELF_K_ELF || !gelf_getehdr(v->elf, &eh) ||
-	    eh.e_machine != EM_X86_64 || eh.e_type != ET_REL) {
+	if (eh.e_machine != EM_X86_64 || eh.e_type != ET_REL) {
 		snprintf(err, errlen, "%s: not an x86_64 kernel module (ET_REL)", path);
 		goto fail;
 	}

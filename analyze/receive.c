@@ -15,6 +15,7 @@
  * stored, and over the stored prefix again when a transfer resumes.
  */
 #include "salvage.h"
+#include "../common/fsync.h"
 #include "../net/net.h"
 #include "../common/le.h"
 #include "../vmcore/kdump-format.h"
@@ -286,15 +287,7 @@ static void xfer_discard(struct xfer *x)
 
 static int fsync_dir(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
+	return sv_fsync_path(path, O_DIRECTORY);
 }
 
 static uint64_t free_bytes(const char *dir)

@@ -151,4 +151,8 @@ struct cap_agent_run {
 
 double cap_agent_now(void);   /* monotonic seconds */
 
+/* agent.c: at most len - 1 bytes of a small file into buf (NUL terminated);
+ * the count, or -errno. */
+ssize_t cap_agent_read_small(const char *path, char *buf, size_t len);
+
 #endif

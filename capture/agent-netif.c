@@ -38,19 +38,13 @@ static void pause_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* A one-line sysfs attribute, without its newline. */
 static int read_small(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	ssize_t n = cap_agent_read_small(path, buf, len);
 
-	buf[0] = 0;
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
 	if (n < 0)
 		return -EIO;
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	return 0;
 }

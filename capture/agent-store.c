@@ -6,6 +6,7 @@
  * ever touches directories whose names have that form.
  */
 #include "agent-internal.h"
+#include "../common/fsync.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -232,30 +233,16 @@ int cap_agent_make_dump_dir(const char *dir, const char *host, int64_t when, cha
 	return -EEXIST;
 }
 
-/* fsync what path names (a file, or a directory with O_DIRECTORY). */
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 int cap_agent_sync_dir(const char *dir)
 {
-	return fsync_path(dir, O_DIRECTORY);
+	return sv_fsync_path(dir, O_DIRECTORY);
 }
 
 int cap_agent_commit(const char *tmppath, const char *newpath)
 {
 	char parent[1024];
 	char *slash;
-	int rc = fsync_path(tmppath, 0);
+	int rc = sv_fsync_path(tmppath, 0);
 
 	if (rc < 0)
 		return rc;

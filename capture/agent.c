@@ -204,7 +204,9 @@ static void setup_init(void)
 		alog("init: mount failed:%s", failed);
 }
 
-static int read_cmdline(const char *path, char *buf, size_t len)
+/* Read at most len - 1 bytes of a small file (sysfs, /proc) into buf, NUL
+ * terminated; the count read, or -errno. */
+ssize_t cap_agent_read_small(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -213,9 +215,19 @@ static int read_cmdline(const char *path, char *buf, size_t len)
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, len - 1);
-	close(fd);
 	if (n < 0)
-		return -errno;
+		n = -errno;
+	close(fd);
+	buf[n < 0 ? 0 : n] = 0;
+	return n;
+}
+
+static int read_cmdline(const char *path, char *buf, size_t len)
+{
+	ssize_t n = cap_agent_read_small(path, buf, len);
+
+	if (n < 0)
+		return (int)n;
 	/* a buffer filled up may end inside a word: drop that word whole */
 	if ((size_t)n == len - 1)
 		while (n > 0 && buf[n - 1] != ' ' && buf[n - 1] != '\n')
