@@ -5,6 +5,7 @@
 #include "../archive/archive.h"
 #include "../config/strbuf.h"
 #include "archive-report.h"
+#include "archive-add.h"
 #include "xenbt.h"
 
 #include <errno.h>
@@ -582,38 +583,33 @@ static void sign_stored(void *arg, const char *panic, const char *log, const cha
 
 /* ---- add ---------------------------------------------------------------------------------- */
 
-/* 1 added, 0 already there or not a dump (skip), -1 failed */
-static int add_one(struct arc_db *db, const struct opts *o, const char *path, bool quiet_none,
-		   struct az_json *j)
+/* Index one dump or dump directory into an open db (archive-add.h).  Prints
+ * nothing: the outcome is in *r, a failure's reason in err. */
+int az_archive_add(struct arc_db *db, const char *path, const struct az_archive_add_opts *ao,
+		   struct az_archive_added *r, char *err, size_t errlen)
 {
 	struct arc_found fd;
 	struct facts f;
-	char err[512], ident[128], dir[4096] = "", abspath[PATH_MAX];
+	char ident[128], dir[4096] = "";
 	struct arc_sig sig;
-	int64_t id;
-	int rc, ret = -1;
+	int rc;
 
-	if (arc_classify(path, &fd, err, sizeof(err)) < 0) {
-		fprintf(stderr, "salvage archive: %s\n", err);
+	memset(r, 0, sizeof(*r));
+	r->id = -1;
+	if (arc_classify(path, &fd, err, errlen) < 0)
 		return -1;
-	}
 	if (fd.kind == ARC_KIND_WRITING || fd.kind == ARC_KIND_NONE) {
-		if (!quiet_none)
-			fprintf(stderr, "salvage archive: %s: %s, skipped\n", path,
-				fd.kind == ARC_KIND_WRITING ? "still being written" : "no dump in it");
-		return fd.kind == ARC_KIND_WRITING || quiet_none ? 0 : -1;
+		r->outcome = fd.kind == ARC_KIND_WRITING ? AZ_ARC_WRITING : AZ_ARC_NONE;
+		return 0;
 	}
-	if (arc_ident(fd.dump, ident, sizeof(ident), err, sizeof(err)) < 0) {
-		fprintf(stderr, "salvage archive: %s\n", err);
+	if (arc_ident(fd.dump, ident, sizeof(ident), err, errlen) < 0)
 		return -1;
-	}
-	if ((rc = arc_db_find(db, ident, NULL, &id)) != 0) {
+	if ((rc = arc_db_find(db, ident, NULL, &r->id)) != 0) {
 		if (rc < 0) {
-			fprintf(stderr, "salvage archive: %s\n", arc_db_err(db));
+			snprintf(err, errlen, "%s", arc_db_err(db));
 			return -1;
 		}
-		if (!j && !quiet_none)
-			printf("%" PRId64 " %s (already archived)\n", id, path);
+		r->outcome = AZ_ARC_KNOWN;
 		return 0;
 	}
 	memset(&f, 0, sizeof(f));
@@ -623,8 +619,11 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	if (fd.meta[0])
 		read_meta(fd.meta, &f);
 	vmc_dump *d = az_open(fd.dump);
-	if (!d)
+	if (!d) {
+		snprintf(err, errlen, "%s: cannot open the dump", fd.dump);
+		rc = -1;
 		goto out;
+	}
 	read_dump(d, &f);
 	/* a Xen host's dump: dom0's kernel through its view, its vCPUs'
 	 * registers as Xen saved them for its stacks (as bt --dom0) */
@@ -634,9 +633,10 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	if (vmc_xen(d)) {
 		struct az_vcpu vc[64];
 		size_t nvc = 0;
+		char xerr[512];
 		xen_top = d;
 		if (vmc_xen_dom0_open(d, NULL, &view) == VMC_OK &&
-		    az_dom0_vcpus(d, vc, 64, &nvc, err, sizeof(err)) == 0)
+		    az_dom0_vcpus(d, vc, 64, &nvc, xerr, sizeof(xerr)) == 0)
 			for (size_t i = 0; i < nvc; i++)
 				if (vc[i].have_regs) {
 					rs[nrs].cpu = (int)vc[i].id;
@@ -661,11 +661,12 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	if (d && az_kernel_open(&k, d, NULL, 0) == 0)
 		read_kernel(&k, xen_top ? rs : NULL, nrs, &f);
 	/* the dump is read; now move it if asked, before the index names it */
-	if (o->store) {
-		if ((rc = store_files(o->store, ident, o->move, &fd, dir, sizeof(dir))) < 0) {
-			fprintf(stderr, "salvage archive: %s: into %s: %s\n", path, o->store, strerror(-rc));
+	if (ao->store) {
+		if ((rc = store_files(ao->store, ident, ao->move, &fd, dir, sizeof(dir))) < 0) {
+			snprintf(err, errlen, "%s: into %s: %s", path, ao->store, strerror(-rc));
 			az_kernel_close(&k);
 			vmc_dump_destroy(xen_top);
+			rc = -1;
 			goto out;
 		}
 		f.d.stored = true;
@@ -673,12 +674,12 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	struct stat st;
 	if (stat(fd.dump, &st) == 0)
 		f.d.dump_bytes = (int64_t)st.st_size;
-	if (!realpath(fd.dump, abspath))
-		snprintf(abspath, sizeof(abspath), "%s", fd.dump);
-	f.d.path = abspath;
+	if (!realpath(fd.dump, r->path))
+		snprintf(r->path, sizeof(r->path), "%s", fd.dump);
+	f.d.path = r->path;
 	if (fd.kind != ARC_KIND_FILE || f.d.stored) {
-		char *slash = strrchr(abspath, '/');
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - abspath) : 0, abspath);
+		char *slash = strrchr(r->path, '/');
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - r->path) : 0, r->path);
 		f.d.dir = dir;
 	}
 	f.d.ident = ident;
@@ -689,28 +690,63 @@ static int add_one(struct arc_db *db, const struct opts *o, const char *path, bo
 	f.d.sig = sig.text;
 	f.d.sig_id = sig.id;
 	f.d.sig_version = ARC_SIG_VERSION;
-	rc = arc_db_add(db, &f.d, o->labels, o->nlabels, &id);
+	rc = arc_db_add(db, &f.d, ao->labels, ao->nlabels, &r->id);
 	az_kernel_close(&k);
 	vmc_dump_destroy(xen_top);
 	if (rc < 0) {
-		fprintf(stderr, "salvage archive: %s: %s\n", path, arc_db_err(db));
+		snprintf(err, errlen, "%s: %s", path, arc_db_err(db));
 		goto out;
+	}
+	snprintf(r->sig, sizeof(r->sig), "%s", sig.text);
+	snprintf(r->sig_id, sizeof(r->sig_id), "%s", sig.id);
+	snprintf(r->host, sizeof(r->host), "%s", f.d.host ? f.d.host : "");
+	r->outcome = rc == 1 ? AZ_ARC_ADDED : AZ_ARC_SAME;
+	rc = 0;
+out:
+	facts_free(&f);
+	return rc;
+}
+
+/* 1 added, 0 already there or not a dump (skip), -1 failed */
+static int add_one(struct arc_db *db, const struct opts *o, const char *path, bool quiet_none,
+		   struct az_json *j)
+{
+	struct az_archive_add_opts ao = { .store = o->store, .move = o->move,
+					  .labels = o->labels, .nlabels = o->nlabels };
+	struct az_archive_added r;
+	char err[512];
+
+	if (az_archive_add(db, path, &ao, &r, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage archive: %s\n", err);
+		return -1;
+	}
+	switch (r.outcome) {
+	case AZ_ARC_WRITING:
+	case AZ_ARC_NONE:
+		if (!quiet_none)
+			fprintf(stderr, "salvage archive: %s: %s, skipped\n", path,
+				r.outcome == AZ_ARC_WRITING ? "still being written" : "no dump in it");
+		return r.outcome == AZ_ARC_WRITING || quiet_none ? 0 : -1;
+	case AZ_ARC_KNOWN:
+		if (!j && !quiet_none)
+			printf("%" PRId64 " %s (already archived)\n", r.id, path);
+		return 0;
+	default:
+		break;
 	}
 	if (j) {
 		az_json_begin_object(j);
-		az_json_ki64(j, "id", id);
-		az_json_kstr(j, "path", abspath);
-		az_json_kbool(j, "added", rc == 1);
-		az_json_kstr(j, "signature", sig.text);
-		az_json_kstr(j, "signature_id", sig.id);
+		az_json_ki64(j, "id", r.id);
+		az_json_kstr(j, "path", r.path);
+		az_json_kbool(j, "added", r.outcome == AZ_ARC_ADDED);
+		az_json_kstr(j, "signature", r.sig);
+		az_json_kstr(j, "signature_id", r.sig_id);
 		az_json_end_object(j);
 	} else {
-		printf("%" PRId64 " %s %s%s\n", id, path, sig.text, rc == 1 ? "" : " (already archived)");
+		printf("%" PRId64 " %s %s%s\n", r.id, path, r.sig,
+		       r.outcome == AZ_ARC_ADDED ? "" : " (already archived)");
 	}
-	ret = rc;
-out:
-	facts_free(&f);
-	return ret;
+	return r.outcome == AZ_ARC_ADDED;
 }
 
 static int cmd_add(struct arc_db *db, const struct opts *o)

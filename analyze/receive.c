@@ -19,6 +19,8 @@
 #include "../net/net.h"
 #include "../common/le.h"
 #include "../vmcore/kdump-format.h"
+#include "../archive/archive.h"
+#include "archive-add.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,6 +66,10 @@ static const char usage_text[] =
 "  --incoming-max-age SECS  remove a transfer's parts from DIR/.incoming\n"
 "                        when nothing was written to them for SECS (default\n"
 "                        604800, a week; at least 3600); checked hourly\n"
+"  --archive DB          index each stored dump into the archive DB (an SQLite\n"
+"                        file or a postgresql:// URL, as salvage archive --db)\n"
+"                        after the agent has its answer; a failure is logged\n"
+"                        and the dump stays stored\n"
 "Sessions are logged to standard error.  SIGHUP reloads the authorized-keys\n"
 "file (sessions under way keep the keys they started with).  Runs until killed.\n";
 
@@ -73,6 +79,7 @@ struct rx_opts {
 	unsigned max_clients, timeout;
 	struct net_keypair key;
 	uint64_t incoming_max_age;
+	const char *archive;            /* --archive DB, or NULL */
 };
 
 /* The authorized keys: replaced whole on SIGHUP; a session holds a
@@ -96,6 +103,7 @@ struct session {
 	unsigned no;
 	char peer[64];
 	char tag[NET_LABEL_MAX + 40];   /* "#N label" for the log */
+	char stored[NET_LABEL_MAX + 40];        /* the committed directory's name, or "" */
 };
 
 static void rlog(const struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -814,6 +822,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 		     "%.1f MB/s)", O.dir, name, total, total - first, secs,
 		     secs > 0 ? (double)(total - first) / 1e6 / secs : 0.0);
 		net_send(c, NET_MSG_DONE, name, strlen(name));
+		snprintf(s->stored, sizeof(s->stored), "%s", name);
 		xfer_close(&x);
 		return;
 	}
@@ -870,15 +879,92 @@ static int auth_load(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- --archive: index a stored dump ------------------------------------------ */
+/* Outside the transfer: the agent has its DONE and the connection is closed
+ * before an indexer thread starts.  Indexing reads the whole dump with the
+ * analyzer's model (memory and stack far above a session's), and that model
+ * is not made for concurrent use, so indexers run one at a time under
+ * index_lock, each on its own thread with the default stack and its own db
+ * handle, opened and closed per dump: a database that was down or unwritable
+ * for one dump is tried afresh for the next, and concurrent writers (other
+ * receivers, salvage archive) meet SQLite's WAL and busy timeout or
+ * PostgreSQL's own locking.  A dump the index missed (a failure, or the
+ * receiver killed while indexing) is still stored: salvage archive watch
+ * --once DIR adds it later. */
+static pthread_mutex_t index_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct index_job {
+	struct session s;               /* fd unused: for rlog's tag and peer */
+};
+
+static void *index_thread(void *arg)
+{
+	struct index_job *j = arg;
+	struct az_archive_add_opts ao = { 0 };
+	struct az_archive_added *r = malloc(sizeof(*r));
+	struct arc_db *db = NULL;
+	char path[4200], err[768];
+
+	snprintf(path, sizeof(path), "%s/%s", O.dir, j->s.stored);
+	pthread_mutex_lock(&index_lock);
+	if (!r)
+		snprintf(err, sizeof(err), "out of memory");
+	if (r && arc_db_open(O.archive, &db, err, sizeof(err)) == 0 &&
+	    az_archive_add(db, path, &ao, r, err, sizeof(err)) == 0) {
+		if (r->outcome == AZ_ARC_ADDED || r->outcome == AZ_ARC_SAME ||
+		    r->outcome == AZ_ARC_KNOWN)
+			rlog(&j->s, "archived %s: id %" PRId64 "%s%s%s%s%s", j->s.stored, r->id,
+			     r->outcome == AZ_ARC_ADDED ? "" : " (already archived)",
+			     r->host[0] ? ", host " : "", r->host,
+			     r->sig[0] ? ", signature " : "", r->sig);
+		else
+			rlog(&j->s, "not archived: %s: %s; the dump stays stored", j->s.stored,
+			     r->outcome == AZ_ARC_WRITING ? "still being written" : "no dump in it");
+	} else {
+		rlog(&j->s, "not archived: %s: %s; the dump stays stored", j->s.stored, err);
+	}
+	if (db)
+		arc_db_close(db);
+	pthread_mutex_unlock(&index_lock);
+	free(r);
+	free(j);
+	return NULL;
+}
+
+static void index_start(const struct session *s)
+{
+	struct index_job *j = malloc(sizeof(*j));
+	pthread_attr_t attr;
+	pthread_t th;
+	int rc = ENOMEM;
+
+	if (j) {
+		j->s = *s;
+		j->s.fd = -1;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&th, &attr, index_thread, j);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc) {
+		free(j);
+		rlog(s, "not archived: %s: cannot start the indexer: %s; the dump stays stored",
+		     s->stored, strerror(rc));
+	}
+}
+
 static void *session_thread(void *arg)
 {
 	struct conn_mem *m = arg;
 	struct authtab *t = auth_get();
 
+	m->s.stored[0] = 0;
 	run_session(&m->s, &m->c, m->buf, t);
 	auth_put(t);
 	net_conn_wipe(&m->c);
 	close(m->s.fd);
+	if (O.archive && m->s.stored[0])
+		index_start(&m->s);
 	sodium_memzero(m, sizeof(*m));
 	free(m);
 	pthread_mutex_lock(&lock);
@@ -1008,6 +1094,7 @@ int az_cmd_receive(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "incoming-max-age", required_argument, NULL, 'A' },
+		{ "archive", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1028,6 +1115,7 @@ int az_cmd_receive(int argc, char **argv)
 		case 'k': keyf = optarg; break;
 		case 'a': authf = optarg; break;
 		case 'p': port_file = optarg; break;
+		case 'D': O.archive = optarg; break;
 		case 'm': case 'f':
 			if (parse_size(optarg, &v) < 0 || (opt == 'm' && !v)) {
 				fprintf(stderr, "salvage receive: bad size '%s'\n", optarg);

@@ -367,5 +367,51 @@ else
 fi
 t_case_end
 
+# ---- --archive DB: each stored dump indexed after DONE, or logged why not ---------
+# rx_archive NAME DB: a receiver on store-NAME with --archive DB; its port in AP
+rx_archive() {
+	mkdir -p "$W/store-$1"
+	"$SALVAGE" receive --listen 127.0.0.1:0 --port-file "$W/$1.port" --dir "$W/store-$1" \
+		--key "$W/rx" --authorized-keys "$W/auth" --min-free 1M --timeout 20 \
+		--archive "$2" 2>"$W/$1.log" &
+	PIDS+=($!)
+	wait_file "$W/$1.port" || { t_fail "$1" "receiver did not start: $(head -3 "$W/$1.log")"; return 1; }
+	AP=$(cat "$W/$1.port")
+}
+# wait_log FILE PATTERN: up to 20 s for PATTERN in FILE
+wait_log() { for _ in $(seq 200); do grep -q "$2" "$1" && return 0; sleep 0.1; done; return 1; }
+t_case "receive --archive: the stored dump is indexed"
+if rx_archive rxa "$W/arch.db"; then
+	send arch "$AP" agent "$W/sent.kd"
+	d=$(find "$W/store-rxa" -mindepth 1 -maxdepth 1 -name 'web1-*' | head -1)
+	if [ "$rc" != 0 ] || [ -z "$d" ]; then
+		t_fail "receive --archive" "exit $rc: $(tail -2 "$T_OUT/arch.err")"
+	elif ! wait_log "$W/rxa.log" "web1 .*archived $(basename "$d"): id 1, host "; then
+		t_fail "receive --archive" "no 'archived' line: $(tail -2 "$W/rxa.log")"
+	else
+		"$SALVAGE" archive --db "$W/arch.db" list --json >"$W/arch.json" 2>"$W/arch.lerr" ||
+			t_fail "receive --archive" "archive list: $(head -2 "$W/arch.lerr")"
+		"$SALVAGE" triage --json "$d/vmcore" >"$W/arch-tri.json" 2>/dev/null
+		# the host: the dump's utsname nodename, as the fixture tools write it
+		host=salvage-test
+		want="1 $(realpath "$d/vmcore") $host v2 $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["signature"])' "$W/arch-tri.json")"
+		got=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d), d[0]["path"], d[0]["host"], d[0]["signature"])' "$W/arch.json" 2>&1)
+		[ "$got" = "$want" ] || t_fail "receive --archive" "listed '$got', want '$want'"
+	fi
+fi
+t_case_end
+t_case "receive --archive: an unwritable index loses no dump"
+echo "not a directory" >"$W/notadir"
+if rx_archive rxb "$W/notadir/arch.db"; then
+	send archbad "$AP" agent "$W/sent.kd"
+	d=$(find "$W/store-rxb" -mindepth 1 -maxdepth 1 -name 'web1-*' | head -1)
+	if [ "$rc" != 0 ] || [ -z "$d" ] || ! cmp -s "$W/sent.kd" "$d/vmcore"; then
+		t_fail "unwritable --archive" "dump not stored whole: exit $rc: $(tail -2 "$T_OUT/archbad.err")"
+	elif ! wait_log "$W/rxb.log" "web1 .*not archived: $(basename "$d"): .*; the dump stays stored"; then
+		t_fail "unwritable --archive" "no 'not archived' line: $(tail -2 "$W/rxb.log")"
+	fi
+fi
+t_case_end
+
 [ -n "${T_VERBOSE:-}" ] && cat "$W/rx.log"
 t_summary
