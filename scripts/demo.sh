@@ -23,3 +23,6 @@ echo "== salvage info $dir/vmcore"
 echo
 echo "== salvage dmesg $dir/vmcore | tail -12"
 "$BUILD/salvage" dmesg "$dir/vmcore" | tail -12
+echo
+echo "== salvage triage $dir/vmcore (no debug package needed)"
+"$BUILD/salvage" triage "$dir/vmcore"
