@@ -220,7 +220,7 @@ $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRC) config/config.
 CAPTURE_CORE_SRC := $(filter-out capture/main.c capture/agent%.c,$(wildcard capture/*.c))
 $(FUZZ_BUILD)/fuzz_capture: tests/fuzz/fuzz_capture.c $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) capture/internal.h capture/capture.h vmcore/vmcore.h
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(LIBS_CODEC) -lxxhash
+	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(NET_SRC) $(LIBS_CODEC) -lxxhash -lsodium
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 
