@@ -372,6 +372,7 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 		if (va == first)
 			return set_err(x, XNOTE_ERR_CORRUPT, "domain_list loops back to its head");
 		/* a loop that misses the head: an entry seen before (those kept) */
+		*n = k;
 		for (size_t i = 0; i < k && i < cap; i++)
 			if (out[i].va == va)
 				return set_err(x, XNOTE_ERR_CORRUPT,

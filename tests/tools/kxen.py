@@ -982,6 +982,8 @@ def domains_expect(x):
 def extract_expect(x, did):
     """`salvage xen extract`'s page counts, or the error it must give."""
     g = x.guests[did]
+    if any(o["next_self"] for o in x.guests.values()):
+        return {"error": "domain_list loops"}
     if g["p2m_mode"] == "none":
         return {"error": "has no P2M frame list"}
     if g["p2m_mode"] == "top-outside":
