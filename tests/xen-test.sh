@@ -238,7 +238,7 @@ sys.exit(not (got["pages"] == exp["pages"] and got["pages_in_dump"] == exp["page
 		echo "== salvage xen info --xen-syms (crashing cpu)"
 		run "$BUILD/salvage" xen info --xen-syms "$o.exp.syms" "$o.dump" 2>&1 | grep -E '^crashing|^warning'
 		echo "== salvage xen domains"
-		run "$BUILD/salvage" xen domains "$o.dump" 2>&1
+		run "$BUILD/salvage" xen domains "$o.dump" 2>&1 | sed "s|$o.dump|DUMP|"
 		echo "== salvage-capture -X -d 31"
 		sed -E "s|$o.kdump|OUTPUT|; s/ in [0-9.]+ s\$/ in N s/; s/, [0-9.]+ MiB/, N MiB/" "$o.capture-log"
 		echo "== salvage info (output) warnings"
