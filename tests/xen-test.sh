@@ -213,6 +213,20 @@ sys.exit(not (got["pages"] == exp["pages"] and got["pages_in_dump"] == exp["page
 			fi
 			t_ok "$name: xen extract domain $id (the generator's pages)"
 			check "domU$id-dmesg" "$o.exp.domU$id.dmesg" run "$BUILD/salvage" dmesg "$out"
+			# a ktask kernel: bt (vCPU registers from struct vcpu), ps, sys
+			if [ -f "$o.exp.domU$id.az.json" ]; then
+				for w in bt ps sys; do
+					key=
+					[ "$w" = bt ] && key=cpus
+					run "$BUILD/salvage" "$w" --json "$out" >"$o.domU$id.$w.json" 2>"$o.domU$id.$w.err"
+					if "$PY" "$T_HERE/tools/azcheck.py" "$w" "$o.exp.domU$id.az.json" \
+						"$o.domU$id.$w.json" ${key:+"$key"} >"$o.domU$id.$w.check" 2>&1; then
+						t_ok "$name: $w of extracted domain $id (the generator's)"
+					else
+						t_fail "$name: $w of extracted domain $id" "$(head -3 "$o.domU$id.$w.check" | tr '\n' ' ')"
+					fi
+				done
+			fi
 			# --domains keeps exactly this domU's frames beside Xen's and dom0's
 			rm -f "$o.keep$id" "$o.keep$id.dmesg.txt"
 			run "$BUILD/salvage-capture" --domains "$id" -d 31 --compress=zlib --progress=off \

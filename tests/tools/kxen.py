@@ -536,9 +536,14 @@ def build(d, mem, mk):
         for k, m in enumerate(pages[1:]):
             vp = bytearray(PAGE)
             struct.pack_into("<IIQQ", vp, 0, k, k % x.cpus, 0, dva[did])
-            # a descheduled PV vCPU: its frame saved in arch.user_regs
-            regs = [0x1000 * did + i for i in range(16)] + [0xFFFFFFFF81000000 + 0x100 * k, 0x10,
-                                                            0x246, 0xFFFFC90000004000 + 0x1000 * k, 0x18]
+            # a descheduled PV vCPU: its frame saved in arch.user_regs (a
+            # ktask kernel's own registers when it has them)
+            kregs = x.domu_expect.get(did, {}).get("regs") or []
+            if k < len(kregs):
+                regs = list(kregs[k])
+            else:
+                regs = [0x1000 * did + i for i in range(16)] + [0xFFFFFFFF81000000 + 0x100 * k, 0x10,
+                                                                0x246, 0xFFFFC90000004000 + 0x1000 * k, 0x18]
             vp[VCPU_REGS:VCPU_REGS + 200] = user_regs(regs)
             mem.write(m * PAGE, bytes(vp))
     for did in (DOMID_XEN, DOMID_IO):
@@ -730,12 +735,16 @@ def build_pv(d, x, mem, mk, d0, kernel, is_dom0):
         vmci = note.desc
         res["dmesg"] = getattr(sub, "dmesg_expect", None)
         res["classes"] = getattr(sub, "mm_classes", None)
+        # the CPU registers as ktask laid them out: Xen's vCPU state
+        regs = [struct.unpack_from("<21Q", n.desc, 112)
+                for n in sub.ptnotes[0] if n.name == "CORE" and n.type == 1]
         if is_dom0:
-            # dom0's CPU registers as ktask laid them out: Xen's vCPU state
-            x.dom0_regs = [struct.unpack_from("<21Q", n.desc, 112)
-                           for n in sub.ptnotes[0] if n.name == "CORE" and n.type == 1]
+            x.dom0_regs = regs
             if getattr(sub, "az_expect", None):
                 d.az_expect = sub.az_expect
+        else:
+            res["regs"] = regs
+            res["az"] = getattr(sub, "az_expect", None)
         translate_tables(pm, int(kvd.get("text_phys", "0x200000"), 0) + kmem.IMG_PGT, d0)
         if is_dom0 and x.dom0_note is not None:
             x.dom0_note.desc = vmci
@@ -1008,6 +1017,9 @@ def write_expected(d, b, prefix, mk):
             with open(prefix + ".domU%d.extract.json" % did, "w") as f:
                 json.dump(extract_expect(x, did), f, indent=1, sort_keys=True)
             kprintk.write_expected(x.domu_expect[did]["dmesg"], prefix + ".domU%d.dmesg" % did)
+            if x.domu_expect[did].get("az"):
+                with open(prefix + ".domU%d.az.json" % did, "w") as f:   # ktask's answers
+                    json.dump(x.domu_expect[did]["az"], f, indent=1, sort_keys=True)
             with open(prefix + ".capture-domains%d" % did, "w") as f:
                 f.write(mk.format_listing(capture_listing(x, b.listing, keep=(did,))))
     with open(prefix + ".frames", "w") as f:
