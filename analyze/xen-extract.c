@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PAGE 4096u
 #define EHDR 64
@@ -77,6 +78,7 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 	size_t nvc = 0;
 	uint8_t *hdr = NULL, *page = NULL;
 	FILE *f = NULL;
+	bool regular = false;     /* only a regular file is removed after a failure */
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
@@ -213,6 +215,8 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 		fail(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	struct stat st;
+	regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
 	if (fwrite(hdr, 1, (size_t)data, f) != data) {
 		fail(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
@@ -242,7 +246,7 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 out:
 	if (f && fclose(f) != 0 && rc == 0)
 		rc = fail(err, errlen, "%s: %s", path, strerror(errno));
-	if (rc < 0 && f)
+	if (rc < 0 && f && regular)
 		remove(path);
 	free(hdr);
 	free(page);
