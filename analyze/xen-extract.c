@@ -86,14 +86,21 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 		return fail(err, errlen, "%s", hv->err);
 	r->max_pfn = si.max_pfn;
 	r->p2m_mfn = si.p2m_mfn;
-	if (!si.p2m_mfn || si.p2m_mfn == ~0ULL)
+	bool tree = si.p2m_mfn && si.p2m_mfn != ~0ULL;
+	r->linear = !tree && si.p2m_vaddr && si.p2m_cr3;
+	r->p2m_cr3 = si.p2m_cr3;
+	r->p2m_vaddr = si.p2m_vaddr;
+	if (!tree && !r->linear)
 		return fail(err, errlen,
 			    "domain %u: its shared_info (machine frame 0x%" PRIx64 ") has no P2M frame list "
-			    "(pfn_to_mfn_frame_list_list 0x%" PRIx64 "): only a PV guest publishes one; an HVM or "
+			    "(pfn_to_mfn_frame_list_list 0x%" PRIx64 ") and no linear P2M (p2m_vaddr 0x%" PRIx64
+			    "): only a PV guest publishes one; an HVM or "
 			    "PVH guest's pseudo-physical map is Xen's own p2m, which the dump does not locate "
 			    "without Xen's struct layouts (its machine frames: salvage xen frames)",
-			    dom->id, si.mfn, si.p2m_mfn);
-	struct vmc_dom0_opts o = { .guest = true, .p2m_mfn = si.p2m_mfn, .domid = dom->id };
+			    dom->id, si.mfn, si.p2m_mfn, si.p2m_vaddr);
+	struct vmc_dom0_opts o = { .guest = true, .p2m_mfn = tree ? si.p2m_mfn : 0, .domid = dom->id,
+				   .p2m_cr3 = si.p2m_cr3, .p2m_vaddr = si.p2m_vaddr,
+				   .max_pfn = si.max_pfn };
 	if (vmc_xen_dom0_open(top, &o, &v) != VMC_OK)
 		return fail(err, errlen, "%s", vmc_errmsg(top));
 	const struct vmc_dom0_info *in = vmc_xen_dom0_info(v);
