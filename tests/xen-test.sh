@@ -228,6 +228,13 @@ sys.exit(not (got["pages"] == exp["pages"] and got["pages_in_dump"] == exp["page
 			fi
 			t_ok "$name: xen extract domain $id (the generator's pages)"
 			check "domU$id-dmesg" "$o.exp.domU$id.dmesg" run "$BUILD/salvage" dmesg "$out"
+			# salvage-capture compresses the extract like any Linux dump
+			rm -f "$out.kdump" "$out.kdump.dmesg.txt"
+			if run "$BUILD/salvage-capture" -d 31 --progress=off "$out" "$out.kdump" >"$out.kdump.log" 2>&1; then
+				check "domU$id-dmesg-kdump" "$o.exp.domU$id.dmesg" run "$BUILD/salvage" dmesg "$out.kdump"
+			else
+				t_fail "$name" "salvage-capture of extracted domain $id: $(tail -1 "$out.kdump.log")"
+			fi
 			# a ktask kernel: bt (vCPU registers from struct vcpu), ps, sys
 			if [ -f "$o.exp.domU$id.az.json" ]; then
 				for w in bt ps sys; do
