@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define MAX_VCPUS 256
+#define MAX_DOMS 4096              /* domain_list entries looked at */
 #define REGS_SIZE 200              /* struct cpu_user_regs, x86_64 */
 #define CI_PROC 200                /* cpu_info.processor_id */
 #define CI_CURRENT 208             /* cpu_info.current_vcpu */
@@ -165,11 +166,28 @@ static bool saved_frame(struct xnote_xen *x, uint64_t vva, uint64_t r[21])
 	return ok;
 }
 
+size_t az_xen_vcpu_array(struct xnote_xen *x, uint64_t dva, uint64_t *v, size_t cap)
+{
+	return vcpu_array(x, dva, v, cap);
+}
+
+bool az_xen_vcpu_pv(struct xnote_xen *x, uint64_t vva)
+{
+	uint64_t r[21];
+	return saved_frame(x, vva, r);
+}
+
 int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, char *err,
 		  size_t errlen)
 {
+	return az_domain_vcpus(top, 0, out, cap, n, err, errlen);
+}
+
+int az_domain_vcpus(vmc_dump *top, unsigned domid, struct az_vcpu *out, size_t cap, size_t *n,
+		    char *err, size_t errlen)
+{
 	struct xnote_xen *x = calloc(1, sizeof(*x));
-	struct xnote_domain doms[64];
+	struct xnote_domain *doms = calloc(MAX_DOMS, sizeof(*doms));
 	size_t nd = 0, nv = 0, npc = vmc_cpu_count(top);
 	uint64_t dom0 = 0, *v = calloc(MAX_VCPUS, sizeof(*v));
 	int rc = -1;
@@ -183,15 +201,19 @@ int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, cha
 		snprintf(err, errlen, "hypervisor memory: %s", vmc_errmsg(top));
 		goto out;
 	}
-	if (xnote_xen_domains(x, doms, 64, &nd) != XNOTE_OK && !nd) {
+	if (!doms) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (xnote_xen_domains(x, doms, MAX_DOMS, &nd) != XNOTE_OK && !nd) {
 		snprintf(err, errlen, "domain_list: %s", x->err);
 		goto out;
 	}
-	for (size_t i = 0; i < nd && i < 64; i++)
-		if (doms[i].id == 0)
+	for (size_t i = 0; i < nd && i < MAX_DOMS; i++)
+		if (doms[i].id == domid)
 			dom0 = doms[i].va;
 	if (!dom0) {
-		snprintf(err, errlen, "domain 0 is not on domain_list");
+		snprintf(err, errlen, "domain %u is not on domain_list", domid);
 		goto out;
 	}
 	nv = vcpu_array(x, dom0, v, MAX_VCPUS);
@@ -220,8 +242,8 @@ int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, cha
 				v[nv++] = pc[i].cur;
 		}
 	if (!nv) {
-		snprintf(err, errlen, "no vCPU of dom0 found (struct domain at 0x%llx)",
-			 (unsigned long long)dom0);
+		snprintf(err, errlen, "no vCPU of domain %u found (struct domain at 0x%llx)",
+			 domid, (unsigned long long)dom0);
 		free(pc);
 		goto out;
 	}
@@ -266,6 +288,7 @@ int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, cha
 	free(pc);
 	rc = 0;
 out:
+	free(doms);
 	free(x);
 	free(v);
 	return rc;
