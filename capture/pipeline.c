@@ -391,12 +391,6 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 			 "a kdump file needs it as its block size; -E writes ELF");
 		goto out_plan;
 	}
-	if (o->format == CAP_FMT_KDUMP && vmc_arch(c.src) &&
-	    (!strcmp(vmc_arch(c.src), "i386") || !strcmp(vmc_arch(c.src), "arm"))) {
-		cap_fail(r, CAP_ERR, "kdump output of a 32-bit machine (%s) is not written "
-			 "(salvage writes the 64-bit layout only); -E writes ELF", vmc_arch(c.src));
-		goto out_plan;
-	}
 	c.pages_lost = lost_frames(c.src);
 	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes,
 			   o->fail_flush, o->overwrite);

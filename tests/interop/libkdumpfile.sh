@@ -89,7 +89,19 @@ cross() { # tag dump
 	case $rc in
 	0) t_ok "$tag: $(grep '^compared' "$T_OUT/$tag.kdf")" ;;
 	1) t_fail "$tag" "differs from libkdumpfile: $(grep -v '^compared\|^note' "$T_OUT/$tag.kdf" | head -5 | tr '\n' ';')" ;;
-	3) t_skip_ok "$tag" "$(head -1 "$T_OUT/$tag.kdf")" ;;
+	3) if [ -n "${OURS:-}" ] && [ "$(head -c 8 "$read")" = "KDUMP   " ] &&
+		"$PY" "$T_HERE/tools/pagelist.py" "$read" >"$T_OUT/$tag.second" 2>&1; then
+		# salvage-capture's own kdump output that libkdumpfile cannot
+		# read (a 32-bit ARM header, §6): every page as the generator's
+		# parser, the independent second reader, reads it
+		if grep '^pfn ' "$T_OUT/$tag.vm" | cmp -s - "$T_OUT/$tag.second"; then
+			t_ok "$tag: $(head -1 "$T_OUT/$tag.kdf"); tests/tools/pagelist.py reads every page the same"
+		else
+			t_fail "$tag" "libkdumpfile cannot read it and tests/tools/pagelist.py reads it otherwise"
+		fi
+	   else
+		t_skip_ok "$tag" "$(head -1 "$T_OUT/$tag.kdf")"
+	   fi ;;
 	*) t_skip_ok "$tag" "libkdumpfile crashed on it (exit $rc)" ;;
 	esac
 }
@@ -106,8 +118,8 @@ captures() { # tag src [xen]
 			t_fail "$tag.$n" "a capture of a dump cut short exited $rc, not 3 (incomplete)"
 		fi
 		case $rc in
-		0) cross "$tag.$n" "$T_OUT/$tag.$n" ;;
-		3) cross "$tag.$n" "$T_OUT/$tag.$n"   # incomplete: marked so
+		0) OURS=1 cross "$tag.$n" "$T_OUT/$tag.$n" ;;
+		3) OURS=1 cross "$tag.$n" "$T_OUT/$tag.$n"   # incomplete: marked so
 		   grep -q '^incomplete: yes' "$T_OUT/$tag.$n.vm" ||
 			t_fail "$tag.$n" "exit 3 but the output is not marked incomplete" ;;
 		*) if [ -s "$T_OUT/$tag.$n.log" ]; then
@@ -124,7 +136,7 @@ captures() { # tag src [xen]
 		t_fail "$tag.flat" "a capture of a dump cut short exited $rc, not 3 (incomplete)"
 	fi
 	if [ $rc = 0 ] || [ $rc = 3 ]; then
-		cross "$tag.flat" "$T_OUT/$tag.flat"
+		OURS=1 cross "$tag.flat" "$T_OUT/$tag.flat"
 	elif [ -s "$T_OUT/$tag.flat.log" ]; then
 		t_ok "$tag.flat: capture refused ($(tail -1 "$T_OUT/$tag.flat.log"))"
 	else
