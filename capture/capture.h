@@ -32,6 +32,9 @@ enum cap_status {
 
 struct cap_options {
 	const char *input;          /* vmcore path, e.g. /proc/vmcore */
+	const char *const *parts;   /* a makedumpfile --split set: all its
+				     * paths (input is parts[0]); NULL: input */
+	size_t nparts;
 	const char *output;         /* dump path; "-" with flattened = stdout */
 	enum cap_format format;
 	bool flattened;             /* -F: makedumpfile's flattened stream */

@@ -22,6 +22,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: salvage-capture [OPTIONS] VMCORE OUTPUT\n"
 "       salvage-capture -F [OPTIONS] VMCORE > OUTPUT\n"
+"       salvage-capture [OPTIONS] PART... OUTPUT   (a makedumpfile --split set,\n"
+"                       all its parts: captured as one dump; or -o OUTPUT)\n"
 "       salvage-capture --dump-dmesg VMCORE LOGFILE\n"
 "       salvage-capture [OPTIONS] VMCORE OUTPUT --target net:ADDR:PORT --key FILE\n"
 "                       --receiver-key FILE   (capture, then send to salvage receive)\n"
@@ -40,6 +42,8 @@ static void usage(FILE *f)
 "  --message-level N   1 progress, 2 common messages, 4 errors, 16 report (default 7)\n"
 "  --dump-dmesg        write only the kernel log, to OUTPUT\n"
 "  -f                  overwrite OUTPUT if it exists\n"
+"  -o OUTPUT           the output; then every other argument is the input\n"
+"                      (the parts of a split set; -o - with -F: stdout)\n"
 "  --num-threads N     same as --threads\n"
 "  -x FILE, -i FILE    accepted and ignored: salvage needs only VMCOREINFO\n"
 "  -X                  Xen dumps: exclude domU pages (and free Xen heap pages);\n"
@@ -248,6 +252,7 @@ int main(int argc, char **argv)
 	struct cap_options o;
 	struct cap_result r;
 	bool force = false, level_set = false, xen_domu = false;
+	const char *out_opt = NULL;
 	int ml = ML_PROGRESS | ML_COMMON | ML_ERROR;
 	int opt, progress_mode = 1;
 	uint64_t v;
@@ -259,7 +264,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--init"))
 			return cap_agent_main(argc, argv);
 	cap_options_init(&o);
-	while ((opt = getopt_long(argc, argv, "d:clpzEFfx:i:hvX", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:clpzEFfo:x:i:hvX", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': {
 			char *end;
@@ -277,6 +282,7 @@ int main(int argc, char **argv)
 		case 'E': o.format = CAP_FMT_ELF; break;
 		case 'F': o.flattened = true; break;
 		case 'f': force = true; break;
+		case 'o': out_opt = optarg; break;
 		case 'X': xen_domu = true; break;
 		case 'x': case 'i':
 			fprintf(stderr, "salvage-capture: -%c %s ignored: VMCOREINFO in the dump is enough\n",
@@ -375,9 +381,23 @@ int main(int argc, char **argv)
 		return net_send_dump(&ns, argv[optind], o.dmesg_path ? o.dmesg_path : dm,
 				     "sent", NULL, "");
 	}
-	if (rest == 2) {
+	if (out_opt && rest >= 1 && !o.dmesg_only) {
+		o.input = argv[optind];
+		o.output = out_opt;
+		o.parts = (const char *const *)argv + optind;
+		o.nparts = (size_t)rest;
+	} else if (out_opt) {
+		usage(stderr);
+		return CAP_USAGE;
+	} else if (rest == 2) {
 		o.input = argv[optind];
 		o.output = argv[optind + 1];
+	} else if (rest > 2 && !o.dmesg_only) {
+		/* the parts of a split set, then the output */
+		o.input = argv[optind];
+		o.output = argv[argc - 1];
+		o.parts = (const char *const *)argv + optind;
+		o.nparts = (size_t)rest - 1;
 	} else if (rest == 1 && o.flattened) {
 		o.input = argv[optind];
 		o.output = "-";

@@ -307,6 +307,16 @@ static uint64_t lost_frames(vmc_dump *src)
 	return n;
 }
 
+/* A split set is read as one dump (vmcore/vmc_open_paths: a missing or
+ * foreign part is refused by name); its parts are ordinary files, read
+ * with pread. */
+int cap_open_source(vmc_dump *d, const struct cap_options *o, unsigned flags)
+{
+	if (o->nparts > 1)
+		return vmc_open_paths(d, o->parts, o->nparts);
+	return vmc_open_path_flags(d, o->input, flags);
+}
+
 enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 {
 	struct cap_ctx c;
@@ -323,11 +333,12 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		cap_fail(r, CAP_ERR, "out of memory");
 		goto out;
 	}
-	if (vmc_open_path_flags(c.src, o->input, VMC_OPEN_MMAP) < 0) {
+	if (cap_open_source(c.src, o, VMC_OPEN_MMAP) < 0) {
 		const char *m = vmc_errmsg(c.src);
 		size_t il = strlen(o->input);
-		/* the library's message may already name the file */
-		if (strncmp(m, o->input, il) == 0 && m[il] == ':')
+		/* the library's message may already name the file (a split
+		 * set's names the part, or says which frames none holds) */
+		if ((strncmp(m, o->input, il) == 0 && m[il] == ':') || o->nparts > 1)
 			cap_fail(r, CAP_ERR, "%s", m);
 		else
 			cap_fail(r, CAP_ERR, "%s: %s", o->input, m);
@@ -422,7 +433,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	rc = cap_pool_create(&c.pool, o->threads, (size_t)(o->threads > 1 ? 4 * o->threads : 2),
 			     c.plan.page_size, o->codec, o->codec_level,
 			     (c.plan.level & VMC_DL_ZERO) != 0, c.dedup.e != NULL,
-			     c.src, o->input, (o->message_level & 4) != 0);
+			     c.src, o->nparts > 1 ? o->parts : &o->input,
+			     o->nparts > 1 ? o->nparts : 1, (o->message_level & 4) != 0);
 	if (rc < 0) {
 		cap_fail(r, CAP_ERR, "compression setup: %s", strerror(-rc));
 		goto out_sink;
