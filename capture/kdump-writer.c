@@ -267,6 +267,7 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 		case CAP_PAGE_UNREADABLE:
 			/* offset 0: "never written", which readers treat as missing */
 			c->r->pages_unreadable++;
+			cap_lost_add(c->r, b->pfn[i], 1);
 			rc = add_desc(w, 0, 0, 0);
 			break;
 		case CAP_PAGE_RAW:

@@ -191,6 +191,11 @@ static void report(const struct cap_options *o, const struct cap_result *r, int 
 			(unsigned long long)r->pages_dedup,
 			(unsigned long long)r->pages_unreadable,
 			(double)r->bytes_out / (1 << 20), r->seconds);
+	if ((ml & (ML_COMMON | ML_ERROR)) && r->nlost) {
+		char lost[1024];
+		cap_log("lost pages (frames the source was to hold, absent from the output): %s",
+			cap_lost_text(r, lost, sizeof(lost)));
+	}
 	if (ml & ML_REPORT) {
 		static const char *const cls[] = { "kept", "cache", "cache private", "user",
 						   "free", "hwpoison", "offline", "no struct page" };

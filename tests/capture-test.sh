@@ -261,7 +261,8 @@ if [ $rc -ne 3 ]; then
 	t_fail "unreadable page: exit $rc, expected 3: $(tail -1 "$f.err")"
 elif ! "$BUILD/salvage" info "$f" | grep -q '^incomplete: *yes'; then
 	t_fail "unreadable page: output not marked incomplete"
-elif ! grep -q '1 unreadable' "$f.err" || ! grep -q 'page 0x120 unreadable' "$f.err"; then
+elif ! grep -q '1 unreadable' "$f.err" || ! grep -q 'page 0x120 unreadable' "$f.err" ||
+	! grep -q 'lost pages (frames the source was to hold, absent from the output): 0x120$' "$f.err"; then
 	t_fail "unreadable page: not reported ($(tail -1 "$f.err"))"
 elif ! "$CHECK" --pages "$f" >"$f.pages" || ! grep -q '^pfn 0x120 incomplete$' "$f.pages"; then
 	t_fail "unreadable page: output unreadable or page 0x120 not left out"
@@ -271,4 +272,28 @@ elif ! "$PY" "$T_HERE/tools/capcheck.py" "$T_OUT/unreadable.pages" - "$f.pages" 
 else
 	t_ok "unreadable page"
 fi
+# lost pages are listed (summary line; the agent's meta.json: config-test.sh):
+# frame ranges in order, the source's cut tail and its undecodable pages
+# merged, capped at 32 ranges with the rest counted (tests/fixtures/lost/)
+"$PY" "$T_HERE/tools/mkdump.py" "$T_FIX/lost/many.desc" "$T_OUT/lost.src" >/dev/null 2>&1
+want="0x100"
+for p in $(seq $((0x102)) 2 $((0x12e))) $(seq $((0x138)) 2 $((0x144))); do want+=$(printf ', 0x%x' "$p"); done
+want+=", 0x161-0x17e and 11 more frames"
+for fmt in kdump elf; do
+	f=$T_OUT/lost-$fmt.out
+	"$CAP" --progress=off --message-level 6 -f -d 0 $([ $fmt = elf ] && echo -E) "$T_OUT/lost.src" "$f" 2>"$f.err"
+	rc=$?
+	got=$(sed -n 's/^salvage-capture: lost pages (frames the source was to hold, absent from the output): //p' "$f.err")
+	if [ $rc -ne 3 ]; then
+		t_fail "lost pages $fmt: exit $rc, expected 3: $(tail -1 "$f.err")"
+	elif [ "$got" != "$want" ]; then
+		t_fail "lost pages $fmt: listed '$got', expected '$want'"
+	elif ! grep -q '30 pages of the source lost (it was cut short) and 42 unreadable' "$f.err"; then
+		t_fail "lost pages $fmt: counts not reported ($(grep -m1 'pages of the source' "$f.err"))"
+	elif ! "$CHECK" --pages "$f" >"$f.pages" 2>&1 || grep -q ' data ' <(grep -E '^pfn 0x(100|144|161|17e) ' "$f.pages"); then
+		t_fail "lost pages $fmt: a lost page reads as data in the output"
+	else
+		t_ok "lost pages $fmt: listed, capped, counted"
+	fi
+done
 t_summary
