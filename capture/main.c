@@ -75,7 +75,8 @@ static void usage(FILE *f)
 "  --fail-after SIZE   testing: fail writes with ENOSPC after SIZE bytes\n"
 "  --fail-flush        testing: the first background flush of OUTPUT fails (EIO)\n"
 "Exit status: 0 done; 1 failed; 2 usage; 3 output incomplete (out of space or a\n"
-"write error: what was written is kept, marked incomplete, readable); 4 the dump\n"
+"write error: what was written is kept, marked incomplete, readable; or pages\n"
+"of the source lost, cut short or unreadable: left out and listed); 4 the dump\n"
 "failed but the kernel log was saved.\n");
 }
 
@@ -386,14 +387,17 @@ int main(int argc, char **argv)
 		return net_send_dump(&ns, argv[optind], o.dmesg_path ? o.dmesg_path : dm,
 				     "sent", NULL, "");
 	}
-	if (out_opt && rest >= 1 && !o.dmesg_only) {
+	if (out_opt) {
+		if (rest < 1 || (rest > 1 && o.dmesg_only)) {
+			usage(stderr);
+			return CAP_USAGE;
+		}
 		o.input = argv[optind];
 		o.output = out_opt;
-		o.parts = (const char *const *)argv + optind;
-		o.nparts = (size_t)rest;
-	} else if (out_opt) {
-		usage(stderr);
-		return CAP_USAGE;
+		if (rest > 1) {
+			o.parts = (const char *const *)argv + optind;
+			o.nparts = (size_t)rest;
+		}
 	} else if (rest == 2) {
 		o.input = argv[optind];
 		o.output = argv[optind + 1];
