@@ -89,7 +89,7 @@ cross() { # tag dump
 	case $rc in
 	0) t_ok "$tag: $(grep '^compared' "$T_OUT/$tag.kdf")" ;;
 	1) t_fail "$tag" "differs from libkdumpfile: $(grep -v '^compared\|^note' "$T_OUT/$tag.kdf" | head -5 | tr '\n' ';')" ;;
-	3) if [ -n "${OURS:-}" ] && [ "$(head -c 8 "$read")" = "KDUMP   " ] &&
+	3) if [ -n "${OURS:-}" ] && [ "$(head -c 8 "$read" | tr -d '\0')" = "KDUMP   " ] &&
 		"$PY" "$T_HERE/tools/pagelist.py" "$read" >"$T_OUT/$tag.second" 2>&1; then
 		# salvage-capture's own kdump output that libkdumpfile cannot
 		# read (a 32-bit ARM header, §6): every page as the generator's
