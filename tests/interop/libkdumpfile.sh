@@ -6,7 +6,8 @@
 # names the reason.  Zero differences, or the test fails.
 #
 #   tests/interop/libkdumpfile.sh BUILD            the fixtures and
-#       salvage-capture's outputs of them (kdump, -E, -F; -X for Xen ones);
+#       salvage-capture's outputs of them (kdump, -E, -F; -X for Xen ones;
+#       and of a makedumpfile --split set, tests/fixtures/split/);
 #       FIXTURES="PATTERN..." limits it to the fixtures whose names match
 #   tests/interop/libkdumpfile.sh --real BUILD     the real dumps that the
 #       QEMU tests (make test-vm) leave in BUILD, and the captures of them
@@ -172,6 +173,26 @@ if [ $real = 0 ]; then
 			fi
 		fi
 	done
+	# salvage-capture's outputs of a makedumpfile --split set (all its
+	# parts, tests/fixtures/split/), cross-checked as any capture
+	if [ -z "${FIXTURES:-}" ]; then
+		parts=()
+		for p in part1 part2 part3; do
+			t_mkdump "split-$p" "$T_FIX/split/$p.desc" "$T_OUT/split-$p.kdump" && parts+=("$T_OUT/split-$p.kdump")
+		done
+		for v in "kdump:-d 0" "elf:-E -d 0" "kdump31:-d 31"; do
+			n=${v%%:*}
+			# shellcheck disable=SC2086
+			t_timeout 300 "$CAP" --progress=off --message-level 4 ${v#*:} "${parts[@]}" \
+				"$T_OUT/split-set.$n" >"$T_OUT/split-set.$n.log" 2>&1
+			rc=$?
+			if [ $rc = 0 ]; then
+				OURS=1 cross "split-set.$n" "$T_OUT/split-set.$n"
+			else
+				t_fail "split-set.$n" "capture from the three parts exited $rc: $(tail -1 "$T_OUT/split-set.$n.log")"
+			fi
+		done
+	fi
 else
 	found=0
 	for dump in "$BUILD/vm-disk/dump/vmcore" "$BUILD/vm-xen/vmcore.kdump" "$BUILD/vm-xen/vmcore.raw"; do
