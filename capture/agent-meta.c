@@ -149,6 +149,18 @@ static void build(struct jbuf *b, const struct cap_agent_run *run)
 			putf(b, "%s\"%s\": %" PRIu64, i ? ", " : "",
 			     vmc_pclass_name((enum vmc_pclass)i), r->pages_excluded[i]);
 		put(b, "}}", 2);
+		/* the frames the dump lacks though the source was to hold
+		 * them (cut short, unreadable): inclusive ranges, in order */
+		key(b, "lost_pages");
+		putf(b, "{\"count\": %" PRIu64 ", \"ranges\": [", r->pages_lost + r->pages_unreadable);
+		for (size_t i = 0; i < r->nlost; i++) {
+			if (r->lost[i].end - r->lost[i].start > 1)
+				putf(b, "%s\"0x%" PRIx64 "-0x%" PRIx64 "\"", i ? ", " : "",
+				     r->lost[i].start, r->lost[i].end - 1);
+			else
+				putf(b, "%s\"0x%" PRIx64 "\"", i ? ", " : "", r->lost[i].start);
+		}
+		putf(b, "], \"unlisted\": %" PRIu64 "}", r->lost_unlisted);
 		ku64(b, "bytes_in", r->bytes_in);
 		ku64(b, "bytes_out", r->bytes_out);
 	}

@@ -32,6 +32,9 @@ enum cap_status {
 
 struct cap_options {
 	const char *input;          /* vmcore path, e.g. /proc/vmcore */
+	const char *const *parts;   /* a makedumpfile --split set: all its
+				     * paths (input is parts[0]); NULL: input */
+	size_t nparts;
 	const char *output;         /* dump path; "-" with flattened = stdout */
 	enum cap_format format;
 	bool flattened;             /* -F: makedumpfile's flattened stream */
@@ -79,6 +82,16 @@ struct cap_result {
 	uint64_t pages_dedup;       /* kept frames sharing an identical page's data */
 	uint64_t pages_excluded[8]; /* by enum vmc_pclass */
 	uint64_t pages_unreadable;  /* source frames that could not be read */
+	/* Frames the output lacks though the source was to hold them: lost
+	 * in the source (it was cut short) or unreadable there.  Listed as
+	 * frame ranges, merged and in order, as far as lost[] holds them;
+	 * lost_unlisted counts the frames of ranges that did not fit. */
+	uint64_t pages_lost;        /* lost in the source (unreadable: above) */
+	struct cap_lost_range {
+		uint64_t start, end;    /* frames [start, end) */
+	} lost[32];
+	size_t nlost;
+	uint64_t lost_unlisted;
 	uint64_t bytes_in;          /* page bytes read from the source */
 	uint64_t bytes_out;         /* bytes of the output file */
 	double seconds;             /* wall time of the whole run */
@@ -95,6 +108,12 @@ struct cap_result {
 };
 
 void cap_options_init(struct cap_options *o);
+/* Add frames [pfn, pfn + n) to r's list of lost frames (cap_result.lost). */
+void cap_lost_add(struct cap_result *r, uint64_t pfn, uint64_t n);
+/* The list as text: "0x120-0x13f, 0x150" (inclusive ranges of frame
+ * numbers), with " and N more frames" when lost[] could not hold them all;
+ * "" when nothing was lost.  Returns out. */
+char *cap_lost_text(const struct cap_result *r, char *out, size_t len);
 /* Run a capture.  Always fills *r (r->error on failure); returns r->status. */
 enum cap_status cap_run(const struct cap_options *o, struct cap_result *r);
 void cap_result_free(struct cap_result *r);

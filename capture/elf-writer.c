@@ -122,6 +122,7 @@ static int keep(struct ew *w, uint64_t p, bool *out)
 	if (vmc_read_page(w->c->src, p, w->page) != VMC_OK) {
 		*out = false;
 		w->c->r->pages_unreadable++;
+		cap_lost_add(w->c->r, p, 1);
 	} else if ((pl->level & VMC_DL_ZERO) && zero_page(w->page, w->ps)) {
 		*out = false;
 		w->c->r->pages_zero++;

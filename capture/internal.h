@@ -148,10 +148,13 @@ struct cap_pool;
  * there are N - 1 workers, and cap_pool_done(wait) compresses queued
  * batches in the caller instead of waiting. */
 /* Batches are read there too: by each worker through its own handle on
- * src_path, or by the caller through src when there are no workers. */
+ * src_paths (one path, or the parts of a split set), or by the caller through src when there are no workers. */
 int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
 		    unsigned codec, int level, bool zero_check, bool hash,
-		    vmc_dump *src, const char *src_path, bool log_unreadable);
+		    vmc_dump *src, const char *const *src_paths, size_t npaths,
+		    bool log_unreadable);
+/* Open the capture's source (o->input, or the parts of a split set) on d. */
+int cap_open_source(vmc_dump *d, const struct cap_options *o, unsigned flags);
 /* Without worker threads, batches are compressed in the caller, which may
  * then skip pages whose content the table already holds. */
 void cap_pool_set_dedup(struct cap_pool *p, const struct cap_dedup *d);

@@ -1,4 +1,5 @@
-/* kdump-writer.c - kdump-compressed output, header version 6 (docs/formats.md §1).
+/* kdump-writer.c - kdump-compressed output, header version 6 (docs/formats.md §1),
+ * in the dumped machine's header layout (64-bit, or i386's and ARM's, §1.12).
  *
  * File: header block | sub header + note copy | bitmap1 | bitmap2 |
  *       descriptors (24 bytes per dumped frame) | shared zero page | page data.
@@ -19,8 +20,42 @@
 
 #define DESC_BUF 4096            /* descriptors buffered before a write */
 
+/* Where the header and sub header fields lie for the dumped machine's C
+ * layout (docs/formats.md §1.12): a 32-bit machine's kdump file is what its
+ * own makedumpfile writes, as readers (crash, libkdumpfile, salvage) pick
+ * the layout from the utsname machine. */
+struct kw_layout {
+	bool ilp32;               /* timeval and unsigned long of 4 bytes */
+	uint16_t ts, status, block_size, sub_hdr_size, bitmap_blocks, max_mapnr, nr_cpus;
+	uint16_t dump_level, off_vmci, size_vmci, off_note, size_note, mapnr64, sub_size;
+};
+
+static const struct kw_layout kw_layout64 = {
+	false, KDUMP_HDR_TIMESTAMP, KDUMP_HDR_STATUS, KDUMP_HDR_BLOCK_SIZE,
+	KDUMP_HDR_SUB_HDR_SIZE, KDUMP_HDR_BITMAP_BLOCKS, KDUMP_HDR_MAX_MAPNR, KDUMP_HDR_NR_CPUS,
+	KDUMP_SUB_DUMP_LEVEL, KDUMP_SUB_OFF_VMCOREINFO, KDUMP_SUB_SIZE_VMCOREINFO,
+	KDUMP_SUB_OFF_NOTE, KDUMP_SUB_SIZE_NOTE, KDUMP_SUB_MAX_MAPNR_64, KDUMP_SUB_SIZE,
+};
+static const struct kw_layout kw_layout_i386 = {
+	true, KDUMP32_HDR_TIMESTAMP, KDUMP32_HDR_STATUS, KDUMP32_HDR_BLOCK_SIZE,
+	KDUMP32_HDR_SUB_HDR_SIZE, KDUMP32_HDR_BITMAP_BLOCKS, KDUMP32_HDR_MAX_MAPNR,
+	KDUMP32_HDR_NR_CPUS,
+	KDUMP_SUB32_DUMP_LEVEL, KDUMP_SUB32I_OFF_VMCOREINFO, KDUMP_SUB32I_SIZE_VMCOREINFO,
+	KDUMP_SUB32I_OFF_NOTE, KDUMP_SUB32I_SIZE_NOTE, KDUMP_SUB32I_MAX_MAPNR_64,
+	KDUMP_SUB32I_SIZE,
+};
+static const struct kw_layout kw_layout_arm = {
+	true, KDUMP32_HDR_TIMESTAMP, KDUMP32_HDR_STATUS, KDUMP32_HDR_BLOCK_SIZE,
+	KDUMP32_HDR_SUB_HDR_SIZE, KDUMP32_HDR_BITMAP_BLOCKS, KDUMP32_HDR_MAX_MAPNR,
+	KDUMP32_HDR_NR_CPUS,
+	KDUMP_SUB32_DUMP_LEVEL, KDUMP_SUB32A_OFF_VMCOREINFO, KDUMP_SUB32A_SIZE_VMCOREINFO,
+	KDUMP_SUB32A_OFF_NOTE, KDUMP_SUB32A_SIZE_NOTE, KDUMP_SUB32A_MAX_MAPNR_64,
+	KDUMP_SUB32A_SIZE,
+};
+
 struct kw {
 	struct cap_ctx *c;
+	const struct kw_layout *l;
 	uint64_t ps;
 	uint64_t bm1_off, bm2_off, desc_off, data_start, zero_off;
 	uint64_t bm_bytes;        /* each bitmap's area (whole blocks) */
@@ -100,10 +135,33 @@ static void fill_utsname(vmc_dump *src, uint8_t *uts /* 6 x 65 */)
 		strcpy((char *)uts + 325, "(none)");
 }
 
-static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_blocks,
-			 uint32_t bitmap_blocks)
+/* The layout for the source's machine: the 32-bit ones for i386 and arm,
+ * the 64-bit one for every other (x86_64's, every 64-bit little-endian
+ * machine's). */
+static const struct kw_layout *layout_of(vmc_dump *src)
+{
+	const char *a = vmc_arch(src);
+
+	if (a && !strcmp(a, "i386"))
+		return &kw_layout_i386;
+	if (a && !strcmp(a, "arm"))
+		return &kw_layout_arm;
+	return &kw_layout64;
+}
+
+/* An unsigned long of the layout: 4 or 8 bytes */
+static void put_ulong(const struct kw_layout *l, uint8_t *p, uint64_t v)
+{
+	if (l->ilp32)
+		le_put32(p, (uint32_t)v);
+	else
+		le_put64(p, v);
+}
+
+static int write_headers(struct kw *w, uint32_t sub_blocks, uint32_t bitmap_blocks)
 {
 	struct cap_ctx *c = w->c;
+	const struct kw_layout *l = w->l;
 	vmc_dump *src = c->src;
 	uint8_t *blk = calloc(1, w->ps);
 	size_t note_len = c->notes.len;
@@ -119,13 +177,16 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 	fill_utsname(src, blk + KDUMP_HDR_UTSNAME);
 	if (vmc_vmci_crashtime(src, &t) != VMC_OK)
 		vmc_kdump_timestamp(src, &t);
-	le_put64(blk + KDUMP_HDR_TIMESTAMP, (uint64_t)t);
-	le_put32(blk + KDUMP_HDR_STATUS, w->codec);
-	le_put32(blk + KDUMP_HDR_BLOCK_SIZE, (uint32_t)w->ps);
-	le_put32(blk + KDUMP_HDR_SUB_HDR_SIZE, sub_blocks);
-	le_put32(blk + KDUMP_HDR_BITMAP_BLOCKS, bitmap_blocks);
-	le_put32(blk + KDUMP_HDR_MAX_MAPNR, c->plan.max_pfn > UINT32_MAX ? UINT32_MAX : (uint32_t)c->plan.max_pfn);
-	le_put32(blk + KDUMP_HDR_NR_CPUS, (uint32_t)vmc_cpu_count(src));
+	if (l->ilp32)   /* a 32-bit time_t: what the machine's writer could hold */
+		le_put32(blk + l->ts, (uint32_t)(t < INT32_MIN || t > INT32_MAX ? 0 : t));
+	else
+		le_put64(blk + l->ts, (uint64_t)t);
+	le_put32(blk + l->status, w->codec);
+	le_put32(blk + l->block_size, (uint32_t)w->ps);
+	le_put32(blk + l->sub_hdr_size, sub_blocks);
+	le_put32(blk + l->bitmap_blocks, bitmap_blocks);
+	le_put32(blk + l->max_mapnr, c->plan.max_pfn > UINT32_MAX ? UINT32_MAX : (uint32_t)c->plan.max_pfn);
+	le_put32(blk + l->nr_cpus, (uint32_t)vmc_cpu_count(src));
 	rc = cap_sink_write(&c->sink, 0, blk, w->ps);
 	free(blk);
 	if (rc < 0)
@@ -133,7 +194,7 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 
 	/* the VMCOREINFO note's descriptor inside the note copy */
 	if (c->notes.vmcoreinfo_off != UINT64_MAX) {
-		vmci_off = w->ps + KDUMP_SUB_SIZE + c->notes.vmcoreinfo_off;
+		vmci_off = w->ps + l->sub_size + c->notes.vmcoreinfo_off;
 		vmci_len = c->notes.vmcoreinfo_len;
 	}
 	size_t sublen = (size_t)sub_blocks * w->ps;
@@ -146,18 +207,17 @@ static int write_headers(struct kw *w, uint64_t num_dumpable, uint32_t sub_block
 		phys_base = lay.phys_base;
 	else
 		vmc_kdump_phys_base(src, &phys_base);
-	le_put64(sub + KDUMP_SUB_PHYS_BASE, phys_base);
-	le_put32(sub + KDUMP_SUB_DUMP_LEVEL, (uint32_t)c->plan.level);
-	le_put64(sub + KDUMP_SUB_OFF_VMCOREINFO, vmci_off);
-	le_put64(sub + KDUMP_SUB_SIZE_VMCOREINFO, vmci_len);
-	le_put64(sub + KDUMP_SUB_OFF_NOTE, note_len ? w->ps + KDUMP_SUB_SIZE : 0);
-	le_put64(sub + KDUMP_SUB_SIZE_NOTE, note_len);
-	le_put64(sub + KDUMP_SUB_MAX_MAPNR_64, c->plan.max_pfn);
+	put_ulong(l, sub + KDUMP_SUB_PHYS_BASE, phys_base);
+	le_put32(sub + l->dump_level, (uint32_t)c->plan.level);
+	le_put64(sub + l->off_vmci, vmci_off);
+	put_ulong(l, sub + l->size_vmci, vmci_len);
+	le_put64(sub + l->off_note, note_len ? w->ps + l->sub_size : 0);
+	put_ulong(l, sub + l->size_note, note_len);
+	le_put64(sub + l->mapnr64, c->plan.max_pfn);
 	if (note_len)
-		memcpy(sub + KDUMP_SUB_SIZE, notes, note_len);
+		memcpy(sub + l->sub_size, notes, note_len);
 	rc = cap_sink_write(&c->sink, w->ps, sub, sublen);
 	free(sub);
-	(void)num_dumpable;
 	return rc;
 }
 
@@ -207,6 +267,7 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 		case CAP_PAGE_UNREADABLE:
 			/* offset 0: "never written", which readers treat as missing */
 			c->r->pages_unreadable++;
+			cap_lost_add(c->r, b->pfn[i], 1);
 			rc = add_desc(w, 0, 0, 0);
 			break;
 		case CAP_PAGE_RAW:
@@ -331,7 +392,7 @@ static int salvage_partial(struct kw *w, int err)
 		cap_sink_patch(&c->sink, w->data_start - 1, &z, 1);
 	}
 	le_put32(st, w->codec | KDUMP_DH_COMPRESSED_INCOMPLETE);
-	int prc = cap_sink_patch(&c->sink, KDUMP_HDR_STATUS, st, 4);
+	int prc = cap_sink_patch(&c->sink, w->l->status, st, 4);
 	cap_sink_sync(&c->sink);
 	c->r->incomplete = true;
 	return cap_fail(c->r, CAP_INCOMPLETE, "writing %s: %s; dump incomplete%s",
@@ -395,6 +456,7 @@ int cap_write_kdump(struct cap_ctx *c)
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
+	w.l = layout_of(c->src);
 	w.ps = pl->page_size;
 	w.codec = c->o->codec;
 	/* pass 1: count the frames to dump */
@@ -405,7 +467,7 @@ int cap_write_kdump(struct cap_ctx *c)
 	}
 	num = pl->pages_dumpable;
 	note_len = c->notes.len;
-	uint32_t sub_blocks = (uint32_t)((KDUMP_SUB_SIZE + note_len + w.ps - 1) / w.ps);
+	uint32_t sub_blocks = (uint32_t)((w.l->sub_size + note_len + w.ps - 1) / w.ps);
 	uint64_t bm_each = ((pl->max_pfn + 7) / 8 + w.ps - 1) / w.ps;
 	w.bm_bytes = bm_each * w.ps;
 	w.bm1_off = (1 + (uint64_t)sub_blocks) * w.ps;
@@ -425,7 +487,7 @@ int cap_write_kdump(struct cap_ctx *c)
 	cap_progress_init(&c->prog, c->o->progress, c->o->progress_interval, "writing", num);
 	rc = cap_sink_reserve(&c->sink, w.data_start + w.ps);
 	if (rc == 0)
-		rc = write_headers(&w, num, sub_blocks, (uint32_t)(2 * bm_each));
+		rc = write_headers(&w, sub_blocks, (uint32_t)(2 * bm_each));
 	/* out now: a stream (-F) cut before them would hold no dump at all */
 	if (rc == 0)
 		rc = cap_sink_flush(&c->sink);
@@ -490,7 +552,7 @@ int cap_write_kdump(struct cap_ctx *c)
 		 * written" descriptors (unreadable): readers must know */
 		uint8_t st[4];
 		le_put32(st, w.codec | KDUMP_DH_COMPRESSED_INCOMPLETE);
-		rc = cap_sink_patch(&c->sink, KDUMP_HDR_STATUS, st, 4);
+		rc = cap_sink_patch(&c->sink, w.l->status, st, 4);
 		c->r->incomplete = rc >= 0;
 	}
 	if (rc >= 0)

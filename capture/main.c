@@ -22,6 +22,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: salvage-capture [OPTIONS] VMCORE OUTPUT\n"
 "       salvage-capture -F [OPTIONS] VMCORE > OUTPUT\n"
+"       salvage-capture [OPTIONS] PART... OUTPUT   (a makedumpfile --split set,\n"
+"                       all its parts: captured as one dump; or -o OUTPUT)\n"
 "       salvage-capture --dump-dmesg VMCORE LOGFILE\n"
 "       salvage-capture [OPTIONS] VMCORE OUTPUT --target net:ADDR:PORT --key FILE\n"
 "                       --receiver-key FILE   (capture, then send to salvage receive)\n"
@@ -40,6 +42,8 @@ static void usage(FILE *f)
 "  --message-level N   1 progress, 2 common messages, 4 errors, 16 report (default 7)\n"
 "  --dump-dmesg        write only the kernel log, to OUTPUT\n"
 "  -f                  overwrite OUTPUT if it exists\n"
+"  -o OUTPUT           the output; then every other argument is the input\n"
+"                      (the parts of a split set; -o - with -F: stdout)\n"
 "  --num-threads N     same as --threads\n"
 "  -x FILE, -i FILE    accepted and ignored: salvage needs only VMCOREINFO\n"
 "  -X                  Xen dumps: exclude domU pages (and free Xen heap pages);\n"
@@ -72,7 +76,8 @@ static void usage(FILE *f)
 "  --fail-after SIZE   testing: fail writes with ENOSPC after SIZE bytes\n"
 "  --fail-flush        testing: the first background flush of OUTPUT fails (EIO)\n"
 "Exit status: 0 done; 1 failed; 2 usage; 3 output incomplete (out of space or a\n"
-"write error: what was written is kept, marked incomplete, readable); 4 the dump\n"
+"write error: what was written is kept, marked incomplete, readable; or pages\n"
+"of the source lost, cut short or unreadable: left out and listed); 4 the dump\n"
 "failed but the kernel log was saved.\n");
 }
 
@@ -189,6 +194,11 @@ static void report(const struct cap_options *o, const struct cap_result *r, int 
 			(unsigned long long)r->pages_dedup,
 			(unsigned long long)r->pages_unreadable,
 			(double)r->bytes_out / (1 << 20), r->seconds);
+	if ((ml & (ML_COMMON | ML_ERROR)) && r->nlost) {
+		char lost[1024];
+		cap_log("lost pages (frames the source was to hold, absent from the output): %s",
+			cap_lost_text(r, lost, sizeof(lost)));
+	}
 	if (ml & ML_REPORT) {
 		static const char *const cls[] = { "kept", "cache", "cache private", "user",
 						   "free", "hwpoison", "offline", "no struct page" };
@@ -250,6 +260,7 @@ int main(int argc, char **argv)
 	struct cap_options o;
 	struct cap_result r;
 	bool force = false, level_set = false, xen_domu = false;
+	const char *out_opt = NULL;
 	int ml = ML_PROGRESS | ML_COMMON | ML_ERROR;
 	int opt, progress_mode = 1;
 	uint64_t v;
@@ -261,7 +272,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--init"))
 			return cap_agent_main(argc, argv);
 	cap_options_init(&o);
-	while ((opt = getopt_long(argc, argv, "d:clpzEFfx:i:hvX", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:clpzEFfo:x:i:hvX", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': {
 			char *end;
@@ -279,6 +290,7 @@ int main(int argc, char **argv)
 		case 'E': o.format = CAP_FMT_ELF; break;
 		case 'F': o.flattened = true; break;
 		case 'f': force = true; break;
+		case 'o': out_opt = optarg; break;
 		case 'X': xen_domu = true; break;
 		case 'x': case 'i':
 			fprintf(stderr, "salvage-capture: -%c %s ignored: VMCOREINFO in the dump is enough\n",
@@ -382,9 +394,26 @@ int main(int argc, char **argv)
 		return net_send_dump(&ns, argv[optind], o.dmesg_path ? o.dmesg_path : dm,
 				     "sent", NULL, "");
 	}
-	if (rest == 2) {
+	if (out_opt) {
+		if (rest < 1 || (rest > 1 && o.dmesg_only)) {
+			usage(stderr);
+			return CAP_USAGE;
+		}
+		o.input = argv[optind];
+		o.output = out_opt;
+		if (rest > 1) {
+			o.parts = (const char *const *)argv + optind;
+			o.nparts = (size_t)rest;
+		}
+	} else if (rest == 2) {
 		o.input = argv[optind];
 		o.output = argv[optind + 1];
+	} else if (rest > 2 && !o.dmesg_only) {
+		/* the parts of a split set, then the output */
+		o.input = argv[optind];
+		o.output = argv[argc - 1];
+		o.parts = (const char *const *)argv + optind;
+		o.nparts = (size_t)rest - 1;
 	} else if (rest == 1 && o.flattened) {
 		o.input = argv[optind];
 		o.output = "-";

@@ -43,6 +43,65 @@ int cap_fail(struct cap_result *r, enum cap_status st, const char *fmt, ...)
 	return -1;
 }
 
+void cap_lost_add(struct cap_result *r, uint64_t pfn, uint64_t n)
+{
+	const size_t cap = sizeof(r->lost) / sizeof(r->lost[0]);
+	uint64_t end = pfn + n;
+	size_t i = 0, j;
+
+	if (!n || end < pfn)
+		return;
+	/* the first range that ends at or after pfn: merge into it when they
+	 * touch, else insert before it */
+	while (i < r->nlost && r->lost[i].end < pfn)
+		i++;
+	if (i < r->nlost && r->lost[i].start <= end) {
+		if (pfn < r->lost[i].start)
+			r->lost[i].start = pfn;
+		if (end > r->lost[i].end)
+			r->lost[i].end = end;
+		/* swallow the ranges the grown one now reaches */
+		for (j = i + 1; j < r->nlost && r->lost[j].start <= r->lost[i].end; j++)
+			if (r->lost[j].end > r->lost[i].end)
+				r->lost[i].end = r->lost[j].end;
+		if (j > i + 1) {
+			memmove(&r->lost[i + 1], &r->lost[j], (r->nlost - j) * sizeof(r->lost[0]));
+			r->nlost -= j - i - 1;
+		}
+		return;
+	}
+	if (r->nlost == cap) {
+		r->lost_unlisted += n;
+		return;
+	}
+	memmove(&r->lost[i + 1], &r->lost[i], (r->nlost - i) * sizeof(r->lost[0]));
+	r->lost[i].start = pfn;
+	r->lost[i].end = end;
+	r->nlost++;
+}
+
+char *cap_lost_text(const struct cap_result *r, char *out, size_t len)
+{
+	size_t used = 0;
+
+	if (!len)
+		return out;
+	out[0] = 0;
+	for (size_t i = 0; i < r->nlost && used < len; i++) {
+		const struct cap_lost_range *g = &r->lost[i];
+		int n = g->end - g->start > 1 ?
+			snprintf(out + used, len - used, "%s0x%llx-0x%llx", i ? ", " : "",
+				 (unsigned long long)g->start, (unsigned long long)g->end - 1) :
+			snprintf(out + used, len - used, "%s0x%llx", i ? ", " : "",
+				 (unsigned long long)g->start);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	if (r->lost_unlisted && used < len)
+		snprintf(out + used, len - used, " and %llu more frames",
+			 (unsigned long long)r->lost_unlisted);
+	return out;
+}
+
 void cap_result_free(struct cap_result *r)
 {
 	for (size_t i = 0; i < r->nwarnings; i++)
@@ -291,7 +350,7 @@ static int check_extent(vmc_dump *src, const char *input, struct cap_result *r)
 
 /* Frames the source was to hold but lost (a dump cut short): counted
  * before writing, so the writers can mark their output incomplete. */
-static uint64_t lost_frames(vmc_dump *src)
+static uint64_t lost_frames(vmc_dump *src, struct cap_result *r)
 {
 	uint64_t n = 0, ps = vmc_page_size(src);
 
@@ -301,10 +360,22 @@ static uint64_t lost_frames(vmc_dump *src)
 		const struct vmc_range *rg = &vmc_ranges(src)[i];
 		uint64_t b = (rg->end + ps - 1) / ps;
 		for (uint64_t p = rg->start / ps, run; p < b; p += run)
-			if (vmc_page_state_run(src, p, b - p, &run) == VMC_PAGE_INCOMPLETE)
+			if (vmc_page_state_run(src, p, b - p, &run) == VMC_PAGE_INCOMPLETE) {
 				n += run;
+				cap_lost_add(r, p, run);
+			}
 	}
 	return n;
+}
+
+/* A split set is read as one dump (vmcore/vmc_open_paths: a missing or
+ * foreign part is refused by name); its parts are ordinary files, read
+ * with pread. */
+int cap_open_source(vmc_dump *d, const struct cap_options *o, unsigned flags)
+{
+	if (o->nparts > 1)
+		return vmc_open_paths(d, o->parts, o->nparts);
+	return vmc_open_path_flags(d, o->input, flags);
 }
 
 enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
@@ -323,11 +394,12 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		cap_fail(r, CAP_ERR, "out of memory");
 		goto out;
 	}
-	if (vmc_open_path_flags(c.src, o->input, VMC_OPEN_MMAP) < 0) {
+	if (cap_open_source(c.src, o, VMC_OPEN_MMAP) < 0) {
 		const char *m = vmc_errmsg(c.src);
 		size_t il = strlen(o->input);
-		/* the library's message may already name the file */
-		if (strncmp(m, o->input, il) == 0 && m[il] == ':')
+		/* the library's message may already name the file (a split
+		 * set's names the part, or says which frames none holds) */
+		if ((strncmp(m, o->input, il) == 0 && m[il] == ':') || o->nparts > 1)
 			cap_fail(r, CAP_ERR, "%s", m);
 		else
 			cap_fail(r, CAP_ERR, "%s: %s", o->input, m);
@@ -392,13 +464,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 			 "a kdump file needs it as its block size; -E writes ELF");
 		goto out_plan;
 	}
-	if (o->format == CAP_FMT_KDUMP && vmc_arch(c.src) &&
-	    (!strcmp(vmc_arch(c.src), "i386") || !strcmp(vmc_arch(c.src), "arm"))) {
-		cap_fail(r, CAP_ERR, "kdump output of a 32-bit machine (%s) is not written "
-			 "(salvage writes the 64-bit layout only); -E writes ELF", vmc_arch(c.src));
-		goto out_plan;
-	}
-	c.pages_lost = lost_frames(c.src);
+	c.pages_lost = lost_frames(c.src, r);
+	r->pages_lost = c.pages_lost;
 	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes,
 			   o->fail_flush, o->overwrite);
 	if (rc < 0) {
@@ -429,7 +496,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	rc = cap_pool_create(&c.pool, o->threads, (size_t)(o->threads > 1 ? 4 * o->threads : 2),
 			     c.plan.page_size, o->codec, o->codec_level,
 			     (c.plan.level & VMC_DL_ZERO) != 0, c.dedup.e != NULL,
-			     c.src, o->input, (o->message_level & 4) != 0);
+			     c.src, o->nparts > 1 ? o->parts : &o->input,
+			     o->nparts > 1 ? o->nparts : 1, (o->message_level & 4) != 0);
 	if (rc < 0) {
 		cap_fail(r, CAP_ERR, "compression setup: %s", strerror(-rc));
 		goto out_sink;

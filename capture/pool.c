@@ -205,7 +205,8 @@ static void *worker_main(void *arg)
 
 int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t page_size,
 		    unsigned codec, int level, bool zero_check, bool hash,
-		    vmc_dump *src, const char *src_path, bool log_unreadable)
+		    vmc_dump *src, const char *const *src_paths, size_t npaths,
+		    bool log_unreadable)
 {
 	struct cap_pool *p = calloc(1, sizeof(*p));
 	int rc = -ENOMEM;
@@ -263,7 +264,10 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 		p->nwsrc = threads;
 		for (int i = 0; i < threads; i++) {
 			p->wsrc[i] = vmc_dump_create();
-			if (!p->wsrc[i] || vmc_open_path_flags(p->wsrc[i], src_path, VMC_OPEN_MMAP_PROC) < 0) {
+			if (!p->wsrc[i] ||
+			    (npaths > 1 ? vmc_open_paths(p->wsrc[i], src_paths, npaths)
+					: vmc_open_path_flags(p->wsrc[i], src_paths[0],
+							      VMC_OPEN_MMAP_PROC)) < 0) {
 				rc = -EIO;
 				goto fail;
 			}

@@ -71,12 +71,12 @@ for desc in "${descs[@]}"; do
 done
 
 # a makedumpfile --split set (tests/fixtures/split/: three parts of
-# kdump-zlib.desc, and a part of another dump): read as one dump in any
+# kdump-zlib.desc, an empty one, and a part of another dump): read as one dump in any
 # order, every page as the whole file's; a missing or foreign part refused
 if [ -z "${FIXTURES:-}" ]; then
 	s=$T_OUT/split
 	mkdir -p "$s"
-	for p in part1 part2 part3 foreign; do
+	for p in part1 part2 part3 foreign empty; do
 		t_mkdump "split-$p" "$T_FIX/split/$p.desc" "$s/$p.kdump"
 	done
 	t_mkdump split-whole "$T_FIX/kdump-zlib.desc" "$s/whole.kdump" --pages "$s/whole.pages"
@@ -87,6 +87,14 @@ if [ -z "${FIXTURES:-}" ]; then
 		t_fail "split set" "pages differ from the whole dump's ($s/set.diff)"
 	"$BUILD/salvage" info "$s/part1.kdump" "$s/part2.kdump" "$s/part3.kdump" >"$s/info" 2>&1 ||
 		t_fail "split set" "salvage info of the three parts failed: $(head -1 "$s/info")"
+	t_case_end
+	# an empty part (start = end), as makedumpfile --split writes them
+	t_case "split set with an empty part"
+	"$BUILD/tests/vmcheck" --pages "$s/empty.kdump" "$s/part2.kdump" "$s/part3.kdump" "$s/part1.kdump" \
+		>"$s/set-empty.pages" 2>&1 ||
+		t_fail "split set with an empty part" "vmcheck failed: $(head -1 "$s/set-empty.pages")"
+	cmp -s "$s/whole.pages" "$s/set-empty.pages" ||
+		t_fail "split set with an empty part" "pages differ from the whole dump's"
 	t_case_end
 	for v in "missing|a part is missing|part1 part3" "foreign|a part of another dump|part1 foreign part3" \
 		"alone|one part of a split dump|part2"; do

@@ -538,7 +538,9 @@ int vmc_kdump_open(vmc_dump *d)
 	if (rc < 0)
 		return rc;
 	if (k->split) {
-		if (k->start_pfn >= k->end_pfn || k->end_pfn > k->max_mapnr)
+		/* an empty part (start == end) is what makedumpfile --split
+		 * writes when the frames run out before the parts do */
+		if (k->start_pfn > k->end_pfn || k->end_pfn > k->max_mapnr)
 			return vmc_set_err(d, VMC_ERR_CORRUPT,
 					   "split part: frames 0x%llx-0x%llx outside 0-0x%llx",
 					   (unsigned long long)k->start_pfn,

@@ -6,7 +6,8 @@
 # names the reason.  Zero differences, or the test fails.
 #
 #   tests/interop/libkdumpfile.sh BUILD            the fixtures and
-#       salvage-capture's outputs of them (kdump, -E, -F; -X for Xen ones);
+#       salvage-capture's outputs of them (kdump, -E, -F; -X for Xen ones;
+#       and of a makedumpfile --split set, tests/fixtures/split/);
 #       FIXTURES="PATTERN..." limits it to the fixtures whose names match
 #   tests/interop/libkdumpfile.sh --real BUILD     the real dumps that the
 #       QEMU tests (make test-vm) leave in BUILD, and the captures of them
@@ -89,7 +90,19 @@ cross() { # tag dump
 	case $rc in
 	0) t_ok "$tag: $(grep '^compared' "$T_OUT/$tag.kdf")" ;;
 	1) t_fail "$tag" "differs from libkdumpfile: $(grep -v '^compared\|^note' "$T_OUT/$tag.kdf" | head -5 | tr '\n' ';')" ;;
-	3) t_skip_ok "$tag" "$(head -1 "$T_OUT/$tag.kdf")" ;;
+	3) if [ -n "${OURS:-}" ] && [ "$(head -c 8 "$read" | tr -d '\0')" = "KDUMP   " ] &&
+		"$PY" "$T_HERE/tools/pagelist.py" "$read" >"$T_OUT/$tag.second" 2>&1; then
+		# salvage-capture's own kdump output that libkdumpfile cannot
+		# read (a 32-bit ARM header, §6): every page as the generator's
+		# parser, the independent second reader, reads it
+		if grep '^pfn ' "$T_OUT/$tag.vm" | cmp -s - "$T_OUT/$tag.second"; then
+			t_ok "$tag: $(head -1 "$T_OUT/$tag.kdf"); tests/tools/pagelist.py reads every page the same"
+		else
+			t_fail "$tag" "libkdumpfile cannot read it and tests/tools/pagelist.py reads it otherwise"
+		fi
+	   else
+		t_skip_ok "$tag" "$(head -1 "$T_OUT/$tag.kdf")"
+	   fi ;;
 	*) t_skip_ok "$tag" "libkdumpfile crashed on it (exit $rc)" ;;
 	esac
 }
@@ -106,8 +119,8 @@ captures() { # tag src [xen]
 			t_fail "$tag.$n" "a capture of a dump cut short exited $rc, not 3 (incomplete)"
 		fi
 		case $rc in
-		0) cross "$tag.$n" "$T_OUT/$tag.$n" ;;
-		3) cross "$tag.$n" "$T_OUT/$tag.$n"   # incomplete: marked so
+		0) OURS=1 cross "$tag.$n" "$T_OUT/$tag.$n" ;;
+		3) OURS=1 cross "$tag.$n" "$T_OUT/$tag.$n"   # incomplete: marked so
 		   grep -q '^incomplete: yes' "$T_OUT/$tag.$n.vm" ||
 			t_fail "$tag.$n" "exit 3 but the output is not marked incomplete" ;;
 		*) if [ -s "$T_OUT/$tag.$n.log" ]; then
@@ -124,7 +137,7 @@ captures() { # tag src [xen]
 		t_fail "$tag.flat" "a capture of a dump cut short exited $rc, not 3 (incomplete)"
 	fi
 	if [ $rc = 0 ] || [ $rc = 3 ]; then
-		cross "$tag.flat" "$T_OUT/$tag.flat"
+		OURS=1 cross "$tag.flat" "$T_OUT/$tag.flat"
 	elif [ -s "$T_OUT/$tag.flat.log" ]; then
 		t_ok "$tag.flat: capture refused ($(tail -1 "$T_OUT/$tag.flat.log"))"
 	else
@@ -160,6 +173,26 @@ if [ $real = 0 ]; then
 			fi
 		fi
 	done
+	# salvage-capture's outputs of a makedumpfile --split set (all its
+	# parts, tests/fixtures/split/), cross-checked as any capture
+	if [ -z "${FIXTURES:-}" ]; then
+		parts=()
+		for p in part1 part2 part3; do
+			t_mkdump "split-$p" "$T_FIX/split/$p.desc" "$T_OUT/split-$p.kdump" && parts+=("$T_OUT/split-$p.kdump")
+		done
+		for v in "kdump:-d 0" "elf:-E -d 0" "kdump31:-d 31"; do
+			n=${v%%:*}
+			# shellcheck disable=SC2086
+			t_timeout 300 "$CAP" --progress=off --message-level 4 ${v#*:} "${parts[@]}" \
+				"$T_OUT/split-set.$n" >"$T_OUT/split-set.$n.log" 2>&1
+			rc=$?
+			if [ $rc = 0 ]; then
+				OURS=1 cross "split-set.$n" "$T_OUT/split-set.$n"
+			else
+				t_fail "split-set.$n" "capture from the three parts exited $rc: $(tail -1 "$T_OUT/split-set.$n.log")"
+			fi
+		done
+	fi
 else
 	found=0
 	for dump in "$BUILD/vm-disk/dump/vmcore" "$BUILD/vm-xen/vmcore.kdump" "$BUILD/vm-xen/vmcore.raw"; do

@@ -1259,9 +1259,17 @@ def reread_listing(data):
         return res
     assert data[:8] == b"KDUMP   "
     ver, = struct.unpack_from("<i", data, 8)
-    ps, shs, bmb, mm = struct.unpack_from("<iiII", data, 428)
+    # the header layout follows the utsname machine (docs/formats.md §1.12)
+    machine = data[12 + 65 * 4:12 + 65 * 5].split(b"\0")[0].decode("ascii", "replace")
+    if machine in ("i386", "i486", "i586", "i686"):
+        lay = "i386"
+    elif machine.startswith("arm") and machine != "arm64":
+        lay = "arm"
+    else:
+        lay = "64"
+    ps, shs, bmb, mm = struct.unpack_from("<iiII", data, 428 if lay == "64" else 416)
     if ver >= 6:
-        mm, = struct.unpack_from("<Q", data, ps + 96)
+        mm, = struct.unpack_from("<Q", data, ps + KDUMP_SUB_LAYOUT[lay]["pfn64"] + 16)
     one = ((mm + 7) // 8 + ps - 1) // ps
     two = bmb >= 2 * one
     b2 = (1 + shs + bmb - one) * ps
