@@ -45,7 +45,7 @@ static void usage(FILE *f)
 "  -X                  Xen dumps: exclude domU pages (and free Xen heap pages);\n"
 "                      the level applies to dom0's pages, found without symbols\n"
 "Own options:\n"
-"  --compress=CODEC[:LEVEL]  zstd (default level 1; negative = faster), zlib,\n"
+"  --compress=CODEC[:LEVEL]  zstd (default level 2; negative = faster), zlib,\n"
 "                      lzo, snappy, none\n"
 "  --threads N         compress with N threads (output identical for any N)\n"
 "  --mem-budget SIZE   working memory (default 64M; bitmaps go cyclic beyond)\n"
