@@ -57,7 +57,7 @@ int cap_codec_init(struct cap_codec *c, unsigned codec, int level)
 		if (!c->zc)
 			return -ENOMEM;
 		if (ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel,
-							 level ? level : 1)) ||
+							 level ? level : CAP_ZSTD_DEFAULT_LEVEL)) ||
 		    /* one page per frame: no checksum, no size-dependent tuning */
 		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 0)))
 			return -EINVAL;

@@ -50,7 +50,7 @@ static void usage(FILE *f)
 "                      the level applies to dom0's pages, found without symbols\n"
 "  --domains LIST      with -X (implied), keep these domUs' frames (ids, e.g. 3,7)\n"
 "Own options:\n"
-"  --compress=CODEC[:LEVEL]  zstd (default level 1; negative = faster), zlib,\n"
+"  --compress=CODEC[:LEVEL]  zstd (default level 2; negative = faster), zlib,\n"
 "                      lzo, snappy, none\n"
 "  --threads N         compress with N threads (output identical for any N)\n"
 "  --mem-budget SIZE   working memory (default 64M; bitmaps go cyclic beyond)\n"

@@ -74,7 +74,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 	X(xen_domu,       UINT, "0",            0, 1, NULL, "Xen dumps: 1 excludes domU pages (makedumpfile's -X), 0 keeps them") \
 	X(xen_domains,    IDLIST, "",           1, 32751, NULL, "Xen dumps: domains whose frames are kept (salvage-capture --domains; implies xen_domu=1)") \
 	X(codec,          ENUM, "zstd",         0, 0, CFG_CODECS, "compression") \
-	X(codec_level,    INT,  "0",            -131072, 22, NULL, "compression level for zstd (0: library default)") \
+	X(codec_level,    INT,  "0",            -131072, 22, NULL, "compression level for zstd (0: salvage-capture's default, 2)") \
 	X(action,         ENUM, "reboot",       0, 0, CFG_ACTIONS, "after a capture") \
 	X(failure_action, ENUM, "reboot",       0, 0, CFG_ACTIONS, "after a failure") \
 	X(keep,           UINT, "0",            0, 100000, NULL, "keep at most this many dumps in DIR, the new one included (0: all)") \

@@ -347,6 +347,21 @@ sv_build_kexec_load() {
 	echo "$out"
 }
 
+# sv_build_workload -> prints the path of the static workload helper
+# (tests/vm/workload.c: mixed anonymous memory, then the crash)
+sv_build_workload() {
+	local src=$SV_LIBDIR/workload.c out=$SALVAGE_CACHE/build/workload sum
+	sum=$(sha256sum "$src" | cut -d' ' -f1)
+	if [ ! -x "$out" ] || [ "$(cat "$out.src-sha256" 2>/dev/null)" != "$sum" ]; then
+		sv_need cc
+		${CC:-cc} -static -O2 -Wall -Wextra -o "$out.tmp" "$src" >&2 ||
+			sv_die "compiling $src failed (needs cc and libc6-dev static libc)"
+		mv "$out.tmp" "$out"
+		echo "$sum" >"$out.src-sha256"
+	fi
+	echo "$out"
+}
+
 # ---------------------------------------------------------------------------
 # Crash (capture) kernel initramfs.
 # Contract with the host side (sv_run_qemu / make-vmcore.sh): write
@@ -388,12 +403,20 @@ EOF
 # kexec_file_load, then crash with sysrq.
 #
 # sv_build_first_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC_LOAD CRASH_CMDLINE OUT
+#                          [WORKLOAD MIB]
+# With WORKLOAD (sv_build_workload) and MIB, the init runs "workload MIB"
+# after arming the crash kernel: it fills MIB MiB of anonymous memory and
+# crashes the kernel itself, its memory still mapped.
 sv_build_first_initramfs() {
 	local stage
 	sv_stage_first first-stage "$2" "$3" "$SV_MARKER" "$1" $SV_VIRTIO_MODULES
 	stage=$SV_STAGE
 	cp "$4" "$stage/bin/kexec-load"
 	printf '%s\n' "$5" >"$stage/etc/crash-cmdline"
+	if [ -n "${7:-}" ]; then
+		cp "$7" "$stage/bin/workload"
+		printf '%s\n' "${8:?workload size}" >"$stage/etc/workload-mib"
+	fi
 	sv_stage_idle_tasks "$stage"
 	sv_write_init "$stage" crash <<'EOF'
 # salvage test init (first kernel): leave traces, arm kdump, crash.
@@ -409,6 +432,9 @@ done
 kexec-load /boot/vmlinuz /boot/crash.img "$(cat /etc/crash-cmdline)" || fail "kexec_file_load failed"
 [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "kexec_crash_loaded is not 1"
 say "crash kernel loaded at $(up)s, crashing"
+if [ -x /bin/workload ]; then
+	workload "$(cat /etc/workload-mib)" || fail "workload failed"
+fi
 EOF
 	sv_pack "$stage" "$6"
 }

@@ -14,6 +14,8 @@
 #                       /dev/vda, print "SALVAGE: capture done rc=0", power off)
 #   --timeout S         bound for the whole QEMU run (default 900)
 #   --keep-images       keep the initramfs images in OUTDIR
+#   --workload MIB      before the crash, a process fills MIB MiB of anonymous
+#                       memory with mixed content (tests/vm/workload.c)
 #
 # Outputs in OUTDIR: vmcore, kver, vmlinuz -> cache, modules -> cache,
 # console.log, qemu.stderr, dmesg.mdf, info (key=value, timings and sizes).
@@ -22,7 +24,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 mem=1024 smp=1 la57=1 crashkernel=256 kver="" flavour=cloud-amd64
-crash_initrd="" timeout_s=900 keep_images=0 outdir=""
+crash_initrd="" timeout_s=900 keep_images=0 outdir="" workload=0
 
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -37,17 +39,20 @@ while [ $# -gt 0 ]; do
 	--crash-initrd) crash_initrd=${2:?}; shift 2 ;;
 	--timeout) timeout_s=${2:?}; shift 2 ;;
 	--keep-images) keep_images=1; shift ;;
+	--workload) workload=${2:?}; shift 2 ;;
 	-h | --help) usage ;;
 	-*) echo "unknown option $1" >&2; usage ;;
 	*) [ -z "$outdir" ] || usage; outdir=$1; shift ;;
 	esac
 done
 [ -n "$outdir" ] || usage
-for v in mem smp crashkernel timeout_s; do
+for v in mem smp crashkernel timeout_s workload; do
 	case ${!v} in '' | *[!0-9]*) sv_die "--${v%_s} needs a positive integer" ;; esac
 done
 [ "$mem" -ge $((crashkernel + 384)) ] || sv_die "--mem $mem is too small for crashkernel=${crashkernel}M (need >= $((crashkernel + 384)))"
 [ -z "$crash_initrd" ] || [ -f "$crash_initrd" ] || sv_die "no such file: $crash_initrd"
+[ "$workload" = 0 ] || [ "$mem" -ge $((crashkernel + 384 + workload)) ] ||
+	sv_die "--mem $mem is too small for --workload $workload (need >= $((crashkernel + 384 + workload)))"
 
 sv_need qemu-system-x86_64 apt-cache timeout truncate flock "$SV_PYTHON" makedumpfile
 sv_cache_init
@@ -78,8 +83,10 @@ else
 	sv_build_crash_initramfs "$SV_MODDIR" "$work/crash.img"
 fi
 crash_cmdline="console=ttyS0 nr_cpus=1 reset_devices irqpoll panic=1"
+workload_bin=
+[ "$workload" = 0 ] || workload_bin=$(sv_build_workload)
 sv_build_first_initramfs "$SV_MODDIR" "$SV_VMLINUZ" "$work/crash.img" "$kexec_load" \
-	"$crash_cmdline" "$work/first.img"
+	"$crash_cmdline" "$work/first.img" ${workload_bin:+"$workload_bin" "$workload"}
 t_initramfs=$(sv_elapsed "$t0")
 sv_log "initramfs: first $(du -h "$work/first.img" | cut -f1), crash $(du -h "$work/crash.img" | cut -f1) in ${t_initramfs} s"
 
@@ -109,6 +116,8 @@ if ! grep -aq "$SV_CAPTURE_OK" "$outdir/console.log"; then
 	sv_die "capture did not complete (see $outdir/console.log)"
 fi
 [ "$qrc" = 0 ] || sv_log "warning: qemu rc=$qrc although the capture completed"
+[ "$workload" = 0 ] || grep -aq 'SALVAGE: workload ready' "$outdir/console.log" ||
+	sv_die "the workload did not report ready before the crash (see $outdir/console.log)"
 
 # 4. cut the raw disk to the ELF extent
 extent=$(sv_elf_extent "$disk") || sv_die "no ELF core at the start of the disk image"
@@ -139,7 +148,7 @@ t_total=$(sv_elapsed "$t_all")
 guest_times=$(grep -a 'SALVAGE:' "$outdir/console.log" | tr -d '\r' |
 	sed -n 's/.*crash kernel loaded at \([0-9.]*\)s.*/crashing_uptime=\1/p; s/.*capture done rc=0 at \([0-9.]*\)s.*/capture_uptime=\1/p')
 sv_kv "$outdir/info" kver=kver flavour=flavour mem_mb=mem smp=smp la57=la57 cpu=cpu \
-	crashkernel_mb=crashkernel append=append crash_append=crash_cmdline vmcore_bytes=size \
+	crashkernel_mb=crashkernel workload_mib=workload append=append crash_append=crash_cmdline vmcore_bytes=size \
 	vmlinuz=SV_VMLINUZ modules=SV_MODDIR t_prepare_s=t_prepare t_initramfs_s=t_initramfs \
 	t_qemu_s=t_qemu t_makedumpfile_s=t_mdf t_total_s=t_total
 printf '%s\n' "$guest_times" >>"$outdir/info"
