@@ -19,6 +19,7 @@
  */
 #include "salvage.h"
 #include "receive.h"
+#include "../config/config.h"
 #include "../net/net.h"
 
 #include <dirent.h>
@@ -95,28 +96,6 @@ void rlog(const struct session *s, const char *fmt, ...)
 	pthread_mutex_unlock(&rx_lock);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	uint64_t mul = 1;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	switch (*end) {
-	case 'K': case 'k': mul = 1ULL << 10; end++; break;
-	case 'M': case 'm': mul = 1ULL << 20; end++; break;
-	case 'G': case 'g': mul = 1ULL << 30; end++; break;
-	case 'T': case 't': mul = 1ULL << 40; end++; break;
-	default: break;
-	}
-	if (errno || *end || v > UINT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
 struct authtab *rx_auth_get(void)
 {
 	pthread_mutex_lock(&rx_lock);
@@ -304,21 +283,21 @@ int az_cmd_receive(int argc, char **argv)
 		case 'p': port_file = optarg; break;
 		case 'D': rx_opt.archive = optarg; break;
 		case 'm': case 'f':
-			if (parse_size(optarg, &v) < 0 || (opt == 'm' && !v)) {
+			if (cfg_parse_size(optarg, &v) < 0 || (opt == 'm' && !v)) {
 				fprintf(stderr, "salvage receive: bad size '%s'\n", optarg);
 				return AZ_EXIT_USAGE;
 			}
 			*(opt == 'm' ? &rx_opt.max_size : &rx_opt.min_free) = v;
 			break;
 		case 'c': case 't':
-			if (parse_size(optarg, &v) < 0 || !v || v > 100000) {
+			if (cfg_parse_uint(optarg, &v) < 0 || !v || v > 100000) {
 				fprintf(stderr, "salvage receive: bad number '%s'\n", optarg);
 				return AZ_EXIT_USAGE;
 			}
 			*(opt == 'c' ? &rx_opt.max_clients : &rx_opt.timeout) = (unsigned)v;
 			break;
 		case 'A':
-			if (parse_size(optarg, &v) < 0 || v < 3600 || v > (1ULL << 40)) {
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 3600 || v > (1ULL << 40)) {
 				fprintf(stderr, "salvage receive: bad age '%s' (seconds, at least 3600)\n",
 					optarg);
 				return AZ_EXIT_USAGE;

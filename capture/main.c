@@ -2,6 +2,7 @@
  * common options so kdump-tools and kdumpctl can call it in its place. */
 #include "internal.h"
 #include "agent.h"
+#include "../config/config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -73,26 +74,6 @@ static void usage(FILE *f)
 "Exit status: 0 done; 1 failed; 2 usage; 3 output incomplete (out of space or a\n"
 "write error: what was written is kept, marked incomplete, readable); 4 the dump\n"
 "failed but the kernel log was saved.\n");
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
-	uint64_t mul = 1;
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ULL << 10; end++; break;
-	case 'm': case 'M': mul = 1ULL << 20; end++; break;
-	case 'g': case 'G': mul = 1ULL << 30; end++; break;
-	default: break;
-	}
-	if (*end || (mul > 1 && v > UINT64_MAX / mul))
-		return -1;
-	*out = v * mul;
-	return 0;
 }
 
 static int parse_codec(const char *s, struct cap_options *o)
@@ -283,7 +264,7 @@ int main(int argc, char **argv)
 				opt, optarg);
 			break;
 		case OPT_MSG:
-			if (parse_size(optarg, &v) < 0 || v > 31)
+			if (cfg_parse_uint(optarg, &v) < 0 || v > 31)
 				return bad("message level", optarg);
 			ml = (int)v;
 			break;
@@ -293,12 +274,12 @@ int main(int argc, char **argv)
 				return bad("--compress value", optarg);
 			break;
 		case OPT_THREADS:
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 256)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 1 || v > 256)
 				return bad("thread count (1-256)", optarg);
 			o.threads = (int)v;
 			break;
 		case OPT_BUDGET:
-			if (parse_size(optarg, &v) < 0 || v < (4u << 20))
+			if (cfg_parse_size(optarg, &v) < 0 || v < (4u << 20))
 				return bad("memory budget (at least 4M)", optarg);
 			o.mem_budget = (size_t)v;
 			break;
@@ -319,12 +300,12 @@ int main(int argc, char **argv)
 		}
 		case OPT_NO_DEDUP: o.no_dedup = true; break;
 		case OPT_CYCLE:
-			if (parse_size(optarg, &v) < 0 || v < 64 || v % 64)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 64 || v % 64)
 				return bad("--cycle-pages (a multiple of 64)", optarg);
 			o.cycle_pages = v;
 			break;
 		case OPT_FAIL_AFTER:
-			if (parse_size(optarg, &v) < 0 || !v)
+			if (cfg_parse_size(optarg, &v) < 0 || !v)
 				return bad("--fail-after size", optarg);
 			o.fail_after_bytes = v;
 			break;
@@ -339,12 +320,12 @@ int main(int argc, char **argv)
 		case OPT_SEND: send_only = true; break;
 		case OPT_SEAL_TO: seal_to = optarg; break;
 		case OPT_NET_RETRIES:
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 1000)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 1 || v > 1000)
 				return bad("--net-retries (1-1000)", optarg);
 			ns.attempts = (int)v;
 			break;
 		case OPT_NET_DEADLINE:
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 86400)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 1 || v > 86400)
 				return bad("--net-deadline (seconds)", optarg);
 			ns.deadline = (double)v;
 			break;
