@@ -156,6 +156,7 @@ struct net_seal {
 	uint8_t hdr[NET_SEAL_HDR];
 	uint8_t *buf, *cbuf;
 	size_t fill;
+	uint64_t written;               /* bytes of the sealed file so far */
 };
 int net_seal_begin(struct net_seal *s, int fd, const uint8_t pk[NET_KEY_BYTES]);
 int net_seal_write(struct net_seal *s, const void *p, size_t n);
