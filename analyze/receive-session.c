@@ -31,7 +31,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 	char err[NET_ERR_MAX], why[512], fp[17];
 	struct xfer x = { .dfd = -1, .fd = { -1, -1, -1 }, .slot = -1 };
 	size_t who, n;
-	uint8_t type, digest[NET_MAC_BYTES], reply[8];
+	uint8_t type, digest[NET_MAC_BYTES], mine[NET_MAC_BYTES], reply[8];
+	const uint8_t *pl;
 	uint64_t off, acked, limit;
 #define total (x.start[NET_FILES])     /* the bound until SIZES came */
 	struct timespec t0, t1;
@@ -79,6 +80,11 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 		return;
 	}
 	xfer_flusher_start(&x, off);
+	if (xfer_writer_start(&x, off) < 0) {
+		refuse(c, s, "out of memory");
+		xfer_close(&x);
+		return;
+	}
 	uint64_t avail = rx_free_bytes(rx_opt.dir);
 	if (avail < rx_opt.min_free || avail - rx_opt.min_free < total - off) {
 		snprintf(why, sizeof(why), "%" PRIu64 " bytes to store, %" PRIu64
@@ -108,32 +114,32 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	uint64_t first = off;
+	uint64_t first = off, checked = off, durable, asked;
 	acked = off;
-	uint64_t requested = off, durable;
 	for (;;) {
-		/* flushes still running: acknowledge each as it ends, even while
-		 * the agent sends nothing (its window may be full) */
-		while (acked < requested) {
-			struct pollfd pf = { .fd = c->fd, .events = POLLIN };
-			int pr = poll(&pf, 1, 20);
-			if (xfer_flush_request(&x, 0, &durable) < 0)
+		/* acknowledge what the flushes made durable; while one still
+		 * runs and the agent sends nothing (its window may be full),
+		 * look again every 20 ms */
+		for (;;) {
+			if ((rc = xfer_flush_state(&x, &durable, &asked)) < 0)
 				break;
 			if (durable > acked) {
 				acked = durable;
 				net_put64(reply, acked);
 				net_send(c, NET_MSG_ACK, reply, 8);
 			}
-			if (pr != 0)
+			struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+			if (acked >= asked || poll(&pf, 1, 20) != 0)
 				break;
 		}
-		rc = net_recv(c, &type, buf, NET_REC_MAX, &n, err, sizeof(err));
+		rc = net_recv_at(c, &type, xfer_slot(&x), NET_REC_MAX, &pl, &n, err, sizeof(err));
 		if (rc == NET_E_AUTH) {
 			rlog(s, "refused: %s; the transfer is discarded", err);
 			xfer_discard(&x);
 			return;
 		}
 		if (rc < 0) {
+			xfer_drain(&x);
 			xfer_sync(&x);
 			rlog(s, "connection lost at offset %" PRIu64 " of %s%" PRIu64
 			     " (%s); kept for resuming", off, x.sizes_known ? "" : "at most ", total, err);
@@ -141,44 +147,37 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 			return;
 		}
 		if (type == NET_MSG_DATA) {
-			if (n <= 8 || net_get64(buf) != off || n - 8 > total - off) {
+			if (n <= 8 || net_get64(pl) != off || n - 8 > total - off) {
 				refuse(c, s, "data out of order or beyond the announced size");
 				xfer_discard(&x);
 				return;
 			}
-			if ((rc = xfer_write(&x, off, buf + 8, n - 8)) < 0) {
-				snprintf(why, sizeof(why), "write: %s", strerror(-rc));
+			if ((rc = xfer_put(&x, off, pl + 8, n - 8)) < 0) {
+				snprintf(why, sizeof(why), "storing: %s", strerror(-rc));
 				refuse(c, s, why);
 				xfer_close(&x);
 				return;
 			}
-			crypto_onetimeauth_update(&x.mac, buf + 8, n - 8);
 			off += n - 8;
-			if (off - requested >= ACK_EVERY) {
-				/* the flush of the interval before this one has
-				 * (almost always) finished meanwhile: ACK it */
-				if ((rc = xfer_flush_request(&x, off, &durable)) < 0) {
-					snprintf(why, sizeof(why), "fsync: %s", strerror(-rc));
-					refuse(c, s, why);
-					xfer_close(&x);
-					return;
-				}
-				requested = off;
+			if (off - checked >= ACK_EVERY) {
+				checked = off;
 				if (rx_free_bytes(rx_opt.dir) < rx_opt.min_free) {
 					refuse(c, s, "free space fell below the floor");
 					xfer_close(&x);
 					return;
 				}
-				if (durable > acked) {
-					acked = durable;
-					net_put64(reply, acked);
-					net_send(c, NET_MSG_ACK, reply, 8);
-				}
 			}
 			continue;
 		}
+		/* the control messages: after everything before them is written */
+		if ((rc = xfer_drain(&x)) < 0) {
+			snprintf(why, sizeof(why), "storing: %s", strerror(-rc));
+			refuse(c, s, why);
+			xfer_close(&x);
+			return;
+		}
 		if (type == NET_MSG_SIZES && n == NET_SIZES_BYTES) {
-			if (xfer_sizes(&x, buf, off, why, sizeof(why)) < 0) {
+			if (xfer_sizes(&x, pl, off, why, sizeof(why)) < 0) {
 				refuse(c, s, why);
 				xfer_discard(&x);
 				return;
@@ -190,15 +189,15 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 			xfer_discard(&x);
 			return;
 		}
-		memcpy(digest, buf, NET_MAC_BYTES);
-		crypto_onetimeauth_final(&x.mac, buf + 32);
+		memcpy(digest, pl, NET_MAC_BYTES);
+		crypto_onetimeauth_final(&x.mac, mine);
 		if ((rc = xfer_sync(&x)) < 0) {
 			snprintf(why, sizeof(why), "storing: %s", strerror(-rc));
 			refuse(c, s, why);
 			xfer_close(&x);
 			return;
 		}
-		if (sodium_memcmp(digest, buf + 32, NET_MAC_BYTES)) {
+		if (sodium_memcmp(digest, mine, NET_MAC_BYTES)) {
 			refuse(c, s, "the stored stream's MAC differs from the agent's; discarded");
 			xfer_discard(&x);
 			return;

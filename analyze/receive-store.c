@@ -68,7 +68,7 @@ void xfer_flusher_start(struct xfer *x, uint64_t durable)
 /* Ask for the parts up to off (0: nothing new) to be made durable, without
  * waiting; *durable: how far the flushes done so far reach.  The flusher
  * runs at the disk's pace: requests made while it works are merged. */
-int xfer_flush_request(struct xfer *x, uint64_t off, uint64_t *durable)
+static int flush_request(struct xfer *x, uint64_t off, uint64_t *durable)
 {
 	int rc;
 
@@ -105,8 +105,156 @@ static void flusher_stop(struct xfer *x)
 	x->fl_on = false;
 }
 
+int xfer_flush_state(struct xfer *x, uint64_t *durable, uint64_t *asked)
+{
+	int rc;
+
+	if (!x->fl_on) {
+		*durable = *asked = x->fl_done;
+		return 0;
+	}
+	pthread_mutex_lock(&x->fl_m);
+	*durable = x->fl_done;
+	*asked = x->fl_req;
+	rc = x->fl_err;
+	pthread_mutex_unlock(&x->fl_m);
+	return rc;
+}
+
+/* Write and MAC one record; a flush asked for every ACK_EVERY bytes. */
+static int write_one(struct xfer *x, uint64_t off, const uint8_t *p, size_t n)
+{
+	uint64_t durable;
+	int rc = xfer_write(x, off, p, n);
+
+	if (rc < 0)
+		return rc;
+	crypto_onetimeauth_update(&x->mac, p, n);
+	x->wr_done = off + n;
+	if (x->wr_done - x->wr_asked >= ACK_EVERY) {
+		x->wr_asked = x->wr_done;
+		return flush_request(x, x->wr_done, &durable);
+	}
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct xfer *x = arg;
+
+	pthread_mutex_lock(&x->wr_m);
+	for (;;) {
+		while (x->wr_head == x->wr_tail && !x->wr_stop)
+			pthread_cond_wait(&x->wr_cv, &x->wr_m);
+		if (x->wr_head == x->wr_tail)
+			break;
+		unsigned i = x->wr_tail % XFER_SLOTS;
+		bool failed = x->wr_err != 0;
+		pthread_mutex_unlock(&x->wr_m);
+		/* after an error the rest is dropped: the session stops */
+		int rc = failed ? 0 : write_one(x, x->wr_off[i], x->wr_p[i], x->wr_n[i]);
+		pthread_mutex_lock(&x->wr_m);
+		if (rc < 0 && !x->wr_err)
+			x->wr_err = rc;
+		x->wr_tail++;
+		pthread_cond_broadcast(&x->wr_cv);
+	}
+	pthread_mutex_unlock(&x->wr_m);
+	return NULL;
+}
+
+int xfer_writer_start(struct xfer *x, uint64_t off)
+{
+	pthread_attr_t at;
+
+	x->wr_done = x->wr_asked = off;
+	x->wr_head = x->wr_tail = 0;
+	x->wr_err = 0;
+	x->wr_mem = malloc((size_t)XFER_SLOTS * NET_REC_MAX);
+	if (!x->wr_mem)
+		return -ENOMEM;
+	pthread_mutex_init(&x->wr_m, NULL);
+	pthread_cond_init(&x->wr_cv, NULL);
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 64u << 10);
+	x->wr_on = pthread_create(&x->wr_th, &at, writer_main, x) == 0;
+	pthread_attr_destroy(&at);
+	if (!x->wr_on) {
+		pthread_mutex_destroy(&x->wr_m);
+		pthread_cond_destroy(&x->wr_cv);
+	}
+	return 0;
+}
+
+uint8_t *xfer_slot(struct xfer *x)
+{
+	if (!x->wr_on)
+		return x->wr_mem;
+	pthread_mutex_lock(&x->wr_m);
+	while (x->wr_head - x->wr_tail >= XFER_SLOTS)
+		pthread_cond_wait(&x->wr_cv, &x->wr_m);
+	uint8_t *p = x->wr_mem + (size_t)(x->wr_head % XFER_SLOTS) * NET_REC_MAX;
+	pthread_mutex_unlock(&x->wr_m);
+	return p;
+}
+
+int xfer_put(struct xfer *x, uint64_t off, const uint8_t *p, size_t n)
+{
+	uint64_t durable, asked;
+	int rc;
+
+	if (!x->wr_on) {
+		if ((rc = write_one(x, off, p, n)) < 0)
+			return rc;
+		return xfer_flush_state(x, &durable, &asked);
+	}
+	pthread_mutex_lock(&x->wr_m);
+	unsigned i = x->wr_head % XFER_SLOTS;
+	x->wr_p[i] = p;
+	x->wr_n[i] = n;
+	x->wr_off[i] = off;
+	x->wr_head++;
+	rc = x->wr_err;
+	pthread_cond_broadcast(&x->wr_cv);
+	pthread_mutex_unlock(&x->wr_m);
+	if (rc == 0)
+		rc = xfer_flush_state(x, &durable, &asked);
+	return rc;
+}
+
+int xfer_drain(struct xfer *x)
+{
+	int rc;
+
+	if (!x->wr_on)
+		return 0;
+	pthread_mutex_lock(&x->wr_m);
+	while (x->wr_head != x->wr_tail)
+		pthread_cond_wait(&x->wr_cv, &x->wr_m);
+	rc = x->wr_err;
+	pthread_mutex_unlock(&x->wr_m);
+	return rc;
+}
+
+static void writer_stop(struct xfer *x)
+{
+	if (x->wr_on) {
+		pthread_mutex_lock(&x->wr_m);
+		x->wr_stop = true;
+		pthread_cond_broadcast(&x->wr_cv);
+		pthread_mutex_unlock(&x->wr_m);
+		pthread_join(x->wr_th, NULL);
+		pthread_mutex_destroy(&x->wr_m);
+		pthread_cond_destroy(&x->wr_cv);
+		x->wr_on = false;
+	}
+	free(x->wr_mem);
+	x->wr_mem = NULL;
+}
+
 void xfer_close(struct xfer *x)
 {
+	writer_stop(x);
 	flusher_stop(x);
 	for (int i = 0; i < NET_FILES; i++)
 		if (x->fd[i] >= 0)

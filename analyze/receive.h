@@ -18,6 +18,7 @@
 #define META_MAX (1u << 20)             /* meta.json */
 #define DMESG_MAX (256u << 20)          /* dmesg.txt */
 #define MAX_ACTIVE_IDS 1024
+#define XFER_SLOTS 4                    /* records between the session and its writer */
 
 struct rx_opts {
 	const char *dir;
@@ -88,6 +89,21 @@ struct xfer {
 	bool fl_on, fl_stop;
 	uint64_t fl_req, fl_taken, fl_done;
 	int fl_err;
+	/* the writer: pwrites and MACs the DATA records in order in its own
+	 * thread while the session receives and decrypts the next ones; the
+	 * records wait in XFER_SLOTS buffers of NET_REC_MAX (the session
+	 * decrypts into the slot xfer_slot gives, xfer_put hands it over) */
+	pthread_t wr_th;
+	pthread_mutex_t wr_m;
+	pthread_cond_t wr_cv;
+	bool wr_on, wr_stop;
+	uint8_t *wr_mem;                /* XFER_SLOTS * NET_REC_MAX */
+	const uint8_t *wr_p[XFER_SLOTS];
+	size_t wr_n[XFER_SLOTS];
+	uint64_t wr_off[XFER_SLOTS];
+	unsigned wr_head, wr_tail;      /* slots handed over, slots written */
+	uint64_t wr_done, wr_asked;     /* stream bytes written; flush asked up to */
+	int wr_err;
 };
 
 uint64_t rx_free_bytes(const char *dir);
@@ -103,7 +119,22 @@ int xfer_sync(struct xfer *x);
 int xfer_hash_prefix(struct xfer *x, uint64_t upto, uint8_t *buf, size_t cap);
 int xfer_finish(struct xfer *x, const char *label, char *name, size_t namelen);
 void xfer_flusher_start(struct xfer *x, uint64_t durable);
-int xfer_flush_request(struct xfer *x, uint64_t off, uint64_t *durable);
+/* What the flushes so far made durable (*durable) and what was asked of
+ * them (*asked); a flush's error, or 0. */
+int xfer_flush_state(struct xfer *x, uint64_t *durable, uint64_t *asked);
+/* The writer (after xfer_flusher_start; off: the stream offset it starts
+ * at).  Without a thread (none could be started) xfer_put writes in the
+ * caller.  -ENOMEM: no memory for its slots. */
+int xfer_writer_start(struct xfer *x, uint64_t off);
+/* A free slot (NET_REC_MAX bytes) to receive the next record into: waits
+ * while the writer holds them all. */
+uint8_t *xfer_slot(struct xfer *x);
+/* Hand n bytes at p (inside the slot xfer_slot gave) over for stream offset
+ * off; the writer asks for a flush every ACK_EVERY bytes.  The first error
+ * of a write or a flush, or 0. */
+int xfer_put(struct xfer *x, uint64_t off, const uint8_t *p, size_t n);
+/* Wait until everything handed over is written; its first error, or 0. */
+int xfer_drain(struct xfer *x);
 void xfer_close(struct xfer *x);
 void xfer_discard(struct xfer *x);
 

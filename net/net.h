@@ -100,6 +100,10 @@ int net_send(struct net_conn *c, uint8_t type, const void *p, size_t n);
  * payload.  NET_E_AUTH: the record does not verify. */
 int net_recv(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap, size_t *n,
 	     char *err, size_t errlen);
+/* The same without moving the payload: it stays at *payload (buf + 1); the
+ * receiver's DATA records are written from there (one copy fewer). */
+int net_recv_at(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap,
+		const uint8_t **payload, size_t *n, char *err, size_t errlen);
 /* Wipe the session keys (the fd is the caller's). */
 void net_conn_wipe(struct net_conn *c);
 
