@@ -330,9 +330,18 @@ int az_cmd_receive(int argc, char **argv)
 	if ((lfd = listen_on(listen_spec, port_file)) < 0)
 		return AZ_EXIT_FAIL;
 	rlog(NULL, "%zu authorized agent key(s), at most %u connections", rx_auth_cur->n, rx_opt.max_clients);
-	struct sigaction sa = { .sa_handler = on_hup };     /* no SA_RESTART: poll returns */
+	struct sigaction sa = { .sa_handler = on_hup };     /* no SA_RESTART: ppoll returns */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGHUP, &sa, NULL);
+	/* SIGHUP is taken by this thread only, inside ppoll: it is blocked
+	 * here, and so in every thread started from here (delivered to a
+	 * session's thread, it would leave the listener asleep up to a
+	 * minute before the reload) */
+	sigset_t hup, waitmask;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &hup, &waitmask);
+	sigdelset(&waitmask, SIGHUP);
 	prune_incoming();
 	time_t pruned = time(NULL);
 
@@ -344,7 +353,8 @@ int az_cmd_receive(int argc, char **argv)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		struct pollfd pf = { .fd = lfd, .events = POLLIN };
-		int pr = poll(&pf, 1, 60 * 1000);
+		struct timespec wait = { .tv_sec = 60 };
+		int pr = ppoll(&pf, 1, &wait, &waitmask);
 		if (got_hup) {
 			got_hup = 0;
 			if (auth_load(authf, err, sizeof(err)) < 0)

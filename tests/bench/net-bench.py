@@ -237,7 +237,7 @@ def main():
     print("  ratio XChaCha20:   %.2f of the plain copy (median of rounds: %s)" %
           (med(xratio), rounds(xratio, "%.2f")))
     gib = nbytes / float(1 << 30)
-    print("  CPU seconds per GiB, sender and receiver together (load-independent): "
+    print("  CPU seconds per GiB, sender and receiver together (less load-sensitive): "
           "AES-256-GCM %.2f, XChaCha20 %.2f, plain copy %.2f" %
           (med(cpu["ours"]) / gib, med(cpu["xchacha"]) / gib, med(cpu["plain"]) / gib))
     print("  receiver idle RSS %.1f MiB" % (idle / 1024.0))
