@@ -6,6 +6,10 @@
 # unknown key, a tampered byte, a replayed session, a 10 TB announcement above
 # the agent's limit, garbage instead of a handshake) store nothing and log a
 # clear line, while a slow agent's transfer and a silent connection go on.
+# salvage-capture --target without OUTPUT streams as the agent does and its
+# dump equals the local capture; sealed dumps are streamed (salvage-capture
+# and the agent), larger than a 16 MiB window and cut twice, and unseal to
+# the plain -F capture with at most the window unacknowledged.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 t_init net "${1:-}"
