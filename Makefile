@@ -84,20 +84,22 @@ LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
-		$(BUILD)/libsvarchive.a $(BUILD)/libsvconfig.a $(BUILD)/libsvnet.a $(LIBS_OURS)
+		$(BUILD)/libsvarchive.a $(BUILD)/libsvnet.a $(BUILD)/libsvconfig.a $(LIBS_OURS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash -lsodium
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
-$(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvconfig.a \
-		$(BUILD)/libsvnet.a $(LIBS_OURS)
+$(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvnet.a \
+		$(BUILD)/libsvconfig.a $(LIBS_OURS)
 	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lsodium -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC)
+# the shared size parser's checker (tests/config-test.sh)
+$(BUILD)/tests/sizecheck: $(BUILD)/libsvconfig.a
 
 # ---- tests ----------------------------------------------------------------
 deps:
@@ -220,7 +222,7 @@ $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRC) config/config.
 CAPTURE_CORE_SRC := $(filter-out capture/main.c capture/agent%.c,$(wildcard capture/*.c))
 $(FUZZ_BUILD)/fuzz_capture: tests/fuzz/fuzz_capture.c $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) capture/internal.h capture/capture.h vmcore/vmcore.h
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(NET_SRC) $(LIBS_CODEC) -lxxhash -lsodium
+	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(NET_SRC) $(CONFIG_SRC) $(LIBS_CODEC) -lxxhash -lsodium
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 

@@ -3,6 +3,7 @@
  * Reading one dump and adding it is archive-add.c's. */
 #include "salvage.h"
 #include "../archive/archive.h"
+#include "../config/config.h"
 #include "../config/strbuf.h"
 #include "archive-report.h"
 #include "archive-add.h"
@@ -67,34 +68,34 @@ static int usage_err(const char *fmt, const char *arg)
 	return AZ_EXIT_USAGE;
 }
 
+/* Numbers and sizes as every salvage program spells them (config.h). */
 static bool parse_num(const char *s, int64_t *v)
 {
-	char *end;
-	errno = 0;
-	long long x = strtoll(s, &end, 10);
-	if (errno || end == s || *end || x < 0)
+	uint64_t u;
+
+	if (cfg_parse_uint(s, &u) < 0 || u > INT64_MAX)
 		return false;
-	*v = x;
+	*v = (int64_t)u;
 	return true;
 }
 
-/* 30d 12h 90m 45s or plain seconds */
+/* 30d 12h 90m 45s 2w or plain seconds */
 static bool parse_age(const char *s, int64_t *v)
 {
-	char *end;
-	errno = 0;
-	long long x = strtoll(s, &end, 10);
-	int64_t mul = 1;
-	if (errno || end == s || x < 0)
+	char digits[24];
+	size_t n = strspn(s, "0123456789");
+	int64_t mul = 1, x;
+
+	if (!n || n >= sizeof(digits) || (s[n] && s[n + 1]))
 		return false;
-	if (*end == 'd') mul = 86400;
-	else if (*end == 'h') mul = 3600;
-	else if (*end == 'm') mul = 60;
-	else if (*end == 'w') mul = 7 * 86400;
-	else if (*end && *end != 's') return false;
-	if (*end && end[1])
-		return false;
-	if (x > INT64_MAX / mul)
+	memcpy(digits, s, n);
+	digits[n] = 0;
+	if (s[n] == 'd') mul = 86400;
+	else if (s[n] == 'h') mul = 3600;
+	else if (s[n] == 'm') mul = 60;
+	else if (s[n] == 'w') mul = 7 * 86400;
+	else if (s[n] && s[n] != 's') return false;
+	if (!parse_num(digits, &x) || x > INT64_MAX / mul)
 		return false;
 	*v = x * mul;
 	return true;
@@ -102,22 +103,11 @@ static bool parse_age(const char *s, int64_t *v)
 
 static bool parse_size(const char *s, int64_t *v)
 {
-	char *end;
-	errno = 0;
-	long long x = strtoll(s, &end, 10);
-	int64_t mul = 1;
-	if (errno || end == s || x < 0)
+	uint64_t u;
+
+	if (cfg_parse_size(s, &u) < 0 || u > INT64_MAX)
 		return false;
-	if (*end == 'K' || *end == 'k') mul = 1024;
-	else if (*end == 'M') mul = 1024 * 1024;
-	else if (*end == 'G') mul = 1024LL * 1024 * 1024;
-	else if (*end == 'T') mul = 1024LL * 1024 * 1024 * 1024;
-	else if (*end) return false;
-	if (*end && end[1] && strcmp(end + 1, "iB") && strcmp(end + 1, "B"))
-		return false;
-	if (x > INT64_MAX / mul)
-		return false;
-	*v = x * mul;
+	*v = (int64_t)u;
 	return true;
 }
 

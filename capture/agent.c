@@ -551,9 +551,10 @@ static enum cap_status capture(vmc_dump *src)
 		}
 	}
 	if (stream_fifo && (s == CAP_OK || s == CAP_INCOMPLETE) && run.result.bytes_out) {
-		/* the receiver rebuilds the file from the stream */
+		/* the receiver rebuilds the file from the stream, or stores
+		 * the sealed file as it came */
 		snprintf(run.dump_file, sizeof(run.dump_file), "vmcore");
-		run.dump_bytes = run.result.bytes_out;
+		run.dump_bytes = sealed ? sealer.dump.written : run.result.bytes_out;
 	}
 	if (s == CAP_DMESG_ONLY && !run.dmesg_file[0])
 		s = CAP_ERR;
@@ -855,69 +856,19 @@ static void unstage(void)
 	rmdir(run.dumpdir);
 }
 
-/* The sender's thread (streamed dumps): it reads the capture's FIFO while
- * the main thread captures, and waits in net_tail for meta.json. */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool ready, ok, done;
-	char paths[2][sizeof(run.dumpdir) + 48];
-	struct cap_net_send ns;
-	char why[512];
-	int rc;
-} nt = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-
-static int net_tail(void *arg, struct cap_net_send *ns)
-{
-	pthread_mutex_lock(&nt.lock);
-	while (!nt.ready)
-		pthread_cond_wait(&nt.cond, &nt.lock);
-	bool ok = nt.ok;
-	pthread_mutex_unlock(&nt.lock);
-	if (!ok)
-		return -EIO;
-	for (int i = 0; i < 2; i++)
-		ns->src[i].path = access(nt.paths[i], R_OK) == 0 ? nt.paths[i] : NULL;
-	return 0;
-}
-
-static void *net_thread(void *arg)
-{
-	nt.rc = cap_net_send(&nt.ns, nt.why, sizeof(nt.why));
-	pthread_mutex_lock(&nt.lock);
-	nt.done = true;
-	pthread_mutex_unlock(&nt.lock);
-	return NULL;
-}
-
-/* The window of unacknowledged bytes: 64 MiB, or an eighth of the memory
- * available, whichever is smaller, and never below the minimum. */
-static size_t net_window(void)
-{
-	uint64_t w = mem_available() / 8;
-	const char *env = getenv("SALVAGE_NET_WINDOW");    /* tests: a small window */
-
-	if (env && *env)
-		w = strtoull(env, NULL, 10) << 20;
-	if (w > (64u << 20))
-		w = 64u << 20;
-	return w < CAP_NET_WINDOW_MIN ? CAP_NET_WINDOW_MIN : (size_t)w;
-}
-
 /* A net:ADDR:PORT target: bring the network up (once), then capture while
- * sending: the writer's flattened stream goes through a FIFO in the staging
- * directory to the sender's thread, which keeps only its window of
- * unacknowledged bytes in memory; dmesg.txt and meta.json (small) are staged
- * in /run and follow the dump.  A sealed dump is still captured into /run
- * first (at most half of what is available), then sent. */
+ * sending (agent-stream.c): the writer's flattened stream, or the sealed
+ * file made of it (seal_to), goes through a FIFO in the staging directory to
+ * the sender's thread, which keeps only its window of unacknowledged bytes
+ * in memory; dmesg.txt and meta.json (small) are staged in /run and follow
+ * the dump. */
 static enum cap_status stage_net(vmc_dump *src, const char *addr)
 {
 	static struct cap_agent_net net;
 	static bool net_ready;
-	char why[512], p[3][sizeof(run.dumpdir) + 48], fifo[sizeof(run.dumpdir) + 48];
+	static struct cap_net_stream ss;
+	char why[512], p[2][sizeof(run.dumpdir) + 48], fifo[sizeof(run.dumpdir) + 48];
 	enum cap_status st;
-	uint64_t saved_fail_after = run.cfg.fail_after;
-	bool streamed = !run.cfg.seal_to[0];
 	double t = cap_agent_now();
 	struct stat vst = { 0 };
 
@@ -939,12 +890,8 @@ static enum cap_status stage_net(vmc_dump *src, const char *addr)
 	run.target.is_dir = true;
 	snprintf(run.target.dir, sizeof(run.target.dir), "%s", run.cfg.net_stage);
 	mkdir(run.target.dir, 0700);
-	if (!run.cfg.fail_after && !streamed)
-		run.cfg.fail_after = mem_available() / 2;
-	if (stage_dump_dir() < 0) {
-		run.cfg.fail_after = saved_fail_after;
+	if (stage_dump_dir() < 0)
 		return CAP_ERR;
-	}
 	struct cap_net_send ns = { .target = addr, .key = run.cfg.net_key,
 				   .receiver_key = run.cfg.receiver_key };
 	ns.crash_time = (uint64_t)(run.crash_time >= 0 ? run.crash_time : run.started);
@@ -956,81 +903,27 @@ static enum cap_status stage_net(vmc_dump *src, const char *addr)
 		ns.deadline = 5;
 	snprintf(p[0], sizeof(p[0]), "%s/meta.json", run.dumpdir);
 	snprintf(p[1], sizeof(p[1]), "%s/dmesg.txt", run.dumpdir);
-	pthread_t th;
-	if (streamed) {
-		snprintf(fifo, sizeof(fifo), "%s/.vmcore.stream", run.dumpdir);
-		if (mkfifo(fifo, 0600) < 0) {
-			alog("net: %s: %s", fifo, strerror(errno));
-			unstage();
-			return CAP_ERR;
-		}
-		ns.dump_fifo = fifo;
-		/* the stream: at most the source's size, with room for headers,
-		 * bitmaps and the log */
-		ns.bound = (stat(run.cfg.vmcore, &vst) == 0 ? (uint64_t)vst.st_size : 0) +
-			   ((uint64_t)vst.st_size >> 3) + (512u << 20);
-		ns.window = net_window();
-		ns.tail = net_tail;
-		memcpy(nt.paths, p, sizeof(nt.paths));
-		nt.ready = nt.done = false;
-		nt.ns = ns;
-		if (pthread_create(&th, NULL, net_thread, NULL) != 0) {
-			alog("net: cannot start the sender's thread");
-			unlink(fifo);
-			unstage();
-			return CAP_ERR;
-		}
-		stream_fifo = fifo;
-		t = cap_agent_now();
+	snprintf(fifo, sizeof(fifo), "%s/.vmcore.stream", run.dumpdir);
+	ns.bound = cap_net_stream_bound(stat(run.cfg.vmcore, &vst) == 0 ? (uint64_t)vst.st_size : 0);
+	ns.window = cap_net_window(mem_available());
+	ns.sealed = run.cfg.seal_to[0] != 0;
+	if (cap_net_stream_start(&ss, &ns, fifo, why, sizeof(why)) < 0) {
+		alog("net: %s", why);
+		unstage();
+		return CAP_ERR;
 	}
+	stream_fifo = fifo;
+	t = cap_agent_now();
 	st = stage_capture(src);
 	st = stage_commit(st);
-	run.cfg.fail_after = saved_fail_after;
-	int rc;
-	if (streamed) {
-		stream_fifo = NULL;
-		/* a capture that never opened the FIFO: be its writer, so that
-		 * the sender's open returns (and sees the end at once) */
-		for (;;) {
-			pthread_mutex_lock(&nt.lock);
-			bool done = nt.done;
-			pthread_mutex_unlock(&nt.lock);
-			int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-			if (fd >= 0 || done || errno != ENXIO) {
-				if (fd >= 0)
-					close(fd);
-				break;
-			}
-			struct timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
-		}
-		pthread_mutex_lock(&nt.lock);
-		nt.ok = st == CAP_OK || st == CAP_INCOMPLETE;
-		nt.ready = true;
-		pthread_cond_broadcast(&nt.cond);
-		pthread_mutex_unlock(&nt.lock);
-		pthread_join(th, NULL);
-		unlink(fifo);
-		rc = nt.rc;
-		snprintf(why, sizeof(why), "%s", nt.why);
-		if (rc < 0 && !nt.ok) {
-			unstage();
-			forget_capture();
-			return st;
-		}
-	} else {
-		if (st != CAP_OK && st != CAP_INCOMPLETE) {
-			unstage();
-			forget_capture();
-			return st;
-		}
-		snprintf(p[2], sizeof(p[2]), "%s/%s", run.dumpdir, run.dump_file);
-		for (int i = 0; i < 3; i++)
-			ns.src[i].path = access(p[i], R_OK) == 0 ? p[i] : NULL;
-		t = cap_agent_now();
-		rc = cap_net_send(&ns, why, sizeof(why));
-	}
+	stream_fifo = NULL;
+	bool ok = st == CAP_OK || st == CAP_INCOMPLETE;
+	int rc = cap_net_stream_finish(&ss, ok, p[0], NULL, 0, p[1], why, sizeof(why));
 	unstage();
+	if (rc < 0 && !ok) {
+		forget_capture();
+		return st;
+	}
 	if (rc < 0) {
 		alog("net: %s", why);
 		forget_capture();

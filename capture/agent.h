@@ -48,9 +48,47 @@ struct cap_net_send {
 	size_t window;
 	int (*tail)(void *arg, struct cap_net_send *o);
 	void *tail_arg;
+	/* streamed: the FIFO carries a sealed file (stored as sent), not a
+	 * flattened stream (which the receiver reassembles) */
+	int sealed;
 };
 #define CAP_NET_WINDOW_MIN (16u << 20)  /* four of the receiver's ack intervals */
 int cap_net_send(struct cap_net_send *o, char *err, size_t errlen);
+
+/* Streaming a capture to a receiver (capture/agent-stream.c): the agent's
+ * net: targets and salvage-capture --target without OUTPUT.  start makes the
+ * FIFO fifo (mode 0600) and starts a thread running cap_net_send on it (ns
+ * copied; ns->dump_fifo, tail set here); the capture then writes its
+ * flattened (or sealed) stream into fifo.  finish, once the capture has
+ * ended: ok says it produced a dump; meta (a path, or mem and len) and
+ * dmesg (a path or NULL; ignored when unreadable) follow the dump.  It waits
+ * for the sender, removes the FIFO and returns cap_net_send's result (the
+ * reason in why). */
+#include <pthread.h>
+struct cap_net_stream {
+	struct cap_net_send ns;
+	char fifo[4200];
+	pthread_t th;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int ready, ok, done, rc;
+	const char *meta_path, *meta_mem, *dmesg_path;
+	uint64_t meta_len;
+	char why[512];
+};
+/* The bound announced for the stream of a source of this size: the size,
+ * an eighth more and 512 MiB (headers, bitmaps, the log, a sealed file's
+ * 17 bytes a MiB). */
+uint64_t cap_net_stream_bound(uint64_t source_bytes);
+/* The window of unacknowledged bytes: 64 MiB, or an eighth of avail (the
+ * memory available), whichever is smaller, never below CAP_NET_WINDOW_MIN
+ * (SALVAGE_NET_WINDOW=MiB in the environment: tests). */
+size_t cap_net_window(uint64_t avail);
+int cap_net_stream_start(struct cap_net_stream *st, const struct cap_net_send *ns,
+			 const char *fifo, char *err, size_t errlen);
+int cap_net_stream_finish(struct cap_net_stream *st, int ok, const char *meta_path,
+			  const char *meta_mem, uint64_t meta_len, const char *dmesg_path,
+			  char *why, size_t whylen);
 
 /* salvage-capture --seal-to (capture/seal.c): start turns the options into a
  * flattened capture through pipes whose bytes threads seal into the output
@@ -60,6 +98,7 @@ int cap_net_send(struct cap_net_send *o, char *err, size_t errlen);
 #include <stdbool.h>
 struct cap_seal_job {
 	int rfd, ofd, rc;
+	uint64_t written;               /* bytes of the sealed file */
 	uint8_t pk[32];
 	pthread_t th;
 	bool started;

@@ -2,6 +2,7 @@
  * common options so kdump-tools and kdumpctl can call it in its place. */
 #include "internal.h"
 #include "agent.h"
+#include "../config/config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,8 @@ static void usage(FILE *f)
 "       salvage-capture [OPTIONS] PART... OUTPUT   (a makedumpfile --split set,\n"
 "                       all its parts: captured as one dump; or -o OUTPUT)\n"
 "       salvage-capture --dump-dmesg VMCORE LOGFILE\n"
+"       salvage-capture [OPTIONS] VMCORE --target net:ADDR:PORT --key FILE\n"
+"                       --receiver-key FILE   (stream to salvage receive while capturing)\n"
 "       salvage-capture [OPTIONS] VMCORE OUTPUT --target net:ADDR:PORT --key FILE\n"
 "                       --receiver-key FILE   (capture, then send to salvage receive)\n"
 "       salvage-capture --send DUMP --target net:ADDR:PORT --key FILE --receiver-key FILE\n"
@@ -61,9 +64,11 @@ static void usage(FILE *f)
 "  --no-dedup          store identical pages separately (by default a repeated\n"
 "                      page points at the first copy, verified byte by byte)\n"
 "  --cycle-pages N     frames per filtering cycle (default: from --mem-budget)\n"
-"  --target net:ADDR:PORT  also send OUTPUT (and its kernel log) to a receiver\n"
+"  --target net:ADDR:PORT  send the dump (and its kernel log) to a receiver\n"
 "                      (salvage receive): authenticated, encrypted, resumed\n"
-"                      after a cut connection\n"
+"                      after a cut connection; without OUTPUT streamed while\n"
+"                      it is captured (nothing on this disk), with OUTPUT sent\n"
+"                      once OUTPUT is written\n"
 "  --key FILE          this agent's private key (salvage keygen)\n"
 "  --receiver-key FILE the receiver's public key (its .pub file)\n"
 "  --send              send the existing dump DUMP (and DUMP.dmesg.txt, or\n"
@@ -79,26 +84,6 @@ static void usage(FILE *f)
 "write error: what was written is kept, marked incomplete, readable; or pages\n"
 "of the source lost, cut short or unreadable: left out and listed); 4 the dump\n"
 "failed but the kernel log was saved.\n");
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
-	uint64_t mul = 1;
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': mul = 1ULL << 10; end++; break;
-	case 'm': case 'M': mul = 1ULL << 20; end++; break;
-	case 'g': case 'G': mul = 1ULL << 30; end++; break;
-	default: break;
-	}
-	if (*end || (mul > 1 && v > UINT64_MAX / mul))
-		return -1;
-	*out = v * mul;
-	return 0;
 }
 
 static int parse_codec(const char *s, struct cap_options *o)
@@ -251,6 +236,80 @@ static int net_send_dump(struct cap_net_send *ns, const char *dump, const char *
 	return CAP_OK;
 }
 
+/* --target net:... without OUTPUT: the capture is streamed to the receiver
+ * while it runs, as the agent's net: target does (agent-stream.c): the
+ * flattened stream (or, with --seal-to, the sealed file made of it) goes
+ * through a FIFO in a private temporary directory to the sender, which keeps
+ * only its window of unacknowledged bytes; the kernel log and meta.json
+ * follow.  Nothing of the dump reaches this machine's disk. */
+static int stream_capture(struct cap_options *o, struct cap_net_send *ns, const char *input,
+			  const char *seal_to, bool force, int ml)
+{
+	static struct cap_net_stream ss;
+	char dir[4096], fifo[4200], dm[4200], meta[1024], err[512], why[512], sealed_fp[17] = "";
+	const char *tmp = getenv("TMPDIR");
+	struct cap_sealer sealer;
+	struct cap_result r;
+	struct stat st;
+	bool own_dmesg = !o->dmesg_path;
+	int status;
+
+	if (!own_dmesg && !force && lstat(o->dmesg_path, &st) == 0) {
+		fprintf(stderr, "salvage-capture: %s exists (use -f to overwrite)\n", o->dmesg_path);
+		return CAP_USAGE;
+	}
+	snprintf(dir, sizeof(dir), "%.4000s/salvage-capture.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "salvage-capture: %s: %s\n", dir, strerror(errno));
+		return CAP_ERR;
+	}
+	snprintf(fifo, sizeof(fifo), "%s/vmcore.stream", dir);
+	snprintf(dm, sizeof(dm), "%s/dmesg.txt", dir);
+	if (own_dmesg)
+		o->dmesg_path = dm;
+	o->input = input;
+	o->output = fifo;
+	o->flattened = true;
+	o->overwrite = true;            /* the FIFO exists, made here */
+	ns->bound = cap_net_stream_bound(stat(input, &st) == 0 ? (uint64_t)st.st_size : 0);
+	ns->window = cap_net_window(UINT64_MAX);
+	ns->sealed = seal_to != NULL;
+	ns->crash_time = (uint64_t)time(NULL);
+	if (cap_net_stream_start(&ss, ns, fifo, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage-capture: net: %s\n", err);
+		rmdir(dir);
+		return CAP_ERR;
+	}
+	if (seal_to && cap_seal_start(&sealer, o, seal_to, sealed_fp, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage-capture: --seal-to: %s\n", err);
+		cap_net_stream_finish(&ss, 0, NULL, NULL, 0, NULL, why, sizeof(why));
+		rmdir(dir);
+		return CAP_ERR;
+	}
+	cap_run(o, &r);
+	if (seal_to && cap_seal_finish(&sealer, o, &r, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage-capture: --seal-to: %s\n", err);
+		if (r.status == CAP_OK)
+			r.status = CAP_ERR;
+	}
+	report(o, &r, ml);
+	status = r.status;
+	bool ok = (status == CAP_OK || status == CAP_INCOMPLETE) && !r.no_output;
+	net_meta(meta, sizeof(meta), status == CAP_OK ? "complete" : "incomplete", r.osrelease,
+		 seal_to ? sealer.dump.written : r.bytes_out, sealed_fp);
+	if (cap_net_stream_finish(&ss, ok, NULL, meta, strlen(meta),
+				  r.dmesg_saved ? o->dmesg_path : NULL, why, sizeof(why)) < 0) {
+		fprintf(stderr, "salvage-capture: net: %s\n", why);
+		if (ok)
+			status = CAP_ERR;
+	}
+	if (own_dmesg)
+		unlink(dm);
+	rmdir(dir);
+	cap_result_free(&r);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct cap_net_send ns = { 0 };
@@ -297,7 +356,7 @@ int main(int argc, char **argv)
 				opt, optarg);
 			break;
 		case OPT_MSG:
-			if (parse_size(optarg, &v) < 0 || v > 31)
+			if (cfg_parse_uint(optarg, &v) < 0 || v > 31)
 				return bad("message level", optarg);
 			ml = (int)v;
 			break;
@@ -307,12 +366,12 @@ int main(int argc, char **argv)
 				return bad("--compress value", optarg);
 			break;
 		case OPT_THREADS:
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 256)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 1 || v > 256)
 				return bad("thread count (1-256)", optarg);
 			o.threads = (int)v;
 			break;
 		case OPT_BUDGET:
-			if (parse_size(optarg, &v) < 0 || v < (4u << 20))
+			if (cfg_parse_size(optarg, &v) < 0 || v < (4u << 20))
 				return bad("memory budget (at least 4M)", optarg);
 			o.mem_budget = (size_t)v;
 			break;
@@ -338,12 +397,12 @@ int main(int argc, char **argv)
 			xen_domu = true;   /* -X, keeping these */
 			break;
 		case OPT_CYCLE:
-			if (parse_size(optarg, &v) < 0 || v < 64 || v % 64)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 64 || v % 64)
 				return bad("--cycle-pages (a multiple of 64)", optarg);
 			o.cycle_pages = v;
 			break;
 		case OPT_FAIL_AFTER:
-			if (parse_size(optarg, &v) < 0 || !v)
+			if (cfg_parse_size(optarg, &v) < 0 || !v)
 				return bad("--fail-after size", optarg);
 			o.fail_after_bytes = v;
 			break;
@@ -358,12 +417,12 @@ int main(int argc, char **argv)
 		case OPT_SEND: send_only = true; break;
 		case OPT_SEAL_TO: seal_to = optarg; break;
 		case OPT_NET_RETRIES:
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 1000)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 1 || v > 1000)
 				return bad("--net-retries (1-1000)", optarg);
 			ns.attempts = (int)v;
 			break;
 		case OPT_NET_DEADLINE:
-			if (parse_size(optarg, &v) < 0 || v < 1 || v > 86400)
+			if (cfg_parse_uint(optarg, &v) < 0 || v < 1 || v > 86400)
 				return bad("--net-deadline (seconds)", optarg);
 			ns.deadline = (double)v;
 			break;
@@ -394,6 +453,8 @@ int main(int argc, char **argv)
 		return net_send_dump(&ns, argv[optind], o.dmesg_path ? o.dmesg_path : dm,
 				     "sent", NULL, "");
 	}
+	if (ns.target && rest == 1 && !out_opt)
+		return stream_capture(&o, &ns, argv[optind], seal_to, force, ml);
 	if (out_opt) {
 		if (rest < 1 || (rest > 1 && o.dmesg_only)) {
 			usage(stderr);

@@ -36,8 +36,12 @@ static void *seal_thread(void *arg)
 			break;
 		}
 		if (n == 0) {
+			struct stat st;
 			rc = net_seal_end(&s);
-			if (rc == 0 && fsync(j->ofd) < 0)
+			j->written = s.written;
+			/* a FIFO (a streamed dump, agent-stream.c) has nothing to sync */
+			if (rc == 0 && fstat(j->ofd, &st) == 0 && S_ISREG(st.st_mode) &&
+			    fsync(j->ofd) < 0)
 				rc = -errno;
 			break;
 		}

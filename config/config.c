@@ -102,26 +102,20 @@ static void range_text(const struct cfg_key *k, char *out, size_t outlen)
 	snprintf(out, outlen, "%s..%s", a, b);
 }
 
-/* Decimal digits, then (SIZE) a suffix.  -EINVAL: not a number;
- * -ERANGE: more than 2^63 - 1. */
-static int parse_number(const struct cfg_key *k, const char *s, int64_t *out)
+/* The one number and size syntax of every salvage program (config.h). */
+static int parse_unsigned(const char *s, bool suffix, uint64_t *out)
 {
-	bool neg = false;
 	uint64_t v = 0;
 	unsigned shift = 0;
 
-	if (*s == '-' && k->min < 0) {
-		neg = true;
-		s++;
-	}
-	if (*s < '0' || *s > '9')
+	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	for (; *s >= '0' && *s <= '9'; s++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
 			return -ERANGE;
 		v = v * 10 + (uint64_t)(*s - '0');
 	}
-	if (k->type == CFG_SIZE && *s) {
+	if (suffix && *s) {
 		switch (*s) {
 		case 'K': case 'k': shift = 10; break;
 		case 'M': case 'm': shift = 20; break;
@@ -130,14 +124,49 @@ static int parse_number(const struct cfg_key *k, const char *s, int64_t *out)
 		default: return -EINVAL;
 		}
 		s++;
-		if (!strcmp(s, "B") || !strcmp(s, "iB"))
-			s += strlen(s);
+		if (*s == 'i' || *s == 'I')
+			s++;
+		if (*s == 'B' || *s == 'b')
+			s++;
+		else if (s[-1] == 'i' || s[-1] == 'I')
+			return -EINVAL;         /* "Ki" without its B */
 	}
 	if (*s)
 		return -EINVAL;
-	if (v > (uint64_t)INT64_MAX >> shift)
+	if (v > UINT64_MAX >> shift)
 		return -ERANGE;
-	v <<= shift;
+	*out = v << shift;
+	return 0;
+}
+
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+	return parse_unsigned(s, true, out);
+}
+
+int cfg_parse_uint(const char *s, uint64_t *out)
+{
+	return parse_unsigned(s, false, out);
+}
+
+/* A key's number: cfg_parse_uint or (SIZE) cfg_parse_size, with a sign for
+ * a key whose minimum is negative.  -EINVAL: not a number; -ERANGE: more
+ * than 2^63 - 1. */
+static int parse_number(const struct cfg_key *k, const char *s, int64_t *out)
+{
+	bool neg = false;
+	uint64_t v;
+	int rc;
+
+	if (*s == '-' && k->min < 0) {
+		neg = true;
+		s++;
+	}
+	rc = k->type == CFG_SIZE ? cfg_parse_size(s, &v) : cfg_parse_uint(s, &v);
+	if (rc < 0)
+		return rc;
+	if (v > (uint64_t)INT64_MAX)
+		return -ERANGE;
 	*out = neg ? -(int64_t)v : (int64_t)v;
 	return 0;
 }

@@ -30,9 +30,18 @@
 /* Largest configuration file a reader should accept. */
 #define CFG_FILE_MAX (256u * 1024)
 
-/* Value types.  Numbers are decimal only (no sign unless the minimum is
- * negative, no 0x, a leading 0 is just a 0: "010" is ten).  SIZE takes a
- * K, M, G or T suffix (powers of 1024, optionally followed by B or iB).
+/* Numbers and sizes, the one syntax of every salvage program (the agent's
+ * configuration, salvage-capture, salvage receive, authorized-keys limit=,
+ * salvage archive; salvage.conf(5) "Sizes"): decimal digits only (no sign,
+ * no 0x, a leading 0 is just a 0: "010" is ten); a size may end in K, M, G
+ * or T, powers of 1024, in either case, optionally followed by B or iB
+ * (either case): 64M = 64m = 64MiB = 64MB = 67108864.  0, or -EINVAL (not a
+ * number: empty, other characters) or -ERANGE (above 2^64 - 1). */
+int cfg_parse_uint(const char *s, uint64_t *out);
+int cfg_parse_size(const char *s, uint64_t *out);
+
+/* Value types.  Numbers as cfg_parse_uint (a sign only when the minimum is
+ * negative) and at most 2^63 - 1; SIZE as cfg_parse_size.
  * STR: at most max bytes, no control characters.  TARGET: a STR that is
  * empty or what cfg_target_parse accepts.  ENUM: one of the words of
  * choices. */

@@ -8,6 +8,7 @@
  * receiver, so it is restricted to characters safe in a file name.
  */
 #include "net.h"
+#include "../config/config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -127,29 +128,6 @@ static int key_b64(const char *s, uint8_t out[NET_KEY_BYTES])
 	return 0;
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	uint64_t mul = 1;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	switch (*end) {
-	case 'K': mul = 1ULL << 10; end++; break;
-	case 'M': mul = 1ULL << 20; end++; break;
-	case 'G': mul = 1ULL << 30; end++; break;
-	case 'T': mul = 1ULL << 40; end++; break;
-	default: break;
-	}
-	if (errno || *end || v > UINT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
 int net_pubkey_parse(const char *line, struct net_pubkey *pk, char *err, size_t errlen)
 {
 	char buf[LINE_MAX_BYTES], *w[5];
@@ -167,9 +145,9 @@ int net_pubkey_parse(const char *line, struct net_pubkey *pk, char *err, size_t 
 		return ERR("label '%.64s' is not 1-%d of [A-Za-z0-9._-]", w[2], NET_LABEL_MAX);
 	snprintf(pk->label, sizeof(pk->label), "%s", w[2]);
 	pk->limit = 0;
-	if (n == 4 && (strncmp(w[3], "limit=", 6) || parse_size(w[3] + 6, &pk->limit) < 0 ||
+	if (n == 4 && (strncmp(w[3], "limit=", 6) || cfg_parse_size(w[3] + 6, &pk->limit) < 0 ||
 		       !pk->limit))
-		return ERR("'%.64s' is not limit=SIZE (K, M, G, T)", w[3]);
+		return ERR("'%.64s' is not limit=SIZE (digits, then K, M, G or T)", w[3]);
 	return 0;
 }
 

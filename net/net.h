@@ -100,6 +100,10 @@ int net_send(struct net_conn *c, uint8_t type, const void *p, size_t n);
  * payload.  NET_E_AUTH: the record does not verify. */
 int net_recv(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap, size_t *n,
 	     char *err, size_t errlen);
+/* The same without moving the payload: it stays at *payload (buf + 1); the
+ * receiver's DATA records are written from there (one copy fewer). */
+int net_recv_at(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap,
+		const uint8_t **payload, size_t *n, char *err, size_t errlen);
 /* Wipe the session keys (the fd is the caller's). */
 void net_conn_wipe(struct net_conn *c);
 
@@ -156,6 +160,7 @@ struct net_seal {
 	uint8_t hdr[NET_SEAL_HDR];
 	uint8_t *buf, *cbuf;
 	size_t fill;
+	uint64_t written;               /* bytes of the sealed file so far */
 };
 int net_seal_begin(struct net_seal *s, int fd, const uint8_t pk[NET_KEY_BYTES]);
 int net_seal_write(struct net_seal *s, const void *p, size_t n);

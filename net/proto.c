@@ -341,6 +341,17 @@ int net_send(struct net_conn *c, uint8_t type, const void *p, size_t n)
 int net_recv(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap, size_t *n,
 	     char *err, size_t errlen)
 {
+	const uint8_t *payload;
+	int rc = net_recv_at(c, type, buf, cap, &payload, n, err, errlen);
+
+	if (rc == 0)
+		memmove(buf, payload, *n);
+	return rc;
+}
+
+int net_recv_at(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap,
+		const uint8_t **payload, size_t *n, char *err, size_t errlen)
+{
 	uint8_t len[4], tag;
 	unsigned long long mlen;
 	uint32_t clen;
@@ -371,7 +382,7 @@ int net_recv(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap, size_t
 	c->nrecv++;
 	*type = buf[0];
 	*n = (size_t)mlen - 1;
-	memmove(buf, buf + 1, *n);
+	*payload = buf + 1;
 	return 0;
 }
 

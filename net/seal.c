@@ -90,6 +90,7 @@ int net_seal_begin(struct net_seal *s, int fd, const uint8_t pk[NET_KEY_BYTES])
 	crypto_secretstream_xchacha20poly1305_init_push(&s->st, s->hdr + OFF_SS, key);
 	sodium_memzero(key, sizeof(key));
 	int rc = write_all(fd, s->hdr, NET_SEAL_HDR);
+	s->written = NET_SEAL_HDR;
 	if (rc < 0)
 		net_seal_free(s);
 	return rc;
@@ -103,6 +104,7 @@ static int push(struct net_seal *s, bool final)
 						   s->hdr, NET_SEAL_HDR,
 						   final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
 	s->fill = 0;
+	s->written += clen;
 	return write_all(s->fd, s->cbuf, (size_t)clen);
 }
 

@@ -282,6 +282,88 @@ else
 	t_fail "meta.json lost_pages" "generator failed: $(tail -1 "$OUT/lost.gen.log")"
 fi
 
+# ---- one size syntax (config.h cfg_parse_size/cfg_parse_uint) ----------------
+# the table: SPELLING as a size, as a plain number (decimal; K M G T in either
+# case, powers of 1024, then optionally B or iB; overflow refused)
+SIZES=$OUT/sizes.expect
+cat >"$SIZES" <<'TABLE'
+0 size=0 uint=0
+010 size=10 uint=10
+4096 size=4096 uint=4096
+64K size=65536 uint=einval
+64k size=65536 uint=einval
+64M size=67108864 uint=einval
+64m size=67108864 uint=einval
+64MB size=67108864 uint=einval
+64MiB size=67108864 uint=einval
+64mib size=67108864 uint=einval
+2g size=2147483648 uint=einval
+1T size=1099511627776 uint=einval
+1tb size=1099511627776 uint=einval
+16777215T size=18446742974197923840 uint=einval
+16777216T size=erange uint=einval
+18446744073709551615 size=18446744073709551615 uint=18446744073709551615
+18446744073709551616 size=erange uint=erange
+99999999999999999999999 size=erange uint=erange
+64Mi size=einval uint=einval
+64MBB size=einval uint=einval
+64P size=einval uint=einval
+1K5 size=einval uint=einval
+-1 size=einval uint=einval
++1 size=einval uint=einval
+0x10 size=einval uint=einval
+1.5G size=einval uint=einval
+M size=einval uint=einval
+TABLE
+words=()
+while read -r w _; do words+=("$w"); done <"$SIZES"
+"$BUILD/tests/sizecheck" "${words[@]}" "" " 1" >"$OUT/sizes.got" 2>&1
+printf '%s\n' ' size=einval uint=einval' ' 1 size=einval uint=einval' >>"$SIZES"
+if diff -u "$SIZES" "$OUT/sizes.got" >"$OUT/sizes.diff"; then
+	t_ok "size syntax: ${#words[@]} spellings as the table says"
+else
+	t_fail "size syntax" "$(grep '^[-+][^-+]' "$OUT/sizes.diff" | head -4 | tr '\n' ' ')"
+fi
+# every program takes the same spellings: the agent's configuration,
+# salvage-capture --mem-budget, salvage archive --max-size, salvage receive
+# --max-size and an authorized-keys limit=
+t_case "size syntax: every program"
+[ "$("$AGENT" --init --set memory=64mib --print-config 2>&1 | grep '^memory=')" = memory=64M ] ||
+	t_fail "size: agent" "memory=64mib not read as 64M"
+"$AGENT" --init --set memory=64Mi --print-config 2>&1 | grep -q "memory: '64Mi' is not" ||
+	t_fail "size: agent" "memory=64Mi accepted"
+"$AGENT" --mem-budget 64mib 2>"$OUT/mb.err" >/dev/null
+grep -q 'memory budget' "$OUT/mb.err" && t_fail "size: salvage-capture" "--mem-budget 64mib refused"
+"$AGENT" --mem-budget 64Mi x y 2>"$OUT/mb.err" >/dev/null
+grep -q "invalid memory budget (at least 4M) '64Mi'" "$OUT/mb.err" ||
+	t_fail "size: salvage-capture" "--mem-budget 64Mi: $(head -1 "$OUT/mb.err")"
+"$BUILD/salvage" archive --db "$OUT/sz.db" gc --max-size 1gib --dry-run >/dev/null 2>"$OUT/gc.err" ||
+	t_fail "size: archive" "gc --max-size 1gib: $(head -1 "$OUT/gc.err")"
+"$BUILD/salvage" archive --db "$OUT/sz.db" gc --max-size 1G5 --dry-run >/dev/null 2>&1 &&
+	t_fail "size: archive" "gc --max-size 1G5 accepted"
+"$BUILD/salvage" keygen -o "$OUT/szrx" --label szrx >/dev/null 2>&1
+"$BUILD/salvage" keygen -o "$OUT/szag" --label szag >/dev/null 2>&1
+mkdir -p "$OUT/szstore"
+# rx_size LIMIT MAXSIZE: does salvage receive start (port file) with them?
+rx_size() {
+	rm -f "$OUT/sz.port"
+	echo "$(cat "$OUT/szag.pub") limit=$1" >"$OUT/szauth"
+	t_timeout 10 "$BUILD/salvage" receive --listen 127.0.0.1:0 --port-file "$OUT/sz.port" \
+		--dir "$OUT/szstore" --key "$OUT/szrx" --authorized-keys "$OUT/szauth" \
+		--max-size "$2" --min-free 1k >/dev/null 2>"$OUT/szrx.err" &
+	local pid=$!
+	for _ in $(seq 50); do [ -s "$OUT/sz.port" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+	kill $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	[ -s "$OUT/sz.port" ]
+}
+rx_size 1gib 2TiB || t_fail "size: receive" "limit=1gib --max-size 2TiB refused: $(head -1 "$OUT/szrx.err")"
+rx_size 1Gi 2T && t_fail "size: receive" "limit=1Gi accepted"
+grep -q "is not limit=SIZE" "$OUT/szrx.err" || t_fail "size: receive" "limit=1Gi: $(head -1 "$OUT/szrx.err")"
+rx_size 1g 2x && t_fail "size: receive" "--max-size 2x accepted"
+grep -q "bad size '2x'" "$OUT/szrx.err" || t_fail "size: receive" "--max-size 2x: $(head -1 "$OUT/szrx.err")"
+t_case_end
+
 # (the dependency direction is checked once, by scripts/check-layers.sh)
 
 t_summary

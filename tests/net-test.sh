@@ -6,6 +6,10 @@
 # unknown key, a tampered byte, a replayed session, a 10 TB announcement above
 # the agent's limit, garbage instead of a handshake) store nothing and log a
 # clear line, while a slow agent's transfer and a silent connection go on.
+# salvage-capture --target without OUTPUT streams as the agent does and its
+# dump equals the local capture; sealed dumps are streamed (salvage-capture
+# and the agent), larger than a 16 MiB window and cut twice, and unseal to
+# the plain -F capture with at most the window unacknowledged.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 t_init net "${1:-}"
@@ -101,6 +105,25 @@ else
 	"$SALVAGE" dmesg "$d/vmcore" >"$W/sent.dmesg" 2>&1 || t_fail transfer "salvage dmesg on the stored dump"
 fi
 grep -q "stored $W/store/web1-" "$W/rx.log" || t_fail transfer "no 'stored' line in the receiver's log"
+t_case_end
+
+t_case "streamed from salvage-capture (no OUTPUT) equals local capture"
+mkdir -p "$W/tmp"
+TMPDIR=$W/tmp t_run streamcap "$CAP" --progress=off "$W/src.core" --target "net:127.0.0.1:$PORT" \
+	--key "$W/agent" --receiver-key "$W/rx.pub"
+line=$(grep -o "stored as web1-[0-9-]*" "$T_OUT/streamcap.err" | tail -1)
+d=$W/store/${line#stored as }
+if [ "$rc" != 0 ] || [ -z "$line" ] || [ ! -f "$d/vmcore" ]; then
+	t_fail "streamed capture" "exit $rc: $(tail -2 "$T_OUT/streamcap.err")"
+else
+	cmp -s "$W/local.kd" "$d/vmcore" || t_fail "streamed capture" "stored vmcore differs from the local capture"
+	cmp -s "$W/local.kd.dmesg.txt" "$d/dmesg.txt" || t_fail "streamed capture" "dmesg.txt differs"
+	grep -q "streamed the dump with a 64 MiB window" "$T_OUT/streamcap.err" ||
+		t_fail "streamed capture" "not streamed: $(grep 'net:' "$T_OUT/streamcap.err" | head -2)"
+	grep -q "\"dump_bytes\": $(stat -c %s "$d/vmcore")," "$d/meta.json" ||
+		t_fail "streamed capture" "meta.json's dump_bytes: $(grep dump_bytes "$d/meta.json")"
+	[ -z "$(ls -A "$W/tmp")" ] || t_fail "streamed capture" "left in TMPDIR: $(ls "$W/tmp")"
+fi
 t_case_end
 
 # ---- cut twice, resumed ----------------------------------------------------------
@@ -260,6 +283,55 @@ if t_mkdump mdf-big "$W/big.desc" "$W/big.core"; then
 fi
 t_case_end
 
+t_case "sealed, streamed larger than the window, cut twice (salvage-capture and agent)"
+# the sealed file is streamed as it is made (never staged): resumed at an
+# offset of the sealed file, unsealed it equals the plain -F capture, and at
+# most the window is unacknowledged
+if [ -f "$W/big.core" ]; then
+	t_run bigflat "$CAP" --progress=off -d 0 --compress=none -F "$W/big.core"
+	cp "$T_OUT/bigflat.out" "$W/big.flat"
+	rm -f "$T_OUT/bigflat.out"
+	for who in cap agent; do
+		relay "scut$who" --cut-after 12000000 --cuts 2
+		r0=$(grep -c "web1 .*resuming transfer at offset [1-9]" "$W/rx.log")
+		if [ $who = cap ]; then
+			SALVAGE_NET_WINDOW=16 t_run "sstream-$who" "$CAP" --progress=off -d 0 --compress=none \
+				"$W/big.core" --seal-to "$W/rx.pub" --target "net:127.0.0.1:$RPORT" \
+				--key "$W/agent" --receiver-key "$W/rx.pub" --net-retries 6
+		else
+			SALVAGE_NET_WINDOW=16 agent "sstream-$who" --set vmcore="$W/big.core" --set level=0 \
+				--set codec=none --set format=kdump --set net_wait=20 --set seal_to="$W/rx.pub" \
+				--set target="net:127.0.0.1:$RPORT"
+		fi
+		e=$T_OUT/sstream-$who.err
+		line=$(grep -o "stored as web1-[0-9-]*" "$e" | tail -1)
+		d=$W/store/${line#stored as }
+		peak=$(sed -n 's/.*streamed the dump with a 16 MiB window, at most \([0-9]*\) bytes.*/\1/p' "$e")
+		if [ "$rc" != 0 ] || [ -z "$line" ] || [ ! -f "$d/vmcore" ]; then
+			t_fail "sealed streamed ($who)" "exit $rc: $(tail -2 "$e")"
+			continue
+		fi
+		[ "$(head -c 8 "$d/vmcore")" = SLVGSEAL ] || t_fail "sealed streamed ($who)" "stored dump not sealed"
+		"$SALVAGE" unseal --key "$W/rx" "$d/vmcore" - 2>/dev/null | cmp -s - "$W/big.flat" ||
+			t_fail "sealed streamed ($who)" "does not unseal to the plain -F capture"
+		size=$(stat -c %s "$d/vmcore")
+		[ "$size" -gt $((2 * 16 << 20)) ] || t_fail "sealed streamed ($who)" "$size bytes, not above twice the window"
+		[ -n "$peak" ] && [ "$peak" -le $((16 << 20)) ] ||
+			t_fail "sealed streamed ($who)" "unacknowledged bytes: '${peak}' (window 16 MiB)"
+		grep -Eq "\"(dump_)?bytes\": $size[,}]" "$d/meta.json" ||
+			t_fail "sealed streamed ($who)" "meta.json does not give the stored size $size"
+		c=$(grep -c 'reconnecting' "$e")
+		[ "$c" -ge 2 ] || t_fail "sealed streamed ($who)" "$c reconnections in the log"
+		r=$(grep -c "web1 .*resuming transfer at offset [1-9]" "$W/rx.log")
+		[ $((r - r0)) -ge 2 ] || t_fail "sealed streamed ($who)" "$((r - r0)) resumptions in the receiver's log"
+	done
+	[ -z "$(ls -A "$W/stage")" ] || t_fail "sealed streamed" "the staging directory is not empty"
+	rm -f "$W/big.flat"
+else
+	t_fail "sealed streamed" "no big.core (its generator failed above)"
+fi
+t_case_end
+
 # ---- sealed dumps ---------------------------------------------------------------
 t_case "sealed: unreadable without the key, equal after unseal"
 t_run flat "$CAP" --progress=off -F "$W/src.core"
@@ -327,6 +399,8 @@ else
 	grep -q '"sealed_to": "[0-9a-f]\{16\}"' "$d/meta.json" || t_fail "agent sealed" "meta.json does not name the key"
 	"$SALVAGE" unseal --key "$W/rx" "$d/vmcore" - 2>/dev/null | cmp -s - "$W/plain.flat" ||
 		t_fail "agent sealed" "does not unseal to the plain capture"
+	grep -q "net: streamed the dump with a" "$T_OUT/agent-seal.err" ||
+		t_fail "agent sealed" "the sealed dump was not streamed"
 fi
 t_case_end
 
