@@ -200,6 +200,7 @@ static int open_io(vmc_dump *d, struct vmc_io *io)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
 	vmc_xen_read_strings(d);
 	vmc_xen_after_open(d);
+	vmc_xcore_after_open(d);
 	return VMC_OK;
 }
 

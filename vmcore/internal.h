@@ -177,6 +177,9 @@ int vmc_elf_build_index(vmc_dump *d);
 bool vmc_xcore_probe(const uint8_t *eh, size_t len);
 int vmc_xcore_open(vmc_dump *d);
 void vmc_xcore_free(vmc_dump *d);
+/* Any other dump: its SALVAGE_P2M note (written from a PV guest core) makes
+ * vtop walk its page tables in machine frames, as for the core. */
+void vmc_xcore_after_open(vmc_dump *d);
 /* The page-table walk of vtop for a guest core: a PV guest's tables hold
  * machine frames (root: the pfn-based address of the top table). */
 int vmc_xcore_pt_walk(vmc_dump *d, uint64_t root, int levels, uint64_t clear, uint64_t va,

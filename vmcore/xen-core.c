@@ -44,6 +44,8 @@
 #define SCAN_BATCH 64
 #define TABLE_CHUNK 4096              /* entries read at a time */
 #define PTE_ADDR 0x000ffffffffff000ULL
+#define P2M_NOTE "SALVAGE_P2M"        /* docs/formats.md §4.9 */
+#define P2M_NOTE_MAX_RUNS (1u << 16)
 
 struct xent {
 	uint64_t pfn, gmfn, idx;
@@ -51,6 +53,7 @@ struct xent {
 
 struct vmc_xcore {
 	struct vmc_xen_core pub;
+	bool from_note;               /* a dump written from a PV guest core */
 	struct vmc_xen_vcpu *vcpus;
 	struct xent *by_pfn;          /* distinct pfns, sorted */
 	size_t n;
@@ -93,7 +96,7 @@ void vmc_xcore_free(vmc_dump *d)
 
 const struct vmc_xen_core *vmc_xen_core(const vmc_dump *d)
 {
-	return d->xcore ? &d->xcore->pub : NULL;
+	return d->xcore && !d->xcore->from_note ? &d->xcore->pub : NULL;
 }
 
 static const struct xent *find_pfn(const struct vmc_xcore *x, uint64_t pfn)
@@ -670,6 +673,11 @@ static void prstatus(const struct vmc_xen_vcpu *v, const uint8_t *ctx_regs, uint
 	uint8_t *r = out + 112;
 
 	memset(out, 0, PRSTATUS_SIZE);
+	bool none = !v->flags && !v->rip && !v->rsp;
+	for (size_t i = 0; i < 200 && none; i++)
+		none = !ctx_regs[i];
+	if (none)
+		return;     /* a vCPU that saved nothing: an empty CORE note */
 	memcpy(r, ctx_regs, 15 * 8);                       /* r15 .. rdi */
 	le_put64(r + 8 * VMC_REG_ORIG_RAX, ~0ULL);
 	le_put64(r + 8 * VMC_REG_RIP, v->rip);
@@ -742,10 +750,52 @@ out:
 
 /* The notes a Linux reader and the writers expect: VMCOREINFO, then one CORE
  * NT_PRSTATUS per vCPU. */
+static size_t p2m_runs(const struct vmc_xcore *x, uint8_t *out)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < x->n; k++) {
+		const struct xent *t = &x->by_pfn[k];
+		if (t->gmfn == INVALID_ENTRY)
+			continue;
+		if (n && out) {
+			uint8_t *r = out + (n - 1) * 24;
+			uint64_t c = le_get64(r + 16);
+			if (le_get64(r) + c == t->pfn && le_get64(r + 8) + c == t->gmfn) {
+				le_put64(r + 16, c + 1);
+				continue;
+			}
+		} else if (n && !out && k && x->by_pfn[k - 1].pfn + 1 == t->pfn &&
+			   x->by_pfn[k - 1].gmfn + 1 == t->gmfn &&
+			   x->by_pfn[k - 1].gmfn != INVALID_ENTRY) {
+			continue;
+		}
+		if (out) {
+			le_put64(out + n * 24, t->pfn);
+			le_put64(out + n * 24 + 8, t->gmfn);
+			le_put64(out + n * 24 + 16, 1);
+		}
+		n++;
+	}
+	return n;
+}
+
 static int make_notes(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
 {
 	size_t vlen = x->vmci ? 12 + 12 + ((x->vmci_len + 3) & ~(size_t)3) : 0;
 	size_t clen = 12 + 8 + PRSTATUS_SIZE, len = vlen + x->pub.nvcpus * clen;
+	size_t nruns = x->pub.hvm ? 0 : p2m_runs(x, NULL), plen = 0;
+
+	/* a PV guest's page tables hold machine frames: the writers carry the
+	 * table along (as runs) so that their output reads like this file */
+	if (nruns > P2M_NOTE_MAX_RUNS) {
+		vmc_warn(d, "Xen dump-core: the p2m has %zu runs (more than %u): dumps written from this one will not carry it",
+			 nruns, P2M_NOTE_MAX_RUNS);
+		nruns = 0;
+	}
+	if (nruns) {
+		plen = 12 + 12 + nruns * 24;
+		len += plen;
+	}
 	size_t start = 0, off = 0;
 	uint64_t foff = 0;
 	uint8_t *ctx = NULL;
@@ -782,10 +832,97 @@ static int make_notes(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
 		off += clen;
 	}
 	free(ctx);
+	if (plen) {
+		uint8_t *n = d->note_bytes + off;
+		le_put32(n, sizeof(P2M_NOTE));
+		le_put32(n + 4, (uint32_t)(nruns * 24));
+		memcpy(n + 12, P2M_NOTE, sizeof(P2M_NOTE));
+		p2m_runs(x, n + 24);
+		off += plen;
+	}
 	d->note_len = len;
 	if (!len)
 		return VMC_OK;
 	return vmc_notes_parse_areas(d, &start, &len, &foff, 1, 4);
+}
+
+static void find_page_offset(vmc_dump *d);
+
+/* ---- a dump written from a PV guest core ------------------------------------------- */
+
+/* Its SALVAGE_P2M note ((pfn, mfn, count) runs) gives the table back, so
+ * that its page tables are walked as the core's were. */
+void vmc_xcore_after_open(vmc_dump *d)
+{
+	const struct vmc_note *nt = NULL;
+	struct vmc_xcore *x;
+	uint64_t total = 0;
+
+	if (d->xcore || d->machine != EM_X86_64)
+		return;
+	for (size_t i = 0; i < d->nnotes; i++)
+		if (d->notes[i].type == 0 && strcmp(d->notes[i].name, P2M_NOTE) == 0)
+			nt = &d->notes[i];
+	if (!nt)
+		return;
+	size_t nruns = nt->descsz / 24;
+	if (nt->descsz % 24 || !nruns || nruns > P2M_NOTE_MAX_RUNS) {
+		vmc_warn(d, "%s note of %u bytes is not a list of (pfn, mfn, count) runs: ignored",
+			 P2M_NOTE, nt->descsz);
+		return;
+	}
+	for (size_t i = 0; i < nruns; i++) {
+		uint64_t pfn = le_get64(nt->desc + i * 24), c = le_get64(nt->desc + i * 24 + 16), e;
+		if (!c || !vmc_add_ok(pfn, c, &e) || e > d->max_pfn || !vmc_add_ok(total, c, &total)) {
+			vmc_warn(d, "%s note: run %zu (pfn 0x%llx, %llu frames) outside the dump's 0x%llx frames: ignored",
+				 P2M_NOTE, i, (unsigned long long)pfn, (unsigned long long)c,
+				 (unsigned long long)d->max_pfn);
+			return;
+		}
+	}
+	if (total > d->max_pfn) {
+		vmc_warn(d, "%s note: %llu frames for a dump of 0x%llx: ignored", P2M_NOTE,
+			 (unsigned long long)total, (unsigned long long)d->max_pfn);
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return;
+	x->from_note = true;
+	x->by_pfn = malloc((size_t)(total ? total : 1) * sizeof(*x->by_pfn));
+	x->by_mfn = malloc((size_t)(total ? total : 1) * sizeof(*x->by_mfn));
+	if (!x->by_pfn || !x->by_mfn) {
+		free(x->by_pfn);
+		free(x->by_mfn);
+		free(x);
+		return;
+	}
+	for (size_t i = 0; i < nruns; i++) {
+		uint64_t pfn = le_get64(nt->desc + i * 24), mfn = le_get64(nt->desc + i * 24 + 8);
+		uint64_t c = le_get64(nt->desc + i * 24 + 16);
+		for (uint64_t k = 0; k < c; k++) {
+			x->by_pfn[x->n].pfn = pfn + k;
+			x->by_pfn[x->n].gmfn = mfn + k;
+			x->by_pfn[x->n].idx = x->n;
+			x->n++;
+		}
+	}
+	qsort(x->by_pfn, x->n, sizeof(*x->by_pfn), cmp_pfn);
+	size_t u = 0;
+	for (size_t k = 0; k < x->n; k++)
+		if (!u || x->by_pfn[u - 1].pfn != x->by_pfn[k].pfn)
+			x->by_pfn[u++] = x->by_pfn[k];
+	x->n = u;
+	memcpy(x->by_mfn, x->by_pfn, x->n * sizeof(*x->by_mfn));
+	qsort(x->by_mfn, x->n, sizeof(*x->by_mfn), cmp_mfn);
+	u = 0;
+	for (size_t k = 0; k < x->n; k++)
+		if (!u || x->by_mfn[u - 1].gmfn != x->by_mfn[k].gmfn)
+			x->by_mfn[u++] = x->by_mfn[k];
+	x->nm = u;
+	d->xcore = x;
+	memset(&d->vtop, 0, sizeof(d->vtop));
+	find_page_offset(d);
 }
 
 /* ---- opening -------------------------------------------------------------------------- */
