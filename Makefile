@@ -127,6 +127,7 @@ test-fixtures: all
 	@bash tests/triage-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/p2m-test.sh $(BUILD)
+	@bash tests/xen-core-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
 
