@@ -203,7 +203,7 @@ demo: deps
 	@bash scripts/demo.sh $(BUILD)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_TARGETS := notes vmcoreinfo kdump flat elf config capture
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf xcore config capture
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all

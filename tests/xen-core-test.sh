@@ -13,6 +13,8 @@
 #     generator's classes drop at level 31; kept pages equal): each output
 #     answers dmesg, ps and bt as the core does (it carries the p2m in a
 #     SALVAGE_P2M note, so its page tables walk like the core's);
+#   - `salvage triage` of the PV core, and `salvage archive watch --once` of a
+#     directory holding it (as /var/lib/xen/dump would) indexes it;
 #   - hostile cores: each quirk named in `salvage info`'s warnings, each
 #     broken file refused in one stderr line naming what is wrong;
 #   - an ELF core with sections but none of dump-core's, and the pre-ELF
@@ -133,6 +135,23 @@ EOF
 		done
 		t_case_end
 	done
+fi
+
+# ---- triage and the archive's watcher on a directory like /var/lib/xen/dump ----
+if [ -f "$o.core" ]; then
+	t_run pv.triage "$S" triage "$o.core"
+	[ $rc -eq 0 ] && grep -q 'signature sysrq:buggy_function/caller_with_bp/fp_function' "$T_OUT/pv.triage.out" &&
+		t_ok "PV core triage" || t_fail "PV core triage" "exit $rc: $(head -1 "$T_OUT/pv.triage.err")"
+	rm -rf "$T_OUT/xen-dump" "$T_OUT/archive.db"
+	mkdir -p "$T_OUT/xen-dump"
+	ln "$o.core" "$T_OUT/xen-dump/domu.core" 2>/dev/null || cp "$o.core" "$T_OUT/xen-dump/domu.core"
+	echo "not a dump" >"$T_OUT/xen-dump/domu.log"
+	t_run pv.watch "$S" archive --db "$T_OUT/archive.db" watch --once "$T_OUT/xen-dump"
+	t_run pv.show "$S" archive --db "$T_OUT/archive.db" show 1
+	[ $rc -eq 0 ] && grep -q '^format: *xen-core$' "$T_OUT/pv.show.out" &&
+		grep -q '^panic: *Kernel panic - not syncing: sysrq triggered crash$' "$T_OUT/pv.show.out" &&
+		t_ok "archive watch indexes the guest core" ||
+		t_fail "archive watch" "exit $rc: $(head -1 "$T_OUT/pv.watch.err") $(head -1 "$T_OUT/pv.show.err")"
 fi
 
 # ---- hostile cores --------------------------------------------------------------------
