@@ -185,6 +185,7 @@ bench: deps
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/archive-bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/net-bench.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/xen-core-bench.py --build $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
