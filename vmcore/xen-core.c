@@ -51,9 +51,16 @@ struct xent {
 	uint64_t pfn, gmfn, idx;
 };
 
+struct xrun {
+	uint64_t pfn, mfn, n;
+};
+
 struct vmc_xcore {
 	struct vmc_xen_core pub;
 	bool from_note;               /* a dump written from a PV guest core */
+	struct xrun *runs_pfn;        /* from_note: the note's runs by pfn */
+	struct xrun *runs_mfn;        /* ... and by machine frame */
+	size_t nruns;
 	struct vmc_xen_vcpu *vcpus;
 	struct xent *by_pfn;          /* distinct pfns, sorted */
 	size_t n;
@@ -89,6 +96,8 @@ void vmc_xcore_free(vmc_dump *d)
 	free(x->vcpus);
 	free(x->by_pfn);
 	free(x->by_mfn);
+	free(x->runs_pfn);
+	free(x->runs_mfn);
 	free(x->vmci);
 	free(x);
 	d->xcore = NULL;
@@ -129,9 +138,34 @@ static const struct xent *find_mfn(const struct vmc_xcore *x, uint64_t mfn)
 	return NULL;
 }
 
+/* The run holding v (by pfn, or by mfn when by_mfn), or NULL. */
+static const struct xrun *find_run(const struct xrun *r, size_t n, uint64_t v, bool by_mfn)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {      /* first run starting after v */
+		size_t mid = lo + (hi - lo) / 2;
+		if ((by_mfn ? r[mid].mfn : r[mid].pfn) <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	const struct xrun *c = &r[lo - 1];
+	return v - (by_mfn ? c->mfn : c->pfn) < c->n ? c : NULL;
+}
+
 int vmc_xen_core_pfn_to_mfn(const vmc_dump *d, uint64_t pfn, uint64_t *mfn)
 {
 	const struct xent *e;
+
+	if (d->xcore && d->xcore->runs_pfn) {
+		const struct xrun *r = find_run(d->xcore->runs_pfn, d->xcore->nruns, pfn, false);
+		if (!r)
+			return VMC_NOPAGE;
+		*mfn = r->mfn + (pfn - r->pfn);
+		return VMC_OK;
+	}
 
 	if (!d->xcore || d->xcore->pub.hvm || !(e = find_pfn(d->xcore, pfn)) ||
 	    e->gmfn == INVALID_ENTRY)
@@ -143,6 +177,14 @@ int vmc_xen_core_pfn_to_mfn(const vmc_dump *d, uint64_t pfn, uint64_t *mfn)
 int vmc_xen_core_mfn_to_pfn(const vmc_dump *d, uint64_t mfn, uint64_t *pfn)
 {
 	const struct xent *e;
+
+	if (d->xcore && d->xcore->runs_mfn) {
+		const struct xrun *r = find_run(d->xcore->runs_mfn, d->xcore->nruns, mfn, true);
+		if (!r)
+			return VMC_NOPAGE;
+		*pfn = r->pfn + (mfn - r->mfn);
+		return VMC_OK;
+	}
 
 	if (!d->xcore || d->xcore->pub.hvm || !(e = find_mfn(d->xcore, mfn)))
 		return VMC_NOPAGE;
@@ -750,31 +792,33 @@ out:
 
 /* The notes a Linux reader and the writers expect: VMCOREINFO, then one CORE
  * NT_PRSTATUS per vCPU. */
+/* The table as (pfn, mfn, count) runs, sorted by pfn; out NULL: count only. */
 static size_t p2m_runs(const struct vmc_xcore *x, uint8_t *out)
 {
+	uint64_t rp = 0, rm = 0, rc = 0;
 	size_t n = 0;
-	for (size_t k = 0; k < x->n; k++) {
-		const struct xent *t = &x->by_pfn[k];
-		if (t->gmfn == INVALID_ENTRY)
+
+	for (size_t k = 0; k <= x->n; k++) {
+		const struct xent *t = k < x->n ? &x->by_pfn[k] : NULL;
+		if (t && t->gmfn == INVALID_ENTRY)
 			continue;
-		if (n && out) {
-			uint8_t *r = out + (n - 1) * 24;
-			uint64_t c = le_get64(r + 16);
-			if (le_get64(r) + c == t->pfn && le_get64(r + 8) + c == t->gmfn) {
-				le_put64(r + 16, c + 1);
-				continue;
+		if (t && rc && rp + rc == t->pfn && rm + rc == t->gmfn) {
+			rc++;
+			continue;
+		}
+		if (rc) {
+			if (out) {
+				le_put64(out + n * 24, rp);
+				le_put64(out + n * 24 + 8, rm);
+				le_put64(out + n * 24 + 16, rc);
 			}
-		} else if (n && !out && k && x->by_pfn[k - 1].pfn + 1 == t->pfn &&
-			   x->by_pfn[k - 1].gmfn + 1 == t->gmfn &&
-			   x->by_pfn[k - 1].gmfn != INVALID_ENTRY) {
-			continue;
+			n++;
 		}
-		if (out) {
-			le_put64(out + n * 24, t->pfn);
-			le_put64(out + n * 24 + 8, t->gmfn);
-			le_put64(out + n * 24 + 16, 1);
+		if (t) {
+			rp = t->pfn;
+			rm = t->gmfn;
+			rc = 1;
 		}
-		n++;
 	}
 	return n;
 }
@@ -852,11 +896,24 @@ static void find_page_offset(vmc_dump *d);
 
 /* Its SALVAGE_P2M note ((pfn, mfn, count) runs) gives the table back, so
  * that its page tables are walked as the core's were. */
+static int cmp_run_pfn(const void *a, const void *b)
+{
+	const struct xrun *x = a, *y = b;
+	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
+}
+
+static int cmp_run_mfn(const void *a, const void *b)
+{
+	const struct xrun *x = a, *y = b;
+	return x->mfn < y->mfn ? -1 : x->mfn > y->mfn;
+}
+
 void vmc_xcore_after_open(vmc_dump *d)
 {
 	const struct vmc_note *nt = NULL;
 	struct vmc_xcore *x;
-	uint64_t total = 0;
+	struct xrun *rp, *rm;
+	size_t n;
 
 	if (d->xcore || d->machine != EM_X86_64)
 		return;
@@ -865,64 +922,51 @@ void vmc_xcore_after_open(vmc_dump *d)
 			nt = &d->notes[i];
 	if (!nt)
 		return;
-	size_t nruns = nt->descsz / 24;
-	if (nt->descsz % 24 || !nruns || nruns > P2M_NOTE_MAX_RUNS) {
+	n = nt->descsz / 24;
+	if (nt->descsz % 24 || !n || n > P2M_NOTE_MAX_RUNS) {
 		vmc_warn(d, "%s note of %u bytes is not a list of (pfn, mfn, count) runs: ignored",
 			 P2M_NOTE, nt->descsz);
 		return;
 	}
-	for (size_t i = 0; i < nruns; i++) {
-		uint64_t pfn = le_get64(nt->desc + i * 24), c = le_get64(nt->desc + i * 24 + 16), e;
-		if (!c || !vmc_add_ok(pfn, c, &e) || e > d->max_pfn || !vmc_add_ok(total, c, &total)) {
-			vmc_warn(d, "%s note: run %zu (pfn 0x%llx, %llu frames) outside the dump's 0x%llx frames: ignored",
-				 P2M_NOTE, i, (unsigned long long)pfn, (unsigned long long)c,
-				 (unsigned long long)d->max_pfn);
-			return;
-		}
-	}
-	if (total > d->max_pfn) {
-		vmc_warn(d, "%s note: %llu frames for a dump of 0x%llx: ignored", P2M_NOTE,
-			 (unsigned long long)total, (unsigned long long)d->max_pfn);
-		return;
-	}
+	rp = malloc(n * sizeof(*rp));
+	rm = malloc(n * sizeof(*rm));
 	x = calloc(1, sizeof(*x));
-	if (!x)
-		return;
-	x->from_note = true;
-	x->by_pfn = malloc((size_t)(total ? total : 1) * sizeof(*x->by_pfn));
-	x->by_mfn = malloc((size_t)(total ? total : 1) * sizeof(*x->by_mfn));
-	if (!x->by_pfn || !x->by_mfn) {
-		free(x->by_pfn);
-		free(x->by_mfn);
-		free(x);
-		return;
-	}
-	for (size_t i = 0; i < nruns; i++) {
-		uint64_t pfn = le_get64(nt->desc + i * 24), mfn = le_get64(nt->desc + i * 24 + 8);
-		uint64_t c = le_get64(nt->desc + i * 24 + 16);
-		for (uint64_t k = 0; k < c; k++) {
-			x->by_pfn[x->n].pfn = pfn + k;
-			x->by_pfn[x->n].gmfn = mfn + k;
-			x->by_pfn[x->n].idx = x->n;
-			x->n++;
+	if (!rp || !rm || !x)
+		goto drop;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t e, f;
+		rp[i].pfn = le_get64(nt->desc + i * 24);
+		rp[i].mfn = le_get64(nt->desc + i * 24 + 8);
+		rp[i].n = le_get64(nt->desc + i * 24 + 16);
+		if (!rp[i].n || !vmc_add_ok(rp[i].pfn, rp[i].n, &e) || e > d->max_pfn ||
+		    !vmc_add_ok(rp[i].mfn, rp[i].n, &f) || f > PFN_LIMIT) {
+			vmc_warn(d, "%s note: run %zu (pfn 0x%llx, mfn 0x%llx, %llu frames) outside the dump's 0x%llx frames: ignored",
+				 P2M_NOTE, i, (unsigned long long)rp[i].pfn,
+				 (unsigned long long)rp[i].mfn, (unsigned long long)rp[i].n,
+				 (unsigned long long)d->max_pfn);
+			goto drop;
 		}
 	}
-	qsort(x->by_pfn, x->n, sizeof(*x->by_pfn), cmp_pfn);
-	size_t u = 0;
-	for (size_t k = 0; k < x->n; k++)
-		if (!u || x->by_pfn[u - 1].pfn != x->by_pfn[k].pfn)
-			x->by_pfn[u++] = x->by_pfn[k];
-	x->n = u;
-	memcpy(x->by_mfn, x->by_pfn, x->n * sizeof(*x->by_mfn));
-	qsort(x->by_mfn, x->n, sizeof(*x->by_mfn), cmp_mfn);
-	u = 0;
-	for (size_t k = 0; k < x->n; k++)
-		if (!u || x->by_mfn[u - 1].gmfn != x->by_mfn[k].gmfn)
-			x->by_mfn[u++] = x->by_mfn[k];
-	x->nm = u;
+	memcpy(rm, rp, n * sizeof(*rm));
+	qsort(rp, n, sizeof(*rp), cmp_run_pfn);
+	qsort(rm, n, sizeof(*rm), cmp_run_mfn);
+	for (size_t i = 1; i < n; i++)
+		if (rp[i - 1].pfn + rp[i - 1].n > rp[i].pfn || rm[i - 1].mfn + rm[i - 1].n > rm[i].mfn) {
+			vmc_warn(d, "%s note: runs overlap: ignored", P2M_NOTE);
+			goto drop;
+		}
+	x->from_note = true;
+	x->runs_pfn = rp;
+	x->runs_mfn = rm;
+	x->nruns = n;
 	d->xcore = x;
 	memset(&d->vtop, 0, sizeof(d->vtop));
 	find_page_offset(d);
+	return;
+drop:
+	free(rp);
+	free(rm);
+	free(x);
 }
 
 /* ---- opening -------------------------------------------------------------------------- */
