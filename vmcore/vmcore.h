@@ -1,5 +1,6 @@
 /* vmcore.h - read crash dumps: ELF vmcores (/proc/vmcore, QEMU), kdump-compressed
- * files (makedumpfile, QEMU), and makedumpfile's flattened streams of either.
+ * files (makedumpfile, QEMU), makedumpfile's flattened streams of either, and
+ * Xen guest cores (xl dump-core).
  *
  * This is the only public header of the vmcore library.
  *
@@ -21,8 +22,9 @@
  * vmc_compression, vmc_page_size, vmc_elf_machine, vmc_arch, vmc_incomplete,
  * vmc_kdump_* header facts, vmc_range_count/vmc_ranges, vmc_elf_load_count/
  * vmc_elf_load, vmc_max_pfn, vmc_pages_total/present, vmc_warning_count/
- * vmc_warning, the note, CPU, VMCOREINFO (vmc_vmcoreinfo_*, vmc_vmci_*) and
- * vmc_xen look-ups.  Every other call (vmc_page_state and vmc_page_state_run
+ * vmc_warning, the note, CPU, VMCOREINFO (vmc_vmcoreinfo_*, vmc_vmci_*),
+ * vmc_xen and vmc_xen_core look-ups (vmc_xen_core_pfn_to_mfn/_mfn_to_pfn
+ * included).  Every other call (vmc_page_state and vmc_page_state_run
  * included: a kdump descriptor may be read) uses the handle's read state or
  * its message, and vmc_mm_create and vmc_dmesg may add warnings: while one
  * of them runs, nothing else may run on that handle, and vmc_errmsg is read
