@@ -129,6 +129,7 @@ test-fixtures: all
 	@bash tests/triage-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/p2m-test.sh $(BUILD)
+	@bash tests/xen-core-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
 
@@ -147,9 +148,11 @@ test-interop: all
 	@bash tests/interop/classify.sh $(BUILD)
 	@bash tests/interop/libkdumpfile.sh $(BUILD)
 
-# the real dumps test-vm leaves in $(BUILD), read by libkdumpfile too
+# the real dumps test-vm leaves in $(BUILD), read by libkdumpfile too; the
+# cached real vmcore rewritten as a Xen guest core reads as the vmcore does
 test-interop-real: all
 	@bash tests/interop/libkdumpfile.sh --real $(BUILD)
+	@bash tests/xen-core-real.sh $(BUILD)
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)
@@ -186,6 +189,7 @@ bench: deps
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/archive-bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/net-bench.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/xen-core-bench.py --build $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
@@ -204,7 +208,7 @@ demo: deps
 	@bash scripts/demo.sh $(BUILD)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_TARGETS := notes vmcoreinfo kdump flat elf config capture
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf xcore config capture
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
