@@ -127,6 +127,7 @@ test-fixtures: all
 	@bash tests/triage-test.sh $(BUILD)
 	@bash tests/xen-test.sh $(BUILD)
 	@bash tests/p2m-test.sh $(BUILD)
+	@bash tests/xen-core-test.sh $(BUILD)
 	@bash tests/kmod-test.sh $(BUILD)
 	@bash tests/config-test.sh $(BUILD)
 
@@ -184,6 +185,7 @@ bench: deps
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/archive-bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/net-bench.py --build $(BUILD)
+	@/usr/bin/python3 tests/bench/xen-core-bench.py --build $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
@@ -202,7 +204,7 @@ demo: deps
 	@bash scripts/demo.sh $(BUILD)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_TARGETS := notes vmcoreinfo kdump flat elf config capture
+FUZZ_TARGETS := notes vmcoreinfo kdump flat elf xcore config capture
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all

@@ -329,7 +329,8 @@ static void read_dump(vmc_dump *d, struct facts *f)
 	int level;
 
 	snprintf(f->format, sizeof(f->format), "%s%s",
-		 vmc_format(d) == VMC_FMT_KDUMP ? "kdump" : "elf", vmc_is_flattened(d) ? "-flattened" : "");
+		 vmc_format(d) == VMC_FMT_KDUMP ? "kdump" : vmc_format(d) == VMC_FMT_XEN_CORE ? "xen-core" : "elf",
+		 vmc_is_flattened(d) ? "-flattened" : "");
 	f->d.format = f->format;
 	s = vmc_vmcoreinfo_get(d, "OSRELEASE");
 	if (!s)

@@ -41,7 +41,8 @@ static void gather(vmc_dump *d, struct facts *f)
 
 	memset(f, 0, sizeof(*f));
 	snprintf(f->format, sizeof(f->format), "%s%s",
-		 vmc_format(d) == VMC_FMT_KDUMP ? "kdump" : "elf",
+		 vmc_format(d) == VMC_FMT_KDUMP ? "kdump" :
+		 vmc_format(d) == VMC_FMT_XEN_CORE ? "xen-core" : "elf",
 		 vmc_is_flattened(d) ? "-flattened" : "");
 	f->compression = vmc_compression_name(vmc_compression(d));
 	f->producer = vmc_producer(d);
@@ -244,6 +245,33 @@ static void print_text(vmc_dump *d, const struct facts *f)
 		if (f->dom0_panic[0])
 			printf("  dom0 panic:  %s\n", az_tesc(esc, sizeof(esc), f->dom0_panic));
 	}
+	const struct vmc_xen_core *xc = vmc_xen_core(d);
+	if (xc) {
+		printf("xen guest:\n");
+		printf("  type:        %s\n", xc->hvm ? "HVM (pages by pfn, .xen_pfn)" :
+		       "PV (pages by pfn, machine frames in .xen_p2m)");
+		if (xc->xen_major != UINT64_MAX)
+			printf("  xen:         %" PRIu64 ".%" PRIu64 "%s\n", xc->xen_major, xc->xen_minor,
+			       az_tesc(esc, sizeof(esc), xc->xen_extra));
+		else
+			printf("  xen:         (no version note)\n");
+		printf("  vcpus:       %zu (header %" PRIu64 ")\n", xc->nvcpus, xc->header_vcpus);
+		printf("  pages:       %" PRIu64 " (header %" PRIu64 ", %" PRIu64 " table entries)\n",
+		       xc->pages, xc->header_pages, xc->entries);
+		if (xc->vmcoreinfo_from)
+			printf("  vmcoreinfo:  %s, pfn 0x%" PRIx64 "\n", xc->vmcoreinfo_from,
+			       xc->vmcoreinfo_pfn);
+		else
+			printf("  vmcoreinfo:  (not found in the guest's memory)\n");
+		for (size_t i = 0; i < xc->nvcpus; i++) {
+			const struct vmc_xen_vcpu *v = &xc->vcpus[i];
+			printf("  vcpu %zu:      rip 0x%016" PRIx64 " rsp 0x%016" PRIx64 " cr3 0x%" PRIx64,
+			       i, v->rip, v->rsp, v->cr3);
+			if (!xc->hvm && v->cr3_pfn_known)
+				printf(" (pfn 0x%" PRIx64 ")", v->cr3_pfn);
+			printf("%s%s\n", v->flags & 4 ? " kernel" : "", v->flags & 32 ? "" : " offline");
+		}
+	}
 	if (vmc_warning_count(d)) {
 		printf("warnings:\n");
 		for (size_t i = 0; i < vmc_warning_count(d); i++)
@@ -321,6 +349,46 @@ static void print_json(vmc_dump *d, const struct facts *f)
 	az_json_ku64(&j, "unwritten", f->unwritten);
 	az_json_end_object(&j);
 
+	const struct vmc_xen_core *xc = vmc_xen_core(d);
+	if (xc) {
+		az_json_key(&j, "xen_core");
+		az_json_begin_object(&j);
+		az_json_kstr(&j, "type", xc->hvm ? "HVM" : "PV");
+		if (xc->xen_major != UINT64_MAX) {
+			char v[64];
+			snprintf(v, sizeof(v), "%" PRIu64 ".%" PRIu64 "%s", xc->xen_major,
+				 xc->xen_minor, xc->xen_extra);
+			az_json_kstr(&j, "xen_version", v);
+		} else {
+			az_json_kstr(&j, "xen_version", NULL);
+		}
+		az_json_ku64(&j, "vcpus", xc->nvcpus);
+		az_json_ku64(&j, "header_vcpus", xc->header_vcpus);
+		az_json_ku64(&j, "pages", xc->pages);
+		az_json_ku64(&j, "header_pages", xc->header_pages);
+		az_json_ku64(&j, "entries", xc->entries);
+		az_json_ku64(&j, "dropped", xc->dropped);
+		az_json_kstr(&j, "vmcoreinfo_from", xc->vmcoreinfo_from);
+		az_json_key(&j, "vcpu_regs");
+		az_json_begin_array(&j);
+		for (size_t i = 0; i < xc->nvcpus; i++) {
+			const struct vmc_xen_vcpu *v = &xc->vcpus[i];
+			az_json_begin_object(&j);
+			az_json_khex(&j, "rip", v->rip);
+			az_json_khex(&j, "rsp", v->rsp);
+			az_json_khex(&j, "rflags", v->rflags);
+			az_json_khex(&j, "cs", v->cs);
+			az_json_khex(&j, "ss", v->ss);
+			az_json_khex(&j, "cr3", v->cr3);
+			az_json_khex_if(&j, "cr3_pfn", v->cr3_pfn_known, v->cr3_pfn);
+			az_json_khex(&j, "flags", v->flags);
+			az_json_khex(&j, "kernel_sp", v->kernel_sp);
+			az_json_khex(&j, "gs_base_kernel", v->gs_base_kernel);
+			az_json_end_object(&j);
+		}
+		az_json_end_array(&j);
+		az_json_end_object(&j);
+	}
 	const struct vmc_xen *x = vmc_xen(d);
 	if (x) {
 		az_json_key(&j, "xen");
@@ -344,7 +412,9 @@ static const char info_usage[] =
 		   "phys_base, KASLR offset, memory ranges, page counts, whether the dump is\n"
 		   "incomplete, the quirks tolerated while reading it, and for Xen dumps the\n"
 		   "hypervisor version, load address, physical CPU count, dom0 P2M frame, and\n"
-		   "dom0's release and panic line (read through its P2M).\n"
+		   "dom0's release and panic line (read through its P2M); for Xen guest\n"
+		   "cores (xl dump-core) the guest type (PV/HVM), vCPUs and their saved\n"
+		   "registers, and the guest's pages.\n"
 		   "The parts of a makedumpfile --split set are given together.\n"
 		   "  --json   stable machine-readable output (unknown values are null)\n";
 

@@ -27,6 +27,7 @@ void vmc_dump_destroy(vmc_dump *d)
 	vmc_notes_free(d);
 	vmc_kv_free(&d->vmci);
 	vmc_kv_free(&d->xen_vmci);
+	vmc_xcore_free(d);
 	free(d->ranges);
 	free(d->pagebuf);
 	vmc_codec_free(d);
@@ -152,7 +153,7 @@ size_t vmc_ranges_merge(struct vmc_range *r, size_t n)
 
 static int open_io(vmc_dump *d, struct vmc_io *io)
 {
-	uint8_t head[32];
+	uint8_t head[64];
 	size_t got = 0;
 	int rc;
 
@@ -180,7 +181,11 @@ static int open_io(vmc_dump *d, struct vmc_io *io)
 		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
 				   "legacy in-kernel diskdump (\"DISKDUMP\") files are not supported");
 	} else if (got >= 4 && memcmp(head, "\177ELF", 4) == 0) {
-		rc = vmc_elf_open(d);
+		rc = vmc_xcore_probe(head, got) ? vmc_xcore_open(d) : vmc_elf_open(d);
+	} else if (got >= 4 && (le_get32(head) == 0xf00febedu || le_get32(head) == 0xf00febeeu)) {
+		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
+				   "Xen dump-core in the pre-ELF layout (magic 0x%08x) is not supported",
+				   le_get32(head));
 	} else if (got == 0) {
 		return vmc_set_err(d, VMC_ERR_CORRUPT, "empty file");
 	} else {
@@ -189,11 +194,13 @@ static int open_io(vmc_dump *d, struct vmc_io *io)
 	}
 	if (rc < 0)
 		return rc;
-	d->pagebuf = malloc(d->page_size);
+	if (!d->pagebuf)   /* a guest core reads pages while opening */
+		d->pagebuf = malloc(d->page_size);
 	if (!d->pagebuf)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
 	vmc_xen_read_strings(d);
 	vmc_xen_after_open(d);
+	vmc_xcore_after_open(d);
 	return VMC_OK;
 }
 
@@ -317,7 +324,8 @@ enum vmc_page_state vmc_page_state_run(const vmc_dump *d, uint64_t pfn, uint64_t
 
 	if (max < 1)
 		max = 1;
-	if (d->io && pfn < d->max_pfn && d->format == VMC_FMT_ELF) {
+	if (d->io && pfn < d->max_pfn &&
+	    (d->format == VMC_FMT_ELF || d->format == VMC_FMT_XEN_CORE)) {
 		uint64_t edge = vmc_elf_next_edge(d, pfn);
 		n = edge - pfn;
 	} else if (d->io && pfn < d->max_pfn && d->format == VMC_FMT_KDUMP &&
@@ -361,7 +369,7 @@ int vmc_read_pages(vmc_dump *d, uint64_t pfn, size_t n, void *buf, size_t *done)
 	size_t i = 0;
 
 	while (i < n) {
-		if (d->format == VMC_FMT_ELF) {
+		if (d->format == VMC_FMT_ELF || d->format == VMC_FMT_XEN_CORE) {
 			size_t m = vmc_elf_read_run(d, pfn + i, n - i, out + i * d->page_size);
 			if (m) {
 				i += m;

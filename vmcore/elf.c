@@ -114,7 +114,7 @@ out:
 	return rc;
 }
 
-static int build_index(vmc_dump *d)
+int vmc_elf_build_index(vmc_dump *d)
 {
 	struct vmc_elf *e = &d->elf;
 	uint64_t ps = d->page_size, maxend = 0;
@@ -303,7 +303,7 @@ int vmc_elf_open(vmc_dump *d)
 		}
 		e->nloads++;
 	}
-	rc = build_index(d);
+	rc = vmc_elf_build_index(d);
 out:
 	free(ph);
 	return rc;
@@ -427,13 +427,13 @@ int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 
 size_t vmc_elf_load_count(const vmc_dump *d)
 {
-	return d->format == VMC_FMT_ELF ? d->elf.nloads : 0;
+	return d->format == VMC_FMT_ELF || d->format == VMC_FMT_XEN_CORE ? d->elf.nloads : 0;
 }
 
 int vmc_elf_load(const vmc_dump *d, size_t i, uint64_t *paddr, uint64_t *vaddr,
 		 uint64_t *memsz)
 {
-	if (d->format != VMC_FMT_ELF || i >= d->elf.nloads)
+	if ((d->format != VMC_FMT_ELF && d->format != VMC_FMT_XEN_CORE) || i >= d->elf.nloads)
 		return VMC_ERR_ARG;
 	*paddr = d->elf.loads[i].paddr;
 	*vaddr = d->elf.loads[i].vaddr;

@@ -145,6 +145,7 @@ struct vmc_dump {
 	uint8_t *pagebuf;        /* one page scratch for vmc_read_phys */
 	void *zstd_dctx;         /* ZSTD_DCtx, created on first use */
 	struct vmc_vtop vtop;
+	struct vmc_xcore *xcore;  /* a Xen guest core (xen-core.c), else NULL */
 };
 
 /* Page-table walk without the shortcuts (used to verify them). */
@@ -166,6 +167,23 @@ int vmc_elf_read_page(vmc_dump *d, uint64_t pfn, void *buf);
 size_t vmc_elf_read_run(vmc_dump *d, uint64_t pfn, size_t n, void *buf);
 uint64_t vmc_elf_next_edge(const vmc_dump *d, uint64_t pfn);
 void vmc_elf_free(struct vmc_elf *e);
+
+/* Build the page index and RAM ranges from d->elf.loads (elf.c; xen-core.c
+ * fills the loads itself). */
+int vmc_elf_build_index(vmc_dump *d);
+
+/* Xen guest cores (xen-core.c).  is_xcore: an ELF core header (64 bytes)
+ * with no program headers but section headers, the dump-core shape. */
+bool vmc_xcore_probe(const uint8_t *eh, size_t len);
+int vmc_xcore_open(vmc_dump *d);
+void vmc_xcore_free(vmc_dump *d);
+/* Any other dump: its SALVAGE_P2M note (written from a PV guest core) makes
+ * vtop walk its page tables in machine frames, as for the core. */
+void vmc_xcore_after_open(vmc_dump *d);
+/* The page-table walk of vtop for a guest core: a PV guest's tables hold
+ * machine frames (root: the pfn-based address of the top table). */
+int vmc_xcore_pt_walk(vmc_dump *d, uint64_t root, int levels, uint64_t clear, uint64_t va,
+		      uint64_t *pa, struct xnote_pt_stop *st);
 
 int vmc_kdump_open(vmc_dump *d);
 int vmc_kdump_page_state(const vmc_dump *d, uint64_t pfn);

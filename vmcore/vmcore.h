@@ -1,5 +1,6 @@
 /* vmcore.h - read crash dumps: ELF vmcores (/proc/vmcore, QEMU), kdump-compressed
- * files (makedumpfile, QEMU), and makedumpfile's flattened streams of either.
+ * files (makedumpfile, QEMU), makedumpfile's flattened streams of either, and
+ * Xen guest cores (xl dump-core).
  *
  * This is the only public header of the vmcore library.
  *
@@ -21,8 +22,9 @@
  * vmc_compression, vmc_page_size, vmc_elf_machine, vmc_arch, vmc_incomplete,
  * vmc_kdump_* header facts, vmc_range_count/vmc_ranges, vmc_elf_load_count/
  * vmc_elf_load, vmc_max_pfn, vmc_pages_total/present, vmc_warning_count/
- * vmc_warning, the note, CPU, VMCOREINFO (vmc_vmcoreinfo_*, vmc_vmci_*) and
- * vmc_xen look-ups.  Every other call (vmc_page_state and vmc_page_state_run
+ * vmc_warning, the note, CPU, VMCOREINFO (vmc_vmcoreinfo_*, vmc_vmci_*),
+ * vmc_xen and vmc_xen_core look-ups (vmc_xen_core_pfn_to_mfn/_mfn_to_pfn
+ * included).  Every other call (vmc_page_state and vmc_page_state_run
  * included: a kdump descriptor may be read) uses the handle's read state or
  * its message, and vmc_mm_create and vmc_dmesg may add warnings: while one
  * of them runs, nothing else may run on that handle, and vmc_errmsg is read
@@ -55,6 +57,8 @@ enum vmc_format {
 	VMC_FMT_UNKNOWN = 0,
 	VMC_FMT_ELF,        /* ELF64 core: /proc/vmcore copy, makedumpfile -E, QEMU elf */
 	VMC_FMT_KDUMP,      /* kdump-compressed ("KDUMP   ") */
+	VMC_FMT_XEN_CORE,   /* Xen guest core (`xl dump-core`): ELF sections, pages
+			     * by the guest's pseudo-physical frame (vmc_xen_core) */
 };
 
 /* Per-page state, independent of whether reading it would succeed. */
@@ -409,6 +413,49 @@ const char *vmc_xen_dom0_vmcoreinfo(const vmc_dump *v, size_t *len);
  * fx (optional) receives the fixes. */
 int vmc_xen_normalize_notes(vmc_dump *d, const char *dom0_vmcoreinfo, size_t len,
 			    uint64_t maddr, struct xnote_fixes *fx);
+
+/* ==== Xen guest cores (vmcore/xen-core.c) ====================================
+ * `xl dump-core` files (docs/formats.md §4.9): an ELF file described by
+ * sections, the guest's pages with a (pfn, gmfn) table (PV) or a pfn list
+ * (HVM).  The dump reads by the guest's pseudo-physical frame; the reader
+ * finds the guest's VMCOREINFO by scanning its memory (as for dom0) and turns
+ * each saved vcpu_guest_context into a CORE/NT_PRSTATUS note, so every Linux
+ * answer and every writer works on it unchanged.  A PV guest's page tables
+ * hold machine frames: virtual addresses are walked in machine frames and
+ * turned back into pfns through the table (vmc_vtop does it). */
+struct vmc_xen_vcpu {
+	uint64_t flags;             /* VGCF_* (bit 2: in kernel, bit 5: online) */
+	uint64_t rip, rsp, rflags;
+	uint16_t cs, ss;
+	uint64_t cr0, cr2, cr3, cr4;/* ctrlreg[]; a PV guest's cr3 is machine */
+	bool cr3_pfn_known;
+	uint64_t cr3_pfn;           /* cr3's frame as the guest's pfn */
+	uint64_t kernel_sp, fs_base, gs_base_kernel, gs_base_user;
+};
+struct vmc_xen_core {
+	bool hvm;                   /* .xen_pfn (auto-translated guest) */
+	uint64_t magic;             /* 0xf00febed PV, 0xf00febee HVM */
+	uint64_t header_vcpus, header_pages, header_page_size;
+	uint64_t xen_major, xen_minor;   /* ~0 when there is no version note */
+	char xen_extra[17];         /* XENVER_extraversion */
+	char capabilities[80];      /* start of XENVER_capabilities */
+	uint64_t format_version;    /* 1 today; ~0 when the note is absent */
+	bool has_shared_info;
+	size_t nvcpus;              /* contexts decoded from .xen_prstatus */
+	const struct vmc_xen_vcpu *vcpus;
+	uint64_t entries;           /* entries of .xen_p2m / .xen_pfn read */
+	uint64_t pages;             /* distinct pfns with a page in .xen_pages */
+	uint64_t padding;           /* entries marked invalid (~0): no page */
+	uint64_t dropped;           /* entries refused (duplicate, out of range,
+				     * past .xen_pages): the warnings say why */
+	const char *vmcoreinfo_from;/* "memory scan" or NULL (not found) */
+	uint64_t vmcoreinfo_pfn;
+};
+const struct vmc_xen_core *vmc_xen_core(const vmc_dump *d);
+/* PV: guest pfn <-> machine frame through the dump's table.  VMC_NOPAGE when
+ * the table has no such entry (HVM: always, there is no machine view). */
+int vmc_xen_core_pfn_to_mfn(const vmc_dump *d, uint64_t pfn, uint64_t *mfn);
+int vmc_xen_core_mfn_to_pfn(const vmc_dump *d, uint64_t mfn, uint64_t *pfn);
 
 #ifdef __cplusplus
 }

@@ -105,7 +105,10 @@ int vmc_vtop_walk(vmc_dump *d, uint64_t va, uint64_t *pa)
 	if (hi != 0 && hi != (~0ULL >> top))
 		return vmc_set_err(d, VMC_NOPAGE, "virtual address 0x%llx is not canonical",
 				   (unsigned long long)va);
-	rc = xnote_pt_walk(read_phys, d, v->root, v->levels, v->sme_mask, va, pa, &st);
+	if (d->xcore)
+		rc = vmc_xcore_pt_walk(d, v->root, v->levels, v->sme_mask, va, pa, &st);
+	else
+		rc = xnote_pt_walk(read_phys, d, v->root, v->levels, v->sme_mask, va, pa, &st);
 	if (rc == VMC_OK)
 		return VMC_OK;
 	if (rc == VMC_NOPAGE && st.unmapped)

@@ -23,6 +23,10 @@ seed() {
 	kdump) for f in "$FIXOUT"/kdump-*.dump; do cp -f "$f" "$dir/"; done ;;
 	elf) for f in "$FIXOUT"/elf-*.dump "$FIXOUT"/quirk-*.dump "$FIXOUT"/xen-*.dump; do cp -f "$f" "$dir/"; done ;;
 	flat) for f in "$FIXOUT"/flat-*.dump; do cp -f "$f" "$dir/"; done ;;
+	xcore)
+		# the small Xen guest cores (the PV and HVM ones are larger than -max_len)
+		for f in "$FIXOUT"/xcore-quirk-dup.dump "$FIXOUT"/xcore-quirk-vcpus.dump \
+			"$FIXOUT"/bad-xcore-note.dump "$FIXOUT"/bad-xcore-shdr.dump; do cp -f "$f" "$dir/"; done ;;
 	notes)
 		# the note area of each ELF fixture (it starts at 4096), hint byte first
 		for f in "$FIXOUT"/elf-*.dump "$FIXOUT"/quirk-note*.dump "$FIXOUT"/xen-*.dump; do

@@ -20,6 +20,7 @@ import zlib
 import kmem
 import kmm
 import kprintk
+import kxcore
 import kxen
 
 # --------------------------------------------------------------------------
@@ -391,8 +392,8 @@ def parse_desc(text):
 def parse_line(d, toks, lines, i):
     cmd, args = toks[0], toks[1:]
     if cmd == "format":
-        if args[0] not in ("elf", "kdump"):
-            raise DescError("format must be elf or kdump")
+        if args[0] not in ("elf", "kdump", "xen-core"):
+            raise DescError("format must be elf, kdump or xen-core")
         d.format = args[0]
     elif cmd == "machine":
         if args[0] not in MACHINES:
@@ -514,6 +515,8 @@ def parse_line(d, toks, lines, i):
         note = Note("VMCOREINFO", 0, b"")     # text filled in by kmem
         d.ptnotes[-1].append(note)
         d.kernel = (kv, body, note)
+    elif cmd == "xcore":
+        kxcore.parse(d, args, sys.modules[__name__])
     elif cmd in kxen.DIRECTIVES:
         try:
             i = kxen.parse(d, cmd, args, lines, i, sys.modules[__name__])
@@ -1191,6 +1194,11 @@ def build(text):
     build_memory(d)
     if d.format == "elf":
         b = build_elf(d)
+    elif d.format == "xen-core":
+        try:
+            b = kxcore.build(d, sys.modules[__name__])
+        except kxcore.XcoreError as e:
+            raise DescError("xen-core: %s" % e) from None
     else:
         b = build_kdump(d)
     plain = bytes(b.data)
@@ -1230,6 +1238,8 @@ def decompress_page(flags, buf, ps):
 def reread_listing(data):
     """Listing recomputed from file bytes (ELF or kdump, not flattened)."""
     res = []
+    if data[:4] == b"\x7fELF" and struct.unpack_from("<H", data, 56)[0] == 0:
+        return kxcore.reread_listing(data)      # a Xen guest core: sections
     if data[:4] == b"\x7fELF":
         phoff, = struct.unpack_from("<Q", data, 32)
         phnum, = struct.unpack_from("<H", data, 56)

@@ -34,7 +34,8 @@ static void print_meta(vmc_dump *d)
 {
 	int v;
 
-	printf("format: %s%s\n", vmc_format(d) == VMC_FMT_KDUMP ? "kdump" : "elf",
+	printf("format: %s%s\n", vmc_format(d) == VMC_FMT_KDUMP ? "kdump" :
+	       vmc_format(d) == VMC_FMT_XEN_CORE ? "xen-core" : "elf",
 	       vmc_is_flattened(d) ? " flattened" : "");
 	printf("producer: %s\n", vmc_producer(d));
 	printf("compression: %s\n", vmc_compression_name(vmc_compression(d)));
@@ -133,6 +134,38 @@ static void print_meta(vmc_dump *d)
 		if (x->has_p2m)
 			printf(" p2m_mfn 0x%" PRIx64, x->p2m_mfn);
 		printf("\n");
+	}
+	const struct vmc_xen_core *xc = vmc_xen_core(d);
+	if (xc) {
+		printf("xen-core: %s magic 0x%" PRIx64 " header vcpus %" PRIu64 " pages %" PRIu64
+		       " xen %" PRId64 ".%" PRId64 "%s format %" PRId64 " shared_info %s\n",
+		       xc->hvm ? "hvm" : "pv", xc->magic, xc->header_vcpus, xc->header_pages,
+		       (int64_t)xc->xen_major, (int64_t)xc->xen_minor, xc->xen_extra,
+		       (int64_t)xc->format_version, xc->has_shared_info ? "yes" : "no");
+		printf("xen-core: entries %" PRIu64 " pages %" PRIu64 " padding %" PRIu64
+		       " dropped %" PRIu64 " vmcoreinfo %s pfn 0x%" PRIx64 "\n", xc->entries, xc->pages,
+		       xc->padding, xc->dropped, xc->vmcoreinfo_from ? xc->vmcoreinfo_from : "-",
+		       xc->vmcoreinfo_pfn);
+		for (size_t i = 0; i < xc->nvcpus; i++) {
+			const struct vmc_xen_vcpu *vc = &xc->vcpus[i];
+			printf("xen-core vcpu %zu: flags 0x%" PRIx64 " rip 0x%" PRIx64 " rsp 0x%" PRIx64
+			       " cs 0x%x ss 0x%x cr3 0x%" PRIx64, i, vc->flags, vc->rip, vc->rsp, vc->cs,
+			       vc->ss, vc->cr3);
+			if (vc->cr3_pfn_known)
+				printf(" (pfn 0x%" PRIx64 ")", vc->cr3_pfn);
+			printf(" kernel_sp 0x%" PRIx64 " gs_base_kernel 0x%" PRIx64 "\n", vc->kernel_sp,
+			       vc->gs_base_kernel);
+		}
+		uint64_t m = 0, p = 0;
+		for (size_t i = 0; i < vmc_range_count(d); i++) {
+			uint64_t pfn = vmc_ranges(d)[i].start / 4096;
+			if (vmc_xen_core_pfn_to_mfn(d, pfn, &m) == VMC_OK) {
+				printf("xen-core p2m: pfn 0x%" PRIx64 " -> mfn 0x%" PRIx64, pfn, m);
+				if (vmc_xen_core_mfn_to_pfn(d, m, &p) == VMC_OK)
+					printf(" -> pfn 0x%" PRIx64, p);
+				printf("\n");
+			}
+		}
 	}
 	for (size_t i = 0; i < vmc_warning_count(d); i++)
 		printf("warning: %s\n", vmc_warning(d, i));
