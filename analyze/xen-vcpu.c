@@ -165,8 +165,25 @@ static bool saved_frame(struct xnote_xen *x, uint64_t vva, uint64_t r[21])
 	return ok;
 }
 
+size_t az_xen_vcpu_array(struct xnote_xen *x, uint64_t dva, uint64_t *v, size_t cap)
+{
+	return vcpu_array(x, dva, v, cap);
+}
+
+bool az_xen_vcpu_pv(struct xnote_xen *x, uint64_t vva)
+{
+	uint64_t r[21];
+	return saved_frame(x, vva, r);
+}
+
 int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, char *err,
 		  size_t errlen)
+{
+	return az_domain_vcpus(top, 0, out, cap, n, err, errlen);
+}
+
+int az_domain_vcpus(vmc_dump *top, unsigned domid, struct az_vcpu *out, size_t cap, size_t *n,
+		    char *err, size_t errlen)
 {
 	struct xnote_xen *x = calloc(1, sizeof(*x));
 	struct xnote_domain doms[64];
@@ -188,10 +205,10 @@ int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, cha
 		goto out;
 	}
 	for (size_t i = 0; i < nd && i < 64; i++)
-		if (doms[i].id == 0)
+		if (doms[i].id == domid)
 			dom0 = doms[i].va;
 	if (!dom0) {
-		snprintf(err, errlen, "domain 0 is not on domain_list");
+		snprintf(err, errlen, "domain %u is not on domain_list", domid);
 		goto out;
 	}
 	nv = vcpu_array(x, dom0, v, MAX_VCPUS);
@@ -220,8 +237,8 @@ int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n, cha
 				v[nv++] = pc[i].cur;
 		}
 	if (!nv) {
-		snprintf(err, errlen, "no vCPU of dom0 found (struct domain at 0x%llx)",
-			 (unsigned long long)dom0);
+		snprintf(err, errlen, "no vCPU of domain %u found (struct domain at 0x%llx)",
+			 domid, (unsigned long long)dom0);
 		free(pc);
 		goto out;
 	}

@@ -6,9 +6,11 @@
 #include "salvage.h"
 #include "xsyms.h"
 #include "xenbt.h"
+#include "xenext.h"
 #include "../xen-notes/xnote.h"
 #include "../common/le.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -475,39 +477,114 @@ static int cmd_log(struct xctx *c, bool json)
 
 /* ---- domains and frames ----------------------------------------------------------- */
 
+/* What is known of one domain without its struct layout (docs/formats.md §4.12). */
+struct dom_facts {
+	const char *type;          /* "pv", "hvm|pvh", NULL unknown */
+	const char *type_from;
+	size_t vcpus;              /* 0: vcpu[] not found */
+	bool have_shinfo;
+	struct xnote_shared_info si;
+	uint64_t pages, present;   /* frames it owns (tot_pages), those in the dump */
+};
+
+#define MAX_DOM_VCPUS 4096
+
+static bool p2m_frame_ok(uint64_t m)
+{
+	return m && m != ~0ULL && m < (1ULL << 40);
+}
+
+static void dom_facts(struct xctx *c, const struct xnote_domain *dom, struct dom_facts *f)
+{
+	const struct vmc_xen *vx = vmc_xen(c->d);
+	uint64_t *v = calloc(MAX_DOM_VCPUS, sizeof(*v));
+	size_t pv = 0;
+
+	memset(f, 0, sizeof(*f));
+	f->have_shinfo = xnote_xen_shared_info(c->hv, dom, &f->si) == XNOTE_OK;
+	c->hv->err[0] = 0;
+	if (v) {
+		f->vcpus = az_xen_vcpu_array(c->hv, dom->va, v, MAX_DOM_VCPUS);
+		for (size_t k = 0; k < f->vcpus; k++)
+			pv += az_xen_vcpu_pv(c->hv, v[k]);
+		free(v);
+	}
+	if (dom->id == 0 && vx->has_p2m && p2m_frame_ok(vx->p2m_mfn)) {
+		f->type = "pv";
+		f->type_from = "CRASH_INFO's P2M frame list";
+	} else if (f->have_shinfo && p2m_frame_ok(f->si.p2m_mfn)) {
+		f->type = "pv";
+		f->type_from = "shared_info's P2M frame list";
+	} else if (pv) {
+		f->type = "pv";
+		f->type_from = "vCPU registers (PV selectors)";
+	} else if (f->vcpus) {
+		/* a PV vCPU gets its PV selectors from its first context; an HVM
+		 * container's state is in the VMCS/VMCB.  HVM and PVH differ by
+		 * d->arch.emulation_flags, whose offset the dump does not give */
+		f->type = "hvm|pvh";
+		f->type_from = "vCPUs without PV selectors";
+	}
+}
+
 static int cmd_domains(struct xctx *c, bool json)
 {
-	uint64_t *pages = calloc(c->ndoms ? c->ndoms : 1, sizeof(*pages));
+	struct dom_facts *f = calloc(c->ndoms ? c->ndoms : 1, sizeof(*f));
 	uint64_t max = c->hv_ok ? c->hv->max_page : 0;
 	bool counted = false;
 
 	if (!c->hv_ok || !c->doms_ok) {
 		fprintf(stderr, "salvage: %s: %s\n", c->path,
-			!c->hv_ok ? c->hv_err : "domain_list could not be walked");
-		free(pages);
+			!c->hv_ok ? c->hv_err : c->nwarn ? c->warn[c->nwarn - 1] :
+			"domain_list could not be walked");
+		free(f);
 		return AZ_EXIT_FAIL;
 	}
-	/* frames each domain owns, from page_info (kept in filtered dumps) */
-	if (pages && c->hv->have_frame_table && max && max <= MAX_COUNT_FRAMES) {
+	if (!f) {
+		fprintf(stderr, "salvage: out of memory\n");
+		return AZ_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < c->ndoms; i++)
+		dom_facts(c, &c->doms[i], &f[i]);
+	/* frames each domain owns (tot_pages: allocated, in use, not Xen-heap
+	 * pages shared with it), from page_info, kept in filtered dumps */
+	if (c->hv->have_frame_table && max && max <= MAX_COUNT_FRAMES) {
 		counted = true;
 		for (uint64_t m = 0; m < max; m++) {
 			struct xnote_page_info pi;
 			if (xnote_xen_page_info(c->hv, m, &pi) != XNOTE_OK || !pi.allocated ||
-			    pi.state != XNOTE_PGS_INUSE)
+			    pi.xen_heap || pi.state != XNOTE_PGS_INUSE || pi.broken || !pi.owner)
 				continue;
 			for (size_t i = 0; i < c->ndoms; i++)
-				if (pi.owner == c->doms[i].owner)
-					pages[i]++;
+				if (pi.owner == c->doms[i].owner) {
+					f[i].pages++;
+					f[i].present += vmc_page_state(c->d, m) == VMC_PAGE_PRESENT;
+					break;
+				}
 		}
 	}
 	if (!json) {
-		printf("%-6s %-18s %-14s %s\n", "domain", "struct domain", "machine", "pages");
+		printf("%-6s %-8s %5s %9s %9s %5s  %-18s  %s\n", "domain", "type", "vcpus", "pages",
+		       "in dump", "", "struct domain", "p2m (shared_info)");
 		for (size_t i = 0; i < c->ndoms; i++) {
-			printf("%-6u 0x%016" PRIx64 " 0x%012" PRIx64, c->doms[i].id, c->doms[i].va,
-			       c->doms[i].maddr);
-			if (counted)
-				printf(" %" PRIu64, pages[i]);
-			putchar('\n');
+			char vc[16], pg[24], pr[24], pc[16], p2m[64];
+			snprintf(vc, sizeof(vc), f[i].vcpus ? "%zu" : "?", f[i].vcpus);
+			snprintf(pg, sizeof(pg), counted ? "%" PRIu64 : "?", f[i].pages);
+			snprintf(pr, sizeof(pr), counted ? "%" PRIu64 : "?", f[i].present);
+			if (counted && f[i].pages)
+				snprintf(pc, sizeof(pc), "%3u%%",
+					 (unsigned)(f[i].present * 100 / f[i].pages));
+			else
+				snprintf(pc, sizeof(pc), "-");
+			if (f[i].have_shinfo && p2m_frame_ok(f[i].si.p2m_mfn))
+				snprintf(p2m, sizeof(p2m), "mfn 0x%" PRIx64 ", max_pfn 0x%" PRIx64,
+					 f[i].si.p2m_mfn, f[i].si.max_pfn);
+			else if (f[i].have_shinfo)
+				snprintf(p2m, sizeof(p2m), "none");
+			else
+				snprintf(p2m, sizeof(p2m), "(shared_info not found)");
+			printf("%-6u %-8s %5s %9s %9s %5s  0x%016" PRIx64 "  %s\n", c->doms[i].id,
+			       f[i].type ? f[i].type : "?", vc, pg, pr, pc, c->doms[i].va, p2m);
 		}
 		for (size_t i = 0; i < c->nwarn; i++)
 			fprintf(stderr, "salvage: %s: warning: %s\n", c->path, c->warn[i]);
@@ -518,16 +595,28 @@ static int cmd_domains(struct xctx *c, bool json)
 		for (size_t i = 0; i < c->ndoms; i++) {
 			az_json_begin_object(&j);
 			az_json_ku64(&j, "id", c->doms[i].id);
+			az_json_kstr(&j, "type", f[i].type);
+			az_json_kstr(&j, "type_from", f[i].type_from);
+			az_json_key(&j, "vcpus");
+			f[i].vcpus ? az_json_u64(&j, f[i].vcpus) : az_json_null(&j);
+			az_json_key(&j, "pages");
+			counted ? az_json_u64(&j, f[i].pages) : az_json_null(&j);
+			az_json_key(&j, "pages_in_dump");
+			counted ? az_json_u64(&j, f[i].present) : az_json_null(&j);
 			az_json_khex(&j, "struct_domain", c->doms[i].va);
 			az_json_khex(&j, "maddr", c->doms[i].maddr);
-			az_json_key(&j, "pages");
-			counted ? az_json_u64(&j, pages[i]) : az_json_null(&j);
+			az_json_khex_if(&j, "shared_info", f[i].have_shinfo, f[i].si.va);
+			az_json_khex_if(&j, "p2m_mfn", f[i].have_shinfo && p2m_frame_ok(f[i].si.p2m_mfn),
+					f[i].si.p2m_mfn);
+			az_json_key(&j, "max_pfn");
+			f[i].have_shinfo && p2m_frame_ok(f[i].si.p2m_mfn) ? az_json_u64(&j, f[i].si.max_pfn)
+									  : az_json_null(&j);
 			az_json_end_object(&j);
 		}
 		az_json_end_array(&j);
 		az_json_finish(&j);
 	}
-	free(pages);
+	free(f);
 	return AZ_EXIT_OK;
 }
 
@@ -851,17 +940,91 @@ static int cmd_bt(struct xctx *c, bool json)
 	return AZ_EXIT_OK;
 }
 
+/* ---- extract ---------------------------------------------------------------------------- */
+
+static int cmd_extract(struct xctx *c, bool json, long domid, const char *out)
+{
+	struct az_extract_result r;
+	char err[768], esc[1024];
+	const struct xnote_domain *dom = NULL;
+
+	if (!c->hv_ok || !c->doms_ok) {
+		fprintf(stderr, "salvage: %s: %s\n", c->path,
+			!c->hv_ok ? c->hv_err : c->nwarn ? c->warn[c->nwarn - 1] :
+			"domain_list could not be walked");
+		return AZ_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < c->ndoms; i++)
+		if (c->doms[i].id == domid)
+			dom = &c->doms[i];
+	if (!dom) {
+		fprintf(stderr, "salvage: %s: domain %ld is not on Xen's domain_list (salvage xen domains lists them)\n",
+			c->path, domid);
+		return AZ_EXIT_FAIL;
+	}
+	if (az_xen_extract(c->d, c->hv, dom, out, &r, err, sizeof(err)) < 0) {
+		fprintf(stderr, "salvage: %s: %s\n", c->path, az_tesc(esc, sizeof(esc), err));
+		return AZ_EXIT_FAIL;
+	}
+	/* what is missing, said on stderr as warnings: the output is still a dump */
+	if (r.present < r.pages)
+		fprintf(stderr, "salvage: %s: warning: domain %u: %" PRIu64 " of its %" PRIu64
+			" pages are not in the dump (written as excluded)\n", c->path, dom->id,
+			r.pages - r.present, r.pages);
+	if (!r.vmcoreinfo)
+		fprintf(stderr, "salvage: %s: warning: domain %u: its VMCOREINFO was not found in its memory: the output has none (dmesg and page classification need it)\n",
+			c->path, dom->id);
+	if (!r.vcpus)
+		fprintf(stderr, "salvage: %s: warning: domain %u: no vCPU registers (%s)\n", c->path,
+			dom->id, r.vcpu_note[0] ? az_tesc(esc, sizeof(esc), r.vcpu_note) : "none found");
+	if (json) {
+		struct az_json j;
+		az_json_init(&j, stdout);
+		az_json_begin_object(&j);
+		az_json_ku64(&j, "domain", dom->id);
+		az_json_kstr(&j, "output", out);
+		az_json_kstr(&j, "format", "elf");
+		az_json_khex(&j, "p2m_mfn", r.p2m_mfn);
+		az_json_ku64(&j, "max_pfn", r.max_pfn);
+		az_json_ku64(&j, "end_pfn", r.end_pfn);
+		az_json_ku64(&j, "pages", r.pages);
+		az_json_ku64(&j, "pages_in_dump", r.present);
+		az_json_kbool(&j, "vmcoreinfo", r.vmcoreinfo);
+		az_json_kstr(&j, "osrelease", r.osrelease);
+		az_json_ku64(&j, "vcpus", r.vcpus);
+		az_json_ku64(&j, "vcpus_with_registers", r.vcpus_with_regs);
+		az_json_ku64(&j, "bytes", r.bytes);
+		az_json_end_object(&j);
+		az_json_finish(&j);
+	} else {
+		printf("domain %u: %" PRIu64 " pages (%" PRIu64 " in the dump), pfns 0-0x%" PRIx64
+		       " through its P2M at mfn 0x%" PRIx64 "\n", dom->id, r.pages, r.present,
+		       r.end_pfn ? r.end_pfn - 1 : 0, r.p2m_mfn);
+		printf("kernel: %s (VMCOREINFO %s)\n",
+		       r.osrelease ? az_tesc(esc, sizeof(esc), r.osrelease) : "(release unknown)",
+		       r.vmcoreinfo ? "found in its memory" : "not found");
+		printf("vcpus: %zu (%zu with registers)\n", r.vcpus, r.vcpus_with_regs);
+		printf("wrote %s: ELF core, %" PRIu64 " bytes\n", az_tesc(esc, sizeof(esc), out), r.bytes);
+	}
+	return AZ_EXIT_OK;
+}
+
 /* ---- command line ------------------------------------------------------------------- */
 
 static const char xen_usage[] =
-"usage: salvage xen info|log|domains|frames|p2m|bt [--json] [--xen-syms FILE] DUMP\n\n"
+"usage: salvage xen info|log|domains|frames|p2m|bt [--json] [--xen-syms FILE] DUMP\n"
+"       salvage xen extract --domain ID -o OUT [--json] DUMP\n\n"
 "The hypervisor side of a Xen dump (a dom0 crash or a Xen panic captured by\n"
 "kexec), from its notes and VMCOREINFO_XEN; no debug information needed.\n"
 "  info      version and build strings, load address, physical CPUs with\n"
 "            registers and CR3, the crashing CPU, domains, dom0's release\n"
 "  log       Xen's console ring (found by its symbols with --xen-syms, else\n"
 "            by scanning Xen's heap for console text)\n"
-"  domains   domain_list: id, struct domain, frames owned\n"
+"  domains   domain_list: id, type (pv, hvm|pvh), vCPUs, pages owned and\n"
+"            how many are in the dump, struct domain, a PV guest's P2M\n"
+"  extract   write domain ID (a PV guest, through the P2M its shared_info\n"
+"            publishes) to OUT as an ELF core in its pseudo-physical order,\n"
+"            with its VMCOREINFO and vCPU registers: salvage dmesg|bt|ps OUT\n"
 "  frames    machine frames by owner (xen, dom0, domU, free) as runs\n"
 "  p2m       dom0's pseudo-physical to machine map as runs\n"
 "  bt        each physical CPU's hypervisor stack: RIP, then the words in\n"
@@ -882,30 +1045,76 @@ int az_cmd_xen(int argc, char **argv)
 	struct az_args a;
 	const char *sub;
 	bool json;
-	int ret = az_args_status(az_parse_args(argc, argv, &xen_cmd, &a));
+	const char *out = NULL, *domarg = NULL;
+	long domid = -1;
+	/* extract's own options, taken out before the shared parser */
+	char **av = calloc((size_t)argc + 1, sizeof(*av));
+	int ac = 0;
+	if (!av)
+		return AZ_EXIT_FAIL;
+	for (int i = 0; i < argc; i++) {
+		const char **dst = !strcmp(argv[i], "--domain") ? &domarg :
+				   !strcmp(argv[i], "-o") ? &out : NULL;
+		if (dst && i + 1 < argc) {
+			*dst = argv[++i];
+			continue;
+		}
+		if (dst) {
+			fprintf(stderr, "salvage xen: %s needs a value\n", argv[i]);
+			free(av);
+			return AZ_EXIT_USAGE;
+		}
+		av[ac++] = argv[i];
+	}
+	int ret = az_args_status(az_parse_args(ac, av, &xen_cmd, &a));
 
-	if (ret >= 0)
+	if (ret >= 0) {
+		free(av);
 		return ret;
+	}
 	memset(&c, 0, sizeof(c));
 	sub = a.pos[0];
 	c.path = a.pos[1];
 	c.syms_path = a.xen_syms;
 	json = a.json;
 	if (strcmp(sub, "info") && strcmp(sub, "log") && strcmp(sub, "domains") &&
-	    strcmp(sub, "frames") && strcmp(sub, "p2m") && strcmp(sub, "bt")) {
+	    strcmp(sub, "frames") && strcmp(sub, "p2m") && strcmp(sub, "bt") &&
+	    strcmp(sub, "extract")) {
 		fputs(xen_usage, stderr);
+		free(av);
 		return AZ_EXIT_USAGE;
+	}
+	if (!strcmp(sub, "extract") != (out || domarg) ||
+	    (!strcmp(sub, "extract") && (!out || !domarg || !*out))) {
+		fprintf(stderr, "salvage xen: %s\n%s", !strcmp(sub, "extract") ?
+			"extract needs --domain ID and -o OUT" : "--domain and -o are extract's",
+			xen_usage);
+		free(av);
+		return AZ_EXIT_USAGE;
+	}
+	if (domarg) {
+		char *end;
+		errno = 0;
+		domid = strtol(domarg, &end, 10);
+		if (errno || end == domarg || *end || domid < 0 || domid > 0x7fef) {
+			fprintf(stderr, "salvage xen: --domain takes a domain id (0-32751), not '%s'\n",
+				domarg);
+			free(av);
+			return AZ_EXIT_USAGE;
+		}
 	}
 	if (c.syms_path) {
 		char err[512];
 		if (az_xsyms_load(c.syms_path, &c.syms, err, sizeof(err)) < 0) {
 			fprintf(stderr, "salvage xen: %s\n", err);
+			free(av);
 			return AZ_EXIT_FAIL;
 		}
 	}
 	c.d = az_open(c.path);
 	if (!c.d) {
 		az_xsyms_free(c.syms);
+		free(av);
 		return AZ_EXIT_FAIL;
 	}
 	if (!vmc_xen(c.d)) {
@@ -924,6 +1133,8 @@ int az_cmd_xen(int argc, char **argv)
 		ret = cmd_frames(&c, json);
 	else if (!strcmp(sub, "bt"))
 		ret = cmd_bt(&c, json);
+	else if (!strcmp(sub, "extract"))
+		ret = cmd_extract(&c, json, domid, out);
 	else
 		ret = cmd_p2m(&c, json);
 	if (fflush(stdout) != 0)
@@ -932,5 +1143,6 @@ out:
 	free(c.hv);
 	vmc_dump_destroy(c.d);
 	az_xsyms_free(c.syms);
+	free(av);
 	return ret;
 }

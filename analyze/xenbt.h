@@ -31,6 +31,17 @@ struct az_vcpu {
 int az_dom0_vcpus(vmc_dump *top, struct az_vcpu *out, size_t cap, size_t *n,
 		  char *err, size_t errlen);
 
+/* The same for any domain on domain_list (a PV domU's registers alike). */
+int az_domain_vcpus(vmc_dump *top, unsigned domid, struct az_vcpu *out, size_t cap, size_t *n,
+		    char *err, size_t errlen);
+struct xnote_xen;
+/* The struct vcpus of the struct domain at dva (its vcpu[] array, found by
+ * what it points at; docs/formats.md §4.10): up to cap into v, the count. */
+size_t az_xen_vcpu_array(struct xnote_xen *x, uint64_t dva, uint64_t *v, size_t cap);
+/* Does the struct vcpu at vva hold a 64-bit PV guest's register frame
+ * (arch.user_regs: FLAT_RING3_CS64/SS64, set at the vCPU's first context)? */
+bool az_xen_vcpu_pv(struct xnote_xen *x, uint64_t vva);
+
 /* The first "Kernel panic - not syncing" line of a dump's kernel log (else
  * an Oops/BUG line) into buf; false when there is none. */
 bool az_log_panic(vmc_dump *d, char *buf, size_t len);

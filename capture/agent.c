@@ -463,6 +463,9 @@ static enum cap_status capture(vmc_dump *src)
 	o.output = out;
 	o.format = cap_agent_format(run.cfg.format);
 	o.dump_level = (int)run.cfg.level | (run.cfg.xen_domu ? CAP_DL_XEN_DOMU : 0);
+	/* xen_domains: checked by the schema already (config/config.c) */
+	if (run.cfg.xen_domains[0] && cap_parse_domains(run.cfg.xen_domains, &o) == 0)
+		o.dump_level |= CAP_DL_XEN_DOMU;
 	o.codec = cap_agent_codec_bit(run.cfg.codec);
 	o.codec_level = (int)run.cfg.codec_level;
 	o.mem_budget = (size_t)mem_budget(run.cfg.memory, avail);

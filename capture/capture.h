@@ -57,7 +57,15 @@ struct cap_options {
 	bool no_dedup;              /* store every page, even identical ones */
 	bool overwrite;             /* -f: replace existing outputs (the dump and
 				     * the kernel log); never through a symlink */
+	/* Xen dumps: domain ids whose frames -X keeps (--domains 3,7), at most
+	 * CAP_XEN_DOMAINS_MAX; implies CAP_DL_XEN_DOMU */
+	unsigned xen_keep[16];
+	size_t nxen_keep;
 };
+#define CAP_XEN_DOMAINS_MAX 16
+/* Parse a --domains list ("3,7", decimal ids 1-32751, at most
+ * CAP_XEN_DOMAINS_MAX) into o; -1 on a malformed list. */
+int cap_parse_domains(const char *s, struct cap_options *o);
 
 struct cap_result {
 	enum cap_status status;

@@ -198,12 +198,15 @@ struct cap_plan {
 	uint64_t counted;       /* cycles already added to the counters */
 	uint8_t *cls;           /* classification scratch */
 	struct cap_xen *xen;    /* Xen dumps: xen-filter.c classifies the frames */
+	const unsigned *keep_ids;   /* Xen: domain ids whose frames -X keeps */
+	size_t nkeep_ids;
 	uint64_t pages_ram, pages_dumpable;
 	uint64_t excluded[8];
 };
 
 int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
-		  uint64_t cycle_pages, struct cap_result *r);
+		  uint64_t cycle_pages, const unsigned *keep_ids, size_t nkeep_ids,
+		  struct cap_result *r);
 void cap_plan_fini(struct cap_plan *pl);
 /* Fill bm1 (in the memory map) and bm2 (to dump) for cycle c. */
 int cap_plan_cycle(struct cap_plan *pl, uint64_t c);

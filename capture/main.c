@@ -44,6 +44,7 @@ static void usage(FILE *f)
 "  -x FILE, -i FILE    accepted and ignored: salvage needs only VMCOREINFO\n"
 "  -X                  Xen dumps: exclude domU pages (and free Xen heap pages);\n"
 "                      the level applies to dom0's pages, found without symbols\n"
+"  --domains LIST      with -X (implied), keep these domUs' frames (ids, e.g. 3,7)\n"
 "Own options:\n"
 "  --compress=CODEC[:LEVEL]  zstd (default level 1; negative = faster), zlib,\n"
 "                      lzo, snappy, none\n"
@@ -134,7 +135,7 @@ enum {
 	OPT_MSG = 256, OPT_DMESG_ONLY, OPT_COMPRESS, OPT_THREADS, OPT_BUDGET, OPT_DMESG,
 	OPT_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_FAIL_AFTER, OPT_FAIL_FLUSH, OPT_HELP, OPT_VERSION,
 	OPT_CYCLE, OPT_NO_DEDUP, OPT_TARGET, OPT_KEY, OPT_RX_KEY, OPT_SEND, OPT_NET_RETRIES,
-	OPT_NET_DEADLINE, OPT_SEAL_TO,
+	OPT_NET_DEADLINE, OPT_SEAL_TO, OPT_DOMAINS,
 };
 
 static const struct option longopts[] = {
@@ -151,6 +152,7 @@ static const struct option longopts[] = {
 	{ "fail-flush", no_argument, NULL, OPT_FAIL_FLUSH },
 	{ "cycle-pages", required_argument, NULL, OPT_CYCLE },
 	{ "no-dedup", no_argument, NULL, OPT_NO_DEDUP },
+	{ "domains", required_argument, NULL, OPT_DOMAINS },
 	{ "target", required_argument, NULL, OPT_TARGET },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "receiver-key", required_argument, NULL, OPT_RX_KEY },
@@ -318,6 +320,11 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_NO_DEDUP: o.no_dedup = true; break;
+		case OPT_DOMAINS:
+			if (cap_parse_domains(optarg, &o) < 0)
+				return bad("--domains list (domain ids 1-32751, comma-separated, at most 16)", optarg);
+			xen_domu = true;   /* -X, keeping these */
+			break;
 		case OPT_CYCLE:
 			if (parse_size(optarg, &v) < 0 || v < 64 || v % 64)
 				return bad("--cycle-pages (a multiple of 64)", optarg);

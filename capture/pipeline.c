@@ -373,7 +373,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		r->seconds_dmesg = cap_now() - td;
 	}
 
-	if (cap_plan_init(&c.plan, c.src, o->dump_level, o->mem_budget, o->cycle_pages, r) < 0) {
+	if (cap_plan_init(&c.plan, c.src, o->dump_level, o->mem_budget, o->cycle_pages,
+			  o->xen_keep, o->nxen_keep, r) < 0) {
 		cap_fail(r, CAP_ERR, "out of memory for the page bitmaps");
 		goto out;
 	}

@@ -16,10 +16,13 @@
 #define DEFAULT_BUDGET (64u << 20)
 
 int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
-		  uint64_t cycle_pages, struct cap_result *r)
+		  uint64_t cycle_pages, const unsigned *keep_ids, size_t nkeep_ids,
+		  struct cap_result *r)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->src = src;
+	pl->keep_ids = keep_ids;
+	pl->nkeep_ids = nkeep_ids;
 	pl->level = level & 31;    /* CAP_DL_XEN_DOMU is for xen-filter.c */
 	pl->max_pfn = vmc_max_pfn(src);
 	pl->page_size = vmc_page_size(src);

@@ -6,7 +6,8 @@
  *
  *   Xen's own (heap, not allocated to a domain, dom_xen/dom_io)  kept
  *   free, offlined or broken         dropped with -d 16 (free pages) or -X
- *   a domU's                         dropped with -X (makedumpfile's meaning)
+ *   a domU's                         dropped with -X (makedumpfile's meaning),
+ *                                    unless --domains names it: kept whole
  *   dom0's                           the Linux dump level, applied to the
  *                                    dom0 pfn the frame backs (M2P, checked
  *                                    by the P2M), classified through dom0's
@@ -41,7 +42,9 @@ struct cap_xen {
 	uint64_t counted_to;          /* frames below were counted (first pass) */
 	uint64_t n[5];                /* frames by enum xnote_frame_owner */
 	uint64_t dom0_unmapped;       /* dom0's frames without a pfn (M2P/P2M) */
-	uint64_t domu_dropped, free_dropped;
+	uint64_t domu_dropped, free_dropped, domu_kept;
+	uint32_t keep_owner[CAP_XEN_DOMAINS_MAX];   /* pickled owners --domains keeps */
+	size_t nkeep;
 	char why_no_levels[320];
 };
 
@@ -67,6 +70,26 @@ static void append_note(struct cap_result *r, const char *s)
 		r->notes[l] = 0;
 	}
 	snprintf(r->notes + l, sizeof(r->notes) - l, "%s", s);
+}
+
+int cap_parse_domains(const char *s, struct cap_options *o)
+{
+	o->nxen_keep = 0;
+	while (*s) {
+		char *end;
+		if (*s < '0' || *s > '9')
+			return -1;
+		errno = 0;
+		unsigned long v = strtoul(s, &end, 10);
+		if (errno || v < 1 || v > 0x7fef || o->nxen_keep >= CAP_XEN_DOMAINS_MAX ||
+		    (*end && *end != ','))
+			return -1;
+		o->xen_keep[o->nxen_keep++] = (unsigned)v;
+		s = *end ? end + 1 : end;
+		if (end[0] == ',' && !*s)
+			return -1;
+	}
+	return o->nxen_keep ? 0 : -1;
 }
 
 int cap_xen_plan_init(struct cap_plan *pl, int level, struct cap_result *r)
@@ -102,6 +125,21 @@ int cap_xen_plan_init(struct cap_plan *pl, int level, struct cap_result *r)
 			for (size_t i = 0; i < x->ndomains && i < 64; i++)
 				if (doms[i].id == 0)
 					x->dom0_owner = doms[i].owner;
+		}
+		/* --domains: the owners to keep; a domain not on the list
+		 * (a damaged or cut walk included) is said, not guessed */
+		for (size_t k = 0; k < pl->nkeep_ids; k++) {
+			size_t i;
+			for (i = 0; i < x->ndomains && i < 64; i++)
+				if (doms[i].id == pl->keep_ids[k])
+					break;
+			if (i < x->ndomains && i < 64) {
+				x->keep_owner[x->nkeep++] = doms[i].owner;
+			} else {
+				char id[16];
+				snprintf(id, sizeof(id), "%u", pl->keep_ids[k]);
+				add_warning(r, "xen: --domains: domain %s is not on domain_list: no frames kept for it", id);
+			}
 		}
 		if (!x->dom0_owner) {
 			/* without dom0 every allocated frame would look like a domU's */
@@ -155,12 +193,13 @@ void cap_xen_plan_fini(struct cap_plan *pl)
 		return;
 	if (x->r && x->counted_to) {
 		snprintf(buf, sizeof(buf),
-			 "xen %u.%u: frames xen %llu, dom0 %llu, domU %llu (%llu dropped%s), free %llu "
+			 "xen %u.%u: frames xen %llu, dom0 %llu, domU %llu (%llu dropped%s%s), free %llu "
 			 "(%llu dropped), unknown %llu; %zu domain%s; dom0 %s",
 			 x->hv.major, x->hv.minor, (unsigned long long)x->n[XNOTE_FRAME_XEN],
 			 (unsigned long long)x->n[XNOTE_FRAME_DOM0],
 			 (unsigned long long)x->n[XNOTE_FRAME_DOMU],
 			 (unsigned long long)x->domu_dropped, x->exclude_domu ? ", -X" : "",
+			 x->nkeep ? ", those of --domains kept" : "",
 			 (unsigned long long)x->n[XNOTE_FRAME_FREE],
 			 (unsigned long long)x->free_dropped,
 			 (unsigned long long)x->n[XNOTE_FRAME_UNKNOWN], x->ndomains,
@@ -213,9 +252,10 @@ int cap_xen_classify(struct cap_plan *pl, uint64_t start, uint64_t n, uint8_t *c
 		uint64_t mfn = start + i;
 		enum xnote_frame_owner o = XNOTE_FRAME_UNKNOWN;
 
+		struct xnote_page_info pi = { 0 };
 		x->pfn[i] = ~0ULL;
 		if (x->hv_ok && x->hv.have_frame_table)
-			o = xnote_xen_frame_owner(&x->hv, mfn, x->dom0_owner, NULL);
+			o = xnote_xen_frame_owner(&x->hv, mfn, x->dom0_owner, &pi);
 		if (count)
 			x->n[o]++;
 		switch (o) {
@@ -235,11 +275,15 @@ int cap_xen_classify(struct cap_plan *pl, uint64_t start, uint64_t n, uint8_t *c
 			if (count)
 				x->free_dropped++;
 			break;
-		case XNOTE_FRAME_DOMU:
-			cls[i] = x->exclude_domu ? CAP_PC_DROP : VMC_PC_KEEP;
-			if (count && x->exclude_domu)
+		case XNOTE_FRAME_DOMU: {
+			bool keep = !x->exclude_domu;
+			for (size_t k = 0; k < x->nkeep && !keep; k++)
+				keep = pi.owner == x->keep_owner[k];
+			cls[i] = keep ? VMC_PC_KEEP : CAP_PC_DROP;
+			if (count && !keep)
 				x->domu_dropped++;
 			break;
+		}
 		case XNOTE_FRAME_DOM0:
 			cls[i] = VMC_PC_KEEP;
 			if (!x->mm)

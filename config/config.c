@@ -283,6 +283,28 @@ static int check(const struct cfg_key *k, const char *value, int64_t *num, char 
 			return 0;
 		}
 		return 0;
+	case CFG_IDLIST: {
+		const char *p = value;
+		size_t n = 0;
+		if (strlen(value) > CFG_IDLIST_LEN) {
+			snprintf(why, whylen, "%s: value longer than %d bytes", k->name, CFG_IDLIST_LEN);
+			return -EINVAL;
+		}
+		while (*p) {
+			char *end;
+			errno = 0;
+			long long v = *p >= '0' && *p <= '9' ? strtoll(p, &end, 10) : -1;
+			if (v < 0 || errno || v < k->min || v > k->max || (*end && *end != ',') ||
+			    (*end == ',' && !end[1]) || ++n > CFG_IDLIST_MAX) {
+				snprintf(why, whylen,
+					 "%s: '%.64s' is not a comma-separated list of at most %d ids in %lld..%lld",
+					 k->name, value, CFG_IDLIST_MAX, (long long)k->min, (long long)k->max);
+				return -EINVAL;
+			}
+			p = *end ? end + 1 : end;
+		}
+		return 0;
+	}
 	case CFG_ENUM:
 		idx = enum_index(k->choices, value);
 		if (idx < 0) {
@@ -342,6 +364,7 @@ int cfg_set(struct cfg *c, const char *key, const char *value, char *why, size_t
 	switch (k->type) {
 	case CFG_STR:
 	case CFG_TARGET:
+	case CFG_IDLIST:
 		memcpy(field, value, strlen(value) + 1);
 		break;
 	case CFG_ENUM: {
@@ -383,6 +406,7 @@ void cfg_value(const struct cfg *c, const struct cfg_key *k, char *out, size_t o
 	switch (k->type) {
 	case CFG_STR:
 	case CFG_TARGET:
+	case CFG_IDLIST:
 		snprintf(out, outlen, "%s", field);
 		break;
 	case CFG_ENUM:
@@ -564,6 +588,10 @@ void cfg_print_help(FILE *f)
 			break;
 		case CFG_ENUM:
 			snprintf(range, sizeof(range), "%s", k->choices);
+			break;
+		case CFG_IDLIST:
+			snprintf(range, sizeof(range), "ids %lld..%lld, comma separated, at most %d",
+				 (long long)k->min, (long long)k->max, CFG_IDLIST_MAX);
 			break;
 		default:
 			range_text(k, range, sizeof(range));

@@ -36,7 +36,11 @@
  * STR: at most max bytes, no control characters.  TARGET: a STR that is
  * empty or what cfg_target_parse accepts.  ENUM: one of the words of
  * choices. */
-enum cfg_type { CFG_STR, CFG_TARGET, CFG_INT, CFG_UINT, CFG_SECS, CFG_SIZE, CFG_ENUM };
+enum cfg_type { CFG_STR, CFG_TARGET, CFG_INT, CFG_UINT, CFG_SECS, CFG_SIZE, CFG_ENUM, CFG_IDLIST };
+/* IDLIST: comma-separated decimal ids in min..max, at most CFG_IDLIST_MAX of
+ * them, kept as text (empty: none) */
+#define CFG_IDLIST_MAX 16
+#define CFG_IDLIST_LEN 127
 
 /* Enumerations: the order of each enum is the order of its choices word list. */
 enum cfg_format { CFG_FORMAT_KDUMP, CFG_FORMAT_ELF };
@@ -68,6 +72,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 	X(format,         ENUM, "kdump",        0, 0, CFG_FORMATS, "dump format") \
 	X(level,          UINT, "31",           0, 31, NULL, "dump level (makedumpfile's -d bits)") \
 	X(xen_domu,       UINT, "0",            0, 1, NULL, "Xen dumps: 1 excludes domU pages (makedumpfile's -X), 0 keeps them") \
+	X(xen_domains,    IDLIST, "",           1, 32751, NULL, "Xen dumps: domains whose frames are kept (salvage-capture --domains; implies xen_domu=1)") \
 	X(codec,          ENUM, "zstd",         0, 0, CFG_CODECS, "compression") \
 	X(codec_level,    INT,  "0",            -131072, 22, NULL, "compression level for zstd (0: library default)") \
 	X(action,         ENUM, "reboot",       0, 0, CFG_ACTIONS, "after a capture") \
@@ -101,6 +106,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 #define CFG_FIELD_SECS(key, max) uint64_t key;
 #define CFG_FIELD_SIZE(key, max) uint64_t key;
 #define CFG_FIELD_ENUM(key, max) unsigned key;   /* index into the choices */
+#define CFG_FIELD_IDLIST(key, max) char key[CFG_IDLIST_LEN + 1];
 
 /* The configuration, one field per key. */
 struct cfg {

@@ -51,6 +51,7 @@ TAB=$(printf 'a\tb')
 cases=(
 	"level=32" "level=-1" "level=abc" "level=0x1f" "level=1e3" "level=3x"
 	"xen_domu=5" "xen_domu=2" "xen_domu=yes"
+	"xen_domains=0" "xen_domains=3," "xen_domains=a" "xen_domains=32752" "xen_domains=,3" "xen_domains=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"
 	"codec_level=23" "codec_level=-131073" "codec_level=1.5" "codec_level=+3" "codec_level=0x3"
 	"keep=100001" "keep=-3" "keep=1k"
 	"minfree=1025T" "minfree=4X" "minfree=0x10" "minfree=99999999999999999999"
@@ -108,7 +109,7 @@ mk "$OUT/bad.img" --target dir:/var/crash --level 010 --timeout 4294967295 2>"$O
 good=(--target "disk:LABEL=crash dump:/var/crash" --level 010 --wait 08 --timeout 600
 	--codec lzo --format elf --action poweroff --failure-action shell --keep 3
 	--minfree 1048576 --hostname " web 1 " --set memory=64M --set threads=4
-	--set codec_level=-5 --set xen_domu=1 --set progress=0 --set fstype=xfs
+	--set codec_level=-5 --set xen_domu=1 --set xen_domains=3,12 --set progress=0 --set fstype=xfs
 	--set 'shell=/bin/"sh"')
 if mk "$OUT/good.img" "${good[@]}" --compress none 2>"$OUT/good.err" &&
 	mk "$OUT/good-zstd.img" "${good[@]}" 2>>"$OUT/good.err"; then
@@ -123,7 +124,7 @@ if mk "$OUT/good.img" "${good[@]}" --compress none 2>"$OUT/good.err" &&
 	done
 	for want in level=10 wait=8 timeout=600 codec=lzo format=elf action=poweroff \
 		failure_action=shell keep=3 minfree=1M "hostname= web 1 " memory=64M \
-		threads=4 codec_level=-5 xen_domu=1 progress=0 fstype=xfs 'shell=/bin/"sh"' \
+		threads=4 codec_level=-5 xen_domu=1 xen_domains=3,12 progress=0 fstype=xfs 'shell=/bin/"sh"' \
 		"target=disk:LABEL=crash dump:/var/crash" "kver=$KVER" modules=virtio_blk; do
 		grep -qxF -- "$want" "$OUT/good.agent" && t_ok "agent reads $want" ||
 			t_fail "agent reads $want" "$(grep -F "${want%%=*}=" "$OUT/good.agent")"

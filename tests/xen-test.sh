@@ -16,6 +16,13 @@
 #     --dom0` must equal ktask's answers (azcheck.py), each vCPU's registers
 #     taken from the right place, and `xen bt --xen-syms` must list the
 #     generator's Xen functions per pCPU;
+#   - fixtures with PV domUs (pv-domain): `salvage xen domains --json` must
+#     give the generator's types, vCPUs and pages; `salvage xen extract` of
+#     each domU must give its pages and an ELF whose `salvage dmesg` is the
+#     generator's domU log, or the error a hostile domU must give;
+#     `salvage-capture --domains ID` must keep exactly that domU's frames (the
+#     generator's listing) and its extract the same log; a looping
+#     domain_list must be named in one line;
 #   - `salvage xen info|domains` and the capture's report, and `salvage info`
 #     of the output (the fixes of the notes), must equal NAME.xen-expect.
 # Xen fixtures without hypervisor memory (notes only) must give `salvage xen
@@ -150,6 +157,94 @@ sys.exit(not (len(c) == 1 and c[0]["crashed"] and c[0]["console_trace"]["address
 			t_fail "$name: xen bt disagrees with the console ring's Xen call trace"
 		fi
 	fi
+	# PV domUs (pv-domain lines, docs/formats.md §4.12): xen domains, xen
+	# extract (dmesg of its output), salvage-capture --domains
+	if [ -f "$o.exp.domains.json" ]; then
+		run "$BUILD/salvage" xen domains --json "$o.dump" >"$o.domains.json" 2>"$o.domains.err"
+		rc=$?
+		if [ "$(cat "$o.exp.domains.json")" = null ]; then
+			# a domain_list loop: one line saying so
+			if [ $rc -eq 1 ] && [ "$(wc -l <"$o.domains.err")" -eq 1 ] &&
+				grep -q 'domain_list loops' "$o.domains.err"; then
+				t_ok "$name: xen domains: the loop named"
+			else
+				t_fail "$name" "xen domains on a looping domain_list: exit $rc: $(head -2 "$o.domains.err")"
+			fi
+		elif "$PY" -c 'import json,sys
+got = {d["id"]: {k: d[k] for k in ("type", "vcpus", "pages", "pages_in_dump")} for d in json.load(open(sys.argv[1]))}
+exp = {d["id"]: {k: d[k] for k in ("type", "vcpus", "pages", "pages_in_dump")} for d in json.load(open(sys.argv[2]))}
+for i in sorted(set(got) | set(exp)):
+    if got.get(i) != exp.get(i):
+        print("domain %s: got %s, want %s" % (i, got.get(i), exp.get(i)))
+        sys.exit(1)' "$o.domains.json" "$o.exp.domains.json" >"$o.domains.check" 2>&1; then
+			t_ok "$name: xen domains (the generator's ids, types, vCPUs, pages)"
+		else
+			t_fail "$name" "xen domains: $(head -3 "$o.domains.check" "$o.domains.err" | tr '\n' ' ')"
+		fi
+		for ex in "$o.exp".domU*.extract.json; do
+			id=${ex#"$o.exp.domU"}
+			id=${id%.extract.json}
+			out=$o.domU$id.elf
+			rm -f "$out"
+			run "$BUILD/salvage" xen extract --json --domain "$id" -o "$out" "$o.dump" \
+				>"$o.domU$id.extract.out" 2>"$o.domU$id.extract.err"
+			rc=$?
+			want_err=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("error") or "")' "$ex")
+			if [ -n "$want_err" ]; then
+				if [ $rc -eq 1 ] && [ ! -e "$out" ] && [ "$(wc -l <"$o.domU$id.extract.err")" -eq 1 ] &&
+					grep -qF "$want_err" "$o.domU$id.extract.err"; then
+					t_ok "$name: xen extract domain $id refused: $want_err"
+				else
+					t_fail "$name" "xen extract domain $id: exit $rc, want one line with '$want_err': $(head -2 "$o.domU$id.extract.err" | tr '\n' ' ')"
+				fi
+				continue
+			fi
+			if [ $rc -ne 0 ] || ! "$PY" -c 'import json,sys
+got, exp = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+sys.exit(not (got["pages"] == exp["pages"] and got["pages_in_dump"] == exp["pages_in_dump"] and got["vmcoreinfo"]))' \
+				"$o.domU$id.extract.out" "$ex" 2>/dev/null; then
+				t_fail "$name" "xen extract domain $id: exit $rc, pages not the generator's: $(head -c 300 "$o.domU$id.extract.out" "$o.domU$id.extract.err" | tr '\n' ' ')"
+				continue
+			fi
+			# pages left out are said, once
+			if "$PY" -c 'import json,sys; e=json.load(open(sys.argv[1])); sys.exit(e["pages"] == e["pages_in_dump"])' "$ex"; then
+				grep -q "warning: domain $id: .* pages are not in the dump" "$o.domU$id.extract.err" ||
+					t_fail "$name" "xen extract domain $id: no warning for the pages not in the dump"
+			fi
+			t_ok "$name: xen extract domain $id (the generator's pages)"
+			check "domU$id-dmesg" "$o.exp.domU$id.dmesg" run "$BUILD/salvage" dmesg "$out"
+			# a ktask kernel: bt (vCPU registers from struct vcpu), ps, sys
+			if [ -f "$o.exp.domU$id.az.json" ]; then
+				for w in bt ps sys; do
+					key=
+					[ "$w" = bt ] && key=cpus
+					run "$BUILD/salvage" "$w" --json "$out" >"$o.domU$id.$w.json" 2>"$o.domU$id.$w.err"
+					if "$PY" "$T_HERE/tools/azcheck.py" "$w" "$o.exp.domU$id.az.json" \
+						"$o.domU$id.$w.json" ${key:+"$key"} >"$o.domU$id.$w.check" 2>&1; then
+						t_ok "$name: $w of extracted domain $id (the generator's)"
+					else
+						t_fail "$name: $w of extracted domain $id" "$(head -3 "$o.domU$id.$w.check" | tr '\n' ' ')"
+					fi
+				done
+			fi
+			# --domains keeps exactly this domU's frames beside Xen's and dom0's
+			rm -f "$o.keep$id" "$o.keep$id.dmesg.txt"
+			run "$BUILD/salvage-capture" --domains "$id" -d 31 --compress=zlib --progress=off \
+				"$o.dump" "$o.keep$id" >"$o.keep$id.log" 2>&1
+			crc=$?
+			if [ $crc -ne 0 ]; then
+				t_fail "$name" "salvage-capture --domains $id exit $crc: $(tail -1 "$o.keep$id.log")"
+				continue
+			fi
+			check "capture-domains$id" "$o.exp.capture-domains$id" run "$PY" "$T_HERE/tools/pagelist.py" "$o.keep$id"
+			rm -f "$out"
+			if run "$BUILD/salvage" xen extract --domain "$id" -o "$out" "$o.keep$id" >/dev/null 2>"$o.keep$id.extract.err"; then
+				check "domU$id-dmesg-kept" "$o.exp.domU$id.dmesg" run "$BUILD/salvage" dmesg "$out"
+			else
+				t_fail "$name" "xen extract domain $id from the --domains capture: $(head -1 "$o.keep$id.extract.err")"
+			fi
+		done
+	fi
 	# the reviewed snapshot
 	{
 		echo "== salvage xen info"
@@ -157,7 +252,7 @@ sys.exit(not (len(c) == 1 and c[0]["crashed"] and c[0]["console_trace"]["address
 		echo "== salvage xen info --xen-syms (crashing cpu)"
 		run "$BUILD/salvage" xen info --xen-syms "$o.exp.syms" "$o.dump" 2>&1 | grep -E '^crashing|^warning'
 		echo "== salvage xen domains"
-		run "$BUILD/salvage" xen domains "$o.dump" 2>&1
+		run "$BUILD/salvage" xen domains "$o.dump" 2>&1 | sed "s|$o.dump|DUMP|"
 		echo "== salvage-capture -X -d 31"
 		sed -E "s|$o.kdump|OUTPUT|; s/ in [0-9.]+ s\$/ in N s/; s/, [0-9.]+ MiB/, N MiB/" "$o.capture-log"
 		echo "== salvage info (output) warnings"

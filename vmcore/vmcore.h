@@ -381,6 +381,13 @@ int vmc_xen_hv_init(vmc_dump *d, struct xnote_xen *x);
 struct vmc_dom0_opts {
 	bool no_scan;               /* notes only: never scan dom0's memory */
 	uint64_t vmcoreinfo_maddr;  /* where to look first (0: nowhere) */
+	/* A PV domU instead of dom0 (the same view, `salvage xen extract`): its
+	 * P2M tree's top frame (its shared_info's pfn_to_mfn_frame_list_list,
+	 * xnote_xen_shared_info) and its id; the dump's notes, which are dom0's
+	 * and Xen's, are not used; its VMCOREINFO is looked for in its memory. */
+	bool guest;
+	uint64_t p2m_mfn;
+	unsigned domid;
 };
 struct vmc_dom0_info {
 	uint64_t end_pfn;           /* one past dom0's last mapped pfn */

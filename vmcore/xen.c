@@ -122,6 +122,8 @@ struct dom0_view {
 	struct xnote_p2m p2m;
 	struct xnote_xen xen;
 	bool have_xen;
+	bool guest;                   /* a domU: its P2M from its shared_info */
+	char name[24];                /* "dom0", "domain N" (messages) */
 	struct vmc_dom0_info info;
 	char *vmci;                   /* dom0's VMCOREINFO text (owned) */
 	size_t vmci_len;
@@ -264,17 +266,17 @@ static int view_read(vmc_dump *d, struct vmc_io *io, void *buf, size_t len, uint
 			int rc = p2m(w, pfn, &mfn, &k);
 			chunk = PAGE - (size_t)in < len ? PAGE - (size_t)in : len;
 			if (rc == VMC_OK && k != XNOTE_P2M_VALID)
-				rc = vmc_set_err(d, VMC_ERR_CORRUPT, "dom0 pfn 0x%llx has no machine frame (%s)",
-						 (unsigned long long)pfn, xnote_p2m_kind_name(k));
+				rc = vmc_set_err(d, VMC_ERR_CORRUPT, "%s pfn 0x%llx has no machine frame (%s)",
+						 w->name, (unsigned long long)pfn, xnote_p2m_kind_name(k));
 			else if (rc != VMC_OK)
-				rc = vmc_set_err(d, rc < 0 ? rc : VMC_ERR_CORRUPT, "dom0 pfn 0x%llx: %s",
-						 (unsigned long long)pfn, w->p2m.err);
+				rc = vmc_set_err(d, rc < 0 ? rc : VMC_ERR_CORRUPT, "%s pfn 0x%llx: %s",
+						 w->name, (unsigned long long)pfn, w->p2m.err);
 			if (rc == VMC_OK) {
 				rc = vmc_read_page(w->parent, mfn, w->page);
 				if (rc != VMC_OK)
 					rc = vmc_set_err(d, rc < 0 ? rc : VMC_ERR_CORRUPT,
-							 "dom0 pfn 0x%llx: machine frame 0x%llx: %s",
-							 (unsigned long long)pfn, (unsigned long long)mfn,
+							 "%s pfn 0x%llx: machine frame 0x%llx: %s",
+							 w->name, (unsigned long long)pfn, (unsigned long long)mfn,
 							 rc < 0 ? vmc_errmsg(w->parent) : "not in the dump");
 			}
 			if (rc != VMC_OK)
@@ -334,6 +336,12 @@ static int find_vmcoreinfo(struct dom0_view *w, const struct vmc_dom0_opts *o)
 {
 	const struct vmc_note *n;
 
+	/* the dump's notes are dom0's: a domU's VMCOREINFO is in its memory */
+	if (w->guest) {
+		if (o && o->no_scan)
+			return VMC_OK;
+		goto scan;
+	}
 	if ((n = find_note(w->parent, XNOTE_NAME_DOM0_VMCOREINFO)) != NULL) {
 		w->info.vmcoreinfo_from = "note " XNOTE_NAME_DOM0_VMCOREINFO;
 		return keep_text(w, (const char *)n->desc, n->descsz);
@@ -346,6 +354,7 @@ static int find_vmcoreinfo(struct dom0_view *w, const struct vmc_dom0_opts *o)
 		return VMC_OK;
 	if (o && o->no_scan)
 		return VMC_OK;
+scan:;
 	/* runs of consecutive machine frames are read SCAN_BATCH pages at a
 	 * time: one read instead of one per page on /proc/vmcore */
 	uint8_t *buf = malloc(SCAN_BATCH * PAGE);
@@ -505,7 +514,7 @@ static int collect_runs(struct dom0_view *w, struct run **out, size_t *nout)
 		int rc = p2m(w, pfn, &mfn, &k);
 		if (rc < 0) {
 			free(r);
-			return vmc_set_err(w->parent, rc, "dom0 p2m: %s", w->p2m.err);
+			return vmc_set_err(w->parent, rc, "%s p2m: %s", w->name, w->p2m.err);
 		}
 		if (rc == VMC_NOPAGE) {
 			in->pages_missing++;   /* the tree's own page is not in the dump */
@@ -530,8 +539,8 @@ static int collect_runs(struct dom0_view *w, struct run **out, size_t *nout)
 			if (!nr && nc > MAX_RUNS) {
 				free(r);
 				return vmc_set_err(w->parent, VMC_ERR_UNSUPPORTED,
-						   "dom0: more than %u runs of pages in the dump (a damaged p2m?)",
-						   MAX_RUNS);
+						   "%s: more than %u runs of pages in the dump (a damaged p2m?)",
+						   w->name, MAX_RUNS);
 			}
 			if (!nr) {
 				free(r);
@@ -622,9 +631,11 @@ int vmc_xen_dom0_open(vmc_dump *d, const struct vmc_dom0_opts *o, vmc_dump **out
 	vmc_dump *v;
 	int rc;
 
+	bool guest = o && o->guest;
+
 	if (!x)
 		return vmc_set_err(d, VMC_ERR_NOTFOUND, "not a Xen dump (no CRASH_INFO note)");
-	if (!x->has_p2m)
+	if (!guest && !x->has_p2m)
 		return vmc_set_err(d, VMC_ERR_NOTFOUND,
 				   "dom0: CRASH_INFO in the %u-byte layout has no P2M frame",
 				   x->layout_size);
@@ -634,22 +645,27 @@ int vmc_xen_dom0_open(vmc_dump *d, const struct vmc_dom0_opts *o, vmc_dump **out
 	w->io.read = view_read;
 	w->io.destroy = view_destroy;
 	w->parent = d;
-	w->info.p2m_mfn = x->p2m_mfn;
+	w->guest = guest;
+	if (guest)
+		snprintf(w->name, sizeof(w->name), "domain %u", o->domid);
+	else
+		snprintf(w->name, sizeof(w->name), "dom0");
+	w->info.p2m_mfn = guest ? o->p2m_mfn : x->p2m_mfn;
 	for (unsigned i = 0; i < M2P_CACHE; i++)
 		w->m2p[i].tag = ~0ULL;
-	rc = xnote_p2m_init(&w->p2m, vmc_xen_read_machine, d, x->p2m_mfn);
+	rc = xnote_p2m_init(&w->p2m, vmc_xen_read_machine, d, w->info.p2m_mfn);
 	if (rc == XNOTE_OK)
 		rc = xnote_p2m_find_end(&w->p2m, &w->info.end_pfn);
 	if (rc != XNOTE_OK) {
-		rc = vmc_set_err(d, rc == XNOTE_NOPAGE ? VMC_ERR_NOTFOUND : xstatus(rc), "dom0: %s",
-				 w->p2m.err);
+		rc = vmc_set_err(d, rc == XNOTE_NOPAGE ? VMC_ERR_NOTFOUND : xstatus(rc), "%s: %s",
+				 w->name, w->p2m.err);
 		goto fail;
 	}
 	w->have_xen = vmc_xen_hv_init(d, &w->xen) == VMC_OK;
 	if (w->have_xen) {
 		uint64_t mfn, pfn;
 		enum xnote_p2m_kind k;
-		/* the M2P must know dom0's first page */
+		/* the M2P must know the domain's first page */
 		for (pfn = 0; pfn < w->info.end_pfn; pfn++)
 			if (p2m(w, pfn, &mfn, &k) == VMC_OK && k == XNOTE_P2M_VALID)
 				break;
@@ -679,21 +695,25 @@ int vmc_xen_dom0_open(vmc_dump *d, const struct vmc_dom0_opts *o, vmc_dump **out
 	v->io = &w->io;
 	rc = vmc_elf_open(v);
 	if (rc == VMC_OK) {
-		v->producer = "xen-dom0";
+		v->producer = guest ? "xen-domU" : "xen-dom0";
 		v->pagebuf = malloc(v->page_size);
 		if (!v->pagebuf)
 			rc = vmc_set_err(v, VMC_ERR_NOMEM, "out of memory");
 	}
 	if (rc < 0) {
-		vmc_set_err(d, rc, "dom0 view: %s", vmc_errmsg(v));
+		vmc_set_err(d, rc, "%s view: %s", w->name, vmc_errmsg(v));
 		vmc_dump_destroy(v);
 		return rc;
 	}
-	if (!w->vmci)
+	if (!w->vmci && guest)
+		vmc_warn(v, "%s: its VMCOREINFO not found in its memory: dmesg and page classification need it",
+			 w->name);
+	else if (!w->vmci)
 		vmc_warn(v, "dom0's VMCOREINFO not found%s: dmesg and page classification need it",
 			 o && o->no_scan ? " in the notes" : " in the notes or dom0's memory");
 	if (w->vmci && !w->have_xen)
-		vmc_warn(v, "Xen's M2P table is not readable: dom0 virtual addresses beyond the kernel image do not translate");
+		vmc_warn(v, "Xen's M2P table is not readable: %s virtual addresses beyond the kernel image do not translate",
+			 w->name);
 	*out = v;
 	return VMC_OK;
 fail:
@@ -717,7 +737,7 @@ int vmc_xen_dom0_pfn_to_mfn(vmc_dump *v, uint64_t pfn, uint64_t *mfn)
 		return vmc_set_err(v, VMC_ERR_ARG, "not a dom0 view");
 	rc = p2m(w, pfn, mfn, &k);
 	if (rc < 0)
-		return vmc_set_err(v, rc, "dom0 p2m: %s", w->p2m.err);
+		return vmc_set_err(v, rc, "%s p2m: %s", w->name, w->p2m.err);
 	return rc == VMC_OK && k == XNOTE_P2M_VALID ? VMC_OK : VMC_NOPAGE;
 }
 

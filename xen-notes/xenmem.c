@@ -371,10 +371,60 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 		va = le_get64(b);
 		if (va == first)
 			return set_err(x, XNOTE_ERR_CORRUPT, "domain_list loops back to its head");
+		/* a loop that misses the head: an entry seen before (those kept) */
+		*n = k;
+		for (size_t i = 0; i < k && i < cap; i++)
+			if (out[i].va == va)
+				return set_err(x, XNOTE_ERR_CORRUPT,
+					       "domain_list loops: domain %u's next_in_list points back at domain %u",
+					       out[k - 1 < cap ? k - 1 : 0].id, out[i].id);
 		*n = k;
 	}
 	*n = k;
 	return XNOTE_OK;
+}
+
+int xnote_xen_shared_info(struct xnote_xen *x, const struct xnote_domain *dom,
+			  struct xnote_shared_info *out)
+{
+	uint8_t b[4096];
+	size_t len = sizeof(b);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!x->have_frame_table)
+		return set_err(x, XNOTE_ERR_NOTFOUND,
+			       "domain %u: shared_info is recognised by its page_info, and VMCOREINFO_XEN lacks the frame table keys",
+			       dom->id);
+	if (x->domain_size && x->domain_size < len)
+		len = (size_t)x->domain_size;
+	rc = xnote_xen_read(x, dom->va, b, len);
+	if (rc != XNOTE_OK)
+		return rc;
+	for (size_t o = 0; o + 8 <= len; o += 8) {
+		uint64_t va = le_get64(b + o);
+		struct xnote_page_info pi;
+		if ((va & (PAGE - 1)) || va < x->directmap || va - x->directmap >= DIRECTMAP_SIZE ||
+		    va == dom->va)
+			continue;
+		uint64_t mfn = (va - x->directmap) >> 12;
+		if (xnote_xen_page_info(x, mfn, &pi) != XNOTE_OK || !pi.xen_heap ||
+		    pi.owner != dom->owner)
+			continue;
+		uint8_t a[16];
+		rc = mread(x, mfn * PAGE + XNOTE_SHINFO_ARCH, a, sizeof(a), "shared_info");
+		if (rc != XNOTE_OK)
+			return rc;
+		out->va = va;
+		out->mfn = mfn;
+		out->max_pfn = le_get64(a);
+		out->p2m_mfn = le_get64(a + 8);
+		x->err[0] = 0;
+		return XNOTE_OK;
+	}
+	return set_err(x, XNOTE_ERR_NOTFOUND,
+		       "domain %u: no shared_info (no pointer in its struct domain to a Xen-heap page it owns)",
+		       dom->id);
 }
 
 int xnote_xen_m2p(struct xnote_xen *x, uint64_t mfn, uint64_t *pfn)

@@ -283,6 +283,23 @@ int xnote_xen_domains(struct xnote_xen *x, struct xnote_domain *out, size_t cap,
 /* Pickled owner of a struct domain at va (the directmap pdx of its page). */
 uint32_t xnote_xen_pickle(const struct xnote_xen *x, uint64_t domain_va);
 
+/* A domain's shared_info page (docs/formats.md §4.12).  VMCOREINFO_XEN has no
+ * offset for domain.shared_info, so it is found by what it points at: the
+ * first 8-aligned word in the first min(SIZE(domain), 4096) bytes of the
+ * struct domain that is a page-aligned direct-map address of a Xen-heap frame
+ * owned by this domain (Xen shares the page with its guest).  Then the public
+ * ABI's arch_shared_info (x86_64, at XNOTE_SHINFO_ARCH): max_pfn and
+ * pfn_to_mfn_frame_list_list, the top of a PV guest's P2M tree for tools.
+ * Needs the frame table; XNOTE_ERR_NOTFOUND when no word qualifies. */
+#define XNOTE_SHINFO_ARCH 3088     /* 32 vcpu_info of 64, 2 x 64 evtchn words, wc_* */
+struct xnote_shared_info {
+	uint64_t va, mfn;          /* the page */
+	uint64_t max_pfn;          /* arch.max_pfn (a PV guest's pseudo-physical size) */
+	uint64_t p2m_mfn;          /* arch.pfn_to_mfn_frame_list_list (0: none) */
+};
+int xnote_xen_shared_info(struct xnote_xen *x, const struct xnote_domain *dom,
+			  struct xnote_shared_info *out);
+
 /* Machine-to-phys table (M2P, read-only view at XNOTE_XEN_RO_MPT): the pfn a
  * domain gave a machine frame.  XNOTE_NOPAGE when unmapped or not dumped. */
 #define XNOTE_XEN_RO_MPT 0xffff800000000000ULL

@@ -13,12 +13,24 @@ memory and scattered into machine frames through the P2M).
       dom0 pages=N [hole=PFN:COUNT] [identity=PFN:COUNT] [foreign=PFN:COUNT]
            [invalid=PFN:COUNT] [extra=COUNT]
       domain ID START END       machine frames [START, END) of domU ID
+      pv-domain ID pages=N [vcpus=N] [p2m=tree|none|outside|top-outside]
+                [next=self]     a PV domU behind its own P2M tree, published
+                                in its shared_info (docs/formats.md §4.12);
+                                with a `domu-kernel ID` block its memory
+                                holds a kmem.py kernel; p2m=none: no frame
+                                list; outside: its upper half's leaf entries
+                                point past the machine; top-outside: the
+                                frame list itself does; next=self: its
+                                next_in_list points at itself (a loop)
       free START END            free heap frames (state free)
       offlined START END | broken START END
       console "LINE"            a line of Xen's console ring ("(XEN) " added)
     end
     dom0-kernel KEY=VALUE ...   (kmem.py kernel keys; text_phys etc. are dom0
       ... kmem block lines ...   pseudo-physical)
+    end
+    domu-kernel ID KEY=VALUE ... (the same, in PV domU ID's pseudo-physical
+      ... kmem block lines ...   memory)
     end
 
 Machine layout (frames): 0x0-0x9e low memory (Xen's), the Xen image at
@@ -99,7 +111,9 @@ XEN_FUNCS = [("kexec_crash_save_cpu", 0x21ECC0, 0x152), ("kexec_crash", 0x21F100
              ("do_sched_op", 0x250D30, 0x55B)]
 BUILD_ID = bytes.fromhex("151b373fd64b321593bf987fd923cd10dabadac4")
 
-DIRECTIVES = ("xen", "dom0-kernel")
+DIRECTIVES = ("xen", "dom0-kernel", "domu-kernel")
+OFF_SHARED_INFO = 0x1C8      # struct domain's shared_info pointer (this fake Xen)
+SHINFO_ARCH = 3088           # arch_shared_info in shared_info (public ABI, x86_64)
 
 
 class XenError(Exception):
@@ -116,6 +130,13 @@ def parse(d, cmd, args, lines, i, mk):
     pos, kv = mk.kv_args(args)
     if cmd == "dom0-kernel":
         d.xen_dom0_kernel = (kv, body)
+        return i
+    if cmd == "domu-kernel":
+        if not pos:
+            raise XenError("domu-kernel needs a domain id")
+        if not hasattr(d, "xen_domu_kernels"):
+            d.xen_domu_kernels = {}
+        d.xen_domu_kernels[mk.parse_int(pos[0])] = (kv, body)
         return i
     x = Xen()
     d.xen = x
@@ -159,8 +180,13 @@ def layout_plan(d, x, mk):
     nxt += ft_pages
     x.m2p = (nxt, nxt + m2p_pages)
     nxt += m2p_pages
-    ndomu = sorted({mk.parse_int(t[1]) for t in x.lines if t and t[0] == "domain"})
+    ndomu = sorted({mk.parse_int(t[1]) for t in x.lines if t and t[0] in ("domain", "pv-domain")})
     x.domu_ids = ndomu
+    x.pv = {}
+    for t in x.lines:
+        if t and t[0] == "pv-domain":
+            _, o = mk.kv_args(t[2:])
+            x.pv[mk.parse_int(t[1])] = o
     # struct domains: dom0, dom_xen, dom_io, domUs (one page each)
     x.dom_mfn = {}
     for did in [0, DOMID_XEN, DOMID_IO] + ndomu:
@@ -169,6 +195,18 @@ def layout_plan(d, x, mk):
     ring_pages = (x.ring_size + PAGE - 1) // PAGE
     x.ring = (nxt, nxt + ring_pages)
     nxt += ring_pages
+    # shared_info pages (dom0 and PV domUs), PV domUs' vcpu[] and struct vcpus
+    x.shinfo = {}
+    x.vcpu_pages = {}
+    # (dom0's only beside PV domUs: the other fixtures keep their layout)
+    has_dom0 = any(t and t[0] == "dom0" for t in x.lines)
+    for did in ([0] if has_dom0 and x.pv else []) + sorted(x.pv):
+        x.shinfo[did] = nxt
+        nxt += 1
+        if did:
+            nv = mk.parse_int(x.pv[did].get("vcpus", "2"))
+            x.vcpu_pages[did] = list(range(nxt, nxt + 1 + nv))
+            nxt += 1 + nv
     x.xenheap_end = nxt
     # dom0
     dom0 = [t for t in x.lines if t and t[0] == "dom0"]
@@ -176,10 +214,17 @@ def layout_plan(d, x, mk):
     if dom0:
         _, o = mk.kv_args(dom0[0][1:])
         plan_dom0(x, o, mk, nxt)
+        nxt = x.dom0_extra_frames + 8
+    # PV domUs: the same layout as dom0's, after it
+    x.guests = {}
+    for did in sorted(x.pv):
+        g = plan_pv(x, x.pv[did], mk, nxt)
+        x.guests[did] = g
+        nxt = g["top"] + 8
     # explicit ranges
     x.ranges = []
     for t in x.lines:
-        if not t or t[0] in ("dom0", "console"):
+        if not t or t[0] in ("dom0", "console", "pv-domain"):
             continue
         if t[0] == "domain":
             x.ranges.append(("domU", mk.parse_int(t[1]), mk.parse_int(t[2]) // PAGE,
@@ -199,6 +244,12 @@ def pair(s, mk):
 
 def plan_dom0(x, o, mk, first_free):
     """dom0's pfns, their machine frames, and the P2M tree's frames."""
+    x.dom0 = plan_pv(x, o, mk, first_free)
+    x.dom0_extra_frames = x.dom0["top"]
+
+
+def plan_pv(x, o, mk, first_free):
+    """A PV guest's pfns, their machine frames, and its P2M tree's frames."""
     n = mk.parse_int(o.get("pages", "2048"))
     if n % 512 or n < 1024:
         raise XenError("dom0 pages must be a multiple of 512, at least 1024")
@@ -223,10 +274,17 @@ def plan_dom0(x, o, mk, first_free):
         for k in range(512):
             pfn = c * 512 + k
             p2m[pfn] = mbase + (511 - k if c == 0 else k)
-    x.dom0_extra_frames = base + chunks * 512
-    if x.dom0_extra_frames + 8 > x.max_page:
-        raise XenError("machine too small for dom0")
+    top = base + chunks * 512
+    if top + 8 > x.max_page:
+        raise XenError("machine too small for the PV guests")
     d0 = {}
+    d0["top"] = top
+    d0["p2m_mode"] = o.get("p2m", "tree")
+    if d0["p2m_mode"] not in ("tree", "none", "outside", "top-outside"):
+        raise XenError("pv-domain p2m must be tree, none, outside or top-outside")
+    d0["next_self"] = o.get("next") == "self"
+    # p2m=outside: one leaf's worth of pfns, in the middle, past the machine
+    d0["outside"] = (n // 2, n // 2 + 512) if d0["p2m_mode"] == "outside" else None
     d0["pages"] = n
     d0["p2m"] = p2m
     d0["hole"] = hole
@@ -243,7 +301,7 @@ def plan_dom0(x, o, mk, first_free):
     d0["vmci_pfn"] = tree[-1]
     if hole and (hole[0] < 512 or hole[0] + hole[1] > last):
         raise XenError("dom0 hole must lie between 0x200 and the tree pages")
-    x.dom0 = d0
+    return d0
 
 
 def xen_va(x, off):
@@ -260,7 +318,7 @@ def dmap(ma):
 
 def tree_top(x):
     """Machine frame of the P2M top page: a dom0 frame right after its chunks."""
-    return x.dom0_extra_frames
+    return x.dom0["top"]
 
 
 def p2m_top_mfn(x):
@@ -356,6 +414,8 @@ def count_info(x, kind):
         return heap | 1
     if kind in ("dom0", "domU"):
         return alloc | 2
+    if kind == "xenheap-shared":             # share_xen_page_with_guest
+        return alloc | heap | 1
     if kind == "dom0-extra":
         return alloc | (1 << extra) | 2
     if kind == "free":
@@ -392,6 +452,13 @@ def owners(x):
             if i < d0["extra_pfn_count"]:
                 own[m] = ("dom0-extra", 0)
         own[tree_top(x)] = ("dom0", 0)
+    for did, g in x.guests.items():
+        for p, m in g["p2m"].items():
+            if in_guest_ram(g, p):
+                own[m] = ("domU", did)
+        own[g["top"]] = ("domU", did)
+    for did, m in x.shinfo.items():
+        own[m] = ("xenheap-shared", did)
     for kind, did, a, b in x.ranges:
         for m in range(a, b):
             own[m] = (kind, did)
@@ -399,7 +466,13 @@ def owners(x):
 
 
 def in_dom0_ram(x, pfn):
-    d0 = x.dom0
+    return in_guest_ram(x.dom0, pfn)
+
+
+def in_guest_ram(d0, pfn):
+    o = d0.get("outside")
+    if o and o[0] <= pfn < o[1]:
+        return False
     h = d0["hole"]
     if h and h[0] <= pfn < h[0] + h[1]:
         return False
@@ -412,6 +485,10 @@ def build(d, mem, mk):
     x.own = owners(x)
     if x.dom0 is not None:
         build_dom0(d, x, mem, mk)
+    x.domu_expect = {}
+    for did, g in x.guests.items():
+        kern = getattr(d, "xen_domu_kernels", {}).get(did)
+        x.domu_expect[did] = build_pv(d, x, mem, mk, g, kern, False)
     # ---- image variables and strings
     w = lambda off, fmt, v: mem.write(ma_img(x, off), struct.pack(fmt, v))
     dva = {did: dmap(m * PAGE) for did, m in x.dom_mfn.items()}
@@ -433,10 +510,42 @@ def build(d, mem, mk):
     chain = [0] + x.domu_ids
     for i, did in enumerate(chain):
         nxt = dva[chain[i + 1]] if i + 1 < len(chain) else 0
+        if did in x.guests and x.guests[did]["next_self"]:
+            nxt = dva[did]
         page = bytearray(PAGE)
         struct.pack_into("<H", page, OFF_DOMAIN_ID, did)
         struct.pack_into("<Q", page, OFF_NEXT, nxt)
+        if did in x.shinfo:
+            struct.pack_into("<Q", page, OFF_SHARED_INFO, dmap(x.shinfo[did] * PAGE))
+        if did in x.vcpu_pages:
+            struct.pack_into("<Q", page, OFF_VCPU_ARRAY, dmap(x.vcpu_pages[did][0] * PAGE))
         mem.write(x.dom_mfn[did] * PAGE, bytes(page))
+    for did, m in x.shinfo.items():
+        g = x.dom0 if did == 0 else x.guests[did]
+        top = g["top"]
+        if g["p2m_mode"] == "none":
+            top = 0
+        elif g["p2m_mode"] == "top-outside":
+            top = x.max_page + 0x100
+        page = bytearray(PAGE)
+        struct.pack_into("<QQ", page, SHINFO_ARCH, g["pages"], top)
+        mem.write(m * PAGE, bytes(page))
+    for did, pages in x.vcpu_pages.items():
+        vas = [dmap(m * PAGE) for m in pages[1:]]
+        mem.write(pages[0] * PAGE, struct.pack("<%dQ" % len(vas), *vas) + bytes(PAGE - 8 * len(vas)))
+        for k, m in enumerate(pages[1:]):
+            vp = bytearray(PAGE)
+            struct.pack_into("<IIQQ", vp, 0, k, k % x.cpus, 0, dva[did])
+            # a descheduled PV vCPU: its frame saved in arch.user_regs (a
+            # ktask kernel's own registers when it has them)
+            kregs = x.domu_expect.get(did, {}).get("regs") or []
+            if k < len(kregs):
+                regs = list(kregs[k])
+            else:
+                regs = [0x1000 * did + i for i in range(16)] + [0xFFFFFFFF81000000 + 0x100 * k, 0x10,
+                                                                0x246, 0xFFFFC90000004000 + 0x1000 * k, 0x18]
+            vp[VCPU_REGS:VCPU_REGS + 200] = user_regs(regs)
+            mem.write(m * PAGE, bytes(vp))
     for did in (DOMID_XEN, DOMID_IO):
         page = bytearray(PAGE)
         struct.pack_into("<H", page, OFF_DOMAIN_ID, did)
@@ -464,14 +573,14 @@ def build(d, mem, mk):
     ft = bytearray((x.ft[1] - x.ft[0]) * PAGE)
     for m, (kind, did) in x.own.items():
         ci = count_info(x, kind)
-        owner = pick(did) if kind in ("dom0", "dom0-extra", "domU") else 0
+        owner = pick(did) if kind in ("dom0", "dom0-extra", "domU", "xenheap-shared") else 0
         struct.pack_into("<QI", ft, m * PI_SIZE + OFF_COUNT_INFO, ci, 0)
         struct.pack_into("<I", ft, m * PI_SIZE + OFF_DOMAIN, owner)
     mem.write(x.ft[0] * PAGE, bytes(ft))
     m2p = bytearray(b"\xff" * ((x.m2p[1] - x.m2p[0]) * PAGE))
-    if x.dom0 is not None:
-        for p, m in x.dom0["p2m"].items():
-            if in_dom0_ram(x, p):
+    for g in ([x.dom0] if x.dom0 is not None else []) + list(x.guests.values()):
+        for p, m in g["p2m"].items():
+            if in_guest_ram(g, p):
                 struct.pack_into("<Q", m2p, m * 8, p)
     mem.write(x.m2p[0] * PAGE, bytes(m2p))
     # ---- Xen's page tables: text (2 MiB page), frame table and M2P (4 KiB)
@@ -589,15 +698,24 @@ def build_vcpus(x, mem):
 
 
 def build_dom0(d, x, mem, mk):
-    d0 = x.dom0
+    r = build_pv(d, x, mem, mk, x.dom0, getattr(d, "xen_dom0_kernel", None), True)
+    x.dmesg_expect = r["dmesg"]
+    x.classes = r["classes"]
+    x.dom0_vmci = r["vmci"]
+
+
+def build_pv(d, x, mem, mk, d0, kernel, is_dom0):
+    """A PV guest's memory: a kmem kernel in its pseudo-physical space (page
+    tables holding machine frames), its vmcoreinfo note page, its P2M tree,
+    all scattered into machine frames.  Returns the kernel's expectations."""
     p2m = d0["p2m"]
     n = d0["pages"]
-    pm = mk.Memory(PAGE, d.default_kind, d.seed + 17)
+    pm = mk.Memory(PAGE, d.default_kind, d.seed + 17 + (0 if is_dom0 else 1000))
     vmci = None
-    x.dmesg_expect = None
-    x.classes = None
-    if getattr(d, "xen_dom0_kernel", None):
-        kv, body = d.xen_dom0_kernel
+    res = {"dmesg": None, "classes": None, "vmci": None}
+    in_dom0_ram = lambda _x, p: in_guest_ram(d0, p)
+    if kernel:
+        kv, body = kernel
         sub = mk.Desc()
         # kmem's RAM: the pfns with machine frames, without the P2M tree's
         # pages at the end (identity, foreign and invalid pfns are holes)
@@ -613,17 +731,22 @@ def build_dom0(d, x, mem, mk):
         try:
             kmem.build(sub, pm, mk)
         except kmem.KernelError as e:
-            raise XenError("dom0-kernel: %s" % e) from None
+            raise XenError("%s-kernel: %s" % ("dom0" if is_dom0 else "domu", e)) from None
         vmci = note.desc
-        x.dmesg_expect = getattr(sub, "dmesg_expect", None)
-        x.classes = getattr(sub, "mm_classes", None)
-        # dom0's CPU registers as ktask laid them out: Xen's vCPU state
-        x.dom0_regs = [struct.unpack_from("<21Q", n.desc, 112)
-                       for n in sub.ptnotes[0] if n.name == "CORE" and n.type == 1]
-        if getattr(sub, "az_expect", None):
-            d.az_expect = sub.az_expect
-        translate_tables(pm, int(kvd.get("text_phys", "0x200000"), 0) + kmem.IMG_PGT, x)
-        if x.dom0_note is not None:
+        res["dmesg"] = getattr(sub, "dmesg_expect", None)
+        res["classes"] = getattr(sub, "mm_classes", None)
+        # the CPU registers as ktask laid them out: Xen's vCPU state
+        regs = [struct.unpack_from("<21Q", n.desc, 112)
+                for n in sub.ptnotes[0] if n.name == "CORE" and n.type == 1]
+        if is_dom0:
+            x.dom0_regs = regs
+            if getattr(sub, "az_expect", None):
+                d.az_expect = sub.az_expect
+        else:
+            res["regs"] = regs
+            res["az"] = getattr(sub, "az_expect", None)
+        translate_tables(pm, int(kvd.get("text_phys", "0x200000"), 0) + kmem.IMG_PGT, d0)
+        if is_dom0 and x.dom0_note is not None:
             x.dom0_note.desc = vmci
     # Linux's vmcoreinfo note page: ELF note header, then the text
     if vmci is not None:
@@ -648,6 +771,8 @@ def build_dom0(d, x, mem, mk):
             kind = d0["special"].get(p)
             if p >= n or (h and h[0] <= p < h[0] + h[1]):
                 ents.append(P2M_INVALID)
+            elif d0["outside"] and d0["outside"][0] <= p < d0["outside"][1]:
+                ents.append(x.max_page + 0x1000 + p)     # past the machine
             elif kind == "identity":
                 ents.append(p | IDENTITY)
             elif kind == "foreign":
@@ -659,17 +784,18 @@ def build_dom0(d, x, mem, mk):
         pm.write(d0["leaf_pfns"][li] * PAGE, struct.pack("<512Q", *ents))
     pm.write(d0["mid_pfn"] * PAGE, struct.pack("<512Q", *mid))
     top = [mfn(d0["mid_pfn"])] + [missing_mid] * 511
-    mem.write(tree_top(x) * PAGE, struct.pack("<512Q", *top))
-    # scatter dom0's pages into machine frames
+    mem.write(d0["top"] * PAGE, struct.pack("<512Q", *top))
+    # scatter the guest's pages into machine frames
     for p in range(n):
         if in_dom0_ram(x, p):
             mem.write(p2m[p] * PAGE, pm.read(p * PAGE, PAGE))
-    x.dom0_vmci = vmci
+    res["vmci"] = vmci
+    return res
 
 
-def translate_tables(pm, root, x):
-    """dom0's page tables as a PV guest has them: machine frames in entries."""
-    p2m = x.dom0["p2m"]
+def translate_tables(pm, root, g):
+    """A PV guest's page tables as it has them: machine frames in entries."""
+    p2m = g["p2m"]
     seen = set()
 
     def walk(table, level):
@@ -686,7 +812,7 @@ def translate_tables(pm, root, x):
             if level > 1 and not big:
                 walk(pa, level - 1)
             pfn = pa // PAGE
-            if pfn in p2m and in_dom0_ram(x, pfn):
+            if pfn in p2m and in_guest_ram(g, pfn):
                 e = (e & ~0x000FFFFFFFFFF000) | p2m[pfn] * PAGE
             else:
                 e &= ~1              # no machine frame behind it
@@ -699,7 +825,7 @@ def translate_tables(pm, root, x):
 
 # ---- expected outputs -----------------------------------------------------------------
 
-OWNER_NAME = {"xen": "xen", "xenheap": "xen", "dom0": "dom0", "dom0-extra": "dom0",
+OWNER_NAME = {"xen": "xen", "xenheap": "xen", "xenheap-shared": "xen", "dom0": "dom0", "dom0-extra": "dom0",
               "domU": "domU", "free": "free", "offlined": "free", "broken": "free"}
 
 
@@ -772,8 +898,9 @@ def entry_kind(x, p):
         d0["special"].get(p), "valid")
 
 
-def capture_listing(x, listing, level=31):
-    """The source listing with the frames -X -d level drops excluded."""
+def capture_listing(x, listing, level=31, keep=()):
+    """The source listing with the frames -X -d level drops excluded (the
+    frames of the domUs in keep stay: --domains)."""
     drop_cls = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16,
                 "hwpoison": 0xFF, "offline": 0xFF}
     inv = {}
@@ -782,8 +909,9 @@ def capture_listing(x, listing, level=31):
     out = []
     for pfn, st, crc in listing:
         if st == "data" and pfn in x.own:
-            kind, _ = x.own[pfn]
-            drop = kind in ("domU", "free", "offlined", "broken")
+            kind, did = x.own[pfn]
+            drop = kind in ("domU", "free", "offlined", "broken") and \
+                not (kind == "domU" and did in keep)
             if kind in ("dom0", "dom0-extra") and x.classes is not None and \
                     x.dom0_vmci is not None:
                 p = inv.get(pfn)
@@ -842,10 +970,58 @@ def xen_syms(x):
     return bytes(body + sh)
 
 
+def domains_expect(x):
+    """`salvage xen domains --json`'s facts per domain; None when the walk
+    must fail (a domain_list loop)."""
+    chain = [0] + x.domu_ids
+    if any(g["next_self"] for g in x.guests.values()):
+        return None
+    out = []
+    for did in chain:
+        pages = sum(1 for kind, o in x.own.values()
+                    if o == did and kind in ("dom0", "dom0-extra", "domU"))
+        pv = did in x.shinfo or did in x.guests
+        nv = len(x.vcpu_pages[did]) - 1 if did in x.vcpu_pages else \
+            (2 if did == 0 and x.vcpus else None)
+        out.append({"id": did, "type": "pv" if pv else None, "vcpus": nv,
+                    "pages": pages, "pages_in_dump": pages})
+    return out
+
+
+def extract_expect(x, did):
+    """`salvage xen extract`'s page counts, or the error it must give."""
+    g = x.guests[did]
+    if any(o["next_self"] for o in x.guests.values()):
+        return {"error": "domain_list loops"}
+    if g["p2m_mode"] == "none":
+        return {"error": "has no P2M frame list"}
+    if g["p2m_mode"] == "top-outside":
+        return {"error": "not in the dump"}
+    o = g["outside"]
+    h = g["hole"]
+    valid = [p for p in range(g["pages"])
+             if not (h and h[0] <= p < h[0] + h[1]) and g["special"].get(p) is None]
+    present = [p for p in valid if in_guest_ram(g, p)]
+    del o
+    return {"pages": len(valid), "pages_in_dump": len(present)}
+
+
 def write_expected(d, b, prefix, mk):
     x = getattr(d, "xen", None)
     if x is None:
         raise XenError("--xen-expect needs an xen block")
+    if x.guests:
+        with open(prefix + ".domains.json", "w") as f:
+            json.dump(domains_expect(x), f, indent=1, sort_keys=True)
+        for did in x.guests:
+            with open(prefix + ".domU%d.extract.json" % did, "w") as f:
+                json.dump(extract_expect(x, did), f, indent=1, sort_keys=True)
+            kprintk.write_expected(x.domu_expect[did]["dmesg"], prefix + ".domU%d.dmesg" % did)
+            if x.domu_expect[did].get("az"):
+                with open(prefix + ".domU%d.az.json" % did, "w") as f:   # ktask's answers
+                    json.dump(x.domu_expect[did]["az"], f, indent=1, sort_keys=True)
+            with open(prefix + ".capture-domains%d" % did, "w") as f:
+                f.write(mk.format_listing(capture_listing(x, b.listing, keep=(did,))))
     with open(prefix + ".frames", "w") as f:
         f.write("".join(l + "\n" for l in frames_listing(x)))
     top = p2m_top_mfn(x)
