@@ -166,7 +166,7 @@ def check_domains(domains_json, domid, mem_mib):
     if d is None:
         bad.append("no domain %d in %r" % (domid, sorted(by_id)))
         return bad
-    if d.get("type") != "PV" or d.get("vcpus") != 1:
+    if str(d.get("type")).upper() != "PV" or d.get("vcpus") != 1:
         bad.append("domain %d: type %r, %r vCPUs; it is PV with 1" % (domid, d.get("type"), d.get("vcpus")))
     pages, kept = d.get("pages"), d.get("pages_in_dump")
     if pages is None or not mem_mib * 256 * 9 // 10 <= pages <= mem_mib * 256 + 1024:

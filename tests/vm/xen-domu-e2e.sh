@@ -22,7 +22,7 @@
 #   --timeout S      bound for the QEMU run (default 1200)
 #
 # The core is also left in $SALVAGE_CACHE/xen-domu/ (domu1.core, its
-# console log, kver) for `make bench`.
+# console log, kver, and a link to the debug vmlinux) for `make bench`.
 #
 # Checks, the domU core without a vmlinux: `salvage info` (format xen-core,
 # vCPUs, pages against the core's own sections); `salvage dmesg` has the
@@ -180,6 +180,8 @@ if [ "$do_crash" = 1 ]; then
 	sv_need crash
 	"$SV_LIBDIR/get-vmlinux.sh" --no-check "$kver" "$out" >&2 ||
 		sv_die "get-vmlinux.sh $kver failed (--no-crash skips crash)"
+	# beside the kept core, for make bench (tests/bench/xen-core-bench.py)
+	[ "$reuse" = 1 ] || ln -sf "$SALVAGE_CACHE/kernels/$kver/vmlinux" "$SALVAGE_CACHE/xen-domu/vmlinux"
 	printf 'sys\nlog\nbt\nquit\n' | timeout 600 crash -s "$out/vmlinux" "$out/domu1.kdump" >"$out/crash-domu.out" 2>&1 ||
 		{ tail -n 30 "$out/crash-domu.out" >&2; sv_die "crash on the domU's -d 31 dump failed"; }
 	for want in 'PANIC: "Kernel panic - not syncing: sysrq triggered crash"' "RELEASE: $kver" \

@@ -453,8 +453,11 @@ cp /var/log/xen/console/guest-salvage-domu2.log /out/domu2-console.log
 cp /var/log/xen/xl-salvage-domu1.log /out/xl-domu1.log 2>/dev/null
 cp /var/log/xen/xl-salvage-domu2.log /out/xl-domu2.log 2>/dev/null
 waitfor "/dev/vdb" test -b /dev/vdb || fail "no /dev/vdb"
-tar -C /out -cf /dev/vdb .
+# O_DIRECT with large blocks, as make-vmcore's copy (tar's output is
+# whole 512-byte blocks)
+tar -C /out -cf - . | dd of=/dev/vdb bs=4M iflag=fullblock oflag=direct 2>/tmp/dd.err
 rc=$?
+cat /tmp/dd.err
 sync
 say "domu tar written rc=$rc at $(up)s"
 rm -f /out/domu1.core
