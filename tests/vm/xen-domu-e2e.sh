@@ -28,11 +28,13 @@
 # vCPUs, pages against the core's own sections); `salvage dmesg` has the
 # marker and the panic and its lines are the ones the domU printed on its
 # console; `salvage bt` has sysrq_handle_crash and the domU's own call trace;
-# `salvage ps` equals the domU's own task listing.  With the debug vmlinux:
-# crash opens `salvage-capture -d 31` of the core (sys, log, bt).  The host
-# dump: `salvage xen domains` lists dom0 and salvage-domu2, `salvage xen
-# extract --domain ID` of it gives a dump whose `salvage dmesg` has
-# salvage-domu2's boot log (its stay marker).
+# `salvage ps` equals the domU's own task listing; `salvage-capture -d 31`
+# of the core has the same log.  The host dump: `salvage xen domains` lists
+# dom0 and salvage-domu2, `salvage xen extract --domain ID` of it gives a
+# dump whose `salvage dmesg` has salvage-domu2's boot log (its console's
+# lines, its stay marker).  Last, with the debug vmlinux: crash opens
+# `salvage-capture -d 31` of the core (sys, log, bt); when it cannot, crash
+# on the raw core says whether the fault is ours.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -169,28 +171,13 @@ grep -q sysrq_handle_crash "$out/domu-bt.txt" || sv_die "salvage bt does not nam
 	sv_die "salvage bt/ps of the domU core against the domU's own trace and task listing"
 t_ok "salvage bt (sysrq_handle_crash, the domU's call trace) and ps (its task listing)"
 
-# ---- crash(8) on salvage-capture -d 31 of the core -----------------------------
-rm -f "$out/domu1.kdump"
+# ---- salvage-capture -d 31 of the core --------------------------------------
+rm -f "$out/domu1.kdump" "$out/domu1.kdump.dmesg.txt"
 "$build/salvage-capture" -d 31 --progress=off "$core" "$out/domu1.kdump" >"$out/capture-domu.log" 2>&1 ||
 	{ cat "$out/capture-domu.log" >&2; sv_die "salvage-capture -d 31 of the domU core failed"; }
 "$build/salvage" dmesg "$out/domu1.kdump" >"$out/domu-dmesg.kdump.txt" || sv_die "salvage dmesg of the filtered core failed"
 cmp -s "$out/domu-dmesg.kdump.txt" "$out/domu-dmesg.txt" || sv_die "the domU's log differs between the core and its -d 31 dump"
 t_ok "salvage-capture -d 31 of the core ($(stat -c %s "$out/domu1.kdump") bytes of $(stat -c %s "$core")), same log"
-if [ "$do_crash" = 1 ]; then
-	sv_need crash
-	"$SV_LIBDIR/get-vmlinux.sh" --no-check "$kver" "$out" >&2 ||
-		sv_die "get-vmlinux.sh $kver failed (--no-crash skips crash)"
-	# beside the kept core, for make bench (tests/bench/xen-core-bench.py)
-	[ "$reuse" = 1 ] || ln -sf "$SALVAGE_CACHE/kernels/$kver/vmlinux" "$SALVAGE_CACHE/xen-domu/vmlinux"
-	printf 'sys\nlog\nbt\nquit\n' | timeout 600 crash -s "$out/vmlinux" "$out/domu1.kdump" >"$out/crash-domu.out" 2>&1 ||
-		{ tail -n 30 "$out/crash-domu.out" >&2; sv_die "crash on the domU's -d 31 dump failed"; }
-	for want in 'PANIC: "Kernel panic - not syncing: sysrq triggered crash"' "RELEASE: $kver" \
-		"$XE_DOMU_MARKER" 'COMMAND: "init"' sysrq_handle_crash; do
-		grep -q -F "$want" "$out/crash-domu.out" || { tail -n 30 "$out/crash-domu.out" >&2; sv_die "crash output lacks '$want'"; }
-	done
-	t_ok "crash: sys, log, bt of the domU's -d 31 dump"
-fi
-
 # ---- the host dump: domains and the extracted domU ----------------------------
 "$build/salvage" xen domains --json "$hostdump" >"$out/xen-domains.json" || sv_die "salvage xen domains failed"
 "$build/salvage" xen domains "$hostdump" >"$out/xen-domains.txt" || sv_die "salvage xen domains (text) failed"
@@ -205,6 +192,33 @@ grep -q "$XE_DOMU_STAY_MARKER" "$out/domu2-dmesg.txt" || sv_die "the extracted d
 "$SV_PYTHON" "$SV_LIBDIR/xen-domu-check.py" console "$dom/domu2-console.log" "$out/domu2-dmesg.txt" ||
 	sv_die "the extracted domU's log differs from its console"
 t_ok "salvage xen extract --domain $domid: its dmesg is salvage-domu2's boot log"
+
+# ---- crash(8) with the debug vmlinux, last (the slowest) -------------------
+if [ "$do_crash" = 1 ]; then
+	sv_need crash
+	"$SV_LIBDIR/get-vmlinux.sh" --no-check "$kver" "$out" >&2 ||
+		sv_die "get-vmlinux.sh $kver failed (--no-crash skips crash)"
+	# beside the kept core, for make bench (tests/bench/xen-core-bench.py)
+	[ "$reuse" = 1 ] || ln -sf "$SALVAGE_CACHE/kernels/$kver/vmlinux" "$SALVAGE_CACHE/xen-domu/vmlinux"
+	# crash_check DUMP OUT: crash's sys, log and bt of DUMP have the panic,
+	# the release, the marker and the panic path
+	crash_check() {
+		printf 'sys\nlog\nbt\nquit\n' | timeout 600 crash -s "$out/vmlinux" "$1" >"$2" 2>&1 || return 1
+		for want in 'PANIC: "Kernel panic - not syncing: sysrq triggered crash"' "RELEASE: $kver" \
+			"$XE_DOMU_MARKER" 'COMMAND: "init"' sysrq_handle_crash; do
+			grep -q -F "$want" "$2" || return 1
+		done
+	}
+	if ! crash_check "$out/domu1.kdump" "$out/crash-domu.out"; then
+		tail -n 20 "$out/crash-domu.out" >&2
+		# the same crash on the raw core, to say where the fault is
+		if crash_check "$core" "$out/crash-domu.raw.out"; then
+			sv_die "crash reads the raw core (crash-domu.raw.out) but not salvage-capture -d 31 of it (crash-domu.out)"
+		fi
+		sv_die "crash reads neither the raw core nor salvage-capture -d 31 of it"
+	fi
+	t_ok "crash: sys, log, bt of the domU's -d 31 dump"
+fi
 
 ok=1
 {

@@ -144,7 +144,7 @@ xe_qemu() {
 	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu "${XE_CPU:-max,-smap,-smep,-pku,-la57}" \
 		-m "$XE_MEM" -smp 2 -nographic -no-reboot -nic none \
 		-kernel "$xen" \
-		-append "console=com1 com1=115200,8n1 dom0_mem=${XE_DOM0_MEM}M,max:${XE_DOM0_MEM}M crashkernel=$XE_CRASHKERNEL loglvl=all guest_loglvl=all" \
+		-append "console=com1 com1=115200,8n1 dom0_mem=${XE_DOM0_MEM}M,max:${XE_DOM0_MEM}M crashkernel=$XE_CRASHKERNEL loglvl=all guest_loglvl=all${XE_XEN_EXTRA:+ $XE_XEN_EXTRA}" \
 		-initrd "$vmlinuz console=hvc0 panic=1,$img" \
 		-drive "file=$disk,format=raw,if=virtio" "${extra[@]}" \
 		</dev/null >"$log" 2>"$log.stderr" || XE_QRC=$?
