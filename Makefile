@@ -146,9 +146,11 @@ test-interop: all
 	@bash tests/interop/classify.sh $(BUILD)
 	@bash tests/interop/libkdumpfile.sh $(BUILD)
 
-# the real dumps test-vm leaves in $(BUILD), read by libkdumpfile too
+# the real dumps test-vm leaves in $(BUILD), read by libkdumpfile too; the
+# cached real vmcore rewritten as a Xen guest core reads as the vmcore does
 test-interop-real: all
 	@bash tests/interop/libkdumpfile.sh --real $(BUILD)
+	@bash tests/xen-core-real.sh $(BUILD)
 
 test-capture: all
 	@bash tests/capture-test.sh $(BUILD)

@@ -38,4 +38,10 @@ struct az_archive_added {
 int az_archive_add(struct arc_db *db, const char *path, const struct az_archive_add_opts *ao,
 		   struct az_archive_added *r, char *err, size_t errlen);
 
+struct arc_sig;
+/* The signature of a stored row (arc_sign_fn, archive.h): what `salvage
+ * triage` shows, from the panic line, the log tail and the frames column. */
+void az_archive_sign(void *arg, const char *panic, const char *log, const char *frames,
+		     struct arc_sig *out);
+
 #endif

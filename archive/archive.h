@@ -2,7 +2,7 @@
  * signatures that group them, and the dump-side helpers the indexer needs
  * that do not read a dump (content identity, agent and kdump-tools
  * directories, meta.json).  The analyzer's `salvage archive` command
- * (analyze/archive.c) reads each dump with the analyzer's model and hands
+ * (analyze/archive-add.c) reads each dump with the analyzer's model and hands
  * this library plain strings and numbers: the library knows nothing of the
  * vmcore formats, and the vmcore library knows nothing of SQL.
  *

@@ -238,13 +238,10 @@ int arc_db_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 {
 	if (db->pg)
 		return arc_pg_add(db, d, labels, nlabels, id);
+#define ARC_Q_(c, f, k) ", ?"
 	static const char sql[] =
-		"INSERT OR IGNORE INTO dumps (ident, path, dir, stored, source, format, release,"
-		" build_id, xen_version, host, crash_time, capture_time, added_time, capture_ms,"
-		" dump_bytes, mem_bytes, dump_level, incomplete, taint, status, panic, dmesg_tail,"
-		" backtrace, panic_frames, cmdline, sig, sig_id, sig_version, t, tainted_modules) VALUES"
-		" (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-		" ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
+		"INSERT OR IGNORE INTO dumps (t" ARC_COL_NAMES ") VALUES (?" ARC_DUMP_COLUMNS(ARC_Q_) ")";
+#undef ARC_Q_
 	sqlite3_stmt *st = NULL;
 	int64_t added = d->added_time >= 0 ? d->added_time : (int64_t)time(NULL);
 	int64_t t = d->crash_time >= 0 ? d->crash_time : d->capture_time >= 0 ? d->capture_time : added;
@@ -256,36 +253,18 @@ int arc_db_add(struct arc_db *db, const struct arc_dump *d, const char *const *l
 		fail(db, "add");
 		goto rollback;
 	}
-	bind_text(st, 1, d->ident);
-	bind_text(st, 2, d->path);
-	bind_text(st, 3, d->dir);
-	sqlite3_bind_int(st, 4, d->stored);
-	bind_text(st, 5, d->source);
-	bind_text(st, 6, d->format);
-	bind_text(st, 7, d->release);
-	bind_text(st, 8, d->build_id);
-	bind_text(st, 9, d->xen_version);
-	bind_text(st, 10, d->host);
-	bind_num(st, 11, d->crash_time);
-	bind_num(st, 12, d->capture_time);
-	sqlite3_bind_int64(st, 13, added);
-	bind_num(st, 14, d->capture_seconds_ms);
-	bind_num(st, 15, d->dump_bytes);
-	bind_num(st, 16, d->mem_bytes);
-	bind_num(st, 17, d->dump_level);
-	sqlite3_bind_int(st, 18, d->incomplete);
-	bind_num(st, 19, d->taint);
-	bind_text(st, 20, d->status);
-	bind_text(st, 21, d->panic);
-	bind_text(st, 22, d->dmesg_tail);
-	bind_text(st, 23, d->backtrace);
-	bind_text(st, 24, d->panic_frames);
-	bind_text(st, 25, d->cmdline);
-	bind_text(st, 26, d->sig);
-	bind_text(st, 27, d->sig_id);
-	sqlite3_bind_int(st, 28, d->sig_version);
-	sqlite3_bind_int64(st, 29, t);
-	bind_text(st, 30, d->tainted_modules);
+	struct arc_dump row = *d;
+	row.added_time = added;
+	sqlite3_bind_int64(st, 1, t);
+	for (size_t i = 0; i < arc_ncols; i++) {
+		int c = (int)i + 2;
+		if (arc_cols[i].kind == ARC_COL_TEXT)
+			bind_text(st, c, arc_col_text(&row, i));
+		else if (arc_cols[i].kind == ARC_COL_NUM)
+			bind_num(st, c, arc_col_num(&row, i));
+		else
+			sqlite3_bind_int64(st, c, arc_col_num(&row, i));
+	}
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		fail(db, "add");
 		goto rollback;
@@ -344,20 +323,14 @@ rollback:
 
 /* ---- reading ------------------------------------------------------------------ */
 
-#define COLS "d.id, d.ident, d.path, d.dir, d.stored, d.source, d.format, d.release," \
-	" d.build_id, d.xen_version, d.host, d.crash_time, d.capture_time, d.added_time," \
-	" d.capture_ms, d.dump_bytes, d.mem_bytes, d.dump_level, d.incomplete, d.taint," \
-	" d.status, d.panic, d.dmesg_tail, d.backtrace, d.panic_frames, d.cmdline, d.sig," \
-	" d.sig_id, d.sig_version," \
-	" (SELECT group_concat(key || '=' || value, char(10)) FROM labels WHERE dump_id = d.id)," \
-	" d.tainted_modules"
+#define COLS ARC_SELECT_ROW("group_concat(key || '=' || value, char(10))")
 
-static const char *col_text(sqlite3_stmt *st, int i)
+static const char *col_text(void *st, int i)
 {
 	return (const char *)sqlite3_column_text(st, i);
 }
 
-static int64_t col_num(sqlite3_stmt *st, int i)
+static int64_t col_num(void *st, int i)
 {
 	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
 }
@@ -367,24 +340,8 @@ static int rows(struct arc_db *db, sqlite3_stmt *st, arc_row_fn fn, void *arg)
 	int rc, ret = 0;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct arc_dump d = {
-			.id = sqlite3_column_int64(st, 0), .ident = col_text(st, 1),
-			.path = col_text(st, 2), .dir = col_text(st, 3),
-			.stored = sqlite3_column_int(st, 4), .source = col_text(st, 5),
-			.format = col_text(st, 6), .release = col_text(st, 7),
-			.build_id = col_text(st, 8), .xen_version = col_text(st, 9),
-			.host = col_text(st, 10), .crash_time = col_num(st, 11),
-			.capture_time = col_num(st, 12), .added_time = col_num(st, 13),
-			.capture_seconds_ms = col_num(st, 14), .dump_bytes = col_num(st, 15),
-			.mem_bytes = col_num(st, 16), .dump_level = col_num(st, 17),
-			.incomplete = sqlite3_column_int(st, 18), .taint = col_num(st, 19),
-			.status = col_text(st, 20), .panic = col_text(st, 21),
-			.dmesg_tail = col_text(st, 22), .backtrace = col_text(st, 23),
-			.panic_frames = col_text(st, 24), .cmdline = col_text(st, 25),
-			.sig = col_text(st, 26), .sig_id = col_text(st, 27),
-			.sig_version = sqlite3_column_int(st, 28), .labels = col_text(st, 29),
-			.tainted_modules = col_text(st, 30),
-		};
+		struct arc_dump d;
+		arc_row_read(&d, st, col_text, col_num);
 		if ((ret = fn(arg, &d)) != 0)
 			break;
 	}

@@ -225,49 +225,22 @@ int arc_pg_find(struct arc_db *db, const char *ident, const char *path, int64_t 
 int arc_pg_add(struct arc_db *db, const struct arc_dump *d, const char *const *labels,
 	       size_t nlabels, int64_t *id)
 {
-	static const char sql[] =
-		"INSERT INTO dumps (ident, path, dir, stored, source, format, release,"
-		" build_id, xen_version, host, crash_time, capture_time, added_time, capture_ms,"
-		" dump_bytes, mem_bytes, dump_level, incomplete, taint, status, panic, dmesg_tail,"
-		" backtrace, panic_frames, cmdline, sig, sig_id, sig_version, t, tainted_modules) VALUES"
-		" ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-		" $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"
-		" ON CONFLICT (ident) DO NOTHING RETURNING id";
 	struct params p = { .n = 0 };
 	int64_t added = d->added_time >= 0 ? d->added_time : (int64_t)time(NULL);
 	int64_t t = d->crash_time >= 0 ? d->crash_time : d->capture_time >= 0 ? d->capture_time : added;
 	PGresult *r;
 
-	p_text(&p, d->ident);
-	p_text(&p, d->path);
-	p_text(&p, d->dir);
-	p_num(&p, d->stored, false);
-	p_text(&p, d->source);
-	p_text(&p, d->format);
-	p_text(&p, d->release);
-	p_text(&p, d->build_id);
-	p_text(&p, d->xen_version);
-	p_text(&p, d->host);
-	p_num(&p, d->crash_time, true);
-	p_num(&p, d->capture_time, true);
-	p_num(&p, added, false);
-	p_num(&p, d->capture_seconds_ms, true);
-	p_num(&p, d->dump_bytes, true);
-	p_num(&p, d->mem_bytes, true);
-	p_num(&p, d->dump_level, true);
-	p_num(&p, d->incomplete, false);
-	p_num(&p, d->taint, true);
-	p_text(&p, d->status);
-	p_text(&p, d->panic);
-	p_text(&p, d->dmesg_tail);
-	p_text(&p, d->backtrace);
-	p_text(&p, d->panic_frames);
-	p_text(&p, d->cmdline);
-	p_text(&p, d->sig);
-	p_text(&p, d->sig_id);
-	p_num(&p, d->sig_version, false);
-	p_num(&p, t, false);
-	p_text(&p, d->tainted_modules);
+	struct arc_dump row = *d;
+	row.added_time = added;
+	char sql[1024];
+	size_t o = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO dumps (t" ARC_COL_NAMES ") VALUES ($%d",
+				    p_num(&p, t, false));
+	for (size_t i = 0; i < arc_ncols; i++) {
+		int n = arc_cols[i].kind == ARC_COL_TEXT ? p_text(&p, arc_col_text(&row, i))
+			: p_num(&p, arc_col_num(&row, i), arc_cols[i].kind == ARC_COL_NUM);
+		o += (size_t)snprintf(sql + o, sizeof(sql) - o, ", $%d", n);
+	}
+	snprintf(sql + o, sizeof(sql) - o, ") ON CONFLICT (ident) DO NOTHING RETURNING id");
 	if (exec(db, "BEGIN") < 0)
 		return -1;
 	r = q(db, sql, &p);
@@ -310,13 +283,7 @@ rollback:
 	return -1;
 }
 
-#define COLS "d.id, d.ident, d.path, d.dir, d.stored, d.source, d.format, d.release," \
-	" d.build_id, d.xen_version, d.host, d.crash_time, d.capture_time, d.added_time," \
-	" d.capture_ms, d.dump_bytes, d.mem_bytes, d.dump_level, d.incomplete, d.taint," \
-	" d.status, d.panic, d.dmesg_tail, d.backtrace, d.panic_frames, d.cmdline, d.sig," \
-	" d.sig_id, d.sig_version," \
-	" (SELECT string_agg(key || '=' || value, E'\\n' ORDER BY key) FROM labels WHERE dump_id = d.id)," \
-	" d.tainted_modules"
+#define COLS ARC_SELECT_ROW("string_agg(key || '=' || value, E'\\n' ORDER BY key)")
 
 static const char *col_text(PGresult *r, int row, int c)
 {
@@ -328,6 +295,23 @@ static int64_t col_num(PGresult *r, int row, int c)
 	return PQgetisnull(r, row, c) ? -1 : strtoll(PQgetvalue(r, row, c), NULL, 10);
 }
 
+struct row_src {
+	PGresult *r;
+	int row;
+};
+
+static const char *row_text(void *src, int c)
+{
+	struct row_src *s = src;
+	return col_text(s->r, s->row, c);
+}
+
+static int64_t row_num(void *src, int c)
+{
+	struct row_src *s = src;
+	return col_num(s->r, s->row, c);
+}
+
 static int rows(struct arc_db *db, PGresult *r, arc_row_fn fn, void *arg)
 {
 	int ret = 0;
@@ -335,24 +319,9 @@ static int rows(struct arc_db *db, PGresult *r, arc_row_fn fn, void *arg)
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		return fail(db, "query", r);
 	for (int i = 0; i < PQntuples(r) && !ret; i++) {
-		struct arc_dump d = {
-			.id = col_num(r, i, 0), .ident = col_text(r, i, 1),
-			.path = col_text(r, i, 2), .dir = col_text(r, i, 3),
-			.stored = col_num(r, i, 4) > 0, .source = col_text(r, i, 5),
-			.format = col_text(r, i, 6), .release = col_text(r, i, 7),
-			.build_id = col_text(r, i, 8), .xen_version = col_text(r, i, 9),
-			.host = col_text(r, i, 10), .crash_time = col_num(r, i, 11),
-			.capture_time = col_num(r, i, 12), .added_time = col_num(r, i, 13),
-			.capture_seconds_ms = col_num(r, i, 14), .dump_bytes = col_num(r, i, 15),
-			.mem_bytes = col_num(r, i, 16), .dump_level = col_num(r, i, 17),
-			.incomplete = col_num(r, i, 18) > 0, .taint = col_num(r, i, 19),
-			.status = col_text(r, i, 20), .panic = col_text(r, i, 21),
-			.dmesg_tail = col_text(r, i, 22), .backtrace = col_text(r, i, 23),
-			.panic_frames = col_text(r, i, 24), .cmdline = col_text(r, i, 25),
-			.sig = col_text(r, i, 26), .sig_id = col_text(r, i, 27),
-			.sig_version = (int)col_num(r, i, 28), .labels = col_text(r, i, 29),
-			.tainted_modules = col_text(r, i, 30),
-		};
+		struct row_src src = { r, i };
+		struct arc_dump d;
+		arc_row_read(&d, &src, row_text, row_num);
 		ret = fn(arg, &d);
 	}
 	PQclear(r);

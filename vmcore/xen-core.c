@@ -487,10 +487,17 @@ static int cmp_mfn(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static int read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *tab, uint64_t npages)
+/* Entries whose page lies past the end of the file are kept (they read as
+ * incomplete), but only this many more than the file has pages for: the
+ * memory for the table stays in proportion to the file. */
+#define MAX_MISSING_ENTRIES (1u << 20)
+
+static int read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *tab,
+		      const struct section *pages, uint64_t npages)
 {
 	unsigned esz = x->pub.hvm ? 8 : 16;
 	uint64_t avail = section_avail(d, tab), count, past = 0, big = 0, first_past = 0, first_big = 0;
+	uint64_t fsize = d->io->size, limit, over = 0;
 	uint8_t *buf;
 	int rc = VMC_OK;
 
@@ -507,8 +514,14 @@ static int read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *ta
 		vmc_warn(d, "Xen dump-core: header says %llu pages, %s has %llu entries",
 			 (unsigned long long)x->pub.header_pages, tab->name,
 			 (unsigned long long)(tab->size / esz));
-	/* count <= file size / 8: the allocation is bounded by the file */
-	x->by_pfn = malloc((count ? count : 1) * sizeof(*x->by_pfn));
+	/* at most one entry per page of .xen_pages, and those past the end of
+	 * the file bounded: the allocation follows the file's size */
+	limit = (pages->off < fsize ? (fsize - pages->off) / PAGE + 1 : 0) + MAX_MISSING_ENTRIES;
+	if (limit > npages)
+		limit = npages;
+	if (limit > count)
+		limit = count;
+	x->by_pfn = malloc((limit ? limit : 1) * sizeof(*x->by_pfn));
 	buf = malloc((size_t)TABLE_CHUNK * esz);
 	if (!x->by_pfn || !buf) {
 		free(buf);
@@ -537,6 +550,10 @@ static int read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *ta
 					first_big = i + k;
 				continue;
 			}
+			if (x->n >= limit) {
+				over++;
+				continue;
+			}
 			x->by_pfn[x->n].pfn = pfn;
 			x->by_pfn[x->n].gmfn = gmfn;
 			x->by_pfn[x->n].idx = i + k;
@@ -550,7 +567,10 @@ static int read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *ta
 	if (big)
 		vmc_warn(d, "Xen dump-core: %llu entries of %s (the first: entry %llu) name a pfn beyond 2^40: ignored",
 			 (unsigned long long)big, tab->name, (unsigned long long)first_big);
-	x->pub.dropped = past + big;
+	if (over)
+		vmc_warn(d, "Xen dump-core: %llu entries of %s beyond what the file can hold pages for (its pages and 2^20 more): ignored",
+			 (unsigned long long)over, tab->name);
+	x->pub.dropped = past + big + over;
 	qsort(x->by_pfn, x->n, sizeof(*x->by_pfn), cmp_pfn);
 	{
 		size_t u = 0;
@@ -1046,7 +1066,7 @@ int vmc_xcore_open(vmc_dump *d)
 	d->machine = EM_X86_64;
 	d->page_size = PAGE;
 	d->page_size_known = true;
-	rc = read_table(d, x, tab, npages);
+	rc = read_table(d, x, tab, &s[S_PAGES], npages);
 	if (rc < 0)
 		return rc;
 	if (!x->n)

@@ -36,7 +36,7 @@ SP = ("rsp", "sp", "esp", "r1", "r13")
 
 
 def parse_vmcheck(path):
-    facts = {"cpus": [], "pages": {}}
+    facts = {"cpus": [], "pages": {}, "p2m": []}
     for line in open(path, encoding="utf-8", errors="replace"):
         line = line.rstrip("\n")
         key, _, val = line.partition(": ")
@@ -51,6 +51,10 @@ def parse_vmcheck(path):
                 "decoded": "not" not in toks,
                 "pc": next((int(regs[n], 16) for n in PC if n in regs), None),
                 "sp": next((int(regs[n], 16) for n in SP if n in regs), None)})
+        elif line.startswith("xen-core p2m: pfn "):
+            # a Xen guest core's pfn -> machine frame (vmcheck prints some)
+            toks = line.split()
+            facts["p2m"].append((int(toks[3], 16), int(toks[6], 16)))
         elif line.startswith("pfn "):
             toks = line.split()
             rng = toks[1].split("-")
@@ -116,7 +120,8 @@ def main():
     if ncpu != len(s["cpus"]):
         diff("cpu count", len(s["cpus"]), ncpu)
     xen = attr(k, "xen.type")
-    ours_xen = "system" if s.get("producer") == "xen" else "none"
+    xcore = s.get("format") == "xen-core"
+    ours_xen = "system" if s.get("producer") == "xen" else "domain" if xcore else "none"
     theirs_xen = {None: "none", 0: "none", 1: "system", 2: "domain"}.get(xen, str(xen))
     if ours_xen != theirs_xen:
         diff("xen type", ours_xen, theirs_xen)
@@ -140,7 +145,10 @@ def main():
     for pfn in sorted(s["pages"]):
         state, crc = s["pages"][pfn]
         try:
-            data = k.read(kdumpfile.KDUMP_MACHPHYSADDR, pfn * unit, unit)
+            # a guest core is addressed by the guest's pfn: libkdumpfile's
+            # kernel-physical space (its machine space is the gmfns)
+            data = k.read(kdumpfile.KDUMP_KPHYSADDR if xcore else kdumpfile.KDUMP_MACHPHYSADDR,
+                          pfn * unit, unit)
             theirs = "%08x" % zlib.crc32(data)
         except Exception as e:
             data, theirs = None, "no page (%s)" % str(e).splitlines()[0][:60]
@@ -168,6 +176,17 @@ def main():
                 diff("pfn 0x%x" % pfn, state, "data " + theirs)
     if bad_pages > 10:
         diffs.append("... %d pages differ in all" % bad_pages)
+    for pfn, mfn in s["p2m"]:
+        # the same page through libkdumpfile's machine space
+        if s["pages"].get(pfn, (None,))[0] != "data":
+            continue
+        try:
+            theirs = "%08x" % zlib.crc32(k.read(kdumpfile.KDUMP_MACHPHYSADDR, mfn * unit, unit))
+        except Exception as e:
+            theirs = "no page (%s)" % str(e).splitlines()[0][:60]
+        ours = s["pages"].get(pfn, (None, None))[1]
+        if theirs != ours:
+            diff("pfn 0x%x = mfn 0x%x" % (pfn, mfn), ours, theirs)
     for line in diffs:
         print(line)
     if refused:
