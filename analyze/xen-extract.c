@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PAGE 4096u
 #define EHDR 64
@@ -77,6 +78,7 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 	size_t nvc = 0;
 	uint8_t *hdr = NULL, *page = NULL;
 	FILE *f = NULL;
+	bool regular = false;     /* only a regular file is removed after a failure */
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
@@ -84,14 +86,21 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 		return fail(err, errlen, "%s", hv->err);
 	r->max_pfn = si.max_pfn;
 	r->p2m_mfn = si.p2m_mfn;
-	if (!si.p2m_mfn || si.p2m_mfn == ~0ULL)
+	bool tree = si.p2m_mfn && si.p2m_mfn != ~0ULL;
+	r->linear = !tree && si.p2m_vaddr && si.p2m_cr3;
+	r->p2m_cr3 = si.p2m_cr3;
+	r->p2m_vaddr = si.p2m_vaddr;
+	if (!tree && !r->linear)
 		return fail(err, errlen,
 			    "domain %u: its shared_info (machine frame 0x%" PRIx64 ") has no P2M frame list "
-			    "(pfn_to_mfn_frame_list_list 0x%" PRIx64 "): only a PV guest publishes one; an HVM or "
+			    "(pfn_to_mfn_frame_list_list 0x%" PRIx64 ") and no linear P2M (p2m_vaddr 0x%" PRIx64
+			    "): only a PV guest publishes one; an HVM or "
 			    "PVH guest's pseudo-physical map is Xen's own p2m, which the dump does not locate "
 			    "without Xen's struct layouts (its machine frames: salvage xen frames)",
-			    dom->id, si.mfn, si.p2m_mfn);
-	struct vmc_dom0_opts o = { .guest = true, .p2m_mfn = si.p2m_mfn, .domid = dom->id };
+			    dom->id, si.mfn, si.p2m_mfn, si.p2m_vaddr);
+	struct vmc_dom0_opts o = { .guest = true, .p2m_mfn = tree ? si.p2m_mfn : 0, .domid = dom->id,
+				   .p2m_cr3 = si.p2m_cr3, .p2m_vaddr = si.p2m_vaddr,
+				   .max_pfn = si.max_pfn };
 	if (vmc_xen_dom0_open(top, &o, &v) != VMC_OK)
 		return fail(err, errlen, "%s", vmc_errmsg(top));
 	const struct vmc_dom0_info *in = vmc_xen_dom0_info(v);
@@ -213,6 +222,8 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 		fail(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	struct stat st;
+	regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
 	if (fwrite(hdr, 1, (size_t)data, f) != data) {
 		fail(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
@@ -242,7 +253,7 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 out:
 	if (f && fclose(f) != 0 && rc == 0)
 		rc = fail(err, errlen, "%s: %s", path, strerror(errno));
-	if (rc < 0 && f)
+	if (rc < 0 && f && regular)
 		remove(path);
 	free(hdr);
 	free(page);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define MAX_VCPUS 256
+#define MAX_DOMS 4096              /* domain_list entries looked at */
 #define REGS_SIZE 200              /* struct cpu_user_regs, x86_64 */
 #define CI_PROC 200                /* cpu_info.processor_id */
 #define CI_CURRENT 208             /* cpu_info.current_vcpu */
@@ -186,7 +187,7 @@ int az_domain_vcpus(vmc_dump *top, unsigned domid, struct az_vcpu *out, size_t c
 		    char *err, size_t errlen)
 {
 	struct xnote_xen *x = calloc(1, sizeof(*x));
-	struct xnote_domain doms[64];
+	struct xnote_domain *doms = calloc(MAX_DOMS, sizeof(*doms));
 	size_t nd = 0, nv = 0, npc = vmc_cpu_count(top);
 	uint64_t dom0 = 0, *v = calloc(MAX_VCPUS, sizeof(*v));
 	int rc = -1;
@@ -200,11 +201,15 @@ int az_domain_vcpus(vmc_dump *top, unsigned domid, struct az_vcpu *out, size_t c
 		snprintf(err, errlen, "hypervisor memory: %s", vmc_errmsg(top));
 		goto out;
 	}
-	if (xnote_xen_domains(x, doms, 64, &nd) != XNOTE_OK && !nd) {
+	if (!doms) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (xnote_xen_domains(x, doms, MAX_DOMS, &nd) != XNOTE_OK && !nd) {
 		snprintf(err, errlen, "domain_list: %s", x->err);
 		goto out;
 	}
-	for (size_t i = 0; i < nd && i < 64; i++)
+	for (size_t i = 0; i < nd && i < MAX_DOMS; i++)
 		if (doms[i].id == domid)
 			dom0 = doms[i].va;
 	if (!dom0) {
@@ -283,6 +288,7 @@ int az_domain_vcpus(vmc_dump *top, unsigned domid, struct az_vcpu *out, size_t c
 	free(pc);
 	rc = 0;
 out:
+	free(doms);
 	free(x);
 	free(v);
 	return rc;

@@ -515,6 +515,9 @@ static void dom_facts(struct xctx *c, const struct xnote_domain *dom, struct dom
 	} else if (f->have_shinfo && p2m_frame_ok(f->si.p2m_mfn)) {
 		f->type = "pv";
 		f->type_from = "shared_info's P2M frame list";
+	} else if (f->have_shinfo && f->si.p2m_vaddr && f->si.p2m_cr3) {
+		f->type = "pv";
+		f->type_from = "shared_info's linear P2M";
 	} else if (pv) {
 		f->type = "pv";
 		f->type_from = "vCPU registers (PV selectors)";
@@ -579,6 +582,9 @@ static int cmd_domains(struct xctx *c, bool json)
 			if (f[i].have_shinfo && p2m_frame_ok(f[i].si.p2m_mfn))
 				snprintf(p2m, sizeof(p2m), "mfn 0x%" PRIx64 ", max_pfn 0x%" PRIx64,
 					 f[i].si.p2m_mfn, f[i].si.max_pfn);
+			else if (f[i].have_shinfo && f[i].si.p2m_vaddr && f[i].si.p2m_cr3)
+				snprintf(p2m, sizeof(p2m), "linear at 0x%" PRIx64 ", max_pfn 0x%" PRIx64,
+					 f[i].si.p2m_vaddr, f[i].si.max_pfn);
 			else if (f[i].have_shinfo)
 				snprintf(p2m, sizeof(p2m), "none");
 			else
@@ -608,9 +614,11 @@ static int cmd_domains(struct xctx *c, bool json)
 			az_json_khex_if(&j, "shared_info", f[i].have_shinfo, f[i].si.va);
 			az_json_khex_if(&j, "p2m_mfn", f[i].have_shinfo && p2m_frame_ok(f[i].si.p2m_mfn),
 					f[i].si.p2m_mfn);
+			az_json_khex_if(&j, "p2m_vaddr", f[i].have_shinfo && f[i].si.p2m_vaddr,
+					f[i].si.p2m_vaddr);
 			az_json_key(&j, "max_pfn");
-			f[i].have_shinfo && p2m_frame_ok(f[i].si.p2m_mfn) ? az_json_u64(&j, f[i].si.max_pfn)
-									  : az_json_null(&j);
+			f[i].have_shinfo && (p2m_frame_ok(f[i].si.p2m_mfn) || f[i].si.p2m_vaddr)
+				? az_json_u64(&j, f[i].si.max_pfn) : az_json_null(&j);
 			az_json_end_object(&j);
 		}
 		az_json_end_array(&j);
@@ -984,7 +992,10 @@ static int cmd_extract(struct xctx *c, bool json, long domid, const char *out)
 		az_json_ku64(&j, "domain", dom->id);
 		az_json_kstr(&j, "output", out);
 		az_json_kstr(&j, "format", "elf");
+		az_json_kstr(&j, "p2m", r.linear ? "linear" : "tree");
 		az_json_khex(&j, "p2m_mfn", r.p2m_mfn);
+		az_json_khex_if(&j, "p2m_vaddr", r.linear, r.p2m_vaddr);
+		az_json_khex_if(&j, "p2m_cr3", r.linear, r.p2m_cr3);
 		az_json_ku64(&j, "max_pfn", r.max_pfn);
 		az_json_ku64(&j, "end_pfn", r.end_pfn);
 		az_json_ku64(&j, "pages", r.pages);
@@ -997,9 +1008,14 @@ static int cmd_extract(struct xctx *c, bool json, long domid, const char *out)
 		az_json_end_object(&j);
 		az_json_finish(&j);
 	} else {
-		printf("domain %u: %" PRIu64 " pages (%" PRIu64 " in the dump), pfns 0-0x%" PRIx64
-		       " through its P2M at mfn 0x%" PRIx64 "\n", dom->id, r.pages, r.present,
-		       r.end_pfn ? r.end_pfn - 1 : 0, r.p2m_mfn);
+		if (r.linear)
+			printf("domain %u: %" PRIu64 " pages (%" PRIu64 " in the dump), pfns 0-0x%" PRIx64
+			       " through its linear P2M at 0x%" PRIx64 " (cr3 0x%" PRIx64 ")\n", dom->id,
+			       r.pages, r.present, r.end_pfn ? r.end_pfn - 1 : 0, r.p2m_vaddr, r.p2m_cr3);
+		else
+			printf("domain %u: %" PRIu64 " pages (%" PRIu64 " in the dump), pfns 0-0x%" PRIx64
+			       " through its P2M at mfn 0x%" PRIx64 "\n", dom->id, r.pages, r.present,
+			       r.end_pfn ? r.end_pfn - 1 : 0, r.p2m_mfn);
 		printf("kernel: %s (VMCOREINFO %s)\n",
 		       r.osrelease ? az_tesc(esc, sizeof(esc), r.osrelease) : "(release unknown)",
 		       r.vmcoreinfo ? "found in its memory" : "not found");

@@ -12,6 +12,8 @@
 
 struct az_extract_result {
 	uint64_t p2m_mfn, max_pfn;  /* from its shared_info */
+	bool linear;                /* its linear P2M was read (no frame list) */
+	uint64_t p2m_cr3, p2m_vaddr;
 	uint64_t end_pfn;           /* one past its last pfn with a machine frame */
 	uint64_t pages, present;    /* pfns with a machine frame; those in the dump */
 	bool vmcoreinfo;            /* its VMCOREINFO found (written as a note) */

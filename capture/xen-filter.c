@@ -25,6 +25,7 @@
 #include <string.h>
 
 #define CHUNK 65536               /* = plan.c's classification chunk */
+#define MAX_DOMS 4096             /* domain_list entries looked at */
 
 struct cap_xen {
 	vmc_dump *src;
@@ -119,21 +120,23 @@ int cap_xen_plan_init(struct cap_plan *pl, int level, struct cap_result *r)
 	else if (!x->hv_ok)
 		snprintf(x->why_no_levels, sizeof(x->why_no_levels), "%s", vmc_errmsg(x->src));
 	if (x->hv_ok) {
-		struct xnote_domain doms[64];
-		if (xnote_xen_domains(&x->hv, doms, 64, &x->ndomains) == XNOTE_OK ||
+		struct xnote_domain *doms = calloc(MAX_DOMS, sizeof(*doms));
+		if (!doms)
+			return -ENOMEM;
+		if (xnote_xen_domains(&x->hv, doms, MAX_DOMS, &x->ndomains) == XNOTE_OK ||
 		    x->ndomains) {
-			for (size_t i = 0; i < x->ndomains && i < 64; i++)
+			for (size_t i = 0; i < x->ndomains && i < MAX_DOMS; i++)
 				if (doms[i].id == 0)
 					x->dom0_owner = doms[i].owner;
 		}
 		/* --domains: the owners to keep; a domain not on the list
 		 * (a damaged or cut walk included) is said, not guessed */
-		for (size_t k = 0; k < pl->nkeep_ids; k++) {
+		for (size_t k = 0; k < pl->nkeep_ids && x->nkeep < CAP_XEN_DOMAINS_MAX; k++) {
 			size_t i;
-			for (i = 0; i < x->ndomains && i < 64; i++)
+			for (i = 0; i < x->ndomains && i < MAX_DOMS; i++)
 				if (doms[i].id == pl->keep_ids[k])
 					break;
-			if (i < x->ndomains && i < 64) {
+			if (i < x->ndomains && i < MAX_DOMS) {
 				x->keep_owner[x->nkeep++] = doms[i].owner;
 			} else {
 				char id[16];
@@ -141,6 +144,7 @@ int cap_xen_plan_init(struct cap_plan *pl, int level, struct cap_result *r)
 				add_warning(r, "xen: --domains: domain %s is not on domain_list: no frames kept for it", id);
 			}
 		}
+		free(doms);
 		if (!x->dom0_owner) {
 			/* without dom0 every allocated frame would look like a domU's */
 			x->hv.have_frame_table = false;

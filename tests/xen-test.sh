@@ -181,6 +181,21 @@ for i in sorted(set(got) | set(exp)):
 		else
 			t_fail "$name" "xen domains: $(head -3 "$o.domains.check" "$o.domains.err" | tr '\n' ' ')"
 		fi
+		# --domains: a malformed list is a usage error; an id not on
+		# domain_list is said, and nothing of it kept
+		for bad in 0 3, a 3,,4 32752; do
+			run "$BUILD/salvage-capture" --domains "$bad" "$o.dump" "$o.bad-domains" >/dev/null 2>&1
+			[ $? -eq 2 ] || t_fail "$name" "salvage-capture --domains '$bad': not a usage error"
+		done
+		rm -f "$o.bad-domains" "$o.bad-domains.dmesg.txt" "$o.keep99" "$o.keep99.dmesg.txt"
+		if [ "$(cat "$o.exp.domains.json")" != null ]; then
+			run "$BUILD/salvage-capture" --domains 99 -d 31 --message-level 23 --progress=off "$o.dump" "$o.keep99" >"$o.keep99.log" 2>&1
+			if [ $? -eq 0 ] && grep -q 'domain 99 is not on domain_list' "$o.keep99.log"; then
+				t_ok "$name: --domains 99 (not on domain_list) said"
+			else
+				t_fail "$name" "salvage-capture --domains 99: $(tail -2 "$o.keep99.log" | tr '\n' ' ')"
+			fi
+		fi
 		for ex in "$o.exp".domU*.extract.json; do
 			id=${ex#"$o.exp.domU"}
 			id=${id%.extract.json}
@@ -213,6 +228,13 @@ sys.exit(not (got["pages"] == exp["pages"] and got["pages_in_dump"] == exp["page
 			fi
 			t_ok "$name: xen extract domain $id (the generator's pages)"
 			check "domU$id-dmesg" "$o.exp.domU$id.dmesg" run "$BUILD/salvage" dmesg "$out"
+			# salvage-capture compresses the extract like any Linux dump
+			rm -f "$out.kdump" "$out.kdump.dmesg.txt"
+			if run "$BUILD/salvage-capture" -d 31 --progress=off "$out" "$out.kdump" >"$out.kdump.log" 2>&1; then
+				check "domU$id-dmesg-kdump" "$o.exp.domU$id.dmesg" run "$BUILD/salvage" dmesg "$out.kdump"
+			else
+				t_fail "$name" "salvage-capture of extracted domain $id: $(tail -1 "$out.kdump.log")"
+			fi
 			# a ktask kernel: bt (vCPU registers from struct vcpu), ps, sys
 			if [ -f "$o.exp.domU$id.az.json" ]; then
 				for w in bt ps sys; do

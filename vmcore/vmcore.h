@@ -388,12 +388,16 @@ struct vmc_dom0_opts {
 	bool guest;
 	uint64_t p2m_mfn;
 	unsigned domid;
+	/* or, p2m_mfn 0, its linear P2M (shared_info's p2m_cr3, p2m_vaddr,
+	 * max_pfn: xnote_p2m_init_linear) */
+	uint64_t p2m_cr3, p2m_vaddr, max_pfn;
 };
 struct vmc_dom0_info {
 	uint64_t end_pfn;           /* one past dom0's last mapped pfn */
 	uint64_t pages_valid, pages_identity, pages_foreign, pages_invalid, pages_missing;
 	uint64_t pages_present;     /* valid pages whose machine frame is in the dump */
 	uint64_t p2m_mfn;
+	bool p2m_linear;            /* a domU's linear P2M (p2m_mfn 0) */
 	const char *vmcoreinfo_from;/* "note VMCOREINFO_DOM0", "note VMCOREINFO",
 				     * "memory scan", or NULL when none was found */
 	uint64_t vmcoreinfo_maddr;  /* machine address of the text (0 if from a note) */

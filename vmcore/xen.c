@@ -653,7 +653,13 @@ int vmc_xen_dom0_open(vmc_dump *d, const struct vmc_dom0_opts *o, vmc_dump **out
 	w->info.p2m_mfn = guest ? o->p2m_mfn : x->p2m_mfn;
 	for (unsigned i = 0; i < M2P_CACHE; i++)
 		w->m2p[i].tag = ~0ULL;
-	rc = xnote_p2m_init(&w->p2m, vmc_xen_read_machine, d, w->info.p2m_mfn);
+	if (guest && !o->p2m_mfn) {
+		w->info.p2m_linear = true;
+		rc = xnote_p2m_init_linear(&w->p2m, vmc_xen_read_machine, d, o->p2m_cr3, o->p2m_vaddr,
+					   o->max_pfn);
+	} else {
+		rc = xnote_p2m_init(&w->p2m, vmc_xen_read_machine, d, w->info.p2m_mfn);
+	}
 	if (rc == XNOTE_OK)
 		rc = xnote_p2m_find_end(&w->p2m, &w->info.end_pfn);
 	if (rc != XNOTE_OK) {

@@ -110,6 +110,62 @@ int xnote_p2m_init(struct xnote_p2m *p, xnote_read_fn read, void *arg, uint64_t 
 	return XNOTE_OK;
 }
 
+int xnote_p2m_init_linear(struct xnote_p2m *p, xnote_read_fn read, void *arg, uint64_t cr3,
+			  uint64_t vaddr, uint64_t max_pfn)
+{
+	uint64_t mfn;
+	enum xnote_p2m_kind k;
+
+	memset(p, 0, sizeof(*p));
+	p->read = read;
+	p->arg = arg;
+	p->mid_tag = ~0ULL;
+	for (unsigned i = 0; i < XNOTE_P2M_LEAVES; i++)
+		p->leaf[i].tag = ~0ULL;
+	p->linear = true;
+	p->lin_root = cr3 & 0x000ffffffffff000ULL;
+	p->lin_vaddr = vaddr;
+	if (!p->lin_root || !vaddr || (vaddr & (PAGE - 1)))
+		return set_err(p, XNOTE_ERR_CORRUPT,
+			       "linear p2m: cr3 0x%llx, virtual address 0x%llx: not a page-aligned mapping",
+			       (unsigned long long)cr3, (unsigned long long)vaddr);
+	if (!max_pfn || max_pfn > XNOTE_P2M_MAX_PFN)
+		return set_err(p, XNOTE_ERR_CORRUPT, "linear p2m: max_pfn 0x%llx out of range",
+			       (unsigned long long)max_pfn);
+	p->end_pfn = max_pfn;
+	return xnote_p2m_lookup(p, 0, &mfn, &k);
+}
+
+/* The page of the linear P2M holding the entries of pfns li * 512 ... */
+static const uint64_t *linear_leaf(struct xnote_p2m *p, uint64_t li, int *rc)
+{
+	struct xnote_pt_stop st;
+	uint64_t va = p->lin_vaddr + li * PAGE, ma;
+
+	for (unsigned i = 0; i < XNOTE_P2M_LEAVES; i++)
+		if (p->leaf[i].tag == li)
+			return p->leaf[i].e;
+	*rc = xnote_pt_walk(p->read, p->arg, p->lin_root, 4, 0, va, &ma, &st);
+	if (*rc != XNOTE_OK) {
+		*rc = set_err(p, *rc == XNOTE_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO,
+			      "linear p2m page at virtual 0x%llx: %s (level-%d table at machine 0x%llx)",
+			      (unsigned long long)va,
+			      st.unmapped ? "not mapped" : *rc == XNOTE_NOPAGE ? "a page table not in the dump"
+									: "a page table unreadable",
+			      st.level, (unsigned long long)st.table);
+		return NULL;
+	}
+	struct xnote_p2m_leaf *l = &p->leaf[p->next_victim];
+	p->next_victim = (p->next_victim + 1) % XNOTE_P2M_LEAVES;
+	*rc = read_table(p, ma >> 12, l->e, "linear");
+	if (*rc != XNOTE_OK) {
+		l->tag = ~0ULL;
+		return NULL;
+	}
+	l->tag = li;
+	return l->e;
+}
+
 static int load_mid(struct xnote_p2m *p, uint64_t ti)
 {
 	if (p->mid_tag == ti)
@@ -170,6 +226,15 @@ int xnote_p2m_lookup(struct xnote_p2m *p, uint64_t pfn, uint64_t *mfn,
 	*kind = XNOTE_P2M_MISSING;
 	if (pfn >= XNOTE_P2M_MAX_PFN)
 		return XNOTE_OK;
+	if (p->linear) {
+		if (pfn >= p->end_pfn)
+			return XNOTE_OK;
+		const uint64_t *leaf = linear_leaf(p, pfn / 512, &rc);
+		if (!leaf)
+			return rc;
+		*kind = decode(leaf[pfn % 512], mfn);
+		return XNOTE_OK;
+	}
 	if (!p->top[ti] || p->top[ti] == XNOTE_P2M_NONE || p->top[ti] == p->missing_mid)
 		return XNOTE_OK;
 	rc = load_mid(p, ti);
@@ -192,6 +257,10 @@ int xnote_p2m_find_end(struct xnote_p2m *p, uint64_t *end_pfn)
 {
 	int rc;
 
+	if (p->linear) {
+		*end_pfn = p->end_pfn;
+		return XNOTE_OK;
+	}
 	for (uint64_t ti = XNOTE_P2M_PER_PAGE; ti-- > 0;) {
 		if (!p->top[ti] || p->top[ti] == XNOTE_P2M_NONE || p->top[ti] == p->missing_mid)
 			continue;
@@ -235,6 +304,11 @@ int xnote_p2m_tree_frames(struct xnote_p2m *p, uint64_t *mfns, size_t cap, size_
 	size_t k = 0;
 	int rc;
 
+	if (p->linear) {
+		/* its pages are the guest's own, found by page_info like the rest */
+		*n = 0;
+		return XNOTE_OK;
+	}
 #define ADD(v) do { if (k < cap) mfns[k] = (v); k++; } while (0)
 	ADD(p->top_mfn);
 	if (p->missing_mid) {

@@ -411,7 +411,7 @@ int xnote_xen_shared_info(struct xnote_xen *x, const struct xnote_domain *dom,
 		if (xnote_xen_page_info(x, mfn, &pi) != XNOTE_OK || !pi.xen_heap ||
 		    pi.owner != dom->owner)
 			continue;
-		uint8_t a[16];
+		uint8_t a[48];
 		rc = mread(x, mfn * PAGE + XNOTE_SHINFO_ARCH, a, sizeof(a), "shared_info");
 		if (rc != XNOTE_OK)
 			return rc;
@@ -419,6 +419,10 @@ int xnote_xen_shared_info(struct xnote_xen *x, const struct xnote_domain *dom,
 		out->mfn = mfn;
 		out->max_pfn = le_get64(a);
 		out->p2m_mfn = le_get64(a + 8);
+		/* a + 16: nmi_reason */
+		out->p2m_cr3 = le_get64(a + 24);
+		out->p2m_vaddr = le_get64(a + 32);
+		out->p2m_generation = le_get64(a + 40);
 		x->err[0] = 0;
 		return XNOTE_OK;
 	}

@@ -165,11 +165,23 @@ struct xnote_p2m {
 	struct xnote_p2m_leaf leaf[XNOTE_P2M_LEAVES];
 	unsigned next_victim;
 	uint64_t end_pfn;      /* one past the last pfn that is not invalid/missing */
+	/* the linear (virtually mapped) P2M a PV Linux publishes instead when
+	 * its toolstack says SIF_VIRT_P2M_4TOOLS (xl does): an array of entries
+	 * at lin_vaddr in the address space of the page tables at lin_root
+	 * (machine addresses, a PV guest's), max_pfn entries long */
+	bool linear;
+	uint64_t lin_root, lin_vaddr;
 	char err[XNOTE_ERR_MAX];
 };
 /* Read the top page (and find Linux's shared "missing" pages).  top_mfn must
  * not be 0 or ~0 (no frame list list: PVH dom0, or dom0 >= 512 GiB, §4.6.8). */
 int xnote_p2m_init(struct xnote_p2m *p, xnote_read_fn read, void *arg, uint64_t top_mfn);
+/* The linear P2M instead (arch.p2m_cr3, p2m_vaddr, max_pfn of the guest's
+ * shared_info, docs/formats.md §4.12): lookups read the entry through the
+ * guest's page tables; end_pfn is max_pfn.  The page holding pfn 0's entry
+ * must be readable. */
+int xnote_p2m_init_linear(struct xnote_p2m *p, xnote_read_fn read, void *arg, uint64_t cr3,
+			  uint64_t vaddr, uint64_t max_pfn);
 /* Translate one pfn.  *mfn is the frame with the foreign/identity bits
  * stripped (XNOTE_P2M_NONE for invalid and missing entries).  A page of the
  * tree that is not in the dump gives XNOTE_NOPAGE. */
@@ -295,7 +307,9 @@ uint32_t xnote_xen_pickle(const struct xnote_xen *x, uint64_t domain_va);
 struct xnote_shared_info {
 	uint64_t va, mfn;          /* the page */
 	uint64_t max_pfn;          /* arch.max_pfn (a PV guest's pseudo-physical size) */
-	uint64_t p2m_mfn;          /* arch.pfn_to_mfn_frame_list_list (0: none) */
+	uint64_t p2m_mfn;          /* arch.pfn_to_mfn_frame_list_list (0: none; ~0:
+				    * the guest publishes the linear P2M instead) */
+	uint64_t p2m_cr3, p2m_vaddr, p2m_generation;   /* the linear P2M (0: none) */
 };
 int xnote_xen_shared_info(struct xnote_xen *x, const struct xnote_domain *dom,
 			  struct xnote_shared_info *out);

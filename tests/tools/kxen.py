@@ -13,15 +13,16 @@ memory and scattered into machine frames through the P2M).
       dom0 pages=N [hole=PFN:COUNT] [identity=PFN:COUNT] [foreign=PFN:COUNT]
            [invalid=PFN:COUNT] [extra=COUNT]
       domain ID START END       machine frames [START, END) of domU ID
-      pv-domain ID pages=N [vcpus=N] [p2m=tree|none|outside|top-outside]
+      pv-domain ID pages=N [vcpus=N] [p2m=tree|linear|none|outside|top-outside]
                 [next=self]     a PV domU behind its own P2M tree, published
                                 in its shared_info (docs/formats.md §4.12);
                                 with a `domu-kernel ID` block its memory
-                                holds a kmem.py kernel; p2m=none: no frame
-                                list; outside: its upper half's leaf entries
-                                point past the machine; top-outside: the
-                                frame list itself does; next=self: its
-                                next_in_list points at itself (a loop)
+                                holds a kmem.py kernel; linear: the P2M
+                                published as p2m_cr3/p2m_vaddr instead (frame
+                                list ~0); none: neither; outside: one leaf's
+                                worth of its entries point past the machine;
+                                top-outside: the frame list itself does;
+                                next=self: its next_in_list points at itself
       free START END            free heap frames (state free)
       offlined START END | broken START END
       console "LINE"            a line of Xen's console ring ("(XEN) " added)
@@ -113,6 +114,7 @@ BUILD_ID = bytes.fromhex("151b373fd64b321593bf987fd923cd10dabadac4")
 
 DIRECTIVES = ("xen", "dom0-kernel", "domu-kernel")
 OFF_SHARED_INFO = 0x1C8      # struct domain's shared_info pointer (this fake Xen)
+LIN_VA = 0xFFFFC90000000000  # a linear P2M's virtual address (vmalloc space)
 SHINFO_ARCH = 3088           # arch_shared_info in shared_info (public ABI, x86_64)
 
 
@@ -280,8 +282,11 @@ def plan_pv(x, o, mk, first_free):
     d0 = {}
     d0["top"] = top
     d0["p2m_mode"] = o.get("p2m", "tree")
-    if d0["p2m_mode"] not in ("tree", "none", "outside", "top-outside"):
-        raise XenError("pv-domain p2m must be tree, none, outside or top-outside")
+    if d0["p2m_mode"] not in ("tree", "none", "outside", "top-outside", "linear"):
+        raise XenError("pv-domain p2m must be tree, none, outside, top-outside or linear")
+    # p2m=linear: the virtually mapped P2M (SIF_VIRT_P2M_4TOOLS): its leaf
+    # pages mapped at LIN_VA by 4 page-table pages of its own after the top
+    d0["lin_pt"] = list(range(top + 1, top + 5)) if d0["p2m_mode"] == "linear" else []
     d0["next_self"] = o.get("next") == "self"
     # p2m=outside: one leaf's worth of pfns, in the middle, past the machine
     d0["outside"] = (n // 2, n // 2 + 512) if d0["p2m_mode"] == "outside" else None
@@ -457,6 +462,8 @@ def owners(x):
             if in_guest_ram(g, p):
                 own[m] = ("domU", did)
         own[g["top"]] = ("domU", did)
+        for m in g["lin_pt"]:
+            own[m] = ("domU", did)
     for did, m in x.shinfo.items():
         own[m] = ("xenheap-shared", did)
     for kind, did, a, b in x.ranges:
@@ -523,12 +530,16 @@ def build(d, mem, mk):
     for did, m in x.shinfo.items():
         g = x.dom0 if did == 0 else x.guests[did]
         top = g["top"]
+        cr3 = va = 0
         if g["p2m_mode"] == "none":
             top = 0
         elif g["p2m_mode"] == "top-outside":
             top = x.max_page + 0x100
+        elif g["p2m_mode"] == "linear":
+            top, cr3, va = P2M_INVALID, g["lin_pt"][0] * PAGE, LIN_VA
         page = bytearray(PAGE)
-        struct.pack_into("<QQ", page, SHINFO_ARCH, g["pages"], top)
+        # max_pfn, pfn_to_mfn_frame_list_list, nmi_reason, p2m_cr3, p2m_vaddr
+        struct.pack_into("<QQQQQ", page, SHINFO_ARCH, g["pages"], top, 0, cr3, va)
         mem.write(m * PAGE, bytes(page))
     for did, pages in x.vcpu_pages.items():
         vas = [dmap(m * PAGE) for m in pages[1:]]
@@ -785,6 +796,14 @@ def build_pv(d, x, mem, mk, d0, kernel, is_dom0):
     pm.write(d0["mid_pfn"] * PAGE, struct.pack("<512Q", *mid))
     top = [mfn(d0["mid_pfn"])] + [missing_mid] * 511
     mem.write(d0["top"] * PAGE, struct.pack("<512Q", *top))
+    if d0.get("lin_pt"):
+        # the same leaves, one after the other at LIN_VA (PV page tables:
+        # machine frames), absent ranges on the shared missing leaf
+        lp = d0["lin_pt"]
+        pt = kmem.PageTables(mem, lp[0] * PAGE, lp[1] * PAGE, (lp[-1] + 1) * PAGE)
+        for li, lm in enumerate(leaf_m):
+            pt.map(LIN_VA + li * PAGE, mid[li] * PAGE, PAGE, big=False)
+        pt.write()
     # scatter the guest's pages into machine frames
     for p in range(n):
         if in_dom0_ram(x, p):

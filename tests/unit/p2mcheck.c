@@ -1,7 +1,8 @@
 /* p2mcheck.c - dom0's P2M tree (xen-notes/p2m.c) with pages of the tree
  * missing from the dump: what can be translated is, and every pfn that
  * cannot gives XNOTE_NOPAGE with a message naming the missing tree page
- * (docs/formats.md §4.7).  The machine memory is a table of frames built
+ * (docs/formats.md §4.7); the linear P2M of a domU (§4.12) likewise, read
+ * through page tables in machine frames.  The machine memory is a table of frames built
  * here, read through the library's callback.
  *
  * Usage: p2mcheck   (prints one line per check, exits 1 on a failure)
@@ -130,6 +131,52 @@ int main(void)
 	present[1] = false;
 	check(xnote_p2m_init(&p, read_mem, NULL, 1) == XNOTE_NOPAGE && strstr(p.err, "top"),
 	      "top missing: refused, naming the top page");
+
+	/* the linear P2M (docs/formats.md §4.12): the leaves 10, 11 mapped at
+	 * LIN by 4-level tables in frames 20 (the "cr3"), 21, 22, 23 holding
+	 * machine frames as a PV guest's do */
+	const uint64_t LIN = 0xffffc90000000000ULL;
+	build();
+	put(20, (LIN >> 39) & 511, 21 * PAGE | 0x67);
+	put(21, (LIN >> 30) & 511, 22 * PAGE | 0x67);
+	put(22, (LIN >> 21) & 511, 23 * PAGE | 0x67);
+	put(23, 0, 10 * PAGE | 0x67);
+	put(23, 1, 11 * PAGE | 0x67);
+	check(xnote_p2m_init_linear(&p, read_mem, NULL, 20 * PAGE, LIN, 1024) == XNOTE_OK,
+	      "linear: init");
+	check(xnote_p2m_find_end(&p, &end) == XNOTE_OK && end == 1024, "linear: end is max_pfn");
+	lookup_ok(&p, 5, 0x1005, "linear: pfn 5");
+	lookup_ok(&p, 1023, 0x1000 + 1023, "linear: pfn 1023 (second page)");
+	{
+		uint64_t mfn;
+		enum xnote_p2m_kind k;
+		check(xnote_p2m_lookup(&p, 1024, &mfn, &k) == XNOTE_OK && k == XNOTE_P2M_MISSING,
+		      "linear: beyond max_pfn is missing");
+	}
+	check(xnote_p2m_tree_frames(&p, mfns, 16, &n) == XNOTE_OK && n == 0,
+	      "linear: no tree frames to keep");
+	/* its second page not in the dump; then its level-1 table */
+	present[11] = false;
+	check(xnote_p2m_init_linear(&p, read_mem, NULL, 20 * PAGE, LIN, 1024) == XNOTE_OK,
+	      "linear, second page missing: init");
+	lookup_ok(&p, 7, 0x1007, "linear, second page missing: pfn 7");
+	lookup_missing(&p, 600, "machine frame 0xb ", "linear, second page missing: pfn 600 names it");
+	present[23] = false;
+	check(xnote_p2m_init_linear(&p, read_mem, NULL, 20 * PAGE, LIN, 1024) == XNOTE_NOPAGE &&
+	      strstr(p.err, "level-1 table at machine 0x17000"),
+	      "linear, level-1 table missing: refused, naming the table");
+	printf("      (%s)\n", p.err);
+	/* an address not mapped, a misaligned one, max_pfn out of range */
+	build();
+	put(20, 0, 0);
+	check(xnote_p2m_init_linear(&p, read_mem, NULL, 20 * PAGE, LIN, 1024) != XNOTE_OK &&
+	      strstr(p.err, "not mapped"), "linear: unmapped address refused");
+	check(xnote_p2m_init_linear(&p, read_mem, NULL, 20 * PAGE, LIN + 8, 1024) == XNOTE_ERR_CORRUPT,
+	      "linear: misaligned address refused");
+	check(xnote_p2m_init_linear(&p, read_mem, NULL, 20 * PAGE, LIN, XNOTE_P2M_MAX_PFN + 1) ==
+	      XNOTE_ERR_CORRUPT, "linear: max_pfn out of range refused");
+	check(xnote_p2m_init_linear(&p, read_mem, NULL, 0, LIN, 1024) == XNOTE_ERR_CORRUPT,
+	      "linear: no cr3 refused");
 	printf("p2mcheck: %d failed\n", failures);
 	return failures ? 1 : 0;
 }
