@@ -29,6 +29,11 @@ static uint64_t online_mask(struct az_kernel *k, bool *known)
 int az_note_cpu(struct az_kernel *k, size_t i)
 {
 	bool known;
+	/* a Xen guest core has one context per vCPU, in vCPU order, online or
+	 * not (docs/formats.md §4.9): a panic takes the other vCPUs offline,
+	 * so counting online CPUs would give the panic's registers to another */
+	if (vmc_xen_core(k->d))
+		return (int)i;
 	uint64_t m = online_mask(k, &known);
 	if (!known)
 		return (int)i;

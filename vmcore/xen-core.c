@@ -743,14 +743,18 @@ static void prstatus(const struct vmc_xen_vcpu *v, const uint8_t *ctx_regs, uint
 	memcpy(r, ctx_regs, 15 * 8);                       /* r15 .. rdi */
 	le_put64(r + 8 * VMC_REG_ORIG_RAX, ~0ULL);
 	le_put64(r + 8 * VMC_REG_RIP, v->rip);
-	le_put64(r + 8 * VMC_REG_CS, v->cs);
+	/* a 64-bit PV kernel runs in ring 3 (its cs is FLAT_KERNEL_CS64,
+	 * 0xe033): in kernel code (VGCF_in_kernel, or a kernel-half rip) the
+	 * note says ring 0, as a native pt_regs would, or every unwinder
+	 * (ours, crash's) stops at "user mode" */
+	bool kernel = (v->flags & 4) || v->rip >= 0xffff800000000000ULL;
+	le_put64(r + 8 * VMC_REG_CS, kernel && (v->cs & 3) ? v->cs & ~3ULL : v->cs);
 	le_put64(r + 8 * VMC_REG_EFLAGS, v->rflags);
 	le_put64(r + 8 * VMC_REG_RSP, v->rsp);
 	le_put64(r + 8 * VMC_REG_SS, v->ss);
 	le_put64(r + 8 * VMC_REG_FS_BASE, v->fs_base);
 	/* the kernel's GS base while the vCPU runs kernel code (VGCF_in_kernel) */
-	le_put64(r + 8 * VMC_REG_GS_BASE, (v->flags & 4) || v->rip >= 0xffff800000000000ULL
-					   ? v->gs_base_kernel : v->gs_base_user);
+	le_put64(r + 8 * VMC_REG_GS_BASE, kernel ? v->gs_base_kernel : v->gs_base_user);
 	le_put64(r + 8 * VMC_REG_ES, le_get64(ctx_regs + 168));
 	le_put64(r + 8 * VMC_REG_DS, le_get64(ctx_regs + 176));
 	le_put64(r + 8 * VMC_REG_FS, le_get64(ctx_regs + 184));
