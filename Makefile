@@ -238,6 +238,10 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 MANDIR     ?= $(PREFIX)/share/man
 UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+# salvage.service arms at boot; the receiver and the archive's watcher run
+# once configured (/etc/salvage/receive.conf, archive.conf)
+SVC_UNITS := salvage.service salvage-receive.service salvage-archive-watch.service \
+	salvage-archive-watch.timer
 SVC_SED = -e 's|/usr/lib/salvage|$(LIBDIR)/salvage|g' -e 's|/usr/sbin|$(SBINDIR)|g' \
 	-e 's|/etc/salvage|$(SYSCONFDIR)/salvage|g'
 
@@ -248,8 +252,9 @@ install: $(BUILD)/salvage $(BUILD)/salvage-capture
 	install -m 0755 $(BUILD)/salvage $(BUILD)/salvage-capture $(DESTDIR)$(SBINDIR)/
 	sed $(SVC_SED) systemd/salvage-service >$(DESTDIR)$(LIBDIR)/salvage/salvage-service
 	chmod 0755 $(DESTDIR)$(LIBDIR)/salvage/salvage-service
-	sed $(SVC_SED) systemd/salvage.service >$(DESTDIR)$(UNITDIR)/salvage.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/salvage.service
+	for u in $(SVC_UNITS); do \
+		sed $(SVC_SED) systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
 	for h in postinst.d postrm.d; do \
 		sed $(SVC_SED) systemd/kernel/$$h-salvage >$(DESTDIR)$(SYSCONFDIR)/kernel/$$h/salvage && \
 		chmod 0755 $(DESTDIR)$(SYSCONFDIR)/kernel/$$h/salvage || exit 1; \
@@ -257,13 +262,15 @@ install: $(BUILD)/salvage $(BUILD)/salvage-capture
 	install -m 0644 man/salvage.8 man/salvage-capture.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/salvage.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	@# an administrator's configuration is never overwritten
-	[ -e $(DESTDIR)$(SYSCONFDIR)/salvage/salvage.conf ] || \
-		install -m 0644 systemd/salvage.conf $(DESTDIR)$(SYSCONFDIR)/salvage/salvage.conf
+	for c in salvage.conf receive.conf archive.conf; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/salvage/$$c ] || \
+		install -m 0644 systemd/$$c $(DESTDIR)$(SYSCONFDIR)/salvage/$$c || exit 1; \
+	done
 
 # what install wrote, except the configuration (kept, as dpkg keeps it)
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/salvage $(DESTDIR)$(SBINDIR)/salvage-capture \
-		$(DESTDIR)$(LIBDIR)/salvage/salvage-service $(DESTDIR)$(UNITDIR)/salvage.service \
+		$(DESTDIR)$(LIBDIR)/salvage/salvage-service $(addprefix $(DESTDIR)$(UNITDIR)/,$(SVC_UNITS)) \
 		$(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d/salvage $(DESTDIR)$(SYSCONFDIR)/kernel/postrm.d/salvage \
 		$(DESTDIR)$(MANDIR)/man8/salvage.8 $(DESTDIR)$(MANDIR)/man8/salvage-capture.8 \
 		$(DESTDIR)$(MANDIR)/man5/salvage.conf.5
