@@ -178,12 +178,15 @@ test-service: all
 	@bash tests/service/man-test.sh $(BUILD)
 	@bash tests/service/service-test.sh $(BUILD)
 
-# compares with makedumpfile (and crash) on a real vmcore made under QEMU
+# compares with makedumpfile (and crash) on a real vmcore made under QEMU;
+# bisects the crashkernel= reservation our agent needs
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/archive-bench.py --build $(BUILD)
 	@/usr/bin/python3 tests/bench/net-bench.py --build $(BUILD)
+	@# the smallest crashkernel= that captures 1, 4 and 16 GiB guests (QEMU, ~15 min)
+	@bash tests/bench/reservation-bench.sh $(BUILD)
 
 # every part runs even when one fails; each script appends its counts to the
 # tally (tests/lib.sh), summed at the end
