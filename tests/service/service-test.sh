@@ -229,11 +229,11 @@ status >"$O/st5.out"; rc=$?
 status --bogus >/dev/null 2>&1
 [ $? = 2 ] && t_ok "status: usage, exit 2" || t_fail "status: usage" "not exit 2"
 
-# the reservation: 64 MiB + twice the kernel + four times the image, rounded up to 8 MiB
+# the reservation: 56 MiB + twice the kernel + four times the image, rounded up to 8 MiB
 ks=$(stat -c %s "$R/boot/vmlinuz-$KVER")
 is=$(stat -c %s "$IMG")
 M=$((1 << 20))
-want=$(( (64 * M + 2 * ks + 4 * is + 8 * M - 1) / (8 * M) * 8 ))
+want=$(( (56 * M + 2 * ks + 4 * is + 8 * M - 1) / (8 * M) * 8 ))
 got=$("$S" setup --crashkernel --root "$R" --kver "$KVER")
 [ "$got" = "crashkernel=${want}M" ] && t_ok "setup --crashkernel" ||
 	t_fail "setup --crashkernel" "'$got', want crashkernel=${want}M"
