@@ -22,7 +22,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-timeout_s=1500   # a run took 15 min of QEMU on a loaded 2-core machine (17.6 in all)
+timeout_s=1500   # QEMU took 5 min (light load) to 15 min (load 10-12 on 2 cores)
 prepare_only=0
 while [ $# -gt 1 ]; do
 	case $1 in
