@@ -31,11 +31,15 @@ uint64_t az_crash_need(uint64_t kernel_bytes, uint64_t initrd_bytes)
 	/* The crash kernel needs room for its decompressed self (about twice
 	 * the bzImage), the compressed initramfs and its unpacked copy (a zstd
 	 * image unpacks to about three times its size), and a base for a
-	 * one-CPU kernel's page tables, slab and the agent's working memory
-	 * (at least 8M).  The base, 64M, is what makes the estimate match the
-	 * measurement of issue 19: a Debian 6.1 kernel (7.9 MiB) and a 2.0 MiB
-	 * image captured at crashkernel=88M and ran out of memory at 80M. */
-	uint64_t need = 64 * MIB + 2 * kernel_bytes + 4 * initrd_bytes;
+	 * one-CPU kernel's page tables, slab and the agent's working memory.
+	 * The base, 56M, comes from tests/bench/reservation-bench.sh: Debian's
+	 * 6.1 cloud kernel (13.5 MiB) with a 2.2 MiB image captured 1, 4 and
+	 * 16 GiB guests at crashkernel=88M and ran out of memory unpacking the
+	 * initramfs at 80M; 56M makes that 96M, one 8M step above the
+	 * measurement, which also holds the agent's bitmaps of a 1 TiB machine
+	 * (README, "Installing as a service").  Nothing here grows with RAM:
+	 * the agent's bitmaps go cyclic within its budget. */
+	uint64_t need = 56 * MIB + 2 * kernel_bytes + 4 * initrd_bytes;
 
 	return (need + 8 * MIB - 1) / (8 * MIB) * (8 * MIB);
 }

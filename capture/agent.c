@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -500,6 +501,13 @@ static enum cap_status capture(vmc_dump *src)
 	}
 	run.have_result = true;
 	run.t_capture = cap_agent_now() - t0;
+	/* what the capture took of the crash kernel's memory: the figures
+	 * behind the smallest crashkernel= (README, tests/bench/reservation-bench.sh) */
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		alog("memory: %llu MiB available, budget %llu MiB, %d thread%s, peak RSS %.1f MiB",
+		     (unsigned long long)(avail >> 20), (unsigned long long)(o.mem_budget >> 20),
+		     o.threads, o.threads == 1 ? "" : "s", (double)ru.ru_maxrss / 1024);
 	if (s != CAP_OK)
 		alog("capture: %s", run.result.error[0] ? run.result.error : run.status);
 	snprintf(run.error, sizeof(run.error), "%s", s == CAP_OK ? "" : run.result.error);
