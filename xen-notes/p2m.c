@@ -136,15 +136,40 @@ int xnote_p2m_init_linear(struct xnote_p2m *p, xnote_read_fn read, void *arg, ui
 	return xnote_p2m_lookup(p, 0, &mfn, &k);
 }
 
+/* The cached leaf page of pfns li * 512 ..., or NULL. */
+static const uint64_t *cached_leaf(const struct xnote_p2m *p, uint64_t li)
+{
+	for (unsigned i = 0; i < XNOTE_P2M_LEAVES; i++)
+		if (p->leaf[i].tag == li)
+			return p->leaf[i].e;
+	return NULL;
+}
+
+/* Read the leaf page of pfns li * 512 ... from machine frame mfn into the
+ * cache, replacing the oldest entry (what: "leaf" or "linear", for errors). */
+static const uint64_t *fill_leaf(struct xnote_p2m *p, uint64_t li, uint64_t mfn, const char *what,
+				 int *rc)
+{
+	struct xnote_p2m_leaf *l = &p->leaf[p->next_victim];
+	p->next_victim = (p->next_victim + 1) % XNOTE_P2M_LEAVES;
+	*rc = read_table(p, mfn, l->e, what);
+	if (*rc != XNOTE_OK) {
+		l->tag = ~0ULL;
+		return NULL;
+	}
+	l->tag = li;
+	return l->e;
+}
+
 /* The page of the linear P2M holding the entries of pfns li * 512 ... */
 static const uint64_t *linear_leaf(struct xnote_p2m *p, uint64_t li, int *rc)
 {
 	struct xnote_pt_stop st;
 	uint64_t va = p->lin_vaddr + li * PAGE, ma;
+	const uint64_t *cached = cached_leaf(p, li);
 
-	for (unsigned i = 0; i < XNOTE_P2M_LEAVES; i++)
-		if (p->leaf[i].tag == li)
-			return p->leaf[i].e;
+	if (cached)
+		return cached;
 	*rc = xnote_pt_walk(p->read, p->arg, p->lin_root, 4, 0, va, &ma, &st);
 	if (*rc != XNOTE_OK) {
 		*rc = set_err(p, *rc == XNOTE_NOPAGE ? XNOTE_NOPAGE : XNOTE_ERR_IO,
@@ -155,15 +180,7 @@ static const uint64_t *linear_leaf(struct xnote_p2m *p, uint64_t li, int *rc)
 			      st.level, (unsigned long long)st.table);
 		return NULL;
 	}
-	struct xnote_p2m_leaf *l = &p->leaf[p->next_victim];
-	p->next_victim = (p->next_victim + 1) % XNOTE_P2M_LEAVES;
-	*rc = read_table(p, ma >> 12, l->e, "linear");
-	if (*rc != XNOTE_OK) {
-		l->tag = ~0ULL;
-		return NULL;
-	}
-	l->tag = li;
-	return l->e;
+	return fill_leaf(p, li, ma >> 12, "linear", rc);
 }
 
 static int load_mid(struct xnote_p2m *p, uint64_t ti)
@@ -188,18 +205,8 @@ static int load_mid(struct xnote_p2m *p, uint64_t ti)
 
 static const uint64_t *load_leaf(struct xnote_p2m *p, uint64_t li, uint64_t mfn, int *rc)
 {
-	for (unsigned i = 0; i < XNOTE_P2M_LEAVES; i++)
-		if (p->leaf[i].tag == li)
-			return p->leaf[i].e;
-	struct xnote_p2m_leaf *l = &p->leaf[p->next_victim];
-	p->next_victim = (p->next_victim + 1) % XNOTE_P2M_LEAVES;
-	*rc = read_table(p, mfn, l->e, "leaf");
-	if (*rc != XNOTE_OK) {
-		l->tag = ~0ULL;
-		return NULL;
-	}
-	l->tag = li;
-	return l->e;
+	const uint64_t *cached = cached_leaf(p, li);
+	return cached ? cached : fill_leaf(p, li, mfn, "leaf", rc);
 }
 
 static enum xnote_p2m_kind decode(uint64_t v, uint64_t *mfn)
