@@ -333,9 +333,10 @@ sv_mkcpio() {
 		sv_die "building initramfs $2 failed"
 }
 
-# sv_build_kexec_load -> prints the path of the static kexec-load helper
-sv_build_kexec_load() {
-	local src=$SV_LIBDIR/kexec-load.c out=$SALVAGE_CACHE/build/kexec-load sum
+# sv_build_static NAME -> prints the path of tests/vm/NAME.c built static
+# into the cache (rebuilt when the source changes)
+sv_build_static() {
+	local src=$SV_LIBDIR/$1.c out=$SALVAGE_CACHE/build/$1 sum
 	sum=$(sha256sum "$src" | cut -d' ' -f1)
 	if [ ! -x "$out" ] || [ "$(cat "$out.src-sha256" 2>/dev/null)" != "$sum" ]; then
 		sv_need cc
@@ -347,20 +348,12 @@ sv_build_kexec_load() {
 	echo "$out"
 }
 
-# sv_build_workload -> prints the path of the static workload helper
-# (tests/vm/workload.c: mixed anonymous memory, then the crash)
-sv_build_workload() {
-	local src=$SV_LIBDIR/workload.c out=$SALVAGE_CACHE/build/workload sum
-	sum=$(sha256sum "$src" | cut -d' ' -f1)
-	if [ ! -x "$out" ] || [ "$(cat "$out.src-sha256" 2>/dev/null)" != "$sum" ]; then
-		sv_need cc
-		${CC:-cc} -static -O2 -Wall -Wextra -o "$out.tmp" "$src" >&2 ||
-			sv_die "compiling $src failed (needs cc and libc6-dev static libc)"
-		mv "$out.tmp" "$out"
-		echo "$sum" >"$out.src-sha256"
-	fi
-	echo "$out"
-}
+# sv_build_kexec_load -> the static kexec_file_load helper (kexec-load.c)
+sv_build_kexec_load() { sv_build_static kexec-load; }
+
+# sv_build_workload -> the static workload helper (workload.c: mixed
+# anonymous memory, then the crash)
+sv_build_workload() { sv_build_static workload; }
 
 # ---------------------------------------------------------------------------
 # Crash (capture) kernel initramfs.
