@@ -146,7 +146,9 @@ test-interop: all
 	@bash tests/interop/makedumpfile.sh $(BUILD)
 	@bash tests/interop/capture.sh $(BUILD)
 	@bash tests/interop/classify.sh $(BUILD)
-	@bash tests/interop/libkdumpfile.sh $(BUILD)
+	@# two shards at once, one per CPU (each fixture is one Python process at a time)
+	@st=0; bash tests/interop/libkdumpfile.sh --shard 1/2 $(BUILD) & p=$$!; \
+	bash tests/interop/libkdumpfile.sh --shard 0/2 $(BUILD) || st=1; wait $$p || st=1; exit $$st
 
 # the real dumps test-vm leaves in $(BUILD), read by libkdumpfile too; the
 # cached real vmcore rewritten as a Xen guest core reads as the vmcore does

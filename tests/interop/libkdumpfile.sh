@@ -9,6 +9,9 @@
 #       salvage-capture's outputs of them (kdump, -E, -F; -X for Xen ones;
 #       and of a makedumpfile --split set, tests/fixtures/split/);
 #       FIXTURES="PATTERN..." limits it to the fixtures whose names match
+#   tests/interop/libkdumpfile.sh --shard K/N BUILD   the same for every
+#       N-th fixture from the K-th (0-based; the split set goes with shard 0):
+#       make runs two shards at once, one per CPU
 #   tests/interop/libkdumpfile.sh --real BUILD     the real dumps that the
 #       QEMU tests (make test-vm) leave in BUILD, and the captures of them
 #
@@ -16,13 +19,20 @@
 # know, a page size it needs and the dump does not give, a layout it
 # misreads: docs/formats.md §6) the case is skipped and says why.
 set -uo pipefail
-real=0
+real=0 shard=0 shards=1
 if [ "${1:-}" = --real ]; then
 	real=1
 	shift
+elif [ "${1:-}" = --shard ]; then
+	shard=${2%/*} shards=${2#*/}
+	shift 2
+	case $shard/$shards in
+	[0-9]/[1-9]) [ "$shard" -lt "$shards" ] || { echo "--shard K/N: K below N" >&2; exit 2; } ;;
+	*) echo "--shard K/N: one digit each" >&2; exit 2 ;;
+	esac
 fi
 . "$(dirname "$0")/../lib.sh"
-t_init interop-libkdumpfile$([ $real = 1 ] && echo -real) "${1:-}"
+t_init interop-libkdumpfile$([ $real = 1 ] && echo -real)$([ "$shards" -gt 1 ] && echo "-$shard") "${1:-}"
 CAP=$BUILD/salvage-capture
 CHECK=$BUILD/tests/vmcheck
 t_need_built "$CAP" "$CHECK"
@@ -150,8 +160,11 @@ if [ $real = 0 ]; then
 	descs=()
 	for pat in "${pats[@]}"; do descs+=("$T_FIX"/$pat.desc); done
 	[ -f "${descs[0]}" ] || t_fail "fixtures" "none matches '${FIXTURES:-*}'"
+	i=-1
 	for desc in "${descs[@]}"; do
 		[ -f "$desc" ] || continue
+		i=$((i + 1))
+		[ $((i % shards)) = "$shard" ] || continue
 		name=$(basename "$desc" .desc)
 		t_mkdump "$name" "$desc" "$T_OUT/$name.dump" || continue
 		cross "$name" "$T_OUT/$name.dump"
@@ -175,7 +188,7 @@ if [ $real = 0 ]; then
 	done
 	# salvage-capture's outputs of a makedumpfile --split set (all its
 	# parts, tests/fixtures/split/), cross-checked as any capture
-	if [ -z "${FIXTURES:-}" ]; then
+	if [ -z "${FIXTURES:-}" ] && [ "$shard" = 0 ]; then
 		parts=()
 		for p in part1 part2 part3; do
 			t_mkdump "split-$p" "$T_FIX/split/$p.desc" "$T_OUT/split-$p.kdump" && parts+=("$T_OUT/split-$p.kdump")
