@@ -99,6 +99,7 @@ enum cfg_action { CFG_ACT_REBOOT, CFG_ACT_POWEROFF, CFG_ACT_SHELL, CFG_ACT_EXIT 
 	X(seal_to,        STR,  "",             0, 255, NULL, "seal the dump and dmesg.txt to this public key file (salvage keygen's .pub; empty: plain)") \
 	X(net_wait,       SECS, "30",           1, 600, NULL, "net: targets: seconds for the link and the address; also bounds each send's retries with timeout") \
 	X(modules,        STR,  "",             0, 2047, NULL, "kernel modules to load first, comma separated (dependencies from modules.dep)") \
+	X(archive,        STR,  "",             0, 511, NULL, "host side: the archive's index (an SQLite file or postgresql:// URL) the next boot adds each announced dump to (empty: none)") \
 	X(hostname,       STR,  "",             0, 64, NULL, "host name for the dump directory (empty: the crashed kernel's)") \
 	X(threads,        UINT, "0",            0, 256, NULL, "compression threads (0: online CPUs; fewer when memory is short)") \
 	X(memory,         SIZE, "0",            0, CFG_MEMORY_MAX, NULL, "working memory budget (0: a third of available memory, at most 64M; at least 8M; at most what is available)") \

@@ -259,6 +259,19 @@ if t_mkdump announce "$T_FIX/az-61.desc" "$D/az-host-20261122T031448Z/vmcore"; t
 	fi
 	"$R/usr/lib/salvage/salvage-service" announce "$D" >"$O/ann2.out" 2>&1
 	[ ! -s "$O/ann2.out" ] && t_ok "announce: once" || t_fail "announce: once" "$(cat "$O/ann2.out")"
+	# archive=DB in the configuration: the announced dump joins the archive
+	mkdir -p "$D/az-host-20261124T000000Z"
+	cp "$D/az-host-20261122T031448Z/vmcore" "$D/az-host-20261124T000000Z/vmcore"
+	printf '{\n  "status": "ok",\n  "incomplete": false\n}\n' >"$D/az-host-20261124T000000Z/meta.json"
+	rm -f "$O/announce.db"
+	printf 'archive=%s\n' "$O/announce.db" >"$O/conf.archive"
+	SALVAGE_CONF=$O/conf.archive "$R/usr/lib/salvage/salvage-service" announce "$D" >"$O/ann3.out" 2>&1
+	n=$("$S" archive --db "$O/announce.db" list --json 2>/dev/null | grep -c '"path"')
+	if grep -q "^<6>salvage: archive $O/announce.db: " "$O/ann3.out" && [ "$n" = 1 ]; then
+		t_ok "announce: archive= adds the dump to the archive"
+	else
+		t_fail "announce: archive= adds the dump to the archive" "$n rows; $(cat "$O/ann3.out")"
+	fi
 fi
 
 t_summary
