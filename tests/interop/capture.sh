@@ -51,7 +51,7 @@ check_source() { # name src [vmlinux]
 	# flattened: makedumpfile -R rebuilds exactly our plain file
 	"$CAP" --progress=off --message-level 4 -c -d 31 "$src" "$T_OUT/$name.plain" &&
 	"$CAP" --progress=off --message-level 4 -c -d 31 -F "$src" >"$T_OUT/$name.flat" &&
-	"$MDF" -R "$T_OUT/$name.flat.R" <"$T_OUT/$name.flat" >/dev/null 2>&1 &&
+	timeout 120 "$MDF" -R "$T_OUT/$name.flat.R" <"$T_OUT/$name.flat" >/dev/null 2>&1 &&
 	cmp -s "$T_OUT/$name.flat.R" "$T_OUT/$name.plain" && t_ok "$name -F" || t_fail "$name: makedumpfile -R of our -F stream differs from our plain output"
 }
 
