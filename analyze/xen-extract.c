@@ -26,8 +26,6 @@
 #include <sys/stat.h>
 
 #define PAGE 4096u
-#define EHDR 64
-#define PHDR 56
 #define PRSTATUS_SIZE 336          /* x86_64 elf_prstatus */
 #define PR_REG 112                 /* its pr_reg */
 #define MAX_LOADS 65000            /* program headers, without PN_XNUM */
@@ -47,24 +45,6 @@ static int fail(char *err, size_t len, const char *fmt, ...)
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-static size_t note_size(size_t namesz, size_t descsz)
-{
-	return 12 + ((namesz + 3) & ~(size_t)3) + ((descsz + 3) & ~(size_t)3);
-}
-
-static uint8_t *put_note(uint8_t *p, const char *name, uint32_t type, const void *desc,
-			 size_t descsz)
-{
-	size_t namesz = strlen(name) + 1;
-	le_put32(p, (uint32_t)namesz);
-	le_put32(p + 4, (uint32_t)descsz);
-	le_put32(p + 8, type);
-	memcpy(p + 12, name, namesz);
-	p += 12 + ((namesz + 3) & ~(size_t)3);
-	memcpy(p, desc, descsz);
-	return p + ((descsz + 3) & ~(size_t)3);
 }
 
 int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domain *dom,
@@ -162,9 +142,8 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 	r->vcpus = nvc;
 
 	/* the file: ELF header, program headers, notes, then the pages */
-	size_t nph = nruns + 1;
-	size_t notes = (vmci ? note_size(11, vmci_len) : 0) + nvc * note_size(5, PRSTATUS_SIZE);
-	size_t note_off = EHDR + nph * PHDR;
+	size_t notes = (vmci ? vmc_note_size(11, vmci_len) : 0) + nvc * vmc_note_size(5, PRSTATUS_SIZE);
+	size_t note_off = (size_t)vmc_core_hdr_len(nruns);
 	size_t hdr_len = note_off + notes;
 	uint64_t data = (hdr_len + PAGE - 1) / PAGE * PAGE;
 	hdr = calloc(1, (size_t)data);
@@ -173,23 +152,9 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 		fail(err, errlen, "out of memory");
 		goto out;
 	}
-	memcpy(hdr, ELFMAG, SELFMAG);
-	hdr[EI_CLASS] = ELFCLASS64;
-	hdr[EI_DATA] = ELFDATA2LSB;
-	hdr[EI_VERSION] = EV_CURRENT;
-	le_put16(hdr + 16, ET_CORE);
-	le_put16(hdr + 18, EM_X86_64);
-	le_put32(hdr + 20, EV_CURRENT);
-	le_put64(hdr + 32, EHDR);
-	le_put16(hdr + 52, EHDR);
-	le_put16(hdr + 54, PHDR);
-	le_put16(hdr + 56, (uint16_t)nph);
-	uint8_t *p = hdr + EHDR;
-	le_put32(p, PT_NOTE);
-	le_put64(p + 8, note_off);
-	le_put64(p + 32, notes);
-	le_put64(p + 40, notes);
-	le_put64(p + 48, 4);
+	vmc_core_hdr_put(hdr, &(struct vmc_core_hdr){ .machine = EM_X86_64, .nload = nruns,
+						       .note_off = note_off, .note_len = notes,
+						       .note_align = 4 });
 	uint8_t *n = hdr + note_off;
 	for (size_t i = 0; i < nvc; i++) {
 		uint8_t pr[PRSTATUS_SIZE];
@@ -198,22 +163,17 @@ int az_xen_extract(vmc_dump *top, struct xnote_xen *hv, const struct xnote_domai
 			for (int k = 0; k < 21; k++)
 				le_put64(pr + PR_REG + 8 * k, vc[i].regs[k]);
 		}
-		n = put_note(n, "CORE", NT_PRSTATUS, pr, sizeof(pr));
+		n = vmc_note_put(n, "CORE", NT_PRSTATUS, pr, sizeof(pr));
 	}
 	if (vmci)
-		n = put_note(n, "VMCOREINFO", 0, vmci, vmci_len);
+		n = vmc_note_put(n, "VMCOREINFO", 0, vmci, vmci_len);
 	uint64_t off = data;
 	for (size_t i = 0; i < nruns; i++) {
-		p = hdr + EHDR + (i + 1) * PHDR;
 		uint64_t pa = runs[i].start * PAGE, sz = runs[i].n * PAGE;
-		le_put32(p, PT_LOAD);
-		le_put32(p + 4, PF_R | PF_W | PF_X);
-		le_put64(p + 8, runs[i].present ? off : 0);
-		le_put64(p + 16, in->page_offset ? in->page_offset + pa : pa);
-		le_put64(p + 24, pa);
-		le_put64(p + 32, runs[i].present ? sz : 0);
-		le_put64(p + 40, sz);
-		le_put64(p + 48, PAGE);
+		vmc_core_load_put(hdr, i, &(struct vmc_core_load){
+			.offset = runs[i].present ? off : 0,
+			.vaddr = in->page_offset ? in->page_offset + pa : pa, .paddr = pa,
+			.filesz = runs[i].present ? sz : 0, .memsz = sz, .align = PAGE });
 		if (runs[i].present)
 			off += sz;
 	}

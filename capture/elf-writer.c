@@ -19,8 +19,6 @@
 
 #define EHDR 64
 #define PHDR 56
-#define SHDR 64
-#define PN_XNUM 0xffff
 #define GAP_FILL 256
 #define ELF_INCOMPLETE 0x1
 
@@ -277,55 +275,35 @@ int cap_write_elf(struct cap_ctx *c)
 	}
 	/* pages_dumpable counted by the plan includes zero pages; ELF drops them */
 	uint64_t phnum = 1 + w.nruns, total = 0;
-	bool xnum = phnum >= PN_XNUM;
-	uint64_t hdr_len = EHDR + phnum * PHDR + (xnum ? SHDR : 0);
+	uint64_t hdr_len = vmc_core_hdr_len(w.nruns);
 	uint64_t note_off = hdr_len;
 	uint64_t data_off = (note_off + note_len + w.ps - 1) / w.ps * w.ps;
-	hdr = calloc(1, (size_t)hdr_len);
+	hdr = hdr_len ? calloc(1, (size_t)hdr_len) : NULL;
 	if (!hdr) {
 		rc = cap_fail(c->r, CAP_ERR, "out of memory for %llu program headers",
 			      (unsigned long long)phnum);
 		goto out;
 	}
-	memcpy(hdr, "\177ELF\2\1\1", 7);
-	le_put16(hdr + 16, ET_CORE);
-	le_put16(hdr + 18, vmc_elf_machine(c->src) ? vmc_elf_machine(c->src) : EM_X86_64);
-	le_put32(hdr + 20, 1);
-	le_put64(hdr + 32, EHDR);                           /* e_phoff */
-	le_put64(hdr + 40, xnum ? EHDR + phnum * PHDR : 0); /* e_shoff */
-	le_put16(hdr + 52, EHDR);
-	le_put16(hdr + 54, PHDR);
-	le_put16(hdr + 56, xnum ? PN_XNUM : (uint16_t)phnum);
-	le_put16(hdr + 58, xnum ? SHDR : 0);
-	le_put16(hdr + 60, xnum ? 1 : 0);
-	uint8_t *ph = hdr + EHDR;
-	le_put32(ph, PT_NOTE);
-	le_put64(ph + 8, note_off);
-	le_put64(ph + 32, note_len);
-	le_put64(ph + 40, note_len);
+	vmc_core_hdr_put(hdr, &(struct vmc_core_hdr){
+		.machine = vmc_elf_machine(c->src) ? vmc_elf_machine(c->src) : EM_X86_64,
+		.nload = w.nruns, .note_off = note_off, .note_len = note_len });
 	uint64_t off = data_off;
 	for (size_t i = 0; i < w.nruns; i++) {
 		uint64_t pa, fs, ms;
 		run_bytes(&w, &w.runs[i], &pa, &fs, &ms);
 		const struct seg *s = &w.segs[w.runs[i].seg];
-		uint8_t *p = ph + (i + 1) * PHDR;
 		/* keep p_offset congruent to p_paddr modulo the page, as /proc/vmcore does */
 		/* (a run without data stays where the data is: an offset past
 		 * the end of the file would read as a truncated dump) */
 		if (fs)
 			off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
-		le_put32(p, PT_LOAD);
-		le_put32(p + 4, 7);                         /* RWX, as /proc/vmcore */
-		le_put64(p + 8, off);
-		le_put64(p + 16, s->vaddr ? s->vaddr + (pa - s->paddr) : 0);
-		le_put64(p + 24, pa);
-		le_put64(p + 32, fs);
-		le_put64(p + 40, ms);
+		/* RWX, as /proc/vmcore */
+		vmc_core_load_put(hdr, i, &(struct vmc_core_load){
+			.offset = off, .vaddr = s->vaddr ? s->vaddr + (pa - s->paddr) : 0,
+			.paddr = pa, .filesz = fs, .memsz = ms });
 		off += fs;
 		total += (w.runs[i].nfile);
 	}
-	if (xnum)
-		le_put32(hdr + EHDR + phnum * PHDR + 44, (uint32_t)phnum);  /* sh_info */
 	cap_progress_init(&c->prog, c->o->progress, c->o->progress_interval, "writing", total);
 	rc = cap_sink_reserve(&c->sink, data_off);
 	if (rc == 0)

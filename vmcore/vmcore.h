@@ -272,6 +272,31 @@ struct vmc_notes_out {
 int vmc_notes_encode(vmc_dump *d, struct vmc_notes_out *out);
 void vmc_notes_out_free(struct vmc_notes_out *out);
 
+/* The header of an ELF64 little-endian core as the writers lay it out
+ * (vmcore/core-hdr.c; formats.md §2.1): the ELF header, one PT_NOTE, then
+ * nload PT_LOADs.  From 0xffff program headers on, e_phnum is PN_XNUM and
+ * section header 0, right after the program headers, holds the count.
+ * vmc_core_hdr_len: its bytes (0 when nload is too large to lay out);
+ * vmc_core_hdr_put writes the ELF header and the PT_NOTE into h, which holds
+ * that many bytes, zeroed; vmc_core_load_put the i-th PT_LOAD (from 0),
+ * flags RWX as /proc/vmcore has them. */
+struct vmc_core_hdr {
+	uint16_t machine;           /* e_machine */
+	uint64_t nload;             /* PT_LOADs after the PT_NOTE */
+	uint64_t note_off, note_len, note_align;
+};
+struct vmc_core_load {
+	uint64_t offset, vaddr, paddr, filesz, memsz, align;
+};
+uint64_t vmc_core_hdr_len(uint64_t nload);
+void vmc_core_hdr_put(uint8_t *h, const struct vmc_core_hdr *c);
+void vmc_core_load_put(uint8_t *h, uint64_t i, const struct vmc_core_load *l);
+/* One ELF note (namesz counting the NUL, 4-byte padding): its bytes, and
+ * writing it at p (padding bytes left as they are), returning its end. */
+size_t vmc_note_size(size_t namesz, size_t descsz);
+uint8_t *vmc_note_put(uint8_t *p, const char *name, uint32_t type, const void *desc,
+		      size_t descsz);
+
 /* CPU registers from CORE/NT_PRSTATUS notes, in note order.  The layout of
  * the note is the dump's machine's (vmc_elf_machine): x86_64, aarch64,
  * riscv64, ppc64(le), i386 and 32-bit arm are decoded; for any other

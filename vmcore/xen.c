@@ -21,8 +21,6 @@
 #define PTE_PRESENT 0x1ULL
 #define PTE_PSE 0x80ULL
 #define PTE_ADDR 0x000ffffffffff000ULL
-#define EHDR 64
-#define PHDR 56
 #define M2P_CACHE 16
 #define XEN_L4_FIRST 256         /* L4 slots 256-271 belong to Xen in a PV guest */
 #define XEN_L4_LAST 271
@@ -561,59 +559,26 @@ static int collect_runs(struct dom0_view *w, struct run **out, size_t *nout)
 
 static int build_elf(struct dom0_view *w, const struct run *r, size_t nr)
 {
-	uint64_t nph = nr + 1;
-	bool xnum = nph >= 0xffff;
-	size_t name_sz = 12, note_sz = 12 + name_sz + ((w->vmci_len + 3) & ~(size_t)3);
-	size_t ph_off = EHDR, sh_off = ph_off + (size_t)nph * PHDR;
-	size_t note_off = sh_off + (xnum ? 64 : 0);
-	size_t hdr_len = note_off + (w->vmci ? note_sz : 0);
-	uint8_t *h = calloc(1, hdr_len);
+	size_t note_sz = w->vmci ? vmc_note_size(11, w->vmci_len) : 0;
+	uint64_t note_off = vmc_core_hdr_len(nr);
+	size_t hdr_len = (size_t)note_off + note_sz;
+	uint8_t *h = note_off ? calloc(1, hdr_len) : NULL;
 
 	if (!h)
 		return vmc_set_err(w->parent, VMC_ERR_NOMEM, "out of memory");
-	memcpy(h, "\177ELF", 4);
-	h[EI_CLASS] = ELFCLASS64;
-	h[EI_DATA] = ELFDATA2LSB;
-	h[EI_VERSION] = EV_CURRENT;
-	le_put16(h + 16, ET_CORE);
-	le_put16(h + 18, EM_X86_64);
-	le_put32(h + 20, EV_CURRENT);
-	le_put64(h + 32, ph_off);
-	le_put64(h + 40, xnum ? sh_off : 0);
-	le_put16(h + 52, EHDR);
-	le_put16(h + 54, PHDR);
-	le_put16(h + 56, xnum ? PN_XNUM : nph);
-	le_put16(h + 58, 64);
-	le_put16(h + 60, xnum ? 1 : 0);
-	if (xnum)
-		le_put32(h + sh_off + 44, nph);   /* sh_info of section 0 */
+	vmc_core_hdr_put(h, &(struct vmc_core_hdr){ .machine = EM_X86_64, .nload = nr,
+						      .note_off = note_off, .note_len = note_sz,
+						      .note_align = 4 });
 	w->data_off = (hdr_len + PAGE - 1) / PAGE * PAGE;
-
-	uint8_t *p = h + ph_off;
-	le_put32(p, PT_NOTE);
-	le_put64(p + 8, note_off);
-	le_put64(p + 32, w->vmci ? note_sz : 0);
-	le_put64(p + 40, w->vmci ? note_sz : 0);
-	le_put64(p + 48, 4);
-	if (w->vmci) {
-		uint8_t *n = h + note_off;
-		le_put32(n, 11);
-		le_put32(n + 4, w->vmci_len);
-		memcpy(n + 12, "VMCOREINFO", 10);
-		memcpy(n + 24, w->vmci, w->vmci_len);
-	}
+	if (w->vmci)
+		vmc_note_put(h + note_off, "VMCOREINFO", 0, w->vmci, w->vmci_len);
 	for (size_t i = 0; i < nr; i++) {
-		p = h + ph_off + (i + 1) * PHDR;
 		uint64_t pa = r[i].start * PAGE, sz = r[i].n * PAGE;
-		le_put32(p, PT_LOAD);
-		le_put32(p + 4, PF_R | PF_W | PF_X);
-		le_put64(p + 8, w->data_off + pa);
 		/* the direct-map address, as /proc/vmcore has it (vtop checks it) */
-		le_put64(p + 16, w->info.page_offset ? w->info.page_offset + pa : pa);
-		le_put64(p + 24, pa);
-		le_put64(p + 32, r[i].present ? sz : 0);
-		le_put64(p + 40, sz);
-		le_put64(p + 48, PAGE);
+		vmc_core_load_put(h, i, &(struct vmc_core_load){
+			.offset = w->data_off + pa,
+			.vaddr = w->info.page_offset ? w->info.page_offset + pa : pa,
+			.paddr = pa, .filesz = r[i].present ? sz : 0, .memsz = sz, .align = PAGE });
 	}
 	w->hdr = h;
 	w->hdr_len = hdr_len;
