@@ -94,6 +94,25 @@ EOF
 	sv_pack "$stage" "$4"
 }
 
+# xe_ps_lister: the init lines (busybox sh, shell builtins only) that write
+# the guest's own task list into its kernel log, the oracle of `salvage ps`:
+# one "salvage-ps TID COMM" record per thread from /proc/*/task/*/stat, then
+# "salvage-ps-end N".  The dom0 and the domU inits both end with it.
+xe_ps_lister() {
+	cat <<'EOF'
+echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
+n=0
+for s in /proc/[0-9]*/task/[0-9]*/stat; do
+	l=
+	read -r l 2>/dev/null <"$s" || [ -n "$l" ] || continue
+	c=${l#*\(}
+	echo "<15>salvage-ps ${l%% *} ${c%\)*}" >/dev/kmsg
+	n=$((n + 1))
+done
+echo "<15>salvage-ps-end $n" >/dev/kmsg
+EOF
+}
+
 # xe_build_dom0_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC CMDLINE OUT
 # dom0: Xen's control modules, xenfs, kexec-tools' kexec (with its shared
 # libraries) loads the crash kernel into the hypervisor; then sysrq crash.
@@ -104,7 +123,8 @@ xe_build_dom0_initramfs() {
 	mkdir -p "$stage/proc/xen"
 	sv_stage_dynamic "$stage" "$kexec" /bin/kexec
 	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
-	sv_write_init "$stage" crash <<'EOF'
+	sv_write_init "$stage" crash < <(
+		cat <<'EOF'
 # salvage Xen test init (PV dom0): arm the crash kernel through Xen, crash.
 say "dom0 $(uname -r) up $(up)s"
 load_modules
@@ -122,17 +142,9 @@ say "crash kernel loaded through Xen at $(up)s, crashing"
 # only, and only the sync that sv_write_init appends runs between it and
 # the sysrq write (waited for), so no user task differs at the crash.
 # Level <15> (user.debug) keeps it off the console; one open per record.
-echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
-n=0
-for s in /proc/[0-9]*/task/[0-9]*/stat; do
-	l=
-	read -r l 2>/dev/null <"$s" || [ -n "$l" ] || continue
-	c=${l#*\(}
-	echo "<15>salvage-ps ${l%% *} ${c%\)*}" >/dev/kmsg
-	n=$((n + 1))
-done
-echo "<15>salvage-ps-end $n" >/dev/kmsg
 EOF
+		xe_ps_lister
+	)
 	sv_pack "$stage" "$out"
 }
 
@@ -263,7 +275,8 @@ xe_build_domu_initramfs() {
 	sv_stage_idle_tasks "$stage"
 	printf '%s\n' "$XE_DOMU_MARKER" >"$stage/etc/marker"
 	printf '%s\n' "$XE_DOMU_STAY_MARKER" >"$stage/etc/stay-marker"
-	sv_write_init "$stage" <<'EOF'
+	sv_write_init "$stage" < <(
+		cat <<'EOF'
 # salvage Xen test init (PV domU)
 mode=crash
 for a in $(cat /proc/cmdline); do
@@ -283,19 +296,13 @@ echo "$(cat /etc/marker)" >/dev/kmsg
 # the domU's own task list (as xen-e2e's dom0 writes its own): one
 # "salvage-ps TID COMM" record per thread, then "salvage-ps-end N"; only
 # shell builtins run between it and the sysrq write
-echo on >/proc/sys/kernel/printk_devkmsg 2>/dev/null
-n=0
-for s in /proc/[0-9]*/task/[0-9]*/stat; do
-	l=
-	read -r l 2>/dev/null <"$s" || [ -n "$l" ] || continue
-	c=${l#*\(}
-	echo "<15>salvage-ps ${l%% *} ${c%\)*}" >/dev/kmsg
-	n=$((n + 1))
-done
-echo "<15>salvage-ps-end $n" >/dev/kmsg
+EOF
+		xe_ps_lister
+		cat <<'EOF'
 echo c >/proc/sysrq-trigger
 fail "still alive after sysrq-trigger"
 EOF
+	)
 	sv_pack "$stage" "$1"
 }
 
