@@ -40,12 +40,13 @@ import random
 import struct
 import zlib
 
+from xenpv import translate_tables
+
 PAGE = 4096
 CTX = 5168
 MAGIC_PV, MAGIC_HVM = 0xF00FEBED, 0xF00FEBEE
 NT_NONE, NT_HEADER, NT_VERSION, NT_FORMAT = 0x2000000, 0x2000001, 0x2000002, 0x2000003
 SHT_PROGBITS, SHT_NOTE, SHT_STRTAB = 1, 7, 3
-PTE_ADDR = 0x000FFFFFFFFFF000
 KEYS = {"type", "mfn_base", "pages", "vmcoreinfo", "vmcoreinfo_form", "header_vcpus",
         "header_pages", "magic", "format_version", "xen", "extra", "shared_info",
         "prstatus_entsize", "padding", "dup", "past", "bigpfn", "vcpus"}
@@ -89,33 +90,6 @@ def make_p2m(pfns, base):
         else:
             m[p] = base + where[c] * 512 + p % 512
     return m
-
-
-def translate_tables(mem, root, p2m):
-    seen = set()
-
-    def walk(table, level):
-        if table in seen:
-            return
-        seen.add(table)
-        raw = bytearray(mem.read(table, PAGE))
-        for i in range(512):
-            e, = struct.unpack_from("<Q", raw, 8 * i)
-            if not e & 1:
-                continue
-            pa = e & PTE_ADDR
-            big = level in (2, 3) and e & 0x80
-            if level > 1 and not big:
-                walk(pa, level - 1)
-            pfn = pa // PAGE
-            if pfn in p2m:
-                e = (e & ~PTE_ADDR) | p2m[pfn] * PAGE
-            else:
-                e &= ~1
-            struct.pack_into("<Q", raw, 8 * i, e)
-        mem.write(table, bytes(raw))
-
-    walk(root, 4)
 
 
 def note(ntype, desc):

@@ -74,6 +74,7 @@ import struct
 
 import kmem
 import kprintk
+import xenpv
 
 PAGE = 4096
 XEN_VIRT_START = 0xFFFF82D040000000
@@ -756,7 +757,8 @@ def build_pv(d, x, mem, mk, d0, kernel, is_dom0):
         else:
             res["regs"] = regs
             res["az"] = getattr(sub, "az_expect", None)
-        translate_tables(pm, int(kvd.get("text_phys", "0x200000"), 0) + kmem.IMG_PGT, d0)
+        xenpv.translate_tables(pm, int(kvd.get("text_phys", "0x200000"), 0) + kmem.IMG_PGT,
+                               d0["p2m"], lambda pfn: in_guest_ram(d0, pfn))
         if is_dom0 and x.dom0_note is not None:
             x.dom0_note.desc = vmci
     # Linux's vmcoreinfo note page: ELF note header, then the text
@@ -810,36 +812,6 @@ def build_pv(d, x, mem, mk, d0, kernel, is_dom0):
             mem.write(p2m[p] * PAGE, pm.read(p * PAGE, PAGE))
     res["vmci"] = vmci
     return res
-
-
-def translate_tables(pm, root, g):
-    """A PV guest's page tables as it has them: machine frames in entries."""
-    p2m = g["p2m"]
-    seen = set()
-
-    def walk(table, level):
-        if table in seen:
-            return
-        seen.add(table)
-        raw = bytearray(pm.read(table, PAGE))
-        for i in range(512):
-            e, = struct.unpack_from("<Q", raw, 8 * i)
-            if not e & 1:
-                continue
-            pa = e & 0x000FFFFFFFFFF000
-            big = level in (2, 3) and e & 0x80
-            if level > 1 and not big:
-                walk(pa, level - 1)
-            pfn = pa // PAGE
-            if pfn in p2m and in_guest_ram(g, pfn):
-                e = (e & ~0x000FFFFFFFFFF000) | p2m[pfn] * PAGE
-            else:
-                e &= ~1              # no machine frame behind it
-            struct.pack_into("<Q", raw, 8 * i, e)
-        pm.write(table, bytes(raw))
-
-    # children are read before the parent is rewritten: walk reads raw first
-    walk(root, 4)
 
 
 # ---- expected outputs -----------------------------------------------------------------

@@ -11,6 +11,8 @@ tests/vm/xen-domu-crash.sh only; it reads the files with its own code.
 import struct
 import sys
 
+from xenpv import elf_sections
+
 PAGE = 4096
 SHINFO_FLL = 3096   # shared_info.arch.pfn_to_mfn_frame_list_list, x86_64
 CRASH_INFO = 0x1000001
@@ -21,30 +23,14 @@ def die(msg):
     sys.exit(1)
 
 
-def sections(f):
-    eh = f.read(64)
-    if eh[:4] != b"\x7fELF" or eh[4] != 2:
-        die("the core is not an ELF64 file")
-    shoff, = struct.unpack_from("<Q", eh, 0x28)
-    shnum, shstrndx = struct.unpack_from("<HH", eh, 0x3C)
-    f.seek(shoff)
-    sh = [struct.unpack("<IIQQQQIIQQ", f.read(64)) for _ in range(shnum)]
-    if shstrndx >= shnum:
-        die("no section names")
-    f.seek(sh[shstrndx][4])
-    names = f.read(sh[shstrndx][5])
-    out = {}
-    for s in sh:
-        end = names.find(b"\0", s[0])
-        out[names[s[0]:end].decode()] = (s[4], s[5])
-    return out
-
-
 def main():
     if len(sys.argv) != 4:
         die("usage: xen-pv-machelf.py PFN.elf DOMU.core OUT.elf")
+    try:
+        sec = elf_sections(sys.argv[2])
+    except (OSError, ValueError) as e:
+        die("the core: %s" % e)
     with open(sys.argv[2], "rb") as core:
-        sec = sections(core)
         for need in (".xen_p2m", ".xen_shared_info"):
             if need not in sec:
                 die("the core has no %s (not a PV guest's)" % need)

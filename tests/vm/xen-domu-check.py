@@ -33,6 +33,9 @@ import re
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from xenpv import elf_sections  # noqa: E402  (tests/tools/xenpv.py)
+
 TS = re.compile(r"^\[ *\d+\.\d+\] ")
 
 
@@ -43,26 +46,6 @@ def xen_check():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def elf_sections(path):
-    """{name: (offset, size)} of an ELF64 little-endian file's sections."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        if eh[:4] != b"\x7fELF" or eh[4] != 2 or eh[5] != 1:
-            raise ValueError("%s: not an ELF64 little-endian file" % path)
-        shoff, = struct.unpack_from("<Q", eh, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", eh, 0x3A)
-        f.seek(shoff)
-        raw = f.read(shentsize * shnum)
-        sh = [struct.unpack_from("<IIQQQQIIQQ", raw, i * shentsize) for i in range(shnum)]
-        f.seek(sh[shstrndx][4])
-        names = f.read(sh[shstrndx][5])
-    out = {}
-    for s in sh:
-        end = names.find(b"\0", s[0])
-        out[names[s[0]:end].decode()] = (s[4], s[5])
-    return out
 
 
 def dumpcore_header(path, secs):
