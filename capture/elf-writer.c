@@ -297,7 +297,6 @@ int cap_write_elf(struct cap_ctx *c)
 		 * the end of the file would read as a truncated dump) */
 		if (fs)
 			off = (off + w.ps - 1) / w.ps * w.ps + pa % w.ps;
-		/* RWX, as /proc/vmcore */
 		vmc_core_load_put(hdr, i, &(struct vmc_core_load){
 			.offset = off, .vaddr = s->vaddr ? s->vaddr + (pa - s->paddr) : 0,
 			.paddr = pa, .filesz = fs, .memsz = ms });
