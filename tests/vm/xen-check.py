@@ -92,6 +92,25 @@ def task_diff(listed, ps):
     return bad
 
 
+def panicking_task(log, ps, th, who, opt=""):
+    """The task the log names as panicking ("CPU: N PID: P Comm: C"): `ps`
+    (salvage ps OPT's tasks) has it running on that CPU, and bt's panicking
+    thread th[0], if any, is it.  who: whose log, for the messages."""
+    m = None
+    for line in log:
+        m = m or re.search(r"CPU: (\d+) PID: (\d+) Comm: (\S+)", line)
+    if not m:
+        return ["%s log names no panicking task" % who]
+    bad = []
+    cpu, pid, comm = int(m.group(1)), int(m.group(2)), m.group(3)
+    if not any(t["pid"] == pid and t["comm"] == comm and t["active_cpu"] == cpu for t in ps):
+        bad.append("ps%s lacks pid %d %s running on CPU %d" % (opt, pid, comm, cpu))
+    if th and (th[0]["pid"] != pid or th[0]["cpu"] != cpu):
+        bad.append("bt%s panics on cpu %r pid %r, the log says %d/%d"
+                   % (opt, th[0]["cpu"], th[0]["pid"], cpu, pid))
+    return bad
+
+
 def main():
     out, kver = sys.argv[1:3]
     load = lambda n: json.load(open("%s/%s" % (out, n)))
@@ -107,20 +126,9 @@ def main():
         fr = [f["function"] for f in th[0]["frames"] if f["reliable"]]
         if not in_order(trace, fr):
             bad.append("bt --dom0 frames %r lack dom0's call trace %r in order" % (fr, trace))
-    m = None
-    for line in log:
-        m = m or re.search(r"CPU: (\d+) PID: (\d+) Comm: (\S+)", line)
     ps = load("dom0-ps.json")["tasks"]
     sysj = load("dom0-sys.json")
-    if not m:
-        bad.append("dom0's log names no panicking task")
-    else:
-        cpu, pid, comm = int(m.group(1)), int(m.group(2)), m.group(3)
-        if not any(t["pid"] == pid and t["comm"] == comm and t["active_cpu"] == cpu for t in ps):
-            bad.append("ps --dom0 lacks pid %d %s running on CPU %d" % (pid, comm, cpu))
-        if th and (th[0]["pid"] != pid or th[0]["cpu"] != cpu):
-            bad.append("bt --dom0 panics on cpu %r pid %r, the log says %d/%d"
-                       % (th[0]["cpu"], th[0]["pid"], cpu, pid))
+    bad += panicking_task(log, ps, th, "dom0's", " --dom0")
     listed = logged_tasks(log)
     if listed is None or len(listed) < 20:
         bad.append("dom0's log lacks its complete task listing: %r" % listed)

@@ -115,18 +115,8 @@ def check_btps(dmesg, bt_json, ps_json):
         fr = [f["function"] for f in th[0]["frames"] if f["reliable"]]
         if not xc.in_order(trace, fr):
             bad.append("bt frames %r lack the domU's call trace %r in order" % (fr, trace))
-    m = None
-    for line in log:
-        m = m or re.search(r"CPU: (\d+) PID: (\d+) Comm: (\S+)", line)
     ps = json.load(open(ps_json))["tasks"]
-    if not m:
-        bad.append("the domU's log names no panicking task")
-    else:
-        cpu, pid, comm = int(m.group(1)), int(m.group(2)), m.group(3)
-        if not any(t["pid"] == pid and t["comm"] == comm and t["active_cpu"] == cpu for t in ps):
-            bad.append("ps lacks pid %d %s running on CPU %d" % (pid, comm, cpu))
-        if th and (th[0]["pid"] != pid or th[0]["cpu"] != cpu):
-            bad.append("bt panics on cpu %r pid %r, the log says %d/%d" % (th[0]["cpu"], th[0]["pid"], cpu, pid))
+    bad += xc.panicking_task(log, ps, th, "the domU's")
     listed = xc.logged_tasks(log)
     if listed is None or len(listed) < 20:
         bad.append("the domU's log lacks its complete task listing: %r" % listed)
