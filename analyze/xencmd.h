@@ -46,7 +46,7 @@ struct ring {
 void az_xc_warn(struct xctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* name's address in xen-syms, when given and matching the dump */
 bool az_xc_sym(const struct xctx *c, const char *name, uint64_t *addr);
-/* r->text (malloc'd, the caller frees it) or -1 */
+/* 0 with the ring in r (r->text malloc'd, the caller frees it), or -1 */
 int az_xc_ring_read(struct xctx *c, struct ring *r);
 /* the physical CPU that ran the crash path, and how it was told (*how), or -1 */
 int az_xc_crashing_cpu(struct xctx *c, const struct ring *r, const char **how);
