@@ -2,7 +2,7 @@
 # tests/vm/xen-domu-e2e.sh - PV domUs under Xen under QEMU (TCG), one boot:
 # Debian's Xen 4.17, a PV dom0 (Debian's -amd64 kernel) running the toolstack
 # from Debian's packages (xenstored, xen-init-dom0, xenconsoled, xl); dom0
-# starts salvage-domu1 (same kernel, a busybox initramfs, 2 vCPUs,
+# starts salvage-domu1 (Debian's cloud kernel, a busybox initramfs, 2 vCPUs,
 # on_crash="coredump-destroy"), which crashes with sysrq: xl writes its core.
 # dom0 then starts salvage-domu2, which stays, writes a tar of the core, the
 # guests' console logs and xl's logs to a second disk, arms the crash kernel
@@ -37,9 +37,10 @@
 # of the core has the same log.  The host dump: `salvage xen domains` lists
 # dom0 and salvage-domu2, `salvage xen extract --domain ID` of it gives a
 # dump whose `salvage dmesg` has salvage-domu2's boot log (its console's
-# lines, its stay marker).  Last, with the debug vmlinux: crash opens
-# `salvage-capture -d 31` of the core (sys, log, bt); when it cannot, crash
-# on the raw core says whether the fault is ours.
+# lines, its stay marker).  Last, with the domU's debug vmlinux: crash opens
+# `salvage-capture -d 31` of the core (sys, log, bt; a PV guest written by
+# machine frame with a Xen CRASH_INFO note, docs/formats.md §4.9); when it
+# cannot, crash on the raw core says whether the fault is ours.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
