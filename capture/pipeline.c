@@ -410,7 +410,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	 * the handle by pfn stays for the log, classification and header */
 	{
 		const struct vmc_xen_core *xc = vmc_xen_core(c.src);
-		vmc_dump *m = xc && !xc->hvm && o->nparts <= 1 ? vmc_dump_create() : NULL;
+		bool pv = (xc && !xc->hvm) || vmc_pv_by_machine(c.src);  /* or its dump */
+		vmc_dump *m = pv && o->nparts <= 1 ? vmc_dump_create() : NULL;
 		if (m && vmc_open_path_flags(m, o->input, VMC_OPEN_MMAP | VMC_OPEN_MACHINE_FRAMES) == 0 &&
 		    vmc_machine_frames(m)) {
 			c.guest = c.src;

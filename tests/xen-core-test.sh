@@ -17,7 +17,8 @@
 #     writes it by machine frame (-d 31, kdump and ELF): a Xen CRASH_INFO
 #     note naming the tree, SALVAGE_P2M of type 1, the tree's pages kept
 #     although free, every page at its machine frame
-#     (tests/tools/xen-pv-machcheck.py); the outputs read back as the core;
+#     (tests/tools/xen-pv-machcheck.py), also when the kdump output is
+#     written again; the outputs read back as the core;
 #   - `salvage triage` of the PV core, and `salvage archive watch --once` of a
 #     directory holding it (as /var/lib/xen/dump would) indexes it;
 #   - hostile cores: each quirk named in `salvage info`'s warnings, each
@@ -201,6 +202,16 @@ EOF
 		if [ "$kind" = elf ]; then
 			"$PY" "$T_HERE/tools/xen-pv-machcheck.py" "$out" "$o.core" >"$out.mach" 2>&1 ||
 				t_fail "machine frames $kind" "$(tail -1 "$out.mach")"
+		else
+			# written again (-E) from the kdump output: still by machine
+			# frame, the tree still kept
+			rm -f "$out.again.elf" "$out.again.elf.dmesg.txt"
+			if t_timeout 120 "$BUILD/salvage-capture" -E -d 31 "$out" "$out.again.elf" >"$o.again.log" 2>&1; then
+				"$PY" "$T_HERE/tools/xen-pv-machcheck.py" "$out.again.elf" "$o.core" >"$out.again.mach" 2>&1 ||
+					t_fail "machine frames $kind, again as ELF" "$(tail -1 "$out.again.mach")"
+			else
+				t_fail "machine frames $kind, again as ELF" "capture: $(tail -1 "$o.again.log")"
+			fi
 		fi
 		t_run "tree.$kind.dmesg" "$S" dmesg "$out"
 		[ $rc -eq 0 ] && t_diff "machine frames $kind dmesg" "$o.gen-dmesg" "$T_OUT/tree.$kind.dmesg.out"

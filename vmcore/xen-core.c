@@ -52,6 +52,7 @@ void vmc_xcore_free(vmc_dump *d)
 	free(x->runs_pfn);
 	free(x->runs_mfn);
 	free(x->tree);
+	free(x->file_ranges);
 	free(x->vmci);
 	free(x);
 	d->xcore = NULL;

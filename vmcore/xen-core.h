@@ -48,6 +48,8 @@ struct vmc_xcore {
 				       * VMC_OPEN_MACHINE_FRAMES: its frames are
 				       * machine frames, no vtop */
 	uint64_t file_frames;         /* machine_file: the file's own frames */
+	struct vmc_range *file_ranges;/* ... and its own ranges */
+	size_t nfile_ranges;
 	uint64_t fll;                 /* PV: the P2M frame list list's MFN
 				       * (shared_info), 0 when none */
 	uint64_t pages_off;           /* file offset of .xen_pages */

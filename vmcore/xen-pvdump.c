@@ -296,7 +296,8 @@ static int machine_file(vmc_dump *d, struct vmc_xcore *x)
 		if (x->runs_pfn[i].pfn + x->runs_pfn[i].n > max)
 			max = x->runs_pfn[i].pfn + x->runs_pfn[i].n;
 	}
-	free(d->ranges);
+	x->file_ranges = d->ranges;      /* the file's own, for VMC_OPEN_MACHINE_FRAMES */
+	x->nfile_ranges = d->nranges;
 	d->ranges = rg;
 	d->nranges = vmc_ranges_merge(rg, x->nruns);
 	d->pages_total = 0;
@@ -306,6 +307,39 @@ static int machine_file(vmc_dump *d, struct vmc_xcore *x)
 	x->file_frames = d->max_pfn;
 	d->max_pfn = max;
 	return VMC_OK;
+}
+
+/* A dump by machine frame opened with VMC_OPEN_MACHINE_FRAMES (to be
+ * written again, filtered or recompressed): the P2M tree from its
+ * CRASH_INFO (read by pfn first), then its own frames, untranslated, as the
+ * machine view of a core. */
+static void machine_again(vmc_dump *d, struct vmc_xcore *x)
+{
+	for (size_t i = 0; i < d->nnotes; i++) {
+		const struct vmc_note *nt = &d->notes[i];
+		if (nt->type == NT_XEN_CRASH_INFO && strcmp(nt->name, "Xen") == 0 &&
+		    nt->descsz >= 8 && nt->descsz % 8 == 0)
+			x->fll = le_get64(nt->desc + nt->descsz - 8);
+	}
+	if (x->fll >= PFN_LIMIT)
+		x->fll = 0;
+	if (vmc_xcore_p2m_tree(d, x) < 0)
+		d->errmsg[0] = 0;
+	if (!(d->open_flags & VMC_OPEN_MACHINE_FRAMES))
+		return;
+	free(d->ranges);
+	d->ranges = x->file_ranges;
+	d->nranges = x->nfile_ranges;
+	x->file_ranges = NULL;
+	d->max_pfn = x->file_frames;
+	x->machine_file = false;
+	x->machine_view = true;
+	memset(&d->vtop, 0, sizeof(d->vtop));
+}
+
+bool vmc_pv_by_machine(const vmc_dump *d)
+{
+	return d->xcore && d->xcore->machine_file;
 }
 
 void vmc_xcore_after_open(vmc_dump *d)
@@ -369,6 +403,8 @@ void vmc_xcore_after_open(vmc_dump *d)
 	d->xcore = x;
 	memset(&d->vtop, 0, sizeof(d->vtop));
 	vmc_xcore_find_page_offset(d);
+	if (mach)
+		machine_again(d, x);
 	return;
 drop:
 	free(rp);
