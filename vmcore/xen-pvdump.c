@@ -110,7 +110,7 @@ int vmc_xcore_p2m_tree(vmc_dump *d, struct vmc_xcore *x)
 		goto out;
 	}
 	if (read_tree_page(d, x->fll, buf) != VMC_OK) {
-		vmc_warn(d, "Xen dump-core: the p2m frame list list (mfn 0x%llx) is not in the core: crash(8) cannot read dumps written from it",
+		vmc_warn(d, "Xen PV guest: the p2m frame list list (mfn 0x%llx) is not in the dump: crash(8) cannot read dumps written from it",
 			 (unsigned long long)x->fll);
 		d->errmsg[0] = 0;
 		goto out;
@@ -153,7 +153,7 @@ int vmc_xcore_p2m_tree(vmc_dump *d, struct vmc_xcore *x)
 			bad++;
 	}
 	if (bad)
-		vmc_warn(d, "Xen dump-core: %zu pages of the p2m tree are not the guest's or not in the core",
+		vmc_warn(d, "Xen PV guest: %zu pages of the p2m tree are not the guest's or not in the dump",
 			 bad);
 	x->tree = all;
 	x->ntree = k;
@@ -315,6 +315,8 @@ static int machine_file(vmc_dump *d, struct vmc_xcore *x)
  * machine view of a core. */
 static void machine_again(vmc_dump *d, struct vmc_xcore *x)
 {
+	if (!(d->open_flags & VMC_OPEN_MACHINE_FRAMES))
+		return;
 	for (size_t i = 0; i < d->nnotes; i++) {
 		const struct vmc_note *nt = &d->notes[i];
 		if (nt->type == NT_XEN_CRASH_INFO && strcmp(nt->name, "Xen") == 0 &&
@@ -325,8 +327,6 @@ static void machine_again(vmc_dump *d, struct vmc_xcore *x)
 		x->fll = 0;
 	if (vmc_xcore_p2m_tree(d, x) < 0)
 		d->errmsg[0] = 0;
-	if (!(d->open_flags & VMC_OPEN_MACHINE_FRAMES))
-		return;
 	free(d->ranges);
 	d->ranges = x->file_ranges;
 	d->nranges = x->nfile_ranges;
