@@ -206,13 +206,17 @@ struct cap_plan {
 	uint64_t counted;       /* cycles already added to the counters */
 	uint8_t *cls;           /* classification scratch */
 	struct cap_xen *xen;    /* Xen dumps: xen-filter.c classifies the frames */
+	vmc_dump *guest;        /* src by machine frame: the guest by pfn (mm's) */
+	const uint64_t *tree;   /* ... and its P2M tree's frames, always kept */
+	size_t ntree;
 	const unsigned *keep_ids;   /* Xen: domain ids whose frames -X keeps */
 	size_t nkeep_ids;
 	uint64_t pages_ram, pages_dumpable;
 	uint64_t excluded[8];
 };
 
-int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
+/* guest: NULL, or src's pfn view when src is by machine frame */
+int cap_plan_init(struct cap_plan *pl, vmc_dump *src, vmc_dump *guest, int level, size_t budget,
 		  uint64_t cycle_pages, const unsigned *keep_ids, size_t nkeep_ids,
 		  struct cap_result *r);
 void cap_plan_fini(struct cap_plan *pl);
@@ -243,6 +247,9 @@ struct cap_ctx {
 	const struct cap_options *o;
 	struct cap_result *r;
 	vmc_dump *src;
+	vmc_dump *guest;             /* src is a PV guest's core by machine frame
+				      * (vmc_machine_frames): the same by pfn,
+				      * for its log, classification, header */
 	struct cap_plan plan;
 	struct cap_sink sink;
 	struct cap_pool *pool;

@@ -174,7 +174,8 @@ static int write_headers(struct kw *w, uint32_t sub_blocks, uint32_t bitmap_bloc
 		return -ENOMEM;
 	memcpy(blk, KDUMP_SIGNATURE, KDUMP_SIG_LEN);
 	le_put32(blk + KDUMP_HDR_VERSION, KDUMP_VERSION_MAX);
-	fill_utsname(src, blk + KDUMP_HDR_UTSNAME);
+	/* a PV guest by machine frame has no virtual addresses: its pfn view */
+	fill_utsname(c->guest ? c->guest : src, blk + KDUMP_HDR_UTSNAME);
 	if (vmc_vmci_crashtime(src, &t) != VMC_OK)
 		vmc_kdump_timestamp(src, &t);
 	if (l->ilp32)   /* a 32-bit time_t: what the machine's writer could hold */
@@ -203,7 +204,7 @@ static int write_headers(struct kw *w, uint32_t sub_blocks, uint32_t bitmap_bloc
 	uint64_t phys_base = 0;
 	if (!sub)
 		return -ENOMEM;
-	if (vmc_kernel_layout(src, &lay) == VMC_OK)
+	if (vmc_kernel_layout(c->guest ? c->guest : src, &lay) == VMC_OK)
 		phys_base = lay.phys_base;
 	else
 		vmc_kdump_phys_base(src, &phys_base);

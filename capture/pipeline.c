@@ -405,6 +405,23 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 			cap_fail(r, CAP_ERR, "%s: %s", o->input, m);
 		goto out;
 	}
+	/* a PV guest's core is written by machine frame, which is what crash(8)
+	 * reads (docs/formats.md §4.9): the source again, by machine frame;
+	 * the handle by pfn stays for the log, classification and header */
+	{
+		const struct vmc_xen_core *xc = vmc_xen_core(c.src);
+		bool pv = (xc && !xc->hvm) || vmc_pv_by_machine(c.src);  /* or its dump */
+		vmc_dump *m = pv && o->nparts <= 1 ? vmc_dump_create() : NULL;
+		if (m && vmc_open_path_flags(m, o->input, VMC_OPEN_MMAP | VMC_OPEN_MACHINE_FRAMES) == 0 &&
+		    vmc_machine_frames(m)) {
+			c.guest = c.src;
+			c.src = m;
+		} else if (m) {
+			/* why not (the p2m cannot be carried) is among its warnings */
+			copy_warnings(m, r);
+			vmc_dump_destroy(m);
+		}
+	}
 	copy_warnings(c.src, r);
 	if (check_extent(c.src, o->input, r) < 0)
 		goto out;
@@ -417,8 +434,9 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	}
 
 	/* the kernel log first: if anything below fails, the reason survives */
+	vmc_dump *logsrc = c.guest ? c.guest : c.src;
 	if (o->dmesg_only) {
-		save_dmesg(c.src, o->output, o->overwrite, r);
+		save_dmesg(logsrc, o->output, o->overwrite, r);
 		r->seconds_dmesg = cap_now() - t0;
 		if (!r->error[0])
 			r->status = CAP_OK;
@@ -434,7 +452,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		double td = cap_now();
 		struct cap_result dr;
 		memset(&dr, 0, sizeof(dr));
-		if (save_dmesg(c.src, dpath, o->overwrite, &dr) == 0) {
+		if (save_dmesg(logsrc, dpath, o->overwrite, &dr) == 0) {
 			r->dmesg_saved = true;
 			snprintf(r->dmesg_file, sizeof(r->dmesg_file), "%s", dr.dmesg_file);
 		} else {
@@ -445,7 +463,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		r->seconds_dmesg = cap_now() - td;
 	}
 
-	if (cap_plan_init(&c.plan, c.src, o->dump_level, o->mem_budget, o->cycle_pages,
+	if (cap_plan_init(&c.plan, c.src, c.guest, o->dump_level, o->mem_budget, o->cycle_pages,
 			  o->xen_keep, o->nxen_keep, r) < 0) {
 		cap_fail(r, CAP_ERR, "out of memory for the page bitmaps");
 		goto out;
@@ -530,6 +548,7 @@ out:
 	if (r->status != CAP_OK && r->status != CAP_INCOMPLETE && r->dmesg_saved)
 		r->status = CAP_DMESG_ONLY;
 	vmc_dump_destroy(c.src);
+	vmc_dump_destroy(c.guest);
 	r->seconds = cap_now() - t0;
 	return r->status;
 }

@@ -15,12 +15,15 @@
 #define CYCLE_ALIGN 32768        /* keeps bitmap chunks block aligned */
 #define DEFAULT_BUDGET (64u << 20)
 
-int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
+int cap_plan_init(struct cap_plan *pl, vmc_dump *src, vmc_dump *guest, int level, size_t budget,
 		  uint64_t cycle_pages, const unsigned *keep_ids, size_t nkeep_ids,
 		  struct cap_result *r)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->src = src;
+	pl->guest = guest;
+	if (guest && vmc_xen_core_p2m_frames(src, &pl->tree, &pl->ntree) != VMC_OK)
+		pl->ntree = 0;
 	pl->keep_ids = keep_ids;
 	pl->nkeep_ids = nkeep_ids;
 	pl->level = level & 31;    /* CAP_DL_XEN_DOMU is for xen-filter.c */
@@ -35,7 +38,8 @@ int cap_plan_init(struct cap_plan *pl, vmc_dump *src, int level, size_t budget,
 		if (cap_xen_plan_init(pl, level, r) < 0)
 			return -ENOMEM;
 	} else if (level & (VMC_DL_CACHE | VMC_DL_CACHE_PRIVATE | VMC_DL_USER | VMC_DL_FREE)) {
-		int rc = vmc_mm_create(src, &pl->mm);
+		/* by machine frame: classified by pfn (guest_classify) */
+		int rc = vmc_mm_create(guest ? guest : src, &pl->mm);
 		if (rc < 0) {
 			/* save what we can: a bigger dump beats no dump */
 			/* after what is there (the kernel log's fate); the
@@ -78,6 +82,40 @@ void cap_plan_fini(struct cap_plan *pl)
 	free(pl->bm2);
 	free(pl->cls);
 	memset(pl, 0, sizeof(*pl));
+}
+
+/* A PV guest by machine frame: each frame classified by its pfn, runs of
+ * consecutive pfns at once; the P2M tree's pages are always kept (crash(8)
+ * reads the dump through them, docs/formats.md §4.9). */
+static int guest_classify(struct cap_plan *pl, uint64_t start, uint64_t n, uint8_t *cls)
+{
+	for (uint64_t i = 0, run; i < n; i += run) {
+		uint64_t pfn, p;
+		run = 1;
+		if (vmc_xen_core_mfn_to_pfn(pl->src, start + i, &pfn) != VMC_OK) {
+			cls[i] = VMC_PC_KEEP;   /* not in the memory map: bm2 is clear */
+			continue;
+		}
+		while (i + run < n && run < CLS_CHUNK &&
+		       vmc_xen_core_mfn_to_pfn(pl->src, start + i + run, &p) == VMC_OK &&
+		       p == pfn + run)
+			run++;
+		int rc = vmc_mm_classify(pl->mm, pfn, run, cls + i);
+		if (rc < 0)
+			return rc;
+	}
+	/* the tree's frames in [start, start + n) */
+	size_t lo = 0, hi = pl->ntree;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pl->tree[mid] < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < pl->ntree && pl->tree[lo] - start < n; lo++)
+		cls[pl->tree[lo] - start] = VMC_PC_KEEP;
+	return 0;
 }
 
 static void set_bit(uint8_t *bm, uint64_t i)
@@ -131,7 +169,8 @@ int cap_plan_cycle(struct cap_plan *pl, uint64_t c)
 		for (uint64_t s = a; s < b; s += CLS_CHUNK) {
 			uint64_t n = b - s < CLS_CHUNK ? b - s : CLS_CHUNK;
 			int rc = pl->xen ? cap_xen_classify(pl, s, n, pl->cls)
-					 : vmc_mm_classify(pl->mm, s, n, pl->cls);
+				 : pl->guest ? guest_classify(pl, s, n, pl->cls)
+					     : vmc_mm_classify(pl->mm, s, n, pl->cls);
 			if (rc < 0)
 				return rc;
 			for (uint64_t i = 0; i < n; i++) {

@@ -267,7 +267,9 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 			if (!p->wsrc[i] ||
 			    (npaths > 1 ? vmc_open_paths(p->wsrc[i], src_paths, npaths)
 					: vmc_open_path_flags(p->wsrc[i], src_paths[0],
-							      VMC_OPEN_MMAP_PROC)) < 0) {
+							      VMC_OPEN_MMAP_PROC |
+							      (vmc_machine_frames(src) ?
+							       VMC_OPEN_MACHINE_FRAMES : 0))) < 0) {
 				rc = -EIO;
 				goto fail;
 			}

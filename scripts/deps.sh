@@ -16,7 +16,7 @@ PKGS=(
 	# the independent reader of tests/interop/libkdumpfile.sh
 	python3-libkdumpfile
 	# QEMU end-to-end tests (tests/vm)
-	qemu-system-x86 busybox-static kmod e2fsprogs cpio zstd xz-utils
+	qemu-system-x86 busybox-static kmod e2fsprogs cpio zstd xz-utils lz4
 	# crash-kernel agent and initramfs: xz modules (liblzma, when the build
 	# defines SALVAGE_HAVE_LZMA), the XFS target test (tests/vm/e2e-xfs.sh)
 	liblzma-dev xfsprogs

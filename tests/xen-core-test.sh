@@ -13,6 +13,12 @@
 #     generator's classes drop at level 31; kept pages equal): each output
 #     answers dmesg, ps and bt as the core does (it carries the p2m in a
 #     SALVAGE_P2M note, so its page tables walk like the core's);
+#   - xcore-pv-tree (its guest publishes its P2M tree): salvage-capture
+#     writes it by machine frame (-d 31, kdump and ELF): a Xen CRASH_INFO
+#     note naming the tree, SALVAGE_P2M of type 1, the tree's pages kept
+#     although free, every page at its machine frame
+#     (tests/tools/xen-pv-machcheck.py), also when the kdump output is
+#     written again; the outputs read back as the core;
 #   - `salvage triage` of the PV core, and `salvage archive watch --once` of a
 #     directory holding it (as /var/lib/xen/dump would) indexes it;
 #   - hostile cores: each quirk named in `salvage info`'s warnings, each
@@ -132,6 +138,87 @@ EOF
 				grep -v '"dumpfile"' "$T_OUT/pv.$tag.bt.out" >"$T_OUT/pv.$tag.bt.cmp"
 				t_diff "capture $opts bt" "$T_OUT/pv.core.bt.cmp" "$T_OUT/pv.$tag.bt.cmp"
 			fi
+		done
+		t_case_end
+	done
+fi
+
+# ---- by machine frame: what crash(8) reads (docs/formats.md §4.9) -------------------
+# xcore-pv-tree's guest publishes its P2M tree in pages its memory map calls
+# free: -d 31 must keep them, write every page at its machine frame and name
+# the tree in a CRASH_INFO note (checked on the ELF output by
+# tests/tools/xen-pv-machcheck.py, which reads both files itself); both
+# outputs read back as the core (dmesg, ps, bt; kept pages equal by pfn) and
+# not as a Xen host's dump.
+o=$T_OUT/xcore-pv-tree
+if t_mkdump xcore-pv-tree "$T_FIX/xcore-pv-tree.desc" "$o.core" --pages "$o.gen-pages" --dmesg "$o.gen-dmesg"; then
+	for js in ps bt; do
+		t_run "tree.core.$js" "$S" $js --json "$o.core"
+		grep -v '"dumpfile"' "$T_OUT/tree.core.$js.out" >"$T_OUT/tree.core.$js.cmp"
+	done
+	for v in "kdump|-d 31" "elf|-E -d 31"; do
+		IFS='|' read -r kind opts <<<"$v"
+		out=$o.$kind
+		rm -f "$out" "$out.dmesg.txt"
+		t_case "machine frames $kind"
+		# shellcheck disable=SC2086  # opts are words
+		if ! t_timeout 120 "$BUILD/salvage-capture" $opts "$o.core" "$out" >"$o.$kind.log" 2>&1; then
+			t_fail "machine frames $kind" "capture: $(tail -1 "$o.$kind.log")"
+			t_case_end
+			continue
+		fi
+		"$BUILD/tests/vmcheck" --all "$out" >"$out.check" 2>&1 ||
+			t_fail "machine frames $kind" "vmcheck: $(grep -m1 error "$out.check")"
+		grep -q '^note .*"SALVAGE_P2M" type 0x1 ' "$out.check" ||
+			t_fail "machine frames $kind" "no SALVAGE_P2M note of type 1"
+		grep -q '^note .*"Xen" type 0x1000001 descsz 80 ' "$out.check" ||
+			t_fail "machine frames $kind" "no 80-byte Xen CRASH_INFO note"
+		! grep -q '^xen' "$out.check" || t_fail "machine frames $kind" "read as a Xen host's dump"
+		# every kept page (by pfn, through the runs) equals the core's
+		grep '^pfn ' "$out.check" >"$out.pages"
+		"$PY" - "$o.gen-pages" "$out.pages" <<'EOF' >"$out.cmp" 2>&1 ||
+import sys
+def listing(p):
+    out = {}
+    for l in open(p):
+        t = l.split()
+        a, _, b = t[1].partition("-")
+        for pfn in range(int(a, 16), int(b or a, 16) + 1):
+            out[pfn] = t[2] + (" " + t[3] if len(t) > 3 else "")
+    return out
+src, dst = listing(sys.argv[1]), listing(sys.argv[2])
+# the tree: 0x1480 (top), 0x1481 (mid), 0x1482-0x148d (leaves), all free
+for pfn in range(0x1480, 0x148e):
+    assert dst.get(pfn, "").startswith("data"), "tree page pfn %#x: %s" % (pfn, dst.get(pfn))
+kept = 0
+for pfn, st in dst.items():
+    if st.startswith("data"):
+        assert src[pfn] == st, "pfn %#x: %s, the core has %s" % (pfn, st, src[pfn])
+        kept += 1
+assert any(st == "excluded" for st in dst.values()), "nothing excluded at -d 31"
+print("ok", kept)
+EOF
+			t_fail "machine frames $kind" "pages: $(tail -1 "$out.cmp")"
+		if [ "$kind" = elf ]; then
+			"$PY" "$T_HERE/tools/xen-pv-machcheck.py" "$out" "$o.core" >"$out.mach" 2>&1 ||
+				t_fail "machine frames $kind" "$(tail -1 "$out.mach")"
+		else
+			# written again (-E) from the kdump output: still by machine
+			# frame, the tree still kept
+			rm -f "$out.again.elf" "$out.again.elf.dmesg.txt"
+			if t_timeout 120 "$BUILD/salvage-capture" -E -d 31 "$out" "$out.again.elf" >"$o.again.log" 2>&1; then
+				"$PY" "$T_HERE/tools/xen-pv-machcheck.py" "$out.again.elf" "$o.core" >"$out.again.mach" 2>&1 ||
+					t_fail "machine frames $kind, again as ELF" "$(tail -1 "$out.again.mach")"
+			else
+				t_fail "machine frames $kind, again as ELF" "capture: $(tail -1 "$o.again.log")"
+			fi
+		fi
+		t_run "tree.$kind.dmesg" "$S" dmesg "$out"
+		[ $rc -eq 0 ] && t_diff "machine frames $kind dmesg" "$o.gen-dmesg" "$T_OUT/tree.$kind.dmesg.out"
+		for js in ps bt; do
+			t_run "tree.$kind.$js" "$S" $js --json "$out"
+			grep -v '"dumpfile"' "$T_OUT/tree.$kind.$js.out" >"$T_OUT/tree.$kind.$js.cmp"
+			t_diff "machine frames $kind $js" "$T_OUT/tree.core.$js.cmp" "$T_OUT/tree.$kind.$js.cmp"
 		done
 		t_case_end
 	done

@@ -1,5 +1,6 @@
 /* dump.c - the vmc_dump object: errors, warnings, probing and format dispatch. */
 #include "internal.h"
+#include "xen-core.h"
 #include "kdump-format.h"
 
 #include <errno.h>
@@ -224,6 +225,7 @@ int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags)
 
 	if (fd < 0)
 		return vmc_set_err(d, VMC_ERR_SYSTEM, "%s: %s", path, strerror(errno));
+	d->open_flags = flags;
 	io = vmc_io_fd_create(d, fd, true, flags);
 	if (!io) {
 		close(fd);
@@ -307,60 +309,112 @@ const char *vmc_compression_name(unsigned comp)
 	}
 }
 
-enum vmc_page_state vmc_page_state(const vmc_dump *d, uint64_t pfn)
+/* The file's own frames: pfns, except in a PV guest's dump written by
+ * machine frame (xen-pvdump.c), whose pfns are translated to them. */
+static bool by_machine(const vmc_dump *d)
 {
-	if (!d->io || pfn >= d->max_pfn)
-		return VMC_PAGE_HOLE;
-	if (d->format == VMC_FMT_KDUMP)
-		return (enum vmc_page_state)vmc_kdump_page_state(d, pfn);
-	return (enum vmc_page_state)vmc_elf_page_state(d, pfn);
+	return d->xcore && d->xcore->machine_file;
 }
 
-enum vmc_page_state vmc_page_state_run(const vmc_dump *d, uint64_t pfn, uint64_t max,
-				       uint64_t *run)
+static uint64_t file_frames(const vmc_dump *d)
 {
-	enum vmc_page_state st = vmc_page_state(d, pfn);
+	return by_machine(d) ? d->xcore->file_frames : d->max_pfn;
+}
+
+static enum vmc_page_state frame_state(const vmc_dump *d, uint64_t f)
+{
+	if (!d->io || f >= file_frames(d))
+		return VMC_PAGE_HOLE;
+	if (d->format == VMC_FMT_KDUMP)
+		return (enum vmc_page_state)vmc_kdump_page_state(d, f);
+	return (enum vmc_page_state)vmc_elf_page_state(d, f);
+}
+
+enum vmc_page_state vmc_page_state(const vmc_dump *d, uint64_t pfn)
+{
+	uint64_t m, n;
+
+	if (by_machine(d))
+		return pfn < d->max_pfn && vmc_xcore_pfn_run(d, pfn, &m, &n) == VMC_OK ? frame_state(d, m)
+										     : VMC_PAGE_HOLE;
+	return frame_state(d, pfn);
+}
+
+static enum vmc_page_state frame_state_run(const vmc_dump *d, uint64_t pfn, uint64_t max,
+					   uint64_t *run)
+{
+	uint64_t lim = file_frames(d);
+	enum vmc_page_state st = frame_state(d, pfn);
 	uint64_t n = 1;
 
 	if (max < 1)
 		max = 1;
-	if (d->io && pfn < d->max_pfn &&
+	if (d->io && pfn < lim &&
 	    (d->format == VMC_FMT_ELF || d->format == VMC_FMT_XEN_CORE)) {
 		uint64_t edge = vmc_elf_next_edge(d, pfn);
 		n = edge - pfn;
-	} else if (d->io && pfn < d->max_pfn && d->format == VMC_FMT_KDUMP &&
+	} else if (d->io && pfn < lim && d->format == VMC_FMT_KDUMP &&
 		   !(d->incomplete && st == VMC_PAGE_PRESENT)) {
 		/* same bits in both bitmaps; whole bytes at a time where possible */
 		const uint8_t *b1 = d->kd.bitmap1, *b2 = d->kd.bitmap2;
 		uint64_t p = pfn + 1;
-		while (p < d->max_pfn && p - pfn < max) {
-			if (!(p & 7) && p + 8 <= d->max_pfn &&
+		while (p < lim && p - pfn < max) {
+			if (!(p & 7) && p + 8 <= lim &&
 			    (b1[p >> 3] == 0 || b1[p >> 3] == 0xff) && b1[p >> 3] == b2[p >> 3] &&
-			    vmc_page_state(d, p) == st) {
+			    frame_state(d, p) == st) {
 				p += 8;
 				continue;
 			}
-			if (vmc_page_state(d, p) != st)
+			if (frame_state(d, p) != st)
 				break;
 			p++;
 		}
 		n = p - pfn;
 	}
-	if (pfn >= d->max_pfn)
+	if (pfn >= lim)
 		n = max;
 	*run = n < max ? n : max;
 	return st;
 }
 
+enum vmc_page_state vmc_page_state_run(const vmc_dump *d, uint64_t pfn, uint64_t max,
+				       uint64_t *run)
+{
+	uint64_t m, n = UINT64_MAX;
+
+	if (!by_machine(d))
+		return frame_state_run(d, pfn, max, run);
+	if (max < 1)
+		max = 1;
+	if (pfn >= d->max_pfn || vmc_xcore_pfn_run(d, pfn, &m, &n) != VMC_OK) {
+		*run = n < max ? n : max;
+		return VMC_PAGE_HOLE;
+	}
+	return frame_state_run(d, m, n < max ? n : max, run);
+}
+
+static int frame_read(vmc_dump *d, uint64_t f, void *buf)
+{
+	if (f >= file_frames(d))
+		return VMC_NOPAGE;
+	if (d->format == VMC_FMT_KDUMP)
+		return vmc_kdump_read_page(d, f, buf);
+	return vmc_elf_read_page(d, f, buf);
+}
+
 int vmc_read_page(vmc_dump *d, uint64_t pfn, void *buf)
 {
+	uint64_t m, n;
+
 	if (!d->io || d->format == VMC_FMT_UNKNOWN)
 		return vmc_set_err(d, VMC_ERR_ARG, "dump not opened");
 	if (pfn >= d->max_pfn)
 		return VMC_NOPAGE;
-	if (d->format == VMC_FMT_KDUMP)
-		return vmc_kdump_read_page(d, pfn, buf);
-	return vmc_elf_read_page(d, pfn, buf);
+	if (!by_machine(d))
+		return frame_read(d, pfn, buf);
+	if (vmc_xcore_pfn_run(d, pfn, &m, &n) != VMC_OK)
+		return VMC_NOPAGE;
+	return frame_read(d, m, buf);
 }
 
 int vmc_read_pages(vmc_dump *d, uint64_t pfn, size_t n, void *buf, size_t *done)
@@ -370,7 +424,12 @@ int vmc_read_pages(vmc_dump *d, uint64_t pfn, size_t n, void *buf, size_t *done)
 
 	while (i < n) {
 		if (d->format == VMC_FMT_ELF || d->format == VMC_FMT_XEN_CORE) {
-			size_t m = vmc_elf_read_run(d, pfn + i, n - i, out + i * d->page_size);
+			uint64_t f = pfn + i, left = n - i;
+			if (by_machine(d) && (pfn + i >= d->max_pfn ||
+					      vmc_xcore_pfn_run(d, pfn + i, &f, &left) != VMC_OK))
+				left = 0;
+			size_t m = left ? vmc_elf_read_run(d, f, left < n - i ? (size_t)left : n - i,
+							   out + i * d->page_size) : 0;
 			if (m) {
 				i += m;
 				continue;

@@ -109,6 +109,7 @@ struct vmc_dump {
 	char **warnings;
 	size_t nwarnings;
 	bool opened;
+	unsigned open_flags;     /* VMC_OPEN_* given to vmc_open_path_flags */
 	bool split_ok;           /* opening one part of a split set (vmc_open_paths) */
 
 	struct vmc_io *io;        /* the dump's bytes (flat already resolved) */

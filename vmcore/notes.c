@@ -354,6 +354,11 @@ static int derive_text(vmc_dump *d, struct vmc_kv_store *s, const char *name)
 
 static int derive_xen(vmc_dump *d)
 {
+	/* a PV guest's dump (its P2M runs): the CRASH_INFO is for crash(8),
+	 * the dump is no Xen host's (docs/formats.md §4.9) */
+	for (size_t i = 0; i < d->nnotes; i++)
+		if (strcmp(d->notes[i].name, "SALVAGE_P2M") == 0)
+			return VMC_OK;
 	for (size_t i = 0; i < d->nnotes; i++) {
 		const struct vmc_note *nt = &d->notes[i];
 		struct xnote_crash_info ci;

@@ -96,6 +96,13 @@ int vmc_open_path(vmc_dump *d, const char *path);
  * side: their mapping and unmapping of windows contend for the address space
  * and interrupt each other to flush TLBs, which costs more than the copies. */
 #define VMC_OPEN_MMAP_PROC 0x2u
+/* VMC_OPEN_MACHINE_FRAMES: a Xen PV guest's core (xl dump-core) presented by
+ * machine frame, for writing a dump crash(8) reads (docs/formats.md §4.9):
+ * its frames are the guest's machine frames, its notes add a Xen CRASH_INFO
+ * and say so (SALVAGE_P2M type 1); there are no virtual addresses (open it
+ * again without the flag for those).  A dump written so is then read by its
+ * own (machine) frames, untranslated.  Other dumps ignore it. */
+#define VMC_OPEN_MACHINE_FRAMES 0x4u
 int vmc_open_path_flags(vmc_dump *d, const char *path, unsigned flags);
 /* A makedumpfile --split set: all its parts, in any order (n == 1 is
  * vmc_open_path).  The dump reads as one: each frame comes from the part
@@ -492,6 +499,15 @@ const struct vmc_xen_core *vmc_xen_core(const vmc_dump *d);
  * the table has no such entry (HVM: always, there is no machine view). */
 int vmc_xen_core_pfn_to_mfn(const vmc_dump *d, uint64_t pfn, uint64_t *mfn);
 int vmc_xen_core_mfn_to_pfn(const vmc_dump *d, uint64_t mfn, uint64_t *pfn);
+/* A PV core, or a dump written from one by machine frame, opened with
+ * VMC_OPEN_MACHINE_FRAMES: its frames are MFNs. */
+bool vmc_machine_frames(const vmc_dump *d);
+/* A dump written from a PV core by machine frame, read by pfn (opened
+ * without VMC_OPEN_MACHINE_FRAMES). */
+bool vmc_pv_by_machine(const vmc_dump *d);
+/* PV core: the machine frames of the pages of the guest's P2M tree (from
+ * shared_info's frame list list), sorted; VMC_ERR_NOTFOUND when none. */
+int vmc_xen_core_p2m_frames(const vmc_dump *d, const uint64_t **mfns, size_t *n);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,11 @@ static int init_vtop(vmc_dump *d)
 	if (v->ready)
 		return v->ready > 0 ? VMC_OK : vmc_set_err(d, VMC_ERR_NOTFOUND, "%s", v->why);
 	v->ready = -1;
+	if (vmc_machine_frames(d)) {
+		snprintf(v->why, sizeof(v->why),
+			 "virtual addresses: the dump is presented by machine frame");
+		return vmc_set_err(d, VMC_ERR_UNSUPPORTED, "%s", v->why);
+	}
 	if (d->machine && d->machine != EM_X86_64) {
 		snprintf(v->why, sizeof(v->why),
 			 "virtual addresses: only x86_64 dumps are supported");

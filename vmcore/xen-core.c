@@ -21,54 +21,7 @@
 
 #include <stdlib.h>
 
-#define PAGE 4096u
-#define SHDR_SIZE 64
-#define MAX_SECTIONS 1024
-#define MAX_STRTAB (1u << 16)
-#define MAX_NOTE_SEC (1u << 20)
-#define CTX_SIZE 5168                 /* vcpu_guest_context, x86_64 */
-#define CTX_REGS 520                  /* user_regs (struct cpu_user_regs) */
-#define CTX_CTRLREG 4984
-#define CTX_KERNEL_SP 4976
-#define CTX_FS_BASE 5144
-#define MAX_VCPUS 4096
-#define PFN_LIMIT (1ULL << 40)        /* 52-bit guest physical addresses */
-#define INVALID_ENTRY (~0ULL)
-#define NT_XEN_DUMPCORE_NONE 0x2000000u
-#define NT_XEN_DUMPCORE_HEADER 0x2000001u
-#define NT_XEN_DUMPCORE_XEN_VERSION 0x2000002u
-#define NT_XEN_DUMPCORE_FORMAT_VERSION 0x2000003u
-#define MAGIC_PV 0xf00febedULL
-#define MAGIC_HVM 0xf00febeeULL
-#define PRSTATUS_SIZE 336
-#define SCAN_BATCH 64
-#define TABLE_CHUNK 4096              /* entries read at a time */
-#define PTE_ADDR 0x000ffffffffff000ULL
-#define P2M_NOTE "SALVAGE_P2M"        /* docs/formats.md §4.9 */
-#define P2M_NOTE_MAX_RUNS (1u << 16)
-
-struct xent {
-	uint64_t pfn, gmfn, idx;
-};
-
-struct xrun {
-	uint64_t pfn, mfn, n;
-};
-
-struct vmc_xcore {
-	struct vmc_xen_core pub;
-	bool from_note;               /* a dump written from a PV guest core */
-	struct xrun *runs_pfn;        /* from_note: the note's runs by pfn */
-	struct xrun *runs_mfn;        /* ... and by machine frame */
-	size_t nruns;
-	struct vmc_xen_vcpu *vcpus;
-	struct xent *by_pfn;          /* distinct pfns, sorted */
-	size_t n;
-	struct xent *by_mfn;          /* PV: distinct machine frames, sorted */
-	size_t nm;
-	char *vmci;
-	size_t vmci_len;
-};
+#include "xen-core.h"
 
 struct section {
 	const char *name;
@@ -98,6 +51,8 @@ void vmc_xcore_free(vmc_dump *d)
 	free(x->by_mfn);
 	free(x->runs_pfn);
 	free(x->runs_mfn);
+	free(x->tree);
+	free(x->file_ranges);
 	free(x->vmci);
 	free(x);
 	d->xcore = NULL;
@@ -138,29 +93,13 @@ static const struct xent *find_mfn(const struct vmc_xcore *x, uint64_t mfn)
 	return NULL;
 }
 
-/* The run holding v (by pfn, or by mfn when by_mfn), or NULL. */
-static const struct xrun *find_run(const struct xrun *r, size_t n, uint64_t v, bool by_mfn)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {      /* first run starting after v */
-		size_t mid = lo + (hi - lo) / 2;
-		if ((by_mfn ? r[mid].mfn : r[mid].pfn) <= v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (!lo)
-		return NULL;
-	const struct xrun *c = &r[lo - 1];
-	return v - (by_mfn ? c->mfn : c->pfn) < c->n ? c : NULL;
-}
 
 int vmc_xen_core_pfn_to_mfn(const vmc_dump *d, uint64_t pfn, uint64_t *mfn)
 {
 	const struct xent *e;
 
 	if (d->xcore && d->xcore->runs_pfn) {
-		const struct xrun *r = find_run(d->xcore->runs_pfn, d->xcore->nruns, pfn, false);
+		const struct xrun *r = vmc_xcore_find_run(d->xcore->runs_pfn, d->xcore->nruns, pfn, false);
 		if (!r)
 			return VMC_NOPAGE;
 		*mfn = r->mfn + (pfn - r->pfn);
@@ -179,7 +118,7 @@ int vmc_xen_core_mfn_to_pfn(const vmc_dump *d, uint64_t mfn, uint64_t *pfn)
 	const struct xent *e;
 
 	if (d->xcore && d->xcore->runs_mfn) {
-		const struct xrun *r = find_run(d->xcore->runs_mfn, d->xcore->nruns, mfn, true);
+		const struct xrun *r = vmc_xcore_find_run(d->xcore->runs_mfn, d->xcore->nruns, mfn, true);
 		if (!r)
 			return VMC_NOPAGE;
 		*pfn = r->pfn + (mfn - r->mfn);
@@ -816,42 +755,12 @@ out:
 
 /* The notes a Linux reader and the writers expect: VMCOREINFO, then one CORE
  * NT_PRSTATUS per vCPU. */
-/* The table as (pfn, mfn, count) runs, sorted by pfn; out NULL: count only. */
-static size_t p2m_runs(const struct vmc_xcore *x, uint8_t *out)
-{
-	uint64_t rp = 0, rm = 0, rc = 0;
-	size_t n = 0;
-
-	for (size_t k = 0; k <= x->n; k++) {
-		const struct xent *t = k < x->n ? &x->by_pfn[k] : NULL;
-		if (t && t->gmfn == INVALID_ENTRY)
-			continue;
-		if (t && rc && rp + rc == t->pfn && rm + rc == t->gmfn) {
-			rc++;
-			continue;
-		}
-		if (rc) {
-			if (out) {
-				le_put64(out + n * 24, rp);
-				le_put64(out + n * 24 + 8, rm);
-				le_put64(out + n * 24 + 16, rc);
-			}
-			n++;
-		}
-		if (t) {
-			rp = t->pfn;
-			rm = t->gmfn;
-			rc = 1;
-		}
-	}
-	return n;
-}
 
 static int make_notes(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
 {
 	size_t vlen = x->vmci ? 12 + 12 + ((x->vmci_len + 3) & ~(size_t)3) : 0;
 	size_t clen = 12 + 8 + PRSTATUS_SIZE, len = vlen + x->pub.nvcpus * clen;
-	size_t nruns = x->pub.hvm ? 0 : p2m_runs(x, NULL), plen = 0;
+	size_t nruns = x->pub.hvm ? 0 : vmc_xcore_p2m_runs(x, NULL), plen = 0;
 
 	/* a PV guest's page tables hold machine frames: the writers carry the
 	 * table along (as runs) so that their output reads like this file */
@@ -864,6 +773,16 @@ static int make_notes(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
 		plen = 12 + 12 + nruns * 24;
 		len += plen;
 	}
+	/* opened to be written by machine frame (docs/formats.md §4.9): the
+	 * runs say so, and crash(8) gets the P2M tree through CRASH_INFO;
+	 * without the runs no reader could come back to pfns */
+	bool mach = (d->open_flags & VMC_OPEN_MACHINE_FRAMES) && nruns;
+	size_t cilen = mach ? vmc_xcore_crash_info_note(x, NULL) : 0;
+	if ((d->open_flags & VMC_OPEN_MACHINE_FRAMES) && !x->pub.hvm && !mach)
+		vmc_warn(d, "Xen dump-core: the p2m cannot be carried: the dump is written by pfn, which crash(8) cannot read");
+	else if (mach && !cilen)
+		vmc_warn(d, "Xen dump-core: the guest publishes no p2m frame list list in its shared_info: crash(8) cannot read dumps written from this core");
+	len += cilen;
 	size_t start = 0, off = 0;
 	uint64_t foff = 0;
 	uint8_t *ctx = NULL;
@@ -904,98 +823,26 @@ static int make_notes(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
 		uint8_t *n = d->note_bytes + off;
 		le_put32(n, sizeof(P2M_NOTE));
 		le_put32(n + 4, (uint32_t)(nruns * 24));
+		le_put32(n + 8, mach ? P2M_NOTE_MACHINE : 0);
 		memcpy(n + 12, P2M_NOTE, sizeof(P2M_NOTE));
-		p2m_runs(x, n + 24);
+		vmc_xcore_p2m_runs(x, n + 24);
 		off += plen;
 	}
+	if (cilen) {
+		vmc_xcore_crash_info_note(x, d->note_bytes + off);
+		off += cilen;
+	}
+	x->machine_view = mach;   /* done at the end of vmc_xcore_open */
 	d->note_len = len;
 	if (!len)
 		return VMC_OK;
 	return vmc_notes_parse_areas(d, &start, &len, &foff, 1, 4);
 }
 
-static void find_page_offset(vmc_dump *d);
-
-/* ---- a dump written from a PV guest core ------------------------------------------- */
-
-/* Its SALVAGE_P2M note ((pfn, mfn, count) runs) gives the table back, so
- * that its page tables are walked as the core's were. */
-static int cmp_run_pfn(const void *a, const void *b)
-{
-	const struct xrun *x = a, *y = b;
-	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
-}
-
-static int cmp_run_mfn(const void *a, const void *b)
-{
-	const struct xrun *x = a, *y = b;
-	return x->mfn < y->mfn ? -1 : x->mfn > y->mfn;
-}
-
-void vmc_xcore_after_open(vmc_dump *d)
-{
-	const struct vmc_note *nt = NULL;
-	struct vmc_xcore *x;
-	struct xrun *rp, *rm;
-	size_t n;
-
-	if (d->xcore || d->machine != EM_X86_64)
-		return;
-	for (size_t i = 0; i < d->nnotes; i++)
-		if (d->notes[i].type == 0 && strcmp(d->notes[i].name, P2M_NOTE) == 0)
-			nt = &d->notes[i];
-	if (!nt)
-		return;
-	n = nt->descsz / 24;
-	if (nt->descsz % 24 || !n || n > P2M_NOTE_MAX_RUNS) {
-		vmc_warn(d, "%s note of %u bytes is not a list of (pfn, mfn, count) runs: ignored",
-			 P2M_NOTE, nt->descsz);
-		return;
-	}
-	rp = malloc(n * sizeof(*rp));
-	rm = malloc(n * sizeof(*rm));
-	x = calloc(1, sizeof(*x));
-	if (!rp || !rm || !x)
-		goto drop;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t e, f;
-		rp[i].pfn = le_get64(nt->desc + i * 24);
-		rp[i].mfn = le_get64(nt->desc + i * 24 + 8);
-		rp[i].n = le_get64(nt->desc + i * 24 + 16);
-		if (!rp[i].n || !vmc_add_ok(rp[i].pfn, rp[i].n, &e) || e > d->max_pfn ||
-		    !vmc_add_ok(rp[i].mfn, rp[i].n, &f) || f > PFN_LIMIT) {
-			vmc_warn(d, "%s note: run %zu (pfn 0x%llx, mfn 0x%llx, %llu frames) outside the dump's 0x%llx frames: ignored",
-				 P2M_NOTE, i, (unsigned long long)rp[i].pfn,
-				 (unsigned long long)rp[i].mfn, (unsigned long long)rp[i].n,
-				 (unsigned long long)d->max_pfn);
-			goto drop;
-		}
-	}
-	memcpy(rm, rp, n * sizeof(*rm));
-	qsort(rp, n, sizeof(*rp), cmp_run_pfn);
-	qsort(rm, n, sizeof(*rm), cmp_run_mfn);
-	for (size_t i = 1; i < n; i++)
-		if (rp[i - 1].pfn + rp[i - 1].n > rp[i].pfn || rm[i - 1].mfn + rm[i - 1].n > rm[i].mfn) {
-			vmc_warn(d, "%s note: runs overlap: ignored", P2M_NOTE);
-			goto drop;
-		}
-	x->from_note = true;
-	x->runs_pfn = rp;
-	x->runs_mfn = rm;
-	x->nruns = n;
-	d->xcore = x;
-	memset(&d->vtop, 0, sizeof(d->vtop));
-	find_page_offset(d);
-	return;
-drop:
-	free(rp);
-	free(rm);
-	free(x);
-}
 
 /* ---- opening -------------------------------------------------------------------------- */
 
-static void find_page_offset(vmc_dump *d)
+void vmc_xcore_find_page_offset(vmc_dump *d)
 {
 	static const uint64_t bases[] = {
 		0xffff888000000000ULL,   /* 4-level, 4.20+ */
@@ -1012,7 +859,8 @@ static void find_page_offset(vmc_dump *d)
 	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
 		if (vmc_vtop_walk(d, bases[i] + lay.pgt_root, &pa) == VMC_OK && pa == lay.pgt_root) {
 			d->vtop.page_offset = bases[i];
-			for (size_t k = 0; k < d->elf.nloads; k++)
+			/* (a dump by machine frame has no direct-map loads) */
+			for (size_t k = 0; k < d->elf.nloads && !d->xcore->machine_file; k++)
 				d->elf.loads[k].vaddr = bases[i] + d->elf.loads[k].paddr;
 			break;
 		}
@@ -1062,6 +910,7 @@ int vmc_xcore_open(vmc_dump *d)
 		vmc_warn(d, "Xen dump-core: .xen_pages is 0x%llx bytes, not whole pages",
 			 (unsigned long long)s[S_PAGES].size);
 	npages = s[S_PAGES].size / PAGE;
+	x->pages_off = s[S_PAGES].off;
 	d->format = VMC_FMT_XEN_CORE;
 	d->machine = EM_X86_64;
 	d->page_size = PAGE;
@@ -1083,6 +932,13 @@ int vmc_xcore_open(vmc_dump *d)
 	rc = scan_vmcoreinfo(d, x);
 	if (rc < 0)
 		return rc;
+	if (!x->pub.hvm && s[S_SHINFO].found && s[S_SHINFO].size >= SHINFO_FLL + 8) {
+		uint8_t w[8];
+		if (vmc_io_read_exact(d, w, 8, s[S_SHINFO].off + SHINFO_FLL, ".xen_shared_info") == VMC_OK &&
+		    le_get64(w) != INVALID_ENTRY && le_get64(w) < PFN_LIMIT)
+			x->fll = le_get64(w);
+		d->errmsg[0] = 0;
+	}
 	rc = make_notes(d, x, &s[S_PRSTATUS]);
 	if (rc < 0)
 		return rc;
@@ -1110,6 +966,15 @@ int vmc_xcore_open(vmc_dump *d)
 	if (!x->vmci)
 		vmc_warn(d, "the guest's VMCOREINFO was not found in its memory: dmesg, bt, ps and page classification need it");
 	else
-		find_page_offset(d);
-	return VMC_OK;
+		vmc_xcore_find_page_offset(d);
+	if (!x->pub.hvm) {
+		rc = vmc_xcore_p2m_tree(d, x);
+		if (rc < 0)
+			return rc;
+	}
+	if (x->machine_view) {
+		x->machine_view = false;
+		rc = vmc_xcore_machine_view(d, x);
+	}
+	return rc;
 }

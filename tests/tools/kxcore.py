@@ -9,7 +9,7 @@ block included); this module stores those pages in a dump-core file:
           [vmcoreinfo_form=note|data] [header_vcpus=N] [header_pages=N]
           [magic=N] [format_version=N] [xen=4.17] [extra=.7]
           [shared_info=yes|no] [prstatus_entsize=N] [padding=N]
-          [dup=PFN,PFN] [past=N] [bigpfn=N] [vcpus=N]
+          [dup=PFN,PFN] [past=N] [bigpfn=N] [vcpus=N] [p2m_tree=ADDR]
 
 * PV (default): `.xen_p2m` (pfn, gmfn) pairs; machine frames are the pfns
   in 2 MiB chunks in reverse order from `mfn_base` (default 0x40000; the
@@ -21,6 +21,14 @@ block included); this module stores those pages in a dump-core file:
   ctrlreg[3] = the kernel's top page table (machine address for PV), then
   `vcpus=N` all-zero contexts up to N.  The notes themselves are not
   written: a dump-core has none of its own.
+* `p2m_tree=ADDR` (PV): the guest publishes its P2M tree as Linux does for
+  tools (docs/formats.md §4.7, §4.9): the top page ("frame list list") at
+  guest address ADDR, one mid page after it, then the leaf pages (each 512
+  mfns, ~0 for pfns without a frame); the top page's first entry names the
+  mid page, the mid page's first entries the leaves, the rest zero; the top
+  page's machine frame goes into `.xen_shared_info` at offset 3096
+  (arch.pfn_to_mfn_frame_list_list).  The pages overwrite what the
+  description put there (they must be guest RAM).
 * VMCOREINFO: the kernel block's text written into guest memory at
   `vmcoreinfo` (page aligned, in RAM) as Linux keeps it: its vmcoreinfo note
   (`note`) or its data page (`data`).
@@ -48,7 +56,7 @@ MAGIC_PV, MAGIC_HVM = 0xF00FEBED, 0xF00FEBEE
 NT_NONE, NT_HEADER, NT_VERSION, NT_FORMAT = 0x2000000, 0x2000001, 0x2000002, 0x2000003
 SHT_PROGBITS, SHT_NOTE, SHT_STRTAB = 1, 7, 3
 KEYS = {"type", "mfn_base", "pages", "vmcoreinfo", "vmcoreinfo_form", "header_vcpus",
-        "header_pages", "magic", "format_version", "xen", "extra", "shared_info",
+        "header_pages", "magic", "format_version", "xen", "extra", "shared_info", "p2m_tree",
         "prstatus_entsize", "padding", "dup", "past", "bigpfn", "vcpus"}
 # pr_reg order (docs/formats.md §2.3)
 PR = ["r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx",
@@ -149,6 +157,20 @@ def build(d, mk):
         mem.write(at, page + bytes(PAGE - len(page)))
     if not hvm and root is not None:
         translate_tables(mem, root, p2m)
+    fll = None
+    if not hvm and "p2m_tree" in kv:
+        top = num("p2m_tree", 0) // PAGE
+        nleaves = (max(pfns) + 512) // 512
+        tree = [top, top + 1] + [top + 2 + i for i in range(nleaves)]
+        if any(t not in p2m for t in tree):
+            raise XcoreError("p2m_tree= must be followed by %d pages of guest RAM" % len(tree))
+        for i in range(nleaves):
+            leaf = struct.pack("<512Q", *[p2m.get(i * 512 + k, (1 << 64) - 1) for k in range(512)])
+            mem.write((top + 2 + i) * PAGE, leaf)
+        mid = struct.pack("<%dQ" % nleaves, *[p2m[top + 2 + i] for i in range(nleaves)])
+        mem.write((top + 1) * PAGE, mid + bytes(PAGE - len(mid)))
+        mem.write(top * PAGE, struct.pack("<Q", p2m[top + 1]) + bytes(PAGE - 8))
+        fll = p2m[top]
     # vCPUs from the CORE notes
     ctxs = []
     cr3 = 0
@@ -233,6 +255,10 @@ def build(d, mk):
                     (".shstrtab", strtab)):
         o = secs[n][0]
         out[o:o + len(blob)] = blob
+    if shinfo:
+        # arch.pfn_to_mfn_frame_list_list: ~0 when the guest has none
+        struct.pack_into("<Q", out, secs[".xen_shared_info"][0] + 3096,
+                         fll if fll is not None else (1 << 64) - 1)
     for i, e in enumerate(ents):
         out[pages_off + i * PAGE:pages_off + (i + 1) * PAGE] = e[2]
     b = mk.Built()

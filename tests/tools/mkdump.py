@@ -352,6 +352,7 @@ class Desc:
         self.flatten = None
         self.corrupt = []
         self.kernel = None
+        self.machine_frames = None   # [(pfn, mfn, count)]: listing by pfn
 
 
 def read_block(lines, i):
@@ -403,6 +404,15 @@ def parse_line(d, toks, lines, i):
         d.page_size = parse_int(args[0])
     elif cmd == "seed":
         d.seed = parse_int(args[0])
+    elif cmd == "machine_frames":
+        # a PV guest's dump by machine frame (docs/formats.md §4.9): the
+        # file's frames are mfns; the listing is by pfn through these runs
+        d.machine_frames = []
+        for r in args:
+            t = [parse_int(x) for x in r.split(":")]
+            if len(t) != 3:
+                raise DescError("machine_frames takes PFN:MFN:COUNT runs")
+            d.machine_frames.append(tuple(t))
     elif cmd == "default":
         d.default_kind = args[0]
         if len(args) > 1:
@@ -754,6 +764,14 @@ def elf_listing(d, out):
     for pfn in range(max_pfn):
         s = state.get(pfn, "hole")
         res.append((pfn, s, zlib.crc32(content[pfn]) if s == "data" else None))
+    if d.machine_frames is not None:
+        by_mfn = {r[0]: r for r in res}
+        m = {}
+        for pfn, mfn, n in d.machine_frames:
+            for k in range(n):
+                m[pfn + k] = by_mfn.get(mfn + k, (0, "hole", None))
+        res = [(pfn,) + m[pfn][1:] if pfn in m else (pfn, "hole", None)
+               for pfn in range(max(m) + 1 if m else 0)]
     return res
 
 

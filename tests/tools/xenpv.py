@@ -13,8 +13,8 @@ written from docs/formats.md §4.9, not from the C reader).
                        keep(pfn) refuses) is marked not present.  mem has
                        read(addr, len) and write(addr, bytes).
 
-Used by kxcore.py and kxen.py (the fixture generators), xen-pv-machelf.py
-and tests/vm/xen-domu-check.py.
+Used by kxcore.py and kxen.py (the fixture generators) and
+tests/vm/xen-domu-check.py.
 """
 
 import struct

@@ -2,7 +2,7 @@
 # tests/vm/xen-domu-e2e.sh - PV domUs under Xen under QEMU (TCG), one boot:
 # Debian's Xen 4.17, a PV dom0 (Debian's -amd64 kernel) running the toolstack
 # from Debian's packages (xenstored, xen-init-dom0, xenconsoled, xl); dom0
-# starts salvage-domu1 (same kernel, a busybox initramfs, 2 vCPUs,
+# starts salvage-domu1 (Debian's cloud kernel, a busybox initramfs, 2 vCPUs,
 # on_crash="coredump-destroy"), which crashes with sysrq: xl writes its core.
 # dom0 then starts salvage-domu2, which stays, writes a tar of the core, the
 # guests' console logs and xl's logs to a second disk, arms the crash kernel
@@ -12,13 +12,18 @@
 #
 # usage: xen-domu-e2e.sh [options] BUILD
 #   BUILD            build directory with salvage and the static salvage-capture
-#   --kver KVER      the kernel of dom0, the domUs and the crash kernel
-#                    (default: resolved from linux-image-amd64)
+#   --kver KVER      the kernel of dom0 and the crash kernel (default:
+#                    resolved from linux-image-amd64; dom0 needs
+#                    CONFIG_XEN_PV_DOM0, which the cloud kernel lacks)
+#   --domu-kver KVER the domUs' kernel (default: resolved from
+#                    linux-image-cloud-amd64, CONFIG_XEN_PV: its debug
+#                    vmlinux is the one the other e2e tests use)
 #   --out DIR        keep the console logs, the domU core, the dumps and
 #                    the summary in DIR (default: a temporary directory)
 #   --reuse          with --out: check the files kept in DIR again, no boot
-#   --no-crash       skip crash(8) with the debug vmlinux (get-vmlinux.sh;
-#                    about 300 MB downloaded once into the cache)
+#   --no-crash       skip crash(8) with the domU's debug vmlinux
+#                    (get-vmlinux.sh; about 300 MB downloaded once into the
+#                    cache, shared with the other e2e tests)
 #   --timeout S      bound for the QEMU run (default 1200)
 #
 # The core is also left in $SALVAGE_CACHE/xen-domu/ (domu1.core, its
@@ -32,23 +37,24 @@
 # of the core has the same log.  The host dump: `salvage xen domains` lists
 # dom0 and salvage-domu2, `salvage xen extract --domain ID` of it gives a
 # dump whose `salvage dmesg` has salvage-domu2's boot log (its console's
-# lines, its stay marker).  Last, with the debug vmlinux: crash opens
-# `salvage-capture -d 31` of the core (sys, log, bt); when it cannot, crash
-# on the raw core says whether the fault is ours.
+# lines, its stay marker).  Last, with the domU's debug vmlinux: crash opens
+# `salvage-capture -d 31` of the core (sys, log, bt; a PV guest written by
+# machine frame with a Xen CRASH_INFO note, docs/formats.md §4.9); when it
+# cannot, crash on the raw core says whether the fault is ours.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/xen-lib.sh"
 . "$(dirname "$0")/e2e-lib.sh"
 
-do_crash=1 reuse=0 timeout_s=1200 flavour=amd64
+do_crash=1 reuse=0 timeout_s=1200 flavour=amd64 domu_kver=""
 e2e_own_opt() {
 	case $1 in
-	--no-crash) do_crash=0 ;;
-	--reuse) reuse=1 ;;
+	--no-crash) do_crash=0; E2E_SHIFT=1 ;;
+	--reuse) reuse=1; E2E_SHIFT=1 ;;
+	--domu-kver) domu_kver=${2:?}; E2E_SHIFT=2 ;;
 	*) return 1 ;;
 	esac
-	E2E_SHIFT=1
 }
 e2e_args "$@"
 [ "$reuse" = 0 ] || [ -n "$out" ] || sv_die "--reuse needs --out DIR"
@@ -69,12 +75,16 @@ dom=$out/domu
 t_qemu=""
 if [ "$reuse" = 0 ]; then
 	# ---- ingredients ---------------------------------------------------------
+	# the domUs' kernel first (sv_use_kernel sets SV_* for dom0's after it)
+	[ -n "$domu_kver" ] || domu_kver=$(sv_resolve_kver cloud-amd64)
+	sv_prepare_kernel "$domu_kver"
+	XE_DOMU_VMLINUZ=$SV_VMLINUZ
 	sv_use_kernel "$flavour"
 	xe_prepare_xen
 	xe_prepare_toolstack
 	[ "$XE_TVER" = "$XE_XVER" ] ||
 		sv_die "the toolstack ($XE_TVER) is not the hypervisor's build ($XE_XVER): refresh the cache's debs"
-	sv_log "xen $XE_XVER, toolstack $(cat "$XE_TROOT/../packages"), kernel $kver"
+	sv_log "xen $XE_XVER, toolstack $(cat "$XE_TROOT/../packages"), kernel $kver, domUs $domu_kver"
 	sv_log "agent key for the kept domains: ${XE_DOMAINS_KEY:-none (the agent has no domains key)}"
 	crash_cmdline="console=ttyS0 nr_cpus=1 reset_devices irqpoll panic=1"
 	t0=$(sv_now)
@@ -131,7 +141,8 @@ if [ "$reuse" = 0 ]; then
 	cp "$dom/domu1.core" "$SALVAGE_CACHE/xen-domu/domu1.core.tmp"
 	mv "$SALVAGE_CACHE/xen-domu/domu1.core.tmp" "$SALVAGE_CACHE/xen-domu/domu1.core"
 	cp "$dom/domu1-console.txt" "$SALVAGE_CACHE/xen-domu/domu1-console.txt"
-	echo "$kver" >"$SALVAGE_CACHE/xen-domu/kver"
+	echo "$domu_kver" >"$SALVAGE_CACHE/xen-domu/kver"
+	echo "$domu_kver" >"$out/domu-kver"
 	echo "$kver" >"$out/kver"
 
 	grep -a -q "crash kernel loaded through Xen" "$out/console.txt" || fail "dom0 did not load the crash kernel"
@@ -148,6 +159,7 @@ if [ "$reuse" = 0 ]; then
 	t_ok "Xen kexec'd into the crash kernel with salvage-domu2 running; the agent captured"
 else
 	kver=$(cat "$out/kver")
+	domu_kver=$(cat "$out/domu-kver")
 	[ -s "$dom/domu1.core" ] && [ -e "$out/host.vmcore" ] || sv_die "--reuse: $out has no domu/domu1.core or host.vmcore"
 	xe_prepare_xen
 fi
@@ -201,15 +213,15 @@ t_ok "salvage xen extract --domain $domid: its dmesg is salvage-domu2's boot log
 # ---- crash(8) with the debug vmlinux, last (the slowest) -------------------
 if [ "$do_crash" = 1 ]; then
 	sv_need crash
-	"$SV_LIBDIR/get-vmlinux.sh" --no-check "$kver" "$out" >&2 ||
-		sv_die "get-vmlinux.sh $kver failed (--no-crash skips crash)"
+	"$SV_LIBDIR/get-vmlinux.sh" --no-check "$domu_kver" "$out" >&2 ||
+		sv_die "get-vmlinux.sh $domu_kver failed (--no-crash skips crash)"
 	# beside the kept core, for make bench (tests/bench/xen-core-bench.py)
-	[ "$reuse" = 1 ] || ln -sf "$SALVAGE_CACHE/kernels/$kver/vmlinux" "$SALVAGE_CACHE/xen-domu/vmlinux"
+	[ "$reuse" = 1 ] || ln -sf "$SALVAGE_CACHE/kernels/$domu_kver/vmlinux" "$SALVAGE_CACHE/xen-domu/vmlinux"
 	# crash_check DUMP OUT: crash's sys, log and bt of DUMP have the panic,
 	# the release, the marker and the panic path
 	crash_check() {
 		printf 'sys\nlog\nbt\nquit\n' | timeout 600 crash -s "$out/vmlinux" "$1" >"$2" 2>&1 || return 1
-		for want in 'PANIC: "Kernel panic - not syncing: sysrq triggered crash"' "RELEASE: $kver" \
+		for want in 'PANIC: "Kernel panic - not syncing: sysrq triggered crash"' "RELEASE: $domu_kver" \
 			"$XE_DOMU_MARKER" 'COMMAND: "init"' sysrq_handle_crash; do
 			grep -q -F "$want" "$2" || return 1
 		done
@@ -229,6 +241,7 @@ ok=1
 {
 	echo "xen=$XE_XVER"
 	echo "kernel=$kver"
+	echo "domu_kernel=$domu_kver"
 	echo "domu_mem_mib=$XE_DOMU_MEM"
 	echo "domu_core_bytes=$(stat -c %s "$core")"
 	echo "domu_kdump_bytes=$(stat -c %s "$out/domu1.kdump")"

@@ -325,10 +325,16 @@ sys.stdout.buffer.write(d[off:off + n])' "$vmlinuz" >"$tmp.payload" || sv_die "n
 		case $(od -An -tx1 -N4 "$tmp.payload" | tr -d ' ') in
 		fd377a58) xz -dc --single-stream "$tmp.payload" ;;
 		28b52ffd) zstd -dcq "$tmp.payload" ;;
+		# the cloud kernel's: LZ4 legacy frames, then the kernel's le32
+		# of the decompressed size, which lz4 takes for a bad frame
+		# (exit 1): the size is checked instead
+		02214c18) lz4 -dcq "$tmp.payload" || true ;;
 		1f8b*) gzip -dc "$tmp.payload" ;;
-		*) sv_die "$vmlinuz: payload compression not known (xz, zstd, gzip)" ;;
+		*) sv_die "$vmlinuz: payload compression not known (xz, zstd, lz4, gzip)" ;;
 		esac >"$tmp.elf" || sv_die "cannot decompress the payload of $vmlinuz"
 		[ "$(od -An -c -N4 "$tmp.elf" | tr -d ' ')" = '177ELF' ] || sv_die "$vmlinuz: the payload is no ELF"
+		[ "$(stat -c %s "$tmp.elf")" = "$(tail -c 4 "$tmp.payload" | od -An -tu4 | tr -d ' ')" ] ||
+			sv_die "$vmlinuz: the payload decompressed is not the size its last word says"
 		gzip -1 -n -c "$tmp.elf" >"$tmp" || sv_die "gzip failed"
 		rm -f "$tmp.payload" "$tmp.elf"
 		mv "$tmp" "$cached"
@@ -356,6 +362,7 @@ EOF
 }
 
 # xe_build_toolstack_dom0_initramfs MODDIR VMLINUZ CRASH_IMG KEXEC CMDLINE DOMU_IMG OUT
+# (the domUs run XE_DOMU_VMLINUZ when set, else VMLINUZ's kernel)
 # dom0 with the toolstack (xe_stage_tools): xenstored, xen-init-dom0,
 # xenconsoled logging the guests' consoles; `xl create` of salvage-domu1
 # (on_crash coredump-destroy), which crashes, and its core waited for; then
@@ -374,7 +381,7 @@ xe_build_toolstack_dom0_initramfs() {
 	sv_stage_dynamic "$stage" "$kexec" /bin/kexec
 	xe_stage_tools "$stage"
 	cp "$domu" "$stage/boot/domu.img"
-	xe_domu_kernel "$2" "$stage/boot/domu-vmlinux.gz"
+	xe_domu_kernel "${XE_DOMU_VMLINUZ:-$2}" "$stage/boot/domu-vmlinux.gz"
 	printf '%s\n' "$cmdline" >"$stage/etc/crash-cmdline"
 	printf '%s\n' "$XE_DOMAINS_KEY" >"$stage/etc/domains-key"
 	printf '%s\n' "$XE_DOMU_WAIT" >"$stage/etc/domu-wait"
