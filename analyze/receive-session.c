@@ -190,8 +190,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 			return;
 		}
 		memcpy(digest, pl, NET_MAC_BYTES);
-		crypto_onetimeauth_final(&x.mac, mine);
-		if ((rc = xfer_sync(&x)) < 0) {
+		if ((rc = net_mac_peek(&x.mac, mine)) < 0 || (rc = xfer_sync(&x)) < 0) {
 			snprintf(why, sizeof(why), "storing: %s", strerror(-rc));
 			refuse(c, s, why);
 			xfer_close(&x);

@@ -140,6 +140,21 @@ enum net_msg {
 #define NET_OPEN_FLAT 1u        /* flag: the dump is a flattened stream (receiver reassembles) */
 #define NET_SIZES_BYTES (8 * NET_FILES)
 
+/* The stream's MAC (END): Poly1305 under the transfer's one-time key, run
+ * through libcrypto (its AVX-512 code; the tag is the same as libsodium's
+ * crypto_onetimeauth).  A zeroed struct holds nothing. */
+struct evp_mac_ctx_st;                  /* OpenSSL's EVP_MAC_CTX */
+struct net_mac {
+	struct evp_mac_ctx_st *x;
+	bool bad;                       /* an update failed: no tag will match */
+};
+/* (Re)start under key.  0 or -ENOMEM/-EIO. */
+int net_mac_init(struct net_mac *m, const uint8_t key[NET_MAC_KEY_BYTES]);
+void net_mac_update(struct net_mac *m, const void *p, size_t n);
+/* The tag of the bytes so far; m goes on.  0 or -EIO. */
+int net_mac_peek(const struct net_mac *m, uint8_t out[NET_MAC_BYTES]);
+void net_mac_free(struct net_mac *m);
+
 /* Little-endian helpers for the messages. */
 void net_put64(uint8_t *p, uint64_t v);
 uint64_t net_get64(const uint8_t *p);

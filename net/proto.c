@@ -13,6 +13,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,4 +470,48 @@ void net_conn_wipe(struct net_conn *c)
 	c->gtx = c->grx = NULL;
 	sodium_memzero(&c->tx, sizeof(c->tx));
 	sodium_memzero(&c->rx, sizeof(c->rx));
+}
+
+int net_mac_init(struct net_mac *m, const uint8_t key[NET_MAC_KEY_BYTES])
+{
+	EVP_MAC *mac;
+
+	net_mac_free(m);
+	if (!(mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_POLY1305, NULL)))
+		return -EIO;
+	m->x = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);                      /* the context holds its own reference */
+	if (!m->x)
+		return -ENOMEM;
+	if (EVP_MAC_init(m->x, key, NET_MAC_KEY_BYTES, NULL) != 1) {
+		net_mac_free(m);
+		return -EIO;
+	}
+	return 0;
+}
+
+void net_mac_update(struct net_mac *m, const void *p, size_t n)
+{
+	if (!m->x || EVP_MAC_update(m->x, p, n) != 1)
+		m->bad = true;
+}
+
+int net_mac_peek(const struct net_mac *m, uint8_t out[NET_MAC_BYTES])
+{
+	EVP_MAC_CTX *d;
+	size_t len = 0;
+	int ok;
+
+	if (!m->x || m->bad || !(d = EVP_MAC_CTX_dup(m->x)))
+		return -EIO;
+	ok = EVP_MAC_final(d, out, &len, NET_MAC_BYTES) == 1 && len == NET_MAC_BYTES;
+	EVP_MAC_CTX_free(d);
+	return ok ? 0 : -EIO;
+}
+
+void net_mac_free(struct net_mac *m)
+{
+	EVP_MAC_CTX_free(m->x);
+	m->x = NULL;
+	m->bad = false;
 }
