@@ -202,7 +202,14 @@ t_timeout 30 "$PY" "$RELAY" --to "$PORT" --garbage >/dev/null 2>&1
 rc=1
 refused garbage 'refused: not a salvage handshake'
 t_case_end
-last_refusal=$(grep -n 'refused: not a salvage handshake' "$W/rx.log" | tail -1 | cut -d: -f1)
+
+t_case "refused by name: an agent of protocol version 2"
+t_timeout 30 "$PY" "$RELAY" --to "$PORT" --hello-version 2 >"$W/v2.out" 2>&1
+rc=1
+refused "version 2" 'refused: protocol version 2 not supported \(this side speaks 3\)'
+grep -qx 'answer: SLVG version 3' "$W/v2.out" || t_fail "version 2" "the receiver did not name its version: $(cat "$W/v2.out")"
+t_case_end
+last_refusal=$(grep -n 'refused: protocol version 2 not supported' "$W/rx.log" | tail -1 | cut -d: -f1)
 
 t_case "another agent served meanwhile"
 t_timeout 60 tail --pid=$SLOWPID -f /dev/null
