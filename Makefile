@@ -75,7 +75,8 @@ $(BUILD)/libsvarchive.a: $(call obj,$(ARCHIVE_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-# the network transport: keys, handshake, records (both programs; libsodium)
+# the network transport: keys, handshake, records (both programs; libsodium,
+# and libcrypto for the AES-256-GCM records)
 $(BUILD)/libsvnet.a: $(call obj,$(NET_SRC))
 	@rm -f $@
 	ar rcs $@ $^
@@ -85,14 +86,14 @@ LIBS_OURS := $(BUILD)/libvmcore.a $(BUILD)/libxnote.a
 # ---- programs -------------------------------------------------------------
 $(BUILD)/salvage: $(call obj,$(ANALYZE_SRC)) $(BUILD)/libinitramfs.a $(BUILD)/libsvkmod.a \
 		$(BUILD)/libsvarchive.a $(BUILD)/libsvnet.a $(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash -lsodium
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CODEC) -llzma -lbpf -ldwarf -lelf -lsqlite3 -lpq -lxxhash -lsodium -lcrypto
 
 # The capture agent runs as init in the crash kernel: static, no runtime
 # library needed in the initramfs.  Sanitizer builds link it dynamically.
 CAPTURE_STATIC := $(if $(SANITIZE),,-static)
 $(BUILD)/salvage-capture: $(call obj,$(CAPTURE_SRC)) $(BUILD)/libsvkmod.a $(BUILD)/libsvnet.a \
 		$(BUILD)/libsvconfig.a $(LIBS_OURS)
-	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lsodium -lstdc++ -lm
+	$(CC) $(ALL_LDFLAGS) $(CAPTURE_STATIC) -pthread -o $@ $^ $(LIBS_CODEC) -lxxhash -llzma -lsodium -lcrypto -lstdc++ -lm
 
 # each tests/unit/NAME.c is one checker program
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS_OURS)
@@ -238,7 +239,7 @@ $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(CONFIG_SRC) config/config.
 CAPTURE_CORE_SRC := $(filter-out capture/main.c capture/agent%.c,$(wildcard capture/*.c))
 $(FUZZ_BUILD)/fuzz_capture: tests/fuzz/fuzz_capture.c $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) capture/internal.h capture/capture.h vmcore/vmcore.h
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(NET_SRC) $(CONFIG_SRC) $(LIBS_CODEC) -lxxhash -lsodium
+	clang $(FUZZ_CFLAGS) -pthread -o $@ $< $(CAPTURE_CORE_SRC) $(VMCORE_SRC) $(XNOTE_SRC) $(NET_SRC) $(CONFIG_SRC) $(LIBS_CODEC) -lxxhash -lsodium -lcrypto
 
 fuzz: $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 

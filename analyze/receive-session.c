@@ -105,8 +105,9 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 		rlog(s, "resuming transfer at offset %" PRIu64 " of %s%" PRIu64, off,
 		     x.sizes_known ? "" : "at most ", total);
 	else
-		rlog(s, "new transfer: %s%" PRIu64 " bytes, key %s",
-		     (x.flags & NET_OPEN_FLAT) ? "streamed, at most " : "", total, fp);
+		rlog(s, "new transfer: %s%" PRIu64 " bytes, key %s, records %s",
+		     (x.flags & NET_OPEN_FLAT) ? "streamed, at most " : "", total, fp,
+		     c->cipher == NET_CIPHER_AESGCM ? "AES-256-GCM" : "XChaCha20-Poly1305");
 	net_put64(reply, off);
 	if (net_send(c, NET_MSG_ACCEPT, reply, 8) < 0) {
 		rlog(s, "connection lost before the transfer started");
@@ -190,8 +191,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 			return;
 		}
 		memcpy(digest, pl, NET_MAC_BYTES);
-		crypto_onetimeauth_final(&x.mac, mine);
-		if ((rc = xfer_sync(&x)) < 0) {
+		if ((rc = net_mac_peek(&x.mac, mine)) < 0 || (rc = xfer_sync(&x)) < 0) {
 			snprintf(why, sizeof(why), "storing: %s", strerror(-rc));
 			refuse(c, s, why);
 			xfer_close(&x);

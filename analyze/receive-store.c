@@ -129,7 +129,7 @@ static int write_one(struct xfer *x, uint64_t off, const uint8_t *p, size_t n)
 
 	if (rc < 0)
 		return rc;
-	crypto_onetimeauth_update(&x->mac, p, n);
+	net_mac_update(&x->mac, p, n);
 	x->wr_done = off + n;
 	if (x->wr_done - x->wr_asked >= ACK_EVERY) {
 		x->wr_asked = x->wr_done;
@@ -256,6 +256,7 @@ void xfer_close(struct xfer *x)
 {
 	writer_stop(x);
 	flusher_stop(x);
+	net_mac_free(&x->mac);
 	for (int i = 0; i < NET_FILES; i++)
 		if (x->fd[i] >= 0)
 			close(x->fd[i]);
@@ -497,7 +498,10 @@ int xfer_sync(struct xfer *x)
  * when a transfer resumes; new bytes are hashed as they arrive. */
 int xfer_hash_prefix(struct xfer *x, uint64_t upto, uint8_t *buf, size_t cap)
 {
-	crypto_onetimeauth_init(&x->mac, x->open_msg + NET_OPEN_BYTES - NET_MAC_KEY_BYTES);
+	int rc = net_mac_init(&x->mac, x->open_msg + NET_OPEN_BYTES - NET_MAC_KEY_BYTES);
+
+	if (rc < 0)
+		return rc;
 	for (int i = 0; i < NET_FILES && upto > x->start[i]; i++) {
 		uint64_t end = upto - x->start[i] < x->size[i] ? upto - x->start[i] : x->size[i];
 		for (uint64_t off = 0; off < end;) {
@@ -507,7 +511,7 @@ int xfer_hash_prefix(struct xfer *x, uint64_t upto, uint8_t *buf, size_t cap)
 				continue;
 			if (r <= 0)
 				return r < 0 ? -errno : -EIO;
-			crypto_onetimeauth_update(&x->mac, buf, (size_t)r);
+			net_mac_update(&x->mac, buf, (size_t)r);
 			off += (uint64_t)r;
 		}
 	}

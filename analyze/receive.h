@@ -80,7 +80,7 @@ struct xfer {
 	bool sizes_known;               /* SIZES came (until then: the dump, up to bound) */
 	uint8_t open_msg[NET_OPEN_BYTES];
 	int slot;                       /* in rx_active_ids, -1 none */
-	crypto_onetimeauth_state mac;   /* of the stream up to the current offset */
+	struct net_mac mac;             /* of the stream up to the current offset */
 	/* the flusher: fdatasyncs the parts in its own thread while the session
 	 * goes on receiving; an ACK names what it last made durable */
 	pthread_t fl_th;

@@ -56,7 +56,7 @@ struct sender {
 	uint64_t base, produced, peak;
 	uint8_t id[NET_ID_BYTES];
 	uint8_t mac_key[NET_MAC_KEY_BYTES];   /* the transfer's Poly1305 key */
-	crypto_onetimeauth_state hash;
+	struct net_mac hash;
 	uint64_t hashed;                /* stream bytes in hash (each once, in order) */
 	struct net_conn c;
 	uint8_t buf[NET_REC_MAX];
@@ -148,7 +148,7 @@ static void hash_new(struct sender *s, uint64_t off, const uint8_t *p, size_t n)
 {
 	if (off <= s->hashed && off + n > s->hashed) {
 		size_t skip = (size_t)(s->hashed - off);
-		crypto_onetimeauth_update(&s->hash, p + skip, n - skip);
+		net_mac_update(&s->hash, p + skip, n - skip);
 		s->hashed = off + n;
 	}
 }
@@ -401,9 +401,11 @@ static int session(struct sender *s, int fd, bool *fatal, uint64_t *reached)
 		if ((rc = replies(s, fd, off, wait, fatal)) < 0)
 			return rc;
 	}
-	crypto_onetimeauth_state fin = s->hash;
 	uint8_t digest[NET_MAC_BYTES];
-	crypto_onetimeauth_final(&fin, digest);
+	if ((rc = net_mac_peek(&s->hash, digest)) < 0) {
+		*fatal = true;
+		return snprintf(s->err, sizeof(s->err), "the stream's MAC: libcrypto failed"), rc;
+	}
 	if ((rc = net_send(&s->c, NET_MSG_END, digest, sizeof(digest))) < 0)
 		return snprintf(s->err, sizeof(s->err), "connection lost at the end: %s",
 				strerror(-rc)), rc;
@@ -495,7 +497,10 @@ int cap_net_send(struct cap_net_send *o, char *err, size_t errlen)
 	}
 	randombytes_buf(s->id, sizeof(s->id));
 	crypto_onetimeauth_keygen(s->mac_key);
-	crypto_onetimeauth_init(&s->hash, s->mac_key);
+	if ((rc = net_mac_init(&s->hash, s->mac_key)) < 0) {
+		snprintf(err, errlen, "the stream's MAC: libcrypto failed");
+		goto out;
+	}
 	int attempts = o->attempts > 0 ? o->attempts : 10;
 	double deadline = o->deadline > 0 ? o->deadline : 600, t_progress = t0;
 	uint64_t best = 0;
@@ -547,6 +552,7 @@ int cap_net_send(struct cap_net_send *o, char *err, size_t errlen)
 out:
 	if (rc < 0)
 		drain(s);
+	net_mac_free(&s->hash);
 	for (int i = 0; i < NET_FILES; i++)
 		if (s->fd[i] >= 0)
 			close(s->fd[i]);

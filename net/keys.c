@@ -8,6 +8,8 @@
  * receiver, so it is restricted to characters safe in a file name.
  */
 #include "net.h"
+
+#include <openssl/crypto.h>
 #include "../config/config.h"
 
 #include <errno.h>
@@ -27,7 +29,11 @@
 
 int net_init(void)
 {
-	return sodium_init() < 0 ? -1 : 0;
+	/* libcrypto: no configuration file (the crash kernel has none, and a
+	 * host's must not change the record cipher) */
+	if (sodium_init() < 0 || !OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL))
+		return -1;
+	return 0;
 }
 
 bool net_label_ok(const char *label)

@@ -1,6 +1,8 @@
 /* net.h - salvage's dump transport (DESIGN.md "Dumps over the network"):
  * long-term X25519 keys and their files, a mutually authenticated handshake,
- * then libsodium secretstream records in both directions.
+ * then authenticated encrypted records in both directions: AES-256-GCM
+ * through OpenSSL's libcrypto, or libsodium's secretstream XChaCha20-Poly1305
+ * where the CPU has no AES instructions.
  *
  * Used by the receiver (analyze/receive.c), keygen (analyze/keygen.c) and
  * the sending side of salvage-capture (capture/agent-net.c).  Functions
@@ -33,7 +35,7 @@ struct net_pubkey {
 	uint64_t limit;             /* limit=SIZE on the line; 0 = none given */
 };
 
-/* Initialise libsodium (idempotent).  0 or -1. */
+/* Initialise libsodium and libcrypto (idempotent).  0 or -1. */
 int net_init(void);
 
 /* A label is usable as a directory name component. */
@@ -59,14 +61,16 @@ void net_fingerprint(const uint8_t pk[NET_KEY_BYTES], char out[17]);
 /* Record ciphers, negotiated in the handshake (DESIGN.md). */
 enum net_cipher {
 	NET_CIPHER_XCHACHA = 0,         /* secretstream XChaCha20-Poly1305: always */
-	NET_CIPHER_AESGCM = 1,          /* AES-256-GCM, when both CPUs have AES-NI */
+	NET_CIPHER_AESGCM = 1,          /* AES-256-GCM (libcrypto), when both CPUs have AES-NI */
 };
+
+struct evp_cipher_ctx_st;               /* OpenSSL's EVP_CIPHER_CTX */
 
 /* One connection after its handshake. */
 struct net_conn {
 	int fd;
 	int cipher;                     /* enum net_cipher */
-	crypto_aead_aes256gcm_state atx, arx;   /* AES-256-GCM keys */
+	struct evp_cipher_ctx_st *gtx, *grx;    /* AES-256-GCM keys (libcrypto) */
 	uint64_t ntx, nrx;              /* AES-256-GCM record counters (the nonces) */
 	crypto_secretstream_xchacha20poly1305_state tx, rx;
 	uint8_t peer[NET_KEY_BYTES];    /* the peer's authenticated static key */
@@ -104,7 +108,7 @@ int net_recv(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap, size_t
  * receiver's DATA records are written from there (one copy fewer). */
 int net_recv_at(struct net_conn *c, uint8_t *type, uint8_t *buf, size_t cap,
 		const uint8_t **payload, size_t *n, char *err, size_t errlen);
-/* Wipe the session keys (the fd is the caller's). */
+/* Wipe the session keys and free their contexts (the fd is the caller's). */
 void net_conn_wipe(struct net_conn *c);
 
 /* Whole reads and writes on a socket; -errno, NET_E_EOF on a clean close. */
@@ -135,6 +139,21 @@ enum net_msg {
 #define NET_OPEN_BOUND (NET_ID_BYTES + 16)
 #define NET_OPEN_FLAT 1u        /* flag: the dump is a flattened stream (receiver reassembles) */
 #define NET_SIZES_BYTES (8 * NET_FILES)
+
+/* The stream's MAC (END): Poly1305 under the transfer's one-time key, run
+ * through libcrypto (its AVX-512 code; the tag is the same as libsodium's
+ * crypto_onetimeauth).  A zeroed struct holds nothing. */
+struct evp_mac_ctx_st;                  /* OpenSSL's EVP_MAC_CTX */
+struct net_mac {
+	struct evp_mac_ctx_st *x;
+	bool bad;                       /* an update failed: no tag will match */
+};
+/* (Re)start under key.  0 or -ENOMEM/-EIO. */
+int net_mac_init(struct net_mac *m, const uint8_t key[NET_MAC_KEY_BYTES]);
+void net_mac_update(struct net_mac *m, const void *p, size_t n);
+/* The tag of the bytes so far; m goes on.  0 or -EIO. */
+int net_mac_peek(const struct net_mac *m, uint8_t out[NET_MAC_BYTES]);
+void net_mac_free(struct net_mac *m);
 
 /* Little-endian helpers for the messages. */
 void net_put64(uint8_t *p, uint64_t v);

@@ -20,8 +20,9 @@ PKGS=(
 	# crash-kernel agent and initramfs: xz modules (liblzma, when the build
 	# defines SALVAGE_HAVE_LZMA), the XFS target test (tests/vm/e2e-xfs.sh)
 	liblzma-dev xfsprogs
-	# dumps over the network (net/): libsodium, static in the agent
-	libsodium-dev
+	# dumps over the network (net/): libsodium (keys, handshake, sealed files)
+	# and OpenSSL's libcrypto (the AES-256-GCM records), both static in the agent
+	libsodium-dev libssl-dev
 	# Xen end-to-end test (tests/vm/xen-e2e.sh): kexec-tools' kexec (linked
 	# with the Xen libraries) goes into the dom0 initramfs
 	kexec-tools

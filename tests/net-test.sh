@@ -105,6 +105,24 @@ else
 	"$SALVAGE" dmesg "$d/vmcore" >"$W/sent.dmesg" 2>&1 || t_fail transfer "salvage dmesg on the stored dump"
 fi
 grep -q "stored $W/store/web1-" "$W/rx.log" || t_fail transfer "no 'stored' line in the receiver's log"
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+	grep -q "new transfer: .*records AES-256-GCM$" "$W/rx.log" ||
+		t_fail transfer "AES-NI on both sides but the records were not AES-256-GCM"
+fi
+t_case_end
+
+t_case "XChaCha20-Poly1305 records (an agent without AES-NI) equal local capture"
+n0=$(stored)
+SALVAGE_NET_CIPHER=xchacha send xchacha "$PORT" agent "$W/local.kd"
+d=$(grep -o "stored $W/store/web1-[^:]*" "$W/rx.log" | tail -1 | sed 's/^stored //')
+if [ "$rc" != 0 ] || [ "$(stored)" != $((n0 + 1)) ] || [ -z "$d" ]; then
+	t_fail xchacha "exit $rc: $(tail -2 "$T_OUT/xchacha.err")"
+else
+	cmp -s "$W/local.kd" "$d/vmcore" || t_fail xchacha "stored vmcore differs"
+	grep -q "new transfer: .*records XChaCha20-Poly1305$" "$W/rx.log" ||
+		t_fail xchacha "the receiver did not use XChaCha20-Poly1305"
+	rm -rf "$d"
+fi
 t_case_end
 
 t_case "streamed from salvage-capture (no OUTPUT) equals local capture"
@@ -202,7 +220,14 @@ t_timeout 30 "$PY" "$RELAY" --to "$PORT" --garbage >/dev/null 2>&1
 rc=1
 refused garbage 'refused: not a salvage handshake'
 t_case_end
-last_refusal=$(grep -n 'refused: not a salvage handshake' "$W/rx.log" | tail -1 | cut -d: -f1)
+
+t_case "refused by name: an agent of protocol version 2"
+t_timeout 30 "$PY" "$RELAY" --to "$PORT" --hello-version 2 >"$W/v2.out" 2>&1
+rc=1
+refused "version 2" 'refused: protocol version 2 not supported \(this side speaks 3\)'
+grep -qx 'answer: SLVG version 3' "$W/v2.out" || t_fail "version 2" "the receiver did not name its version: $(cat "$W/v2.out")"
+t_case_end
+last_refusal=$(grep -n 'refused: protocol version 2 not supported' "$W/rx.log" | tail -1 | cut -d: -f1)
 
 t_case "another agent served meanwhile"
 t_timeout 60 tail --pid=$SLOWPID -f /dev/null

@@ -7,6 +7,9 @@ to a port on 127.0.0.1 and misbehaves on request.
   net-relay.py --replay FILE --to PORT      send FILE's bytes, print the answer size
   net-relay.py --garbage --to PORT          send bytes that are no handshake
   net-relay.py --silent SECS --to PORT      connect and say nothing for SECS
+  net-relay.py --hello-version V --to PORT  a hello of protocol version V (an
+                                            agent of another version); print
+                                            the answer's version byte
 
 --cut-after N: the first K connections are closed after N bytes from the
 client.  --flip-at N: byte N of every connection's client stream is
@@ -100,6 +103,27 @@ def client(args, payload, hold=0.0):
     print(got)
 
 
+def hello_version(args):
+    # header: "SLVG", version, three zero bytes; then two 32-byte keys
+    hello = b"SLVG" + bytes([args.hello_version, 0, 0, 0]) + bytes(range(1, 65))
+    s = socket.create_connection((HOST, args.to), timeout=10)
+    s.sendall(hello)
+    got = b""
+    try:
+        while len(got) < 8:
+            d = s.recv(8 - len(got))
+            if not d:
+                break
+            got += d
+    except OSError:
+        pass
+    s.close()
+    if len(got) == 8 and got[:4] == b"SLVG":
+        print("answer: SLVG version %d" % got[4])
+    else:
+        print("answer: %r" % got)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--to", type=int, required=True)
@@ -113,12 +137,15 @@ def main():
     p.add_argument("--replay")
     p.add_argument("--garbage", action="store_true")
     p.add_argument("--silent", type=float)
+    p.add_argument("--hello-version", type=int)
     args = p.parse_args()
     if args.replay:
         with open(args.replay, "rb") as f:
             client(args, f.read())
     elif args.garbage:
         client(args, b"GET / HTTP/1.0\r\n\r\n" + bytes(range(256)) * 4)
+    elif args.hello_version is not None:
+        hello_version(args)
     elif args.silent:
         client(args, b"", hold=args.silent)
     else:
