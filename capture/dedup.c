@@ -39,7 +39,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define WAYS 4
+#define WAYS CAP_DEDUP_WAYS
 #define WINDOW 4096u
 #define OFF_WINDOWS 7u
 #define NO_RING UINT64_MAX

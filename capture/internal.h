@@ -73,6 +73,7 @@ size_t cap_codec_bound(size_t page_size);
 struct cap_hash {
 	uint64_t v;
 };
+#define CAP_DEDUP_WAYS 4       /* entries in a bucket */
 struct cap_dedup_entry {
 	uint64_t pfn;           /* the first page stored with this content */
 	uint64_t off;           /* its data: offset, size, descriptor flags */
@@ -106,6 +107,12 @@ int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t 
 		   unsigned codec, int level);
 void cap_dedup_fini(struct cap_dedup *d);
 const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const struct cap_hash *h);
+/* Bring h's bucket into the cache ahead of cap_dedup_find. */
+static inline void cap_dedup_prefetch(const struct cap_dedup *d, const struct cap_hash *h)
+{
+	if (d->e)
+		__builtin_prefetch(d->hv + (h->v & d->mask) * CAP_DEDUP_WAYS);
+}
 /* Writer, in page order: whether the next stored-or-shared page is looked up
  * at all (false while a window found too few duplicates to pay). */
 bool cap_dedup_look(struct cap_dedup *d);
@@ -123,7 +130,8 @@ enum cap_page_kind {
 	CAP_PAGE_COMPRESSED,
 	CAP_PAGE_ZERO,          /* all zero and level excludes zero: shared page */
 	CAP_PAGE_UNREADABLE,    /* source could not be read: no data */
-	CAP_PAGE_SEEN,          /* content seen before: not compressed (yet) */
+	CAP_PAGE_SEEN,          /* seen before (or, without workers, left to the
+				 * writer, which looks it up): not compressed yet */
 };
 
 #define CAP_BATCH_PAGES 64
