@@ -66,7 +66,7 @@ void cap_page_hash(const uint8_t *page, size_t len, struct cap_hash *h)
 }
 
 /* What a duplicate saves in compressing, in units of looking at a page
- * (README "Capture speed": CPU per page of each codec on the workload
+ * (DESIGN.md, capture: CPU per page of each codec on the workload
  * vmcore at -d 1, less reading, against 0.2 us a look; rounded down, so
  * that doubt turns looking off). */
 static unsigned hit_units(unsigned codec, int level)
