@@ -11,16 +11,24 @@
  * is deterministic.
  *
  * What it must never do is cost more than it saves (DESIGN.md, capture):
- * - the bytes a hit is compared with come from a ring of the pages stored
- *   most recently, or from a second ring that only verified hits enter, so
- *   hot contents stay in memory (the budget's 3/16 in all); re-reading the first copy from the
- *   source is the exception: 64 + 1/64 of the pages looked at may be
- *   re-read, plus as many as re-reads that found a duplicate;
- * - pages are looked at in windows of WINDOW; a window whose duplicates
- *   saved less than a sixteenth of its bytes (looking costs about that much
- *   time) turns the next windows off (no hash, no table, no ring copy):
- *   1, then 3, then OFF_WINDOWS while the sample window after them keeps
- *   failing; a window that pays resets that.
+ * - a page seen for the first time costs a sampled hash and a table entry,
+ *   never a copy of its bytes: most pages are never seen again;
+ * - a hash seen for the second time is verified against the first copy
+ *   re-read from the source, within a budget (64 + 1/64 of the pages looked
+ *   at, plus one per re-read that found a duplicate); a second sighting
+ *   that cannot be verified is stored, and its bytes are kept in the hot
+ *   ring (the budget's 3/16): from then on, hits are compared with bytes in
+ *   memory;
+ * - pages are looked at in windows of WINDOW, and each window keeps an
+ *   account in units of the work of looking at one page (hash, table
+ *   look-up and entry, about 0.2 us): looking costs 1 a page, a copy into
+ *   the ring or a comparison that fails 2, a re-read 8; a duplicate saves
+ *   compressing the page (hit_units: what the codec costs a page against
+ *   looking, measured on the workload vmcore, rounded down) and writing
+ *   its bytes (1 a 512 bytes).  A window that saved less than it cost turns
+ *   the next windows off (no hash, no table, no copy): 1, then 3, then
+ *   OFF_WINDOWS while the sample window after them keeps failing; a window
+ *   that pays resets that.
  * Every decision depends only on the pages in page order, never on timing,
  * so the output is the same for any thread count.
  */
@@ -31,7 +39,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define WAYS 4
+#define WAYS CAP_DEDUP_WAYS
 #define WINDOW 4096u
 #define OFF_WINDOWS 7u
 #define NO_RING UINT64_MAX
@@ -57,7 +65,27 @@ void cap_page_hash(const uint8_t *page, size_t len, struct cap_hash *h)
 	h->v = XXH3_64bits(s, sizeof(s));
 }
 
-int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t page_size)
+/* What a duplicate saves in compressing, in units of looking at a page
+ * (DESIGN.md, capture: CPU per page of each codec on the workload
+ * vmcore at -d 1, less reading, against 0.2 us a look; rounded down, so
+ * that doubt turns looking off). */
+static unsigned hit_units(unsigned codec, int level)
+{
+	switch (codec) {
+	case VMC_COMP_LZO:
+	case VMC_COMP_SNAPPY:
+		return 8;
+	case VMC_COMP_ZSTD:
+		return level < 0 ? 16 : 28;
+	case VMC_COMP_ZLIB:
+		return 96;
+	default:
+		return 0;
+	}
+}
+
+int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t page_size,
+		   unsigned codec, int level)
 {
 	size_t n = 1;
 	memset(d, 0, sizeof(*d));
@@ -68,19 +96,17 @@ int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t 
 	d->e = calloc(n * WAYS, sizeof(*d->e));
 	d->hv = calloc(n * WAYS, sizeof(*d->hv));
 	d->rr = calloc(n, 1);
-	/* a third for recent pages, two thirds for hot contents */
-	d->ring.pages = ring_bytes / 3 / page_size;
-	d->hot.pages = ring_bytes / page_size - d->ring.pages;
-	if (d->ring.pages)
-		d->ring.buf = malloc(d->ring.pages * page_size);
+	/* only contents seen twice: the rest never cost a copy */
+	d->hot.pages = ring_bytes / page_size;
 	if (d->hot.pages)
 		d->hot.buf = malloc(d->hot.pages * page_size);
-	if (!d->e || !d->hv || !d->rr || (d->ring.pages && !d->ring.buf) || (d->hot.pages && !d->hot.buf)) {
+	if (!d->e || !d->hv || !d->rr || (d->hot.pages && !d->hot.buf)) {
 		cap_dedup_fini(d);
 		return -ENOMEM;
 	}
 	d->mask = n - 1;
 	d->page_size = page_size;
+	d->hit_units = hit_units(codec, level);
 	atomic_store(&d->active, true);
 	return 0;
 }
@@ -90,9 +116,15 @@ void cap_dedup_fini(struct cap_dedup *d)
 	free(d->e);
 	free(d->hv);
 	free(d->rr);
-	free(d->ring.buf);
 	free(d->hot.buf);
 	memset(d, 0, sizeof(*d));
+}
+
+/* A hash as the table holds it: never 0, which marks an empty way (a hash
+ * of 0 shares 1's tag: a collision costs a comparison, no more). */
+static inline uint64_t tag(const struct cap_hash *h)
+{
+	return h->v ? h->v : 1;
 }
 
 const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const struct cap_hash *h)
@@ -100,9 +132,9 @@ const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const st
 	if (!d->e)
 		return NULL;
 	size_t base = (h->v & d->mask) * WAYS;
-	const uint64_t *hv = d->hv + base;
+	const uint64_t *hv = d->hv + base, v = tag(h);
 	for (int i = 0; i < WAYS; i++)
-		if (hv[i] == h->v && d->e[base + i].used)
+		if (hv[i] == v)
 			return &d->e[base + i];
 	return NULL;
 }
@@ -115,20 +147,21 @@ bool cap_dedup_look(struct cap_dedup *d)
 		/* a window ends: did it pay? */
 		if (d->off_windows)
 			d->off_windows--;
-		else if (d->win_saved < (d->win_saved + d->win_bytes) / 16) {
+		else if (d->win_saved < d->win_cost) {
 			/* 1, 3, 7, 7... windows off while sampling keeps failing */
 			d->backoff = d->backoff * 2 + 1 < OFF_WINDOWS ? d->backoff * 2 + 1 : OFF_WINDOWS;
 			d->off_windows = d->backoff;
 		} else {
 			d->backoff = 0;
 		}
-		d->win_pages = d->win_saved = d->win_bytes = 0;
+		d->win_pages = d->win_saved = d->win_cost = 0;
 		atomic_store_explicit(&d->active, d->off_windows == 0, memory_order_relaxed);
 	}
 	d->win_pages++;
 	if (d->off_windows)
 		return false;
 	d->looked++;
+	d->win_cost += 1;
 	return true;
 }
 
@@ -139,12 +172,15 @@ static const uint8_t *ring_bytes(const struct cap_ring *r, size_t ps, uint64_t s
 	return r->buf + (seq % r->pages) * ps;
 }
 
-static uint64_t ring_put(struct cap_ring *r, size_t ps, const uint8_t *page)
+/* A copy into the ring is work the window must pay for (cap_dedup_look). */
+static uint64_t ring_put(struct cap_dedup *d, struct cap_ring *r, const uint8_t *page)
 {
+	size_t ps = d->page_size;
 	if (!r->pages)
 		return NO_RING;
 	uint64_t seq = r->pos++;
 	memcpy(r->buf + (seq % r->pages) * ps, page, ps);
+	d->win_cost += 2;
 	return seq;
 }
 
@@ -157,25 +193,26 @@ const struct cap_dedup_entry *cap_dedup_match(struct cap_dedup *d, const struct 
 	size_t ps = d->page_size;
 	const uint8_t *first = ring_bytes(&d->hot, ps, e->hot_seq);
 	bool hot = first != NULL;
-	if (!first)
-		first = ring_bytes(&d->ring, ps, e->ring_seq);
 	if (first) {
-		if (memcmp(first, page, ps) != 0)
+		if (memcmp(first, page, ps) != 0) {
+			d->win_cost += 2;
 			return NULL;
+		}
 	} else {
-		/* in neither ring: re-read the first copy, within the budget */
+		/* not in memory: re-read the first copy, within the budget */
 		if (d->rereads >= 64 + d->looked / 64 + d->rereads_ok)
 			return NULL;
 		d->rereads++;
+		d->win_cost += 8;
 		if (vmc_read_page(src, e->pfn, vbuf) != VMC_OK || memcmp(vbuf, page, ps) != 0)
 			return NULL;
 		d->rereads_ok++;
 	}
-	/* hit once, likely hit again: keep its bytes where only such are kept,
-	 * again when it is about to fall out */
+	/* hit, likely hit again: keep its bytes, again when they are about
+	 * to fall out */
 	if (!hot || e->hot_seq + d->hot.pages / 2 < d->hot.pos)
-		e->hot_seq = ring_put(&d->hot, ps, page);
-	d->win_saved += e->size;
+		e->hot_seq = ring_put(d, &d->hot, page);
+	d->win_saved += d->hit_units + e->size / 512;
 	return e;
 }
 
@@ -185,16 +222,32 @@ void cap_dedup_insert(struct cap_dedup *d, const struct cap_hash *h, uint64_t pf
 	if (!d->e)
 		return;
 	size_t bucket = h->v & d->mask;
-	struct cap_dedup_entry *b = &d->e[bucket * WAYS];
+	uint64_t *hv = d->hv + bucket * WAYS, v = tag(h);
 	int w = -1;
+	bool again = false;
 	for (int i = 0; i < WAYS && w < 0; i++)
-		if (!b[i].used || b[i].h.v == h->v)
+		if (!hv[i] || hv[i] == v) {
 			w = i;
-	if (w < 0)
-		w = d->rr[bucket]++ % WAYS;
-	d->hv[bucket * WAYS + w] = h->v;
-	b[w] = (struct cap_dedup_entry){ .h = *h, .pfn = pfn, .off = off, .size = size,
-					 .flags = flags, .hot_seq = NO_RING,
-					 .ring_seq = ring_put(&d->ring, d->page_size, page),
-					 .used = true };
+			again = hv[i] != 0;
+		}
+	if (w < 0) {
+		/* the oldest way, passing over contents whose bytes are in the
+		 * ring (they were hit, or seen twice) while another can go */
+		struct cap_dedup_entry *b = d->e + bucket * WAYS;
+		for (int k = 0; k < WAYS && w < 0; k++) {
+			int i = (d->rr[bucket] + k) % WAYS;
+			if (!ring_bytes(&d->hot, d->page_size, b[i].hot_seq))
+				w = i;
+		}
+		if (w < 0)
+			w = d->rr[bucket] % WAYS;
+		d->rr[bucket] = (uint8_t)((w + 1) % WAYS);
+	}
+	hv[w] = v;
+	/* the first sighting of a hash costs no copy; the second, which
+	 * could not be verified (cap_dedup_match), keeps this copy's bytes
+	 * so that the next ones can be */
+	d->e[bucket * WAYS + w] = (struct cap_dedup_entry){
+		.pfn = pfn, .off = off, .size = size, .flags = flags,
+		.hot_seq = again ? ring_put(d, &d->hot, page) : NO_RING };
 }

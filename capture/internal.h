@@ -73,52 +73,56 @@ size_t cap_codec_bound(size_t page_size);
 struct cap_hash {
 	uint64_t v;
 };
+#define CAP_DEDUP_WAYS 4       /* entries in a bucket */
 struct cap_dedup_entry {
-	struct cap_hash h;
 	uint64_t pfn;           /* the first page stored with this content */
 	uint64_t off;           /* its data: offset, size, descriptor flags */
 	uint32_t size, flags;
-	uint64_t ring_seq;      /* where its bytes went in each ring (may be overwritten) */
-	uint64_t hot_seq;
-	bool used;
+	uint64_t hot_seq;       /* where its bytes are in the ring (may be overwritten) */
 };
 struct cap_dedup {
 	struct cap_dedup_entry *e;
-	uint64_t *hv;           /* the entries' hashes, packed: a bucket is 32 bytes */
+	uint64_t *hv;           /* the entries' hashes, packed (a bucket is 32 bytes);
+				 * 0: an empty way */
 	uint8_t *rr;            /* per-bucket replacement counter */
 	size_t mask;
-	/* hits are verified against bytes held here: the pages stored most
-	 * recently (ring) and contents already hit (hot) */
+	/* hits are verified against bytes held here: contents seen at least
+	 * twice (dedup.c) */
 	struct cap_ring {
 		uint8_t *buf;
 		uint64_t pages, pos;
-	} ring, hot;
+	} hot;
 	size_t page_size;
 	/* the writer's page-order schedule (dedup.c): windows of pages looked
 	 * at or not; `active` tells the pool whether hashes are wanted */
 	_Atomic bool active;
-	uint64_t win_pages, win_saved, win_bytes, off_windows, backoff;
+	uint64_t win_pages, win_saved, win_cost, off_windows, backoff;
+	unsigned hit_units;     /* what a duplicate saves (dedup.c) */
 	uint64_t looked, rereads, rereads_ok;
 };
 void cap_page_hash(const uint8_t *page, size_t len, struct cap_hash *h);
-/* bytes: the table's budget; ring_bytes: the recent pages' budget. */
-int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t page_size);
+/* bytes: the table's budget; ring_bytes: the budget for the bytes of
+ * contents seen twice. */
+int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t page_size,
+		   unsigned codec, int level);
 void cap_dedup_fini(struct cap_dedup *d);
 const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const struct cap_hash *h);
+/* Bring h's bucket into the cache ahead of cap_dedup_find. */
+static inline void cap_dedup_prefetch(const struct cap_dedup *d, const struct cap_hash *h)
+{
+	if (d->e)
+		__builtin_prefetch(d->hv + (h->v & d->mask) * CAP_DEDUP_WAYS);
+}
 /* Writer, in page order: whether the next stored-or-shared page is looked up
  * at all (false while a window found too few duplicates to pay). */
 bool cap_dedup_look(struct cap_dedup *d);
 /* The entry whose bytes equal page, or NULL; compared from the ring, or,
- * within a budget, re-read from src into vbuf. */
+ * within a budget, re-read from src into vbuf (a handle of its own, so that
+ * a far read moves none of the pipeline's mmap windows). */
 const struct cap_dedup_entry *cap_dedup_match(struct cap_dedup *d, const struct cap_hash *h,
 					      const uint8_t *page, vmc_dump *src, uint8_t *vbuf);
 void cap_dedup_insert(struct cap_dedup *d, const struct cap_hash *h, uint64_t pfn,
 		      uint64_t off, uint32_t size, uint32_t flags, const uint8_t *page);
-/* Writer: bytes stored for a page looked at (the window's measure). */
-static inline void cap_dedup_stored(struct cap_dedup *d, uint32_t size)
-{
-	d->win_bytes += size;
-}
 
 /* ---- batches: pages read, zero-checked and compressed in parallel ------ */
 enum cap_page_kind {
@@ -126,7 +130,8 @@ enum cap_page_kind {
 	CAP_PAGE_COMPRESSED,
 	CAP_PAGE_ZERO,          /* all zero and level excludes zero: shared page */
 	CAP_PAGE_UNREADABLE,    /* source could not be read: no data */
-	CAP_PAGE_SEEN,          /* content seen before: not compressed (yet) */
+	CAP_PAGE_SEEN,          /* seen before (or, without workers, left to the
+				 * writer, which looks it up): not compressed yet */
 };
 
 #define CAP_BATCH_PAGES 64
@@ -250,6 +255,7 @@ struct cap_ctx {
 	vmc_dump *guest;             /* src is a PV guest's core by machine frame
 				      * (vmc_machine_frames): the same by pfn,
 				      * for its log, classification, header */
+	vmc_dump *rsrc;              /* dedup's re-reads (pipeline.c): not src */
 	struct cap_plan plan;
 	struct cap_sink sink;
 	struct cap_pool *pool;

@@ -282,7 +282,7 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 				if (!b->hashed)
 					cap_page_hash(page, w->ps, &b->hash[i]);
 				const struct cap_dedup_entry *e =
-					cap_dedup_match(&c->dedup, &b->hash[i], page, c->src, w->vbuf);
+					cap_dedup_match(&c->dedup, &b->hash[i], page, c->rsrc, w->vbuf);
 				if (e) {
 					rc = add_desc(w, e->off, e->size, e->flags);
 					c->r->pages_dedup++;
@@ -309,8 +309,6 @@ static int write_batch(struct kw *w, struct cap_batch *b)
 				break;
 			w->data_pos += size;
 			rc = add_desc(w, at, size, flags);
-			if (look)
-				cap_dedup_stored(&c->dedup, size);
 			if (look)
 				cap_dedup_insert(&c->dedup, &b->hash[i], b->pfn[i], at, size, flags,
 						 page);

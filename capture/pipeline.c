@@ -507,9 +507,23 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	/* a small table: hot repeated contents stay in it, and it stays in cache;
 	 * three sixteenths of the budget hold pages' bytes to verify hits with */
 	size_t budget = o->mem_budget ? o->mem_budget : 64u << 20;
-	if (dedup && cap_dedup_init(&c.dedup, budget / 32, budget / 16 * 3, c.plan.page_size) < 0) {
+	if (dedup && cap_dedup_init(&c.dedup, budget / 32, budget / 16 * 3, c.plan.page_size,
+					o->codec, o->codec_level) < 0) {
 		cap_fail(r, CAP_ERR, "out of memory for the duplicate-page table");
 		goto out_sink;
+	}
+	/* dedup re-reads a page's first copy through a handle of its own:
+	 * pread for an ordinary file, its own windows on /proc/vmcore */
+	c.rsrc = c.src;
+	if (c.dedup.e) {
+		vmc_dump *rs = vmc_dump_create();
+		/* by machine frame too when src is (a PV guest's core) */
+		int rf = VMC_OPEN_MMAP_PROC | (c.guest ? VMC_OPEN_MACHINE_FRAMES : 0);
+		if (rs && cap_open_source(rs, o, rf) == 0 &&
+		    (!c.guest || vmc_machine_frames(rs)))
+			c.rsrc = rs;
+		else
+			vmc_dump_destroy(rs);
 	}
 	rc = cap_pool_create(&c.pool, o->threads, (size_t)(o->threads > 1 ? 4 * o->threads : 2),
 			     c.plan.page_size, o->codec, o->codec_level,
@@ -534,6 +548,8 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	cap_pool_destroy(c.pool);
 out_sink:
 	cap_dedup_fini(&c.dedup);
+	if (c.rsrc != c.src)
+		vmc_dump_destroy(c.rsrc);
 	if (cap_sink_close(&c.sink) < 0 && r->status == CAP_OK)
 		cap_fail(r, CAP_INCOMPLETE, "%s: closing failed", o->output);
 	if (r->no_output && strcmp(o->output, "-") != 0)

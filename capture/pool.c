@@ -64,7 +64,7 @@ struct cap_pool {
 	size_t page_size;
 	bool zero_check;
 	bool hash;
-	const struct cap_dedup *dedup;  /* consulted only without workers */
+	const struct cap_dedup *dedup;  /* without workers: the writer decides */
 	const struct cap_dedup *hint;   /* its `active`: whether to hash at all */
 	_Atomic uint64_t *seen;         /* hint set shared by workers */
 	vmc_dump *src;                  /* the caller's source (reads without workers) */
@@ -128,7 +128,10 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump
 		}
 		if (b->hashed) {
 			cap_page_hash(page, ps, &b->hash[i]);
-			bool dup = p->dedup ? cap_dedup_find(p->dedup, &b->hash[i]) != NULL
+			/* without workers the writer, which looks the page up
+			 * anyway, compresses it only if it is stored: the
+			 * bucket is fetched now, for when it does */
+			bool dup = p->dedup ? (cap_dedup_prefetch(p->dedup, &b->hash[i]), true)
 					    : p->seen && seen_check_insert(p->seen, b->hash[i].v);
 			if (dup) {
 				b->kind[i] = CAP_PAGE_SEEN;

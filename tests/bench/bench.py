@@ -15,9 +15,11 @@ and peak RSS come from GNU time.
 
 Printed as markdown tables, per vmcore and dump level (-d 1, -d 31): salvage's
 default, -l, --no-dedup and --threads 2 (and every codec with one and two
-threads) against makedumpfile -l and -c, then whether the default is no slower
-than makedumpfile -l and no larger than makedumpfile -c, the dedup cost
-ratios, --threads 2 over --threads 1 per codec (next to what two independent
+threads, with and without --no-dedup) against makedumpfile -l and -c, then
+whether the default is no slower than makedumpfile -l and no larger than
+makedumpfile -c, the dedup cost ratios (the goal settings, then every codec
+with one and two threads: never more than 5% slower), --threads 2 over
+--threads 1 per codec (next to what two independent
 processes get on this machine), peak RSS.  Then pass 1 against RAM size on
 synthetic 16-256 GiB dumps (bench_pass1), and the analyzer sections.
 """
@@ -178,8 +180,10 @@ def bench_capture(cap, name, vmcore, level, repeat, codecs, calib, scratch):
         runs[n] = cap_run(cap, vmcore, out, opts + ["-d", str(level)])
     for c in codecs:
         for t in (1, 2):
-            runs["salvage --compress=%s --threads %d" % (c, t)] = cap_run(
-                cap, vmcore, out, ["--compress=" + c, "--threads", str(t), "-d", str(level)])
+            for nd in ([], ["--no-dedup"]):
+                runs["salvage --compress=%s --threads %d%s" % (c, t, " --no-dedup" if nd else "")] = \
+                    cap_run(cap, vmcore, out,
+                            ["--compress=" + c, "--threads", str(t), "-d", str(level)] + nd)
     rows = timed_rounds(runs, repeat)
     drop(out)
     mw, mc = rows["makedumpfile -l"], rows["makedumpfile -c"]
@@ -220,6 +224,21 @@ def bench_capture(cap, name, vmcore, level, repeat, codecs, calib, scratch):
               % (label, r, paired(rows, a, b, "cpus"), 100 * saved))
         if r > 1.05:
             failures.append("%s -d %d: dedup costs %.0f%% at %s" % (name, level, 100 * (r - 1), label))
+    # and per codec, one and two threads: dedup's time over --no-dedup's
+    # (paired per round), CPU alike, and the bytes it saved
+    print()
+    drows = []
+    for c in codecs:
+        for t in (1, 2):
+            a = "salvage --compress=%s --threads %d" % (c, t)
+            b = a + " --no-dedup"
+            r = paired(rows, a, b)
+            drows.append([c, str(t), "%.3fx" % r, "%.3fx" % paired(rows, a, b, "cpus"),
+                          "%.1f%%" % (100 * (1 - rows[a].size / rows[b].size))])
+            if r > 1.05:
+                failures.append("%s -d %d: dedup costs %.0f%% at --compress=%s --threads %d"
+                                % (name, level, 100 * (r - 1), c, t))
+    md_table(["codec", "threads", "dedup time / --no-dedup", "CPU", "bytes saved"], drows)
     # --threads 2 over --threads 1: the median of the ratios of the two runs
     # of each round (one after the other, so a drift between rounds cancels);
     # CPU time beside it: on two free cores the second thread adds little
