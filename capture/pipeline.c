@@ -518,7 +518,7 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	if (c.dedup.e) {
 		vmc_dump *rs = vmc_dump_create();
 		/* by machine frame too when src is (a PV guest's core) */
-		int rf = VMC_OPEN_MMAP_PROC | (c.guest ? VMC_OPEN_MACHINE_FRAMES : 0);
+		unsigned rf = VMC_OPEN_MMAP_PROC | (c.guest ? VMC_OPEN_MACHINE_FRAMES : 0);
 		if (rs && cap_open_source(rs, o, rf) == 0 &&
 		    (!c.guest || vmc_machine_frames(rs)))
 			c.rsrc = rs;

@@ -13,6 +13,8 @@ PKGS=(
 	python3 python3-lzo python3-snappy python3-zstandard
 	# oracles and interoperability
 	makedumpfile crash python3-drgn time
+	# make bench: CPU per thread (perf record -e cpu-clock)
+	linux-perf
 	# the independent reader of tests/interop/libkdumpfile.sh
 	python3-libkdumpfile
 	# QEMU end-to-end tests (tests/vm)

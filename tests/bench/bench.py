@@ -19,8 +19,9 @@ threads, with and without --no-dedup) against makedumpfile -l and -c, then
 whether the default is no slower than makedumpfile -l and no larger than
 makedumpfile -c, the dedup cost ratios (the goal settings, then every codec
 with one and two threads: never more than 5% slower), --threads 2 over
---threads 1 per codec (next to what two independent
-processes get on this machine), peak RSS.  Then pass 1 against RAM size on
+--threads 1 per codec (next to what two independent processes get on this
+machine) and, from perf's per-thread CPU time, the speed-up the run's
+structure allows on two free CPUs, peak RSS.  Then pass 1 against RAM size on
 synthetic 16-256 GiB dumps (bench_pass1), and the analyzer sections.
 """
 import argparse
@@ -160,6 +161,36 @@ DEDUP_PAIRS = [("default", "salvage default", "salvage --no-dedup"),
 CODECS = ["lzo", "snappy", "zlib", "zstd:-1", "zstd:1", "zstd:2", "zstd:3"]
 
 
+def thread_split(cap, vmcore, opts, scratch):
+    """CPU per thread of one --threads 2 run, from perf's cpu-clock samples
+    (a software event: it works in a VM without a PMU).  Returns (seconds per
+    thread, largest first), or None without perf.  On a shared machine the
+    wall-clock speed-up depends on who else runs; this is the run's structure:
+    two threads cannot finish sooner than the busier one's CPU time, so
+    sum / max bounds the speed-up two free CPUs can give."""
+    if not shutil.which("perf"):
+        return None
+    data = os.path.join(scratch, "perf.data")
+    out = os.path.join(scratch, "out")
+    drop(out)
+    hz = 1999
+    p = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(hz), "-o", data,
+                        "--", cap, "--message-level", "0"] + opts + [vmcore, out],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    drop(out)
+    if p.returncode != 0:
+        return None
+    r = subprocess.run(["perf", "report", "-i", data, "--sort", "pid", "--stdio", "-q",
+                        "-F", "period,pid"], capture_output=True, text=True)
+    os.unlink(data)
+    per = []
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0].isdigit():
+            per.append(int(f[0]) / 1e9)     # cpu-clock periods are ns
+    return sorted(per, reverse=True) or None
+
+
 def md_table(head, rows):
     print("| " + " | ".join(head) + " |")
     print("| " + " | ".join("---" for _ in head) + " |")
@@ -252,6 +283,22 @@ def bench_capture(cap, name, vmcore, level, repeat, codecs, calib, scratch):
                "%.3f" % rows["salvage --compress=%s --threads 2" % c].cpu] for c in codecs])
     print()
     print("(two CPU-bound processes on this machine run %.2fx as fast as one)" % calib)
+    if level == 1:
+        # the structure behind the wall-clock figures: CPU per thread
+        split = []
+        for c in codecs:
+            runs = [thread_split(cap, vmcore, ["--compress=" + c, "--threads", "2", "-d", "1"],
+                                 scratch) for _ in range(min(repeat, 3))]
+            runs = sorted((t for t in runs if t), key=lambda t: t[0] / sum(t))
+            t = runs[len(runs) // 2] if runs else None   # the run of the median share
+            if t:
+                split.append([c, " / ".join("%.3f" % x for x in t),
+                              "%.0f%%" % (100 * t[0] / sum(t)), "%.2fx" % (sum(t) / t[0])])
+        if split:
+            print()
+            md_table(["codec", "--threads 2: CPU s per thread (perf cpu-clock)",
+                      "busiest thread's share", "bound on t2 speed-up (sum / busiest)"],
+                     split)
     if level == 1:
         for c in codecs:
             r = paired(rows, "salvage --compress=%s --threads 1" % c,
