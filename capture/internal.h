@@ -94,9 +94,11 @@ struct cap_dedup {
 	} hot;
 	size_t page_size;
 	/* the writer's page-order schedule (dedup.c): windows of pages looked
-	 * at or not; `active` tells the pool whether hashes are wanted */
-	_Atomic bool active;
-	uint64_t win_pages, win_saved, win_cost, off_windows, backoff;
+	 * at or not; `active` tells the pool whether hashes are wanted,
+	 * `skip` whether its workers should skip compressing pages whose hash
+	 * they saw before (only where the last window's hits paid for that) */
+	_Atomic bool active, skip;
+	uint64_t win_pages, win_saved, win_cost, win_hits, off_windows, backoff;
 	unsigned hit_units;     /* what a duplicate saves (dedup.c) */
 	uint64_t looked, rereads, rereads_ok;
 };

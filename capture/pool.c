@@ -116,6 +116,7 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump
 	/* only a hint: the writer hashes what a batch lacks when it looks */
 	b->hashed = p->hash && (!p->hint ||
 				atomic_load_explicit(&p->hint->active, memory_order_relaxed));
+	bool skip = p->seen && p->hint && atomic_load_explicit(&p->hint->skip, memory_order_relaxed);
 
 	for (size_t i = 0; i < b->n; i++) {
 		const uint8_t *page = b->in + i * ps;
@@ -132,7 +133,7 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump
 			 * anyway, compresses it only if it is stored: the
 			 * bucket is fetched now, for when it does */
 			bool dup = p->dedup ? (cap_dedup_prefetch(p->dedup, &b->hash[i]), true)
-					    : p->seen && seen_check_insert(p->seen, b->hash[i].v);
+					    : skip && seen_check_insert(p->seen, b->hash[i].v);
 			if (dup) {
 				b->kind[i] = CAP_PAGE_SEEN;
 				b->size[i] = 0;
