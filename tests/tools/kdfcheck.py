@@ -22,6 +22,7 @@ Each check is run in its own process by tests/interop/libkdumpfile.sh: a
 dump libkdumpfile does not understand may crash it.
 """
 
+import bisect
 import sys
 import zlib
 
@@ -36,7 +37,7 @@ SP = ("rsp", "sp", "esp", "r1", "r13")
 
 
 def parse_vmcheck(path):
-    facts = {"cpus": [], "pages": {}, "p2m": []}
+    facts = {"cpus": [], "pages": {}, "p2m": [], "mruns": []}
     for line in open(path, encoding="utf-8", errors="replace"):
         line = line.rstrip("\n")
         key, _, val = line.partition(": ")
@@ -55,6 +56,10 @@ def parse_vmcheck(path):
             # a Xen guest core's pfn -> machine frame (vmcheck prints some)
             toks = line.split()
             facts["p2m"].append((int(toks[3], 16), int(toks[6], 16)))
+        elif line.startswith("machine run: pfn "):
+            # a PV guest's dump by machine frame: pfn -> the file's frame
+            toks = line.split()
+            facts["mruns"].append((int(toks[3], 16), int(toks[5], 16), int(toks[7])))
         elif line.startswith("pfn "):
             toks = line.split()
             rng = toks[1].split("-")
@@ -123,8 +128,23 @@ def main():
     xcore = s.get("format") == "xen-core"
     ours_xen = "system" if s.get("producer") == "xen" else "domain" if xcore else "none"
     theirs_xen = {None: "none", 0: "none", 1: "system", 2: "domain"}.get(xen, str(xen))
-    if ours_xen != theirs_xen:
+    # a PV guest's dump by machine frame (docs/formats.md §4.9) carries a
+    # Xen CRASH_INFO note for crash(8), which libkdumpfile takes for a Xen
+    # host's dump; salvage reads it as the guest's (its SALVAGE_P2M note)
+    mruns = sorted(s["mruns"])
+    if mruns and ours_xen == "none" and theirs_xen == "system":
+        print("note: a PV guest's dump by machine frame: libkdumpfile reads it as a Xen host's")
+    elif ours_xen != theirs_xen:
         diff("xen type", ours_xen, theirs_xen)
+
+    def file_frame(pfn):
+        # the file's own frame of pfn: itself, or its machine frame
+        if not mruns:
+            return pfn
+        i = bisect.bisect_right(mruns, (pfn, float("inf"), 0)) - 1
+        if i >= 0 and mruns[i][0] <= pfn < mruns[i][0] + mruns[i][2]:
+            return mruns[i][1] + pfn - mruns[i][0]
+        return None
     for i, c in enumerate(s["cpus"][:ncpu]):
         try:
             regs = dict(k.attr["cpu"][str(i)]["reg"])
@@ -147,8 +167,11 @@ def main():
         try:
             # a guest core is addressed by the guest's pfn: libkdumpfile's
             # kernel-physical space (its machine space is the gmfns)
+            frame = file_frame(pfn)
+            if frame is None:
+                raise LookupError("no machine frame in salvage's runs")
             data = k.read(kdumpfile.KDUMP_KPHYSADDR if xcore else kdumpfile.KDUMP_MACHPHYSADDR,
-                          pfn * unit, unit)
+                          frame * unit, unit)
             theirs = "%08x" % zlib.crc32(data)
         except Exception as e:
             data, theirs = None, "no page (%s)" % str(e).splitlines()[0][:60]

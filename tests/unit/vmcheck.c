@@ -167,6 +167,29 @@ static void print_meta(vmc_dump *d)
 			}
 		}
 	}
+	if (vmc_pv_by_machine(d)) {
+		/* a PV guest's dump by machine frame (docs/formats.md §4.9): the
+		 * file's frame of every pfn, as runs, for a second reader that
+		 * addresses the file by its own frames */
+		uint64_t rp = 0, rm = 0, rn = 0, m = 0;
+		for (size_t i = 0; i < vmc_range_count(d); i++) {
+			uint64_t lo = vmc_ranges(d)[i].start / 4096, hi = vmc_ranges(d)[i].end / 4096;
+			for (uint64_t pfn = lo; pfn < hi; pfn++) {
+				if (vmc_xen_core_pfn_to_mfn(d, pfn, &m) != VMC_OK)
+					continue;
+				if (rn && pfn == rp + rn && m == rm + rn) {
+					rn++;
+					continue;
+				}
+				if (rn)
+					printf("machine run: pfn 0x%" PRIx64 " mfn 0x%" PRIx64 " count %" PRIu64 "\n",
+					       rp, rm, rn);
+				rp = pfn, rm = m, rn = 1;
+			}
+		}
+		if (rn)
+			printf("machine run: pfn 0x%" PRIx64 " mfn 0x%" PRIx64 " count %" PRIu64 "\n", rp, rm, rn);
+	}
 	for (size_t i = 0; i < vmc_warning_count(d); i++)
 		printf("warning: %s\n", vmc_warning(d, i));
 }
