@@ -115,6 +115,9 @@ int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t 
 	d->page_size = page_size;
 	d->hit_units = hit_units(codec, level);
 	atomic_store(&d->active, true);
+	/* the first window skips: where duplicates are many they often come
+	 * early (a freshly booted guest's pages) */
+	atomic_store(&d->skip, true);
 	return 0;
 }
 
