@@ -94,27 +94,19 @@ if [ -f "$o.core" ]; then
 			t_diff "capture $opts pages" "$o.gen-pages" "$out.pages"
 		else
 			# kept pages equal the core's; as many excluded as the classes say
-			"$PY" - "$o.gen-pages" "$out.pages" "$o.gen-classes" "$kind" <<'EOF' >"$out.cmp" 2>&1 ||
+			PYTHONPATH="$T_HERE/tools" "$PY" - "$o.gen-pages" "$out.pages" "$o.gen-classes" "$kind" <<'EOF' >"$out.cmp" 2>&1 ||
 import sys
-def listing(p):
-    out = {}
-    for l in open(p):
-        t = l.split()
-        a, _, b = t[1].partition("-")
-        for pfn in range(int(a, 16), int(b or a, 16) + 1):
-            out[pfn] = t[2] + (" " + t[3] if len(t) > 3 else "")
-    return out
+from capcheck import ZERO_CRC, listing  # pfn -> (state, crc)
 src, dst = listing(sys.argv[1]), listing(sys.argv[2])
-zero_crc = "data %08x" % __import__("zlib").crc32(bytes(4096))
 excl = 0
 for pfn, st in dst.items():
-    if st.startswith("data"):
+    if st[0] == "data":
         assert src[pfn] == st, "pfn %#x: %s, the core has %s" % (pfn, st, src[pfn])
-    elif st == "excluded":
+    elif st[0] == "excluded":
         excl += 1
-        assert src[pfn].startswith("data")
+        assert src[pfn][0] == "data"
 want = [int(l.split()[-1]) for l in open(sys.argv[3]) if l.startswith("level 31:")][0]
-zeros = sum(1 for s in src.values() if s == zero_crc)
+zeros = sum(1 for s in src.values() if s == ("data", ZERO_CRC))
 # kdump keeps zero pages (one shared copy); ELF output drops them
 if sys.argv[4] == "elf":
     assert excl >= want and excl <= want + zeros, (excl, want, zeros)
@@ -176,26 +168,19 @@ if t_mkdump xcore-pv-tree "$T_FIX/xcore-pv-tree.desc" "$o.core" --pages "$o.gen-
 		! grep -q '^xen' "$out.check" || t_fail "machine frames $kind" "read as a Xen host's dump"
 		# every kept page (by pfn, through the runs) equals the core's
 		grep '^pfn ' "$out.check" >"$out.pages"
-		"$PY" - "$o.gen-pages" "$out.pages" <<'EOF' >"$out.cmp" 2>&1 ||
+		PYTHONPATH="$T_HERE/tools" "$PY" - "$o.gen-pages" "$out.pages" <<'EOF' >"$out.cmp" 2>&1 ||
 import sys
-def listing(p):
-    out = {}
-    for l in open(p):
-        t = l.split()
-        a, _, b = t[1].partition("-")
-        for pfn in range(int(a, 16), int(b or a, 16) + 1):
-            out[pfn] = t[2] + (" " + t[3] if len(t) > 3 else "")
-    return out
+from capcheck import ZERO_CRC, listing  # pfn -> (state, crc)
 src, dst = listing(sys.argv[1]), listing(sys.argv[2])
 # the tree: 0x1480 (top), 0x1481 (mid), 0x1482-0x148d (leaves), all free
 for pfn in range(0x1480, 0x148e):
-    assert dst.get(pfn, "").startswith("data"), "tree page pfn %#x: %s" % (pfn, dst.get(pfn))
+    assert dst.get(pfn, ("",))[0] == "data", "tree page pfn %#x: %s" % (pfn, dst.get(pfn))
 kept = 0
 for pfn, st in dst.items():
-    if st.startswith("data"):
+    if st[0] == "data":
         assert src[pfn] == st, "pfn %#x: %s, the core has %s" % (pfn, st, src[pfn])
         kept += 1
-assert any(st == "excluded" for st in dst.values()), "nothing excluded at -d 31"
+assert any(st[0] == "excluded" for st in dst.values()), "nothing excluded at -d 31"
 print("ok", kept)
 EOF
 			t_fail "machine frames $kind" "pages: $(tail -1 "$out.cmp")"

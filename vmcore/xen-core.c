@@ -559,28 +559,33 @@ out:
 	return rc;
 }
 
-/* Loads over the file: runs of consecutive pfns stored one after the other. */
-static int build_loads(vmc_dump *d, struct vmc_xcore *x, const struct section *pages)
+/* Loads over the file, one per run of consecutive frames (pfns, or with
+ * mfn the machine frames) whose pages are stored one after the other in
+ * .xen_pages at pages_off; ents sorted by that frame.  Sets *cut when
+ * the file ends inside a load.  Also the machine view (xen-pvdump.c). */
+int vmc_xcore_fill_loads(vmc_dump *d, const struct xent *ents, size_t n, bool mfn,
+			 uint64_t pages_off, bool *cut)
 {
 	struct vmc_elf *e = &d->elf;
 	uint64_t fsize = d->io->size;
 	size_t nl = 0;
-	bool cut = false;
 
-	e->loads = calloc(x->n ? x->n : 1, sizeof(*e->loads));
+	*cut = false;
+	e->loads = calloc(n ? n : 1, sizeof(*e->loads));
 	if (!e->loads)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
-	for (size_t k = 0; k < x->n; k++) {
-		const struct xent *t = &x->by_pfn[k];
+	for (size_t k = 0; k < n; k++) {
+		const struct xent *t = &ents[k];
+		uint64_t frame = mfn ? t->gmfn : t->pfn;
 		struct vmc_elf_load *l = nl ? &e->loads[nl - 1] : NULL;
-		if (l && l->paddr + l->memsz == t->pfn * PAGE &&
-		    l->offset + l->memsz == pages->off + t->idx * PAGE) {
+		if (l && l->paddr + l->memsz == frame * PAGE &&
+		    l->offset + l->memsz == pages_off + t->idx * PAGE) {
 			l->memsz += PAGE;
 			continue;
 		}
 		l = &e->loads[nl++];
-		l->paddr = t->pfn * PAGE;
-		l->offset = pages->off + t->idx * PAGE;   /* idx < pages: no overflow */
+		l->paddr = frame * PAGE;
+		l->offset = pages_off + t->idx * PAGE;   /* idx < pages: no overflow */
 		l->memsz = PAGE;
 	}
 	e->nloads = nl;
@@ -591,8 +596,19 @@ static int build_loads(vmc_dump *d, struct vmc_xcore *x, const struct section *p
 			l->filesz = 0;
 		else
 			l->filesz = fsize - l->offset < l->memsz ? fsize - l->offset : l->memsz;
-		cut |= l->filesz < l->memsz;
+		*cut |= l->filesz < l->memsz;
 	}
+	return VMC_OK;
+}
+
+static int build_loads(vmc_dump *d, struct vmc_xcore *x, const struct section *pages)
+{
+	struct vmc_elf *e = &d->elf;
+	bool cut;
+	int rc = vmc_xcore_fill_loads(d, x->by_pfn, x->n, false, pages->off, &cut);
+
+	if (rc != VMC_OK)
+		return rc;
 	if (cut) {
 		vmc_warn(d, "Xen dump-core: .xen_pages is cut short by the end of the file: truncated, the pages past it are missing");
 		d->incomplete = true;

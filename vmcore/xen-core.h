@@ -76,6 +76,8 @@ struct vmc_xcore {
 const struct xrun *vmc_xcore_find_run(const struct xrun *r, size_t n, uint64_t v, bool by_mfn);
 /* The table as (pfn, mfn, count) runs, sorted by pfn; out NULL: count only. */
 size_t vmc_xcore_p2m_runs(const struct vmc_xcore *x, uint8_t *out);
+int vmc_xcore_fill_loads(vmc_dump *d, const struct xent *ents, size_t n, bool mfn,
+			 uint64_t pages_off, bool *cut);
 /* Which direct-map base maps the guest's top page table. */
 void vmc_xcore_find_page_offset(vmc_dump *d);
 /* PV core, still by pfn: the P2M tree's pages from fll (crash's walk). */

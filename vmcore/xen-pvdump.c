@@ -186,12 +186,11 @@ size_t vmc_xcore_crash_info_note(const struct vmc_xcore *x, uint8_t *out)
 int vmc_xcore_machine_view(vmc_dump *d, struct vmc_xcore *x)
 {
 	struct vmc_elf *e = &d->elf;
-	uint64_t fsize = d->io->size, pages_off;
-	size_t nl = 0;
+	bool cut;
+	int rc;
 
 	if (!x->nm)
 		return VMC_OK;
-	pages_off = x->pages_off;
 	free(e->loads);
 	free(e->cover_end);
 	free(d->ranges);
@@ -199,31 +198,10 @@ int vmc_xcore_machine_view(vmc_dump *d, struct vmc_xcore *x)
 	d->ranges = NULL;
 	d->nranges = 0;
 	d->pages_total = d->pages_present = 0;
-	e->loads = calloc(x->nm, sizeof(*e->loads));
-	if (!e->loads)
-		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
-	for (size_t k = 0; k < x->nm; k++) {
-		const struct xent *t = &x->by_mfn[k];
-		struct vmc_elf_load *l = nl ? &e->loads[nl - 1] : NULL;
-		if (l && l->paddr + l->memsz == t->gmfn * PAGE &&
-		    l->offset + l->memsz == pages_off + t->idx * PAGE) {
-			l->memsz += PAGE;
-			continue;
-		}
-		l = &e->loads[nl++];
-		l->paddr = t->gmfn * PAGE;    /* gmfn < PFN_LIMIT (read_table) */
-		l->offset = pages_off + t->idx * PAGE;
-		l->memsz = PAGE;
-	}
-	e->nloads = nl;
-	for (size_t i = 0; i < nl; i++) {
-		struct vmc_elf_load *l = &e->loads[i];
-		l->filesz_declared = l->memsz;
-		if (l->offset >= fsize)
-			l->filesz = 0;
-		else
-			l->filesz = fsize - l->offset < l->memsz ? fsize - l->offset : l->memsz;
-	}
+	/* the pfn view's loads already warned of a cut */
+	rc = vmc_xcore_fill_loads(d, x->by_mfn, x->nm, true, x->pages_off, &cut);
+	if (rc != VMC_OK)
+		return rc;
 	x->machine_view = true;
 	memset(&d->vtop, 0, sizeof(d->vtop));
 	return vmc_elf_build_index(d);

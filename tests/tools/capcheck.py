@@ -104,4 +104,5 @@ def main():
     print("kept %d dropped %d filled %d" % (kept, dropped, filled))
 
 
-main()
+if __name__ == "__main__":
+    main()

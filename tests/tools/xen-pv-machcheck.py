@@ -19,6 +19,8 @@ Prints one line of counts; exits 1 with the first fault found.
 import struct
 import sys
 
+from xenpv import elf_sections  # the same directory
+
 PAGE = 4096
 SHINFO_FLL = 3096
 CRASH_INFO = 0x1000001
@@ -28,25 +30,6 @@ INVALID = 2**64 - 1
 def die(msg):
     sys.stderr.write("xen-pv-machcheck: %s\n" % msg)
     sys.exit(1)
-
-
-def sections(f):
-    eh = f.read(64)
-    if eh[:4] != b"\x7fELF" or eh[4] != 2:
-        die("the core is not an ELF64 file")
-    shoff, = struct.unpack_from("<Q", eh, 0x28)
-    shnum, shstrndx = struct.unpack_from("<HH", eh, 0x3C)
-    f.seek(shoff)
-    sh = [struct.unpack("<IIQQQQIIQQ", f.read(64)) for _ in range(shnum)]
-    if shstrndx >= shnum:
-        die("no section names")
-    f.seek(sh[shstrndx][4])
-    names = f.read(sh[shstrndx][5])
-    out = {}
-    for s in sh:
-        end = names.find(b"\0", s[0])
-        out[names[s[0]:end].decode()] = (s[4], s[5])
-    return out
 
 
 def notes(blob):
@@ -62,8 +45,11 @@ def notes(blob):
 def main():
     if len(sys.argv) != 3:
         die("usage: xen-pv-machcheck.py OUT.elf DOMU.core")
+    try:
+        sec = elf_sections(sys.argv[2])
+    except ValueError as e:
+        die("the core: %s" % e)
     core = open(sys.argv[2], "rb")
-    sec = sections(core)
     for need in (".xen_p2m", ".xen_pages", ".xen_shared_info"):
         if need not in sec:
             die("the core has no %s" % need)
