@@ -577,6 +577,10 @@ int vmc_xcore_fill_loads(vmc_dump *d, const struct xent *ents, size_t n, bool mf
 	for (size_t k = 0; k < n; k++) {
 		const struct xent *t = &ents[k];
 		uint64_t frame = mfn ? t->gmfn : t->pfn;
+		/* pfns are below PFN_LIMIT (read_table), gmfns only as read:
+		 * one past it has no machine address (sorted: the rest too) */
+		if (frame >= PFN_LIMIT)
+			break;
 		struct vmc_elf_load *l = nl ? &e->loads[nl - 1] : NULL;
 		if (l && l->paddr + l->memsz == frame * PAGE &&
 		    l->offset + l->memsz == pages_off + t->idx * PAGE) {
