@@ -41,16 +41,26 @@ if [ -n "$PG" ]; then
 	# initdb refuses root: the cluster then belongs to Debian's postgres user
 	as_pg=()
 	[ "$(id -u)" != 0 ] || as_pg=(runuser -u postgres --)
-	mkdir -p "$W/pg"
-	[ "$(id -u)" != 0 ] || chown postgres "$W/pg"
-	"${as_pg[@]}" "$PGBIN/initdb" -D "$W/pg/data" -A trust -U salvage >"$W/pg/initdb.log" 2>&1 ||
-		{ t_fail "initdb" "$(tail -3 "$W/pg/initdb.log")"; t_summary; }
-	"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -k $W/pg -c fsync=off" start >/dev/null 2>&1 ||
-		{ t_fail "pg_ctl start" "$(tail -3 "$W/pg/server.log")"; t_summary; }
-	pg_stop() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$W/pg/data" -m fast stop >/dev/null 2>&1; rm -rf "$W/pg/data"; }
+	# as root, in a directory of its own under /tmp: the postgres user may
+	# not be able to reach the build tree (a clone inside a 0700 mktemp
+	# directory), and the socket's path stays short
+	PGW=$W/pg
+	mkdir -p "$PGW"
+	if [ "$(id -u)" = 0 ]; then
+		PGW=$(mktemp -d /tmp/salvage-pg.XXXXXX) && chown postgres "$PGW" ||
+			{ t_fail "cluster directory" "mktemp/chown failed"; t_summary; }
+	fi
+	"${as_pg[@]}" "$PGBIN/initdb" -D "$PGW/data" -A trust -U salvage >"$W/pg/initdb.log" 2>&1 ||
+		{ t_fail "initdb" "$(tail -3 "$W/pg/initdb.log")"; rm -rf "$PGW"; t_summary; }
+	"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGW/data" -l "$PGW/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -k $PGW -c fsync=off" start >/dev/null 2>&1 ||
+		{ t_fail "pg_ctl start" "$(tail -3 "$PGW/server.log")"; rm -rf "$PGW"; t_summary; }
+	pg_stop() {
+		"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGW/data" -m fast stop >/dev/null 2>&1
+		if [ "$PGW" = "$W/pg" ]; then rm -rf "$PGW/data"; else rm -rf "$PGW"; fi
+	}
 	trap pg_stop EXIT
-	url() { echo "postgresql:///$1?host=$W/pg&user=salvage"; }
+	url() { echo "postgresql:///$1?host=$PGW&user=salvage"; }
 	for d in arc conc future; do
 		"$PGBIN/psql" -q "$(url postgres)" -c "CREATE DATABASE $d" >/dev/null ||
 			{ t_fail "createdb $d"; t_summary; }
