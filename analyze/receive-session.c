@@ -55,7 +55,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 	x.crash_time = net_get64(buf + NET_ID_BYTES);
 	x.flags = net_get64(buf + NET_OPEN_FLAGS);
 	x.bound = net_get64(buf + NET_OPEN_BOUND);
-	if (x.flags & ~(uint64_t)NET_OPEN_FLAT) {
+	if (x.flags & ~(uint64_t)(NET_OPEN_FLAT | NET_OPEN_STREAMED)) {
 		refuse(c, s, "unknown flags in the open message");
 		return;
 	}
@@ -85,10 +85,21 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 		xfer_close(&x);
 		return;
 	}
-	uint64_t avail = rx_free_bytes(rx_opt.dir);
-	if (avail < rx_opt.min_free || avail - rx_opt.min_free < total - off) {
-		snprintf(why, sizeof(why), "%" PRIu64 " bytes to store, %" PRIu64
-			 " free in %s with a floor of %" PRIu64, total - off, avail, rx_opt.dir, rx_opt.min_free);
+	/* What is left to receive counts when its size is known: a finished
+	 * file's bound is its size.  A streamed dump announces only a bound (the
+	 * whole vmcore and then some: DESIGN.md "Limits"), far above what a
+	 * filtered dump takes; its floor is checked as it arrives (every ACK)
+	 * and before it is reassembled. */
+	bool exact = x.sizes_known || !(x.flags & (NET_OPEN_FLAT | NET_OPEN_STREAMED));
+	uint64_t avail = rx_free_bytes(rx_opt.dir), need = exact ? total - off : 0;
+	if (avail < rx_opt.min_free || avail - rx_opt.min_free < need) {
+		if (exact)
+			snprintf(why, sizeof(why), "%" PRIu64 " bytes to store, %" PRIu64
+				 " free in %s with a floor of %" PRIu64, need, avail, rx_opt.dir,
+				 rx_opt.min_free);
+		else
+			snprintf(why, sizeof(why), "%" PRIu64 " bytes free in %s, below the floor of %"
+				 PRIu64, avail, rx_opt.dir, rx_opt.min_free);
 		refuse(c, s, why);
 		if (off == 0)
 			xfer_discard(&x);
@@ -201,6 +212,20 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 			refuse(c, s, "the stored stream's MAC differs from the agent's; discarded");
 			xfer_discard(&x);
 			return;
+		}
+		/* a streamed dump is written a second time, reassembled, while
+		 * its part is still there: that copy must fit above the floor */
+		if (x.flags & NET_OPEN_FLAT) {
+			uint64_t avail2 = rx_free_bytes(rx_opt.dir);
+			if (avail2 < rx_opt.min_free || avail2 - rx_opt.min_free < x.size[F_DUMP]) {
+				snprintf(why, sizeof(why), "reassembling the streamed dump takes %" PRIu64
+					 " bytes, %" PRIu64 " free in %s with a floor of %" PRIu64
+					 "; kept for resuming", x.size[F_DUMP], avail2, rx_opt.dir,
+					 rx_opt.min_free);
+				refuse(c, s, why);
+				xfer_close(&x);
+				return;
+			}
 		}
 		char name[NET_LABEL_MAX + 40];
 		if ((rc = xfer_finish(&x, a->label, name, sizeof(name))) < 0) {

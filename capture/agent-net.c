@@ -329,7 +329,8 @@ static int session(struct sender *s, int fd, bool *fatal, uint64_t *reached)
 	}
 	memcpy(open_msg, s->id, NET_ID_BYTES);
 	net_put64(open_msg + NET_ID_BYTES, s->o->crash_time);
-	net_put64(open_msg + NET_OPEN_FLAGS, s->streamed && !s->o->sealed ? NET_OPEN_FLAT : 0);
+	net_put64(open_msg + NET_OPEN_FLAGS, (s->streamed && !s->o->sealed ? NET_OPEN_FLAT : 0) |
+						     (s->streamed ? NET_OPEN_STREAMED : 0));
 	net_put64(open_msg + NET_OPEN_BOUND, s->streamed ? s->o->bound : s->total);
 	memcpy(open_msg + NET_OPEN_BYTES - NET_MAC_KEY_BYTES, s->mac_key, NET_MAC_KEY_BYTES);
 	if ((rc = net_send(&s->c, NET_MSG_OPEN, open_msg, sizeof(open_msg))) < 0)

@@ -138,6 +138,7 @@ enum net_msg {
 #define NET_OPEN_FLAGS (NET_ID_BYTES + 8)
 #define NET_OPEN_BOUND (NET_ID_BYTES + 16)
 #define NET_OPEN_FLAT 1u        /* flag: the dump is a flattened stream (receiver reassembles) */
+#define NET_OPEN_STREAMED 2u    /* flag: streamed while captured: the bound is no size */
 #define NET_SIZES_BYTES (8 * NET_FILES)
 
 /* The stream's MAC (END): Poly1305 under the transfer's one-time key, run

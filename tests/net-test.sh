@@ -18,10 +18,21 @@ CAP=$BUILD/salvage-capture
 RELAY=$T_HERE/tools/net-relay.py
 t_need_built "$SALVAGE" "$CAP"
 W=$(cd "$T_OUT" && pwd)
+for m in "$W"/rxf*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
 rm -rf "${W:?}"/*
 mkdir -p "$W/store"
-PIDS=()
-cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+PIDS=() MOUNTS=()
+unmount_all() {
+	local m
+	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null; done
+	MOUNTS=()
+}
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	unmount_all
+}
 trap cleanup EXIT
 
 # wait_file FILE: up to 10 s for FILE to be non-empty
@@ -511,6 +522,59 @@ if rx_archive rxb "$W/notadir/arch.db"; then
 	fi
 fi
 t_case_end
+
+# ---- the free-space floor: at OPEN against known sizes, as a stream arrives -----
+# Each receiver stores on a tmpfs of its own: the free space of a shared
+# disk moves under a test.  rx_floor NAME FS_MIB FLOOR_KIB: its port in FP
+rx_floor() {
+	mkdir -p "$W/$1"
+	if ! mount -t tmpfs -o "size=$2m,mode=0700" tmpfs "$W/$1" 2>"$W/$1.mount"; then
+		t_fail "$1" "mount tmpfs: $(head -1 "$W/$1.mount")"
+		return 1
+	fi
+	MOUNTS+=("$W/$1")
+	"$SALVAGE" receive --listen 127.0.0.1:0 --port-file "$W/$1.port" --dir "$W/$1" \
+		--key "$W/rx" --authorized-keys "$W/auth" --min-free "$3K" --timeout 20 2>"$W/$1.log" &
+	PIDS+=($!)
+	wait_file "$W/$1.port" || { t_fail "$1" "receiver did not start: $(head -3 "$W/$1.log")"; return 1; }
+	FP=$(cat "$W/$1.port")
+}
+# what a receiver stored: directories other than .incoming
+nstored() { find "$1" -mindepth 1 -maxdepth 1 ! -name .incoming | wc -l; }
+# a streamed dump announces a bound of the vmcore's size plus an eighth plus
+# 512 MiB, far above the 1.9 MB of this one
+t_case "free-space floor: 1 MiB above it, a 1.9 MB dump is refused, nothing stored"
+if rx_floor rxf1 32 31744; then
+	send floor1 "$FP" agent "$W/sent.kd" --net-retries 1
+	[ "$rc" != 0 ] && [ "$(nstored "$W/rxf1")" = 0 ] || t_fail "floor" "exit $rc, $(nstored "$W/rxf1") stored"
+	grep -Eq "refused: 18[0-9]{5} bytes to store, [0-9]+ free in $W/rxf1 with a floor of 32505856$" "$W/rxf1.log" ||
+		t_fail "floor" "no refusal line: $(tail -1 "$W/rxf1.log")"
+fi
+t_case_end
+t_case "free-space floor: a streamed dump with a bound far above the free space is stored"
+if rx_floor rxf2 32 24576; then
+	TMPDIR=$W/tmp t_run floor2 "$CAP" --progress=off "$W/src.core" --target "net:127.0.0.1:$FP" \
+		--key "$W/agent" --receiver-key "$W/rx.pub"
+	d=$(find "$W/rxf2" -mindepth 1 -maxdepth 1 -name 'web1-*' | head -1)
+	if [ "$rc" != 0 ] || [ -z "$d" ]; then
+		t_fail "streamed floor" "exit $rc: $(tail -1 "$T_OUT/floor2.err"); $(tail -1 "$W/rxf2.log")"
+	else
+		cmp -s "$W/local.kd" "$d/vmcore" || t_fail "streamed floor" "stored vmcore differs"
+		grep -q "new transfer: streamed, at most" "$W/rxf2.log" ||
+			t_fail "streamed floor" "not streamed: $(grep 'new transfer' "$W/rxf2.log")"
+	fi
+fi
+t_case_end
+t_case "free-space floor: a streamed dump with no room to reassemble is refused, kept for resuming"
+if rx_floor rxf3 32 29696; then
+	TMPDIR=$W/tmp t_run floor3 "$CAP" --progress=off --net-retries 1 "$W/src.core" \
+		--target "net:127.0.0.1:$FP" --key "$W/agent" --receiver-key "$W/rx.pub"
+	[ "$rc" != 0 ] && [ "$(nstored "$W/rxf3")" = 0 ] || t_fail "reassembly floor" "exit $rc, $(nstored "$W/rxf3") stored"
+	grep -Eq "refused: reassembling the streamed dump takes [0-9]+ bytes, [0-9]+ free in $W/rxf3 with a floor of 30408704; kept for resuming$" "$W/rxf3.log" ||
+		t_fail "reassembly floor" "no refusal line: $(tail -1 "$W/rxf3.log")"
+fi
+t_case_end
+unmount_all
 
 [ -n "${T_VERBOSE:-}" ] && cat "$W/rx.log"
 t_summary
