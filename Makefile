@@ -214,7 +214,7 @@ check: deps
 	@mkdir -p $(BUILD)
 	@tally=$(abspath $(BUILD))/check.tally; : >"$$tally"; st=0; \
 	for t in $(CHECK_PARTS); do \
-		SALVAGE_TEST_TALLY=$$tally FUZZ_SECONDS=$${FUZZ_SECONDS:-10} \
+		SALVAGE_TEST_TALLY=$$tally SALVAGE_TEST_TIDY=1 FUZZ_SECONDS=$${FUZZ_SECONDS:-10} \
 			$(MAKE) --no-print-directory $$t || { st=1; echo "check: make $$t failed"; }; \
 	done; \
 	awk '{ p += $$2; f += $$3; s += $$4 } END { printf "check: %d passed, %d failed, %d skipped\n", p, f, s; exit f > 0 }' "$$tally" && [ $$st = 0 ]

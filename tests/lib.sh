@@ -21,7 +21,13 @@
 #   t_timeout SECS CMD...              CMD under timeout(1) (KILL 5 s later);
 #                                      returns its status (124+: hung or killed)
 #   t_summary                          prints "NAME: N passed, N failed, N skipped"
-#                                      and exits 1 if anything failed, else 0
+#                                      and exits 1 if anything failed, else 0.
+#                                      With SALVAGE_TEST_TIDY set (make check)
+#                                      a script that passed removes T_OUT (a
+#                                      failed one keeps it for inspection), so
+#                                      that the whole check needs about the
+#                                      disk of its largest part; T_KEEP=1
+#                                      keeps it (another script reads it)
 #
 # Helpers for the common shapes of the scripts:
 #   t_need_built FILE...               t_fail and t_summary (exit 1) unless every
@@ -202,6 +208,9 @@ t_summary() {
 	[ -n "${SALVAGE_TEST_TALLY:-}" ] &&
 		echo "$T_NAME $T_PASS $T_FAIL $T_SKIP" >>"$SALVAGE_TEST_TALLY"
 	echo "$T_NAME: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
+	if [ $T_FAIL -eq 0 ] && [ -n "${SALVAGE_TEST_TIDY:-}" ] && [ -z "${T_KEEP:-}" ]; then
+		rm -rf "${T_OUT:?}"
+	fi
 	T_SUMMARY_DONE=1
 	[ $T_FAIL -eq 0 ]
 	exit $?
