@@ -121,6 +121,41 @@ int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t 
 	return 0;
 }
 
+/* Once pass 1 has counted the pages to write: a table for at most that many
+ * contents, if smaller than the budget's.  A table is touched at random, so
+ * all of it is soon paged in (every page a fault, zeroed): on a dump that
+ * keeps 30,000 pages, a budget's 2 MiB table and the workers' seen set cost
+ * 2,000 faults, more than the looking itself.  The size depends only on the
+ * count, so the output stays the same for any thread count. */
+int cap_dedup_fit(struct cap_dedup *d, uint64_t pages)
+{
+	size_t n = 16;
+	if (!d->e)
+		return 0;
+	while (n <= d->mask && (uint64_t)n * WAYS < pages)
+		n *= 2;
+	if (n > d->mask)
+		return 0;
+	struct cap_dedup_entry *e = calloc(n * WAYS, sizeof(*e));
+	uint64_t *hv = calloc(n * WAYS, sizeof(*hv));
+	uint8_t *rr = calloc(n, 1);
+	if (!e || !hv || !rr) {
+		/* the table of the budget stays: it was allocated */
+		free(e);
+		free(hv);
+		free(rr);
+		return -ENOMEM;
+	}
+	free(d->e);
+	free(d->hv);
+	free(d->rr);
+	d->e = e;
+	d->hv = hv;
+	d->rr = rr;
+	d->mask = n - 1;
+	return 0;
+}
+
 void cap_dedup_fini(struct cap_dedup *d)
 {
 	free(d->e);

@@ -108,6 +108,9 @@ void cap_page_hash(const uint8_t *page, size_t len, struct cap_hash *h);
 int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t page_size,
 		   unsigned codec, int level);
 void cap_dedup_fini(struct cap_dedup *d);
+/* After pass 1: shrink the table to PAGES contents when that is smaller
+ * than the budget's (dedup.c).  Before any page is looked up. */
+int cap_dedup_fit(struct cap_dedup *d, uint64_t pages);
 const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const struct cap_hash *h);
 /* Bring h's bucket into the cache ahead of cap_dedup_find. */
 static inline void cap_dedup_prefetch(const struct cap_dedup *d, const struct cap_hash *h)
@@ -170,6 +173,8 @@ int cap_open_source(vmc_dump *d, const struct cap_options *o, unsigned flags);
 /* Without worker threads, batches are compressed in the caller, which may
  * then skip pages whose content the table already holds. */
 void cap_pool_set_dedup(struct cap_pool *p, const struct cap_dedup *d);
+/* After pass 1, before any batch: the workers' seen set sized to PAGES. */
+int cap_pool_fit_seen(struct cap_pool *p, uint64_t pages);
 /* Compress one page with the caller's codec (main thread, pool without
  * workers or not): returns the size in out, or 0 to store it raw. */
 size_t cap_pool_compress_one(struct cap_pool *p, const uint8_t *page, uint8_t *out);

@@ -465,6 +465,10 @@ int cap_write_kdump(struct cap_ctx *c)
 			return cap_fail(c->r, CAP_ERR, "filtering: %s", vmc_errmsg(c->src));
 	}
 	num = pl->pages_dumpable;
+	/* de-duplication's tables for the pages there are, not the budget's
+	 * (best effort: on failure the larger ones stay) */
+	(void)cap_dedup_fit(&c->dedup, num);
+	(void)cap_pool_fit_seen(c->pool, num);
 	note_len = c->notes.len;
 	uint32_t sub_blocks = (uint32_t)((w.l->sub_size + note_len + w.ps - 1) / w.ps);
 	uint64_t bm_each = ((pl->max_pfn + 7) / 8 + w.ps - 1) / w.ps;

@@ -16,15 +16,15 @@
  * order, after comparing bytes; a page skipped wrongly (its first copy was
  * seen by another worker first) is compressed then.  Lock-free open
  * addressing over 64-bit hashes; 0 marks an empty slot. */
-#define SEEN_SLOTS (1u << 18)      /* 2 MiB */
+#define SEEN_SLOTS (1u << 18)      /* 2 MiB at most; cap_pool_fit_seen */
 #define SEEN_PROBES 8
 
-static bool seen_check_insert(_Atomic uint64_t *set, uint64_t h)
+static bool seen_check_insert(_Atomic uint64_t *set, size_t mask, uint64_t h)
 {
 	if (!h)
 		h = 1;
 	for (unsigned i = 0; i < SEEN_PROBES; i++) {
-		_Atomic uint64_t *slot = &set[(h + i) & (SEEN_SLOTS - 1)];
+		_Atomic uint64_t *slot = &set[(h + i) & mask];
 		uint64_t v = atomic_load_explicit(slot, memory_order_relaxed);
 		if (v == h)
 			return true;
@@ -67,6 +67,7 @@ struct cap_pool {
 	const struct cap_dedup *dedup;  /* without workers: the writer decides */
 	const struct cap_dedup *hint;   /* its `active`: whether to hash at all */
 	_Atomic uint64_t *seen;         /* hint set shared by workers */
+	size_t seen_mask;
 	vmc_dump *src;                  /* the caller's source (reads without workers) */
 	vmc_dump **wsrc;                /* each worker's own handle on the source */
 	int nwsrc;
@@ -133,7 +134,7 @@ static void compress_batch(struct cap_pool *p, struct cap_codec *codec, vmc_dump
 			 * anyway, compresses it only if it is stored: the
 			 * bucket is fetched now, for when it does */
 			bool dup = p->dedup ? (cap_dedup_prefetch(p->dedup, &b->hash[i]), true)
-					    : skip && seen_check_insert(p->seen, b->hash[i].v);
+					    : skip && seen_check_insert(p->seen, p->seen_mask, b->hash[i].v);
 			if (dup) {
 				b->kind[i] = CAP_PAGE_SEEN;
 				b->size[i] = 0;
@@ -255,6 +256,7 @@ int cap_pool_create(struct cap_pool **out, int threads, size_t nbatches, size_t 
 		p->seen = calloc(SEEN_SLOTS, sizeof(*p->seen));
 		if (!p->seen)
 			goto fail;
+		p->seen_mask = SEEN_SLOTS - 1;
 	}
 	/* workers read their pages themselves, each through its own handle
 	 * (a vmc_dump serves one thread at a time; the main thread, helping,
@@ -426,6 +428,30 @@ void cap_pool_put(struct cap_pool *p, struct cap_batch *b)
 	b->next = p->free_list;
 	p->free_list = b;
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* After pass 1, before any batch: a seen set of twice PAGES slots (the
+ * probes stay short) when that is smaller than SEEN_SLOTS; as the dedup
+ * table (cap_dedup_fit), what is touched at random is paged in whole.  The
+ * workers see the new set: they take batches under the lock, after this. */
+int cap_pool_fit_seen(struct cap_pool *p, uint64_t pages)
+{
+	size_t n = 1024;
+	if (!p->seen)
+		return 0;
+	while (n < SEEN_SLOTS && n < 2 * pages)
+		n *= 2;
+	if (n >= SEEN_SLOTS)
+		return 0;
+	_Atomic uint64_t *set = calloc(n, sizeof(*set));
+	if (!set)
+		return -ENOMEM;    /* the large set stays */
+	pthread_mutex_lock(&p->lock);
+	free((void *)p->seen);
+	p->seen = set;
+	p->seen_mask = n - 1;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
 }
 
 void cap_pool_set_dedup(struct cap_pool *p, const struct cap_dedup *d)
