@@ -16,6 +16,10 @@
 #   --sizes "MB..."   guest RAM sizes (default "1024 4096 16384")
 #   --lo M --hi M     bisection range in MiB (default 64 128)
 #   --step M          (default 8)
+#   --cpus N          CPUs of the guest and of the crash kernel (default 1:
+#                     salvage arm's nr_cpus=1; N > 1 arms with --cmdline
+#                     "console=ttyS0 nr_cpus=N reset_devices irqpoll panic=1
+#                     nousb", and the agent compresses with N threads)
 #   --timeout S       base bound for one QEMU run (default 240; +1 s per 32 MiB of RAM)
 #   --kver KVER       kernel ABI version (default: resolved from cloud-amd64)
 #   --out DIR         keep consoles and the summary (default build/reservation-bench)
@@ -28,7 +32,7 @@ set -uo pipefail
 . "$(dirname "$0")/../vm/lib.sh"
 . "$(dirname "$0")/../vm/e2e-lib.sh"
 
-sizes="1024 4096 16384" lo=64 hi=128 step=8 base_timeout=240 kver="" out=""
+sizes="1024 4096 16384" lo=64 hi=128 step=8 base_timeout=240 kver="" out="" cpus=1
 while [ $# -gt 1 ]; do
 	case $1 in
 	--sizes) sizes=${2:?} ;;
@@ -36,6 +40,7 @@ while [ $# -gt 1 ]; do
 	--hi) hi=${2:?} ;;
 	--step) step=${2:?} ;;
 	--timeout) base_timeout=${2:?} ;;
+	--cpus) cpus=${2:?} ;;
 	--kver) kver=${2:?} ;;
 	--out) out=${2:?} ;;
 	*) break ;;
@@ -64,6 +69,8 @@ target="disk:LABEL=$E2E_LABEL:/var/crash"
 # no_timer_check: a loaded host can make TCG fail the kernel's IO-APIC timer
 # check at boot ("IO-APIC + timer doesn't work!"), which says nothing about
 # memory; the crash kernel gets it through salvage arm --append
+[ "$cpus" -gt 1 ] &&
+	export E2E_ARM_CMDLINE="console=ttyS0 nr_cpus=$cpus reset_devices irqpoll panic=1 nousb no_timer_check"
 e2e_build_first_initramfs "$SV_VMLINUZ" "$work/crash.img" "$build/salvage" no_timer_check "$work/first.img"
 ksize=$(stat -L -c %s "$SV_VMLINUZ")
 isize=$(stat -c %s "$work/crash.img")
@@ -81,7 +88,7 @@ run_at() {
 	tmo=$((base_timeout + mb / 32))
 	e2e_make_ext4 "$work/disk.img" 512 "$work/empty" >/dev/null 2>&1 || { why="mkfs.ext4 failed"; return 1; }
 	t0=$(sv_now)
-	timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -m "$mb" -smp 1 \
+	timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -m "$mb" -smp "$cpus" \
 		-nographic -no-reboot -nic none -kernel "$SV_VMLINUZ" -initrd "$work/first.img" \
 		-append "console=ttyS0 crashkernel=${ck}M panic=1 quiet no_timer_check" \
 		-drive "file=$work/disk.img,format=raw,if=virtio" </dev/null >"$log" 2>"$log.stderr" || rc=$?
@@ -164,7 +171,7 @@ bisect() {
 	echo "# crashkernel= bisection, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo
 	echo "kernel $kver ($((ksize >> 10)) KiB), crash initramfs from salvage mkinitramfs ($((isize >> 10)) KiB);"
-	echo "QEMU TCG, 1 CPU; candidates ${lo}M..${hi}M in ${step}M steps; \`salvage setup --crashkernel\`: $recommend"
+	echo "QEMU TCG, $cpus CPU(s), crash kernel nr_cpus=$cpus; candidates ${lo}M..${hi}M in ${step}M steps; \`salvage setup --crashkernel\`: $recommend"
 	echo
 	echo "| guest RAM | smallest that captures | the agent there | largest that fails (why) | runs | minutes |"
 	echo "| --- | --- | --- | --- | --- | --- |"

@@ -101,6 +101,9 @@ e2e_build_first_initramfs() {
 	# timer check at boot ("IO-APIC + timer doesn't work"), a flake of the
 	# emulator, not of the capture (seen in e2e-net under load)
 	printf '%s\n' "${append:+$append }no_timer_check" >"$stage/etc/arm-append"
+	# E2E_ARM_CMDLINE: the crash kernel's whole command line instead
+	# (salvage arm --cmdline; e.g. nr_cpus=2, which --append cannot raise)
+	[ -z "${E2E_ARM_CMDLINE:-}" ] || printf '%s\n' "$E2E_ARM_CMDLINE" >"$stage/etc/arm-cmdline"
 	printf '%s\n' "$E2E_HOST" >"$stage/etc/hostname"
 	sv_stage_idle_tasks "$stage"
 	sv_write_init "$stage" crash <<'EOF'
@@ -112,12 +115,13 @@ for t in $(cat /etc/idle-tasks); do
 	"/bin/$t" &
 	echo "salvage-task name=$t pid=$!" >/dev/kmsg
 done
-append=$(cat /etc/arm-append)
+set -- --append "$(cat /etc/arm-append)"
+[ -f /etc/arm-cmdline ] && set -- --cmdline "$(cat /etc/arm-cmdline)"
 salvage arm --status && fail "salvage arm --status says loaded before arming"
-salvage arm --kernel /boot/vmlinuz --initrd /boot/crash.img --append "$append" || fail "salvage arm failed"
+salvage arm --kernel /boot/vmlinuz --initrd /boot/crash.img "$@" || fail "salvage arm failed"
 salvage arm --unload || fail "salvage arm --unload failed"
 [ "$(cat /sys/kernel/kexec_crash_loaded)" = 0 ] || fail "still loaded after --unload"
-salvage arm --kernel /boot/vmlinuz --initrd /boot/crash.img --append "$append" || fail "salvage arm (again) failed"
+salvage arm --kernel /boot/vmlinuz --initrd /boot/crash.img "$@" || fail "salvage arm (again) failed"
 salvage arm --status || fail "salvage arm --status says not loaded"
 say "crash kernel armed at $(up)s, crashing"
 EOF
