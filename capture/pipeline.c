@@ -483,6 +483,12 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 		goto out_plan;
 	}
 	c.pages_lost = lost_frames(c.src, r);
+	/* a PV guest written by machine frame: its pages without one are
+	 * left out, and the output says it is incomplete */
+	uint64_t nomach = 0;
+	if (c.guest && vmc_xen_core(c.guest))
+		nomach = vmc_xen_core(c.guest)->machineless;
+	c.pages_lost += nomach;
 	r->pages_lost = c.pages_lost;
 	rc = cap_sink_open(&c.sink, o->output, o->flattened, WRITE_CACHE, o->fail_after_bytes,
 			   o->fail_flush, o->overwrite);
@@ -542,9 +548,11 @@ enum cap_status cap_run(const struct cap_options *o, struct cap_result *r)
 	if (rc >= 0)
 		r->status = CAP_OK;
 	if (rc >= 0 && r->incomplete)
-		cap_fail(r, CAP_INCOMPLETE, "%s: %llu pages of the source lost (it was cut short) "
-			 "and %llu unreadable: left out, the output is marked incomplete", o->output,
-			 (unsigned long long)c.pages_lost, (unsigned long long)r->pages_unreadable);
+		cap_fail(r, CAP_INCOMPLETE, "%s: %llu pages of the source lost (it was cut short), "
+			 "%llu with no machine frame (this guest's dump is written by machine "
+			 "frame) and %llu unreadable: left out, the output is marked incomplete",
+			 o->output, (unsigned long long)(c.pages_lost - nomach),
+			 (unsigned long long)nomach, (unsigned long long)r->pages_unreadable);
 	cap_pool_destroy(c.pool);
 out_sink:
 	cap_dedup_fini(&c.dedup);

@@ -491,6 +491,8 @@ struct vmc_xen_core {
 	uint64_t padding;           /* entries marked invalid (~0): no page */
 	uint64_t dropped;           /* entries refused (duplicate, out of range,
 				     * past .xen_pages): the warnings say why */
+	uint64_t machineless;       /* PV: pages whose machine frame is beyond
+				     * 2^40: by pfn only, not in the machine view */
 	const char *vmcoreinfo_from;/* "memory scan" or NULL (not found) */
 	uint64_t vmcoreinfo_pfn;
 };

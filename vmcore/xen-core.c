@@ -537,9 +537,25 @@ static int read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *ta
 			rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		for (size_t k = 0; k < x->n; k++)
-			if (x->by_pfn[k].gmfn != INVALID_ENTRY)
-				x->by_mfn[u++] = x->by_pfn[k];
+		/* a machine frame from 2^40 on has no machine address (frame *
+		 * 4096 can wrap): such a pfn is read by pfn only */
+		uint64_t nmbig = 0, big_pfn = 0, big_mfn = 0;
+		for (size_t k = 0; k < x->n; k++) {
+			const struct xent *t = &x->by_pfn[k];
+			if (t->gmfn == INVALID_ENTRY)
+				continue;
+			if (t->gmfn >= PFN_LIMIT) {
+				if (!nmbig++)
+					big_pfn = t->pfn, big_mfn = t->gmfn;
+				continue;
+			}
+			x->by_mfn[u++] = *t;
+		}
+		x->pub.machineless = nmbig;
+		if (nmbig)
+			vmc_warn(d, "Xen dump-core: %llu entries of .xen_p2m give a machine frame beyond 2^40 (the first: pfn 0x%llx, mfn 0x%llx): those pages are read by pfn only, and a dump written by machine frame leaves them out",
+				 (unsigned long long)nmbig, (unsigned long long)big_pfn,
+				 (unsigned long long)big_mfn);
 		qsort(x->by_mfn, u, sizeof(*x->by_mfn), cmp_mfn);
 		x->nm = 0;
 		for (size_t k = 0; k < u; k++) {

@@ -9,7 +9,7 @@ block included); this module stores those pages in a dump-core file:
           [vmcoreinfo_form=note|data] [header_vcpus=N] [header_pages=N]
           [magic=N] [format_version=N] [xen=4.17] [extra=.7]
           [shared_info=yes|no] [prstatus_entsize=N] [padding=N]
-          [dup=PFN,PFN] [past=N] [bigpfn=N] [vcpus=N] [p2m_tree=ADDR]
+          [dup=PFN,PFN] [past=N] [bigpfn=N] [biggmfn=N] [vcpus=N] [p2m_tree=ADDR]
 
 * PV (default): `.xen_p2m` (pfn, gmfn) pairs; machine frames are the pfns
   in 2 MiB chunks in reverse order from `mfn_base` (default 0x40000; the
@@ -35,7 +35,9 @@ block included); this module stores those pages in a dump-core file:
 * Hostile shapes: `header_vcpus`/`header_pages` disagree with the sections;
   `dup=PFN` adds a second entry (and page, other data) for PFN after the
   others; `past=N` adds N entries beyond `.xen_pages`; `bigpfn=N` N
-  entries naming pfns beyond 2^40; `padding=N` N invalid (~0) entries with
+  entries naming pfns beyond 2^40; `biggmfn=N` N entries for the pfns after
+  the highest (pages of their own) whose machine frames are 2^52 on (no
+  machine address: frame * 4096 wraps); `padding=N` N invalid (~0) entries with
   zero pages, as xl writes when the guest shrank; `prstatus_entsize`
   overrides the context size.  Anchors for `corrupt`: notes, prstatus,
   pages, p2m (the table), shdr, strtab, end.
@@ -57,7 +59,7 @@ NT_NONE, NT_HEADER, NT_VERSION, NT_FORMAT = 0x2000000, 0x2000001, 0x2000002, 0x2
 SHT_PROGBITS, SHT_NOTE, SHT_STRTAB = 1, 7, 3
 KEYS = {"type", "mfn_base", "pages", "vmcoreinfo", "vmcoreinfo_form", "header_vcpus",
         "header_pages", "magic", "format_version", "xen", "extra", "shared_info", "p2m_tree",
-        "prstatus_entsize", "padding", "dup", "past", "bigpfn", "vcpus"}
+        "prstatus_entsize", "padding", "dup", "past", "bigpfn", "biggmfn", "vcpus"}
 # pr_reg order (docs/formats.md §2.3)
 PR = ["r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx",
       "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base",
@@ -193,6 +195,9 @@ def build(d, mk):
     rnd = random.Random(d.seed + 99)
     for p in [mk.parse_int(x) for x in kv.get("dup", "").split(",") if x]:
         ents.append((p, 0x7FFF0 + p, bytes(rnd.getrandbits(8) for _ in range(PAGE))))
+    top = max(pfns) + 1
+    for i in range(num("biggmfn", 0)):
+        ents.append((top + i, (1 << 52) + i, bytes(rnd.getrandbits(8) for _ in range(PAGE))))
     for _ in range(num("bigpfn", 0)):
         ents.append(((1 << 41) + len(ents), 0x7FFFF, bytes(PAGE)))
     for _ in range(num("padding", 0)):
