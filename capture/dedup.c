@@ -122,11 +122,15 @@ int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t 
 }
 
 /* Once pass 1 has counted the pages to write: a table for at most that many
- * contents, if smaller than the budget's.  A table is touched at random, so
- * all of it is soon paged in (every page a fault, zeroed): on a dump that
- * keeps 30,000 pages, a budget's 2 MiB table and the workers' seen set cost
- * 2,000 faults, more than the looking itself.  The size depends only on the
- * count, so the output stays the same for any thread count. */
+ * contents, if smaller than the budget's, written through once.  A table is
+ * touched at random, so all of it is soon paged in: on a dump that keeps
+ * 26,000 pages, a budget's 2 MiB table and the workers' seen set cost 2,000
+ * faults, more than the looking itself.  And a page of it first read
+ * (looked up) maps the shared zero page, then written (an entry) faults
+ * again to get its own, flushing the TLB of every CPU the process runs on:
+ * with workers, an interrupt of theirs each time.  Written first, each
+ * page faults once.  The size depends only on the count, so the output
+ * stays the same for any thread count. */
 int cap_dedup_fit(struct cap_dedup *d, uint64_t pages)
 {
 	size_t n = 16;
@@ -134,25 +138,29 @@ int cap_dedup_fit(struct cap_dedup *d, uint64_t pages)
 		return 0;
 	while (n <= d->mask && (uint64_t)n * WAYS < pages)
 		n *= 2;
-	if (n > d->mask)
-		return 0;
-	struct cap_dedup_entry *e = calloc(n * WAYS, sizeof(*e));
-	uint64_t *hv = calloc(n * WAYS, sizeof(*hv));
-	uint8_t *rr = calloc(n, 1);
-	if (!e || !hv || !rr) {
-		/* the table of the budget stays: it was allocated */
-		free(e);
-		free(hv);
-		free(rr);
-		return -ENOMEM;
+	if (n <= d->mask) {
+		struct cap_dedup_entry *e = malloc(n * WAYS * sizeof(*e));
+		uint64_t *hv = malloc(n * WAYS * sizeof(*hv));
+		uint8_t *rr = malloc(n);
+		if (!e || !hv || !rr) {
+			/* the table of the budget stays: it was allocated */
+			free(e);
+			free(hv);
+			free(rr);
+			n = d->mask + 1;
+		} else {
+			free(d->e);
+			free(d->hv);
+			free(d->rr);
+			d->e = e;
+			d->hv = hv;
+			d->rr = rr;
+			d->mask = n - 1;
+		}
 	}
-	free(d->e);
-	free(d->hv);
-	free(d->rr);
-	d->e = e;
-	d->hv = hv;
-	d->rr = rr;
-	d->mask = n - 1;
+	memset(d->e, 0, n * WAYS * sizeof(*d->e));
+	memset(d->hv, 0, n * WAYS * sizeof(*d->hv));
+	memset(d->rr, 0, n);
 	return 0;
 }
 

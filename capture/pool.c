@@ -431,9 +431,11 @@ void cap_pool_put(struct cap_pool *p, struct cap_batch *b)
 }
 
 /* After pass 1, before any batch: a seen set of twice PAGES slots (the
- * probes stay short) when that is smaller than SEEN_SLOTS; as the dedup
- * table (cap_dedup_fit), what is touched at random is paged in whole.  The
- * workers see the new set: they take batches under the lock, after this. */
+ * probes stay short) when that is smaller than SEEN_SLOTS, written through
+ * once: as the dedup table (cap_dedup_fit), what is touched at random is
+ * paged in whole, and a page read before it is written faults twice and
+ * interrupts the other threads to flush their TLBs.  The workers see the
+ * new set: they take batches under the lock, after this. */
 int cap_pool_fit_seen(struct cap_pool *p, uint64_t pages)
 {
 	size_t n = 1024;
@@ -441,15 +443,15 @@ int cap_pool_fit_seen(struct cap_pool *p, uint64_t pages)
 		return 0;
 	while (n < SEEN_SLOTS && n < 2 * pages)
 		n *= 2;
-	if (n >= SEEN_SLOTS)
-		return 0;
-	_Atomic uint64_t *set = calloc(n, sizeof(*set));
-	if (!set)
-		return -ENOMEM;    /* the large set stays */
+	_Atomic uint64_t *set = n < SEEN_SLOTS ? malloc(n * sizeof(*set)) : NULL;
 	pthread_mutex_lock(&p->lock);
-	free((void *)p->seen);
-	p->seen = set;
-	p->seen_mask = n - 1;
+	if (set) {
+		free((void *)p->seen);
+		p->seen = set;
+		p->seen_mask = n - 1;
+	}
+	for (size_t i = 0; i <= p->seen_mask; i++)
+		atomic_init(&p->seen[i], 0);
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
