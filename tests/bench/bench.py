@@ -26,6 +26,7 @@ synthetic 16-256 GiB dumps (bench_pass1), and the analyzer sections.
 """
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -87,12 +88,19 @@ class Row:
 def timed_rounds(runs, repeat):
     """Every setting once per round, `repeat` rounds: a shared host's load
     drifts, and a drift then weighs on every setting alike instead of on the
-    ones measured during it.  Returns {name: Row}."""
+    ones measured during it.  Each round runs the settings in an order of
+    its own (shuffled, the same for every bench run): in one fixed order
+    the run after makedumpfile -c's (its output synced, then deleted) took
+    up to 15% more CPU than the same setting later in the round, a bias a
+    ratio of two settings kept.  Returns {name: Row}."""
     got = {name: [] for name in runs}
+    names = list(runs)
+    rnd = random.Random(12)
     for _ in range(repeat):
-        for name, fn in runs.items():
-            got[name].append(fn())
-    return {name: Row(v) for name, v in got.items()}
+        rnd.shuffle(names)
+        for name in names:
+            got[name].append(runs[name]())
+    return {name: Row(got[name]) for name in runs}
 
 
 def paired(rows, a, b, what="walls"):
