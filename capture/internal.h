@@ -108,8 +108,9 @@ void cap_page_hash(const uint8_t *page, size_t len, struct cap_hash *h);
 int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t page_size,
 		   unsigned codec, int level);
 void cap_dedup_fini(struct cap_dedup *d);
-/* After pass 1: shrink the table to PAGES contents when that is smaller
- * than the budget's (dedup.c).  Before any page is looked up. */
+/* After pass 1, before any page is looked up: the table shrunk to PAGES
+ * contents when that is smaller than the budget's, and written through
+ * once (dedup.c). */
 int cap_dedup_fit(struct cap_dedup *d, uint64_t pages);
 const struct cap_dedup_entry *cap_dedup_find(const struct cap_dedup *d, const struct cap_hash *h);
 /* Bring h's bucket into the cache ahead of cap_dedup_find. */
