@@ -91,6 +91,30 @@ static unsigned hit_units(unsigned codec, int level)
 	}
 }
 
+/* A table of n buckets (zeroed, not yet touched) in place of d's; on
+ * failure d's stays. */
+static int table_new(struct cap_dedup *d, size_t n)
+{
+	struct cap_dedup_entry *e = calloc(n * WAYS, sizeof(*e));
+	uint64_t *hv = calloc(n * WAYS, sizeof(*hv));
+	uint8_t *rr = calloc(n, 1);
+
+	if (!e || !hv || !rr) {
+		free(e);
+		free(hv);
+		free(rr);
+		return -ENOMEM;
+	}
+	free(d->e);
+	free(d->hv);
+	free(d->rr);
+	d->e = e;
+	d->hv = hv;
+	d->rr = rr;
+	d->mask = n - 1;
+	return 0;
+}
+
 int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t page_size,
 		   unsigned codec, int level)
 {
@@ -100,18 +124,14 @@ int cap_dedup_init(struct cap_dedup *d, size_t bytes, size_t ring_bytes, size_t 
 		n *= 2;
 	if (n < 16 || !page_size)
 		return 0;   /* too small a budget: no de-duplication */
-	d->e = calloc(n * WAYS, sizeof(*d->e));
-	d->hv = calloc(n * WAYS, sizeof(*d->hv));
-	d->rr = calloc(n, 1);
 	/* only contents seen twice: the rest never cost a copy */
 	d->hot.pages = ring_bytes / page_size;
 	if (d->hot.pages)
 		d->hot.buf = malloc(d->hot.pages * page_size);
-	if (!d->e || !d->hv || !d->rr || (d->hot.pages && !d->hot.buf)) {
+	if (table_new(d, n) < 0 || (d->hot.pages && !d->hot.buf)) {
 		cap_dedup_fini(d);
 		return -ENOMEM;
 	}
-	d->mask = n - 1;
 	d->page_size = page_size;
 	d->hit_units = hit_units(codec, level);
 	atomic_store(&d->active, true);
@@ -138,26 +158,9 @@ int cap_dedup_fit(struct cap_dedup *d, uint64_t pages)
 		return 0;
 	while (n <= d->mask && (uint64_t)n * WAYS < pages)
 		n *= 2;
-	if (n <= d->mask) {
-		struct cap_dedup_entry *e = malloc(n * WAYS * sizeof(*e));
-		uint64_t *hv = malloc(n * WAYS * sizeof(*hv));
-		uint8_t *rr = malloc(n);
-		if (!e || !hv || !rr) {
-			/* the table of the budget stays: it was allocated */
-			free(e);
-			free(hv);
-			free(rr);
-			n = d->mask + 1;
-		} else {
-			free(d->e);
-			free(d->hv);
-			free(d->rr);
-			d->e = e;
-			d->hv = hv;
-			d->rr = rr;
-			d->mask = n - 1;
-		}
-	}
+	/* out of memory: the table of the budget stays */
+	if (n <= d->mask && table_new(d, n) < 0)
+		n = d->mask + 1;
 	memset(d->e, 0, n * WAYS * sizeof(*d->e));
 	memset(d->hv, 0, n * WAYS * sizeof(*d->hv));
 	memset(d->rr, 0, n);
