@@ -592,11 +592,9 @@ int vmc_xcore_fill_loads(vmc_dump *d, const struct xent *ents, size_t n, bool mf
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
 	for (size_t k = 0; k < n; k++) {
 		const struct xent *t = &ents[k];
+		/* below PFN_LIMIT: read_table refuses larger pfns and leaves
+		 * larger gmfns out of by_mfn, so frame * PAGE cannot wrap */
 		uint64_t frame = mfn ? t->gmfn : t->pfn;
-		/* pfns are below PFN_LIMIT (read_table), gmfns only as read:
-		 * one past it has no machine address (sorted: the rest too) */
-		if (frame >= PFN_LIMIT)
-			break;
 		struct vmc_elf_load *l = nl ? &e->loads[nl - 1] : NULL;
 		if (l && l->paddr + l->memsz == frame * PAGE &&
 		    l->offset + l->memsz == pages_off + t->idx * PAGE) {
