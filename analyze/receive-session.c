@@ -25,6 +25,13 @@ static void refuse(struct net_conn *c, const struct session *s, const char *why)
 	net_send(c, NET_MSG_REFUSE, why, strlen(why));
 }
 
+/* Whether need more bytes leave --min-free free in DIR; *avail: what is free. */
+static bool room_for(uint64_t need, uint64_t *avail)
+{
+	*avail = rx_free_bytes(rx_opt.dir);
+	return *avail >= rx_opt.min_free && *avail - rx_opt.min_free >= need;
+}
+
 static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 			const struct authtab *t)
 {
@@ -91,8 +98,8 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 	 * filtered dump takes; its floor is checked as it arrives (every ACK)
 	 * and before it is reassembled. */
 	bool exact = x.sizes_known || !(x.flags & (NET_OPEN_FLAT | NET_OPEN_STREAMED));
-	uint64_t avail = rx_free_bytes(rx_opt.dir), need = exact ? total - off : 0;
-	if (avail < rx_opt.min_free || avail - rx_opt.min_free < need) {
+	uint64_t avail, need = exact ? total - off : 0;
+	if (!room_for(need, &avail)) {
 		if (exact)
 			snprintf(why, sizeof(why), "%" PRIu64 " bytes to store, %" PRIu64
 				 " free in %s with a floor of %" PRIu64, need, avail, rx_opt.dir,
@@ -173,7 +180,7 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 			off += n - 8;
 			if (off - checked >= ACK_EVERY) {
 				checked = off;
-				if (rx_free_bytes(rx_opt.dir) < rx_opt.min_free) {
+				if (!room_for(0, &avail)) {
 					refuse(c, s, "free space fell below the floor");
 					xfer_close(&x);
 					return;
@@ -216,11 +223,10 @@ static void run_session(struct session *s, struct net_conn *c, uint8_t *buf,
 		/* a streamed dump is written a second time, reassembled, while
 		 * its part is still there: that copy must fit above the floor */
 		if (x.flags & NET_OPEN_FLAT) {
-			uint64_t avail2 = rx_free_bytes(rx_opt.dir);
-			if (avail2 < rx_opt.min_free || avail2 - rx_opt.min_free < x.size[F_DUMP]) {
+			if (!room_for(x.size[F_DUMP], &avail)) {
 				snprintf(why, sizeof(why), "reassembling the streamed dump takes %" PRIu64
 					 " bytes, %" PRIu64 " free in %s with a floor of %" PRIu64
-					 "; kept for resuming", x.size[F_DUMP], avail2, rx_opt.dir,
+					 "; kept for resuming", x.size[F_DUMP], avail, rx_opt.dir,
 					 rx_opt.min_free);
 				refuse(c, s, why);
 				xfer_close(&x);
