@@ -26,8 +26,7 @@
 #                                      a script that passed removes T_OUT (a
 #                                      failed one keeps it for inspection), so
 #                                      that the whole check needs about the
-#                                      disk of its largest part; T_KEEP=1
-#                                      keeps it (another script reads it)
+#                                      disk of its largest part
 #
 # Helpers for the common shapes of the scripts:
 #   t_need_built FILE...               t_fail and t_summary (exit 1) unless every
@@ -208,7 +207,7 @@ t_summary() {
 	[ -n "${SALVAGE_TEST_TALLY:-}" ] &&
 		echo "$T_NAME $T_PASS $T_FAIL $T_SKIP" >>"$SALVAGE_TEST_TALLY"
 	echo "$T_NAME: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
-	if [ $T_FAIL -eq 0 ] && [ -n "${SALVAGE_TEST_TIDY:-}" ] && [ -z "${T_KEEP:-}" ]; then
+	if [ $T_FAIL -eq 0 ] && [ -n "${SALVAGE_TEST_TIDY:-}" ]; then
 		rm -rf "${T_OUT:?}"
 	fi
 	T_SUMMARY_DONE=1
