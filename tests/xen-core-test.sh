@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Xen guest cores (`xl dump-core`, docs/formats.md §4.9) against the fixture
 # generator (tests/tools/kxcore.py through mkdump.py; it shares no code with
-# vmcore/xen-core.c).  tests/run-fixtures.sh already diffs every
+# vmcore/xen-core*.c).  tests/run-fixtures.sh already diffs every
 # xcore-*/bad-xcore-*/az-xcore-* fixture's pages and metadata and
 # tests/az-test.sh checks sym/bt/ps/sys of az-xcore-pv; here:
 #   - the PV core (az-xcore-pv: page tables in machine frames) and the HVM

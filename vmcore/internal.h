@@ -169,8 +169,8 @@ size_t vmc_elf_read_run(vmc_dump *d, uint64_t pfn, size_t n, void *buf);
 uint64_t vmc_elf_next_edge(const vmc_dump *d, uint64_t pfn);
 void vmc_elf_free(struct vmc_elf *e);
 
-/* Build the page index and RAM ranges from d->elf.loads (elf.c; xen-core.c
- * fills the loads itself). */
+/* Build the page index and RAM ranges from d->elf.loads (elf.c;
+ * xen-core-p2m.c fills the loads itself). */
 int vmc_elf_build_index(vmc_dump *d);
 
 /* Xen guest cores (xen-core.c).  is_xcore: an ELF core header (64 bytes)
@@ -181,8 +181,9 @@ void vmc_xcore_free(vmc_dump *d);
 /* Any other dump: its SALVAGE_P2M note (written from a PV guest core) makes
  * vtop walk its page tables in machine frames, as for the core. */
 void vmc_xcore_after_open(vmc_dump *d);
-/* The page-table walk of vtop for a guest core: a PV guest's tables hold
- * machine frames (root: the pfn-based address of the top table). */
+/* The page-table walk of vtop for a guest core (xen-core-p2m.c): a PV
+ * guest's tables hold machine frames (root: the pfn-based address of the
+ * top table). */
 int vmc_xcore_pt_walk(vmc_dump *d, uint64_t root, int levels, uint64_t clear, uint64_t va,
 		      uint64_t *pa, struct xnote_pt_stop *st);
 

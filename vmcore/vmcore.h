@@ -457,7 +457,7 @@ const char *vmc_xen_dom0_vmcoreinfo(const vmc_dump *v, size_t *len);
 int vmc_xen_normalize_notes(vmc_dump *d, const char *dom0_vmcoreinfo, size_t len,
 			    uint64_t maddr, struct xnote_fixes *fx);
 
-/* ==== Xen guest cores (vmcore/xen-core.c) ====================================
+/* ==== Xen guest cores (vmcore/xen-core*.c) ===================================
  * `xl dump-core` files (docs/formats.md §4.9): an ELF file described by
  * sections, the guest's pages with a (pfn, gmfn) table (PV) or a pfn list
  * (HVM).  The dump reads by the guest's pseudo-physical frame; the reader

@@ -16,23 +16,17 @@
  * in machine frames and comes back to pfns through the table
  * (vmc_xcore_pt_walk); the pages themselves are never rewritten, so a
  * writer copies them as the guest had them.
+ *
+ * vmc_xcore_open runs the stages in order: the sections and .note.Xen
+ * (xen-core-sections.c), the table, its loads and the page index
+ * (xen-core-p2m.c, which also holds the pfn <-> mfn lookups and the
+ * page-table walk), then here the vCPUs, the VMCOREINFO scan and the notes.
  */
 #include "internal.h"
 
 #include <stdlib.h>
 
 #include "xen-core.h"
-
-struct section {
-	const char *name;
-	uint64_t off, size, entsize;
-	bool found;
-};
-
-enum { S_NOTE, S_PRSTATUS, S_SHINFO, S_PAGES, S_P2M, S_PFN, S_COUNT };
-static const char *const sec_names[S_COUNT] = {
-	".note.Xen", ".xen_prstatus", ".xen_shared_info", ".xen_pages", ".xen_p2m", ".xen_pfn",
-};
 
 bool vmc_xcore_probe(const uint8_t *eh, size_t len)
 {
@@ -63,578 +57,6 @@ const struct vmc_xen_core *vmc_xen_core(const vmc_dump *d)
 	return d->xcore && !d->xcore->from_note ? &d->xcore->pub : NULL;
 }
 
-static const struct xent *find_pfn(const struct vmc_xcore *x, uint64_t pfn)
-{
-	size_t lo = 0, hi = x->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (x->by_pfn[mid].pfn == pfn)
-			return &x->by_pfn[mid];
-		if (x->by_pfn[mid].pfn < pfn)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static const struct xent *find_mfn(const struct vmc_xcore *x, uint64_t mfn)
-{
-	size_t lo = 0, hi = x->nm;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (x->by_mfn[mid].gmfn == mfn)
-			return &x->by_mfn[mid];
-		if (x->by_mfn[mid].gmfn < mfn)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-
-int vmc_xen_core_pfn_to_mfn(const vmc_dump *d, uint64_t pfn, uint64_t *mfn)
-{
-	const struct xent *e;
-
-	if (d->xcore && d->xcore->runs_pfn) {
-		const struct xrun *r = vmc_xcore_find_run(d->xcore->runs_pfn, d->xcore->nruns, pfn, false);
-		if (!r)
-			return VMC_NOPAGE;
-		*mfn = r->mfn + (pfn - r->pfn);
-		return VMC_OK;
-	}
-
-	if (!d->xcore || d->xcore->pub.hvm || !(e = find_pfn(d->xcore, pfn)) ||
-	    e->gmfn == INVALID_ENTRY)
-		return VMC_NOPAGE;
-	*mfn = e->gmfn;
-	return VMC_OK;
-}
-
-int vmc_xen_core_mfn_to_pfn(const vmc_dump *d, uint64_t mfn, uint64_t *pfn)
-{
-	const struct xent *e;
-
-	if (d->xcore && d->xcore->runs_mfn) {
-		const struct xrun *r = vmc_xcore_find_run(d->xcore->runs_mfn, d->xcore->nruns, mfn, true);
-		if (!r)
-			return VMC_NOPAGE;
-		*pfn = r->pfn + (mfn - r->mfn);
-		return VMC_OK;
-	}
-
-	if (!d->xcore || d->xcore->pub.hvm || !(e = find_mfn(d->xcore, mfn)))
-		return VMC_NOPAGE;
-	*pfn = e->pfn;
-	return VMC_OK;
-}
-
-/* ---- the page-table walk ------------------------------------------------------ */
-
-/* Machine memory of a PV guest: its own frames only, through the table. */
-static int read_machine(void *arg, uint64_t ma, void *buf, size_t len)
-{
-	vmc_dump *d = arg;
-	uint64_t pfn;
-
-	if (vmc_xen_core_mfn_to_pfn(d, ma / PAGE, &pfn) != VMC_OK || ma % PAGE + len > PAGE)
-		return VMC_NOPAGE;
-	return vmc_read_phys(d, pfn * PAGE + ma % PAGE, buf, len);
-}
-
-static int read_phys(void *arg, uint64_t pa, void *buf, size_t len)
-{
-	return vmc_read_phys(arg, pa, buf, len);
-}
-
-int vmc_xcore_pt_walk(vmc_dump *d, uint64_t root, int levels, uint64_t clear, uint64_t va,
-		      uint64_t *pa, struct xnote_pt_stop *st)
-{
-	uint64_t root_mfn, ma, pfn;
-	int rc;
-
-	if (d->xcore->pub.hvm)
-		return xnote_pt_walk(read_phys, d, root, levels, clear, va, pa, st);
-	if (vmc_xen_core_pfn_to_mfn(d, root / PAGE, &root_mfn) != VMC_OK) {
-		st->level = levels;
-		st->table = root;
-		st->unmapped = false;
-		return VMC_NOPAGE;
-	}
-	rc = xnote_pt_walk(read_machine, d, root_mfn * PAGE + root % PAGE, levels, clear, va, &ma, st);
-	if (rc != VMC_OK) {
-		/* name the table by the guest's frame when it has one */
-		if (vmc_xen_core_mfn_to_pfn(d, st->table / PAGE, &pfn) == VMC_OK)
-			st->table = pfn * PAGE + st->table % PAGE;
-		return rc;
-	}
-	if (vmc_xen_core_mfn_to_pfn(d, ma / PAGE, &pfn) != VMC_OK) {
-		/* a grant or foreign mapping, or Xen's: not the guest's memory */
-		st->unmapped = true;
-		st->level = 1;
-		st->table = ma;
-		return VMC_NOPAGE;
-	}
-	*pa = pfn * PAGE + ma % PAGE;
-	return VMC_OK;
-}
-
-/* ---- sections and notes ----------------------------------------------------------- */
-
-static int read_sections(vmc_dump *d, struct section *s)
-{
-	uint8_t eh[64], *sh = NULL;
-	char *strtab = NULL;
-	uint64_t fsize = d->io->size, shoff, end, stroff, strsize;
-	uint16_t shnum, shstrndx;
-	int rc;
-
-	rc = vmc_io_read_exact(d, eh, sizeof(eh), 0, "ELF header");
-	if (rc < 0)
-		return rc;
-	if (eh[4] != ELFCLASS64 || eh[5] != ELFDATA2LSB)
-		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
-				   "Xen dump-core: only 64-bit little-endian files are supported (class %u, data %u)",
-				   eh[4], eh[5]);
-	if (le_get16(eh + 18) != EM_X86_64)
-		return vmc_set_err(d, VMC_ERR_UNSUPPORTED,
-				   "Xen dump-core of machine %u: only x86_64 guests are supported",
-				   le_get16(eh + 18));
-	shoff = le_get64(eh + 40);
-	shnum = le_get16(eh + 60);
-	shstrndx = le_get16(eh + 62);
-	if (le_get16(eh + 58) != SHDR_SIZE)
-		return vmc_set_err(d, VMC_ERR_CORRUPT,
-				   "Xen dump-core: section header size %u, expected %u",
-				   le_get16(eh + 58), SHDR_SIZE);
-	if (shnum > MAX_SECTIONS)
-		return vmc_set_err(d, VMC_ERR_CORRUPT, "Xen dump-core: %u sections (at most %u)",
-				   shnum, MAX_SECTIONS);
-	if (!vmc_add_ok(shoff, (uint64_t)shnum * SHDR_SIZE, &end) || end > fsize)
-		return vmc_set_err(d, VMC_ERR_CORRUPT,
-				   "Xen dump-core: %u section headers at 0x%llx beyond end of file (0x%llx)",
-				   shnum, (unsigned long long)shoff, (unsigned long long)fsize);
-	if (shstrndx >= shnum)
-		return vmc_set_err(d, VMC_ERR_CORRUPT,
-				   "Xen dump-core: section name table index %u, but %u sections",
-				   shstrndx, shnum);
-	sh = malloc((size_t)shnum * SHDR_SIZE);
-	if (!sh)
-		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
-	rc = vmc_io_read_exact(d, sh, (size_t)shnum * SHDR_SIZE, shoff, "Xen dump-core section headers");
-	if (rc < 0)
-		goto out;
-	stroff = le_get64(sh + shstrndx * SHDR_SIZE + 24);
-	strsize = le_get64(sh + shstrndx * SHDR_SIZE + 32);
-	if (strsize == 0 || strsize > MAX_STRTAB || !vmc_add_ok(stroff, strsize, &end) || end > fsize) {
-		rc = vmc_set_err(d, VMC_ERR_CORRUPT,
-				 "Xen dump-core: section name table (0x%llx bytes at 0x%llx) beyond end of file (0x%llx) or too large",
-				 (unsigned long long)strsize, (unsigned long long)stroff,
-				 (unsigned long long)fsize);
-		goto out;
-	}
-	strtab = malloc((size_t)strsize + 1);
-	if (!strtab) {
-		rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rc = vmc_io_read_exact(d, strtab, (size_t)strsize, stroff, "Xen dump-core section name table");
-	if (rc < 0)
-		goto out;
-	strtab[strsize] = 0;
-	for (unsigned i = 1; i < shnum; i++) {
-		const uint8_t *p = sh + (size_t)i * SHDR_SIZE;
-		uint32_t name = le_get32(p);
-		if (name >= strsize)
-			continue;
-		for (int k = 0; k < S_COUNT; k++) {
-			if (strcmp(strtab + name, sec_names[k]) != 0)
-				continue;
-			if (s[k].found) {
-				vmc_warn(d, "Xen dump-core: a second %s section (header %u) ignored",
-					 sec_names[k], i);
-				break;
-			}
-			s[k].found = true;
-			s[k].name = sec_names[k];
-			s[k].off = le_get64(p + 24);
-			s[k].size = le_get64(p + 32);
-			s[k].entsize = le_get64(p + 56);
-			if (!vmc_add_ok(s[k].off, s[k].size, &end) || end > (1ULL << 62)) {
-				rc = vmc_set_err(d, VMC_ERR_CORRUPT,
-						 "Xen dump-core: section %s: 0x%llx bytes at 0x%llx out of bounds",
-						 sec_names[k], (unsigned long long)s[k].size,
-						 (unsigned long long)s[k].off);
-				goto out;
-			}
-		}
-	}
-	rc = VMC_OK;
-out:
-	free(sh);
-	free(strtab);
-	return rc;
-}
-
-/* Bytes of a section that the file holds; a section cut short by the end of
- * the file is reported once. */
-static uint64_t section_avail(vmc_dump *d, const struct section *s)
-{
-	uint64_t fsize = d->io->size;
-
-	if (s->off >= fsize) {
-		if (s->size) {
-			vmc_warn(d, "Xen dump-core: section %s (0x%llx bytes at 0x%llx) lies past the end of the file (0x%llx): truncated",
-				 s->name, (unsigned long long)s->size, (unsigned long long)s->off,
-				 (unsigned long long)fsize);
-			d->incomplete = true;
-		}
-		return 0;
-	}
-	if (s->size > fsize - s->off) {
-		vmc_warn(d, "Xen dump-core: section %s: 0x%llx of 0x%llx bytes in the file: truncated",
-			 s->name, (unsigned long long)(fsize - s->off), (unsigned long long)s->size);
-		d->incomplete = true;
-		return fsize - s->off;
-	}
-	return s->size;
-}
-
-static void copy_str(char *dst, size_t dstlen, const uint8_t *src, size_t srclen)
-{
-	size_t n = 0;
-	while (n + 1 < dstlen && n < srclen && src[n])
-		n++;
-	memcpy(dst, src, n);
-	dst[n] = 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)dst[i] < 0x20 || (unsigned char)dst[i] > 0x7e)
-			dst[i] = '?';
-}
-
-static int read_notes(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
-{
-	uint64_t avail;
-	uint8_t *b;
-	size_t off = 0, len;
-	bool header = false;
-	int rc = VMC_OK;
-
-	if (!s->found)
-		return vmc_set_err(d, VMC_ERR_CORRUPT, "Xen dump-core: no .note.Xen section");
-	if (s->size > MAX_NOTE_SEC)
-		return vmc_set_err(d, VMC_ERR_CORRUPT, "Xen dump-core: .note.Xen of 0x%llx bytes (at most 0x%x)",
-				   (unsigned long long)s->size, MAX_NOTE_SEC);
-	avail = section_avail(d, s);
-	if (avail < s->size)
-		return vmc_set_err(d, VMC_ERR_CORRUPT,
-				   "Xen dump-core: .note.Xen (0x%llx bytes at 0x%llx) beyond end of file (0x%llx)",
-				   (unsigned long long)s->size, (unsigned long long)s->off,
-				   (unsigned long long)d->io->size);
-	len = (size_t)avail;
-	b = malloc(len ? len : 1);
-	if (!b)
-		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
-	rc = vmc_io_read_exact(d, b, len, s->off, "Xen dump-core .note.Xen");
-	if (rc < 0)
-		goto out;
-	x->pub.xen_major = x->pub.xen_minor = x->pub.format_version = ~0ULL;
-	while (len - off >= 12) {
-		uint32_t namesz = le_get32(b + off), descsz = le_get32(b + off + 4), type = le_get32(b + off + 8);
-		uint64_t dstart = off + 12 + (((uint64_t)namesz + 3) & ~3ULL), next;
-		if (!vmc_add_ok(dstart, ((uint64_t)descsz + 3) & ~3ULL, &next) || dstart > len ||
-		    descsz > len - dstart) {
-			rc = vmc_set_err(d, VMC_ERR_CORRUPT,
-					 "Xen dump-core: note at 0x%zx of .note.Xen (namesz %u, descsz %u) runs past the section (0x%zx bytes)",
-					 off, namesz, descsz, len);
-			goto out;
-		}
-		const uint8_t *desc = b + dstart;
-		bool xen = namesz == 4 && memcmp(b + off + 12, "Xen", 4) == 0;
-		if (!xen) {
-			vmc_warn(d, "Xen dump-core: note of type 0x%x at 0x%zx not named \"Xen\": ignored", type, off);
-		} else if (type == NT_XEN_DUMPCORE_HEADER) {
-			if (descsz < 32) {
-				rc = vmc_set_err(d, VMC_ERR_CORRUPT,
-						 "Xen dump-core: header note of %u bytes (32 expected)", descsz);
-				goto out;
-			}
-			header = true;
-			x->pub.magic = le_get64(desc);
-			x->pub.header_vcpus = le_get64(desc + 8);
-			x->pub.header_pages = le_get64(desc + 16);
-			x->pub.header_page_size = le_get64(desc + 24);
-		} else if (type == NT_XEN_DUMPCORE_XEN_VERSION) {
-			if (descsz >= 32) {
-				x->pub.xen_major = le_get64(desc);
-				x->pub.xen_minor = le_get64(desc + 8);
-				copy_str(x->pub.xen_extra, sizeof(x->pub.xen_extra), desc + 16, 16);
-			}
-			/* major, minor, extraversion[16], compile_info (144 bytes),
-			 * capabilities[1024] */
-			if (descsz >= 176 + 1024)
-				copy_str(x->pub.capabilities, sizeof(x->pub.capabilities), desc + 176, 1024);
-			if (descsz < 32)
-				vmc_warn(d, "Xen dump-core: Xen version note of %u bytes: ignored", descsz);
-		} else if (type == NT_XEN_DUMPCORE_FORMAT_VERSION) {
-			if (descsz >= 8)
-				x->pub.format_version = le_get64(desc);
-		} else if (type != NT_XEN_DUMPCORE_NONE) {
-			vmc_warn(d, "Xen dump-core: unknown note type 0x%x ignored", type);
-		}
-		off = next > len ? len : (size_t)next;
-	}
-	if (!header) {
-		rc = vmc_set_err(d, VMC_ERR_CORRUPT, "Xen dump-core: no dump-core header note in .note.Xen");
-		goto out;
-	}
-	if (x->pub.magic != MAGIC_PV && x->pub.magic != MAGIC_HVM)
-		vmc_warn(d, "Xen dump-core: header magic 0x%llx is neither PV (0xf00febed) nor HVM (0xf00febee)",
-			 (unsigned long long)x->pub.magic);
-	if (x->pub.header_page_size != PAGE) {
-		rc = vmc_set_err(d, VMC_ERR_UNSUPPORTED, "Xen dump-core: page size %llu (only 4096 is supported)",
-				 (unsigned long long)x->pub.header_page_size);
-		goto out;
-	}
-	if (x->pub.format_version == ~0ULL)
-		vmc_warn(d, "Xen dump-core: no format version note");
-	else if (x->pub.format_version != 1)
-		vmc_warn(d, "Xen dump-core: format version 0x%llx (1 expected); read as version 1",
-			 (unsigned long long)x->pub.format_version);
-out:
-	free(b);
-	return rc;
-}
-
-/* ---- the pfn table ------------------------------------------------------------------ */
-
-static int cmp_pfn(const void *a, const void *b)
-{
-	const struct xent *x = a, *y = b;
-	if (x->pfn != y->pfn)
-		return x->pfn < y->pfn ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static int cmp_mfn(const void *a, const void *b)
-{
-	const struct xent *x = a, *y = b;
-	if (x->gmfn != y->gmfn)
-		return x->gmfn < y->gmfn ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/* Entries whose page lies past the end of the file are kept (they read as
- * incomplete), but only this many more than the file has pages for: the
- * memory for the table stays in proportion to the file. */
-#define MAX_MISSING_ENTRIES (1u << 20)
-
-static int read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *tab,
-		      const struct section *pages, uint64_t npages)
-{
-	unsigned esz = x->pub.hvm ? 8 : 16;
-	uint64_t avail = section_avail(d, tab), count, past = 0, big = 0, first_past = 0, first_big = 0;
-	uint64_t fsize = d->io->size, limit, over = 0;
-	uint8_t *buf;
-	int rc = VMC_OK;
-
-	if (tab->size % esz)
-		vmc_warn(d, "Xen dump-core: %s is 0x%llx bytes, not a whole number of %u-byte entries",
-			 tab->name, (unsigned long long)tab->size, esz);
-	if (tab->entsize && tab->entsize != esz)
-		vmc_warn(d, "Xen dump-core: %s entry size %llu (%u expected); read as %u",
-			 tab->name, (unsigned long long)tab->entsize, esz, esz);
-	/* a flattened stream's virtual file may claim more than it stores */
-	count = (avail < d->io->stored ? avail : d->io->stored) / esz;
-	x->pub.entries = count;
-	if (x->pub.header_pages != tab->size / esz)
-		vmc_warn(d, "Xen dump-core: header says %llu pages, %s has %llu entries",
-			 (unsigned long long)x->pub.header_pages, tab->name,
-			 (unsigned long long)(tab->size / esz));
-	/* at most one entry per page of .xen_pages, and those past the end of
-	 * the file bounded: the allocation follows the file's size */
-	limit = (pages->off < fsize ? (fsize - pages->off) / PAGE + 1 : 0) + MAX_MISSING_ENTRIES;
-	if (limit > npages)
-		limit = npages;
-	if (limit > count)
-		limit = count;
-	x->by_pfn = malloc((limit ? limit : 1) * sizeof(*x->by_pfn));
-	buf = malloc((size_t)TABLE_CHUNK * esz);
-	if (!x->by_pfn || !buf) {
-		free(buf);
-		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory for %llu table entries",
-				   (unsigned long long)count);
-	}
-	for (uint64_t i = 0; i < count; i += TABLE_CHUNK) {
-		size_t m = count - i < TABLE_CHUNK ? (size_t)(count - i) : TABLE_CHUNK;
-		rc = vmc_io_read_exact(d, buf, m * esz, tab->off + i * esz, tab->name);
-		if (rc < 0)
-			goto out;
-		for (size_t k = 0; k < m; k++) {
-			uint64_t pfn = le_get64(buf + k * esz);
-			uint64_t gmfn = x->pub.hvm ? pfn : le_get64(buf + k * esz + 8);
-			if (pfn == INVALID_ENTRY) {
-				x->pub.padding++;
-				continue;
-			}
-			if (i + k >= npages) {
-				if (!past++)
-					first_past = i + k;
-				continue;
-			}
-			if (pfn >= PFN_LIMIT) {
-				if (!big++)
-					first_big = i + k;
-				continue;
-			}
-			if (x->n >= limit) {
-				over++;
-				continue;
-			}
-			x->by_pfn[x->n].pfn = pfn;
-			x->by_pfn[x->n].gmfn = gmfn;
-			x->by_pfn[x->n].idx = i + k;
-			x->n++;
-		}
-	}
-	if (past)
-		vmc_warn(d, "Xen dump-core: %llu entries of %s (the first: entry %llu) point past the %llu pages of .xen_pages: ignored",
-			 (unsigned long long)past, tab->name, (unsigned long long)first_past,
-			 (unsigned long long)npages);
-	if (big)
-		vmc_warn(d, "Xen dump-core: %llu entries of %s (the first: entry %llu) name a pfn beyond 2^40: ignored",
-			 (unsigned long long)big, tab->name, (unsigned long long)first_big);
-	if (over)
-		vmc_warn(d, "Xen dump-core: %llu entries of %s beyond what the file can hold pages for (its pages and 2^20 more): ignored",
-			 (unsigned long long)over, tab->name);
-	x->pub.dropped = past + big + over;
-	qsort(x->by_pfn, x->n, sizeof(*x->by_pfn), cmp_pfn);
-	{
-		size_t u = 0;
-		uint64_t dups = 0, first_dup = 0;
-		for (size_t k = 0; k < x->n; k++) {
-			if (u && x->by_pfn[u - 1].pfn == x->by_pfn[k].pfn) {
-				if (!dups++)
-					first_dup = x->by_pfn[k].pfn;
-				continue;
-			}
-			x->by_pfn[u++] = x->by_pfn[k];
-		}
-		x->n = u;
-		if (dups)
-			vmc_warn(d, "Xen dump-core: %llu duplicate pfns in %s (the first: pfn 0x%llx): the first entry of each is used",
-				 (unsigned long long)dups, tab->name, (unsigned long long)first_dup);
-		x->pub.dropped += dups;
-	}
-	x->pub.pages = x->n;
-	if (!x->pub.hvm) {
-		size_t u = 0;
-		uint64_t dups = 0, first_dup = 0;
-		x->by_mfn = malloc((x->n ? x->n : 1) * sizeof(*x->by_mfn));
-		if (!x->by_mfn) {
-			rc = vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		/* a machine frame from 2^40 on has no machine address (frame *
-		 * 4096 can wrap): such a pfn is read by pfn only */
-		uint64_t nmbig = 0, big_pfn = 0, big_mfn = 0;
-		for (size_t k = 0; k < x->n; k++) {
-			const struct xent *t = &x->by_pfn[k];
-			if (t->gmfn == INVALID_ENTRY)
-				continue;
-			if (t->gmfn >= PFN_LIMIT) {
-				if (!nmbig++)
-					big_pfn = t->pfn, big_mfn = t->gmfn;
-				continue;
-			}
-			x->by_mfn[u++] = *t;
-		}
-		x->pub.machineless = nmbig;
-		if (nmbig)
-			vmc_warn(d, "Xen dump-core: %llu entries of .xen_p2m give a machine frame beyond 2^40 (the first: pfn 0x%llx, mfn 0x%llx): those pages are read by pfn only, and a dump written by machine frame leaves them out",
-				 (unsigned long long)nmbig, (unsigned long long)big_pfn,
-				 (unsigned long long)big_mfn);
-		qsort(x->by_mfn, u, sizeof(*x->by_mfn), cmp_mfn);
-		x->nm = 0;
-		for (size_t k = 0; k < u; k++) {
-			if (x->nm && x->by_mfn[x->nm - 1].gmfn == x->by_mfn[k].gmfn) {
-				if (!dups++)
-					first_dup = x->by_mfn[k].gmfn;
-				continue;
-			}
-			x->by_mfn[x->nm++] = x->by_mfn[k];
-		}
-		if (dups)
-			vmc_warn(d, "Xen dump-core: %llu machine frames given to more than one pfn in .xen_p2m (the first: 0x%llx): page tables read through the lowest pfn",
-				 (unsigned long long)dups, (unsigned long long)first_dup);
-	}
-out:
-	free(buf);
-	return rc;
-}
-
-/* Loads over the file, one per run of consecutive frames (pfns, or with
- * mfn the machine frames) whose pages are stored one after the other in
- * .xen_pages at pages_off; ents sorted by that frame.  Sets *cut when
- * the file ends inside a load.  Also the machine view (xen-pvdump.c). */
-int vmc_xcore_fill_loads(vmc_dump *d, const struct xent *ents, size_t n, bool mfn,
-			 uint64_t pages_off, bool *cut)
-{
-	struct vmc_elf *e = &d->elf;
-	uint64_t fsize = d->io->size;
-	size_t nl = 0;
-
-	*cut = false;
-	e->loads = calloc(n ? n : 1, sizeof(*e->loads));
-	if (!e->loads)
-		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
-	for (size_t k = 0; k < n; k++) {
-		const struct xent *t = &ents[k];
-		/* below PFN_LIMIT: read_table refuses larger pfns and leaves
-		 * larger gmfns out of by_mfn, so frame * PAGE cannot wrap */
-		uint64_t frame = mfn ? t->gmfn : t->pfn;
-		struct vmc_elf_load *l = nl ? &e->loads[nl - 1] : NULL;
-		if (l && l->paddr + l->memsz == frame * PAGE &&
-		    l->offset + l->memsz == pages_off + t->idx * PAGE) {
-			l->memsz += PAGE;
-			continue;
-		}
-		l = &e->loads[nl++];
-		l->paddr = frame * PAGE;
-		l->offset = pages_off + t->idx * PAGE;   /* idx < pages: no overflow */
-		l->memsz = PAGE;
-	}
-	e->nloads = nl;
-	for (size_t i = 0; i < nl; i++) {
-		struct vmc_elf_load *l = &e->loads[i];
-		l->filesz_declared = l->memsz;
-		if (l->offset >= fsize)
-			l->filesz = 0;
-		else
-			l->filesz = fsize - l->offset < l->memsz ? fsize - l->offset : l->memsz;
-		*cut |= l->filesz < l->memsz;
-	}
-	return VMC_OK;
-}
-
-static int build_loads(vmc_dump *d, struct vmc_xcore *x, const struct section *pages)
-{
-	struct vmc_elf *e = &d->elf;
-	bool cut;
-	int rc = vmc_xcore_fill_loads(d, x->by_pfn, x->n, false, pages->off, &cut);
-
-	if (rc != VMC_OK)
-		return rc;
-	if (cut) {
-		vmc_warn(d, "Xen dump-core: .xen_pages is cut short by the end of the file: truncated, the pages past it are missing");
-		d->incomplete = true;
-	}
-	e->machine = EM_X86_64;
-	return vmc_elf_build_index(d);
-}
-
 /* ---- vCPUs ------------------------------------------------------------------------------ */
 
 static int read_vcpus(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
@@ -652,7 +74,7 @@ static int read_vcpus(vmc_dump *d, struct vmc_xcore *x, const struct section *s)
 			 (unsigned long long)stride, CTX_SIZE);
 		return VMC_OK;
 	}
-	avail = section_avail(d, s);
+	avail = vmc_xcore_section_avail(d, s);
 	n = avail / stride;
 	if (s->size % stride)
 		vmc_warn(d, "Xen dump-core: .xen_prstatus is 0x%llx bytes, not a whole number of %llu-byte contexts",
@@ -914,13 +336,13 @@ int vmc_xcore_open(vmc_dump *d)
 	if (!x)
 		return vmc_set_err(d, VMC_ERR_NOMEM, "out of memory");
 	d->xcore = x;
-	rc = read_sections(d, s);
+	rc = vmc_xcore_read_sections(d, s);
 	if (rc < 0)
 		return rc;
 	if (!s[S_NOTE].found && !s[S_PAGES].found)
 		return vmc_set_err(d, VMC_ERR_CORRUPT,
 				   "ELF header: no program headers (an ELF core with sections but no Xen dump-core sections)");
-	rc = read_notes(d, x, &s[S_NOTE]);
+	rc = vmc_xcore_read_notes(d, x, &s[S_NOTE]);
 	if (rc < 0)
 		return rc;
 	if (!s[S_PAGES].found)
@@ -949,12 +371,12 @@ int vmc_xcore_open(vmc_dump *d)
 	d->machine = EM_X86_64;
 	d->page_size = PAGE;
 	d->page_size_known = true;
-	rc = read_table(d, x, tab, &s[S_PAGES], npages);
+	rc = vmc_xcore_read_table(d, x, tab, &s[S_PAGES], npages);
 	if (rc < 0)
 		return rc;
 	if (!x->n)
 		vmc_warn(d, "Xen dump-core: no page of the guest is in the file");
-	rc = build_loads(d, x, &s[S_PAGES]);
+	rc = vmc_xcore_build_loads(d, x, &s[S_PAGES]);
 	if (rc < 0)
 		return rc;
 	rc = read_vcpus(d, x, &s[S_PRSTATUS]);
@@ -988,7 +410,7 @@ int vmc_xcore_open(vmc_dump *d)
 		struct vmc_xen_vcpu *v = &x->vcpus[i];
 		struct vmc_cpu *c = &d->cpus[i];
 		uint64_t pfn = (v->cr3 & PTE_ADDR) / PAGE;
-		v->cr3_pfn_known = x->pub.hvm ? find_pfn(x, pfn) != NULL
+		v->cr3_pfn_known = x->pub.hvm ? vmc_xcore_find_pfn(x, pfn) != NULL
 					      : vmc_xen_core_mfn_to_pfn(d, pfn, &pfn) == VMC_OK;
 		v->cr3_pfn = v->cr3_pfn_known ? pfn : 0;
 		c->has_cr = true;

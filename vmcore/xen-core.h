@@ -1,5 +1,6 @@
-/* xen-core.h - private to xen-core.c and xen-pvdump.c: a Xen guest core
- * (docs/formats.md §4.9) and the dumps written from a PV one. */
+/* xen-core.h - private to the reader of Xen guest cores (xen-core.c,
+ * xen-core-sections.c, xen-core-p2m.c), xen-pvdump.c and dump.c: a Xen
+ * guest core (docs/formats.md §4.9) and the dumps written from a PV one. */
 #ifndef SALVAGE_XEN_CORE_H
 #define SALVAGE_XEN_CORE_H
 
@@ -39,6 +40,15 @@ struct xrun {
 	uint64_t pfn, mfn, n;
 };
 
+/* A section of the core that the reader uses, by its name. */
+struct section {
+	const char *name;
+	uint64_t off, size, entsize;
+	bool found;
+};
+
+enum { S_NOTE, S_PRSTATUS, S_SHINFO, S_PAGES, S_P2M, S_PFN, S_COUNT };
+
 struct vmc_xcore {
 	struct vmc_xen_core pub;
 	bool from_note;               /* a dump written from a PV guest core */
@@ -71,6 +81,21 @@ struct vmc_xcore {
 #define CRASH_INFO_SIZE 80
 #define SHINFO_FLL 3096               /* shared_info.arch.pfn_to_mfn_frame_list_list */
 #define P2M_NOTE_MACHINE 1u           /* SALVAGE_P2M type: frames are MFNs */
+
+/* The stages of vmc_xcore_open (xen-core.c).  xen-core-sections.c: the
+ * sections the reader uses, by name (s: S_COUNT of them, zeroed); the bytes
+ * of one that the file holds (a section cut short is reported, d->incomplete
+ * set); the .note.Xen notes into x->pub (header, Xen and format version). */
+int vmc_xcore_read_sections(vmc_dump *d, struct section *s);
+uint64_t vmc_xcore_section_avail(vmc_dump *d, const struct section *s);
+int vmc_xcore_read_notes(vmc_dump *d, struct vmc_xcore *x, const struct section *s);
+/* xen-core-p2m.c: the table (tab: .xen_p2m or .xen_pfn) into x->by_pfn and,
+ * PV, x->by_mfn; its loads over .xen_pages and the page index; the entry of
+ * a pfn in x->by_pfn, or NULL. */
+int vmc_xcore_read_table(vmc_dump *d, struct vmc_xcore *x, const struct section *tab,
+			 const struct section *pages, uint64_t npages);
+int vmc_xcore_build_loads(vmc_dump *d, struct vmc_xcore *x, const struct section *pages);
+const struct xent *vmc_xcore_find_pfn(const struct vmc_xcore *x, uint64_t pfn);
 
 /* The run holding v (by pfn, or by mfn when by_mfn), or NULL. */
 const struct xrun *vmc_xcore_find_run(const struct xrun *r, size_t n, uint64_t v, bool by_mfn);

@@ -1,4 +1,4 @@
-/* fuzz_xcore - libFuzzer harness: Xen guest cores (xl dump-core, vmcore/xen-core.c):
+/* fuzz_xcore - libFuzzer harness: Xen guest cores (xl dump-core, vmcore/xen-core*.c):
  * section headers, .note.Xen, the pfn table, vCPU contexts, the VMCOREINFO
  * scan, then page reads and a virtual read through the guest's page tables.
  * The ELF signature, ET_CORE and e_phnum 0 are forced so mutations stay in
