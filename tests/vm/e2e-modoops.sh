@@ -126,7 +126,7 @@ az mod mod "$dump"
 az mod-json mod --json "$dump"
 grep -q '^oopsmod ' "$out/mod.out" || { cat "$out/mod.out" >&2; sv_die "salvage mod does not list oopsmod"; }
 e2e_json "$out/mod-json.out" "any(x['name'] == 'oopsmod' and x['size'] > 0 and x['state'] == 'live' for x in m['modules'])"
-bid=$(readelf -n "$out/mod/oopsmod.ko" 2>/dev/null | awk '/Build ID:/ { print $3; exit }')
+bid=$(readelf -n "$out/mod/oopsmod.ko" 2>/dev/null | awk '!found && /Build ID:/ { print $3; found = 1 }')
 [ -z "$bid" ] || grep -q "^oopsmod .* $bid\$" "$out/mod.out" ||
 	{ cat "$out/mod.out" >&2; sv_die "salvage mod: oopsmod's build id is not the .ko's $bid"; }
 t_ok "salvage mod lists oopsmod (build id ${bid:-not in the .ko})"

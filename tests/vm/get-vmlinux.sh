@@ -91,7 +91,7 @@ ln -sfn "$vmlinux" "$outdir/vmlinux"
 
 # The vmcore's VMCOREINFO BUILD-ID must match the vmlinux's GNU build id.
 core_id=$(head -c 1048576 "$outdir/vmcore" | grep -a -o -m 1 'BUILD-ID=[0-9a-f]*' | cut -d= -f2 || true)
-vml_id=$(readelf -n "$vmlinux" | awk '/Build ID:/ { print $3; exit }')
+vml_id=$(readelf -n "$vmlinux" | awk '!found && /Build ID:/ { print $3; found = 1 }')
 if [ -n "$core_id" ] && [ "$core_id" != "$vml_id" ]; then
 	sv_die "build id mismatch: vmcore $core_id, vmlinux $vml_id"
 fi

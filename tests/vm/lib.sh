@@ -76,7 +76,7 @@ sv_resolve_kver() {
 		return
 	fi
 	pkg=$(apt-cache depends "linux-image-$flavour" 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ && $2 !~ /-(dbg|unsigned)$/ { print $2; exit }')
+		awk '!found && $1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ && $2 !~ /-(dbg|unsigned)$/ { print $2; found = 1 }')
 	[ -n "$pkg" ] || sv_die "cannot resolve linux-image-$flavour with apt-cache depends (run apt-get update?)"
 	echo "${pkg#linux-image-}"
 }

@@ -257,7 +257,9 @@ xe_stage_tools() {
 	done
 	cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/ld-linux-x86-64.so.2"
 	# glibc dlopens libgcc_s for pthread_cancel (xl's threads): ldd cannot see it
-	lib=$(ldconfig -p | awk '$1 == "libgcc_s.so.1" && /x86-64/ { print $NF; exit }')
+	# (awk reads to the end: leaving early would kill ldconfig with SIGPIPE,
+	# which pipefail and set -e made this script's exit, 141)
+	lib=$(ldconfig -p | awk '!found && $1 == "libgcc_s.so.1" && /x86-64/ { print $NF; found = 1 }')
 	[ -n "$lib" ] || sv_die "no libgcc_s.so.1 on the host (libgcc-s1)"
 	cp -L "$lib" "$stage/usr/lib/x86_64-linux-gnu/libgcc_s.so.1"
 }
